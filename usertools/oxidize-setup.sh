@@ -1,0 +1,196 @@
+#!/bin/bash
+# SPDX-License-Identifier: BSD-3-Clause
+#
+# Prepare a Debian 12 host for building, testing and running Oxidize.
+# Idempotent: a second run on a prepared host takes seconds.
+#
+#  1. installs the Debian packages the build, tests and tools need;
+#  2. reserves 2 MB hugepages and mounts hugetlbfs and bpffs where missing;
+#  3. provides a DPDK whose net_af_xdp PMD supports shared UMEM (FLASH):
+#     Debian 12's package was built without it, so where the installed PMD
+#     lacks it, DPDK is rebuilt from Debian's own source package of the
+#     installed version, with the feature on and only the drivers Oxidize
+#     uses, into $OX_DPDK_PREFIX (default /opt/oxidize/dpdk), and cached.
+#
+# Usage: oxidize-setup.sh [--hugepages N] [--no-dpdk-build] [--quiet]
+# Prints, last, the PKG_CONFIG_PATH to build against.
+
+set -euo pipefail
+
+OX_DPDK_PREFIX=${OX_DPDK_PREFIX:-/opt/oxidize/dpdk}
+OX_SRC_CACHE=${OX_SRC_CACHE:-/var/cache/oxidize}
+HUGEPAGES=256		# 2 MB pages: 512 MB, enough for tests and the demo
+BUILD_DPDK=1
+QUIET=0
+
+# Drivers in the rebuilt DPDK: virtual devices for the testbed, the native
+# PMDs a bare-metal operator needs, and nothing else.
+DPDK_DRIVERS=bus/pci,bus/vdev,mempool/ring,net/af_xdp,net/i40e,net/ice,net/ixgbe,net/null,net/ring,net/tap
+
+PACKAGES=(
+	build-essential
+	clang
+	dpdk
+	dpdk-dev
+	dpkg-dev
+	ethtool
+	iperf3
+	iproute2
+	iputils-ping
+	libbpf-dev
+	libclang-rt-14-dev
+	libdpdk-dev
+	libnuma-dev
+	libpcap-dev
+	libsodium-dev
+	libssl-dev
+	libxdp-dev
+	llvm
+	meson
+	ninja-build
+	nftables
+	openssl
+	pkg-config
+	python3
+	python3-pyelftools
+	xdp-tools
+)
+
+log() { [ "$QUIET" = 1 ] || echo "oxidize-setup: $*" >&2; }
+die() { echo "oxidize-setup: error: $*" >&2; exit 1; }
+
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--hugepages) HUGEPAGES=$2; shift 2 ;;
+	--no-dpdk-build) BUILD_DPDK=0; shift ;;
+	--quiet) QUIET=1; shift ;;
+	-h|--help) sed -n '3,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+	*) die "unknown argument '$1' (see --help)" ;;
+	esac
+done
+
+[ "$(id -u)" = 0 ] || die "must run as root (installs packages, reserves hugepages, mounts bpffs)"
+
+export DEBIAN_FRONTEND=noninteractive
+APT_UPDATED=0
+apt_update_once() {
+	if [ "$APT_UPDATED" = 0 ]; then
+		apt-get update -q >/dev/null || die "apt-get update failed"
+		APT_UPDATED=1
+	fi
+}
+
+install_packages() {
+	local missing=() p
+	for p in "$@"; do
+		dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+			missing+=("$p")
+	done
+	[ ${#missing[@]} = 0 ] && return 0
+	log "installing ${missing[*]}"
+	apt_update_once
+	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+		die "apt-get install ${missing[*]} failed"
+}
+
+setup_hugepages() {
+	local nr=/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages cur
+	[ -w "$nr" ] || die "no 2 MB hugepage support in this kernel ($nr)"
+	cur=$(cat "$nr")
+	if [ "$cur" -lt "$HUGEPAGES" ]; then
+		echo "$HUGEPAGES" > "$nr"
+		cur=$(cat "$nr")
+		[ "$cur" -ge "$HUGEPAGES" ] ||
+			log "warning: only $cur of $HUGEPAGES hugepages could be reserved"
+	fi
+	if ! grep -q '^[^ ]* [^ ]* hugetlbfs ' /proc/mounts; then
+		mkdir -p /dev/hugepages
+		mount -t hugetlbfs -o pagesize=2M nodev /dev/hugepages
+		log "mounted hugetlbfs on /dev/hugepages"
+	fi
+	if ! grep -q '^[^ ]* /sys/fs/bpf bpf ' /proc/mounts; then
+		mount -t bpf bpf /sys/fs/bpf
+		log "mounted bpffs on /sys/fs/bpf"
+	fi
+	if [ -w /proc/sys/net/core/bpf_jit_enable ]; then
+		echo 1 > /proc/sys/net/core/bpf_jit_enable
+	fi
+}
+
+# The installed PMD carries this message only when built without shared UMEM.
+pmd_lacks_shared_umem() {
+	local pmd
+	pmd=$(find "$1" -name 'librte_net_af_xdp.so*' -type f 2>/dev/null | head -n1)
+	[ -n "$pmd" ] || return 0
+	grep -q "Shared UMEM feature not available" "$pmd"
+}
+
+dpdk_build_id() {
+	echo "v1 $1 $DPDK_DRIVERS -DRTE_NET_AF_XDP_SHARED_UMEM" \
+		"$(dpkg-query -W -f='${Version}' libbpf-dev libxdp-dev | tr '\n' ' ')"
+}
+
+build_dpdk() {
+	local ver upstream src stamp id
+	ver=$(dpkg-query -W -f='${Version}' libdpdk-dev)
+	id=$(dpdk_build_id "$ver")
+	stamp=$OX_DPDK_PREFIX/.oxidize-build
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$id" ] &&
+	   ! pmd_lacks_shared_umem "$OX_DPDK_PREFIX"; then
+		log "DPDK $ver with shared UMEM already in $OX_DPDK_PREFIX"
+		return 0
+	fi
+	upstream=${ver%%-*}
+	upstream=${upstream#*:}
+	mkdir -p "$OX_SRC_CACHE"
+	chmod 755 "$OX_SRC_CACHE"
+	src=$OX_SRC_CACHE/dpdk-$upstream
+	if [ ! -f "$src/meson.build" ]; then
+		if ! grep -rqs '^Types:.*deb-src\|^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+			log "enabling Debian source packages"
+			sed -e 's/^Types: deb$/Types: deb-src/' \
+				/etc/apt/sources.list.d/debian.sources \
+				> /etc/apt/sources.list.d/oxidize-deb-src.sources 2>/dev/null ||
+				die "no deb-src entries and no debian.sources to derive them from"
+			APT_UPDATED=0
+		fi
+		apt_update_once
+		log "fetching Debian source of dpdk $ver"
+		(cd "$OX_SRC_CACHE" && apt-get source -q "dpdk=$ver" >/dev/null 2>&1) ||
+			return 1
+		[ -f "$src/meson.build" ] || return 1
+	fi
+	log "building DPDK $upstream with shared UMEM into $OX_DPDK_PREFIX (about 3 minutes)"
+	rm -rf "$OX_SRC_CACHE/build" "$OX_DPDK_PREFIX"
+	(cd "$src" &&
+	 meson setup "$OX_SRC_CACHE/build" --prefix="$OX_DPDK_PREFIX" --libdir=lib \
+		-Dbuildtype=release -Dplatform=generic -Dtests=false -Denable_docs=false \
+		-Dexamples= -Denable_apps=test-pmd -Denable_drivers="$DPDK_DRIVERS" \
+		-Dc_args=-DRTE_NET_AF_XDP_SHARED_UMEM &&
+	 ninja -C "$OX_SRC_CACHE/build" &&
+	 ninja -C "$OX_SRC_CACHE/build" install) > "$OX_SRC_CACHE/build.log" 2>&1 ||
+		die "DPDK build failed; see $OX_SRC_CACHE/build.log"
+	pmd_lacks_shared_umem "$OX_DPDK_PREFIX" &&
+		die "rebuilt net_af_xdp still lacks shared UMEM; see $OX_SRC_CACHE/build.log"
+	echo "$id" > "$stamp"
+	rm -rf "$OX_SRC_CACHE/build"
+	log "DPDK with shared UMEM installed in $OX_DPDK_PREFIX"
+}
+
+install_packages "${PACKAGES[@]}"
+setup_hugepages
+
+PKGCFG=""
+if pmd_lacks_shared_umem /usr/lib/x86_64-linux-gnu/dpdk; then
+	if [ "$BUILD_DPDK" = 1 ]; then
+		if build_dpdk; then
+			PKGCFG=$OX_DPDK_PREFIX/lib/pkgconfig
+		else
+			log "no DPDK source to be had: building against the stock package;" \
+			    "FLASH will use one UMEM per queue"
+		fi
+	fi
+else
+	log "installed net_af_xdp already supports shared UMEM"
+fi
+echo "PKG_CONFIG_PATH=$PKGCFG"
