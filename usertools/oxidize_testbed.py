@@ -104,12 +104,14 @@ class Skip(Exception):
 class Testbed:
     """A client/switch/relay/inet topology of network namespaces."""
 
-    def __init__(self, clients=1, queues=2, tag=None, keep=False):
+    def __init__(self, clients=1, queues=2, tag=None, keep=False, rss_bpf=None):
         if clients < 1 or clients > 100:
             raise ValueError("clients must be 1..100")
         if queues < 1 or queues > 64:
             raise ValueError("queues must be 1..64")
         self.n_clients = clients
+        self.rss_bpf = rss_bpf or os.environ.get("OX_RSS_BPF")
+        self.rss = "kernel tx hash"
         self.queues = queues
         self.keep = keep
         # A kept testbed outlives its creator, so its tag names no pid.
@@ -211,6 +213,7 @@ class Testbed:
         self._veth(self.relay, self.relay_iface, sw, "r0", self.queues)
         self.ip(sw, "link set r0 master br0")
         self.ip(self.relay, "addr add %s/24 dev %s" % (RELAY_LAN_IP, self.relay_iface))
+        self._rss(sw, "r0")
 
         # relay <-> inet
         self._veth(self.relay, self.relay_wan_iface, self.inet, "eth0")
@@ -226,6 +229,21 @@ class Testbed:
             self.ip(ns, "addr add %s/24 dev eth0" % client_ip(i))
         self.sysctl(self.relay, "net.ipv4.ip_forward", 1)
         self._wait_bridge()
+
+    def _rss(self, ns, dev):
+        """Spread what DEV sends over the peer's RX queues by flow hash, as a
+        NIC's RSS would (veth has none): test/bpf/rss_emul.bpf.c on tc egress."""
+        if self.queues == 1:
+            return
+        if self.queues not in (2, 3, 4, 8) or not self.rss_bpf or \
+                not os.path.exists(self.rss_bpf):
+            print("testbed: no RSS emulation for %d queues; the kernel's TX hash spreads "
+                  "flows" % self.queues, file=sys.stderr)
+            return
+        self.run(ns, ["tc", "qdisc", "add", "dev", dev, "clsact"])
+        self.run(ns, ["tc", "filter", "add", "dev", dev, "egress", "bpf", "da", "obj",
+                      self.rss_bpf, "sec", "tc/rss%d" % self.queues])
+        self.rss = "flow-hash RSS (tc/rss%d)" % self.queues
 
     def _wait_bridge(self, timeout=10.0):
         """Wait until the bridge forwards: relay answers every client's ping."""
@@ -272,8 +290,8 @@ class Testbed:
         return " xdp" in out or "prog/xdp" in out
 
     def describe(self):
-        lines = ["testbed %s: %d client(s), relay %s with %d queue(s)"
-                 % (self.tag, self.n_clients, self.relay_iface, self.queues),
+        lines = ["testbed %s: %d client(s), relay %s with %d queue(s), %s"
+                 % (self.tag, self.n_clients, self.relay_iface, self.queues, self.rss),
                  "  relay ns  %s  %s (LAN) %s (WAN)" % (self.relay, RELAY_LAN_IP, RELAY_WAN_IP),
                  "  inet ns   %s  %s, service %s" % (self.inet, INET_IP, INET_SERVICE_IP),
                  "  switch ns %s" % self.switch]

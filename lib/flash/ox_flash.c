@@ -21,10 +21,9 @@
 #include <rte_mempool.h>
 
 #include "ox_flash.h"
+#include "ox_flash_private.h"
 
 RTE_LOG_REGISTER(ox_flash_logtype, ox.flash, INFO);
-#define FLASH_LOG(level, fmt, ...) \
-	rte_log(RTE_LOG_ ## level, ox_flash_logtype, "flash: " fmt "\n", ##__VA_ARGS__)
 
 #ifndef SOL_XDP
 #define SOL_XDP 283
@@ -187,7 +186,7 @@ flash_probe_port(struct ox_flash *f, const struct ox_flash_conf *conf, uint16_t 
 	snprintf(p->name, sizeof(p->name), "net_af_xdp_%s_%u", conf->iface, q);
 	len = snprintf(args, sizeof(args), "iface=%s,start_queue=%u,queue_count=1%s",
 		       conf->iface, q, shared ? ",shared_umem=1" : "");
-	if (conf->xdp_prog != NULL && f->n_ports == 0)
+	if (conf->xdp_prog != NULL)
 		len += snprintf(args + len, sizeof(args) - len, ",xdp_prog=%s", conf->xdp_prog);
 	if (conf->force_copy)
 		len += snprintf(args + len, sizeof(args) - len, ",force_copy=1");
@@ -264,6 +263,7 @@ flash_read_zero_copy(struct ox_flash_port *p, const int *before, int n_before)
 		if (getsockopt(after[i], SOL_XDP, XDP_OPTIONS, &opt, &len) == 0) {
 			p->zero_copy = (opt.flags & XDP_OPTIONS_ZEROCOPY) != 0;
 			p->zc_known = true;
+			p->xsk_fd = after[i];
 		}
 		return;
 	}
@@ -290,6 +290,17 @@ flash_setup_port(struct ox_flash *f, const struct ox_flash_conf *conf, struct ox
 	if (ret != 0) {
 		FLASH_LOG(ERR, "%s: configure failed: %s", p->name, rte_strerror(-ret));
 		return ret;
+	}
+	/* The PMD attaches its copy of xdp_prog here, but only if none is
+	 * attached: take the previous port's copy off (its socket goes into
+	 * the last copy's map in flash_xdp_wire()). */
+	if (conf->xdp_prog != NULL && p != &f->ports[0]) {
+		ret = flash_xdp_detach_own(f);
+		if (ret != 0) {
+			FLASH_LOG(ERR, "%s: cannot make room for the next port's XDP program: %s",
+				  f->iface, strerror(-ret));
+			return ret;
+		}
 	}
 	n_before = xsk_fds(before, RTE_DIM(before));
 	/* The socket, and the UMEM for the first port, are made here. */
@@ -323,6 +334,10 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 	uint16_t i;
 
 	memset(f, 0, sizeof(*f));
+	f->lock_fd = -1;
+	f->steer_cfg_fd = -1;
+	f->steer_stats_fd = -1;
+	f->xdp_mode = "none";
 	if (conf == NULL || conf->iface == NULL || strlen(conf->iface) >= sizeof(f->iface))
 		return -EINVAL;
 	if ((conf->rx_desc != 0 && !is_pow2(conf->rx_desc)) ||
@@ -336,6 +351,10 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 	if (f->ifindex == 0) {
 		FLASH_LOG(ERR, "interface %s does not exist", conf->iface);
 		return -ENODEV;
+	}
+	if (conf->xdp_prog != NULL && conf->steer_port == 0) {
+		FLASH_LOG(ERR, "an XDP steering program needs the UDP port to steer");
+		return -EINVAL;
 	}
 	n_queues = ox_flash_detect_queues(conf->iface);
 	if (n_queues < 0)
@@ -356,6 +375,15 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 	}
 	if (n_queues > OX_FLASH_MAX_QUEUES)
 		n_queues = OX_FLASH_MAX_QUEUES;
+
+	ret = flash_lock(f);
+	if (ret != 0)
+		return ret;
+	if (conf->xdp_prog != NULL) {
+		ret = flash_xdp_check(f, conf);
+		if (ret != 0)
+			goto fail;
+	}
 
 	/* Shared UMEM first; the stock PMD refuses it at probe. */
 	f->umem_mode = conf->no_shared_umem ? OX_FLASH_UMEM_PER_QUEUE : OX_FLASH_UMEM_SHARED;
@@ -397,11 +425,17 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 		goto fail;
 
 	for (i = 0; i < f->n_ports; i++) {
+		f->ports[i].xsk_fd = -1;
 		ret = flash_setup_port(f, conf, &f->ports[i]);
 		if (ret != 0) {
 			ret = -EIO;
 			goto fail;
 		}
+	}
+	if (conf->xdp_prog != NULL) {
+		ret = flash_xdp_wire(f, conf);
+		if (ret != 0)
+			goto fail;
 	}
 	for (i = 0; i < f->n_ports; i++) {
 		ret = rte_eth_dev_start(f->ports[i].port_id);
@@ -415,9 +449,9 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 	for (i = 0; i < f->n_ports; i++) {
 		const struct ox_flash_port *p = &f->ports[i];
 
-		FLASH_LOG(INFO, "port %u: %s:%u %s mode, %s UMEM", p->port_id, f->iface, p->queue,
-			  !p->zc_known ? "unknown" : p->zero_copy ? "zero-copy" : "copy",
-			  ox_flash_umem_mode_str(f->umem_mode));
+		FLASH_LOG(INFO, "port %u: %s:%u %s mode, %s UMEM, XDP %s", p->port_id, f->iface,
+			  p->queue, !p->zc_known ? "unknown" : p->zero_copy ? "zero-copy" : "copy",
+			  ox_flash_umem_mode_str(f->umem_mode), f->xdp_mode);
 	}
 	return 0;
 fail:
@@ -441,8 +475,10 @@ ox_flash_destroy(struct ox_flash *f)
 		rte_eal_hotplug_remove("vdev", f->ports[i].name);
 	}
 	f->n_ports = 0;
+	flash_xdp_release(f);
 	/* Mbufs still in the fill rings went down with the sockets. */
 	rte_mempool_free(f->pool);
 	f->pool = NULL;
+	flash_unlock(f);
 	return 0;
 }

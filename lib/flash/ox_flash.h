@@ -34,7 +34,9 @@ struct ox_flash_conf {
 	const char *iface;		/**< kernel interface name (required) */
 	uint16_t n_queues;		/**< queues to drive; 0 = all, see ox_flash_detect_queues() */
 	uint16_t start_queue;		/**< first NIC queue */
-	const char *xdp_prog;		/**< XDP object with an xsks_map; NULL: libxdp's default */
+	const char *xdp_prog;		/**< drivers/xdp ox_steer object; NULL: libxdp's default */
+	uint16_t steer_port;		/**< UDP port ox_steer hands to the sockets */
+	bool xdp_replace;		/**< replace another party's XDP program on iface */
 	bool force_copy;		/**< ask the kernel for copy mode */
 	bool no_shared_umem;		/**< never try shared UMEM */
 	int busy_budget;		/**< preferred busy-poll budget; 0 = PMD default, <0 = off */
@@ -49,6 +51,7 @@ struct ox_flash_port {
 	uint16_t queue;			/**< NIC queue the socket is bound to */
 	bool zero_copy;			/**< the kernel bound the socket in zero-copy mode */
 	bool zc_known;			/**< zero_copy could be read from the socket */
+	int xsk_fd;			/**< the PMD's AF_XDP socket (not ours to close) */
 	char name[RTE_DEV_NAME_MAX_LEN]; /**< vdev name, e.g. net_af_xdp_eth0_1 */
 };
 
@@ -60,6 +63,11 @@ struct ox_flash {
 	struct rte_mempool *pool;	/**< the one pool under every port's UMEM */
 	uint16_t n_ports;		/**< ports in ports[] */
 	bool started;			/**< ports were started */
+	int lock_fd;			/**< flock: one FLASH instance per interface */
+	uint32_t xdp_prog_id;		/**< attached XDP program, 0 if none */
+	const char *xdp_mode;		/**< "native", "generic", "offload" or "none" */
+	int steer_cfg_fd;		/**< ox_steer's configuration map, or -1 */
+	int steer_stats_fd;		/**< ox_steer's counters, or -1 */
 	struct ox_flash_port ports[OX_FLASH_MAX_QUEUES]; /**< one per queue */
 };
 
@@ -118,6 +126,20 @@ int ox_flash_destroy(struct ox_flash *f);
  *   0 if the layout is safe, -EINVAL otherwise.
  */
 int ox_flash_check_pool(struct rte_mempool *mp);
+
+/**
+ * Read ox_steer's counters, summed over CPUs.
+ *
+ * @param f
+ *   Instance whose ports were created with conf->xdp_prog.
+ * @param redirected
+ *   Out: packets handed to a queue's socket.
+ * @param passed
+ *   Out: packets left to the kernel.
+ * @return
+ *   0, or -ENOENT if the instance runs no ox_steer program.
+ */
+int ox_flash_steer_stats(const struct ox_flash *f, uint64_t *redirected, uint64_t *passed);
 
 /**
  * Name of a UMEM mode, for logs and telemetry.

@@ -62,7 +62,7 @@ def run(tb, flash_rx, expect):
              % (sum(rx.values()), total))
     m = re.search(r"mbufs in use: baseline (\d+) now (\d+)", log)
     nc.check(m is not None and m.group(1) == m.group(2),
-             "mbufs in use back to baseline after RX (%s)" % (m.groups() if m else None))
+             "mbufs in use back to baseline after RX (%s)" % (m.groups() if m else None,))
     if expect == "shared":
         nc.check(re.search(r"eth0,qid1 sharing UMEM", log) is not None,
                  "the PMD reports queue 1 sharing queue 0's UMEM")
