@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef OX_PKT_H
+#define OX_PKT_H
+/**
+ * @file
+ * Outer packet handling for the relay datapath: validation of
+ * Ethernet / 802.1Q / IPv4 / IPv6 / UDP frames one condition at a time, and
+ * turning a received datagram into its reply in place (addresses and ports
+ * swapped, checksums fixed incrementally).
+ *
+ * Works on a contiguous frame (pointer and length) so that it is tested
+ * without EAL; the server calls it on single-segment mbuf data. AF_XDP gives
+ * no checksum offload, so checksums are verified in software.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/** Why a frame was not accepted as a datagram for us; one counter each. */
+#define OX_PKT_DROP_REASONS(X) \
+	X(SHORT_FRAME, "short_frame") \
+	X(NOT_IP, "not_ip") \
+	X(BAD_IP_VERSION, "bad_ip_version") \
+	X(BAD_IP_HDR_LEN, "bad_ip_hdr_len") \
+	X(BAD_IP_LEN, "bad_ip_len") \
+	X(BAD_IP_CSUM, "bad_ip_csum") \
+	X(IP_FRAGMENT, "ip_fragment") \
+	X(IP6_EXT_HDR, "ip6_ext_hdr") \
+	X(NOT_UDP, "not_udp") \
+	X(BAD_UDP_LEN, "bad_udp_len") \
+	X(BAD_UDP_CSUM, "bad_udp_csum") \
+	X(WRONG_PORT, "wrong_port")
+
+/** Outer drop reasons. */
+enum ox_pkt_drop {
+#define OX_PKT_ENUM(e, s) OX_PKT_DROP_ ## e,
+	OX_PKT_DROP_REASONS(OX_PKT_ENUM)
+#undef OX_PKT_ENUM
+	OX_PKT_DROP_MAX
+};
+
+/** Name of each outer drop reason, indexed by enum ox_pkt_drop. */
+extern const char *const ox_pkt_drop_names[OX_PKT_DROP_MAX];
+
+/** A validated UDP datagram inside a frame. */
+struct ox_pkt {
+	uint8_t *frame;		/**< start of the Ethernet header */
+	uint16_t l3_off;	/**< offset of the IP header */
+	uint16_t l4_off;	/**< offset of the UDP header */
+	uint16_t payload_off;	/**< offset of the UDP payload */
+	uint16_t payload_len;	/**< UDP payload bytes (from the UDP length) */
+	uint16_t frame_len;	/**< bytes of frame that belong to the packet */
+	bool ipv6;		/**< IPv6, else IPv4 */
+};
+
+/**
+ * Validate a frame as an IPv4 or IPv6 UDP datagram to dst_port.
+ *
+ * Checks, in order and each once: Ethernet (with at most one VLAN tag) and
+ * EtherType; IP version, header length, total length against the frame;
+ * IPv4 header checksum; fragments; IPv6 extension headers; protocol; UDP
+ * length against the IP payload; UDP checksum (mandatory for IPv6, skipped
+ * when zero for IPv4); destination port. Bytes past the IP length (Ethernet
+ * padding) are ignored. Never reads past frame + len.
+ *
+ * @param frame
+ *   First byte of the Ethernet header.
+ * @param len
+ *   Bytes available at frame.
+ * @param dst_port
+ *   Accepted UDP destination port, host order.
+ * @param out
+ *   Filled on success.
+ * @return
+ *   -1 on success, else the enum ox_pkt_drop reason.
+ */
+int ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out);
+
+/**
+ * Turn a parsed datagram into its reply, in place: Ethernet and IP
+ * addresses and UDP ports swapped, IPv4 TTL / IPv6 hop limit reset to 64.
+ * The payload is left as it is; the caller changes it and calls
+ * ox_pkt_csum_update() (or ox_pkt_finish() for a payload of a new length).
+ *
+ * @param p
+ *   Datagram from ox_pkt_parse().
+ */
+void ox_pkt_reply(struct ox_pkt *p);
+
+/**
+ * Fix the UDP checksum after a 16-bit aligned word of the payload changed
+ * (RFC 1624). A zero IPv4 checksum stays zero (none used).
+ *
+ * @param p
+ *   Datagram.
+ * @param old_word
+ *   Previous value of the word, as it was in memory (network order).
+ * @param new_word
+ *   New value, as it now is in memory.
+ */
+void ox_pkt_csum_update(struct ox_pkt *p, uint16_t old_word, uint16_t new_word);
+
+/**
+ * Set a new payload length and recompute the IP length, IPv4 header
+ * checksum and the UDP checksum from scratch.
+ *
+ * @param p
+ *   Datagram; its payload at frame + payload_off holds payload_len bytes.
+ * @param payload_len
+ *   New payload length.
+ * @return
+ *   New frame length.
+ */
+uint16_t ox_pkt_finish(struct ox_pkt *p, uint16_t payload_len);
+
+#endif /* OX_PKT_H */

@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/pkt: every outer drop reason is reached by the frame built to reach
+ * it and by nothing else; replies keep valid checksums; parsing never reads
+ * past the frame (frames are copied into exact-size heap buffers, so ASan
+ * catches any over-read).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_byteorder.h>
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_udp.h>
+
+#include "ox_pkt.h"
+
+#define PORT 51820
+
+static int failures;
+
+#define EXPECT(cond, ...) do { \
+	if (!(cond)) { \
+		failures++; \
+		printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+		printf(__VA_ARGS__); \
+		printf("\n"); \
+	} \
+} while (0)
+
+struct frame {
+	uint8_t b[2048];
+	uint32_t len;
+};
+
+enum { V4, V6 };
+
+/* A valid datagram: [vlan] ip udp payload, checksums right. */
+static void
+build(struct frame *f, int ver, bool vlan, const char *payload, uint16_t plen)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)f->b;
+	struct rte_udp_hdr *udp;
+	uint8_t *l3;
+
+	memset(f, 0, sizeof(*f));
+	memcpy(eth->dst_addr.addr_bytes, "\x02\x00\x00\x00\x00\x01", 6);
+	memcpy(eth->src_addr.addr_bytes, "\x02\x00\x00\x00\x00\x02", 6);
+	l3 = (uint8_t *)(eth + 1);
+	if (vlan) {
+		struct rte_vlan_hdr *vh = (struct rte_vlan_hdr *)l3;
+
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
+		vh->vlan_tci = rte_cpu_to_be_16(42);
+		vh->eth_proto = rte_cpu_to_be_16(ver == V4 ? RTE_ETHER_TYPE_IPV4 :
+						 RTE_ETHER_TYPE_IPV6);
+		l3 += sizeof(*vh);
+	} else {
+		eth->ether_type = rte_cpu_to_be_16(ver == V4 ? RTE_ETHER_TYPE_IPV4 :
+						   RTE_ETHER_TYPE_IPV6);
+	}
+	if (ver == V4) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+
+		ip->version_ihl = 0x45;
+		ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*udp) + plen);
+		ip->time_to_live = 7;
+		ip->next_proto_id = IPPROTO_UDP;
+		ip->src_addr = rte_cpu_to_be_32(0xc612000a);
+		ip->dst_addr = rte_cpu_to_be_32(0xc6120001);
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		udp = (struct rte_udp_hdr *)(ip + 1);
+		udp->src_port = rte_cpu_to_be_16(40000);
+		udp->dst_port = rte_cpu_to_be_16(PORT);
+		udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + plen);
+		memcpy(udp + 1, payload, plen);
+		udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	} else {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
+
+		ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ip6->payload_len = rte_cpu_to_be_16(sizeof(*udp) + plen);
+		ip6->proto = IPPROTO_UDP;
+		ip6->hop_limits = 9;
+		memcpy(ip6->src_addr, "\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0a", 16);
+		memcpy(ip6->dst_addr, "\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
+		udp = (struct rte_udp_hdr *)(ip6 + 1);
+		udp->src_port = rte_cpu_to_be_16(40000);
+		udp->dst_port = rte_cpu_to_be_16(PORT);
+		udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + plen);
+		memcpy(udp + 1, payload, plen);
+		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+	}
+	f->len = (uint32_t)((uint8_t *)(udp + 1) + plen - f->b);
+}
+
+/* Parse a copy in an exact-size buffer. */
+static int
+parse_exact(const struct frame *f, struct ox_pkt *p, uint8_t **buf)
+{
+	*buf = malloc(f->len ? f->len : 1);
+	memcpy(*buf, f->b, f->len);
+	return ox_pkt_parse(*buf, f->len, PORT, p);
+}
+
+static int
+parse_once(const struct frame *f)
+{
+	struct ox_pkt p;
+	uint8_t *buf;
+	int r = parse_exact(f, &p, &buf);
+
+	free(buf);
+	return r;
+}
+
+static uint16_t
+l3off(bool vlan)
+{
+	return (uint16_t)(sizeof(struct rte_ether_hdr) + (vlan ? 4 : 0));
+}
+
+static struct rte_ipv4_hdr *
+ip4(struct frame *f, bool vlan)
+{
+	return (struct rte_ipv4_hdr *)(f->b + l3off(vlan));
+}
+
+static struct rte_ipv6_hdr *
+ip6(struct frame *f, bool vlan)
+{
+	return (struct rte_ipv6_hdr *)(f->b + l3off(vlan));
+}
+
+static struct rte_udp_hdr *
+udp4(struct frame *f, bool vlan)
+{
+	return (struct rte_udp_hdr *)(f->b + l3off(vlan) + 20);
+}
+
+static void
+refresh_ip4_csum(struct frame *f, bool vlan)
+{
+	ip4(f, vlan)->hdr_checksum = 0;
+	ip4(f, vlan)->hdr_checksum = rte_ipv4_cksum(ip4(f, vlan));
+}
+
+/* Each mutation of a valid frame, and the reason it must give. */
+struct mutation {
+	const char *name;
+	int ver;
+	void (*mutate)(struct frame *f, bool vlan);
+	int expect;
+};
+
+static void m_none(struct frame *f, bool v) { (void)f; (void)v; }
+static void m_trunc_eth(struct frame *f, bool v) { (void)v; f->len = 10; }
+static void m_arp(struct frame *f, bool v)
+{
+	if (v)
+		((struct rte_vlan_hdr *)(f->b + 14))->eth_proto = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+	else
+		((struct rte_ether_hdr *)f->b)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+}
+static void m_trunc_ip4(struct frame *f, bool v) { f->len = l3off(v) + 12; }
+static void m_ver4(struct frame *f, bool v) { ip4(f, v)->version_ihl = 0x55; refresh_ip4_csum(f, v); }
+static void m_ihl(struct frame *f, bool v) { ip4(f, v)->version_ihl = 0x44; }
+static void m_ihl_long(struct frame *f, bool v) { ip4(f, v)->version_ihl = 0x4f; f->len = l3off(v) + 40; }
+static void m_iplen_long(struct frame *f, bool v)
+{
+	ip4(f, v)->total_length = rte_cpu_to_be_16(rte_be_to_cpu_16(ip4(f, v)->total_length) + 1);
+	refresh_ip4_csum(f, v);
+}
+static void m_iplen_short(struct frame *f, bool v)
+{
+	ip4(f, v)->total_length = rte_cpu_to_be_16(19);
+	refresh_ip4_csum(f, v);
+}
+static void m_ipcsum(struct frame *f, bool v) { ip4(f, v)->hdr_checksum ^= 0x0100; }
+static void m_frag_mf(struct frame *f, bool v)
+{
+	ip4(f, v)->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
+	refresh_ip4_csum(f, v);
+}
+static void m_frag_off(struct frame *f, bool v)
+{
+	ip4(f, v)->fragment_offset = rte_cpu_to_be_16(3);
+	refresh_ip4_csum(f, v);
+}
+static void m_df(struct frame *f, bool v)
+{
+	ip4(f, v)->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+	refresh_ip4_csum(f, v);
+}
+static void m_tcp4(struct frame *f, bool v) { ip4(f, v)->next_proto_id = IPPROTO_TCP; refresh_ip4_csum(f, v); }
+static void m_udplen_long(struct frame *f, bool v)
+{
+	udp4(f, v)->dgram_len = rte_cpu_to_be_16(rte_be_to_cpu_16(udp4(f, v)->dgram_len) + 1);
+}
+static void m_udplen_short(struct frame *f, bool v) { udp4(f, v)->dgram_len = rte_cpu_to_be_16(7); }
+static void m_udp_trunc_ip(struct frame *f, bool v)
+{
+	ip4(f, v)->total_length = rte_cpu_to_be_16(20 + 4);
+	refresh_ip4_csum(f, v);
+}
+static void m_udpcsum(struct frame *f, bool v) { (void)v; f->b[f->len - 1] ^= 0x55; }
+static void m_udpcsum0(struct frame *f, bool v) { udp4(f, v)->dgram_cksum = 0; }
+static void m_port(struct frame *f, bool v)
+{
+	struct rte_udp_hdr *u = udp4(f, v);
+
+	u->dst_port = rte_cpu_to_be_16(PORT + 1);
+	u->dgram_cksum = 0;
+	u->dgram_cksum = rte_ipv4_udptcp_cksum(ip4(f, v), u);
+}
+static void m_pad(struct frame *f, bool v) { (void)v; f->len += 6; /* Ethernet padding */ }
+static void m_trunc_ip6(struct frame *f, bool v) { f->len = l3off(v) + 30; }
+static void m_ver6(struct frame *f, bool v) { ip6(f, v)->vtc_flow = rte_cpu_to_be_32(4u << 28); }
+static void m_ip6len(struct frame *f, bool v)
+{
+	ip6(f, v)->payload_len = rte_cpu_to_be_16(rte_be_to_cpu_16(ip6(f, v)->payload_len) + 1);
+}
+static void m_frag6(struct frame *f, bool v) { ip6(f, v)->proto = IPPROTO_FRAGMENT; }
+static void m_hbh6(struct frame *f, bool v) { ip6(f, v)->proto = IPPROTO_HOPOPTS; }
+static void m_tcp6(struct frame *f, bool v) { ip6(f, v)->proto = IPPROTO_TCP; }
+static void m_udpcsum0_6(struct frame *f, bool v)
+{
+	((struct rte_udp_hdr *)(ip6(f, v) + 1))->dgram_cksum = 0;
+}
+
+static const struct mutation mutations[] = {
+	{ "valid v4", V4, m_none, -1 },
+	{ "valid v4 with Ethernet padding", V4, m_pad, -1 },
+	{ "valid v4 with DF", V4, m_df, -1 },
+	{ "valid v4 without UDP checksum", V4, m_udpcsum0, -1 },
+	{ "truncated Ethernet", V4, m_trunc_eth, OX_PKT_DROP_SHORT_FRAME },
+	{ "ARP", V4, m_arp, OX_PKT_DROP_NOT_IP },
+	{ "truncated IPv4 header", V4, m_trunc_ip4, OX_PKT_DROP_SHORT_FRAME },
+	{ "IPv4 version 5", V4, m_ver4, OX_PKT_DROP_BAD_IP_VERSION },
+	{ "IHL 4", V4, m_ihl, OX_PKT_DROP_BAD_IP_HDR_LEN },
+	{ "IHL past the frame", V4, m_ihl_long, OX_PKT_DROP_SHORT_FRAME },
+	{ "IP length past the frame", V4, m_iplen_long, OX_PKT_DROP_BAD_IP_LEN },
+	{ "IP length below header", V4, m_iplen_short, OX_PKT_DROP_BAD_IP_LEN },
+	{ "IP checksum", V4, m_ipcsum, OX_PKT_DROP_BAD_IP_CSUM },
+	{ "first fragment (MF)", V4, m_frag_mf, OX_PKT_DROP_IP_FRAGMENT },
+	{ "later fragment", V4, m_frag_off, OX_PKT_DROP_IP_FRAGMENT },
+	{ "TCP", V4, m_tcp4, OX_PKT_DROP_NOT_UDP },
+	{ "UDP length past IP", V4, m_udplen_long, OX_PKT_DROP_BAD_UDP_LEN },
+	{ "UDP length below header", V4, m_udplen_short, OX_PKT_DROP_BAD_UDP_LEN },
+	{ "IP payload shorter than UDP header", V4, m_udp_trunc_ip, OX_PKT_DROP_BAD_UDP_LEN },
+	{ "UDP checksum", V4, m_udpcsum, OX_PKT_DROP_BAD_UDP_CSUM },
+	{ "other port", V4, m_port, OX_PKT_DROP_WRONG_PORT },
+	{ "valid v6", V6, m_none, -1 },
+	{ "truncated IPv6 header", V6, m_trunc_ip6, OX_PKT_DROP_SHORT_FRAME },
+	{ "IPv6 version 4", V6, m_ver6, OX_PKT_DROP_BAD_IP_VERSION },
+	{ "IPv6 length past the frame", V6, m_ip6len, OX_PKT_DROP_BAD_IP_LEN },
+	{ "IPv6 fragment header", V6, m_frag6, OX_PKT_DROP_IP_FRAGMENT },
+	{ "IPv6 hop-by-hop header", V6, m_hbh6, OX_PKT_DROP_IP6_EXT_HDR },
+	{ "IPv6 TCP", V6, m_tcp6, OX_PKT_DROP_NOT_UDP },
+	{ "IPv6 zero UDP checksum", V6, m_udpcsum0_6, OX_PKT_DROP_BAD_UDP_CSUM },
+	{ "IPv6 UDP checksum", V6, m_udpcsum, OX_PKT_DROP_BAD_UDP_CSUM },
+};
+
+static const char *
+reason(int r)
+{
+	return r < 0 ? "accepted" : r < OX_PKT_DROP_MAX ? ox_pkt_drop_names[r] : "?";
+}
+
+static void
+test_mutations(void)
+{
+	bool seen[OX_PKT_DROP_MAX] = { false };
+	struct frame f;
+	unsigned int i, v;
+	int r;
+
+	for (v = 0; v < 2; v++) {
+		for (i = 0; i < sizeof(mutations) / sizeof(mutations[0]); i++) {
+			const struct mutation *m = &mutations[i];
+
+			build(&f, m->ver, v, "OXPI0123456789", 14);
+			m->mutate(&f, v);
+			r = parse_once(&f);
+			EXPECT(r == m->expect, "%s%s: got %s, want %s", m->name,
+			       v ? " (VLAN)" : "", reason(r), reason(m->expect));
+			if (m->expect >= 0)
+				seen[m->expect] = true;
+		}
+	}
+	for (i = 0; i < OX_PKT_DROP_MAX; i++)
+		EXPECT(seen[i], "no test reaches drop reason %s", ox_pkt_drop_names[i]);
+}
+
+/* Every prefix of a valid frame is rejected (or accepted only if whole). */
+static void
+test_truncations(void)
+{
+	struct frame f;
+	uint32_t full, n;
+	int ver, r;
+
+	for (ver = V4; ver <= V6; ver++) {
+		build(&f, ver, true, "OXPI-truncation", 15);
+		full = f.len;
+		for (n = 0; n < full; n++) {
+			f.len = n;
+			r = parse_once(&f);
+			EXPECT(r >= 0, "v%d prefix of %u bytes accepted", ver == V4 ? 4 : 6, n);
+		}
+	}
+}
+
+static void
+test_reply(void)
+{
+	struct ox_pkt p, q;
+	struct frame f;
+	uint8_t *buf;
+	uint16_t old_w, new_w;
+	int ver, vlan, r;
+
+	for (ver = V4; ver <= V6; ver++) {
+		for (vlan = 0; vlan < 2; vlan++) {
+			build(&f, ver, vlan, "OXPI-probe-payload", 18);
+			r = parse_exact(&f, &p, &buf);
+			EXPECT(r < 0, "valid frame parses");
+			EXPECT(p.payload_len == 18, "payload length %u", p.payload_len);
+			EXPECT(memcmp(buf + p.payload_off, "OXPI", 4) == 0, "payload offset");
+			ox_pkt_reply(&p);
+			memcpy(&old_w, buf + p.payload_off + 2, 2);
+			memcpy(buf + p.payload_off + 2, "PO", 2);
+			memcpy(&new_w, buf + p.payload_off + 2, 2);
+			ox_pkt_csum_update(&p, old_w, new_w);
+			/* The reply goes to the client's port: parse it as such. */
+			r = ox_pkt_parse(buf, f.len, 40000, &q);
+			EXPECT(r < 0, "reply v%d%s parses with valid checksums (%s)",
+			       ver == V4 ? 4 : 6, vlan ? " VLAN" : "", reason(r));
+			EXPECT(memcmp(buf + q.payload_off, "OXPO", 4) == 0, "reply payload");
+			EXPECT(memcmp(buf, "\x02\x00\x00\x00\x00\x02", 6) == 0, "MACs swapped");
+			/* finish() with a shorter payload also yields a valid frame. */
+			ox_pkt_finish(&q, 4);
+			r = ox_pkt_parse(buf, q.frame_len, 40000, &p);
+			EXPECT(r < 0 && p.payload_len == 4, "finished frame parses (%s)", reason(r));
+			free(buf);
+		}
+	}
+}
+
+int
+main(void)
+{
+	test_mutations();
+	test_truncations();
+	test_reply();
+	if (failures) {
+		printf("%d failure(s)\n", failures);
+		return 1;
+	}
+	printf("pkt: all checks passed\n");
+	return 0;
+}
