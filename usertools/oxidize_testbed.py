@@ -317,6 +317,53 @@ def udp_burst(tb, client, dst, port, flows=16, per_flow=10, payload=b"x" * 64, g
     return int(r.stdout.strip())
 
 
+PROBE_CODE = r"""
+import json, select, socket, struct, sys, time
+dst, port, flows, count, timeout, gap = (sys.argv[1], int(sys.argv[2]), int(sys.argv[3]),
+                                        int(sys.argv[4]), float(sys.argv[5]), float(sys.argv[6]))
+fam = socket.AF_INET6 if ":" in dst else socket.AF_INET
+socks = [socket.socket(fam, socket.SOCK_DGRAM) for _ in range(flows)]
+for s in socks:
+    s.connect((dst, port))
+rtts, bad, lost = [], 0, 0
+for seq in range(count):
+    s = socks[seq % flows]
+    probe = b"OXPI" + struct.pack("<Id", seq, time.perf_counter()) + b"\0" * 20
+    t0 = time.perf_counter()
+    s.send(probe)
+    deadline = t0 + timeout
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0 or not select.select([s], [], [], left)[0]:
+            lost += 1
+            break
+        r = s.recv(2048)
+        if len(r) == len(probe) and r[:4] == b"OXPO" and r[4:] == probe[4:]:
+            rtts.append((time.perf_counter() - t0) * 1e6)
+            break
+        bad += 1
+    if gap:
+        time.sleep(gap)
+rtts.sort()
+def pct(p):
+    return round(rtts[min(len(rtts) - 1, int(len(rtts) * p / 100))], 1) if rtts else None
+print(json.dumps({"sent": count, "received": len(rtts), "lost": lost, "bad": bad,
+                  "p50_us": pct(50), "p99_us": pct(99), "p999_us": pct(99.9),
+                  "min_us": round(rtts[0], 1) if rtts else None}))
+"""
+
+
+def oxpi_probe(tb, client, dst, port, flows=8, count=200, timeout=1.0, gap=0.0):
+    """Send `count` OXPI probes (bounded) from `flows` UDP sockets in client ns,
+    one at a time, and time each OXPO reply. Returns a dict with sent,
+    received, lost, bad (wrong replies) and RTT percentiles in microseconds."""
+    import json
+    r = tb.run(tb.clients[client], [sys.executable, "-c", PROBE_CODE, dst, str(port),
+                                    str(flows), str(count), str(timeout), str(gap)],
+               timeout=count * (timeout + gap) + 30)
+    return json.loads(r.stdout)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)

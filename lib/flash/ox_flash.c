@@ -146,8 +146,8 @@ ox_flash_check_pool(struct rte_mempool *mp)
  * straddle one, which pads the pool; AF_XDP needs virtual contiguity only,
  * so the pool is made with RTE_MEMPOOL_F_NO_IOVA_CONTIG and has no holes.
  */
-static struct rte_mempool *
-flash_pool_create(const char *name, unsigned int n, int socket)
+struct rte_mempool *
+ox_flash_pool_create(const char *name, unsigned int n, int socket)
 {
 	struct rte_pktmbuf_pool_private priv = {
 		.mbuf_data_room_size = FLASH_MBUF_DATA_ROOM,
@@ -408,10 +408,13 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 		}
 	}
 
-	n_mbufs = (unsigned int)f->n_ports * FLASH_MBUFS_PER_SOCKET + conf->extra_mbufs +
+	/* Each socket's fill ring, plus a full TX ring in flight per port. */
+	n_mbufs = (unsigned int)f->n_ports *
+			  (FLASH_MBUFS_PER_SOCKET + (conf->tx_desc ? conf->tx_desc : 2048)) +
+		  conf->extra_mbufs +
 		  (rte_lcore_count() + 1) * FLASH_MBUF_CACHE * 2;
 	snprintf(pool_name, sizeof(pool_name), "flash_%u", f->ifindex);
-	f->pool = flash_pool_create(pool_name, n_mbufs, rte_socket_id());
+	f->pool = ox_flash_pool_create(pool_name, n_mbufs, rte_socket_id());
 	if (f->pool == NULL) {
 		FLASH_LOG(ERR, "cannot create a pool of %u mbufs (%u MB): %s; reserve more "
 			  "hugepages (usertools/flash-bind.py --prepare, or "

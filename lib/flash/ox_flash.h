@@ -116,6 +116,22 @@ int ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf);
 int ox_flash_destroy(struct ox_flash *f);
 
 /**
+ * Create an mbuf pool that net_af_xdp can register as UMEM: one chunk,
+ * objects back to back with no padding, 2 KB data room. Any port may use
+ * it; FLASH uses it for all of its ports.
+ *
+ * @param name
+ *   Pool name.
+ * @param n
+ *   Number of mbufs.
+ * @param socket
+ *   NUMA socket.
+ * @return
+ *   The pool, or NULL with rte_errno set.
+ */
+struct rte_mempool *ox_flash_pool_create(const char *name, unsigned int n, int socket);
+
+/**
  * Check that a pool is one chunk of objects with no padding between them,
  * so that populated_size x object size from its first byte covers all of
  * them (how net_af_xdp sizes the UMEM).

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Application options: one table gives the flags, the config file keys
+ * (section [server], same names) and --help. File first, then flags, so a
+ * flag wins over the file.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <rte_cfgfile.h>
+
+#include "server.h"
+
+enum opt_type { OPT_U16, OPT_U32, OPT_INT, OPT_STR, OPT_BOOL };
+
+struct opt_def {
+	const char *name;
+	enum opt_type type;
+	size_t off;
+	size_t size;
+	long min, max;
+	const char *arg;
+	const char *help;
+};
+
+#define FIELD(f) offsetof(struct ox_server_conf, f), sizeof(((struct ox_server_conf *)0)->f)
+
+static const struct opt_def opt_defs[] = {
+	{ "port", OPT_U16, FIELD(port), 1, 65535, "P",
+	  "OxTunnel UDP port (default 51820)" },
+	{ "iface", OPT_STR, FIELD(iface), 0, 0, "IF",
+	  "FLASH: one net_af_xdp port per queue of IF, steered by ox_steer" },
+	{ "queues", OPT_U16, FIELD(queues), 0, OX_FLASH_MAX_QUEUES, "N",
+	  "queues to drive; 0 = all that IF or each port has (default 0)" },
+	{ "burst", OPT_U16, FIELD(burst), 1, OX_MAX_BURST, "N",
+	  "RX/TX burst size (default 32)" },
+	{ "xdp-prog", OPT_STR, FIELD(xdp_prog), 0, 0, "PATH",
+	  "ox_steer object (default: the built, else the installed one)" },
+	{ "xdp-replace", OPT_BOOL, FIELD(xdp_replace), 0, 1, NULL,
+	  "replace an XDP program of someone else's found on IF" },
+	{ "force-copy", OPT_BOOL, FIELD(force_copy), 0, 1, NULL,
+	  "bind AF_XDP sockets in copy mode even where zero-copy works" },
+	{ "busy-budget", OPT_INT, FIELD(busy_budget), -1, 1024, "N",
+	  "preferred busy-poll budget; 0 = PMD default (64), -1 = off" },
+	{ "rx-desc", OPT_U16, FIELD(rx_desc), 0, 32768, "N",
+	  "RX ring size, a power of two; 0 = PMD default" },
+	{ "tx-desc", OPT_U16, FIELD(tx_desc), 0, 32768, "N",
+	  "TX ring size, a power of two; 0 = PMD default" },
+	{ "drain-us", OPT_U32, FIELD(drain_us), 1, 1000000, "US",
+	  "longest wait before buffered replies are sent (default 100)" },
+	{ "stats-interval", OPT_U32, FIELD(stats_interval), 0, 86400, "S",
+	  "log totals every S seconds; 0 = never (default)" },
+	{ "duration", OPT_U32, FIELD(duration), 0, INT_MAX, "S",
+	  "stop by itself after S seconds; 0 = run until SIGINT/SIGTERM" },
+	{ "config", OPT_STR, FIELD(config), 0, 0, "FILE",
+	  "read options from FILE, section [server], keys as the flags" },
+};
+
+#define N_OPTS RTE_DIM(opt_defs)
+#define OPT_HELP 'h'
+#define OPT_BASE 256
+
+void
+ox_conf_usage(const char *prog)
+{
+	char flag[64];
+	size_t i;
+
+	printf("Usage: %s [EAL options] -- [options]\n\n"
+	       "OxTunnel relay on DPDK. With --iface and no EAL --vdev/-a, FLASH creates\n"
+	       "one net_af_xdp port per queue of the interface, all over one UMEM, and\n"
+	       "attaches ox_steer so only the OxTunnel port leaves the kernel's path.\n"
+	       "Otherwise it drives the ports EAL created (PCI with RSS, net_tap, ...).\n\n"
+	       "Options:\n", prog);
+	for (i = 0; i < N_OPTS; i++) {
+		snprintf(flag, sizeof(flag), "--%s%s%s", opt_defs[i].name,
+			 opt_defs[i].arg ? " " : "", opt_defs[i].arg ? opt_defs[i].arg : "");
+		printf("  %-22s %s\n", flag, opt_defs[i].help);
+	}
+	printf("  %-22s %s\n", "-h, --help", "this text");
+	printf("\nExample:\n  %s -l 0-2 --file-prefix oxidize -- --iface eth0 --port 51820\n",
+	       prog);
+}
+
+static void
+conf_defaults(struct ox_server_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->port = 51820;
+	c->burst = 32;
+	c->drain_us = 100;
+}
+
+static int
+set_value(struct ox_server_conf *c, const struct opt_def *d, const char *val, const char *where)
+{
+	char *p = (char *)c + d->off;
+	char *end;
+	long v;
+
+	if (d->type == OPT_STR) {
+		if (strlen(val) >= d->size) {
+			fprintf(stderr, "%s: %s: value longer than %zu characters\n", where, d->name,
+				d->size - 1);
+			return -EINVAL;
+		}
+		memcpy(p, val, strlen(val) + 1);
+		return 0;
+	}
+	if (d->type == OPT_BOOL) {
+		if (!strcasecmp(val, "1") || !strcasecmp(val, "true") || !strcasecmp(val, "yes") ||
+		    !strcasecmp(val, "on"))
+			*(bool *)p = true;
+		else if (!strcasecmp(val, "0") || !strcasecmp(val, "false") ||
+			 !strcasecmp(val, "no") || !strcasecmp(val, "off"))
+			*(bool *)p = false;
+		else
+			goto bad;
+		return 0;
+	}
+	errno = 0;
+	v = strtol(val, &end, 0);
+	if (errno != 0 || end == val || *end != '\0' || v < d->min || v > d->max)
+		goto bad;
+	if (d->type == OPT_U16)
+		*(uint16_t *)p = (uint16_t)v;
+	else if (d->type == OPT_U32)
+		*(uint32_t *)p = (uint32_t)v;
+	else
+		*(int *)p = (int)v;
+	return 0;
+bad:
+	if (d->type == OPT_BOOL)
+		fprintf(stderr, "%s: %s: '%s' is not a boolean (true/false)\n", where, d->name,
+			val);
+	else
+		fprintf(stderr, "%s: %s: '%s' is not a number in %ld..%ld\n", where, d->name, val,
+			d->min, d->max);
+	return -EINVAL;
+}
+
+static const struct opt_def *
+find_def(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < N_OPTS; i++)
+		if (strcmp(opt_defs[i].name, name) == 0)
+			return &opt_defs[i];
+	return NULL;
+}
+
+static int
+load_file(struct ox_server_conf *c, const char *path)
+{
+	struct rte_cfgfile_entry *entries = NULL;
+	struct rte_cfgfile *cfg;
+	char where[300];
+	int n, i, s, n_sec, ret = 0;
+	char **sections = NULL;
+
+	cfg = rte_cfgfile_load(path, 0);
+	if (cfg == NULL) {
+		fprintf(stderr, "config %s: cannot be read or is not an INI file\n", path);
+		return -EINVAL;
+	}
+	n_sec = rte_cfgfile_num_sections(cfg, NULL, 0);
+	sections = calloc(n_sec > 0 ? n_sec : 1, sizeof(*sections));
+	for (s = 0; sections != NULL && s < n_sec; s++)
+		sections[s] = malloc(CFG_NAME_LEN);
+	if (sections == NULL || rte_cfgfile_sections(cfg, sections, n_sec) != n_sec) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	for (s = 0; s < n_sec; s++) {
+		if (strcmp(sections[s], "server") != 0) {
+			fprintf(stderr, "config %s: unknown section [%s] (only [server])\n", path,
+				sections[s]);
+			ret = -EINVAL;
+			goto out;
+		}
+	}
+	n = rte_cfgfile_section_num_entries(cfg, "server");
+	if (n <= 0)
+		goto out;
+	entries = calloc(n, sizeof(*entries));
+	if (entries == NULL || rte_cfgfile_section_entries(cfg, "server", entries, n) != n) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	snprintf(where, sizeof(where), "config %s", path);
+	for (i = 0; i < n; i++) {
+		const struct opt_def *d = find_def(entries[i].name);
+
+		if (d == NULL || strcmp(d->name, "config") == 0) {
+			fprintf(stderr, "config %s: unknown option '%s' in [server]\n", path,
+				entries[i].name);
+			ret = -EINVAL;
+			goto out;
+		}
+		ret = set_value(c, d, entries[i].value, where);
+		if (ret != 0)
+			goto out;
+	}
+out:
+	free(entries);
+	for (s = 0; sections != NULL && s < n_sec; s++)
+		free(sections[s]);
+	free(sections);
+	rte_cfgfile_close(cfg);
+	return ret;
+}
+
+int
+ox_conf_parse(struct ox_server_conf *c, int argc, char **argv)
+{
+	struct option lopts[N_OPTS + 2];
+	const char *config = NULL;
+	size_t i;
+	int opt, ret;
+
+	conf_defaults(c);
+	for (i = 0; i < N_OPTS; i++) {
+		lopts[i].name = opt_defs[i].name;
+		lopts[i].has_arg = opt_defs[i].type == OPT_BOOL ? no_argument : required_argument;
+		lopts[i].flag = NULL;
+		lopts[i].val = OPT_BASE + (int)i;
+	}
+	lopts[N_OPTS] = (struct option){ "help", no_argument, NULL, OPT_HELP };
+	lopts[N_OPTS + 1] = (struct option){ NULL, 0, NULL, 0 };
+
+	/* Pass 1: only --config, so the file is applied before the flags. */
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		if (opt == OPT_BASE + (int)(find_def("config") - opt_defs))
+			config = optarg;
+	}
+	if (config != NULL) {
+		ret = load_file(c, config);
+		if (ret != 0)
+			return ret;
+	}
+	/* Pass 2: flags win. */
+	opterr = 1;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
+		if (opt == OPT_HELP) {
+			ox_conf_usage(argv[0]);
+			return 1;
+		}
+		if (opt < OPT_BASE || opt >= OPT_BASE + (int)N_OPTS) {
+			fprintf(stderr, "see %s -- --help\n", argv[0]);
+			return -EINVAL;
+		}
+		if (opt_defs[opt - OPT_BASE].type == OPT_BOOL)
+			ret = set_value(c, &opt_defs[opt - OPT_BASE], "1", "option");
+		else
+			ret = set_value(c, &opt_defs[opt - OPT_BASE], optarg, "option");
+		if (ret != 0)
+			return ret;
+	}
+	if (optind < argc) {
+		fprintf(stderr, "unexpected argument '%s'; see %s -- --help\n", argv[optind],
+			argv[0]);
+		return -EINVAL;
+	}
+	return 0;
+}

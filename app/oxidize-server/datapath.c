@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The lcore loop: run to completion. Each worker polls the (port, queue)
+ * pairs it owns, validates and processes every datagram in place in its
+ * mbuf, and sends the reply from the same mbuf on the queue it came in on,
+ * through a TX buffer drained at least every drain_us. No locks, no
+ * allocation; the only syscalls are the PMD's own (AF_XDP wake-ups).
+ */
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_malloc.h>
+#include <rte_mbuf.h>
+#include <rte_prefetch.h>
+
+#include "server.h"
+
+const char *const ox_dp_drop_names[OX_DP_DROP_MAX] = {
+#define OX_DP_NAME(e, s) [OX_DP_DROP_ ## e] = s,
+	OX_DP_DROP_REASONS(OX_DP_NAME)
+#undef OX_DP_NAME
+};
+
+/* Single writer: a relaxed store keeps the telemetry reader's loads
+ * race-free at the cost of a plain add. */
+static inline void
+ctr_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+static inline void
+drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop why)
+{
+	ctr_add(&w->stats.dp_drops[why], 1);
+	rte_pktmbuf_free(m);
+}
+
+static inline void
+tx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
+{
+	uint16_t sent;
+
+	ctr_add(&w->stats.tx_bytes, m->pkt_len);
+	sent = rte_eth_tx_buffer(s->port_id, s->queue, s->txb, m);
+	if (sent) {
+		ctr_add(&s->tx_pkts, sent);
+		ctr_add(&w->stats.tx_pkts, sent);
+	}
+}
+
+/* OXPI probe: answered with the same bytes but "OXPO", never larger. */
+static inline bool
+is_probe(const uint8_t *payload, uint16_t len)
+{
+	return len >= 4 && memcmp(payload, "OXPI", 4) == 0;
+}
+
+static inline void
+handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
+{
+	struct ox_pkt p;
+	uint16_t old_w, new_w;
+	uint8_t *payload;
+	int r;
+
+	/* The PMDs we run on hand over single-segment mbufs; a chained one
+	 * would need a linearising copy we do not do on this path. */
+	if (unlikely(m->nb_segs != 1)) {
+		drop_dp(w, m, OX_DP_DROP_MULTI_SEGMENT);
+		return;
+	}
+	r = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);
+	if (unlikely(r >= 0)) {
+		ctr_add(&w->stats.pkt_drops[r], 1);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	payload = p.frame + p.payload_off;
+	if (is_probe(payload, p.payload_len)) {
+		ox_pkt_reply(&p);
+		memcpy(&old_w, payload + 2, 2);
+		payload[3] = 'O';
+		memcpy(&new_w, payload + 2, 2);
+		ox_pkt_csum_update(&p, old_w, new_w);
+		/* Ethernet padding is not echoed. */
+		m->data_len = p.frame_len;
+		m->pkt_len = p.frame_len;
+		ctr_add(&w->stats.echo, 1);
+		tx(w, s, m);
+		return;
+	}
+	if (w->hook != NULL && w->hook(w, s, m, &p))
+		return;
+	drop_dp(w, m, OX_DP_DROP_NOT_OXTUNNEL);
+}
+
+static inline void
+flush_slot(struct ox_worker *w, struct ox_slot *s)
+{
+	uint16_t sent;
+
+	sent = rte_eth_tx_buffer_flush(s->port_id, s->queue, s->txb);
+	if (sent) {
+		ctr_add(&s->tx_pkts, sent);
+		ctr_add(&w->stats.tx_pkts, sent);
+	}
+}
+
+void
+ox_worker_flush(struct ox_worker *w)
+{
+	uint16_t i;
+
+	for (i = 0; i < w->n_slots; i++)
+		flush_slot(w, &w->slots[i]);
+}
+
+int
+ox_worker_main(void *arg)
+{
+	struct ox_worker *w = arg;
+	struct rte_mbuf *pkts[OX_MAX_BURST];
+	uint64_t t0, last_drain = rte_rdtsc(), bytes;
+	uint16_t i, j, n;
+
+	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_slots);
+	while (likely(!__atomic_load_n(&ox_stop, __ATOMIC_RELAXED))) {
+		for (i = 0; i < w->n_slots; i++) {
+			struct ox_slot *s = &w->slots[i];
+
+			t0 = rte_rdtsc();
+			n = rte_eth_rx_burst(s->port_id, s->queue, pkts, w->burst);
+			if (n == 0)
+				continue;
+			bytes = 0;
+			for (j = 0; j < n && j < OX_PREFETCH_AHEAD; j++)
+				rte_prefetch0(rte_pktmbuf_mtod(pkts[j], void *));
+			for (j = 0; j < n; j++) {
+				if (j + OX_PREFETCH_AHEAD < n)
+					rte_prefetch0(rte_pktmbuf_mtod(pkts[j + OX_PREFETCH_AHEAD],
+								      void *));
+				bytes += pkts[j]->pkt_len;
+				handle(w, s, pkts[j]);
+			}
+			/* A short burst means the queue is empty: send now rather
+			 * than hold replies for the drain timer. */
+			if (n < w->burst)
+				flush_slot(w, s);
+			ctr_add(&w->stats.rx_pkts, n);
+			ctr_add(&w->stats.rx_bytes, bytes);
+			ctr_add(&s->rx_pkts, n);
+			ctr_add(&w->stats.busy_cycles, rte_rdtsc() - t0);
+		}
+		if (unlikely(rte_rdtsc() - last_drain > w->drain_tsc)) {
+			t0 = rte_rdtsc();
+			ox_worker_flush(w);
+			last_drain = rte_rdtsc();
+			ctr_add(&w->stats.busy_cycles, last_drain - t0);
+		}
+	}
+	ox_worker_flush(w);
+	return 0;
+}
+
+/* Counted by the TX buffer when the queue stays full: the packet is gone. */
+static void
+tx_drop_cb(struct rte_mbuf **pkts, uint16_t unsent, void *userdata)
+{
+	struct ox_worker *w = userdata;
+	uint16_t i;
+	uint64_t bytes = 0;
+
+	for (i = 0; i < unsent; i++)
+		bytes += pkts[i]->pkt_len;
+	ctr_add(&w->stats.dp_drops[OX_DP_DROP_TX_FULL], unsent);
+	ctr_add(&w->stats.tx_bytes, (uint64_t)0 - bytes);	/* counted at enqueue */
+	rte_pktmbuf_free_bulk(pkts, unsent);
+}
+
+int
+ox_worker_init_txb(struct ox_worker *w, struct ox_slot *s)
+{
+	s->txb = rte_zmalloc_socket("ox_txb", RTE_ETH_TX_BUFFER_SIZE(w->burst), 0,
+				    rte_lcore_to_socket_id(w->lcore_id));
+	if (s->txb == NULL)
+		return -ENOMEM;
+	rte_eth_tx_buffer_init(s->txb, w->burst);
+	rte_eth_tx_buffer_set_err_callback(s->txb, tx_drop_cb, w);
+	return 0;
+}
+
+void
+ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum)
+{
+	unsigned int i, k;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < srv->n_workers; i++) {
+		const struct ox_lcore_stats *st = &srv->workers[i]->stats;
+
+		sum->rx_pkts += __atomic_load_n(&st->rx_pkts, __ATOMIC_RELAXED);
+		sum->rx_bytes += __atomic_load_n(&st->rx_bytes, __ATOMIC_RELAXED);
+		sum->tx_pkts += __atomic_load_n(&st->tx_pkts, __ATOMIC_RELAXED);
+		sum->tx_bytes += __atomic_load_n(&st->tx_bytes, __ATOMIC_RELAXED);
+		sum->echo += __atomic_load_n(&st->echo, __ATOMIC_RELAXED);
+		sum->busy_cycles += __atomic_load_n(&st->busy_cycles, __ATOMIC_RELAXED);
+		for (k = 0; k < OX_PKT_DROP_MAX; k++)
+			sum->pkt_drops[k] += __atomic_load_n(&st->pkt_drops[k], __ATOMIC_RELAXED);
+		for (k = 0; k < OX_DP_DROP_MAX; k++)
+			sum->dp_drops[k] += __atomic_load_n(&st->dp_drops[k], __ATOMIC_RELAXED);
+	}
+}

@@ -1,0 +1,536 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * oxidize-server: the OxTunnel relay on DPDK.
+ *
+ *   oxidize-server [EAL options] -- [options]      (see --help)
+ *
+ * Control flow: EAL, options, ports (FLASH on --iface, or whatever ports
+ * EAL made), one worker per lcore with its (port, queue) pairs, telemetry;
+ * then the main lcore waits for a signal or --duration while the workers
+ * run to completion; then an orderly stop that checks every mbuf came back.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <net/if.h>
+#include <sys/resource.h>
+
+#include <bpf/libbpf.h>
+#include <rte_cycles.h>
+#include <rte_eal.h>
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+#include <rte_malloc.h>
+
+#include "server.h"
+
+RTE_LOG_REGISTER(ox_server_logtype, ox.server, INFO);
+
+volatile bool ox_stop;
+
+static void
+on_signal(int sig __rte_unused)
+{
+	__atomic_store_n(&ox_stop, true, __ATOMIC_RELAXED);
+}
+
+/* Capability bits (linux/capability.h) FLASH needs; CAP_BPF stands in for
+ * CAP_SYS_ADMIN on kernels that have it. */
+#define CAP_NET_ADMIN_BIT 12
+#define CAP_NET_RAW_BIT 13
+#define CAP_IPC_LOCK_BIT 14
+#define CAP_SYS_ADMIN_BIT 21
+#define CAP_BPF_BIT 39
+
+static uint64_t
+effective_caps(void)
+{
+	unsigned long long caps = 0;
+	char line[256];
+	FILE *f;
+
+	f = fopen("/proc/self/status", "r");
+	if (f == NULL)
+		return 0;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (sscanf(line, "CapEff: %llx", &caps) == 1)
+			break;
+	fclose(f);
+	return caps;
+}
+
+static int
+check_privileges(void)
+{
+	uint64_t caps = effective_caps();
+	char missing[160] = "";
+
+	if (!(caps & (1ULL << CAP_NET_ADMIN_BIT)))
+		strcat(missing, " CAP_NET_ADMIN");
+	if (!(caps & (1ULL << CAP_NET_RAW_BIT)))
+		strcat(missing, " CAP_NET_RAW");
+	if (!(caps & (1ULL << CAP_IPC_LOCK_BIT)))
+		strcat(missing, " CAP_IPC_LOCK");
+	if (!(caps & (1ULL << CAP_SYS_ADMIN_BIT)) && !(caps & (1ULL << CAP_BPF_BIT)))
+		strcat(missing, " CAP_SYS_ADMIN(or CAP_BPF)");
+	if (missing[0] == '\0')
+		return 0;
+	fprintf(stderr, "oxidize-server: missing privileges:%s. Run as root, or grant them: "
+		"setcap cap_net_admin,cap_net_raw,cap_ipc_lock,cap_sys_admin,cap_bpf+ep "
+		"oxidize-server (config/oxidize-server.service does it for systemd)\n", missing);
+	return -EPERM;
+}
+
+static void
+explain_eal_failure(void)
+{
+	unsigned long total = 0, free_pages = 0;
+	bool mounted = false;
+	char line[256];
+	FILE *f;
+
+	f = fopen("/proc/meminfo", "r");
+	if (f != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL) {
+			sscanf(line, "HugePages_Total: %lu", &total);
+			sscanf(line, "HugePages_Free: %lu", &free_pages);
+		}
+		fclose(f);
+	}
+	f = fopen("/proc/mounts", "r");
+	if (f != NULL) {
+		while (fgets(line, sizeof(line), f) != NULL)
+			if (strstr(line, " hugetlbfs ") != NULL)
+				mounted = true;
+		fclose(f);
+	}
+	if (!mounted || total == 0 || free_pages == 0)
+		fprintf(stderr, "oxidize-server: hugepages missing (%lu reserved, %lu free, "
+			"hugetlbfs %s): reserve and mount them with usertools/flash-bind.py "
+			"--prepare IF or usertools/oxidize-setup.sh, or run with --no-huge\n",
+			total, free_pages, mounted ? "mounted" : "not mounted");
+}
+
+static void
+explain_umem_failure(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    !(effective_caps() & (1ULL << CAP_IPC_LOCK_BIT)))
+		fprintf(stderr, "oxidize-server: UMEM registration needs locked memory: memlock "
+			"limit is %llu KB without CAP_IPC_LOCK; raise it (ulimit -l unlimited, "
+			"LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK\n",
+			(unsigned long long)rl.rlim_cur / 1024);
+}
+
+static const char *
+default_xdp_prog(void)
+{
+	if (access(OX_XDP_PROG_BUILD, R_OK) == 0)
+		return OX_XDP_PROG_BUILD;
+	return OX_XDP_PROG_INSTALL;
+}
+
+static int
+setup_flash(struct ox_server *srv)
+{
+	const struct ox_server_conf *c = &srv->conf;
+	struct ox_flash_conf fc = {
+		.iface = c->iface,
+		.n_queues = c->queues,
+		.xdp_prog = c->xdp_prog[0] ? c->xdp_prog : default_xdp_prog(),
+		.steer_port = c->port,
+		.xdp_replace = c->xdp_replace,
+		.force_copy = c->force_copy,
+		.busy_budget = c->busy_budget,
+		.rx_desc = c->rx_desc,
+		.tx_desc = c->tx_desc,
+		.extra_mbufs = rte_lcore_count() * OX_MAX_BURST * 2,
+	};
+	uint16_t i;
+	int ret;
+
+	if (access(fc.xdp_prog, R_OK) != 0) {
+		fprintf(stderr, "oxidize-server: XDP program %s: %s (give --xdp-prog PATH)\n",
+			fc.xdp_prog, strerror(errno));
+		return -ENOENT;
+	}
+	ret = ox_flash_create(&srv->flash, &fc);
+	if (ret != 0) {
+		if (ret == -EIO)
+			explain_umem_failure();
+		return ret;
+	}
+	srv->use_flash = true;
+	srv->pool = srv->flash.pool;
+	for (i = 0; i < srv->flash.n_ports; i++) {
+		const struct ox_flash_port *fp = &srv->flash.ports[i];
+		struct ox_port_info *p = &srv->ports[srv->n_ports++];
+
+		p->port_id = fp->port_id;
+		memcpy(p->name, fp->name, sizeof(p->name));
+		snprintf(p->iface, sizeof(p->iface), "%s", c->iface);
+		p->queue = fp->queue;
+		p->n_queues = 1;
+		p->flash = true;
+		p->copy_mode = !fp->zc_known ? "unknown" : fp->zero_copy ? "zero-copy" : "copy";
+		p->umem = ox_flash_umem_mode_str(srv->flash.umem_mode);
+		p->xdp_mode = srv->flash.xdp_mode;
+	}
+	if (strcmp(srv->flash.xdp_mode, "generic") == 0)
+		SRV_LOG(WARNING, "%s: the driver has no native XDP; ox_steer runs in generic (skb) "
+			"mode, which costs a copy per packet - use a NIC with native XDP for speed",
+			srv->flash.iface);
+	return 0;
+}
+
+/* Ports EAL made (-a PCI, --vdev): N queues each, RSS across them. */
+static int
+setup_generic(struct ox_server *srv)
+{
+	const struct ox_server_conf *c = &srv->conf;
+	unsigned int n_mbufs = 0;
+	uint16_t port_id, q, nq;
+	int ret;
+
+	RTE_ETH_FOREACH_DEV(port_id) {
+		struct rte_eth_dev_info info;
+
+		ret = rte_eth_dev_info_get(port_id, &info);
+		if (ret != 0)
+			return ret;
+		nq = c->queues ? c->queues : RTE_MIN(info.max_rx_queues, info.max_tx_queues);
+		nq = RTE_MIN(nq, (uint16_t)OX_MAX_SLOTS);
+		if (nq > info.max_rx_queues || nq > info.max_tx_queues) {
+			fprintf(stderr, "oxidize-server: port %u has %u RX / %u TX queues; %u asked "
+				"for\n", port_id, info.max_rx_queues, info.max_tx_queues, nq);
+			return -EINVAL;
+		}
+		n_mbufs += nq * (uint32_t)((c->rx_desc ? c->rx_desc : 1024) +
+					   (c->tx_desc ? c->tx_desc : 1024));
+	}
+	if (n_mbufs == 0) {
+		fprintf(stderr, "oxidize-server: no ports: give --iface IF for FLASH, or EAL "
+			"--vdev/-a arguments\n");
+		return -ENODEV;
+	}
+	n_mbufs += rte_lcore_count() * (OX_MAX_BURST * 2 + 512);
+	srv->pool = ox_flash_pool_create("ox_pool", n_mbufs, rte_socket_id());
+	if (srv->pool == NULL) {
+		fprintf(stderr, "oxidize-server: cannot create a pool of %u mbufs: %s\n", n_mbufs,
+			rte_strerror(rte_errno));
+		return -ENOMEM;
+	}
+	RTE_ETH_FOREACH_DEV(port_id) {
+		struct rte_eth_conf pc = { 0 };
+		struct rte_eth_dev_info info;
+		struct ox_port_info *p = &srv->ports[srv->n_ports++];
+
+		rte_eth_dev_info_get(port_id, &info);
+		nq = c->queues ? c->queues : RTE_MIN(info.max_rx_queues, info.max_tx_queues);
+		nq = RTE_MIN(nq, (uint16_t)OX_MAX_SLOTS);
+		if (nq > 1) {
+			pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+			pc.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) &
+							 info.flow_type_rss_offloads;
+		}
+		ret = rte_eth_dev_configure(port_id, nq, nq, &pc);
+		for (q = 0; ret == 0 && q < nq; q++) {
+			ret = rte_eth_rx_queue_setup(port_id, q, c->rx_desc, rte_socket_id(), NULL,
+						     srv->pool);
+			if (ret == 0)
+				ret = rte_eth_tx_queue_setup(port_id, q, c->tx_desc,
+							     rte_socket_id(), NULL);
+		}
+		if (ret == 0)
+			ret = rte_eth_dev_start(port_id);
+		if (ret != 0) {
+			fprintf(stderr, "oxidize-server: port %u (%s) setup failed: %s\n", port_id,
+				info.driver_name, rte_strerror(-ret));
+			return ret;
+		}
+		p->port_id = port_id;
+		rte_eth_dev_get_name_by_port(port_id, p->name);
+		snprintf(p->iface, sizeof(p->iface), "%s", info.driver_name);
+		p->queue = 0;
+		p->n_queues = nq;
+		p->copy_mode = "n/a";
+		p->umem = "n/a";
+		p->xdp_mode = "n/a";
+	}
+	return 0;
+}
+
+static int
+setup_workers(struct ox_server *srv)
+{
+	unsigned int lcores[RTE_MAX_LCORE], n = 0, lcore, i, k = 0;
+	uint16_t q;
+	int ret;
+
+	RTE_LCORE_FOREACH_WORKER(lcore)
+		lcores[n++] = lcore;
+	if (n == 0)		/* -l with one core: the main lcore polls too */
+		lcores[n++] = rte_get_main_lcore();
+	for (i = 0; i < n; i++) {
+		struct ox_worker *w = rte_zmalloc_socket("ox_worker", sizeof(*w),
+							 RTE_CACHE_LINE_SIZE,
+							 rte_lcore_to_socket_id(lcores[i]));
+		if (w == NULL)
+			return -ENOMEM;
+		w->lcore_id = lcores[i];
+		w->burst = srv->conf.burst;
+		w->udp_port = srv->conf.port;
+		w->drain_tsc = rte_get_tsc_hz() / 1000000 * srv->conf.drain_us;
+		srv->workers[srv->n_workers++] = w;
+	}
+	/* Every (port, queue) to exactly one lcore, round robin: a queue and
+	 * its TX twin are never shared. */
+	for (i = 0; i < srv->n_ports; i++) {
+		for (q = 0; q < srv->ports[i].n_queues; q++, k++) {
+			struct ox_worker *w = srv->workers[k % srv->n_workers];
+			struct ox_slot *s;
+
+			if (w->n_slots == OX_MAX_SLOTS)
+				return -E2BIG;
+			s = &w->slots[w->n_slots++];
+			s->port_id = srv->ports[i].port_id;
+			s->queue = q;
+			ret = ox_worker_init_txb(w, s);
+			if (ret != 0)
+				return ret;
+		}
+	}
+	/* Lcores with nothing to poll would only spin. */
+	for (i = 0; i < srv->n_workers; i++)
+		if (srv->workers[i]->n_slots == 0)
+			SRV_LOG(NOTICE, "lcore %u has no queue to poll (more lcores than queues)",
+				srv->workers[i]->lcore_id);
+	return 0;
+}
+
+static void
+log_totals(struct ox_server *srv, const char *what)
+{
+	struct ox_lcore_stats st;
+	uint64_t drops = 0;
+	unsigned int k;
+
+	ox_stats_sum(srv, &st);
+	for (k = 0; k < OX_PKT_DROP_MAX; k++)
+		drops += st.pkt_drops[k];
+	for (k = 0; k < OX_DP_DROP_MAX; k++)
+		drops += st.dp_drops[k];
+	SRV_LOG(INFO, "%s: rx %" PRIu64 " tx %" PRIu64 " echo %" PRIu64 " dropped %" PRIu64
+		" busy cycles/pkt %" PRIu64, what, st.rx_pkts, st.tx_pkts, st.echo, drops,
+		st.rx_pkts ? st.busy_cycles / st.rx_pkts : 0);
+}
+
+static void
+log_final(struct ox_server *srv)
+{
+	struct ox_lcore_stats st;
+	unsigned int i, j, k;
+
+	log_totals(srv, "totals");
+	for (i = 0; i < srv->n_workers; i++) {
+		const struct ox_worker *w = srv->workers[i];
+
+		for (j = 0; j < w->n_slots; j++) {
+			const struct ox_slot *s = &w->slots[j];
+			const struct ox_port_info *p = NULL;
+
+			for (k = 0; k < srv->n_ports; k++)
+				if (srv->ports[k].port_id == s->port_id)
+					p = &srv->ports[k];
+			SRV_LOG(INFO, "queue %s:%u (port %u, lcore %u): rx %" PRIu64 " tx %" PRIu64,
+				p ? p->iface : "?", p && p->flash ? p->queue : s->queue, s->port_id,
+				w->lcore_id, s->rx_pkts, s->tx_pkts);
+		}
+	}
+	ox_stats_sum(srv, &st);
+	for (k = 0; k < OX_PKT_DROP_MAX; k++)
+		if (st.pkt_drops[k])
+			SRV_LOG(INFO, "drop %s: %" PRIu64, ox_pkt_drop_names[k], st.pkt_drops[k]);
+	for (k = 0; k < OX_DP_DROP_MAX; k++)
+		if (st.dp_drops[k])
+			SRV_LOG(INFO, "drop %s: %" PRIu64, ox_dp_drop_names[k], st.dp_drops[k]);
+}
+
+/* TX completions free mbufs only when the PMD is called again: call it
+ * with nothing to send until every mbuf is back, or 200 ms pass. */
+static unsigned int
+reap_tx(struct ox_server *srv)
+{
+	uint64_t deadline = rte_get_timer_cycles() + rte_get_timer_hz() / 5;
+	unsigned int i, j, in_use;
+
+	do {
+		for (i = 0; i < srv->n_workers; i++)
+			for (j = 0; j < srv->workers[i]->n_slots; j++)
+				rte_eth_tx_burst(srv->workers[i]->slots[j].port_id,
+						 srv->workers[i]->slots[j].queue, NULL, 0);
+		in_use = rte_mempool_in_use_count(srv->pool);
+		if (in_use <= srv->baseline_in_use)
+			break;
+		rte_delay_us_sleep(1000);
+	} while (rte_get_timer_cycles() < deadline);
+	return in_use;
+}
+
+static int
+shutdown_server(struct ox_server *srv, bool workers_launched)
+{
+	unsigned int i, j, in_use;
+	int rc = 0;
+
+	__atomic_store_n(&ox_stop, true, __ATOMIC_RELAXED);
+	if (workers_launched)
+		rte_eal_mp_wait_lcore();
+	if (srv->pool != NULL && workers_launched) {
+		log_final(srv);
+		in_use = reap_tx(srv);
+		if (in_use == srv->baseline_in_use) {
+			SRV_LOG(INFO, "all mbufs back in the pool (%u in the RX rings)", in_use);
+		} else {
+			SRV_LOG(ERR, "mbuf leak: %u in use, %u expected", in_use,
+				srv->baseline_in_use);
+			rc = 1;
+		}
+	}
+	for (i = 0; i < srv->n_workers; i++) {
+		for (j = 0; j < srv->workers[i]->n_slots; j++)
+			rte_free(srv->workers[i]->slots[j].txb);
+		rte_free(srv->workers[i]);
+	}
+	srv->n_workers = 0;
+	if (srv->use_flash) {
+		unsigned int ifindex = srv->flash.ifindex;
+		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+
+		ox_flash_destroy(&srv->flash);
+		if (bpf_xdp_query((int)ifindex, 0, &q) == 0 && q.prog_id == 0)
+			SRV_LOG(INFO, "XDP program detached from %s", srv->conf.iface);
+		else
+			SRV_LOG(WARNING, "an XDP program is still attached to %s", srv->conf.iface);
+	} else {
+		for (i = 0; i < srv->n_ports; i++) {
+			rte_eth_dev_stop(srv->ports[i].port_id);
+			rte_eth_dev_close(srv->ports[i].port_id);
+		}
+		rte_mempool_free(srv->pool);
+	}
+	srv->pool = NULL;
+	SRV_LOG(INFO, "stopped");
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct ox_server srv;
+	bool launched = false;
+	uint64_t hz, next_stats, end;
+	unsigned int i;
+	int ret, rc = 1;
+
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	ret = rte_eal_init(argc, argv);
+	if (ret < 0) {
+		fprintf(stderr, "oxidize-server: EAL initialisation failed: %s\n",
+			rte_strerror(rte_errno));
+		if (rte_errno == EACCES || rte_errno == EPERM)
+			check_privileges();
+		else
+			explain_eal_failure();
+		return 1;
+	}
+	argc -= ret;
+	argv += ret;
+	ret = ox_conf_parse(&srv.conf, argc, argv);
+	if (ret != 0) {
+		rc = ret > 0 ? 0 : 1;
+		goto out_eal;
+	}
+
+	if (srv.conf.iface[0] != '\0' && rte_eth_dev_count_avail() == 0) {
+		if (check_privileges() != 0)
+			goto out_eal;
+		if (if_nametoindex(srv.conf.iface) == 0) {
+			fprintf(stderr, "oxidize-server: interface %s does not exist (see ip link; "
+				"inside a namespace, run the server in it)\n", srv.conf.iface);
+			goto out_eal;
+		}
+		ret = setup_flash(&srv);
+	} else {
+		if (srv.conf.iface[0] != '\0')
+			SRV_LOG(WARNING, "EAL already has ports; --iface %s ignored", srv.conf.iface);
+		ret = setup_generic(&srv);
+	}
+	if (ret != 0) {
+		fprintf(stderr, "oxidize-server: port setup failed: %s\n", strerror(-ret));
+		goto out;
+	}
+	ret = setup_workers(&srv);
+	if (ret != 0) {
+		fprintf(stderr, "oxidize-server: worker setup failed: %s\n", strerror(-ret));
+		goto out;
+	}
+	if (ox_telemetry_register(&srv) != 0)
+		SRV_LOG(WARNING, "telemetry commands not registered");
+	srv.baseline_in_use = rte_mempool_in_use_count(srv.pool);
+
+	for (i = 0; i < srv.n_ports; i++) {
+		const struct ox_port_info *p = &srv.ports[i];
+
+		SRV_LOG(INFO, "port %u: %s:%u, %u queue(s), %s, UMEM %s, XDP %s", p->port_id,
+			p->iface, p->queue, p->n_queues, p->copy_mode, p->umem, p->xdp_mode);
+	}
+	for (i = 0; i < srv.n_workers; i++)
+		if (srv.workers[i]->lcore_id != rte_get_main_lcore())
+			rte_eal_remote_launch(ox_worker_main, srv.workers[i],
+					      srv.workers[i]->lcore_id);
+	launched = true;
+	if (srv.use_flash)
+		SRV_LOG(NOTICE, "up on AF_XDP: %s, %u queue(s), %s UMEM, UDP port %u",
+			srv.conf.iface, srv.flash.n_ports,
+			ox_flash_umem_mode_str(srv.flash.umem_mode), srv.conf.port);
+	else
+		SRV_LOG(NOTICE, "up on %u DPDK port(s), UDP port %u", srv.n_ports, srv.conf.port);
+
+	hz = rte_get_timer_hz();
+	srv.start_tsc = rte_get_timer_cycles();
+	end = srv.conf.duration ? srv.start_tsc + srv.conf.duration * hz : UINT64_MAX;
+	next_stats = srv.start_tsc + srv.conf.stats_interval * hz;
+	if (srv.workers[0]->lcore_id == rte_get_main_lcore()) {
+		/* Single lcore: it polls; only a signal stops it. */
+		signal(SIGALRM, on_signal);
+		if (srv.conf.duration)
+			alarm(srv.conf.duration);
+		ox_worker_main(srv.workers[0]);
+	} else {
+		while (!__atomic_load_n(&ox_stop, __ATOMIC_RELAXED)) {
+			uint64_t now = rte_get_timer_cycles();
+
+			if (now >= end)
+				break;
+			if (srv.conf.stats_interval && now >= next_stats) {
+				log_totals(&srv, "stats");
+				next_stats += srv.conf.stats_interval * hz;
+			}
+			rte_delay_us_sleep(50 * 1000);
+		}
+	}
+	rc = 0;
+out:
+	if (shutdown_server(&srv, launched) != 0)
+		rc = 1;
+out_eal:
+	rte_eal_cleanup();
+	return rc;
+}

@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef OX_SERVER_H
+#define OX_SERVER_H
+/* Shared between the files of oxidize-server. */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+#include <rte_ethdev.h>
+#include <rte_log.h>
+#include <rte_mbuf.h>
+
+#include "ox_flash.h"
+#include "ox_pkt.h"
+
+extern int ox_server_logtype;
+#define SRV_LOG(level, fmt, ...) \
+	rte_log(RTE_LOG_ ## level, ox_server_logtype, "oxidize: " fmt "\n", ##__VA_ARGS__)
+
+#define OX_MAX_BURST 512
+#define OX_MAX_SLOTS 128	/* (port, queue) pairs one server drives */
+#define OX_PREFETCH_AHEAD 4
+
+/** Options; every one settable by flag and in the config file. */
+struct ox_server_conf {
+	uint16_t port;			/* OxTunnel UDP port */
+	char iface[32];			/* FLASH interface; "" = use EAL's ports */
+	uint16_t queues;		/* 0 = all the interface / port has */
+	uint16_t burst;
+	char xdp_prog[256];		/* ox_steer object */
+	bool xdp_replace;
+	bool force_copy;
+	int busy_budget;
+	uint16_t rx_desc, tx_desc;
+	uint32_t drain_us;
+	uint32_t stats_interval;	/* seconds between log lines; 0 = none */
+	uint32_t duration;		/* seconds to run; 0 = until signalled */
+	char config[256];
+};
+
+/** Datapath drop reasons past the outer checks (lib/pkt has those). */
+#define OX_DP_DROP_REASONS(X) \
+	X(MULTI_SEGMENT, "multi_segment") \
+	X(NOT_OXTUNNEL, "not_oxtunnel") \
+	X(TX_FULL, "tx_full")
+
+enum ox_dp_drop {
+#define OX_DP_ENUM(e, s) OX_DP_DROP_ ## e,
+	OX_DP_DROP_REASONS(OX_DP_ENUM)
+#undef OX_DP_ENUM
+	OX_DP_DROP_MAX
+};
+
+extern const char *const ox_dp_drop_names[OX_DP_DROP_MAX];
+
+/** Per-lcore counters: written by that lcore only, summed by readers. */
+struct ox_lcore_stats {
+	uint64_t rx_pkts;
+	uint64_t rx_bytes;
+	uint64_t tx_pkts;
+	uint64_t tx_bytes;
+	uint64_t echo;
+	uint64_t busy_cycles;	/* cycles of loop turns that moved packets */
+	uint64_t pkt_drops[OX_PKT_DROP_MAX];
+	uint64_t dp_drops[OX_DP_DROP_MAX];
+} __rte_cache_aligned;
+
+/** One (port, queue) pair polled by one lcore, which also owns its TX queue. */
+struct ox_slot {
+	uint16_t port_id;
+	uint16_t queue;
+	uint64_t rx_pkts;
+	uint64_t tx_pkts;
+	struct rte_eth_dev_tx_buffer *txb;
+};
+
+struct ox_worker;
+
+/**
+ * Hook for datagrams that are not OXPI probes (the relay's entry point).
+ * Returns true if it took the mbuf (sent or freed it), false to have it
+ * counted as not_oxtunnel and freed.
+ */
+typedef bool (*ox_dp_hook_t)(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m,
+			     struct ox_pkt *p);
+
+/** A worker lcore and what it owns. */
+struct ox_worker {
+	struct ox_lcore_stats stats;	/* first: cache-aligned, hot */
+	unsigned int lcore_id;
+	uint16_t n_slots;
+	uint16_t burst;
+	uint16_t udp_port;
+	uint64_t drain_tsc;
+	ox_dp_hook_t hook;
+	struct ox_slot slots[OX_MAX_SLOTS];
+} __rte_cache_aligned;
+
+/** Port as the control plane describes it (telemetry, logs). */
+struct ox_port_info {
+	uint16_t port_id;
+	char name[RTE_DEV_NAME_MAX_LEN];
+	char iface[32];
+	uint16_t queue;		/* NIC queue (FLASH) or first queue */
+	uint16_t n_queues;
+	bool flash;
+	const char *copy_mode;	/* "zero-copy", "copy", "n/a" */
+	const char *umem;	/* "shared", "per-queue", "n/a" */
+	const char *xdp_mode;
+};
+
+struct ox_server {
+	struct ox_server_conf conf;
+	struct ox_flash flash;
+	bool use_flash;
+	struct rte_mempool *pool;	/* the pool every RX queue uses */
+	unsigned int baseline_in_use;
+	uint16_t n_ports;
+	struct ox_port_info ports[RTE_MAX_ETHPORTS];
+	unsigned int n_workers;
+	struct ox_worker *workers[RTE_MAX_LCORE];
+	uint64_t start_tsc;
+};
+
+extern volatile bool ox_stop;
+
+/* conf.c */
+int ox_conf_parse(struct ox_server_conf *c, int argc, char **argv);
+void ox_conf_usage(const char *prog);
+
+/* datapath.c */
+int ox_worker_main(void *arg);
+int ox_worker_init_txb(struct ox_worker *w, struct ox_slot *s);
+void ox_worker_flush(struct ox_worker *w);
+void ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum);
+
+/* telemetry.c */
+int ox_telemetry_register(struct ox_server *srv);
+
+#endif /* OX_SERVER_H */

@@ -1,0 +1,149 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * rte_telemetry commands:
+ *   /oxidize/stats  totals and per-lcore counters, every drop reason,
+ *                   busy cycles per packet
+ *   /oxidize/ports  per port: interface, queue, copy mode, UMEM, XDP mode,
+ *                   packets in and out
+ * Read with usertools/dpdk-telemetry.py -f <file-prefix>. Counters are
+ * single-writer per lcore; this reader sums them.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_telemetry.h>
+
+#include "server.h"
+
+/* rte_telemetry callbacks take no user pointer: one server per process. */
+static struct ox_server *tel_srv;
+
+static void
+put_stats(struct rte_tel_data *d, const struct ox_lcore_stats *st)
+{
+	char key[64];
+	unsigned int k;
+
+	rte_tel_data_add_dict_u64(d, "rx_pkts", st->rx_pkts);
+	rte_tel_data_add_dict_u64(d, "rx_bytes", st->rx_bytes);
+	rte_tel_data_add_dict_u64(d, "tx_pkts", st->tx_pkts);
+	rte_tel_data_add_dict_u64(d, "tx_bytes", st->tx_bytes);
+	rte_tel_data_add_dict_u64(d, "echo", st->echo);
+	rte_tel_data_add_dict_u64(d, "busy_cycles", st->busy_cycles);
+	rte_tel_data_add_dict_u64(d, "busy_cycles_per_pkt",
+				  st->rx_pkts ? st->busy_cycles / st->rx_pkts : 0);
+	for (k = 0; k < OX_PKT_DROP_MAX; k++) {
+		snprintf(key, sizeof(key), "drop_%s", ox_pkt_drop_names[k]);
+		rte_tel_data_add_dict_u64(d, key, st->pkt_drops[k]);
+	}
+	for (k = 0; k < OX_DP_DROP_MAX; k++) {
+		snprintf(key, sizeof(key), "drop_%s", ox_dp_drop_names[k]);
+		rte_tel_data_add_dict_u64(d, key, st->dp_drops[k]);
+	}
+}
+
+static int
+tel_stats(const char *cmd __rte_unused, const char *params __rte_unused,
+	  struct rte_tel_data *d)
+{
+	struct ox_lcore_stats sum, one;
+	struct rte_tel_data *c;
+	char key[32];
+	unsigned int i;
+
+	rte_tel_data_start_dict(d);
+	ox_stats_sum(tel_srv, &sum);
+	c = rte_tel_data_alloc();
+	if (c == NULL)
+		return -ENOMEM;
+	rte_tel_data_start_dict(c);
+	put_stats(c, &sum);
+	rte_tel_data_add_dict_container(d, "total", c, 0);
+	for (i = 0; i < tel_srv->n_workers; i++) {
+		struct ox_server one_srv = { .n_workers = 1 };
+
+		one_srv.workers[0] = tel_srv->workers[i];
+		ox_stats_sum(&one_srv, &one);
+		c = rte_tel_data_alloc();
+		if (c == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(c);
+		put_stats(c, &one);
+		snprintf(key, sizeof(key), "lcore.%u", tel_srv->workers[i]->lcore_id);
+		rte_tel_data_add_dict_container(d, key, c, 0);
+	}
+	return 0;
+}
+
+static void
+slot_counts(uint16_t port_id, uint64_t *rx, uint64_t *tx)
+{
+	unsigned int i, j;
+
+	*rx = 0;
+	*tx = 0;
+	for (i = 0; i < tel_srv->n_workers; i++) {
+		const struct ox_worker *w = tel_srv->workers[i];
+
+		for (j = 0; j < w->n_slots; j++) {
+			if (w->slots[j].port_id != port_id)
+				continue;
+			*rx += __atomic_load_n(&w->slots[j].rx_pkts, __ATOMIC_RELAXED);
+			*tx += __atomic_load_n(&w->slots[j].tx_pkts, __ATOMIC_RELAXED);
+		}
+	}
+}
+
+static int
+tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
+	  struct rte_tel_data *d)
+{
+	struct rte_tel_data *c;
+	struct rte_eth_stats es;
+	uint64_t rx, tx;
+	char key[32];
+	uint16_t i;
+
+	rte_tel_data_start_dict(d);
+	for (i = 0; i < tel_srv->n_ports; i++) {
+		const struct ox_port_info *p = &tel_srv->ports[i];
+
+		c = rte_tel_data_alloc();
+		if (c == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_dict(c);
+		rte_tel_data_add_dict_string(c, "name", p->name);
+		rte_tel_data_add_dict_string(c, "iface", p->iface);
+		rte_tel_data_add_dict_u64(c, "queue", p->queue);
+		rte_tel_data_add_dict_u64(c, "queues", p->n_queues);
+		rte_tel_data_add_dict_string(c, "mode", p->copy_mode);
+		rte_tel_data_add_dict_string(c, "umem", p->umem);
+		rte_tel_data_add_dict_string(c, "xdp", p->xdp_mode);
+		slot_counts(p->port_id, &rx, &tx);
+		rte_tel_data_add_dict_u64(c, "rx_pkts", rx);
+		rte_tel_data_add_dict_u64(c, "tx_pkts", tx);
+		if (rte_eth_stats_get(p->port_id, &es) == 0) {
+			rte_tel_data_add_dict_u64(c, "pmd_ipackets", es.ipackets);
+			rte_tel_data_add_dict_u64(c, "pmd_opackets", es.opackets);
+			rte_tel_data_add_dict_u64(c, "pmd_imissed", es.imissed);
+			rte_tel_data_add_dict_u64(c, "pmd_oerrors", es.oerrors);
+		}
+		snprintf(key, sizeof(key), "port.%u", p->port_id);
+		rte_tel_data_add_dict_container(d, key, c, 0);
+	}
+	return 0;
+}
+
+int
+ox_telemetry_register(struct ox_server *srv)
+{
+	int ret;
+
+	tel_srv = srv;
+	ret = rte_telemetry_register_cmd("/oxidize/stats", tel_stats,
+		"Returns totals and per-lcore counters. Takes no parameters");
+	if (ret == 0)
+		ret = rte_telemetry_register_cmd("/oxidize/ports", tel_ports,
+			"Returns per-port interface, queue, mode and counters. No parameters");
+	return ret;
+}
