@@ -96,25 +96,30 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 	drop_dp(w, m, OX_DP_DROP_NOT_OXTUNNEL);
 }
 
-static inline void
+static inline uint16_t
 flush_slot(struct ox_worker *w, struct ox_slot *s)
 {
 	uint16_t sent;
 
+	if (s->txb->length == 0)
+		return 0;
 	sent = rte_eth_tx_buffer_flush(s->port_id, s->queue, s->txb);
 	if (sent) {
 		ctr_add(&s->tx_pkts, sent);
 		ctr_add(&w->stats.tx_pkts, sent);
 	}
+	return sent;
 }
 
-void
+unsigned int
 ox_worker_flush(struct ox_worker *w)
 {
+	unsigned int sent = 0;
 	uint16_t i;
 
 	for (i = 0; i < w->n_slots; i++)
-		flush_slot(w, &w->slots[i]);
+		sent += flush_slot(w, &w->slots[i]);
+	return sent;
 }
 
 int
@@ -123,6 +128,7 @@ ox_worker_main(void *arg)
 	struct ox_worker *w = arg;
 	struct rte_mbuf *pkts[OX_MAX_BURST];
 	uint64_t t0, last_drain = rte_rdtsc(), bytes;
+	unsigned int sent;
 	uint16_t i, j, n;
 
 	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_slots);
@@ -155,9 +161,10 @@ ox_worker_main(void *arg)
 		}
 		if (unlikely(rte_rdtsc() - last_drain > w->drain_tsc)) {
 			t0 = rte_rdtsc();
-			ox_worker_flush(w);
+			sent = ox_worker_flush(w);
 			last_drain = rte_rdtsc();
-			ctr_add(&w->stats.busy_cycles, last_drain - t0);
+			if (sent)
+				ctr_add(&w->stats.busy_cycles, last_drain - t0);
 		}
 	}
 	ox_worker_flush(w);

@@ -72,15 +72,15 @@ check_privileges(void)
 		strcat(missing, " CAP_NET_ADMIN");
 	if (!(caps & (1ULL << CAP_NET_RAW_BIT)))
 		strcat(missing, " CAP_NET_RAW");
-	if (!(caps & (1ULL << CAP_IPC_LOCK_BIT)))
-		strcat(missing, " CAP_IPC_LOCK");
+	/* CAP_IPC_LOCK is needed only when the memlock limit is below the
+	 * UMEM; explain_umem_failure() says so if registration fails. */
 	if (!(caps & (1ULL << CAP_SYS_ADMIN_BIT)) && !(caps & (1ULL << CAP_BPF_BIT)))
 		strcat(missing, " CAP_SYS_ADMIN(or CAP_BPF)");
 	if (missing[0] == '\0')
 		return 0;
 	fprintf(stderr, "oxidize-server: missing privileges:%s. Run as root, or grant them: "
 		"setcap cap_net_admin,cap_net_raw,cap_ipc_lock,cap_sys_admin,cap_bpf+ep "
-		"oxidize-server (config/oxidize-server.service does it for systemd)\n", missing);
+		"oxidize-server\n", missing);
 	return -EPERM;
 }
 
@@ -107,11 +107,10 @@ explain_eal_failure(void)
 				mounted = true;
 		fclose(f);
 	}
-	if (!mounted || total == 0 || free_pages == 0)
-		fprintf(stderr, "oxidize-server: hugepages missing (%lu reserved, %lu free, "
-			"hugetlbfs %s): reserve and mount them with usertools/flash-bind.py "
-			"--prepare IF or usertools/oxidize-setup.sh, or run with --no-huge\n",
-			total, free_pages, mounted ? "mounted" : "not mounted");
+	fprintf(stderr, "oxidize-server: hugepages missing or unusable (%lu reserved, %lu free, "
+		"hugetlbfs %s; a --huge-dir must be a hugetlbfs mount): reserve and mount them "
+		"with usertools/flash-bind.py --prepare IF or usertools/oxidize-setup.sh\n",
+		total, free_pages, mounted ? "mounted" : "not mounted");
 }
 
 static void
@@ -188,7 +187,27 @@ setup_flash(struct ox_server *srv)
 	return 0;
 }
 
-/* Ports EAL made (-a PCI, --vdev): N queues each, RSS across them. */
+static unsigned int
+n_worker_lcores(void)
+{
+	unsigned int n = rte_lcore_count();
+
+	return n > 1 ? n - 1 : 1;
+}
+
+/* Ports EAL made (-a PCI, --vdev): one queue per worker lcore unless
+ * --queues says otherwise, RSS across them. */
+static uint16_t
+generic_queues(const struct ox_server_conf *c, const struct rte_eth_dev_info *info)
+{
+	uint16_t nq = c->queues ? c->queues : (uint16_t)n_worker_lcores();
+	uint16_t most = RTE_MIN(info->max_rx_queues, info->max_tx_queues);
+
+	if (c->queues == 0)
+		nq = RTE_MIN(nq, most);
+	return RTE_MIN(nq, (uint16_t)OX_MAX_SLOTS);
+}
+
 static int
 setup_generic(struct ox_server *srv)
 {
@@ -203,8 +222,7 @@ setup_generic(struct ox_server *srv)
 		ret = rte_eth_dev_info_get(port_id, &info);
 		if (ret != 0)
 			return ret;
-		nq = c->queues ? c->queues : RTE_MIN(info.max_rx_queues, info.max_tx_queues);
-		nq = RTE_MIN(nq, (uint16_t)OX_MAX_SLOTS);
+		nq = generic_queues(c, &info);
 		if (nq > info.max_rx_queues || nq > info.max_tx_queues) {
 			fprintf(stderr, "oxidize-server: port %u has %u RX / %u TX queues; %u asked "
 				"for\n", port_id, info.max_rx_queues, info.max_tx_queues, nq);
@@ -231,8 +249,7 @@ setup_generic(struct ox_server *srv)
 		struct ox_port_info *p = &srv->ports[srv->n_ports++];
 
 		rte_eth_dev_info_get(port_id, &info);
-		nq = c->queues ? c->queues : RTE_MIN(info.max_rx_queues, info.max_tx_queues);
-		nq = RTE_MIN(nq, (uint16_t)OX_MAX_SLOTS);
+		nq = generic_queues(c, &info);
 		if (nq > 1) {
 			pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
 			pc.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) &
@@ -444,9 +461,8 @@ main(int argc, char **argv)
 	if (ret < 0) {
 		fprintf(stderr, "oxidize-server: EAL initialisation failed: %s\n",
 			rte_strerror(rte_errno));
-		if (rte_errno == EACCES || rte_errno == EPERM)
-			check_privileges();
-		else
+		/* EAL's failures here are nearly always privileges or hugepages. */
+		if (check_privileges() == 0)
 			explain_eal_failure();
 		return 1;
 	}

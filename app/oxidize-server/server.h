@@ -131,7 +131,7 @@ void ox_conf_usage(const char *prog);
 /* datapath.c */
 int ox_worker_main(void *arg);
 int ox_worker_init_txb(struct ox_worker *w, struct ox_slot *s);
-void ox_worker_flush(struct ox_worker *w);
+unsigned int ox_worker_flush(struct ox_worker *w);
 void ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum);
 
 /* telemetry.c */

@@ -69,7 +69,7 @@ tel_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 			return -ENOMEM;
 		rte_tel_data_start_dict(c);
 		put_stats(c, &one);
-		snprintf(key, sizeof(key), "lcore.%u", tel_srv->workers[i]->lcore_id);
+		snprintf(key, sizeof(key), "lcore_%u", tel_srv->workers[i]->lcore_id);
 		rte_tel_data_add_dict_container(d, key, c, 0);
 	}
 	return 0;
@@ -128,7 +128,7 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 			rte_tel_data_add_dict_u64(c, "pmd_imissed", es.imissed);
 			rte_tel_data_add_dict_u64(c, "pmd_oerrors", es.oerrors);
 		}
-		snprintf(key, sizeof(key), "port.%u", p->port_id);
+		snprintf(key, sizeof(key), "port_%u", p->port_id);
 		rte_tel_data_add_dict_container(d, key, c, 0);
 	}
 	return 0;

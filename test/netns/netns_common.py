@@ -55,3 +55,81 @@ def testbed(**kw):
         return otb.Testbed(**kw).up()
     except otb.Skip as e:
         skip(str(e))
+
+
+def telemetry(prefix, cmd, timeout=5.0):
+    """One rte_telemetry command against a DPDK process's socket."""
+    import json
+    import socket
+    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(timeout)
+    try:
+        s.connect(path)
+        s.recv(65536)
+        s.send(cmd.encode())
+        return json.loads(s.recv(1 << 20).decode())[cmd]
+    finally:
+        s.close()
+
+
+class Server:
+    """oxidize-server running in the relay namespace, output collected."""
+
+    def __init__(self, tb, binary, app_args, lcores="0-1", eal_extra=(), tag=None,
+                 log_levels=("pmd.net.af_xdp:error", "lib.eal:error")):
+        import subprocess
+        import threading
+        self.prefix = "ox%s" % (tag or tb.tag).replace("-", "")
+        argv = [binary, "-l", lcores, "--no-pci", "--file-prefix", self.prefix,
+                "--huge-unlink"] + list(eal_extra)
+        for lv in log_levels:
+            argv += ["--log-level", lv]
+        argv += ["--"] + list(app_args)
+        self.argv = argv
+        self.lines = []
+        self.up = threading.Event()
+        self.proc = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if "up on " in line:
+                self.up.set()
+        self.up.set()
+
+    @property
+    def log(self):
+        return "".join(self.lines)
+
+    def wait_up(self, timeout=30):
+        self.up.wait(timeout)
+        if self.proc.poll() is not None or "up on " not in self.log:
+            print(self.log)
+            fail("server did not come up: %s" % " ".join(self.argv))
+
+    def stop(self, sig=15, timeout=20):
+        import subprocess
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            fail("server did not stop within %ds of signal %d" % (timeout, sig))
+        self._reader.join(5)
+        return self.proc.returncode
+
+    def wait_exit(self, timeout=30):
+        import subprocess
+        try:
+            self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            fail("server did not exit within %ds" % timeout)
+        self._reader.join(5)
+        return self.proc.returncode

@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""oxidize-server on the namespace testbed.
+
+  client0 ns --- switch ns --- relay ns: eth0 (N queues, ox_steer, FLASH) <- oxidize-server
+                                         oxtap0 (net_tap case; kernel routes 198.18.2.0/24 to it)
+
+usage: test_server.py SERVER_BIN CASE [FOREIGN_XDP_OBJ]
+cases:
+  echo-1q   OXPI echo on a 1-queue FLASH setup
+  echo-2q   OXPI echo on 2 queues from several flows, both queues used; TCP, ICMP and
+            UDP to another port still reach the relay's kernel (steering); telemetry;
+            clean shutdown: mbufs back, XDP program gone
+  kill9     kill -9 leaves a stale ox_steer; a restart replaces it and works
+  foreign   someone else's XDP program is refused, replaced only with --xdp-replace
+  tap       the same binary echoing on a non-XDP PMD (net_tap)
+  errors    each startup error gives its one-line message with the fix
+"""
+
+import re
+import subprocess
+import sys
+import time
+
+import netns_common as nc
+import oxidize_testbed as otb
+
+PORT = 51820
+
+
+def probe(tb, count=300, flows=8, client=0, dst=None):
+    r = otb.oxpi_probe(tb, client, dst or tb.relay_ip, PORT, flows=flows, count=count)
+    print("probe: %s" % r)
+    return r
+
+
+def check_clean_stop(tb, srv):
+    rc = srv.stop()
+    print(srv.log)
+    nc.check(rc == 0, "server exited 0 on SIGTERM")
+    nc.check("all mbufs back in the pool" in srv.log, "every mbuf back in the pool")
+    nc.check("XDP program detached from eth0" in srv.log, "server reports XDP detached")
+    nc.check(not tb.xdp_attached(tb.relay, "eth0"), "no XDP program left on eth0")
+
+
+def case_echo(tb, binary, queues):
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT)])
+    srv.wait_up()
+    nc.check(("up on AF_XDP: eth0, %d queue(s)" % queues) in srv.log,
+             "server up on AF_XDP with %d queue(s)" % queues)
+    r = probe(tb, count=400, flows=16)
+    nc.check(r["received"] == r["sent"] and r["bad"] == 0,
+             "every OXPI probe answered with its OXPO (%d/%d)" % (r["received"], r["sent"]))
+    ports = nc.telemetry(srv.prefix, "/oxidize/ports")
+    per_q = {v["queue"]: v["rx_pkts"] for v in ports.values()}
+    print("per-queue rx: %s" % per_q)
+    nc.check(len(per_q) == queues, "telemetry lists %d FLASH port(s)" % queues)
+    nc.check(all(n > 0 for n in per_q.values()), "every queue carried probes: %s" % per_q)
+    nc.check(all(v["umem"] in ("shared", "per-queue") and v["xdp"] == "native"
+                 for v in ports.values()), "ports report UMEM mode and native XDP")
+    stats = nc.telemetry(srv.prefix, "/oxidize/stats")
+    tot = stats["total"]
+    nc.check(tot["echo"] == r["received"] and tot["tx_pkts"] == r["received"],
+             "telemetry totals: echo %d tx %d" % (tot["echo"], tot["tx_pkts"]))
+    nc.check(any(k.startswith("lcore_") for k in stats), "telemetry has per-lcore counters")
+    nc.check(tot["busy_cycles_per_pkt"] > 0, "busy cycles per packet reported")
+    if queues == 2:
+        steering_left_alone(tb)
+        # Garbage to the port is counted, not echoed.
+        otb.udp_burst(tb, 0, tb.relay_ip, PORT, flows=2, per_flow=5, payload=b"garbage!")
+        time.sleep(0.3)
+        tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+        nc.check(tot["drop_not_oxtunnel"] == 10, "10 non-OxTunnel datagrams counted as "
+                 "not_oxtunnel (%d)" % tot["drop_not_oxtunnel"])
+    check_clean_stop(tb, srv)
+
+
+def steering_left_alone(tb):
+    """While FLASH runs: ICMP, TCP and UDP to another port reach the kernel."""
+    r = tb.run(tb.clients[0], ["ping", "-c", "3", "-i", "0.2", "-W", "1", tb.relay_ip],
+               check=False)
+    nc.check(r.returncode == 0, "ICMP to the relay host answered by its kernel")
+    tcp = tb.popen(tb.relay, [sys.executable, "-c",
+                              "import socket;s=socket.socket();s.setsockopt(socket.SOL_SOCKET,"
+                              "socket.SO_REUSEADDR,1);s.bind(('0.0.0.0',2222));s.listen(1);"
+                              "s.settimeout(10);c,_=s.accept();c.sendall(c.recv(100)[::-1])"],
+                   stdout=subprocess.PIPE, text=True)
+    udp = tb.popen(tb.relay, [sys.executable, "-c",
+                              "import socket;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+                              "s.bind(('0.0.0.0',9999));s.settimeout(10);"
+                              "print(s.recvfrom(100)[0].decode())"],
+                   stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    r = tb.run(tb.clients[0], [sys.executable, "-c",
+                               "import socket,time;c=socket.create_connection(('%s',2222),5);"
+                               "c.sendall(b'ssh-like');print(c.recv(100).decode());"
+                               "u=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+                               "u.sendto(b'kernel-udp',('%s',9999))" % (tb.relay_ip, tb.relay_ip)],
+               check=False)
+    nc.check(r.stdout.strip() == "ekil-hss", "TCP to port 2222 served by the relay's kernel")
+    out, _ = udp.communicate(timeout=10)
+    tcp.wait(timeout=10)
+    nc.check(out.strip() == "kernel-udp", "UDP to port 9999 reached the relay's kernel")
+
+
+def case_kill9(tb, binary):
+    srv = nc.Server(tb, binary, ["--iface", "eth0"])
+    srv.wait_up()
+    nc.check(probe(tb, count=50)["received"] == 50, "first instance echoes")
+    srv.stop(sig=9)
+    nc.check(tb.xdp_attached(tb.relay, "eth0"), "kill -9 leaves ox_steer attached")
+    r = tb.run(tb.clients[0], ["ping", "-c", "2", "-i", "0.2", "-W", "1", tb.relay_ip],
+               check=False)
+    nc.check(r.returncode == 0, "the stale program passes traffic to the kernel meanwhile")
+    srv2 = nc.Server(tb, binary, ["--iface", "eth0"], tag=tb.tag + "b")
+    srv2.wait_up()
+    nc.check("replacing a stale ox_steer program" in srv2.log, "restart replaces the stale program")
+    nc.check(probe(tb, count=50)["received"] == 50, "restarted instance echoes")
+    check_clean_stop(tb, srv2)
+
+
+def case_foreign(tb, binary, foreign_obj):
+    tb.run(tb.relay, ["ip", "link", "set", "dev", "eth0", "xdp", "obj", foreign_obj,
+                      "sec", "xdp"])
+    srv = nc.Server(tb, binary, ["--iface", "eth0"])
+    rc = srv.wait_exit()
+    print(srv.log)
+    nc.check(rc != 0 and "already has XDP program 'foreign_pass'" in srv.log and
+             "--xdp-replace" in srv.log, "foreign XDP program refused with the fix named")
+    nc.check(tb.xdp_attached(tb.relay, "eth0"), "the foreign program is left in place")
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--xdp-replace"], tag=tb.tag + "r")
+    srv.wait_up()
+    nc.check("replacing XDP program 'foreign_pass'" in srv.log, "--xdp-replace replaces it")
+    nc.check(probe(tb, count=30)["received"] == 30, "and the server echoes")
+    check_clean_stop(tb, srv)
+
+
+def case_tap(tb, binary):
+    """Same binary, no XDP: a net_tap port in the relay namespace. The
+    relay's kernel routes 198.18.2.0/24 into the TAP, where the server
+    answers as 198.18.2.1."""
+    srv = nc.Server(tb, binary, ["--port", str(PORT)],
+                    eal_extra=["--vdev", "net_tap0,iface=oxtap0,mac=02:00:00:00:02:01"])
+    srv.wait_up()
+    tb.run(tb.relay, ["ip", "addr", "add", "198.18.2.254/24", "dev", "oxtap0"])
+    tb.run(tb.relay, ["ip", "link", "set", "oxtap0", "up"])
+    tb.run(tb.relay, ["ip", "neigh", "replace", "198.18.2.1", "lladdr", "02:00:00:00:02:01",
+                      "dev", "oxtap0", "nud", "permanent"])
+    tb.run(tb.clients[0], ["ip", "route", "add", "198.18.2.0/24", "via", tb.relay_ip])
+    nc.check("up on 1 DPDK port(s)" in srv.log, "server up on the net_tap port")
+    r = probe(tb, count=100, flows=4, dst="198.18.2.1")
+    nc.check(r["received"] == 100, "OXPI echo through net_tap (%d/100)" % r["received"])
+    rc = srv.stop()
+    print(srv.log)
+    nc.check(rc == 0 and "all mbufs back in the pool" in srv.log,
+             "clean stop on net_tap, every mbuf back")
+
+
+def case_errors(tb, binary):
+    def run(app, eal=(), pre=(), expect=(), name=""):
+        argv = list(pre) + [binary, "-l", "0", "--no-pci", "--file-prefix",
+                            "oxe%s" % tb.tag.replace("-", ""), "--huge-unlink",
+                            "--log-level", "lib.eal:error", "--log-level",
+                            "pmd.net.af_xdp:error"] + list(eal) + ["--"] + list(app)
+        r = tb.run(tb.relay, argv, check=False, bpffs=True, timeout=60)
+        out = r.stdout + r.stderr
+        ok = r.returncode != 0 and all(e in out for e in expect)
+        if not ok:
+            print(out)
+        nc.check(ok, "%s: %s" % (name, " / ".join(expect)))
+        nc.check(not tb.xdp_attached(tb.relay, "eth0"), "%s: nothing left on eth0" % name)
+
+    run(["--iface", "nosuch0"], expect=["interface nosuch0 does not exist"],
+        name="interface missing")
+    run(["--iface", "eth0", "--queues", "4"],
+        expect=["eth0 has 2 queues", "ethtool -L eth0 combined"], name="too many queues")
+    run(["--iface", "eth0", "--rx-desc", "1000"],
+        expect=["ring sizes must be powers of two"], name="ring size")
+    run(["--iface", "eth0", "--port", "0"], expect=["port: '0' is not a number in 1..65535"],
+        name="bad option value")
+    run(["--iface", "eth0"], eal=["--huge-dir", "/proc"],
+        expect=["hugepages missing", "oxidize-setup.sh"], name="hugepages missing")
+    run(["--iface", "eth0"], pre=["setpriv", "--inh-caps=-net_admin,-net_raw",
+                                  "--bounding-set=-net_admin,-net_raw"],
+        expect=["missing privileges: CAP_NET_ADMIN CAP_NET_RAW"], name="missing privileges")
+    run(["--iface", "eth0"], pre=["setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"],
+        expect=["UMEM registration needs locked memory", "LimitMEMLOCK=infinity"],
+        name="memlock too low")
+    # A bridge has no native XDP: the server says generic mode is used.
+    tb.run(tb.relay, ["ip", "link", "add", "oxbr0", "type", "bridge"])
+    tb.run(tb.relay, ["ip", "link", "set", "oxbr0", "up"])
+    srv = nc.Server(tb, binary, ["--iface", "oxbr0", "--duration", "1"], lcores="0")
+    srv.wait_exit()
+    print(srv.log)
+    nc.check("no native XDP; ox_steer runs in generic (skb) mode" in srv.log,
+             "driver without native XDP: generic mode named")
+
+
+def main():
+    binary, case = sys.argv[1], sys.argv[2]
+    nc.require_host()
+    queues = 1 if case == "echo-1q" else 2
+    tb = nc.testbed(clients=1, queues=queues)
+    try:
+        if case.startswith("echo"):
+            case_echo(tb, binary, queues)
+        elif case == "kill9":
+            case_kill9(tb, binary)
+        elif case == "foreign":
+            case_foreign(tb, binary, sys.argv[3])
+        elif case == "tap":
+            case_tap(tb, binary)
+        elif case == "errors":
+            case_errors(tb, binary)
+        else:
+            nc.fail("unknown case " + case)
+    finally:
+        tb.down()
+
+
+if __name__ == "__main__":
+    main()
