@@ -134,8 +134,10 @@ default_xdp_prog(void)
 	return OX_XDP_PROG_INSTALL;
 }
 
+/* FLASH: create one net_af_xdp port per queue of --iface, or adopt the
+ * ones EAL made from --vdev arguments (adopt). */
 static int
-setup_flash(struct ox_server *srv)
+setup_flash(struct ox_server *srv, bool adopt)
 {
 	const struct ox_server_conf *c = &srv->conf;
 	struct ox_flash_conf fc = {
@@ -153,12 +155,12 @@ setup_flash(struct ox_server *srv)
 	uint16_t i;
 	int ret;
 
-	if (access(fc.xdp_prog, R_OK) != 0) {
+	if (!adopt && access(fc.xdp_prog, R_OK) != 0) {
 		fprintf(stderr, "oxidize-server: XDP program %s: %s (give --xdp-prog PATH)\n",
 			fc.xdp_prog, strerror(errno));
 		return -ENOENT;
 	}
-	ret = ox_flash_create(&srv->flash, &fc);
+	ret = adopt ? ox_flash_adopt(&srv->flash, &fc) : ox_flash_create(&srv->flash, &fc);
 	if (ret != 0) {
 		if (ret == -EIO)
 			explain_umem_failure();
@@ -172,7 +174,7 @@ setup_flash(struct ox_server *srv)
 
 		p->port_id = fp->port_id;
 		memcpy(p->name, fp->name, sizeof(p->name));
-		snprintf(p->iface, sizeof(p->iface), "%s", c->iface);
+		memcpy(p->iface, srv->flash.iface, sizeof(p->iface));
 		p->queue = fp->queue;
 		p->n_queues = 1;
 		p->flash = true;
@@ -330,6 +332,19 @@ setup_workers(struct ox_server *srv)
 	return 0;
 }
 
+static uint16_t
+count_af_xdp_ports(void)
+{
+	struct rte_eth_dev_info info;
+	uint16_t port_id, n = 0;
+
+	RTE_ETH_FOREACH_DEV(port_id)
+		if (rte_eth_dev_info_get(port_id, &info) == 0 &&
+		    strcmp(info.driver_name, "net_af_xdp") == 0)
+			n++;
+	return n;
+}
+
 static void
 log_totals(struct ox_server *srv, const char *what)
 {
@@ -428,12 +443,14 @@ shutdown_server(struct ox_server *srv, bool workers_launched)
 	if (srv->use_flash) {
 		unsigned int ifindex = srv->flash.ifindex;
 		LIBBPF_OPTS(bpf_xdp_query_opts, q);
+		char iface[sizeof(srv->flash.iface)];
 
+		memcpy(iface, srv->flash.iface, sizeof(iface));
 		ox_flash_destroy(&srv->flash);
 		if (bpf_xdp_query((int)ifindex, 0, &q) == 0 && q.prog_id == 0)
-			SRV_LOG(INFO, "XDP program detached from %s", srv->conf.iface);
+			SRV_LOG(INFO, "XDP program detached from %s", iface);
 		else
-			SRV_LOG(WARNING, "an XDP program is still attached to %s", srv->conf.iface);
+			SRV_LOG(WARNING, "an XDP program is still attached to %s", iface);
 	} else {
 		for (i = 0; i < srv->n_ports; i++) {
 			rte_eth_dev_stop(srv->ports[i].port_id);
@@ -482,7 +499,17 @@ main(int argc, char **argv)
 				"inside a namespace, run the server in it)\n", srv.conf.iface);
 			goto out_eal;
 		}
-		ret = setup_flash(&srv);
+		ret = setup_flash(&srv, false);
+	} else if (count_af_xdp_ports() > 0) {
+		if (count_af_xdp_ports() != rte_eth_dev_count_avail()) {
+			fprintf(stderr, "oxidize-server: net_af_xdp ports mixed with other ports; "
+				"run FLASH ports on their own\n");
+			goto out_eal;
+		}
+		if (srv.conf.iface[0] != '\0')
+			SRV_LOG(WARNING, "--iface %s ignored: the --vdev arguments name the "
+				"interface", srv.conf.iface);
+		ret = setup_flash(&srv, true);
 	} else {
 		if (srv.conf.iface[0] != '\0')
 			SRV_LOG(WARNING, "EAL already has ports; --iface %s ignored", srv.conf.iface);
@@ -514,7 +541,7 @@ main(int argc, char **argv)
 	launched = true;
 	if (srv.use_flash)
 		SRV_LOG(NOTICE, "up on AF_XDP: %s, %u queue(s), %s UMEM, UDP port %u",
-			srv.conf.iface, srv.flash.n_ports,
+			srv.flash.iface, srv.flash.n_ports,
 			ox_flash_umem_mode_str(srv.flash.umem_mode), srv.conf.port);
 	else
 		SRV_LOG(NOTICE, "up on %u DPDK port(s), UDP port %u", srv.n_ports, srv.conf.port);

@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,9 @@
 #include <linux/sockios.h>
 
 #include <rte_dev.h>
+#include <rte_devargs.h>
 #include <rte_ethdev.h>
+#include <rte_kvargs.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
 #include <rte_mbuf_pool_ops.h>
@@ -325,11 +328,69 @@ is_pow2(uint16_t v)
 	return v != 0 && (v & (v - 1)) == 0;
 }
 
-int
-ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
+/* Everything after the ports exist: pool, sockets, ox_steer, start. */
+static int
+flash_bringup(struct ox_flash *f, const struct ox_flash_conf *conf)
 {
 	char pool_name[RTE_MEMPOOL_NAMESIZE];
 	unsigned int n_mbufs;
+	uint16_t i;
+	int ret;
+
+	/* Each socket's fill ring, plus a full TX ring in flight per port. */
+	n_mbufs = (unsigned int)f->n_ports *
+			  (FLASH_MBUFS_PER_SOCKET + (conf->tx_desc ? conf->tx_desc : 2048)) +
+		  conf->extra_mbufs +
+		  (rte_lcore_count() + 1) * FLASH_MBUF_CACHE * 2;
+	snprintf(pool_name, sizeof(pool_name), "flash_%u", f->ifindex);
+	f->pool = ox_flash_pool_create(pool_name, n_mbufs, rte_socket_id());
+	if (f->pool == NULL) {
+		FLASH_LOG(ERR, "cannot create a pool of %u mbufs (%u MB): %s; reserve more "
+			  "hugepages (usertools/flash-bind.py --prepare, or "
+			  "usertools/oxidize-setup.sh --hugepages N)", n_mbufs,
+			  (unsigned int)((uint64_t)n_mbufs * 2560 >> 20), rte_strerror(rte_errno));
+		ret = -ENOMEM;
+		return ret;
+	}
+	ret = ox_flash_check_pool(f->pool);
+	if (ret != 0)
+		return ret;
+
+	for (i = 0; i < f->n_ports; i++) {
+		f->ports[i].xsk_fd = -1;
+		ret = flash_setup_port(f, conf, &f->ports[i]);
+		if (ret != 0) {
+			ret = -EIO;
+			return ret;
+		}
+	}
+	if (conf->xdp_prog != NULL) {
+		ret = flash_xdp_wire(f, conf);
+		if (ret != 0)
+			return ret;
+	}
+	for (i = 0; i < f->n_ports; i++) {
+		ret = rte_eth_dev_start(f->ports[i].port_id);
+		if (ret != 0) {
+			FLASH_LOG(ERR, "%s: start failed: %s", f->ports[i].name, rte_strerror(-ret));
+			ret = -EIO;
+			return ret;
+		}
+	}
+	f->started = true;
+	for (i = 0; i < f->n_ports; i++) {
+		const struct ox_flash_port *p = &f->ports[i];
+
+		FLASH_LOG(INFO, "port %u: %s:%u %s mode, %s UMEM, XDP %s", p->port_id, f->iface,
+			  p->queue, !p->zc_known ? "unknown" : p->zero_copy ? "zero-copy" : "copy",
+			  ox_flash_umem_mode_str(f->umem_mode), f->xdp_mode);
+	}
+	return 0;
+}
+
+int
+ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
+{
 	int n_queues, ret;
 	uint16_t i;
 
@@ -408,57 +469,127 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 		}
 	}
 
-	/* Each socket's fill ring, plus a full TX ring in flight per port. */
-	n_mbufs = (unsigned int)f->n_ports *
-			  (FLASH_MBUFS_PER_SOCKET + (conf->tx_desc ? conf->tx_desc : 2048)) +
-		  conf->extra_mbufs +
-		  (rte_lcore_count() + 1) * FLASH_MBUF_CACHE * 2;
-	snprintf(pool_name, sizeof(pool_name), "flash_%u", f->ifindex);
-	f->pool = ox_flash_pool_create(pool_name, n_mbufs, rte_socket_id());
-	if (f->pool == NULL) {
-		FLASH_LOG(ERR, "cannot create a pool of %u mbufs (%u MB): %s; reserve more "
-			  "hugepages (usertools/flash-bind.py --prepare, or "
-			  "usertools/oxidize-setup.sh --hugepages N)", n_mbufs,
-			  (unsigned int)((uint64_t)n_mbufs * 2560 >> 20), rte_strerror(rte_errno));
-		ret = -ENOMEM;
-		goto fail;
-	}
-	ret = ox_flash_check_pool(f->pool);
+	ret = flash_bringup(f, conf);
 	if (ret != 0)
 		goto fail;
-
-	for (i = 0; i < f->n_ports; i++) {
-		f->ports[i].xsk_fd = -1;
-		ret = flash_setup_port(f, conf, &f->ports[i]);
-		if (ret != 0) {
-			ret = -EIO;
-			goto fail;
-		}
-	}
-	if (conf->xdp_prog != NULL) {
-		ret = flash_xdp_wire(f, conf);
-		if (ret != 0)
-			goto fail;
-	}
-	for (i = 0; i < f->n_ports; i++) {
-		ret = rte_eth_dev_start(f->ports[i].port_id);
-		if (ret != 0) {
-			FLASH_LOG(ERR, "%s: start failed: %s", f->ports[i].name, rte_strerror(-ret));
-			ret = -EIO;
-			goto fail;
-		}
-	}
-	f->started = true;
-	for (i = 0; i < f->n_ports; i++) {
-		const struct ox_flash_port *p = &f->ports[i];
-
-		FLASH_LOG(INFO, "port %u: %s:%u %s mode, %s UMEM, XDP %s", p->port_id, f->iface,
-			  p->queue, !p->zc_known ? "unknown" : p->zero_copy ? "zero-copy" : "copy",
-			  ox_flash_umem_mode_str(f->umem_mode), f->xdp_mode);
-	}
 	return 0;
 fail:
 	ox_flash_destroy(f);
+	return ret;
+}
+
+/* One adopted port's devargs: iface, queue, shared_umem, xdp_prog. */
+static int
+flash_adopt_args(struct ox_flash *f, struct ox_flash_port *p, char *xdp_prog, size_t len,
+		 bool *shared)
+{
+	static const char *const keys[] = {
+		"iface", "start_queue", "queue_count", "shared_umem", "xdp_prog", "busy_budget",
+		"force_copy", "use_cni", NULL,
+	};
+	struct rte_eth_dev_info info;
+	const struct rte_devargs *da;
+	struct rte_kvargs *kv;
+	const char *v;
+	int ret = -EINVAL;
+
+	if (rte_eth_dev_info_get(p->port_id, &info) != 0 || info.device == NULL)
+		return -ENODEV;
+	da = rte_dev_devargs(info.device);
+	if (da == NULL || da->args == NULL)
+		return -EINVAL;
+	kv = rte_kvargs_parse(da->args, keys);
+	if (kv == NULL)
+		return -EINVAL;
+	v = rte_kvargs_get(kv, "iface");
+	if (v == NULL || strlen(v) >= sizeof(f->iface)) {
+		FLASH_LOG(ERR, "%s: no iface= in its arguments", p->name);
+		goto out;
+	}
+	if (f->iface[0] == '\0')
+		snprintf(f->iface, sizeof(f->iface), "%s", v);
+	else if (strcmp(f->iface, v) != 0) {
+		FLASH_LOG(ERR, "net_af_xdp ports on %s and %s: FLASH takes one interface",
+			  f->iface, v);
+		goto out;
+	}
+	v = rte_kvargs_get(kv, "queue_count");
+	if (v != NULL && atoi(v) != 1) {
+		FLASH_LOG(ERR, "%s: queue_count=%s; FLASH wants one port per queue "
+			  "(queue_count=1)", p->name, v);
+		goto out;
+	}
+	v = rte_kvargs_get(kv, "start_queue");
+	p->queue = v != NULL ? (uint16_t)atoi(v) : 0;
+	v = rte_kvargs_get(kv, "shared_umem");
+	*shared = v != NULL && atoi(v) == 1;
+	v = rte_kvargs_get(kv, "xdp_prog");
+	if (v != NULL)
+		snprintf(xdp_prog, len, "%s", v);
+	ret = 0;
+out:
+	rte_kvargs_free(kv);
+	return ret;
+}
+
+int
+ox_flash_adopt(struct ox_flash *f, const struct ox_flash_conf *conf)
+{
+	struct ox_flash_conf c = *conf;
+	char xdp_prog[PATH_MAX] = "", first_prog[PATH_MAX] = "";
+	struct rte_eth_dev_info info;
+	bool shared, all_shared = true;
+	uint16_t port_id;
+	int ret;
+
+	memset(f, 0, sizeof(*f));
+	f->lock_fd = -1;
+	f->steer_cfg_fd = -1;
+	f->steer_stats_fd = -1;
+	f->xdp_mode = "none";
+	RTE_ETH_FOREACH_DEV(port_id) {
+		struct ox_flash_port *p;
+
+		if (rte_eth_dev_info_get(port_id, &info) != 0 ||
+		    strcmp(info.driver_name, "net_af_xdp") != 0)
+			continue;
+		if (f->n_ports == OX_FLASH_MAX_QUEUES)
+			return -E2BIG;
+		p = &f->ports[f->n_ports];
+		p->port_id = port_id;
+		p->xsk_fd = -1;
+		rte_eth_dev_get_name_by_port(port_id, p->name);
+		xdp_prog[0] = '\0';
+		ret = flash_adopt_args(f, p, xdp_prog, sizeof(xdp_prog), &shared);
+		if (ret != 0)
+			return ret;
+		if (f->n_ports == 0)
+			snprintf(first_prog, sizeof(first_prog), "%s", xdp_prog);
+		else if (strcmp(first_prog, xdp_prog) != 0)
+			return -EINVAL;
+		all_shared &= shared;
+		f->n_ports++;
+	}
+	if (f->n_ports == 0)
+		return -ENODEV;
+	f->ifindex = if_nametoindex(f->iface);
+	if (f->ifindex == 0) {
+		FLASH_LOG(ERR, "interface %s does not exist", f->iface);
+		return -ENODEV;
+	}
+	f->umem_mode = all_shared ? OX_FLASH_UMEM_SHARED : OX_FLASH_UMEM_PER_QUEUE;
+	c.iface = f->iface;
+	c.xdp_prog = first_prog[0] ? first_prog : NULL;
+	if (c.xdp_prog == NULL)
+		FLASH_LOG(WARNING, "%s: the vdevs name no xdp_prog=: libxdp's default program "
+			  "takes every packet of each queue, not just the OxTunnel port", f->iface);
+	ret = flash_lock(f);
+	if (ret == 0 && c.xdp_prog != NULL)
+		ret = flash_xdp_check(f, &c);
+	if (ret == 0)
+		ret = flash_bringup(f, &c);
+	if (ret != 0)
+		ox_flash_destroy(f);
 	return ret;
 }
 

@@ -103,6 +103,22 @@ int ox_flash_detect_queues(const char *iface);
 int ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf);
 
 /**
+ * Take over net_af_xdp ports EAL already probed from --vdev arguments (as
+ * usertools/flash-bind.py prints them: one per queue of one interface,
+ * queue_count=1, optionally shared_umem=1 and xdp_prog=), and bring them
+ * up as ox_flash_create() does. The interface, queues, UMEM mode and XDP
+ * program come from the vdev arguments; conf supplies the rest.
+ *
+ * @param f
+ *   Instance to fill.
+ * @param conf
+ *   Options; iface, n_queues, start_queue and xdp_prog are ignored.
+ * @return
+ *   0, -ENODEV if there is no net_af_xdp port, or -errno as ox_flash_create().
+ */
+int ox_flash_adopt(struct ox_flash *f, const struct ox_flash_conf *conf);
+
+/**
  * Stop and close every port, remove the vdevs and free the pool.
  *
  * The PMD detaches the XDP program from the interface when a port closes.
