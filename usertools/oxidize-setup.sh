@@ -52,6 +52,7 @@ PACKAGES=(
 	openssl
 	pkg-config
 	python3
+	python3-matplotlib
 	python3-pyelftools
 	xdp-tools
 )

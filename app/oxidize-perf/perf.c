@@ -49,6 +49,7 @@ struct perf_conf {
 	uint16_t size;		/* UDP payload bytes, >= PROBE_HDR */
 	uint16_t queues;
 	uint64_t rate;		/* packets/s, 0 = flat out */
+	int busy_budget;	/* as oxidize-server's --busy-budget */
 	double duration;
 	bool json;
 };
@@ -232,6 +233,7 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		{ "duration", required_argument, NULL, 't' },
 		{ "queues", required_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "busy-budget", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -259,6 +261,7 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		case 't': c->duration = atof(optarg); break;
 		case 'q': c->queues = (uint16_t)atoi(optarg); break;
 		case 'j': c->json = true; break;
+		case 'b': c->busy_budget = atoi(optarg); break;
 		default:
 			goto bad;
 		}
@@ -270,7 +273,7 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 bad:
 	fprintf(stderr, "usage: oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC "
 		"[--port P] [--flows N<=%d] [--size %d..1472] [--rate PPS, 0 = flat out] "
-		"[--duration S<=3600] [--queues N] [--json]\n", MAX_FLOWS, PROBE_HDR);
+		"[--duration S<=3600] [--queues N] [--busy-budget N, -1 = off] [--json]\n", MAX_FLOWS, PROBE_HDR);
 	return -1;
 }
 
@@ -283,7 +286,7 @@ main(int argc, char **argv)
 	struct rte_mbuf *pkts[BURST];
 	uint64_t hz, start, end, next_tx, gap = 0, seq = 0, received = 0, foreign = 0;
 	uint64_t tx_fail = 0, us_cycles, t_end;
-	uint16_t i, j, n, sent;
+	uint16_t i, j, n, sent, bsz = BURST;
 	int ret, rc = 1;
 
 	ret = rte_eal_init(argc, argv);
@@ -305,6 +308,7 @@ main(int argc, char **argv)
 	fc.iface = c.iface;
 	fc.n_queues = c.queues;
 	fc.extra_mbufs = 8192;
+	fc.busy_budget = c.busy_budget;
 	ret = ox_flash_create(&f, &fc);
 	if (ret != 0) {
 		fprintf(stderr, "oxidize-perf: AF_XDP setup on %s failed: %s\n", c.iface,
@@ -314,8 +318,14 @@ main(int argc, char **argv)
 
 	hz = rte_get_tsc_hz();
 	us_cycles = hz / 1000000;
-	if (c.rate)
-		gap = hz * BURST * f.n_ports / c.rate;	/* one burst per port per turn */
+	/* Paced: small bursts, so a probe does not queue behind 31 others and
+	 * the RTT measures the relay, not the burst. */
+	if (c.rate) {
+		uint64_t want = c.rate * f.n_ports / 100000;
+
+		bsz = want < 1 ? 1 : want > BURST ? BURST : (uint16_t)want;
+		gap = hz * bsz * f.n_ports / c.rate;	/* one burst per port per turn */
+	}
 	start = rte_rdtsc();
 	end = start + (uint64_t)(c.duration * hz);
 	next_tx = start;
@@ -324,16 +334,16 @@ main(int argc, char **argv)
 
 		if (now < end && (c.rate == 0 || now >= next_tx)) {
 			for (j = 0; j < f.n_ports; j++) {
-				if (fill(f.pool, pkts, BURST, &seq, c.flows) != 0) {
-					tx_fail += BURST;
+				if (fill(f.pool, pkts, bsz, &seq, c.flows) != 0) {
+					tx_fail += bsz;
 					break;
 				}
-				sent = rte_eth_tx_burst(f.ports[j].port_id, 0, pkts, BURST);
-				if (sent < BURST) {
+				sent = rte_eth_tx_burst(f.ports[j].port_id, 0, pkts, bsz);
+				if (sent < bsz) {
 					/* Not offered: take the sequence numbers back. */
-					tx_fail += BURST - sent;
-					seq -= BURST - sent;
-					rte_pktmbuf_free_bulk(pkts + sent, BURST - sent);
+					tx_fail += bsz - sent;
+					seq -= bsz - sent;
+					rte_pktmbuf_free_bulk(pkts + sent, bsz - sent);
 				}
 			}
 			next_tx += gap;

@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Oxidize benchmarks on the namespace testbed, side by side in one run.
+
+    client0 ns: oxidize-perf (AF_XDP, cpu 1) --> switch --> relay ns eth0 (N queues): DUT (cpu 0)
+
+Every case builds its own testbed, runs the device under test (DUT) in the
+relay namespace pinned to cpu 0, loads it from the client namespace with
+oxidize-perf pinned to cpu 1 for a bounded time, and tears everything down.
+Cases: dpdk-testpmd io and macswap (the floor: same AF_XDP ports, same
+load), oxidize-server OXPI echo at 64 and 1400 bytes, the kernel-UDP relay
+(recvmmsg/sendmmsg, batch 32, one core) doing the same work, latency idle
+and at half of the measured maximum, and 1 vs 2 queues.
+
+On a 2-core machine the generator and the DUT's control threads share cpu 1;
+absolute numbers drift between runs, ratios measured in one run are what
+the page reports. Writes doc/benchmarks.md and PNG plots (or, with --quick,
+the same into a scratch directory, for the test suite).
+
+usage: oxidize-bench.py [--build DIR] [--quick] [--out DIR] [--seconds S]
+"""
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import oxidize_testbed as otb  # noqa: E402
+
+PORT = 51820
+TESTPMD = "/opt/oxidize/dpdk/bin/dpdk-testpmd"
+EAL_QUIET = ["--log-level", "lib.eal:error", "--log-level", "pmd.net.af_xdp:error",
+             "--log-level", "ox.*:notice"]
+
+
+def telemetry(prefix, cmd):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    s.settimeout(5)
+    s.connect("/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix)
+    s.recv(65536)
+    s.send(cmd.encode())
+    out = json.loads(s.recv(1 << 20).decode())[cmd]
+    s.close()
+    return out
+
+
+def testpmd_path():
+    for p in (TESTPMD, shutil.which("dpdk-testpmd") or ""):
+        if p and os.access(p, os.X_OK):
+            return p
+    return None
+
+
+def shared_umem_ok():
+    import glob
+    for f in glob.glob("/opt/oxidize/dpdk/lib/dpdk/pmds-*/librte_net_af_xdp.so.*.*"):
+        with open(f, "rb") as fh:
+            return b"Shared UMEM feature not available" not in fh.read()
+    return False
+
+
+class Bench:
+    def __init__(self, build, seconds, quick):
+        self.build = build
+        self.seconds = seconds
+        self.quick = quick
+        self.server = os.path.join(build, "app", "oxidize-server", "oxidize-server")
+        self.perf = os.path.join(build, "app", "oxidize-perf", "oxidize-perf")
+        self.kudp = os.path.join(build, "test", "bench", "kudp-relay")
+        self.rss = os.path.join(build, "test", "bpf", "rss_emul.bpf.o")
+        self.results = []
+
+    # -- the load ------------------------------------------------------------------
+
+    def load(self, tb, size, rate=0, seconds=None, flows=32):
+        mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0][
+            "address"]
+        # --lcores, not taskset: EAL pins its lcores itself.
+        argv = [self.perf, "--lcores", "0@1", "--no-pci", "--file-prefix",
+                "oxbperf%s" % tb.tag.replace("-", ""), "--huge-unlink"] + EAL_QUIET + \
+            ["--", "--iface", "eth0", "--dst", tb.relay_ip, "--dst-mac", mac,
+             "--size", str(size), "--rate", str(rate), "--flows", str(flows),
+             "--duration", str(seconds or self.seconds), "--json"]
+        r = tb.run(tb.clients[0], argv, bpffs=True, check=False, timeout=120)
+        line = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+        if not line:
+            raise RuntimeError("oxidize-perf failed: %s %s" % (r.stdout[-500:], r.stderr[-500:]))
+        return json.loads(line[-1])
+
+    # -- devices under test --------------------------------------------------------
+
+    def case_testpmd(self, mode, queues, size):
+        tp = testpmd_path()
+        if tp is None:
+            return self.skip("testpmd-%s" % mode, "dpdk-testpmd not installed")
+        with otb.Testbed(queues=queues, rss_bpf=self.rss) as tb:
+            shared = ",shared_umem=1" if shared_umem_ok() else ""
+            argv = [tp, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
+                    "oxbtp%s" % tb.tag.replace("-", ""), "--huge-unlink"] + EAL_QUIET
+            for q in range(queues):
+                argv += ["--vdev", "net_af_xdp%d,iface=eth0,start_queue=%d,queue_count=1%s"
+                         % (q, q, shared)]
+            # 1856-byte data room: 2048-byte objects tile 2 MB pages without
+            # padding, so every mbuf lies inside the UMEM net_af_xdp registers.
+            argv += ["--", "--forward-mode=" + mode, "--record-core-cycles", "--stats-period",
+                     "1", "--port-topology=loop", "--nb-cores=1", "--auto-start",
+                     "--mbuf-size=1856", "--total-num-mbufs=%d" % (queues * 8192 + 4096)]
+            p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+            if not self.wait_line(p, "Port statistics"):
+                return self.skip("testpmd-%s" % mode, "testpmd did not start: " +
+                                 "".join(p.lines)[-300:])
+            gen = self.load(tb, size)
+            out = self.finish(p, 2)
+            m = re.search(r"CPU cycles/packet=([\d.]+) \(total cycles=\d+ / total \w+ "
+                          r"packets=(\d+)\) at (\d+) MHz", out)
+            if not m:
+                return self.skip("testpmd-%s" % mode, "no cycle report: " + out[-300:])
+            return self.add("testpmd %s" % mode, "testpmd-" + mode, size, queues, gen,
+                            dut_pkts=int(m.group(2)), cycles=float(m.group(1)),
+                            mhz=int(m.group(3)))
+
+    def case_oxidize(self, queues, size, rate=0, name=None, seconds=None):
+        with otb.Testbed(queues=queues, rss_bpf=self.rss) as tb:
+            prefix = "oxbsrv%s" % tb.tag.replace("-", "")
+            argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix", prefix,
+                    "--huge-unlink"] + EAL_QUIET + ["--", "--iface", "eth0", "--port",
+                                                    str(PORT)]
+            p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+            if not self.wait_line(p, "up on AF_XDP"):
+                return self.skip(name or "oxidize echo", "server did not start")
+            gen = self.load(tb, size, rate=rate, seconds=seconds)
+            st = telemetry(prefix, "/oxidize/stats")["total"]
+            self.finish(p, 15)
+            return self.add(name or "oxidize-server OXPI echo", "oxidize-echo", size, queues,
+                            gen, dut_pkts=st["rx_pkts"], cycles=st["busy_cycles_per_pkt"],
+                            rate=rate)
+
+    def case_kudp(self, size, rate=0, name=None, seconds=None):
+        with otb.Testbed(queues=1, rss_bpf=self.rss) as tb:
+            secs = (seconds or self.seconds) + 6
+            p = tb.popen(tb.relay, ["taskset", "-c", "0", self.kudp, "--port", str(PORT),
+                                    "--duration", str(secs)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if not self.wait_line(p, "ready"):
+                return self.skip("kernel-UDP relay", "kudp-relay did not start")
+            gen = self.load(tb, size, rate=rate, seconds=seconds)
+            out = self.finish(p, 15)
+            k = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
+            mhz = cpu_mhz()
+            cycles = k["cpu_s"] * mhz * 1e6 / k["rx"] if k["rx"] else 0
+            return self.add(name or "kernel-UDP relay OXPI echo", "kudp", size, 1, gen,
+                            dut_pkts=k["rx"], cycles=cycles, rate=rate)
+
+    # -- bookkeeping ---------------------------------------------------------------
+
+    @staticmethod
+    def wait_line(p, text, timeout=30):
+        """Wait for a line containing text; False if the process ends or
+        timeout passes first. The rest of its output is drained in the
+        background so it never blocks on a full pipe."""
+        import threading
+        found = threading.Event()
+        p.lines = []
+
+        def reader():
+            for line in p.stdout:
+                p.lines.append(line)
+                if text in line:
+                    found.set()
+            found.set()
+        p.reader = threading.Thread(target=reader, daemon=True)
+        p.reader.start()
+        found.wait(timeout)
+        return found.is_set() and p.poll() is None
+
+    @staticmethod
+    def finish(p, sig, timeout=30):
+        """Signal p, wait for it, return all its output."""
+        p.send_signal(sig)
+        p.wait(timeout=timeout)
+        if hasattr(p, "reader"):
+            p.reader.join(5)
+            return "".join(p.lines)
+        return p.stdout.read()
+
+    def add(self, name, kind, size, queues, gen, dut_pkts, cycles, mhz=None, rate=0):
+        r = {"case": name, "kind": kind, "size": size, "queues": queues,
+             "offered_pps": gen["tx_pps"], "pps": gen["rx_pps"], "loss": gen["loss"],
+             "dut_pps": dut_pkts / max(gen["seconds"], 1e-9), "cycles": cycles,
+             "gbps": gen["rx_pps"] * (size + 42) * 8 / 1e9, "rtt_p50": gen["rtt_p50_us"],
+             "rtt_p99": gen["rtt_p99_us"], "rtt_p999": gen["rtt_p999_us"], "rate": rate}
+        self.results.append(r)
+        print("  %-34s %5dB q%d: offered %8.0f pps, answered %8.0f pps, DUT %8.0f pps, "
+              "%7.0f cycles/pkt, RTT p50 %s us" % (name, size, queues, r["offered_pps"],
+                                                  r["pps"], r["dut_pps"], cycles,
+                                                  r["rtt_p50"]), flush=True)
+        return r
+
+    def skip(self, name, why):
+        print("  %-34s skipped: %s" % (name, why), flush=True)
+        self.results.append({"case": name, "skipped": why})
+        return None
+
+    def find(self, kind, size=64, queues=None, rate=0):
+        for r in self.results:
+            if r.get("kind") == kind and r["size"] == size and r["rate"] == rate and \
+                    (queues is None or r["queues"] == queues):
+                return r
+        return None
+
+
+def cpu_mhz():
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"cpu MHz\s*:\s*([\d.]+)", f.read())
+            return float(m.group(1)) if m else 2000.0
+    except OSError:
+        return 2000.0
+
+
+def ratio(a, b):
+    return a / b if a and b else None
+
+
+def targets(b):
+    rows = []
+    io = b.find("testpmd-io", queues=2) or b.find("testpmd-io")
+    echo = b.find("oxidize-echo", queues=2) or b.find("oxidize-echo")
+    kudp = b.find("kudp")
+    r = ratio(echo and echo["cycles"], io and io["cycles"])
+    rows.append(("OXPI echo cycles/packet vs testpmd io", "<= 1.15x", r, r is not None and
+                 r <= 1.15))
+    r = ratio(echo and echo["pps"], kudp and kudp["pps"])
+    rows.append(("echo pps vs kernel-UDP relay, same work", ">= 2x", r, r is not None and
+                 r >= 2))
+    lat_ox = b.find("oxidize-echo", queues=2, rate=b.half_rate) if b.half_rate else None
+    lat_k = b.find("kudp", rate=b.half_rate_k) if b.half_rate_k else None
+    if lat_ox and lat_k:
+        r = ratio(lat_ox["rtt_p99"], lat_k["rtt_p50"])
+        rows.append(("p99 RTT oxidize vs p50 RTT kernel-UDP, half load", "<= 1x", r,
+                     r is not None and r <= 1))
+    rows.append(("client-to-client 64 B cycles/packet vs testpmd io", "<= 1.6x", None, None))
+    rows.append(("relay Gbps per lcore at 1400 B vs single-core AEAD", ">= 60%", None, None))
+    return rows
+
+
+def fmt(v, f="%.0f"):
+    return "-" if v is None else f % v
+
+
+def write_page(b, out_dir, plots, elapsed):
+    lines = ["# Benchmarks", "",
+             "Generated by `sudo usertools/oxidize-bench.py` (%.0f s) on the namespace testbed: "
+             "the device under test in the relay namespace pinned to cpu 0, `oxidize-perf` "
+             "(AF_XDP, OXPI probes from 32 flows, flat out unless a rate is given) in the "
+             "client namespace pinned to cpu 1, veth in copy mode. Every number on this page "
+             "comes from that one run; on this shared 2-core machine absolute figures drift "
+             "between runs, so compare rows within the page." % elapsed, "",
+             "Machine: %s, %d cores, kernel %s." % (cpu_model(), os.cpu_count() or 0,
+                                                    os.uname().release), "",
+             "## Cases", "",
+             "| case | bytes | queues | offered pps | answered pps | DUT pps | Gbps | "
+             "cycles/packet | RTT p50/p99/p99.9 us | ratio to testpmd io |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    io = b.find("testpmd-io", queues=2) or b.find("testpmd-io")
+    for r in b.results:
+        if "skipped" in r:
+            lines.append("| %s | | | | | | | skipped: %s | | |" % (r["case"], r["skipped"]))
+            continue
+        lines.append("| %s%s | %d | %d | %s | %s | %s | %.3f | %s | %s/%s/%s | %s |" % (
+            r["case"], " @%d pps" % r["rate"] if r["rate"] else "", r["size"], r["queues"],
+            fmt(r["offered_pps"]), fmt(r["pps"]), fmt(r["dut_pps"]), r["gbps"],
+            fmt(r["cycles"]), fmt(r["rtt_p50"], "%.1f"), fmt(r["rtt_p99"], "%.1f"),
+            fmt(r["rtt_p999"], "%.1f"),
+            fmt(ratio(r["cycles"], io and io["cycles"]), "%.2fx")))
+    lines += ["", "testpmd io forwards without touching the packet, so its answered pps is 0 "
+              "(the frames go back to the relay's own address); macswap swaps MACs only. "
+              "DUT pps is what the device itself processed. Cycles/packet: testpmd's "
+              "`--record-core-cycles`, oxidize-server's busy cycles from `/oxidize/stats`, "
+              "the kernel relay's CPU time from getrusage times the clock, per datagram.", "",
+              "## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    for name, want, val, met in targets(b):
+        lines.append("| %s | %s | %s | %s |" % (name, want, fmt(val, "%.2fx"),
+                                               "n/a (needs the relay)" if met is None else
+                                               ("yes" if met else "**no**")))
+    lines += ["", "## Plots", ""]
+    for title, fn in plots:
+        lines.append("![%s](%s)" % (title, fn))
+        lines.append("")
+    lines += ["## Reproducing on real NICs", "",
+              "Two hosts, A (generator) and B (relay), one NIC port each, on one link:", "",
+              "```sh",
+              "# both hosts",
+              "sudo usertools/oxidize-setup.sh",
+              "sudo usertools/flash-bind.py --prepare IF --queues 2",
+              "# B: the floor, then the relay (one at a time)",
+              "sudo /opt/oxidize/dpdk/bin/dpdk-testpmd --lcores 0@1,1@2 --no-pci \\",
+              "     --vdev net_af_xdp0,iface=IF,start_queue=0,queue_count=1,shared_umem=1 \\",
+              "     --vdev net_af_xdp1,iface=IF,start_queue=1,queue_count=1,shared_umem=1 \\",
+              "     -- --forward-mode=macswap --record-core-cycles --stats-period 1 \\",
+              "     --port-topology=loop --nb-cores=1 --auto-start --mbuf-size=1856",
+              "sudo build/app/oxidize-server/oxidize-server --lcores 0@1,1@2 --file-prefix ox \\",
+              "     -- --iface IF --port 51820",
+              "/opt/oxidize/dpdk/bin/dpdk-telemetry.py -f ox   # /oxidize/stats",
+              "# A: the load (B_IP, B_MAC of B's IF)",
+              "sudo build/app/oxidize-perf/oxidize-perf -l 1 --no-pci -- --iface IF \\",
+              "     --dst B_IP --dst-mac B_MAC --size 64 --rate 0 --duration 10",
+              "```", ""]
+    with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
+        f.write("\n".join(lines))
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.+)", f.read())
+            return m.group(1).strip() if m else "unknown CPU"
+    except OSError:
+        return "unknown CPU"
+
+
+def make_plots(b, out_dir):
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        # Debian's matplotlib belongs to Debian's interpreter, which may not
+        # be the first python3 on PATH: draw with it instead.
+        deb = "/usr/bin/python3"
+        if os.path.realpath(sys.executable) != os.path.realpath(deb) and os.path.exists(deb):
+            path = os.path.join(out_dir, "benchmarks.json")
+            with open(path, "w") as f:
+                json.dump(b.results, f)
+            r = subprocess.run([deb, os.path.abspath(__file__), "--plot-only", path, out_dir],
+                               stdout=subprocess.PIPE, text=True)
+            if r.returncode == 0:
+                return json.loads(r.stdout)
+        print("  plots skipped: python3-matplotlib not installed")
+        return []
+    done = [r for r in b.results if "skipped" not in r and not r["rate"]]
+    plots = []
+    if done:
+        labels = ["%s\n%dB q%d" % (r["case"].replace("oxidize-server ", "oxidize\n")
+                                   .replace("kernel-UDP relay ", "kernel UDP\n"),
+                                   r["size"], r["queues"]) for r in done]
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        ax.bar(labels, [r["cycles"] for r in done], color="#c05020")
+        ax.set_ylabel("cycles / packet (lower is better)")
+        ax.set_title("Work per packet, same AF_XDP ports and load")
+        ax.tick_params(axis="x", labelsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "bench-cycles.png"), dpi=90)
+        plt.close(fig)
+        plots.append(("cycles per packet", "bench-cycles.png"))
+        fig, ax = plt.subplots(figsize=(10, 4.5))
+        ax.bar(labels, [r["dut_pps"] / 1e3 for r in done], color="#2060a0")
+        ax.set_ylabel("packets processed by the DUT, kpps")
+        ax.set_title("Throughput at the offered load (generator on the other core)")
+        ax.tick_params(axis="x", labelsize=7)
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "bench-pps.png"), dpi=90)
+        plt.close(fig)
+        plots.append(("packets per second", "bench-pps.png"))
+    lat = [r for r in b.results if "skipped" not in r and r["rate"]]
+    if lat:
+        fig, ax = plt.subplots(figsize=(8, 4))
+        xs = range(len(lat))
+        w = 0.27
+        for i, (key, name) in enumerate((("rtt_p50", "p50"), ("rtt_p99", "p99"),
+                                         ("rtt_p999", "p99.9"))):
+            ax.bar([x + (i - 1) * w for x in xs], [r[key] for r in lat], w, label=name)
+        ax.set_xticks(list(xs))
+        ax.set_xticklabels(["%s\n@%d pps" % (r["case"], r["rate"]) for r in lat], fontsize=7)
+        ax.set_ylabel("OXPI round trip, us")
+        ax.set_yscale("log")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(os.path.join(out_dir, "bench-latency.png"), dpi=90)
+        plt.close(fig)
+        plots.append(("latency", "bench-latency.png"))
+    return plots
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--build", default=os.path.join(HERE, "..", "build"))
+    ap.add_argument("--quick", action="store_true",
+                    help="1 s per case into a scratch directory (the test suite's run)")
+    ap.add_argument("--out", help="where benchmarks.md and the plots go (default doc/)")
+    ap.add_argument("--seconds", type=float, default=5.0, help="load time per case")
+    ap.add_argument("--plot-only", nargs=2, metavar=("JSON", "DIR"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.plot_only:
+        b = Bench(".", 1, True)
+        with open(args.plot_only[0]) as f:
+            b.results = json.load(f)
+        print(json.dumps(make_plots(b, args.plot_only[1])))
+        return 0
+    if os.geteuid() != 0:
+        print("SKIP: needs root (namespaces, AF_XDP)")
+        return 77
+    out = args.out or (tempfile.mkdtemp(prefix="oxbench-") if args.quick else
+                       os.path.join(HERE, "..", "doc"))
+    os.makedirs(out, exist_ok=True)
+    b = Bench(os.path.abspath(args.build), 1.0 if args.quick else args.seconds, args.quick)
+    b.half_rate = b.half_rate_k = None
+    t0 = time.time()
+    print("oxidize-bench: %s run, %.0f s per case, output %s" % (
+        "quick" if args.quick else "full", b.seconds, out), flush=True)
+    try:
+        b.case_testpmd("io", 2, 64)
+        b.case_testpmd("macswap", 2, 64)
+        echo = b.case_oxidize(2, 64)
+        if not args.quick:
+            b.case_oxidize(2, 1400)
+            b.case_oxidize(1, 64)
+        kudp = b.case_kudp(64)
+        # Latency: idle (1000 pps) and at half of each one's measured maximum.
+        idle = 1000 if not args.quick else 500
+        b.case_oxidize(2, 64, rate=idle, name="oxidize-server RTT")
+        b.case_kudp(64, rate=idle, name="kernel-UDP RTT")
+        if echo and echo["pps"] > 2 * idle:
+            b.half_rate = int(echo["pps"] / 2)
+            b.case_oxidize(2, 64, rate=b.half_rate, name="oxidize-server RTT")
+        if kudp and kudp["pps"] > 2 * idle:
+            b.half_rate_k = int(kudp["pps"] / 2)
+            b.case_kudp(64, rate=b.half_rate_k, name="kernel-UDP RTT")
+    except otb.Skip as e:
+        print("SKIP: %s" % e)
+        return 77
+    plots = make_plots(b, out)
+    write_page(b, out, plots, time.time() - t0)
+    with open(os.path.join(out, "benchmarks.json"), "w") as f:
+        json.dump(b.results, f, indent=1)
+    print("wrote %s" % os.path.join(out, "benchmarks.md"))
+    bad = [r for r in b.results if "skipped" not in r and not r["kind"].startswith("testpmd")
+           and r["pps"] == 0]
+    if bad:
+        print("FAIL: no answers in: %s" % ", ".join(r["case"] for r in bad))
+        return 1
+    if args.quick and not args.out:
+        shutil.rmtree(out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
