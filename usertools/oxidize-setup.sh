@@ -28,6 +28,7 @@ QUIET=0
 DPDK_DRIVERS=bus/pci,bus/vdev,mempool/ring,net/af_xdp,net/i40e,net/ice,net/ixgbe,net/null,net/ring,net/tap
 
 PACKAGES=(
+	ansible-core
 	build-essential
 	clang
 	dpdk

@@ -87,6 +87,7 @@ export PKG_CONFIG_PATH=$pkgcfg
 if configure build -Dwerror=true && build build; then
 	run build unit --suite unit
 	run build netns --suite netns
+	run build bench --suite bench
 else
 	[ -f build/build.ninja ] || { failed=$((failed + 1)); cat build.setup.log >&2; }
 fi

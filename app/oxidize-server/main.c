@@ -37,13 +37,14 @@ on_signal(int sig __rte_unused)
 	__atomic_store_n(&ox_stop, true, __ATOMIC_RELAXED);
 }
 
-/* Capability bits (linux/capability.h) FLASH needs; CAP_BPF stands in for
- * CAP_SYS_ADMIN on kernels that have it. */
+/* Capability bits (linux/capability.h) FLASH needs. CAP_BPF is not enough:
+ * finding the PMD's XDP program and maps by id (BPF_*_GET_FD_BY_ID) takes
+ * CAP_SYS_ADMIN. CAP_NET_RAW opens AF_XDP sockets, CAP_NET_ADMIN attaches
+ * XDP, CAP_IPC_LOCK (or an unlimited memlock limit) pins the UMEM. */
 #define CAP_NET_ADMIN_BIT 12
 #define CAP_NET_RAW_BIT 13
 #define CAP_IPC_LOCK_BIT 14
 #define CAP_SYS_ADMIN_BIT 21
-#define CAP_BPF_BIT 39
 
 static uint64_t
 effective_caps(void)
@@ -74,13 +75,13 @@ check_privileges(void)
 		strcat(missing, " CAP_NET_RAW");
 	/* CAP_IPC_LOCK is needed only when the memlock limit is below the
 	 * UMEM; explain_umem_failure() says so if registration fails. */
-	if (!(caps & (1ULL << CAP_SYS_ADMIN_BIT)) && !(caps & (1ULL << CAP_BPF_BIT)))
-		strcat(missing, " CAP_SYS_ADMIN(or CAP_BPF)");
+	if (!(caps & (1ULL << CAP_SYS_ADMIN_BIT)))
+		strcat(missing, " CAP_SYS_ADMIN");
 	if (missing[0] == '\0')
 		return 0;
 	fprintf(stderr, "oxidize-server: missing privileges:%s. Run as root, or grant them: "
-		"setcap cap_net_admin,cap_net_raw,cap_ipc_lock,cap_sys_admin,cap_bpf+ep "
-		"oxidize-server\n", missing);
+		"setcap cap_net_admin,cap_net_raw,cap_ipc_lock,cap_sys_admin+ep "
+		"oxidize-server (config/oxidize-server.service grants the same)\n", missing);
 	return -EPERM;
 }
 

@@ -186,6 +186,17 @@ def case_errors(tb, binary):
     run(["--iface", "eth0"], pre=["setpriv", "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"],
         expect=["UMEM registration needs locked memory", "LimitMEMLOCK=infinity"],
         name="memlock too low")
+    run(["--iface", "eth0"], pre=["setpriv", "--inh-caps=-sys_admin", "--bounding-set=-sys_admin"],
+        expect=["missing privileges: CAP_SYS_ADMIN"], name="CAP_BPF alone is not enough")
+    # The least that works (what config/oxidize-server.service grants).
+    least = "+net_admin,+net_raw,+ipc_lock,+sys_admin"
+    r = tb.run(tb.relay, ["setpriv", "--inh-caps=-all," + least, "--ambient-caps=-all," + least,
+                          "--bounding-set=-all," + least, binary, "-l", "0", "--no-pci",
+                          "--in-memory", "--log-level", "lib.eal:error", "--log-level",
+                          "pmd.net.af_xdp:error", "--", "--iface", "eth0", "--duration", "1"],
+               check=False, bpffs=True, timeout=60)
+    nc.check(r.returncode == 0 and "up on AF_XDP" in r.stdout + r.stderr,
+             "runs with only CAP_NET_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK, CAP_SYS_ADMIN")
     # A bridge has no native XDP: the server says generic mode is used.
     tb.run(tb.relay, ["ip", "link", "add", "oxbr0", "type", "bridge"])
     tb.run(tb.relay, ["ip", "link", "set", "oxbr0", "up"])
