@@ -65,6 +65,7 @@ def case_echo(tb, binary, queues):
     nc.check(any(k.startswith("lcore_") for k in stats), "telemetry has per-lcore counters")
     nc.check(tot["busy_cycles_per_pkt"] > 0, "busy cycles per packet reported")
     if queues == 2:
+        scrape_exporter(tb, srv, r["received"])
         steering_left_alone(tb)
         # Garbage to the port is counted, not echoed.
         otb.udp_burst(tb, 0, tb.relay_ip, PORT, flows=2, per_flow=5, payload=b"garbage!")
@@ -73,6 +74,27 @@ def case_echo(tb, binary, queues):
         nc.check(tot["drop_not_oxtunnel"] == 10, "10 non-OxTunnel datagrams counted as "
                  "not_oxtunnel (%d)" % tot["drop_not_oxtunnel"])
     check_clean_stop(tb, srv)
+
+
+def scrape_exporter(tb, srv, echoed):
+    """usertools/oxidize-exporter.py serves the telemetry as Prometheus text."""
+    import os
+    import urllib.request
+    exporter = os.path.join(os.path.dirname(otb.__file__), "oxidize-exporter.py")
+    ex = tb.popen(tb.relay, [sys.executable, exporter, "--file-prefix", srv.prefix,
+                             "--listen", "127.0.0.1:9851"], stdout=subprocess.PIPE, text=True)
+    ex.stdout.readline()
+    r = tb.run(tb.relay, [sys.executable, "-c", "import urllib.request;print(urllib.request."
+                          "urlopen('http://127.0.0.1:9851/metrics',timeout=5).read().decode())"])
+    ex.kill()
+    text = r.stdout
+    nc.check("oxidize_up 1" in text, "exporter: server reachable")
+    nc.check(re.search(r'^oxidize_echo_total\{lcore="all"\} %d$' % echoed, text, re.M)
+             is not None, "exporter: echo total %d" % echoed)
+    nc.check(re.search(r'^oxidize_drops_total\{lcore="all",reason="bad_udp_csum"\} 0$', text,
+                       re.M) is not None, "exporter: drop reasons labelled")
+    nc.check(len(re.findall(r'^oxidize_port_rx_packets_total\{port=', text, re.M)) == 2,
+             "exporter: both FLASH ports")
 
 
 def steering_left_alone(tb):
