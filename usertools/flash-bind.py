@@ -225,6 +225,11 @@ def prepare(args):
                                                 else " (unchanged: %s)" % r.stderr.strip()))
     else:
         notes.append("rings: not adjustable on this driver")
+    # XDP sees only what is in the frame: a tag the NIC strips into
+    # metadata would be invisible to ox_steer.
+    r = sh(["ethtool", "-K", iface, "rxvlan", "off"])
+    notes.append("rx VLAN offload: %s" % ("off (tags stay visible to XDP)" if r.returncode == 0
+                                         else "unchanged: " + r.stderr.strip()))
     try:
         with open("/proc/sys/net/core/bpf_jit_enable", "w") as f:
             f.write("1")

@@ -199,7 +199,9 @@ class Testbed:
         for ns, dev in ((ns_a, name_a), (ns_b, name_b)):
             # Real NICs hand XDP complete checksums; a veth's peer would hand
             # it CHECKSUM_PARTIAL packets, so checksums are done in software.
-            self.run(ns, ["ethtool", "-K", dev, "tx", "off"], check=False)
+            # VLAN tags stay in the frame (no offload), where XDP can see them.
+            self.run(ns, ["ethtool", "-K", dev, "tx", "off", "txvlan", "off", "rxvlan", "off"],
+                     check=False)
             self.ip(ns, "link set %s up" % dev)
 
     def _build(self):

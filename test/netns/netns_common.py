@@ -81,7 +81,8 @@ class Server:
         import subprocess
         import threading
         self.prefix = "ox%s" % (tag or tb.tag).replace("-", "")
-        argv = [binary, "-l", lcores, "--no-pci", "--file-prefix", self.prefix,
+        argv = [binary, "--lcores" if "@" in lcores else "-l", lcores, "--no-pci",
+                "--file-prefix", self.prefix,
                 "--huge-unlink"] + list(eal_extra)
         for lv in log_levels:
             argv += ["--log-level", lv]

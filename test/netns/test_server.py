@@ -14,6 +14,7 @@ cases:
   kill9     kill -9 leaves a stale ox_steer; a restart replaces it and works
   foreign   someone else's XDP program is refused, replaced only with --xdp-replace
   tap       the same binary echoing on a non-XDP PMD (net_tap)
+  v6-vlan   OXPI over IPv6, and over IPv4 behind an 802.1Q tag, both steered and echoed
   errors    each startup error gives its one-line message with the fix
 """
 
@@ -178,6 +179,35 @@ def case_tap(tb, binary):
              "clean stop on net_tap, every mbuf back")
 
 
+def case_v6_vlan(tb, binary):
+    """IPv6 (2001:2::/48, the benchmarking range) on the client-relay link,
+    and IPv4 behind an 802.1Q tag, sent as raw frames (the test kernel may
+    lack 8021q): both steered by ox_steer and echoed by the same queues."""
+    import json
+    import os
+    tb.run(tb.relay, ["ip", "addr", "add", "2001:2::1/64", "dev", "eth0", "nodad"])
+    tb.run(tb.clients[0], ["ip", "addr", "add", "2001:2::10/64", "dev", "eth0", "nodad"])
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT)])
+    srv.wait_up()
+    r6 = probe(tb, count=100, flows=4, dst="2001:2::1")
+    nc.check(r6["received"] == 100 and r6["bad"] == 0, "OXPI over IPv6 echoed (%d/100)"
+             % r6["received"])
+    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    raw = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rawprobe.py")
+    r = tb.run(tb.clients[0], [sys.executable, raw, "eth0", mac, otb.client_ip(0), tb.relay_ip,
+                               str(PORT), "42", "50"])
+    rv = json.loads(r.stdout)
+    print("vlan probe: %s" % rv)
+    nc.check(rv["received"] == 50 and rv["tagged"] == 50,
+             "OXPI in VLAN 42 echoed, tag kept (%d/50, %d tagged)" % (rv["received"], rv["tagged"]))
+    r = tb.run(tb.clients[0], ["ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "2001:2::1"],
+               check=False)
+    nc.check(r.returncode == 0, "ICMPv6 (and neighbour discovery) still reach the kernel")
+    tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    nc.check(tot["echo"] == 150, "server answered all 150 (%d)" % tot["echo"])
+    check_clean_stop(tb, srv)
+
+
 def case_errors(tb, binary):
     def run(app, eal=(), pre=(), expect=(), name=""):
         argv = list(pre) + [binary, "-l", "0", "--no-pci", "--file-prefix",
@@ -243,6 +273,8 @@ def main():
             case_foreign(tb, binary, sys.argv[3])
         elif case == "tap":
             case_tap(tb, binary)
+        elif case == "v6-vlan":
+            case_v6_vlan(tb, binary)
         elif case == "errors":
             case_errors(tb, binary)
         else:
