@@ -11,6 +11,7 @@ Metrics: oxidize_rx_packets_total, oxidize_tx_packets_total, *_bytes_total,
 oxidize_echo_total, oxidize_busy_cycles_total and oxidize_drops_total{reason}
 per lcore and in total (lcore="all"); per port oxidize_port_rx_packets_total
 and oxidize_port_tx_packets_total with iface/queue/mode/umem/xdp labels;
+oxidize_xdp_frames_total{action} from ox_steer (redirect, pass_<reason>);
 oxidize_up 0/1. Each scrape asks the server anew; nothing is cached.
 """
 
@@ -52,7 +53,7 @@ def esc(v):
 def render(prefix):
     lines = []
     try:
-        t = query(prefix, ["/oxidize/stats", "/oxidize/ports"])
+        t = query(prefix, ["/oxidize/stats", "/oxidize/ports", "/oxidize/xdp"])
     except (OSError, ValueError, KeyError) as e:
         return ("# oxidize-server not reachable: %s\n"
                 "# HELP oxidize_up 1 if the server's telemetry answered\n"
@@ -84,6 +85,12 @@ def render(prefix):
             lines.append('%s{port="%s",iface="%s",queue="%d",mode="%s",umem="%s",xdp="%s"} %d'
                          % (name, port[len("port_"):], esc(p["iface"]), p["queue"],
                             esc(p["mode"]), esc(p["umem"]), esc(p["xdp"]), p[key]))
+    xdp = t.get("/oxidize/xdp") or {}
+    lines += ["# HELP oxidize_xdp_frames_total Frames ox_steer redirected to the sockets or "
+              "left to the kernel, by reason", "# TYPE oxidize_xdp_frames_total counter"]
+    for k, v in sorted(xdp.items()):
+        if isinstance(v, int) and k != "prog_id":
+            lines.append('oxidize_xdp_frames_total{action="%s"} %d' % (k, v))
     return "\n".join(lines) + "\n"
 
 

@@ -5,6 +5,7 @@
  *                   busy cycles per packet
  *   /oxidize/ports  per port: interface, queue, copy mode, UMEM, XDP mode,
  *                   packets in and out
+ *   /oxidize/xdp    ox_steer: redirected, and left to the kernel by reason
  * Read with usertools/dpdk-telemetry.py -f <file-prefix>. Counters are
  * single-writer per lcore; this reader sums them.
  */
@@ -134,6 +135,25 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 	return 0;
 }
 
+/* ox_steer's view: what the XDP program handed over and what it left to
+ * the kernel, by reason. */
+static int
+tel_xdp(const char *cmd __rte_unused, const char *params __rte_unused,
+	struct rte_tel_data *d)
+{
+	uint64_t v[OX_STEER_STAT_MAX];
+	unsigned int k;
+
+	rte_tel_data_start_dict(d);
+	if (!tel_srv->use_flash || ox_flash_steer_stats(&tel_srv->flash, v) != 0)
+		return 0;
+	rte_tel_data_add_dict_string(d, "mode", tel_srv->flash.xdp_mode);
+	rte_tel_data_add_dict_u64(d, "prog_id", tel_srv->flash.xdp_prog_id);
+	for (k = 0; k < OX_STEER_STAT_MAX; k++)
+		rte_tel_data_add_dict_u64(d, ox_flash_steer_stat_names[k], v[k]);
+	return 0;
+}
+
 int
 ox_telemetry_register(struct ox_server *srv)
 {
@@ -145,5 +165,8 @@ ox_telemetry_register(struct ox_server *srv)
 	if (ret == 0)
 		ret = rte_telemetry_register_cmd("/oxidize/ports", tel_ports,
 			"Returns per-port interface, queue, mode and counters. No parameters");
+	if (ret == 0)
+		ret = rte_telemetry_register_cmd("/oxidize/xdp", tel_xdp,
+			"Returns ox_steer's redirect and per-reason pass counters. No parameters");
 	return ret;
 }

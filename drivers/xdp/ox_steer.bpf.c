@@ -60,9 +60,9 @@ count(__u32 what)
 }
 
 static __always_inline int
-pass(void)
+pass(__u32 why)
 {
-	count(OX_STEER_STAT_PASS);
+	count(why);
 	return XDP_PASS;
 }
 
@@ -81,16 +81,16 @@ ox_steer(struct xdp_md *ctx)
 
 	cfg = bpf_map_lookup_elem(&ox_steer_cfg, &key);
 	if (!cfg || cfg->port_be == 0)
-		return pass();
+		return pass(OX_STEER_STAT_PASS_DISABLED);
 	if ((void *)(eth + 1) > data_end)
-		return pass();
+		return pass(OX_STEER_STAT_PASS_SHORT);
 	proto = eth->h_proto;
 	l3 = eth + 1;
 	if (proto == bpf_htons(ETH_P_8021Q) || proto == bpf_htons(ETH_P_8021AD)) {
 		struct vlan_hdr *vh = l3;
 
 		if ((void *)(vh + 1) > data_end)
-			return pass();
+			return pass(OX_STEER_STAT_PASS_SHORT);
 		proto = vh->encap_proto;
 		l3 = vh + 1;
 	}
@@ -98,23 +98,29 @@ ox_steer(struct xdp_md *ctx)
 	if (proto == bpf_htons(ETH_P_IP)) {
 		struct iphdr *ip = l3;
 
-		if ((void *)(ip + 1) > data_end || ip->ihl < 5 || ip->protocol != IPPROTO_UDP)
-			return pass();
+		if ((void *)(ip + 1) > data_end || ip->ihl < 5)
+			return pass(OX_STEER_STAT_PASS_SHORT);
+		if (ip->protocol != IPPROTO_UDP)
+			return pass(OX_STEER_STAT_PASS_NOT_UDP);
 		/* A non-first fragment carries no UDP header: the kernel's. */
 		if (ip->frag_off & bpf_htons(0x1fff))
-			return pass();
+			return pass(OX_STEER_STAT_PASS_FRAGMENT);
 		udp = (void *)ip + ip->ihl * 4;
 	} else if (proto == bpf_htons(ETH_P_IPV6)) {
 		struct ipv6hdr *ip6 = l3;
 
-		if ((void *)(ip6 + 1) > data_end || ip6->nexthdr != IPPROTO_UDP)
-			return pass();
+		if ((void *)(ip6 + 1) > data_end)
+			return pass(OX_STEER_STAT_PASS_SHORT);
+		if (ip6->nexthdr != IPPROTO_UDP)
+			return pass(OX_STEER_STAT_PASS_NOT_UDP);
 		udp = (void *)(ip6 + 1);
 	} else {
-		return pass();
+		return pass(OX_STEER_STAT_PASS_NOT_IP);
 	}
-	if ((void *)(udp + 1) > data_end || udp->dest != cfg->port_be)
-		return pass();
+	if ((void *)(udp + 1) > data_end)
+		return pass(OX_STEER_STAT_PASS_SHORT);
+	if (udp->dest != cfg->port_be)
+		return pass(OX_STEER_STAT_PASS_OTHER_PORT);
 
 	count(OX_STEER_STAT_REDIRECT);
 	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);

@@ -20,6 +20,8 @@
 #include <rte_dev.h>
 #include <rte_mempool.h>
 
+#include "ox_steer.h"
+
 /** Most queues (and so ports) FLASH drives on one interface. */
 #define OX_FLASH_MAX_QUEUES 64
 
@@ -160,18 +162,20 @@ struct rte_mempool *ox_flash_pool_create(const char *name, unsigned int n, int s
 int ox_flash_check_pool(struct rte_mempool *mp);
 
 /**
- * Read ox_steer's counters, summed over CPUs.
+ * Read ox_steer's counters, summed over CPUs: frames redirected to the
+ * sockets and, for each reason, frames left to the kernel.
  *
  * @param f
  *   Instance whose ports were created with conf->xdp_prog.
- * @param redirected
- *   Out: packets handed to a queue's socket.
- * @param passed
- *   Out: packets left to the kernel.
+ * @param out
+ *   Out: one count per enum ox_steer_stat (see ox_steer.h).
  * @return
  *   0, or -ENOENT if the instance runs no ox_steer program.
  */
-int ox_flash_steer_stats(const struct ox_flash *f, uint64_t *redirected, uint64_t *passed);
+int ox_flash_steer_stats(const struct ox_flash *f, uint64_t out[OX_STEER_STAT_MAX]);
+
+/** Names of ox_steer's counters, indexed by enum ox_steer_stat. */
+extern const char *const ox_flash_steer_stat_names[OX_STEER_STAT_MAX];
 
 /**
  * Name of a UMEM mode, for logs and telemetry.

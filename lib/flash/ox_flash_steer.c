@@ -281,30 +281,25 @@ flash_xdp_release(struct ox_flash *f)
 }
 
 int
-ox_flash_steer_stats(const struct ox_flash *f, uint64_t *redirected, uint64_t *passed)
+ox_flash_steer_stats(const struct ox_flash *f, uint64_t out[OX_STEER_STAT_MAX])
 {
 	uint64_t vals[1024];
 	int ncpu, c;
 	uint32_t k;
 
-	*redirected = 0;
-	*passed = 0;
+	memset(out, 0, sizeof(uint64_t) * OX_STEER_STAT_MAX);
 	if (f->steer_stats_fd < 0)
 		return -ENOENT;
 	ncpu = libbpf_num_possible_cpus();
 	if (ncpu <= 0 || ncpu > (int)RTE_DIM(vals))
 		return -ERANGE;
 	for (k = 0; k < OX_STEER_STAT_MAX; k++) {
-		uint64_t sum = 0;
-
 		if (bpf_map_lookup_elem(f->steer_stats_fd, &k, vals) != 0)
 			return -errno;
 		for (c = 0; c < ncpu; c++)
-			sum += vals[c];
-		if (k == OX_STEER_STAT_REDIRECT)
-			*redirected = sum;
-		else
-			*passed = sum;
+			out[k] += vals[c];
 	}
 	return 0;
 }
+
+const char *const ox_flash_steer_stat_names[OX_STEER_STAT_MAX] = { OX_STEER_STAT_NAMES };

@@ -96,6 +96,8 @@ def scrape_exporter(tb, srv, echoed):
                        re.M) is not None, "exporter: drop reasons labelled")
     nc.check(len(re.findall(r'^oxidize_port_rx_packets_total\{port=', text, re.M)) == 2,
              "exporter: both FLASH ports")
+    nc.check(re.search(r'^oxidize_xdp_frames_total\{action="redirect"\} [1-9]', text, re.M)
+             is not None, "exporter: ox_steer counters")
 
 
 def steering_left_alone(tb):

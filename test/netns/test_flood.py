@@ -1,0 +1,152 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Bad-input flood: while client0 sends OXPI probes at a steady rate, client1
+blasts the relay with garbage at more than 10x that rate. The server stays
+up, the legitimate flow loses nothing, every garbage class is counted under
+its own reason (by the server, or by ox_steer for what it leaves to the
+kernel), and mbufs and RSS come back to their baseline.
+
+  client0 (oxidize-perf, 1000 pps) --\\
+                                      switch --- relay eth0 (2 queues) <- oxidize-server
+  client1 (garbage.py, 11000 pps) ---/
+
+usage: test_flood.py SERVER_BIN PERF_BIN
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import netns_common as nc
+import oxidize_testbed as otb
+
+PORT = 51820
+LEGIT_PPS = 1000
+SECONDS = 6
+PER_CLASS = 5000          # 11 classes: 55000 frames
+GARBAGE_PPS = 11000       # 11x the legitimate rate
+
+# class -> (where it is counted, counter)
+EXPECT = {
+    "random_payload": ("server", "drop_not_oxtunnel"),
+    "wrong_magic": ("server", "drop_not_oxtunnel"),
+    "oversized_random": ("server", "drop_not_oxtunnel"),
+    "bad_ip_csum": ("server", "drop_bad_ip_csum"),
+    "bad_udp_csum": ("server", "drop_bad_udp_csum"),
+    "lying_udp_len": ("server", "drop_bad_udp_len"),
+    "lying_ip_len": ("server", "drop_bad_ip_len"),
+    "first_fragment": ("server", "drop_ip_fragment"),
+    "later_fragment": ("xdp", "pass_fragment"),
+    "tcp_to_port": ("xdp", "pass_not_udp"),
+    "truncated": ("xdp", "pass_short"),
+}
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def server_pid(tb):
+    out = subprocess.run(["ip", "netns", "pids", tb.relay], stdout=subprocess.PIPE,
+                         text=True).stdout.split()
+    for p in out:
+        try:
+            with open("/proc/%s/comm" % p) as f:
+                if f.read().strip() == "oxidize-server":
+                    return int(p)
+        except OSError:
+            pass
+    return None
+
+
+def main():
+    server, perf = sys.argv[1], sys.argv[2]
+    nc.require_host()
+    tb = nc.testbed(clients=2, queues=2)
+    try:
+        run(tb, server, perf)
+    finally:
+        tb.down()
+
+
+def run(tb, server, perf):
+    # The worker on cpu 0, the load generator on cpu 1.
+    srv = nc.Server(tb, server, ["--iface", "eth0", "--port", str(PORT)], lcores="0@1,1@0")
+    srv.wait_up()
+    pid = server_pid(tb)
+    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    # Warm up, then take the baselines.
+    otb.oxpi_probe(tb, 0, tb.relay_ip, PORT, flows=4, count=50)
+    rss0 = rss_kb(pid)
+    xdp0 = nc.telemetry(srv.prefix, "/oxidize/xdp")
+    srv0 = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+
+    result = {}
+
+    def legit():
+        r = tb.run(tb.clients[0], [perf, "--lcores", "0@1", "--no-pci", "--file-prefix",
+                                   "oxfl%s" % tb.tag.replace("-", ""), "--huge-unlink",
+                                   "--log-level", "lib.eal:error", "--log-level",
+                                   "pmd.net.af_xdp:error", "--log-level", "ox.*:warning", "--",
+                                   "--iface", "eth0", "--dst", tb.relay_ip, "--dst-mac", mac,
+                                   "--rate", str(LEGIT_PPS), "--duration", str(SECONDS),
+                                   "--json"], bpffs=True, check=False, timeout=120)
+        lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+        result["legit"] = json.loads(lines[-1]) if lines else {"error": r.stderr[-500:]}
+
+    t = threading.Thread(target=legit)
+    t.start()
+    time.sleep(0.5)
+    g = tb.run(tb.clients[1], [sys.executable, os.path.join(os.path.dirname(
+        os.path.abspath(__file__)), "garbage.py"), "eth0", mac, otb.client_ip(1), tb.relay_ip,
+        str(PORT), str(PER_CLASS), str(GARBAGE_PPS)], timeout=120)
+    sent = json.loads(g.stdout)
+    t.join()
+    time.sleep(0.5)
+    leg = result["legit"]
+    print("legitimate: %s" % leg)
+    print("garbage sent: %s" % sent)
+    nc.check("sent" in leg and leg["sent"] >= LEGIT_PPS * SECONDS * 0.95,
+             "legitimate flow ran (%s probes)" % leg.get("sent"))
+    nc.check(leg.get("lost") == 0, "legitimate flow lost nothing under the flood (lost %s)"
+             % leg.get("lost"))
+    total_garbage = sum(sent.values())
+    nc.check(total_garbage >= 10 * LEGIT_PPS * (total_garbage / GARBAGE_PPS),
+             "garbage rate >= 10x the legitimate one (%d frames)" % total_garbage)
+
+    xdp1 = nc.telemetry(srv.prefix, "/oxidize/xdp")
+    srv1 = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    print("server deltas: %s" % {k: srv1[k] - srv0[k] for k in srv1 if srv1[k] != srv0[k]})
+    print("ox_steer deltas: %s" % {k: xdp1[k] - xdp0[k] for k in xdp1
+                                   if isinstance(xdp1[k], int) and xdp1[k] != xdp0[k]})
+    want = {}
+    for cls, (where, key) in EXPECT.items():
+        want.setdefault((where, key), 0)
+        want[(where, key)] += sent[cls]
+    for (where, key), n in sorted(want.items()):
+        if where == "server":
+            got = srv1[key] - srv0[key]
+            nc.check(got == n, "server %s counted every one (%d of %d)" % (key, got, n))
+        else:
+            got = xdp1[key] - xdp0[key]
+            # The kernel's own traffic (neighbour discovery...) may add a few.
+            nc.check(n <= got <= n + 50, "ox_steer %s counted them (%d for %d)" % (key, got, n))
+    nc.check(srv1["echo"] - srv0["echo"] == leg["sent"], "every legitimate probe echoed")
+    rss1 = rss_kb(pid)
+    print("RSS before %d KB, after %d KB" % (rss0, rss1))
+    nc.check(rss1 - rss0 < 1024, "server RSS back near its baseline (+%d KB)" % (rss1 - rss0))
+    rc = srv.stop()
+    print(srv.log)
+    nc.check(rc == 0 and "all mbufs back in the pool" in srv.log,
+             "server still up to the end, stops cleanly, every mbuf back")
+
+
+if __name__ == "__main__":
+    main()
