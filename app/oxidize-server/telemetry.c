@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <rte_mempool.h>
 #include <rte_telemetry.h>
 
 #include "server.h"
@@ -60,6 +61,11 @@ tel_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 	rte_tel_data_start_dict(c);
 	put_stats(c, &sum);
 	rte_tel_data_add_dict_container(d, "total", c, 0);
+	/* Pool occupancy: the RX rings hold the baseline; anything above it
+	 * is in flight (or leaked, if it never comes down). */
+	rte_tel_data_add_dict_u64(d, "mbufs_in_use", rte_mempool_in_use_count(tel_srv->pool));
+	rte_tel_data_add_dict_u64(d, "mbufs_baseline", tel_srv->baseline_in_use);
+	rte_tel_data_add_dict_u64(d, "mbufs_total", tel_srv->pool->size);
 	for (i = 0; i < tel_srv->n_workers; i++) {
 		struct ox_server one_srv = { .n_workers = 1 };
 

@@ -1,0 +1,159 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Faults around the datapath, each ending in recovery or a clear error:
+
+  link-flap   the relay's interface goes down and up under traffic: the
+              server keeps running and answers again once the link is back
+  hugepages   hugepages exhausted at start (a 8 MB hugetlbfs as --huge-dir):
+              a one-line error naming the fix, nothing left attached
+  soak        SECONDS (default 60) of probes plus garbage: RSS flat, mbufs
+              in use bounded and back to baseline, counters consistent
+
+  client0 (oxidize-perf) --- switch --- relay eth0 (2 queues) <- oxidize-server
+
+usage: test_faults.py SERVER_BIN PERF_BIN CASE [SECONDS]
+"""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import netns_common as nc
+import oxidize_testbed as otb
+
+PORT = 51820
+
+
+def perf(tb, binary, rate, seconds, client=0, tag="a"):
+    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    r = tb.run(tb.clients[client], [binary, "--lcores", "0@1", "--no-pci", "--file-prefix",
+                                    "oxft%s%s" % (tag, tb.tag.replace("-", "")), "--huge-unlink",
+                                    "--log-level", "lib.eal:error", "--log-level",
+                                    "pmd.net.af_xdp:error", "--log-level", "ox.*:warning", "--",
+                                    "--iface", "eth0", "--dst", tb.relay_ip, "--dst-mac", mac,
+                                    "--rate", str(rate), "--duration", str(seconds), "--json"],
+               bpffs=True, check=False, timeout=seconds + 120)
+    lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
+    if not lines:
+        nc.fail("oxidize-perf failed: %s" % r.stderr[-500:])
+    return json.loads(lines[-1])
+
+
+def rss_kb(tb):
+    for p in subprocess.run(["ip", "netns", "pids", tb.relay], stdout=subprocess.PIPE,
+                            text=True).stdout.split():
+        try:
+            with open("/proc/%s/comm" % p) as f:
+                if f.read().strip() != "oxidize-server":
+                    continue
+            with open("/proc/%s/status" % p) as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+    return None
+
+
+def case_link_flap(tb, server, perf_bin):
+    srv = nc.Server(tb, server, ["--iface", "eth0"], lcores="0@1,1@0")
+    srv.wait_up()
+    res = {}
+    t = threading.Thread(target=lambda: res.update(perf(tb, perf_bin, 2000, 6)))
+    t.start()
+    time.sleep(2)
+    tb.run(tb.relay, ["ip", "link", "set", "eth0", "down"])
+    time.sleep(1)
+    tb.run(tb.relay, ["ip", "link", "set", "eth0", "up"])
+    t.join()
+    print("load across the flap: %s" % res)
+    nc.check(srv.proc.poll() is None, "server survived the link going down and up")
+    nc.check(res["received"] > 0 and res["lost"] < res["sent"] / 2,
+             "traffic answered around the flap (%d of %d)" % (res["received"], res["sent"]))
+    time.sleep(1)
+    r = otb.oxpi_probe(tb, 0, tb.relay_ip, PORT, flows=8, count=100)
+    nc.check(r["received"] == 100, "after the flap every probe is answered (%d/100)"
+             % r["received"])
+    nc.check(tb.xdp_attached(tb.relay, "eth0"), "ox_steer still attached")
+    rc = srv.stop()
+    nc.check(rc == 0 and "all mbufs back in the pool" in srv.log, "clean stop, every mbuf back")
+
+
+def case_hugepages(tb, server):
+    script = ("mkdir -p /run/oxhp-$$ && mount -t hugetlbfs -o pagesize=2M,size=8M none "
+              "/run/oxhp-$$ && mount -t bpf bpf /sys/fs/bpf 2>/dev/null; "
+              "%s -l 0 --no-pci --file-prefix oxhp%s --huge-dir /run/oxhp-$$ --huge-unlink "
+              "--log-level lib.eal:error --log-level pmd.net.af_xdp:error -- --iface eth0; "
+              "rc=$?; umount /run/oxhp-$$; rmdir /run/oxhp-$$; exit $rc"
+              % (server, tb.tag.replace("-", "")))
+    r = tb.run(tb.relay, ["sh", "-c", script], check=False, timeout=60)
+    out = r.stdout + r.stderr
+    print(out)
+    nc.check(r.returncode != 0, "server refuses to start")
+    nc.check("cannot create a pool of" in out and "reserve more hugepages" in out,
+             "error names the pool it could not make and the fix")
+    nc.check(not tb.xdp_attached(tb.relay, "eth0"), "nothing left attached to eth0")
+
+
+def case_soak(tb, server, perf_bin, seconds):
+    srv = nc.Server(tb, server, ["--iface", "eth0"], lcores="0@1,1@0")
+    srv.wait_up()
+    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    res = {}
+    t = threading.Thread(target=lambda: res.update(perf(tb, perf_bin, 20000, seconds)))
+    t.start()
+    garbage = tb.popen(tb.clients[1], [sys.executable, os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "garbage.py"), "eth0", mac,
+        otb.client_ip(1), tb.relay_ip, str(PORT), str(int(seconds * 2000 / 11)), "2000"],
+        stdout=subprocess.PIPE, text=True)
+    samples = []
+    end = time.time() + seconds
+    while time.time() < end:
+        time.sleep(min(5, max(0.1, end - time.time())))
+        st = nc.telemetry(srv.prefix, "/oxidize/stats")
+        samples.append((rss_kb(tb), st["mbufs_in_use"], st["total"]["rx_pkts"]))
+    t.join()
+    gsent = json.loads(garbage.communicate(timeout=seconds + 60)[0])
+    time.sleep(0.5)
+    st = nc.telemetry(srv.prefix, "/oxidize/stats")
+    tot = st["total"]
+    print("samples (RSS KB, mbufs in use, rx): %s" % samples)
+    print("load: %s" % res)
+    rss = [s[0] for s in samples[1:]] or [s[0] for s in samples]
+    nc.check(max(rss) - min(rss) < 2048, "RSS flat over %ds (%d..%d KB)" % (seconds, min(rss),
+                                                                          max(rss)))
+    nc.check(max(s[1] for s in samples) <= st["mbufs_baseline"] + 4096,
+             "mbufs in use bounded (max %d, baseline %d)" % (max(s[1] for s in samples),
+                                                              st["mbufs_baseline"]))
+    nc.check(res["lost"] == 0, "no probe lost over %ds (%d sent)" % (seconds, res["sent"]))
+    drops = sum(v for k, v in tot.items() if k.startswith("drop_"))
+    nc.check(tot["rx_pkts"] == tot["echo"] + drops, "counters add up: rx %d = echo %d + drops %d"
+             % (tot["rx_pkts"], tot["echo"], drops))
+    nc.check(tot["tx_pkts"] == tot["echo"], "tx %d = echo %d" % (tot["tx_pkts"], tot["echo"]))
+    nc.check(sum(gsent.values()) > 0, "garbage flowed alongside (%d frames)" % sum(gsent.values()))
+    rc = srv.stop()
+    nc.check(rc == 0 and "all mbufs back in the pool" in srv.log, "clean stop, every mbuf back")
+
+
+def main():
+    server, perf_bin, case = sys.argv[1], sys.argv[2], sys.argv[3]
+    nc.require_host()
+    tb = nc.testbed(clients=2, queues=2)
+    try:
+        if case == "link-flap":
+            case_link_flap(tb, server, perf_bin)
+        elif case == "hugepages":
+            case_hugepages(tb, server)
+        elif case == "soak":
+            case_soak(tb, server, perf_bin, float(sys.argv[4]) if len(sys.argv) > 4 else 60)
+        else:
+            nc.fail("unknown case " + case)
+    finally:
+        tb.down()
+
+
+if __name__ == "__main__":
+    main()
