@@ -33,23 +33,12 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import oxidize_testbed as otb  # noqa: E402
+from oxidize_telemetry import command as telemetry  # noqa: E402
 
 PORT = 51820
 TESTPMD = "/opt/oxidize/dpdk/bin/dpdk-testpmd"
 EAL_QUIET = ["--log-level", "lib.eal:error", "--log-level", "pmd.net.af_xdp:error",
              "--log-level", "ox.*:notice"]
-
-
-def telemetry(prefix, cmd):
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(5)
-    s.connect("/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix)
-    s.recv(65536)
-    s.send(cmd.encode())
-    out = json.loads(s.recv(1 << 20).decode())[cmd]
-    s.close()
-    return out
 
 
 def testpmd_path():

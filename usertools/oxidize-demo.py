@@ -8,9 +8,7 @@ usage: oxidize-demo.py BUILD_DIR [--queues N] [--probes N]
 """
 
 import argparse
-import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -18,19 +16,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import oxidize_testbed as otb  # noqa: E402
+from oxidize_telemetry import command as telemetry  # noqa: E402
 
 PORT = 51820
-
-
-def telemetry(prefix, cmd):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(5)
-    s.connect("/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix)
-    s.recv(65536)
-    s.send(cmd.encode())
-    out = json.loads(s.recv(1 << 20).decode())[cmd]
-    s.close()
-    return out
 
 
 def say(msg=""):

@@ -17,9 +17,11 @@ oxidize_up 0/1. Each scrape asks the server anew; nothing is cached.
 
 import argparse
 import http.server
-import json
-import socket
+import os
 import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from oxidize_telemetry import query  # noqa: E402
 
 COUNTERS = (
     ("rx_pkts", "oxidize_rx_packets_total", "Datagrams received"),
@@ -29,21 +31,6 @@ COUNTERS = (
     ("echo", "oxidize_echo_total", "OXPI probes answered"),
     ("busy_cycles", "oxidize_busy_cycles_total", "TSC cycles of loop turns that moved packets"),
 )
-
-
-def query(prefix, cmds, timeout=2.0):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(timeout)
-    out = {}
-    try:
-        s.connect("/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix)
-        s.recv(65536)
-        for cmd in cmds:
-            s.send(cmd.encode())
-            out[cmd] = json.loads(s.recv(1 << 20).decode())[cmd]
-    finally:
-        s.close()
-    return out
 
 
 def esc(v):

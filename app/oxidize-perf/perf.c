@@ -69,40 +69,34 @@ on_signal(int sig __rte_unused)
 	stop = 1;
 }
 
+/* SIOCGIFHWADDR or SIOCGIFADDR of iface into ifr. */
 static int
-iface_mac(const char *iface, struct rte_ether_addr *mac)
+iface_ioctl(const char *iface, unsigned long req, struct ifreq *ifr)
 {
-	struct ifreq ifr;
 	int fd, ret;
 
 	fd = socket(AF_INET, SOCK_DGRAM, 0);
 	if (fd < 0)
 		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
-	ret = ioctl(fd, SIOCGIFHWADDR, &ifr);
+	memset(ifr, 0, sizeof(*ifr));
+	snprintf(ifr->ifr_name, sizeof(ifr->ifr_name), "%s", iface);
+	ret = ioctl(fd, req, ifr);
 	close(fd);
-	if (ret == 0)
-		memcpy(mac->addr_bytes, ifr.ifr_hwaddr.sa_data, RTE_ETHER_ADDR_LEN);
 	return ret;
 }
 
 static int
-iface_ip(const char *iface, struct in_addr *ip)
+iface_addrs(const char *iface, struct rte_ether_addr *mac, struct in_addr *ip)
 {
 	struct ifreq ifr;
-	int fd, ret;
 
-	fd = socket(AF_INET, SOCK_DGRAM, 0);
-	if (fd < 0)
+	if (iface_ioctl(iface, SIOCGIFHWADDR, &ifr) != 0)
 		return -1;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", iface);
-	ret = ioctl(fd, SIOCGIFADDR, &ifr);
-	close(fd);
-	if (ret == 0)
-		*ip = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr;
-	return ret;
+	memcpy(mac->addr_bytes, ifr.ifr_hwaddr.sa_data, RTE_ETHER_ADDR_LEN);
+	if (iface_ioctl(iface, SIOCGIFADDR, &ifr) != 0)
+		return -1;
+	*ip = ((struct sockaddr_in *)&ifr.ifr_addr)->sin_addr;
+	return 0;
 }
 
 /* One complete frame per flow, checksummed with seq and tsc zero. */
@@ -296,7 +290,7 @@ main(int argc, char **argv)
 		goto out_eal;
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (iface_mac(c.iface, &c.src_mac) != 0 || iface_ip(c.iface, &c.src) != 0) {
+	if (iface_addrs(c.iface, &c.src_mac, &c.src) != 0) {
 		fprintf(stderr, "oxidize-perf: %s has no MAC or IPv4 address\n", c.iface);
 		goto out_eal;
 	}

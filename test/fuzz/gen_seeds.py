@@ -9,40 +9,19 @@ import os
 import struct
 import sys
 
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "netns"))
+from frames import udp4, udp6  # noqa: E402
 
 
-def udp4(payload, sport=40000, dport=51820, vlan=False):
-    src, dst = bytes([198, 18, 0, 10]), bytes([198, 18, 0, 1])
-    ulen = 8 + len(payload)
-    pseudo = src + dst + struct.pack("!BBH", 0, 17, ulen)
-    udp = struct.pack("!HHHH", sport, dport, ulen, 0) + payload
-    c = csum(pseudo + udp) or 0xffff
-    udp = udp[:6] + struct.pack("!H", c) + udp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 1, 0, 64, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    eth = b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02"
-    eth += (b"\x81\x00\x00\x2a\x08\x00" if vlan else b"\x08\x00")
-    return eth + ip + udp
+SMAC, DMAC = b"\x02\0\0\0\0\x02", b"\x02\0\0\0\0\x01"
 
 
-def udp6(payload, sport=40000, dport=51820):
-    src = bytes.fromhex("fd000000000000000000000000000010")
-    dst = bytes.fromhex("fd000000000000000000000000000001")
-    ulen = 8 + len(payload)
-    pseudo = src + dst + struct.pack("!I3xB", ulen, 17)
-    udp = struct.pack("!HHHH", sport, dport, ulen, 0) + payload
-    c = csum(pseudo + udp) or 0xffff
-    udp = udp[:6] + struct.pack("!H", c) + udp[8:]
-    ip = struct.pack("!IHBB", 6 << 28, ulen, 17, 64) + src + dst
-    return b"\x02\0\0\0\0\x01\x02\0\0\0\0\x02\x86\xdd" + ip + udp
+def v4(payload, dport=51820, vlan=0):
+    return udp4(SMAC, DMAC, "198.18.0.10", "198.18.0.1", 40000, dport, payload, vlan)
+
+
+def v6(payload):
+    return udp6(SMAC, DMAC, "fd00::10", "fd00::1", 40000, 51820, payload)
 
 
 def main():
@@ -51,12 +30,12 @@ def main():
     port = struct.pack("!H", 51820)
     probe = b"OXPI" + bytes(range(24))
     seeds = {
-        "v4-probe": udp4(probe),
-        "v4-vlan-probe": udp4(probe, vlan=True),
-        "v6-probe": udp6(probe),
-        "v4-padded": udp4(b"OXPI") + b"\0" * 8,
-        "v4-other-port": udp4(probe, dport=9999),
-        "v4-truncated": udp4(probe)[:40],
+        "v4-probe": v4(probe),
+        "v4-vlan-probe": v4(probe, vlan=42),
+        "v6-probe": v6(probe),
+        "v4-padded": v4(b"OXPI") + b"\0" * 8,
+        "v4-other-port": v4(probe, dport=9999),
+        "v4-truncated": v4(probe)[:40],
         "arp": b"\xff" * 6 + b"\x02\0\0\0\0\x02\x08\x06" + b"\0" * 28,
     }
     for name, frame in seeds.items():

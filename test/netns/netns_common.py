@@ -4,6 +4,7 @@
 import os
 import sys
 
+import oxidize_telemetry as oxt
 import oxidize_testbed as otb
 
 SKIP = 77
@@ -57,20 +58,7 @@ def testbed(**kw):
         skip(str(e))
 
 
-def telemetry(prefix, cmd, timeout=5.0):
-    """One rte_telemetry command against a DPDK process's socket."""
-    import json
-    import socket
-    path = "/var/run/dpdk/%s/dpdk_telemetry.v2" % prefix
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        s.recv(65536)
-        s.send(cmd.encode())
-        return json.loads(s.recv(1 << 20).decode())[cmd]
-    finally:
-        s.close()
+telemetry = oxt.command
 
 
 class Server:

@@ -13,27 +13,7 @@ import struct
 import sys
 import time
 
-
-def csum(data):
-    if len(data) % 2:
-        data += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(data) // 2), data))
-    while s >> 16:
-        s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
-
-
-def frame(src_mac, dst_mac, src_ip, dst_ip, sport, dport, vlan, payload):
-    src, dst = socket.inet_aton(src_ip), socket.inet_aton(dst_ip)
-    ulen = 8 + len(payload)
-    udp = struct.pack("!HHHH", sport, dport, ulen, 0) + payload
-    c = csum(src + dst + struct.pack("!BBH", 0, 17, ulen) + udp) or 0xffff
-    udp = udp[:6] + struct.pack("!H", c) + udp[8:]
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + ulen, 7, 0, 64, 17, 0, src, dst)
-    ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
-    eth = dst_mac + src_mac
-    eth += struct.pack("!HHH", 0x8100, vlan, 0x0800) if vlan else struct.pack("!H", 0x0800)
-    return eth + ip + udp
+from frames import udp4
 
 
 def main():
@@ -49,7 +29,7 @@ def main():
     sent = received = tagged = 0
     for i in range(count):
         payload = b"OXPI" + struct.pack("!I", i) + b"raw-probe-pad"
-        s.send(frame(smac, dmac, sip, dip, 41000 + i % 8, port, vlan, payload))
+        s.send(udp4(smac, dmac, sip, dip, 41000 + i % 8, port, payload, vlan))
         sent += 1
         end = time.time() + 1.0
         while time.time() < end:
