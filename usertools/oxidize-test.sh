@@ -8,7 +8,7 @@
 # 1. usertools/oxidize-setup.sh: packages, hugepages, bpffs, DPDK with
 #    shared UMEM (built once, then cached);
 # 2. build/       gcc, -Dwerror=true            -> suites unit, netns, bench
-#    build-san/   clang, ASan+UBSan, libFuzzer  -> suites unit, fuzz
+#    build-san/   clang, ASan+UBSan, libFuzzer  -> suites unit, netns, fuzz
 #    build-stock/ gcc against Debian's stock DPDK -> the FLASH fallback test
 #    (only when the setup script built its own DPDK);
 # 3. prints one closing line: "N passed, N failed, N skipped".
@@ -97,9 +97,12 @@ if [ "$quick" = 0 ]; then
 		-Db_lundef=false -Dfuzz=enabled && build build-san; then
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 		export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+		# Leaks inside DPDK's net_af_xdp and libbpf are not ours to fix.
+		export LSAN_OPTIONS=suppressions=$(pwd)/test/lsan.supp:print_suppressions=0
 		run build-san unit-san --suite unit --timeout-multiplier 3
+		run build-san netns-san --suite netns --timeout-multiplier 3
 		run build-san fuzz --suite fuzz
-		unset ASAN_OPTIONS UBSAN_OPTIONS
+		unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 	else
 		[ -f build-san/build.ninja ] || { failed=$((failed + 1)); cat build-san.setup.log >&2; }
 	fi
