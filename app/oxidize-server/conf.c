@@ -63,6 +63,17 @@ static const struct opt_def opt_defs[] = {
 };
 
 #define N_OPTS RTE_DIM(opt_defs)
+
+/* Where option and config errors go; the config fuzz target silences it. */
+static FILE *conf_err;
+
+void
+ox_conf_error_stream(FILE *f)
+{
+	conf_err = f;
+}
+
+#define CONF_ERR(...) fprintf(conf_err ? conf_err : stderr, __VA_ARGS__)
 #define OPT_HELP 'h'
 #define OPT_BASE 256
 
@@ -106,7 +117,7 @@ set_value(struct ox_server_conf *c, const struct opt_def *d, const char *val, co
 
 	if (d->type == OPT_STR) {
 		if (strlen(val) >= d->size) {
-			fprintf(stderr, "%s: %s: value longer than %zu characters\n", where, d->name,
+			CONF_ERR("%s: %s: value longer than %zu characters\n", where, d->name,
 				d->size - 1);
 			return -EINVAL;
 		}
@@ -137,10 +148,10 @@ set_value(struct ox_server_conf *c, const struct opt_def *d, const char *val, co
 	return 0;
 bad:
 	if (d->type == OPT_BOOL)
-		fprintf(stderr, "%s: %s: '%s' is not a boolean (true/false)\n", where, d->name,
+		CONF_ERR("%s: %s: '%s' is not a boolean (true/false)\n", where, d->name,
 			val);
 	else
-		fprintf(stderr, "%s: %s: '%s' is not a number in %ld..%ld\n", where, d->name, val,
+		CONF_ERR("%s: %s: '%s' is not a number in %ld..%ld\n", where, d->name, val,
 			d->min, d->max);
 	return -EINVAL;
 }
@@ -167,7 +178,7 @@ load_file(struct ox_server_conf *c, const char *path)
 
 	cfg = rte_cfgfile_load(path, 0);
 	if (cfg == NULL) {
-		fprintf(stderr, "config %s: cannot be read or is not an INI file\n", path);
+		CONF_ERR("config %s: cannot be read or is not an INI file\n", path);
 		return -EINVAL;
 	}
 	n_sec = rte_cfgfile_num_sections(cfg, NULL, 0);
@@ -180,7 +191,7 @@ load_file(struct ox_server_conf *c, const char *path)
 	}
 	for (s = 0; s < n_sec; s++) {
 		if (strcmp(sections[s], "server") != 0) {
-			fprintf(stderr, "config %s: unknown section [%s] (only [server])\n", path,
+			CONF_ERR("config %s: unknown section [%s] (only [server])\n", path,
 				sections[s]);
 			ret = -EINVAL;
 			goto out;
@@ -199,7 +210,7 @@ load_file(struct ox_server_conf *c, const char *path)
 		const struct opt_def *d = find_def(entries[i].name);
 
 		if (d == NULL || strcmp(d->name, "config") == 0) {
-			fprintf(stderr, "config %s: unknown option '%s' in [server]\n", path,
+			CONF_ERR("config %s: unknown option '%s' in [server]\n", path,
 				entries[i].name);
 			ret = -EINVAL;
 			goto out;
@@ -256,7 +267,7 @@ ox_conf_parse(struct ox_server_conf *c, int argc, char **argv)
 			return 1;
 		}
 		if (opt < OPT_BASE || opt >= OPT_BASE + (int)N_OPTS) {
-			fprintf(stderr, "see %s -- --help\n", argv[0]);
+			CONF_ERR("see %s -- --help\n", argv[0]);
 			return -EINVAL;
 		}
 		if (opt_defs[opt - OPT_BASE].type == OPT_BOOL)
@@ -267,7 +278,7 @@ ox_conf_parse(struct ox_server_conf *c, int argc, char **argv)
 			return ret;
 	}
 	if (optind < argc) {
-		fprintf(stderr, "unexpected argument '%s'; see %s -- --help\n", argv[optind],
+		CONF_ERR("unexpected argument '%s'; see %s -- --help\n", argv[optind],
 			argv[0]);
 		return -EINVAL;
 	}

@@ -4,6 +4,7 @@
 /* Shared between the files of oxidize-server. */
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <rte_common.h>
 #include <rte_ethdev.h>
@@ -126,6 +127,7 @@ extern volatile bool ox_stop;
 
 /* conf.c */
 int ox_conf_parse(struct ox_server_conf *c, int argc, char **argv);
+void ox_conf_error_stream(FILE *f);
 void ox_conf_usage(const char *prog);
 
 /* datapath.c */
