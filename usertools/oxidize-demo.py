@@ -82,6 +82,13 @@ def run(tb, server, args):
             % (i, r["received"], r["sent"], r["p50_us"], r["p99_us"], r["p999_us"],
                r["min_us"]))
 
+    client = os.path.join(os.path.dirname(server), "..", "oxidize-client", "oxidize-client")
+    say("\n== oxidize-client ping (standard UDP) from client0")
+    r = tb.run(tb.clients[0], [client, "ping", tb.relay_ip, "--port", str(PORT), "--count",
+                               "500", "--interval", "0", "--flows", "4"], check=False)
+    for line in r.stdout.strip().splitlines()[-2:]:
+        say("   " + line)
+
     say("\n== the kernel still owns everything else on %s" % tb.relay_iface)
     r = tb.run(tb.clients[0], ["ping", "-c", "3", "-i", "0.2", tb.relay_ip], check=False)
     say("   ping relay: " + (r.stdout.strip().splitlines()[-1] if r.returncode == 0 else

@@ -36,6 +36,7 @@ PACKAGES=(
 	dpkg-dev
 	ethtool
 	iperf3
+	xxd
 	iproute2
 	iputils-ping
 	libbpf-dev

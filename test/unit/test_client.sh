@@ -1,0 +1,49 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# oxidize-client: keys against RFC 7748's X25519 vector, bad input refused,
+# and `ping` against the kernel-UDP relay on loopback (no root needed).
+# usage: test_client.sh CLIENT KUDP_RELAY
+set -u
+client=$1 kudp=$2
+fail=0
+check() { if [ "$1" = 0 ]; then echo "ok: $2"; else echo "FAIL: $2"; fail=1; fi; }
+
+# RFC 7748 section 6.1, Alice: private key and the public key it gives.
+priv=$(printf '77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a' | xxd -r -p | base64)
+want=$(printf '8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a' | xxd -r -p | base64)
+got=$(echo "$priv" | "$client" pubkey)
+[ "$got" = "$want" ]; check $? "pubkey of RFC 7748's private key is its public key"
+
+k=$("$client" genkey)
+[ ${#k} = 44 ]; check $? "genkey prints 44 base64 characters"
+last=$(printf '%s' "$k" | base64 -d | od -An -tu1 -j31 -N1 | tr -d ' ')
+first=$(printf '%s' "$k" | base64 -d | od -An -tu1 -N1 | tr -d ' ')
+[ $((first & 7)) = 0 ] && [ $((last & 192)) = 64 ]; check $? "genkey clamps the scalar"
+[ "$("$client" genkey)" != "$k" ]; check $? "two keys differ"
+p1=$(echo "$k" | "$client" pubkey) && p2=$(echo "$k" | "$client" pubkey) && [ "$p1" = "$p2" ]
+check $? "pubkey is deterministic"
+
+echo "not-a-key" | "$client" pubkey >/dev/null 2>&1
+[ $? != 0 ]; check $? "a malformed key is refused"
+echo "${k%?}" | "$client" pubkey >/dev/null 2>&1
+[ $? != 0 ]; check $? "a truncated key is refused"
+"$client" ping >/dev/null 2>&1
+[ $? = 2 ]; check $? "ping without a host is a usage error"
+
+port=$((20000 + $$ % 20000))
+"$kudp" --port $port --duration 20 >/dev/null &
+kpid=$!
+sleep 0.3
+out=$("$client" ping 127.0.0.1 --port $port --count 50 --interval 0 --flows 4 --size 200)
+rc=$?
+echo "$out" | tail -2
+[ $rc = 0 ] && echo "$out" | grep -q "50 sent, 50 received, 0.0% loss"
+check $? "ping over loopback: 50 probes, 50 answers"
+echo "$out" | grep -q "rtt us: p50 [0-9.]* p90 [0-9.]* p99 [0-9.]* p99.9"
+check $? "ping prints RTT percentiles"
+kill $kpid 2>/dev/null
+wait $kpid 2>/dev/null
+
+"$client" ping 127.0.0.1 --port $port --count 2 --interval 0 --timeout 100 >/dev/null
+[ $? = 1 ]; check $? "ping with no relay exits 1"
+exit $fail
