@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* lib/addrpool: sticky per-key addresses, reservations, exhaustion, churn. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ox_addrpool.h"
+
+static int failures;
+
+#define EXPECT(cond, ...) do { \
+	if (!(cond)) { \
+		failures++; \
+		printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+		printf(__VA_ARGS__); \
+		printf("\n"); \
+	} \
+} while (0)
+
+static void
+key_of(uint32_t n, uint8_t key[OX_ADDRPOOL_KEY_LEN])
+{
+	uint32_t i, x = n * 2654435761u + 12345;
+
+	for (i = 0; i < OX_ADDRPOOL_KEY_LEN; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		key[i] = (uint8_t)x;
+	}
+}
+
+static uint32_t
+ip4(const char *s)
+{
+	struct in_addr a;
+
+	inet_pton(AF_INET, s, &a);
+	return ntohl(a.s_addr);
+}
+
+static void
+test_defaults(void)
+{
+	struct ox_addrpool_conf c;
+	struct ox_tunnel_addr gw, a, b;
+	struct ox_addrpool *p;
+	uint8_t k1[32], k2[32], v6[16];
+	char s[64];
+
+	ox_addrpool_conf_default(&c);
+	p = ox_addrpool_create(&c);
+	EXPECT(p != NULL, "default pool");
+	ox_addrpool_gateway(p, &gw);
+	EXPECT(gw.v4 == ip4("100.64.0.1"), "gateway 100.64.0.1");
+	inet_pton(AF_INET6, "fd6f:7869:647a::1", v6);
+	EXPECT(memcmp(gw.v6, v6, 16) == 0, "gateway fd6f:7869:647a::1");
+	key_of(1, k1);
+	key_of(2, k2);
+	EXPECT(ox_addrpool_get(p, k1, &a) == 0, "get");
+	EXPECT(ox_addrpool_get(p, k1, &b) == 0 && a.v4 == b.v4 && !memcmp(a.v6, b.v6, 16),
+	       "a key keeps its addresses");
+	EXPECT((a.v4 & 0xffc00000) == ip4("100.64.0.0") && a.v4 != gw.v4, "inside 100.64.0.0/10");
+	inet_ntop(AF_INET6, a.v6, s, sizeof(s));
+	EXPECT(memcmp(a.v6, v6, 8) == 0 && a.v6[12] == (a.host >> 24 & 0xff) &&
+	       a.v6[15] == (a.host & 0xff), "IPv6 = prefix + host number (%s)", s);
+	EXPECT(ox_addrpool_get(p, k2, &b) == 0 && b.v4 != a.v4, "another key, another address");
+	EXPECT(ox_addrpool_count(p) == 2, "two keys held");
+	/* Released and back: the key's preferred address again. */
+	EXPECT(ox_addrpool_release(p, k1) == 0, "release");
+	EXPECT(ox_addrpool_release(p, k1) == -ENOENT, "release twice");
+	EXPECT(ox_addrpool_get(p, k1, &b) == 0 && b.v4 == a.v4, "reconnect after release: "
+	       "same address");
+	ox_addrpool_free(p);
+}
+
+static void
+test_reserve(void)
+{
+	struct ox_addrpool_conf c;
+	struct ox_tunnel_addr a;
+	struct ox_addrpool *p;
+	uint8_t k1[32], k2[32];
+
+	ox_addrpool_conf_default(&c);
+	p = ox_addrpool_create(&c);
+	key_of(10, k1);
+	key_of(11, k2);
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50")) == 0, "reserve");
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50")) == 0, "reserve again, same");
+	EXPECT(ox_addrpool_get(p, k1, &a) == 0 && a.v4 == ip4("100.64.0.50"), "get reserved");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.50")) == -EEXIST, "held by another");
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.51")) == -EBUSY, "key has another");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("10.0.0.5")) == -EINVAL, "outside the pool");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.0")) == -EINVAL, "network address");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.1")) == -EINVAL, "relay's address");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.127.255.255")) == -EINVAL, "broadcast");
+	ox_addrpool_free(p);
+}
+
+static void
+test_exhaustion(void)
+{
+	struct ox_addrpool_conf c;
+	struct ox_tunnel_addr a;
+	struct ox_addrpool *p;
+	uint8_t k[32];
+	uint32_t i, seen = 0;
+
+	ox_addrpool_conf_default(&c);
+	c.v4_net = ip4("198.51.100.8");
+	c.v4_prefix = 29;	/* 8: network, relay, 5 clients, broadcast */
+	p = ox_addrpool_create(&c);
+	EXPECT(p != NULL, "/29 pool");
+	for (i = 0; i < 5; i++) {
+		key_of(100 + i, k);
+		EXPECT(ox_addrpool_get(p, k, &a) == 0, "client %u of 5", i);
+		EXPECT(a.host >= 2 && a.host <= 6, "host %u assignable", a.host);
+		EXPECT(!(seen & (1u << a.host)), "host %u given once", a.host);
+		seen |= 1u << a.host;
+	}
+	key_of(200, k);
+	EXPECT(ox_addrpool_get(p, k, &a) == -ENOSPC, "sixth client refused");
+	key_of(102, k);
+	ox_addrpool_release(p, k);
+	key_of(200, k);
+	EXPECT(ox_addrpool_get(p, k, &a) == 0, "room again after a release");
+	ox_addrpool_free(p);
+
+	ox_addrpool_conf_default(&c);
+	c.max_clients = 3;
+	p = ox_addrpool_create(&c);
+	for (i = 0; i < 3; i++) {
+		key_of(300 + i, k);
+		ox_addrpool_get(p, k, &a);
+	}
+	key_of(400, k);
+	EXPECT(ox_addrpool_get(p, k, &a) == -ENOSPC, "max_clients is a limit");
+	ox_addrpool_free(p);
+}
+
+static void
+test_many_and_churn(void)
+{
+	struct ox_addrpool_conf c;
+	struct ox_tunnel_addr a;
+	struct ox_addrpool *p;
+	uint64_t *bits;
+	uint8_t k[32];
+	uint32_t i, round, dup = 0;
+
+	ox_addrpool_conf_default(&c);
+	c.max_clients = 200000;
+	p = ox_addrpool_create(&c);
+	bits = calloc((1u << 22) / 64, sizeof(uint64_t));
+	for (i = 0; i < 200000; i++) {
+		key_of(i + 1000, k);
+		if (ox_addrpool_get(p, k, &a) != 0 || (bits[a.host / 64] >> (a.host % 64) & 1))
+			dup++;
+		bits[a.host / 64] |= 1ull << (a.host % 64);
+	}
+	EXPECT(dup == 0 && ox_addrpool_count(p) == 200000, "200000 clients, all distinct (%u)",
+	       dup);
+	free(bits);
+	ox_addrpool_free(p);
+
+	/* Insert and release over and over: deleted slots are reused. */
+	ox_addrpool_conf_default(&c);
+	c.max_clients = 1000;
+	p = ox_addrpool_create(&c);
+	for (round = 0; round < 50; round++) {
+		for (i = 0; i < 1000; i++) {
+			key_of(round * 1000 + i, k);
+			EXPECT(ox_addrpool_get(p, k, &a) == 0, "round %u get %u", round, i);
+		}
+		for (i = 0; i < 1000; i++) {
+			key_of(round * 1000 + i, k);
+			EXPECT(ox_addrpool_release(p, k) == 0, "round %u release %u", round, i);
+		}
+	}
+	EXPECT(ox_addrpool_count(p) == 0, "empty after churn");
+	ox_addrpool_free(p);
+}
+
+static void
+test_bad_conf(void)
+{
+	static const struct { uint32_t net; uint8_t p4, p6; } bad[] = {
+		{ 0x64400000, 7, 64 },		/* v4 prefix too short */
+		{ 0x64400000, 31, 64 },		/* too long */
+		{ 0x64400001, 10, 64 },		/* host bits set */
+		{ 0x64400000, 10, 47 },		/* v6 prefix too short */
+		{ 0x64400000, 10, 121 },	/* v6 cannot hold 22 host bits */
+		{ 0x64000000, 8, 112 },		/* 24 host bits > 16 */
+	};
+	struct ox_addrpool_conf c;
+	unsigned int i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ox_addrpool_conf_default(&c);
+		c.v4_net = bad[i].net;
+		c.v4_prefix = bad[i].p4;
+		c.v6_prefix = bad[i].p6;
+		errno = 0;
+		EXPECT(ox_addrpool_create(&c) == NULL && errno == EINVAL, "bad config %u refused", i);
+	}
+}
+
+int
+main(void)
+{
+	test_defaults();
+	test_reserve();
+	test_exhaustion();
+	test_many_and_churn();
+	test_bad_conf();
+	if (failures) {
+		printf("%d failure(s)\n", failures);
+		return 1;
+	}
+	printf("addrpool: all checks passed\n");
+	return 0;
+}
