@@ -15,10 +15,13 @@ cases:
   foreign   someone else's XDP program is refused, replaced only with --xdp-replace
   tap       the same binary echoing on a non-XDP PMD (net_tap)
   v6-vlan   OXPI over IPv6, and over IPv4 behind an 802.1Q tag, both steered and echoed
+  partial   FLASH on queue 0 only of a 2-queue interface: datagrams RSS puts on queue 1
+            (no socket there) reach the kernel instead of being dropped
   errors    each startup error gives its one-line message with the fix
 """
 
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -66,6 +69,12 @@ def case_echo(tb, binary, queues):
     nc.check(any(k.startswith("lcore_") for k in stats), "telemetry has per-lcore counters")
     nc.check(tot["busy_cycles_per_pkt"] > 0, "busy cycles per packet reported")
     if queues == 2:
+        dpdk_tel = shutil.which("dpdk-telemetry.py") or "/opt/oxidize/dpdk/bin/dpdk-telemetry.py"
+        out = subprocess.run([dpdk_tel, "-f", srv.prefix], input="/oxidize/stats\n",
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                             timeout=30).stdout
+        nc.check('"/oxidize/stats": {"total": {"rx_pkts": ' in out,
+                 "DPDK's dpdk-telemetry.py reads /oxidize/stats")
         scrape_exporter(tb, srv, r["received"])
         steering_left_alone(tb)
         # Garbage to the port is counted, not echoed.
@@ -210,6 +219,33 @@ def case_v6_vlan(tb, binary):
     check_clean_stop(tb, srv)
 
 
+def case_partial(tb, binary):
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--queues", "1"])
+    srv.wait_up()
+    nc.check("up on AF_XDP: eth0, 1 queue(s)" in srv.log, "server on queue 0 only")
+    # The relay's kernel listens on the same port: what ox_steer cannot hand
+    # to a socket must arrive here.
+    lis = tb.popen(tb.relay, [sys.executable, "-c",
+                              "import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+                              "s.bind(('0.0.0.0',%d));s.settimeout(3);n=0\n"
+                              "try:\n while True: s.recv(2048); n+=1\n"
+                              "except socket.timeout: print(n)" % PORT],
+                   stdout=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    sent = otb.udp_burst(tb, 0, tb.relay_ip, PORT, flows=32, per_flow=5,
+                         payload=b"OXPI-no-socket-test")
+    kernel = int(lis.communicate(timeout=20)[0].strip())
+    tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    xdp = nc.telemetry(srv.prefix, "/oxidize/xdp")
+    print("sent %d: server echoed %d, kernel got %d, ox_steer %s" % (sent, tot["echo"], kernel,
+                                                                     xdp))
+    nc.check(tot["echo"] > 0 and kernel > 0, "both the socket's queue and the other carried "
+             "traffic")
+    nc.check(tot["echo"] + kernel == sent, "nothing dropped: %d echoed + %d to the kernel = %d"
+             % (tot["echo"], kernel, sent))
+    check_clean_stop(tb, srv)
+
+
 def case_errors(tb, binary):
     def run(app, eal=(), pre=(), expect=(), name=""):
         argv = list(pre) + [binary, "-l", "0", "--no-pci", "--file-prefix",
@@ -277,6 +313,8 @@ def main():
             case_tap(tb, binary)
         elif case == "v6-vlan":
             case_v6_vlan(tb, binary)
+        elif case == "partial":
+            case_partial(tb, binary)
         elif case == "errors":
             case_errors(tb, binary)
         else:
