@@ -19,7 +19,7 @@ set -euo pipefail
 
 OX_DPDK_PREFIX=${OX_DPDK_PREFIX:-/opt/oxidize/dpdk}
 OX_SRC_CACHE=${OX_SRC_CACHE:-/var/cache/oxidize}
-HUGEPAGES=256		# 2 MB pages: 512 MB, enough for tests and the demo
+HUGEPAGES=512		# 2 MB pages: 1 GB, enough for tests, demo and a 1M-session table
 BUILD_DPDK=1
 QUIET=0
 

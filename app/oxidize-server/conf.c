@@ -58,6 +58,14 @@ static const struct opt_def opt_defs[] = {
 	  "log totals every S seconds; 0 = never (default)" },
 	{ "duration", OPT_U32, FIELD(duration), 0, INT_MAX, "S",
 	  "stop by itself after S seconds; 0 = run until SIGINT/SIGTERM" },
+	{ "tap", OPT_STR, FIELD(tap), 0, 0, "NAME",
+	  "exit TAP (net_tap) toward the kernel, which routes and NATs; none by default" },
+	{ "pool4", OPT_STR, FIELD(pool4), 0, 0, "CIDR",
+	  "tunnel IPv4 addresses (default 100.64.0.0/10; .1 is the relay's)" },
+	{ "pool6", OPT_STR, FIELD(pool6), 0, 0, "CIDR",
+	  "tunnel IPv6 addresses (default fd6f:7869:647a::/64)" },
+	{ "max-sessions", OPT_U32, FIELD(max_sessions), 1, 1u << 24, "N",
+	  "session table size (default 1048576)" },
 	{ "config", OPT_STR, FIELD(config), 0, 0, "FILE",
 	  "read options from FILE, section [server], keys as the flags" },
 };
@@ -106,6 +114,9 @@ conf_defaults(struct ox_server_conf *c)
 	c->port = 51820;
 	c->burst = 32;
 	c->drain_us = 100;
+	c->max_sessions = 1u << 20;
+	snprintf(c->pool4, sizeof(c->pool4), "100.64.0.0/10");
+	snprintf(c->pool6, sizeof(c->pool6), "fd6f:7869:647a::/64");
 }
 
 static int

@@ -12,7 +12,9 @@
 #include <rte_ethdev.h>
 #include <rte_malloc.h>
 #include <rte_mbuf.h>
+#include <rte_ip.h>
 #include <rte_prefetch.h>
+#include <rte_rcu_qsbr.h>
 
 #include "server.h"
 
@@ -96,6 +98,33 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 	drop_dp(w, m, OX_DP_DROP_NOT_OXTUNNEL);
 }
 
+/* A packet the kernel routed into the exit TAP: an inner IP packet for a
+ * tunnel address. Without a session for it there is nobody to send it to. */
+static inline void
+handle_tap(struct ox_worker *w, struct ox_slot *s __rte_unused, struct rte_mbuf *m)
+{
+	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
+	struct ox_session *sess = NULL;
+
+	if (m->data_len >= sizeof(*eth) + sizeof(struct rte_ipv4_hdr) &&
+	    eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(eth + 1);
+
+		sess = ox_sessions_by_v4(w->sessions, rte_be_to_cpu_32(ip->dst_addr));
+	} else if (m->data_len >= sizeof(*eth) + sizeof(struct rte_ipv6_hdr) &&
+		   eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6)) {
+		const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(eth + 1);
+
+		sess = ox_sessions_by_v6(w->sessions, ip6->dst_addr);
+	} else {
+		drop_dp(w, m, OX_DP_DROP_TAP_NOT_IP);
+		return;
+	}
+	/* Sessions are made by the relay, which owns this path from there. */
+	RTE_SET_USED(sess);
+	drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
+}
+
 static inline uint16_t
 flush_slot(struct ox_worker *w, struct ox_slot *s)
 {
@@ -132,6 +161,10 @@ ox_worker_main(void *arg)
 	uint16_t i, j, n;
 
 	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_slots);
+	if (w->rcu != NULL) {
+		rte_rcu_qsbr_thread_register(w->rcu, w->lcore_id);
+		rte_rcu_qsbr_thread_online(w->rcu, w->lcore_id);
+	}
 	while (likely(!__atomic_load_n(&ox_stop, __ATOMIC_RELAXED))) {
 		for (i = 0; i < w->n_slots; i++) {
 			struct ox_slot *s = &w->slots[i];
@@ -148,7 +181,10 @@ ox_worker_main(void *arg)
 					rte_prefetch0(rte_pktmbuf_mtod(pkts[j + OX_PREFETCH_AHEAD],
 								      void *));
 				bytes += pkts[j]->pkt_len;
-				handle(w, s, pkts[j]);
+				if (s->tap)
+					handle_tap(w, s, pkts[j]);
+				else
+					handle(w, s, pkts[j]);
 			}
 			/* A short burst means the queue is empty: send now rather
 			 * than hold replies for the drain timer. */
@@ -166,8 +202,15 @@ ox_worker_main(void *arg)
 			if (sent)
 				ctr_add(&w->stats.busy_cycles, last_drain - t0);
 		}
+		/* No session pointer is held past this point of the loop. */
+		if (w->rcu != NULL)
+			rte_rcu_qsbr_quiescent(w->rcu, w->lcore_id);
 	}
 	ox_worker_flush(w);
+	if (w->rcu != NULL) {
+		rte_rcu_qsbr_thread_offline(w->rcu, w->lcore_id);
+		rte_rcu_qsbr_thread_unregister(w->rcu, w->lcore_id);
+	}
 	return 0;
 }
 

@@ -151,7 +151,8 @@ setup_flash(struct ox_server *srv, bool adopt)
 		.busy_budget = c->busy_budget,
 		.rx_desc = c->rx_desc,
 		.tx_desc = c->tx_desc,
-		.extra_mbufs = rte_lcore_count() * OX_MAX_BURST * 2,
+		/* Bursts in flight per lcore, and the exit TAP's RX rings. */
+		.extra_mbufs = rte_lcore_count() * (OX_MAX_BURST * 2 + (c->tap[0] ? 1024 : 0)),
 	};
 	uint16_t i;
 	int ret;
@@ -239,7 +240,7 @@ setup_generic(struct ox_server *srv)
 			"--vdev/-a arguments\n");
 		return -ENODEV;
 	}
-	n_mbufs += rte_lcore_count() * (OX_MAX_BURST * 2 + 512);
+	n_mbufs += rte_lcore_count() * (OX_MAX_BURST * 2 + 512 + (c->tap[0] ? 1024 : 0));
 	srv->pool = ox_flash_pool_create("ox_pool", n_mbufs, rte_socket_id());
 	if (srv->pool == NULL) {
 		fprintf(stderr, "oxidize-server: cannot create a pool of %u mbufs: %s\n", n_mbufs,
@@ -306,6 +307,8 @@ setup_workers(struct ox_server *srv)
 		w->burst = srv->conf.burst;
 		w->udp_port = srv->conf.port;
 		w->drain_tsc = rte_get_tsc_hz() / 1000000 * srv->conf.drain_us;
+		w->sessions = srv->sessions;
+		w->rcu = ox_sessions_rcu(srv->sessions);
 		srv->workers[srv->n_workers++] = w;
 	}
 	/* Every (port, queue) to exactly one lcore, round robin: a queue and
@@ -441,6 +444,13 @@ shutdown_server(struct ox_server *srv, bool workers_launched)
 		rte_free(srv->workers[i]);
 	}
 	srv->n_workers = 0;
+	if (srv->has_tap) {
+		/* Closing it removes the kernel interface too. */
+		rte_eth_dev_stop(srv->tap_port);
+		rte_eth_dev_close(srv->tap_port);
+		rte_eal_hotplug_remove("vdev", "net_tap_oxexit");
+		srv->has_tap = false;
+	}
 	if (srv->use_flash) {
 		unsigned int ifindex = srv->flash.ifindex;
 		LIBBPF_OPTS(bpf_xdp_query_opts, q);
@@ -460,6 +470,8 @@ shutdown_server(struct ox_server *srv, bool workers_launched)
 		rte_mempool_free(srv->pool);
 	}
 	srv->pool = NULL;
+	ox_sessions_free(srv->sessions);
+	srv->sessions = NULL;
 	SRV_LOG(INFO, "stopped");
 	return rc;
 }
@@ -489,6 +501,18 @@ main(int argc, char **argv)
 	ret = ox_conf_parse(&srv.conf, argc, argv);
 	if (ret != 0) {
 		rc = ret > 0 ? 0 : 1;
+		goto out_eal;
+	}
+
+	if (ox_parse_pools(&srv.conf, &srv.pool_conf) != 0)
+		goto out_eal;
+	srv.sessions = ox_sessions_create(&(struct ox_sessions_conf){
+		.name = "oxsess", .capacity = srv.conf.max_sessions, .socket_id = rte_socket_id(),
+		.max_readers = RTE_MAX_LCORE });
+	if (srv.sessions == NULL) {
+		fprintf(stderr, "oxidize-server: cannot make a table of %u sessions: %s (lower "
+			"--max-sessions or reserve more hugepages)\n", srv.conf.max_sessions,
+			rte_strerror(rte_errno));
 		goto out_eal;
 	}
 
@@ -524,6 +548,11 @@ main(int argc, char **argv)
 	if (ret != 0) {
 		fprintf(stderr, "oxidize-server: worker setup failed: %s\n", strerror(-ret));
 		goto out;
+	}
+	if (srv.conf.tap[0] != '\0') {
+		ret = ox_tap_setup(&srv);
+		if (ret != 0)
+			goto out;
 	}
 	if (ox_telemetry_register(&srv) != 0)
 		SRV_LOG(WARNING, "telemetry commands not registered");

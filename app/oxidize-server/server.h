@@ -11,8 +11,10 @@
 #include <rte_log.h>
 #include <rte_mbuf.h>
 
+#include "ox_addrpool.h"
 #include "ox_flash.h"
 #include "ox_pkt.h"
+#include "ox_sessions.h"
 
 extern int ox_server_logtype;
 #define SRV_LOG(level, fmt, ...) \
@@ -37,13 +39,19 @@ struct ox_server_conf {
 	uint32_t stats_interval;	/* seconds between log lines; 0 = none */
 	uint32_t duration;		/* seconds to run; 0 = until signalled */
 	char config[256];
+	char tap[16];			/* exit TAP interface; "" = none */
+	char pool4[32];			/* tunnel IPv4 pool, CIDR */
+	char pool6[64];			/* tunnel IPv6 pool, CIDR */
+	uint32_t max_sessions;
 };
 
 /** Datapath drop reasons past the outer checks (lib/pkt has those). */
 #define OX_DP_DROP_REASONS(X) \
 	X(MULTI_SEGMENT, "multi_segment") \
 	X(NOT_OXTUNNEL, "not_oxtunnel") \
-	X(TX_FULL, "tx_full")
+	X(TX_FULL, "tx_full") \
+	X(TAP_NOT_IP, "tap_not_ip") \
+	X(TAP_NO_SESSION, "tap_no_session")
 
 enum ox_dp_drop {
 #define OX_DP_ENUM(e, s) OX_DP_DROP_ ## e,
@@ -70,6 +78,7 @@ struct ox_lcore_stats {
 struct ox_slot {
 	uint16_t port_id;
 	uint16_t queue;
+	bool tap;			/* the exit TAP: inner IP packets from the kernel */
 	uint64_t rx_pkts;
 	uint64_t tx_pkts;
 	struct rte_eth_dev_tx_buffer *txb;
@@ -94,6 +103,8 @@ struct ox_worker {
 	uint16_t udp_port;
 	uint64_t drain_tsc;
 	ox_dp_hook_t hook;
+	struct ox_sessions *sessions;	/* shared, lock-free for readers */
+	struct rte_rcu_qsbr *rcu;	/* this lcore reports quiescent states */
 	struct ox_slot slots[OX_MAX_SLOTS];
 } __rte_cache_aligned;
 
@@ -113,6 +124,10 @@ struct ox_port_info {
 struct ox_server {
 	struct ox_server_conf conf;
 	struct ox_flash flash;
+	struct ox_addrpool_conf pool_conf;
+	struct ox_sessions *sessions;
+	uint16_t tap_port;
+	bool has_tap;
 	bool use_flash;
 	struct rte_mempool *pool;	/* the pool every RX queue uses */
 	unsigned int baseline_in_use;
@@ -135,6 +150,10 @@ int ox_worker_main(void *arg);
 int ox_worker_init_txb(struct ox_worker *w, struct ox_slot *s);
 unsigned int ox_worker_flush(struct ox_worker *w);
 void ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum);
+
+/* tap.c */
+int ox_tap_setup(struct ox_server *srv);
+int ox_parse_pools(const struct ox_server_conf *c, struct ox_addrpool_conf *pc);
 
 /* telemetry.c */
 int ox_telemetry_register(struct ox_server *srv);

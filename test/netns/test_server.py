@@ -15,6 +15,8 @@ cases:
   foreign   someone else's XDP program is refused, replaced only with --xdp-replace
   tap       the same binary echoing on a non-XDP PMD (net_tap)
   v6-vlan   OXPI over IPv6, and over IPv4 behind an 802.1Q tag, both steered and echoed
+  exit-tap  the exit TAP: kernel side addressed from the pools, NOARP, MTU 1420; what the
+            kernel routes into it without a session is counted; gone after stop
   partial   FLASH on queue 0 only of a 2-queue interface: datagrams RSS puts on queue 1
             (no socket there) reach the kernel instead of being dropped
   errors    each startup error gives its one-line message with the fix
@@ -219,6 +221,39 @@ def case_v6_vlan(tb, binary):
     check_clean_stop(tb, srv)
 
 
+def case_exit_tap(tb, binary):
+    import json
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0"])
+    srv.wait_up()
+    nc.check("exit TAP oxtun0: 100.64.0.1/10 and fd6f:7869:647a::1/64, MTU 1420" in srv.log,
+             "server reports the exit TAP")
+    info = json.loads(tb.run(tb.relay, ["ip", "-j", "addr", "show", "oxtun0"]).stdout)[0]
+    addrs = {"%s/%d" % (a["local"], a["prefixlen"]) for a in info["addr_info"]}
+    print("oxtun0: %s %s mtu %s" % (info["flags"], sorted(addrs), info["mtu"]))
+    nc.check({"100.64.0.1/10", "fd6f:7869:647a::1/64"} <= addrs, "TAP has the relay's tunnel "
+             "addresses")
+    nc.check("NOARP" in info["flags"] and "UP" in info["flags"] and info["mtu"] == 1420,
+             "TAP is up, NOARP, MTU 1420")
+    r = tb.run(tb.relay, ["ip", "route", "get", "100.64.7.9"]).stdout
+    nc.check("dev oxtun0" in r, "the kernel routes the pool into the TAP")
+    tb.run(tb.relay, ["ping", "-c", "3", "-i", "0.2", "-W", "1", "100.64.7.9"], check=False)
+    tb.run(tb.relay, ["ping", "-6", "-c", "2", "-i", "0.2", "-W", "1", "fd6f:7869:647a::79"],
+           check=False)
+    time.sleep(0.3)
+    tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    nc.check(tot["drop_tap_no_session"] >= 5, "packets to tunnel addresses without a session "
+             "counted (%d)" % tot["drop_tap_no_session"])
+    nc.check(probe(tb, count=50)["received"] == 50, "echo still answered")
+    check_clean_stop(tb, srv)
+    r = tb.run(tb.relay, ["ip", "link", "show", "oxtun0"], check=False)
+    nc.check(r.returncode != 0, "the TAP is gone after stop")
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0", "--pool4",
+                                 "100.64.0.0/33"], tag=tb.tag + "p")
+    rc = srv.wait_exit()
+    nc.check(rc != 0 and "--pool4 100.64.0.0/33 is not an IPv4 CIDR" in srv.log,
+             "a bad pool is refused with its reason")
+
+
 def case_partial(tb, binary):
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--queues", "1"])
     srv.wait_up()
@@ -315,6 +350,8 @@ def main():
             case_v6_vlan(tb, binary)
         elif case == "partial":
             case_partial(tb, binary)
+        elif case == "exit-tap":
+            case_exit_tap(tb, binary)
         elif case == "errors":
             case_errors(tb, binary)
         else:
