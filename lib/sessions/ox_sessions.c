@@ -49,6 +49,21 @@ slot_free_cb(void *p, void *e, unsigned int n)
 		s->free[s->n_free++] = slots[i];
 }
 
+/* rte_hash_crc reads keys 8 bytes at a time: hand it an aligned copy (an
+ * address in a packet or a struct seldom is). */
+struct key6 {
+	uint64_t w[2];
+};
+
+static inline struct key6
+key6_of(const uint8_t *v6)
+{
+	struct key6 k;
+
+	memcpy(&k, v6, sizeof(k));
+	return k;
+}
+
 static struct rte_hash *
 make_hash(const struct ox_sessions_conf *c, const char *suffix, uint32_t key_len,
 	  struct rte_rcu_qsbr *qsbr)
@@ -195,7 +210,9 @@ ox_sessions_add(struct ox_sessions *s, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
 		ox_sessions_reclaim(s);
 	if (s->n_free == 0)
 		return -ENOSPC;
-	if (rte_hash_lookup(s->by_v4, &v4) >= 0 || rte_hash_lookup(s->by_v6, addr->v6) >= 0)
+	struct key6 k6 = key6_of(addr->v6);
+
+	if (rte_hash_lookup(s->by_v4, &v4) >= 0 || rte_hash_lookup(s->by_v6, &k6) >= 0)
 		return -EEXIST;
 	slot = s->free[--s->n_free];
 	sess = slot_at(s, slot);
@@ -213,7 +230,7 @@ ox_sessions_add(struct ox_sessions *s, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
 	__atomic_store_n(&sess->live, true, __ATOMIC_RELEASE);
 	ret = rte_hash_add_key_data(s->by_v4, &v4, sess);
 	if (ret == 0) {
-		ret = rte_hash_add_key_data(s->by_v6, addr->v6, sess);
+		ret = rte_hash_add_key_data(s->by_v6, &k6, sess);
 		if (ret != 0)
 			rte_hash_del_key(s->by_v4, &v4);
 	}
@@ -230,13 +247,14 @@ ox_sessions_add(struct ox_sessions *s, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
 int
 ox_sessions_del(struct ox_sessions *s, struct ox_session *sess)
 {
+	struct key6 k6 = key6_of(sess->addr.v6);
 	uint32_t v4 = sess->addr.v4;
 
 	if (!__atomic_load_n(&sess->live, __ATOMIC_ACQUIRE))
 		return -ENOENT;
 	__atomic_store_n(&sess->live, false, __ATOMIC_RELEASE);
 	rte_hash_del_key(s->by_v4, &v4);
-	rte_hash_del_key(s->by_v6, sess->addr.v6);
+	rte_hash_del_key(s->by_v6, &k6);
 	s->count--;
 	/* The slot keeps its index (a reader may still compare it) until the
 	 * grace period ends and it is handed out again. */
@@ -273,9 +291,10 @@ ox_sessions_by_v4(struct ox_sessions *s, uint32_t v4)
 struct ox_session *
 ox_sessions_by_v6(struct ox_sessions *s, const uint8_t v6[16])
 {
+	struct key6 k6 = key6_of(v6);
 	void *data;
 
-	return rte_hash_lookup_data(s->by_v6, v6, &data) >= 0 ? data : NULL;
+	return rte_hash_lookup_data(s->by_v6, &k6, &data) >= 0 ? data : NULL;
 }
 
 uint32_t
