@@ -6,18 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ox_test.h"
 #include "ox_addrpool.h"
 
-static int failures;
-
-#define EXPECT(cond, ...) do { \
-	if (!(cond)) { \
-		failures++; \
-		printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-		printf(__VA_ARGS__); \
-		printf("\n"); \
-	} \
-} while (0)
 
 static void
 key_of(uint32_t n, uint8_t key[OX_ADDRPOOL_KEY_LEN])
@@ -216,10 +207,5 @@ main(void)
 	test_exhaustion();
 	test_many_and_churn();
 	test_bad_conf();
-	if (failures) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	printf("addrpool: all checks passed\n");
-	return 0;
+	return ox_test_finish("addrpool");
 }

@@ -14,20 +14,11 @@
 #include <rte_ip.h>
 #include <rte_udp.h>
 
+#include "ox_test.h"
 #include "ox_pkt.h"
 
 #define PORT 51820
 
-static int failures;
-
-#define EXPECT(cond, ...) do { \
-	if (!(cond)) { \
-		failures++; \
-		printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-		printf(__VA_ARGS__); \
-		printf("\n"); \
-	} \
-} while (0)
 
 struct frame {
 	uint8_t b[2048];
@@ -354,10 +345,5 @@ main(void)
 	test_mutations();
 	test_truncations();
 	test_reply();
-	if (failures) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	printf("pkt: all checks passed\n");
-	return 0;
+	return ox_test_finish("pkt");
 }

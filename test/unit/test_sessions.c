@@ -20,21 +20,12 @@
 #include <rte_random.h>
 #include <rte_rcu_qsbr.h>
 
+#include "ox_test.h"
 #include "ox_addrpool.h"
 #include "ox_sessions.h"
 
 #define BIG (1u << 20)
 
-static int failures;
-
-#define EXPECT(cond, ...) do { \
-	if (!(cond)) { \
-		failures++; \
-		printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-		printf(__VA_ARGS__); \
-		printf("\n"); \
-	} \
-} while (0)
 
 static void
 key_of(uint32_t n, uint8_t key[32])
@@ -236,10 +227,5 @@ main(int argc, char **argv)
 	test_big();
 	test_rcu();
 	rte_eal_cleanup();
-	if (failures) {
-		printf("%d failure(s)\n", failures);
-		return 1;
-	}
-	printf("sessions: all checks passed\n");
-	return 0;
+	return ox_test_finish("sessions");
 }
