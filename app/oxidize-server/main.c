@@ -587,6 +587,7 @@ main(int argc, char **argv)
 			alarm(srv.conf.duration);
 		ox_worker_main(srv.workers[0]);
 	} else {
+		rc = 0;
 		while (!__atomic_load_n(&ox_stop, __ATOMIC_RELAXED)) {
 			uint64_t now = rte_get_timer_cycles();
 
@@ -596,8 +597,17 @@ main(int argc, char **argv)
 				log_totals(&srv, "stats");
 				next_stats += srv.conf.stats_interval * hz;
 			}
+			/* A deleted TAP would swallow the exit path silently: stop
+			 * with an error and let the service manager start afresh. */
+			if (srv.has_tap && if_nametoindex(srv.conf.tap) == 0) {
+				SRV_LOG(ERR, "exit TAP %s was deleted from under the server; stopping "
+					"(a restart recreates it)", srv.conf.tap);
+				rc = 1;
+				break;
+			}
 			rte_delay_us_sleep(50 * 1000);
 		}
+		goto out;
 	}
 	rc = 0;
 out:

@@ -247,6 +247,22 @@ def case_exit_tap(tb, binary):
     check_clean_stop(tb, srv)
     r = tb.run(tb.relay, ["ip", "link", "show", "oxtun0"], check=False)
     nc.check(r.returncode != 0, "the TAP is gone after stop")
+    # The TAP deleted from under the server: a clear error and an exit the
+    # service manager restarts from, never a silent black hole.
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0"], tag=tb.tag + "d")
+    srv.wait_up()
+    tb.run(tb.relay, ["ip", "link", "del", "oxtun0"])
+    t0 = time.time()
+    rc = srv.wait_exit(timeout=20)
+    print(srv.log)
+    nc.check(rc == 1 and "exit TAP oxtun0 was deleted from under the server" in srv.log,
+             "deleted TAP: error and exit status 1 after %.1f s" % (time.time() - t0))
+    nc.check(not tb.xdp_attached(tb.relay, "eth0"), "deleted TAP: nothing left on eth0")
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0"], tag=tb.tag + "e")
+    srv.wait_up()
+    nc.check(tb.run(tb.relay, ["ip", "link", "show", "oxtun0"], check=False).returncode == 0,
+             "a restart recreates the TAP")
+    check_clean_stop(tb, srv)
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0", "--pool4",
                                  "100.64.0.0/33"], tag=tb.tag + "p")
     rc = srv.wait_exit()
