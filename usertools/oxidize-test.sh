@@ -9,6 +9,7 @@
 #    shared UMEM (built once, then cached);
 # 2. build/       gcc, -Dwerror=true            -> suites unit, netns, bench
 #    build-san/   clang, ASan+UBSan, libFuzzer  -> suites unit, netns, fuzz
+#    build-nodpdk/ gcc without DPDK (what clients link) -> suite unit
 #    build-stock/ gcc against Debian's stock DPDK -> the FLASH fallback test
 #    (only when the setup script built its own DPDK);
 # 3. prints one closing line: "N passed, N failed, N skipped".
@@ -105,6 +106,16 @@ if [ "$quick" = 0 ]; then
 		unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
 	else
 		[ -f build-san/build.ninja ] || { failed=$((failed + 1)); cat build-san.setup.log >&2; }
+	fi
+
+	# What clients link (protocol library, client, address pool) must
+	# build and pass without DPDK.
+	if configure build-nodpdk -Dwerror=true -Ddpdk=disabled -Dbpf=disabled &&
+	   build build-nodpdk; then
+		run build-nodpdk nodpdk --suite unit
+	else
+		[ -f build-nodpdk/build.ninja ] ||
+			{ failed=$((failed + 1)); cat build-nodpdk.setup.log >&2; }
 	fi
 
 	if [ -n "$pkgcfg" ]; then
