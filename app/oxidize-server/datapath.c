@@ -101,7 +101,7 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 /* A packet the kernel routed into the exit TAP: an inner IP packet for a
  * tunnel address. Without a session for it there is nobody to send it to. */
 static inline void
-handle_tap(struct ox_worker *w, struct ox_slot *s __rte_unused, struct rte_mbuf *m)
+handle_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 {
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	struct ox_session *sess = NULL;
@@ -120,8 +120,13 @@ handle_tap(struct ox_worker *w, struct ox_slot *s __rte_unused, struct rte_mbuf 
 		drop_dp(w, m, OX_DP_DROP_TAP_NOT_IP);
 		return;
 	}
-	/* Sessions are made by the relay, which owns this path from there. */
-	RTE_SET_USED(sess);
+	if (sess == NULL) {
+		drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
+		return;
+	}
+	/* Sessions are made by the relay, whose hook takes the packet on. */
+	if (w->tap_hook != NULL && w->tap_hook(w, s, m, sess))
+		return;
 	drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
 }
 

@@ -94,6 +94,13 @@ struct ox_worker;
 typedef bool (*ox_dp_hook_t)(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m,
 			     struct ox_pkt *p);
 
+/**
+ * Hook for packets from the exit TAP whose destination has a session (the
+ * relay encrypts them for that client). Returns true if it took the mbuf.
+ */
+typedef bool (*ox_tap_hook_t)(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m,
+			      struct ox_session *sess);
+
 /** A worker lcore and what it owns. */
 struct ox_worker {
 	struct ox_lcore_stats stats;	/* first: cache-aligned, hot */
@@ -103,6 +110,7 @@ struct ox_worker {
 	uint16_t udp_port;
 	uint64_t drain_tsc;
 	ox_dp_hook_t hook;
+	ox_tap_hook_t tap_hook;
 	struct ox_sessions *sessions;	/* shared, lock-free for readers */
 	struct rte_rcu_qsbr *rcu;	/* this lcore reports quiescent states */
 	struct ox_slot slots[OX_MAX_SLOTS];
