@@ -1,0 +1,376 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The allow-list: which client static keys may complete a handshake, with
+ * an optional name and fixed tunnel addresses. Parsed whole into a sorted
+ * array, so a reload builds a new list and swaps it in.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ox_tunnel_private.h"
+
+#define ALLOW_MAX_FILE	(256u << 20)
+
+static void
+errf(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static int
+key_cmp(const void *a, const void *b)
+{
+	return memcmp(((const struct ox_allow_entry *)a)->key,
+		      ((const struct ox_allow_entry *)b)->key, OX_KEY_LEN);
+}
+
+static bool
+is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+static bool
+name_ok(const char *t, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > 31)
+		return false;
+	if (t[0] >= '0' && t[0] <= '9')
+		return false;
+	for (i = 0; i < n; i++) {
+		char c = t[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		      (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+/* One token after the key: a name (second token only) or an address. */
+static int
+parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
+	    char *err, size_t errlen)
+{
+	char buf[INET6_ADDRSTRLEN];
+	uint8_t a6[16];
+	struct in_addr a4;
+
+	if (n < sizeof(buf)) {
+		memcpy(buf, t, n);
+		buf[n] = '\0';
+		if (memchr(t, ':', n) != NULL && inet_pton(AF_INET6, buf, a6) == 1) {
+			static const uint8_t zero[16];
+
+			if (memcmp(e->v6, zero, 16) != 0) {
+				errf(err, errlen, "line %u: a second IPv6 address", e->line);
+				return -EINVAL;
+			}
+			if (memcmp(a6, zero, 16) == 0) {
+				errf(err, errlen, "line %u: IPv6 address :: cannot be given out", e->line);
+				return -EINVAL;
+			}
+			memcpy(e->v6, a6, 16);
+			return 0;
+		}
+		if (inet_pton(AF_INET, buf, &a4) == 1) {
+			if (e->v4 != 0) {
+				errf(err, errlen, "line %u: a second IPv4 address", e->line);
+				return -EINVAL;
+			}
+			e->v4 = ntohl(a4.s_addr);
+			if (e->v4 == 0) {
+				errf(err, errlen, "line %u: IPv4 address 0.0.0.0 cannot be given out", e->line);
+				return -EINVAL;
+			}
+			return 0;
+		}
+	}
+	if (pos == 1 && name_ok(t, n)) {
+		memcpy(e->name, t, n);
+		e->name[n] = '\0';
+		return 0;
+	}
+	errf(err, errlen, "line %u: '%.*s' is neither %s an IPv4 or IPv6 address",
+	     e->line, (int)(n > 64 ? 64 : n), t,
+	     pos == 1 ? "a name ([A-Za-z_.-][A-Za-z0-9_.-]{0,30}) nor" : "");
+	return -EINVAL;
+}
+
+static int
+parse_line(struct ox_allow_entry *e, const char *p, size_t len, char *err, size_t errlen)
+{
+	size_t i = 0, start;
+	int pos = 0, ret;
+
+	for (;;) {
+		while (i < len && is_space(p[i]))
+			i++;
+		if (i == len || p[i] == '#')
+			break;
+		start = i;
+		while (i < len && !is_space(p[i]) && p[i] != '#')
+			i++;
+		if (pos == 0) {
+			if (ox_key_from_base64(e->key, p + start, i - start) != 0) {
+				errf(err, errlen, "line %u: '%.*s' is not a base64 public key "
+				     "(44 characters)", e->line,
+				     (int)(i - start > 64 ? 64 : i - start), p + start);
+				return -EINVAL;
+			}
+		} else if (pos > 3) {
+			errf(err, errlen, "line %u: too many fields (key, name, two addresses)",
+			     e->line);
+			return -EINVAL;
+		} else {
+			ret = parse_token(e, p + start, i - start, pos, err, errlen);
+			if (ret != 0)
+				return ret;
+		}
+		pos++;
+	}
+	return pos;	/* 0: blank or comment */
+}
+
+static int
+v4_cmp(const void *a, const void *b)
+{
+	uint32_t x = (*(struct ox_allow_entry *const *)a)->v4;
+	uint32_t y = (*(struct ox_allow_entry *const *)b)->v4;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+v6_cmp(const void *a, const void *b)
+{
+	return memcmp((*(struct ox_allow_entry *const *)a)->v6,
+		      (*(struct ox_allow_entry *const *)b)->v6, 16);
+}
+
+/* Two keys with one fixed address would both be handed it. */
+static int
+check_addresses(const struct ox_allowlist *al, char *err, size_t errlen)
+{
+	static const uint8_t zero[16];
+	struct ox_allow_entry **v;
+	uint32_t i, n;
+	int ret = 0;
+
+	if (al->n < 2)
+		return 0;
+	v = malloc(sizeof(*v) * al->n);
+	if (v == NULL)
+		return -ENOMEM;
+	for (i = 0, n = 0; i < al->n; i++)
+		if (al->e[i].v4 != 0)
+			v[n++] = &al->e[i];
+	qsort(v, n, sizeof(*v), v4_cmp);
+	for (i = 1; i < n; i++)
+		if (v[i]->v4 == v[i - 1]->v4) {
+			errf(err, errlen, "lines %u and %u: the same IPv4 address",
+			     v[i - 1]->line, v[i]->line);
+			ret = -EINVAL;
+			goto out;
+		}
+	for (i = 0, n = 0; i < al->n; i++)
+		if (memcmp(al->e[i].v6, zero, 16) != 0)
+			v[n++] = &al->e[i];
+	qsort(v, n, sizeof(*v), v6_cmp);
+	for (i = 1; i < n; i++)
+		if (memcmp(v[i]->v6, v[i - 1]->v6, 16) == 0) {
+			errf(err, errlen, "lines %u and %u: the same IPv6 address",
+			     v[i - 1]->line, v[i]->line);
+			ret = -EINVAL;
+			goto out;
+		}
+out:
+	free(v);
+	return ret;
+}
+
+int
+ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
+		   const struct ox_allowlist *prev, uint32_t max_entries,
+		   char *err, size_t errlen)
+{
+	struct ox_allow_entry *e = NULL, *old;
+	uint32_t n = 0, cap = 0, line = 0, i;
+	size_t off = 0, eol;
+	int ret;
+
+	al->e = NULL;
+	al->n = 0;
+	while (off < len) {
+		const char *nl = memchr(text + off, '\n', len - off);
+
+		eol = nl ? (size_t)(nl - text) : len;
+		line++;
+		if (memchr(text + off, '\0', eol - off) != NULL) {
+			errf(err, errlen, "line %u: NUL byte", line);
+			ret = -EINVAL;
+			goto fail;
+		}
+		if (n == cap) {
+			struct ox_allow_entry *ne;
+
+			cap = cap ? cap * 2 : 64;
+			ne = realloc(e, sizeof(*e) * cap);
+			if (ne == NULL) {
+				ret = -ENOMEM;
+				errf(err, errlen, "out of memory at line %u", line);
+				goto fail;
+			}
+			e = ne;
+		}
+		memset(&e[n], 0, sizeof(e[n]));
+		e[n].line = line;
+		ret = parse_line(&e[n], text + off, eol - off, err, errlen);
+		if (ret < 0)
+			goto fail;
+		if (ret > 0) {
+			if (n >= max_entries) {
+				errf(err, errlen, "line %u: more than %u keys", line, max_entries);
+				ret = -E2BIG;
+				goto fail;
+			}
+			n++;
+		}
+		off = eol + 1;
+	}
+	if (n > 0)
+		qsort(e, n, sizeof(*e), key_cmp);
+	for (i = 1; i < n; i++)
+		if (memcmp(e[i].key, e[i - 1].key, OX_KEY_LEN) == 0) {
+			errf(err, errlen, "lines %u and %u: the same key",
+			     e[i - 1].line < e[i].line ? e[i - 1].line : e[i].line,
+			     e[i - 1].line < e[i].line ? e[i].line : e[i - 1].line);
+			ret = -EINVAL;
+			goto fail;
+		}
+	al->e = e;
+	al->n = n;
+	ret = check_addresses(al, err, errlen);
+	if (ret != 0)
+		goto fail;
+	if (prev != NULL)
+		for (i = 0; i < n; i++) {
+			old = ox_allowlist_find(prev, e[i].key);
+			if (old != NULL)
+				memcpy(e[i].last_init, old->last_init, sizeof(old->last_init));
+		}
+	return 0;
+fail:
+	free(e);
+	al->e = NULL;
+	al->n = 0;
+	return ret;
+}
+
+int
+ox_allowlist_load(struct ox_allowlist *al, const char *path,
+		  const struct ox_allowlist *prev, uint32_t max_entries,
+		  char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	ssize_t r;
+	int fd, ret;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		ret = -errno;
+		errf(err, errlen, "cannot open allow-list %s: %s", path, strerror(errno));
+		return ret;
+	}
+	if (fstat(fd, &st) != 0) {
+		ret = -errno;
+		errf(err, errlen, "cannot stat allow-list %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		ret = -EINVAL;
+		errf(err, errlen, "allow-list %s is not a regular file", path);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > ALLOW_MAX_FILE) {
+		ret = -EFBIG;
+		errf(err, errlen, "allow-list %s is larger than %u MiB", path,
+		     ALLOW_MAX_FILE >> 20);
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		ret = -ENOMEM;
+		errf(err, errlen, "allow-list %s: out of memory", path);
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			ret = -errno;
+			errf(err, errlen, "cannot read allow-list %s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (r == 0)
+			break;	/* shrank while read: parse what is there */
+		got += (size_t)r;
+	}
+	ret = ox_allowlist_parse(al, buf, got, prev, max_entries, err, errlen);
+	if (ret != 0 && err != NULL) {
+		char msg[256];
+
+		snprintf(msg, sizeof(msg), "%s", err);
+		errf(err, errlen, "allow-list %s: %s", path, msg);
+	}
+out:
+	free(buf);
+	close(fd);
+	return ret;
+}
+
+struct ox_allow_entry *
+ox_allowlist_find(const struct ox_allowlist *al, const uint8_t key[OX_KEY_LEN])
+{
+	uint32_t lo = 0, hi = al->n;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = memcmp(key, al->e[mid].key, OX_KEY_LEN);
+
+		if (c == 0)
+			return &al->e[mid];
+		if (c < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return NULL;
+}
+
+void
+ox_allowlist_free(struct ox_allowlist *al)
+{
+	free(al->e);
+	al->e = NULL;
+	al->n = 0;
+}

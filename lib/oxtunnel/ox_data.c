@@ -1,0 +1,247 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Transport data: the RFC 6479 replay window, sealing and opening DATA
+ * messages in place, and the keypairs of a peer across rekeys.
+ */
+#include <sodium.h>
+
+#include "ox_tunnel_private.h"
+
+void
+ox_replay_init(struct ox_replay *r)
+{
+	memset(r, 0, sizeof(*r));
+}
+
+int
+ox_replay_check(const struct ox_replay *r, uint64_t counter)
+{
+	uint64_t word, bit;
+
+	if (!r->any || counter > r->top)
+		return 0;
+	if (r->top - counter >= OX_REPLAY_WINDOW)
+		return -OX_DROP_TOO_OLD;
+	word = (counter >> 6) % OX_REPLAY_WORDS;
+	bit = UINT64_C(1) << (counter & 63);
+	if (r->bits[word] & bit)
+		return -OX_DROP_REPLAY;
+	return 0;
+}
+
+void
+ox_replay_commit(struct ox_replay *r, uint64_t counter)
+{
+	uint64_t cur, new, n;
+
+	if (!r->any) {
+		r->any = true;
+		r->top = counter;
+		memset(r->bits, 0, sizeof(r->bits));
+	} else if (counter > r->top) {
+		/* Clear the words the window slides onto; they held counters
+		 * that have just fallen out of it. */
+		cur = r->top >> 6;
+		new = counter >> 6;
+		n = new - cur;
+		if (n > OX_REPLAY_WORDS)
+			n = OX_REPLAY_WORDS;
+		while (n--)
+			r->bits[(++cur) % OX_REPLAY_WORDS] = 0;
+		r->top = counter;
+	}
+	r->bits[(counter >> 6) % OX_REPLAY_WORDS] |= UINT64_C(1) << (counter & 63);
+}
+
+/* now - since >= limit, for clocks that may read "before" since. */
+static bool
+elapsed(uint64_t now_ns, uint64_t since_ns, uint64_t limit_ns)
+{
+	return now_ns > since_ns && now_ns - since_ns >= limit_ns;
+}
+
+int
+ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
+	     size_t plain_len, uint64_t now_ns)
+{
+	uint64_t counter;
+
+	if (!kp->valid)
+		return -OX_DROP_KEY_EXPIRED;
+	if (plain_len > OX_MAX_PLAINTEXT)
+		return -OX_DROP_TOO_LONG;
+	if (elapsed(now_ns, kp->birth_ns, kp->expire_ns))
+		return -OX_DROP_KEY_EXPIRED;
+	/* One atomic add hands out each counter once, whatever the number
+	 * of senders; past the limit every caller is refused, and the
+	 * counter cannot wrap (2^64 refusals would be needed). */
+	counter = atomic_fetch_add_explicit(&kp->send_counter, 1, memory_order_relaxed);
+	if (counter >= kp->send_limit)
+		return -OX_DROP_KEY_EXPIRED;
+
+	ox_put_hdr(pkt, OX_MSG_DATA);
+	ox_put_le32(pkt + 4, kp->remote_index);
+	ox_put_le64(pkt + 8, counter);
+	if (ox_aead_seal(a, kp->send_key, counter, pkt, OX_DATA_HDR_LEN,
+			pkt + OX_DATA_HDR_LEN, plain_len,
+			pkt + OX_DATA_HDR_LEN + plain_len) != 0)
+		return -OX_DROP_NO_MEMORY;
+	return (int)(plain_len + OX_DATA_OVERHEAD);
+}
+
+int
+ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len,
+	     uint64_t now_ns)
+{
+	uint64_t counter;
+	size_t plain_len;
+	int ret;
+
+	if (len < OX_DATA_OVERHEAD)
+		return -OX_DROP_TOO_SHORT;
+	if (len > OX_MAX_DATAGRAM)
+		return -OX_DROP_TOO_LONG;
+	if (!kp->valid)
+		return -OX_DROP_UNKNOWN_INDEX;
+	if (elapsed(now_ns, kp->birth_ns, kp->expire_ns))
+		return -OX_DROP_KEY_EXPIRED;
+	counter = ox_get_le64(pkt + 8);
+	if (counter >= kp->send_limit)
+		return -OX_DROP_KEY_EXPIRED;
+	/* Cheap checks before the AEAD; the window is only written once
+	 * the packet has authenticated. */
+	ret = ox_replay_check(&kp->replay, counter);
+	if (ret < 0)
+		return ret;
+	plain_len = len - OX_DATA_OVERHEAD;
+	if (ox_aead_open(a, kp->recv_key, counter, pkt, OX_DATA_HDR_LEN,
+			pkt + OX_DATA_HDR_LEN, plain_len,
+			pkt + OX_DATA_HDR_LEN + plain_len) != 0)
+		return -OX_DROP_BAD_TAG;
+	ox_replay_commit(&kp->replay, counter);
+	return (int)plain_len;
+}
+
+bool
+ox_keypair_needs_rekey(const struct ox_keypair *kp, uint64_t now_ns)
+{
+	if (!kp->valid || !kp->initiator)
+		return false;
+	if (atomic_load_explicit(&kp->send_counter, memory_order_relaxed) >= kp->rekey_messages)
+		return true;
+	if (kp->replay.any && kp->replay.top >= kp->rekey_messages)
+		return true;
+	return elapsed(now_ns, kp->birth_ns, kp->rekey_ns);
+}
+
+void
+ox_keypair_wipe(struct ox_keypair *kp)
+{
+	sodium_memzero(kp->send_key, sizeof(kp->send_key));
+	sodium_memzero(kp->recv_key, sizeof(kp->recv_key));
+	kp->valid = false;
+}
+
+void
+ox_peer_init(struct ox_peer *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->cur = p->prev = p->next = -1;
+}
+
+static void
+wipe_slot(struct ox_peer *p, int8_t *role)
+{
+	if (*role >= 0)
+		ox_keypair_wipe(&p->kp[*role]);
+	*role = -1;
+}
+
+void
+ox_peer_install(struct ox_peer *p, const struct ox_keypair *kp, bool confirmed)
+{
+	int8_t slot;
+
+	/* An unconfirmed keypair replaces an unconfirmed one. */
+	wipe_slot(p, &p->next);
+	if (confirmed)
+		wipe_slot(p, &p->prev);
+	for (slot = 0; slot < 3; slot++)
+		if (slot != p->cur && slot != p->prev)
+			break;
+	/* Copy field by field: the counter is atomic. */
+	memcpy(p->kp[slot].send_key, kp->send_key, OX_KEY_LEN);
+	memcpy(p->kp[slot].recv_key, kp->recv_key, OX_KEY_LEN);
+	atomic_store_explicit(&p->kp[slot].send_counter,
+		atomic_load_explicit(&kp->send_counter, memory_order_relaxed),
+		memory_order_relaxed);
+	p->kp[slot].send_limit = kp->send_limit;
+	p->kp[slot].rekey_messages = kp->rekey_messages;
+	p->kp[slot].birth_ns = kp->birth_ns;
+	p->kp[slot].rekey_ns = kp->rekey_ns;
+	p->kp[slot].expire_ns = kp->expire_ns;
+	p->kp[slot].local_index = kp->local_index;
+	p->kp[slot].remote_index = kp->remote_index;
+	p->kp[slot].initiator = kp->initiator;
+	p->kp[slot].replay = kp->replay;
+	p->kp[slot].valid = kp->valid;
+	if (confirmed) {
+		p->prev = p->cur;
+		p->cur = slot;
+	} else {
+		p->next = slot;
+	}
+}
+
+struct ox_keypair *
+ox_peer_find(struct ox_peer *p, uint32_t local_index)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		if (p->kp[i].valid && p->kp[i].local_index == local_index &&
+		    (i == p->cur || i == p->prev || i == p->next))
+			return &p->kp[i];
+	return NULL;
+}
+
+struct ox_keypair *
+ox_peer_current(struct ox_peer *p)
+{
+	if (p->cur < 0 || !p->kp[p->cur].valid)
+		return NULL;
+	return &p->kp[p->cur];
+}
+
+int
+ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len,
+	     uint64_t now_ns)
+{
+	struct ox_keypair *kp;
+	int ret;
+
+	if (len < OX_DATA_OVERHEAD)
+		return -OX_DROP_TOO_SHORT;
+	kp = ox_peer_find(p, ox_get_le32(pkt + 4));
+	if (kp == NULL)
+		return -OX_DROP_UNKNOWN_INDEX;
+	ret = ox_data_open(a, kp, pkt, len, now_ns);
+	if (ret >= 0 && p->next >= 0 && kp == &p->kp[p->next]) {
+		/* The initiator has the new keys: they become current. */
+		wipe_slot(p, &p->prev);
+		p->prev = p->cur;
+		p->cur = p->next;
+		p->next = -1;
+	}
+	return ret;
+}
+
+void
+ox_peer_wipe(struct ox_peer *p)
+{
+	int i;
+
+	for (i = 0; i < 3; i++)
+		ox_keypair_wipe(&p->kp[i]);
+	p->cur = p->prev = p->next = -1;
+}

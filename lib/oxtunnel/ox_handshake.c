@@ -1,0 +1,492 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The OxTunnel v2 handshake around Noise IK: the INIT / RESPONSE / COOKIE
+ * messages, mac1 (any initiation must prove it knows the server's public
+ * key before any Diffie-Hellman is spent on it), mac2 and cookies (under
+ * load, proof of owning the source address), and a per-source token
+ * bucket. The server object has one writer: the control thread.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <sodium.h>
+
+#include "ox_tunnel_private.h"
+
+/* One source's token bucket, in nanoseconds of credit. */
+struct ox_rl_entry {
+	uint8_t addr[16];
+	uint64_t credit_ns;
+	uint64_t last_ns;
+	bool used;
+};
+
+struct ox_ratelimit {
+	uint8_t sip_key[crypto_shorthash_KEYBYTES];
+	uint64_t cost_ns;	/* credit one initiation takes */
+	uint64_t max_ns;	/* bucket size */
+	uint32_t mask;
+	struct ox_rl_entry e[];
+};
+
+struct ox_server {
+	uint8_t s_priv[OX_KEY_LEN];
+	uint8_t s_pub[OX_KEY_LEN];
+	uint8_t mac1_key[OX_KEY_LEN];
+	uint8_t cookie_key[OX_KEY_LEN];
+	uint8_t secret[OX_KEY_LEN];	/* cookie secret, rotated */
+	uint64_t secret_ns;		/* when it was made; 0 = never */
+	const struct ox_allowlist *allow;
+	struct ox_ratelimit *rl;
+};
+
+static const uint8_t zero_mac[OX_MAC_LEN];
+
+void
+ox_server_conf_default(struct ox_server_conf *c)
+{
+	c->hs_per_second = 20;
+	c->hs_burst = 5;
+	c->ratelimit_entries = 4096;
+}
+
+static struct ox_ratelimit *
+ratelimit_create(const struct ox_server_conf *c)
+{
+	struct ox_ratelimit *rl;
+
+	if (c->hs_per_second == 0 || c->hs_burst == 0 || c->ratelimit_entries == 0 ||
+	    (c->ratelimit_entries & (c->ratelimit_entries - 1)) != 0 ||
+	    c->ratelimit_entries > (1u << 24)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	rl = calloc(1, sizeof(*rl) + (size_t)c->ratelimit_entries * sizeof(rl->e[0]));
+	if (rl == NULL)
+		return NULL;
+	randombytes_buf(rl->sip_key, sizeof(rl->sip_key));
+	rl->cost_ns = UINT64_C(1000000000) / c->hs_per_second;
+	rl->max_ns = rl->cost_ns * c->hs_burst;
+	rl->mask = c->ratelimit_entries - 1;
+	return rl;
+}
+
+/*
+ * Take one initiation's credit from the source's bucket. Sources share a
+ * bucket slot by hash (keyed, so a remote party cannot aim at a slot); a
+ * new source takes the slot over with a full bucket. Collisions thus only
+ * ever loosen the limit, never refuse a source that did not exceed it.
+ */
+static bool
+ratelimit_allow(struct ox_ratelimit *rl, const struct ox_src *src, uint64_t now_ns)
+{
+	uint8_t h[crypto_shorthash_BYTES];
+	struct ox_rl_entry *e;
+	uint64_t idx;
+
+	crypto_shorthash(h, src->addr, sizeof(src->addr), rl->sip_key);
+	memcpy(&idx, h, sizeof(idx));
+	e = &rl->e[idx & rl->mask];
+	if (!e->used || memcmp(e->addr, src->addr, sizeof(e->addr)) != 0) {
+		memcpy(e->addr, src->addr, sizeof(e->addr));
+		e->used = true;
+		e->credit_ns = rl->max_ns;
+		e->last_ns = now_ns;
+	}
+	if (now_ns > e->last_ns) {
+		e->credit_ns += now_ns - e->last_ns;
+		if (e->credit_ns > rl->max_ns)
+			e->credit_ns = rl->max_ns;
+		e->last_ns = now_ns;
+	}
+	if (e->credit_ns < rl->cost_ns)
+		return false;
+	e->credit_ns -= rl->cost_ns;
+	return true;
+}
+
+struct ox_server *
+ox_server_create(const uint8_t priv[OX_KEY_LEN], const struct ox_server_conf *c)
+{
+	struct ox_server_conf def;
+	struct ox_server *s;
+
+	if (sodium_init() < 0) {
+		errno = EIO;
+		return NULL;
+	}
+	if (c == NULL) {
+		ox_server_conf_default(&def);
+		c = &def;
+	}
+	s = sodium_malloc(sizeof(*s));
+	if (s == NULL)
+		return NULL;
+	memset(s, 0, sizeof(*s));
+	memcpy(s->s_priv, priv, OX_KEY_LEN);
+	if (ox_key_public(s->s_pub, s->s_priv) != 0) {
+		sodium_free(s);
+		errno = EINVAL;
+		return NULL;
+	}
+	ox_label_key(s->mac1_key, "mac1----", s->s_pub);
+	ox_label_key(s->cookie_key, "cookie--", s->s_pub);
+	s->rl = ratelimit_create(c);
+	if (s->rl == NULL) {
+		int err = errno;
+
+		sodium_free(s);
+		errno = err;
+		return NULL;
+	}
+	return s;
+}
+
+void
+ox_server_free(struct ox_server *s)
+{
+	if (s == NULL)
+		return;
+	free(s->rl);
+	sodium_free(s);	/* wipes */
+}
+
+const uint8_t *
+ox_server_public(const struct ox_server *s)
+{
+	return s->s_pub;
+}
+
+void
+ox_server_set_allowlist(struct ox_server *s, const struct ox_allowlist *al)
+{
+	s->allow = al;
+}
+
+/* The cookie of a source: MAC of its address and port under the secret. */
+static void
+cookie_of(struct ox_server *s, const struct ox_src *src, uint64_t now_ns,
+	  uint8_t cookie[OX_MAC_LEN])
+{
+	uint8_t a[18];
+
+	if (s->secret_ns == 0 || now_ns - s->secret_ns >= OX_COOKIE_SECRET_NS) {
+		randombytes_buf(s->secret, sizeof(s->secret));
+		s->secret_ns = now_ns ? now_ns : 1;
+	}
+	memcpy(a, src->addr, 16);
+	a[16] = (uint8_t)(src->port >> 8);
+	a[17] = (uint8_t)src->port;
+	ox_mac(cookie, s->secret, sizeof(s->secret), a, sizeof(a));
+}
+
+static void
+prologue_of(uint8_t p[OX_PROLOGUE_LEN], const uint8_t *init)
+{
+	memcpy(p, OX_PROLOGUE, sizeof(OX_PROLOGUE) - 1);
+	memcpy(p + sizeof(OX_PROLOGUE) - 1, init, 8);
+}
+
+int
+ox_server_consume_init(struct ox_server *s, const uint8_t *pkt, size_t len,
+		       const struct ox_src *src, uint64_t now_ns, bool under_load,
+		       struct ox_responder *r, uint8_t reply[OX_COOKIE_LEN])
+{
+	uint8_t mac[OX_MAC_LEN], cookie[OX_MAC_LEN];
+	uint8_t prologue[OX_PROLOGUE_LEN];
+	uint8_t ts[OX_TAI64N_LEN];
+	struct ox_allow_entry *peer;
+	struct ox_noise ns;
+	int ret;
+
+	if (len != OX_INIT_LEN)
+		return -OX_DROP_BAD_LENGTH;
+	if (pkt[3] != OX_MSG_INIT)
+		return -OX_DROP_UNEXPECTED;
+	ox_mac(mac, s->mac1_key, OX_KEY_LEN, pkt, OX_INIT_MAC1_OFF);
+	if (sodium_memcmp(mac, pkt + OX_INIT_MAC1_OFF, OX_MAC_LEN) != 0)
+		return -OX_DROP_BAD_MAC1;
+
+	if (under_load) {
+		cookie_of(s, src, now_ns, cookie);
+		ox_mac(mac, cookie, OX_MAC_LEN, pkt, OX_INIT_MAC2_OFF);
+		if (sodium_memcmp(mac, pkt + OX_INIT_MAC2_OFF, OX_MAC_LEN) != 0) {
+			/* Prove the source is reachable before spending DH on it:
+			 * the cookie, sealed under a key derived from our public
+			 * key and bound to this initiation's mac1. */
+			ox_put_hdr(reply, OX_MSG_COOKIE);
+			memcpy(reply + 4, pkt + 4, 4);
+			randombytes_buf(reply + 8, 24);
+			crypto_aead_xchacha20poly1305_ietf_encrypt(reply + 32, NULL,
+				cookie, OX_MAC_LEN, pkt + OX_INIT_MAC1_OFF, OX_MAC_LEN,
+				NULL, reply + 8, s->cookie_key);
+			sodium_memzero(cookie, sizeof(cookie));
+			return -OX_DROP_COOKIE_SENT;
+		}
+		sodium_memzero(cookie, sizeof(cookie));
+	}
+	if (!ratelimit_allow(s->rl, src, now_ns))
+		return -OX_DROP_RATE_LIMITED;
+
+	prologue_of(prologue, pkt);
+	ox_noise_init(&ns, prologue, sizeof(prologue));
+	ox_noise_mix_hash(&ns, s->s_pub, OX_KEY_LEN);
+	if (ox_ik_read1(&ns, s->s_priv, pkt + 8, OX_IK1_LEN, r->re, r->peer_key, ts) != 0) {
+		ret = -OX_DROP_HS_DECRYPT;
+		goto out;
+	}
+	peer = s->allow ? ox_allowlist_find(s->allow, r->peer_key) : NULL;
+	if (peer == NULL) {
+		ret = -OX_DROP_UNKNOWN_PEER;
+		goto out;
+	}
+	/* A captured initiation replayed later carries an old timestamp. */
+	if (memcmp(ts, peer->last_init, OX_TAI64N_LEN) <= 0) {
+		ret = -OX_DROP_STALE_INIT;
+		goto out;
+	}
+	memcpy(peer->last_init, ts, OX_TAI64N_LEN);
+	memcpy(r->h, ns.h, sizeof(r->h));
+	memcpy(r->ck, ns.ck, sizeof(r->ck));
+	r->remote_index = ox_get_le32(pkt + 4);
+	r->peer = peer;
+	ret = 0;
+out:
+	ox_noise_wipe(&ns);
+	if (ret != 0)
+		sodium_memzero(r, sizeof(*r));
+	return ret;
+}
+
+static void
+keypair_fill(struct ox_keypair *kp, const uint8_t send[OX_KEY_LEN],
+	     const uint8_t recv[OX_KEY_LEN], uint32_t local, uint32_t remote,
+	     uint64_t now_ns, bool initiator)
+{
+	memset(kp, 0, sizeof(*kp));
+	memcpy(kp->send_key, send, OX_KEY_LEN);
+	memcpy(kp->recv_key, recv, OX_KEY_LEN);
+	atomic_store_explicit(&kp->send_counter, 0, memory_order_relaxed);
+	kp->send_limit = OX_REJECT_AFTER_MESSAGES;
+	kp->rekey_messages = OX_REKEY_AFTER_MESSAGES;
+	kp->birth_ns = now_ns;
+	kp->rekey_ns = OX_REKEY_AFTER_NS;
+	kp->expire_ns = OX_REJECT_AFTER_NS;
+	kp->local_index = local;
+	kp->remote_index = remote;
+	kp->initiator = initiator;
+	kp->valid = true;
+	ox_replay_init(&kp->replay);
+}
+
+static void
+payload_put(uint8_t p[OX_HS_PAYLOAD_LEN], const struct ox_hs_payload *pl, uint32_t index)
+{
+	memset(p, 0, OX_HS_PAYLOAD_LEN);
+	ox_put_le32(p, index);
+	p[4] = (uint8_t)(pl->v4 >> 24);
+	p[5] = (uint8_t)(pl->v4 >> 16);
+	p[6] = (uint8_t)(pl->v4 >> 8);
+	p[7] = (uint8_t)pl->v4;
+	memcpy(p + 8, pl->v6, 16);
+	p[24] = pl->v4_prefix;
+	p[25] = pl->v6_prefix;
+	p[26] = (uint8_t)pl->mtu;
+	p[27] = (uint8_t)(pl->mtu >> 8);
+	p[28] = (uint8_t)pl->keepalive_s;
+	p[29] = (uint8_t)(pl->keepalive_s >> 8);
+	/* 30..31 reserved, zero */
+}
+
+static int
+payload_get(const uint8_t p[OX_HS_PAYLOAD_LEN], struct ox_hs_payload *pl)
+{
+	pl->index = ox_get_le32(p);
+	pl->v4 = (uint32_t)p[4] << 24 | (uint32_t)p[5] << 16 | (uint32_t)p[6] << 8 | p[7];
+	memcpy(pl->v6, p + 8, 16);
+	pl->v4_prefix = p[24];
+	pl->v6_prefix = p[25];
+	pl->mtu = (uint16_t)(p[26] | p[27] << 8);
+	pl->keepalive_s = (uint16_t)(p[28] | p[29] << 8);
+	if (pl->v4_prefix > 32)
+		return -1;
+	if (pl->v6_prefix > 128)
+		return -1;
+	if (p[30] != 0 || p[31] != 0)
+		return -1;
+	return 0;
+}
+
+int
+ox_server_make_response(struct ox_server *s, struct ox_responder *r,
+			const struct ox_hs_payload *pl, uint32_t local_index,
+			uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
+			struct ox_keypair *kp)
+{
+	uint8_t payload[OX_HS_PAYLOAD_LEN];
+	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];
+	uint8_t e_pub[OX_KEY_LEN];
+	struct ox_noise ns;
+	int ret = 0;
+
+	(void)s;
+	memcpy(ns.h, r->h, sizeof(ns.h));
+	memcpy(ns.ck, r->ck, sizeof(ns.ck));
+	ns.has_k = false;
+	ns.n = 0;
+	ox_key_generate(r->e_priv, e_pub);
+	payload_put(payload, pl, local_index);
+	ox_put_hdr(out, OX_MSG_RESPONSE);
+	ox_put_le32(out + 4, r->remote_index);
+	if (ox_ik_write2(&ns, r->e_priv, r->re, r->peer_key, payload, sizeof(payload),
+			 out + 8) != 0) {
+		ret = -EIO;
+		goto out;
+	}
+	/* k1 carries initiator -> responder. */
+	ox_noise_split(&ns, k1, k2);
+	keypair_fill(kp, k2, k1, local_index, r->remote_index, now_ns, false);
+out:
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+	ox_noise_wipe(&ns);
+	sodium_memzero(r, sizeof(*r));
+	return ret;
+}
+
+int
+ox_initiator_init(struct ox_initiator *in, const uint8_t priv[OX_KEY_LEN],
+		  const uint8_t server_pub[OX_KEY_LEN])
+{
+	uint8_t dh[OX_KEY_LEN];
+
+	if (sodium_init() < 0)
+		return -EIO;
+	memset(in, 0, sizeof(*in));
+	memcpy(in->s_priv, priv, OX_KEY_LEN);
+	if (ox_key_public(in->s_pub, priv) != 0)
+		goto bad;
+	/* A server key of low order would make every DH with it zero. */
+	if (crypto_scalarmult(dh, priv, server_pub) != 0)
+		goto bad;
+	sodium_memzero(dh, sizeof(dh));
+	memcpy(in->server_pub, server_pub, OX_KEY_LEN);
+	ox_label_key(in->mac1_key, "mac1----", server_pub);
+	ox_label_key(in->cookie_key, "cookie--", server_pub);
+	return 0;
+bad:
+	ox_initiator_wipe(in);
+	return -EINVAL;
+}
+
+int
+ox_initiator_begin(struct ox_initiator *in, uint32_t local_index,
+		   const uint8_t tai64n[12], uint64_t now_ns, uint8_t out[OX_INIT_LEN])
+{
+	uint8_t prologue[OX_PROLOGUE_LEN];
+	uint8_t e_pub[OX_KEY_LEN];
+	struct ox_noise ns;
+	int ret = 0;
+
+	ox_key_generate(in->e_priv, e_pub);
+	ox_put_hdr(out, OX_MSG_INIT);
+	ox_put_le32(out + 4, local_index);
+	prologue_of(prologue, out);
+	ox_noise_init(&ns, prologue, sizeof(prologue));
+	ox_noise_mix_hash(&ns, in->server_pub, OX_KEY_LEN);
+	if (ox_ik_write1(&ns, in->s_priv, in->s_pub, in->e_priv, in->server_pub,
+			 tai64n, OX_TAI64N_LEN, out + 8) != 0) {
+		ret = -EIO;
+		goto out;
+	}
+	ox_mac(out + OX_INIT_MAC1_OFF, in->mac1_key, OX_KEY_LEN, out, OX_INIT_MAC1_OFF);
+	memcpy(in->last_mac1, out + OX_INIT_MAC1_OFF, OX_MAC_LEN);
+	if (in->cookie_ns != 0 && now_ns >= in->cookie_ns &&
+	    now_ns - in->cookie_ns < OX_COOKIE_SECRET_NS)
+		ox_mac(out + OX_INIT_MAC2_OFF, in->cookie, OX_MAC_LEN, out, OX_INIT_MAC2_OFF);
+	else
+		memcpy(out + OX_INIT_MAC2_OFF, zero_mac, OX_MAC_LEN);
+	memcpy(in->h, ns.h, sizeof(in->h));
+	memcpy(in->ck, ns.ck, sizeof(in->ck));
+	in->local_index = local_index;
+	in->pending = true;
+out:
+	ox_noise_wipe(&ns);
+	return ret;
+}
+
+int
+ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t len,
+			    uint64_t now_ns)
+{
+	uint8_t cookie[OX_MAC_LEN];
+
+	if (len != OX_COOKIE_LEN)
+		return -OX_DROP_BAD_LENGTH;
+	if (pkt[3] != OX_MSG_COOKIE)
+		return -OX_DROP_UNEXPECTED;
+	if (!in->pending)
+		return -OX_DROP_UNEXPECTED;
+	if (ox_get_le32(pkt + 4) != in->local_index)
+		return -OX_DROP_UNKNOWN_INDEX;
+	if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, NULL, NULL, pkt + 32,
+			OX_MAC_LEN + OX_TAG_LEN, in->last_mac1, OX_MAC_LEN,
+			pkt + 8, in->cookie_key) != 0)
+		return -OX_DROP_BAD_TAG;
+	memcpy(in->cookie, cookie, OX_MAC_LEN);
+	in->cookie_ns = now_ns ? now_ns : 1;
+	sodium_memzero(cookie, sizeof(cookie));
+	return 0;
+}
+
+int
+ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_t len,
+			      uint64_t now_ns, struct ox_hs_payload *pl,
+			      struct ox_keypair *kp)
+{
+	uint8_t payload[OX_HS_PAYLOAD_LEN];
+	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];
+	struct ox_noise ns;
+	int ret;
+
+	if (len != OX_RESPONSE_LEN)
+		return -OX_DROP_BAD_LENGTH;
+	if (pkt[3] != OX_MSG_RESPONSE)
+		return -OX_DROP_UNEXPECTED;
+	if (!in->pending)
+		return -OX_DROP_UNEXPECTED;
+	if (ox_get_le32(pkt + 4) != in->local_index)
+		return -OX_DROP_UNKNOWN_INDEX;
+	memcpy(ns.h, in->h, sizeof(ns.h));
+	memcpy(ns.ck, in->ck, sizeof(ns.ck));
+	ns.has_k = false;
+	ns.n = 0;
+	if (ox_ik_read2(&ns, in->e_priv, in->s_priv, pkt + 8, OX_IK2_LEN, payload) != 0) {
+		/* Not for this handshake (or forged): keep waiting. */
+		ret = -OX_DROP_HS_DECRYPT;
+		goto out;
+	}
+	if (payload_get(payload, pl) != 0) {
+		ret = -OX_DROP_BAD_INNER;
+		goto out;
+	}
+	ox_noise_split(&ns, k1, k2);
+	keypair_fill(kp, k1, k2, in->local_index, pl->index, now_ns, true);
+	in->pending = false;
+	sodium_memzero(in->e_priv, sizeof(in->e_priv));
+	sodium_memzero(in->h, sizeof(in->h));
+	sodium_memzero(in->ck, sizeof(in->ck));
+	ret = 0;
+out:
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+	sodium_memzero(payload, sizeof(payload));
+	ox_noise_wipe(&ns);
+	return ret;
+}
+
+void
+ox_initiator_wipe(struct ox_initiator *in)
+{
+	sodium_memzero(in, sizeof(*in));
+}

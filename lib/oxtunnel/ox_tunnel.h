@@ -1,0 +1,535 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef OX_TUNNEL_H
+#define OX_TUNNEL_H
+/**
+ * @file
+ * OxTunnel v2: framing, Noise IK handshake, per-packet AEAD, replay window,
+ * rekey limits and handshake DoS defences. The normative description is
+ * doc/oxtunnel.md; every constant below is named there.
+ *
+ * Pure C11 on libsodium and OpenSSL libcrypto, no DPDK: the server calls it
+ * on mbuf data in place, the standard-UDP client links it too.
+ *
+ * Functions that judge untrusted bytes return a length or message type
+ * (>= 0) or a negative enum ox_drop, so the caller counts the drop under
+ * its name. Functions that set things up return 0 or -errno.
+ *
+ * Threading: see each structure. In short, the handshake objects (struct
+ * ox_server, ox_initiator, ox_responder, ox_allowlist) have one writer, the
+ * control thread; a keypair's send side is safe from any number of threads
+ * (atomic counter), its receive side (replay window) has one writer.
+ */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---------------------------------------------------------------- wire */
+
+#define OX_KEY_LEN		32	/**< X25519 key, symmetric key */
+#define OX_KEY_B64_LEN		44	/**< base64 of a key, without NUL */
+#define OX_TAG_LEN		16	/**< Poly1305 tag */
+#define OX_MAC_LEN		16	/**< mac1, mac2, cookie */
+#define OX_MAX_DATAGRAM		9216	/**< largest datagram either side sends or takes */
+
+#define OX_MAGIC0		0x4f	/**< 'O' */
+#define OX_MAGIC1		0x58	/**< 'X' */
+/** Byte 2 of every v2 message. The high bit never occurs in a v1 flags byte. */
+#define OX_WIRE_VERSION		0x82
+
+/** Message types (byte 3). */
+enum ox_msg_type {
+	OX_MSG_INIT = 1,	/**< handshake initiation, client -> server */
+	OX_MSG_RESPONSE = 2,	/**< handshake response, server -> client */
+	OX_MSG_COOKIE = 3,	/**< cookie reply to an initiation under load */
+	OX_MSG_DATA = 4,	/**< transport data */
+	OX_MSG_PROBE = 0x50,	/**< "OXPI" RTT probe (no version byte) */
+};
+
+#define OX_HDR_LEN		4	/**< magic, version, type */
+#define OX_DATA_HDR_LEN		16	/**< + receiver index u32, counter u64 */
+#define OX_DATA_OVERHEAD	(OX_DATA_HDR_LEN + OX_TAG_LEN)
+#define OX_MAX_PLAINTEXT	(OX_MAX_DATAGRAM - OX_DATA_OVERHEAD)
+#define OX_INIT_LEN		148
+#define OX_INIT_MAC1_OFF	116	/**< mac1 covers bytes [0, 116) */
+#define OX_INIT_MAC2_OFF	132	/**< mac2 covers bytes [0, 132) */
+#define OX_RESPONSE_LEN		88
+#define OX_COOKIE_LEN		64
+#define OX_PROBE_MIN_LEN	4
+
+/** First byte of a decrypted DATA plaintext other than an IP packet. */
+enum ox_inner_kind {
+	OX_INNER_KEEPALIVE = 0x01,	/**< asks for an ACK; echoes its bytes */
+	OX_INNER_ACK = 0x02,
+	OX_INNER_DISCONNECT = 0x03,
+	OX_INNER_BATCH = 0x04,
+};
+
+/**
+ * Drop reasons of the protocol layer, in counting order. X(name, text): the
+ * text is the counter's name in telemetry.
+ */
+#define OX_DROP_REASONS(X) \
+	X(TOO_SHORT, "too_short") \
+	X(TOO_LONG, "too_long") \
+	X(BAD_MAGIC, "bad_magic") \
+	X(V1, "v1_datagram") \
+	X(BAD_VERSION, "bad_version") \
+	X(BAD_TYPE, "bad_type") \
+	X(BAD_LENGTH, "bad_length") \
+	X(UNEXPECTED, "unexpected_type") \
+	X(BAD_MAC1, "bad_mac1") \
+	X(COOKIE_SENT, "cookie_sent") \
+	X(RATE_LIMITED, "hs_rate_limited") \
+	X(HS_DECRYPT, "hs_decrypt_failed") \
+	X(UNKNOWN_PEER, "unknown_peer") \
+	X(STALE_INIT, "stale_init") \
+	X(UNKNOWN_INDEX, "unknown_index") \
+	X(BAD_TAG, "bad_tag") \
+	X(REPLAY, "replay") \
+	X(TOO_OLD, "too_old") \
+	X(KEY_EXPIRED, "key_expired") \
+	X(BAD_INNER, "bad_inner") \
+	X(BAD_BATCH, "bad_batch") \
+	X(NO_MEMORY, "no_memory")
+
+enum ox_drop {
+	OX_DROP_NONE = 0,
+#define OX_DROP_ENUM(n, s) OX_DROP_##n,
+	OX_DROP_REASONS(OX_DROP_ENUM)
+#undef OX_DROP_ENUM
+	OX_DROP_MAX
+};
+
+/** @return the counter name of a drop reason ("?" when out of range). */
+const char *ox_drop_name(int reason);
+
+/** What ox_msg_parse() learnt from a datagram's clear fields. */
+struct ox_msg {
+	uint8_t type;		/**< enum ox_msg_type */
+	uint32_t index;		/**< INIT: sender index; others: receiver index */
+	uint64_t counter;	/**< DATA only */
+};
+
+/**
+ * Classify a datagram by its clear fields, one condition at a time; reads
+ * nothing past @p len. Each type has its exact length (DATA: a range).
+ *
+ * @return
+ *   The enum ox_msg_type, or a negative enum ox_drop.
+ */
+int ox_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m);
+
+/**
+ * Turn an "OXPI" probe into its "OXPO" reply in place (same length).
+ *
+ * @return
+ *   @p len, or -OX_DROP_TOO_SHORT / -OX_DROP_BAD_MAGIC.
+ */
+int ox_probe_reply(uint8_t *buf, size_t len);
+
+/* ---------------------------------------------------------------- keys */
+
+/** Make an X25519 key pair from the system's CSPRNG. */
+void ox_key_generate(uint8_t priv[OX_KEY_LEN], uint8_t pub[OX_KEY_LEN]);
+
+/** @return 0, or -EINVAL if @p priv gives a degenerate public key. */
+int ox_key_public(uint8_t pub[OX_KEY_LEN], const uint8_t priv[OX_KEY_LEN]);
+
+/** Write the base64 form (44 characters and a NUL) of a key. */
+void ox_key_to_base64(char out[OX_KEY_B64_LEN + 1], const uint8_t key[OX_KEY_LEN]);
+
+/**
+ * Read a key's base64 form: exactly 44 characters, standard alphabet, one
+ * '=' of padding, nothing else.
+ *
+ * @return 0 or -EINVAL.
+ */
+int ox_key_from_base64(uint8_t key[OX_KEY_LEN], const char *s, size_t len);
+
+/**
+ * Read a private key file: the base64 key, optional trailing whitespace.
+ * Refuses a file that others may read (mode & 077), with -EPERM.
+ *
+ * @return 0 or -errno (-EINVAL: content; message in @p err).
+ */
+int ox_key_load(const char *path, uint8_t key[OX_KEY_LEN], char *err, size_t errlen);
+
+/* ---------------------------------------------------------------- AEAD */
+
+/** Per-packet ChaCha20-Poly1305 implementations. */
+enum ox_aead_impl {
+	OX_AEAD_OPENSSL = 0,	/**< OpenSSL 3 EVP: the fastest measured (doc/aead-performance.md) */
+	OX_AEAD_SODIUM = 1,	/**< libsodium */
+};
+
+/**
+ * A per-thread AEAD context: keys are given per call, so one context
+ * serves every keypair of its thread. Not shareable between threads.
+ */
+struct ox_aead;
+
+/** @return a context, or NULL with errno set. */
+struct ox_aead *ox_aead_create(enum ox_aead_impl impl);
+void ox_aead_free(struct ox_aead *a);
+
+/**
+ * Encrypt @p len bytes at @p buf in place and write the tag. The nonce is
+ * 32 zero bits then @p counter little-endian (RFC 8439 layout, as Noise).
+ *
+ * @return 0, or -EIO if the backend failed.
+ */
+int ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
+		 const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+		 uint8_t tag[OX_TAG_LEN]);
+
+/** Decrypt in place. @return 0, or -EBADMSG if the tag does not verify. */
+int ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
+		 const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+		 const uint8_t tag[OX_TAG_LEN]);
+
+/* ---------------------------------------------------- keypairs, replay */
+
+/** Limits and timers (doc/oxtunnel.md, "Timers and limits"). */
+#define OX_REKEY_AFTER_MESSAGES		(UINT64_C(1) << 60)
+#define OX_REJECT_AFTER_MESSAGES	(UINT64_MAX - (UINT64_C(1) << 13))
+#define OX_REKEY_AFTER_NS		(UINT64_C(120) * 1000000000)
+#define OX_REJECT_AFTER_NS		(UINT64_C(180) * 1000000000)
+#define OX_REKEY_TIMEOUT_NS		(UINT64_C(5) * 1000000000)
+#define OX_REKEY_ATTEMPT_NS		(UINT64_C(90) * 1000000000)
+#define OX_KEEPALIVE_NS			(UINT64_C(10) * 1000000000)
+#define OX_COOKIE_SECRET_NS		(UINT64_C(120) * 1000000000)
+#define OX_SESSION_IDLE_NS		(UINT64_C(180) * 1000000000)
+
+/** Replay bitmap words (RFC 6479): one word is always being recycled. */
+#define OX_REPLAY_WORDS		64
+#define OX_REPLAY_WINDOW	((OX_REPLAY_WORDS - 1) * 64)	/**< 4032 counters */
+
+/** RFC 6479 sliding window. One writer. */
+struct ox_replay {
+	uint64_t top;		/**< highest counter accepted */
+	bool any;		/**< anything accepted yet */
+	uint64_t bits[OX_REPLAY_WORDS];
+};
+
+void ox_replay_init(struct ox_replay *r);
+
+/**
+ * Check a counter without recording it.
+ * @return 0, -OX_DROP_REPLAY (seen) or -OX_DROP_TOO_OLD (left the window).
+ */
+int ox_replay_check(const struct ox_replay *r, uint64_t counter);
+
+/** Record a counter that passed ox_replay_check() and authenticated. */
+void ox_replay_commit(struct ox_replay *r, uint64_t counter);
+
+/**
+ * Transport keys of one handshake, one key per direction.
+ *
+ * Send side: any thread; the counter is taken with one atomic add, so no
+ * two packets ever get the same nonce. Receive side: one writer (the replay
+ * window), which the server arranges by owning each session on one lcore.
+ */
+struct ox_keypair {
+	uint8_t send_key[OX_KEY_LEN];
+	uint8_t recv_key[OX_KEY_LEN];
+	_Atomic uint64_t send_counter;	/**< next counter to send */
+	uint64_t send_limit;		/**< counters >= this are never sent */
+	uint64_t rekey_messages;	/**< initiator rekeys past this many */
+	uint64_t birth_ns;		/**< when the handshake completed */
+	uint64_t rekey_ns;		/**< initiator rekeys past birth + this */
+	uint64_t expire_ns;		/**< unusable past birth + this */
+	uint32_t local_index;		/**< receiver index the peer sends to us */
+	uint32_t remote_index;		/**< receiver index we send to the peer */
+	bool initiator;
+	bool valid;
+	struct ox_replay replay;
+};
+
+/**
+ * Seal a DATA message in place. @p pkt holds OX_DATA_HDR_LEN bytes of
+ * room, then @p plain_len bytes of plaintext, then OX_TAG_LEN bytes of room.
+ * The header is written and authenticated as associated data.
+ *
+ * @return
+ *   The datagram length, or -OX_DROP_KEY_EXPIRED (too old, or the counter
+ *   limit reached: rekey), or -OX_DROP_NO_MEMORY if the backend failed.
+ */
+int ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
+		 size_t plain_len, uint64_t now_ns);
+
+/**
+ * Open a DATA message in place (already classified by ox_msg_parse() and
+ * its receiver index resolved to @p kp). Checks the counter against the
+ * limit and the replay window before the AEAD, records it after.
+ *
+ * @return
+ *   The plaintext length (it starts at pkt + OX_DATA_HDR_LEN), or a
+ *   negative enum ox_drop.
+ */
+int ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len,
+		 uint64_t now_ns);
+
+/**
+ * @return true when the initiator should start a new handshake: the
+ * keypair is older than rekey_ns, or either direction's counter passed
+ * rekey_messages (the responder never initiates, so the initiator watches
+ * the counters it receives too).
+ */
+bool ox_keypair_needs_rekey(const struct ox_keypair *kp, uint64_t now_ns);
+
+/** Wipe a keypair's keys and mark it unusable. */
+void ox_keypair_wipe(struct ox_keypair *kp);
+
+/**
+ * The keypairs of one peer: current, the one before it (kept for in-flight
+ * packets until it expires) and, on the responder, the next one (from a
+ * handshake whose first data packet has not come yet). One writer.
+ */
+struct ox_peer {
+	struct ox_keypair kp[3];
+	int8_t cur, prev, next;		/**< slot in kp[], or -1 */
+};
+
+void ox_peer_init(struct ox_peer *p);
+
+/**
+ * Install the keypair of a completed handshake. The initiator uses it at
+ * once (@p confirmed true); the responder keeps it as next until a data
+ * packet under it arrives. The slot of the oldest keypair is reused.
+ */
+void ox_peer_install(struct ox_peer *p, const struct ox_keypair *kp, bool confirmed);
+
+/** @return the keypair with this receiver index, or NULL. */
+struct ox_keypair *ox_peer_find(struct ox_peer *p, uint32_t local_index);
+
+/** @return the keypair to send with, or NULL when there is none. */
+struct ox_keypair *ox_peer_current(struct ox_peer *p);
+
+/**
+ * ox_data_open() with the keypair found by the message's receiver index; a
+ * packet that opens under the next keypair makes it current.
+ */
+int ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len,
+		 uint64_t now_ns);
+
+/** Wipe every keypair. */
+void ox_peer_wipe(struct ox_peer *p);
+
+/* ---------------------------------------------------------------- BATCH */
+
+/** Most packets one BATCH plaintext may carry. */
+#define OX_BATCH_MAX		64
+/** Smallest inner packet (an IPv4 header). */
+#define OX_INNER_MIN		20
+
+/** Builds a BATCH plaintext: kind byte, u16 LE count, (u16 LE len, packet)*. */
+struct ox_batch {
+	uint8_t *buf;
+	size_t cap;
+	size_t len;
+	uint16_t count;
+};
+
+/** @return 0, or -ENOSPC if @p cap cannot hold the 3-byte preamble. */
+int ox_batch_init(struct ox_batch *b, uint8_t *buf, size_t cap);
+
+/** @return 0, -ENOSPC (full: send and start a new one) or -EINVAL (size). */
+int ox_batch_add(struct ox_batch *b, const uint8_t *pkt, size_t len);
+
+/** Write the count. @return the plaintext length. */
+size_t ox_batch_finish(struct ox_batch *b);
+
+/**
+ * Walk a BATCH plaintext. Call with *off = 0; each call yields one packet.
+ * The whole batch is validated on the first call (count, every length, no
+ * trailing bytes) so that a bad batch yields nothing.
+ *
+ * @return 1 with *pkt and *pkt_len set, 0 at the end, or -OX_DROP_BAD_BATCH.
+ */
+int ox_batch_next(const uint8_t *p, size_t len, size_t *off,
+		  const uint8_t **pkt, size_t *pkt_len);
+
+/* ----------------------------------------------------------- allow-list */
+
+/** One allowed client. */
+struct ox_allow_entry {
+	uint8_t key[OX_KEY_LEN];	/**< static public key */
+	char name[32];			/**< "" when the line has none */
+	uint32_t v4;			/**< fixed IPv4 (host order), 0 = from the pool */
+	uint8_t v6[16];			/**< fixed IPv6, all zero = from the pool */
+	uint8_t last_init[12];		/**< greatest TAI64N accepted (replay of initiations) */
+	uint32_t line;			/**< line in the file */
+};
+
+/** Immutable after load apart from last_init (control thread). */
+struct ox_allowlist {
+	struct ox_allow_entry *e;	/**< sorted by key */
+	uint32_t n;
+};
+
+/**
+ * Parse an allow-list. A line is `KEY [NAME] [ADDRESS]...` with KEY the
+ * base64 public key, NAME [A-Za-z0-9_.-]{1,31} not starting with a digit,
+ * ADDRESS at most one IPv4 and one IPv6 literal; '#' starts a comment.
+ * A duplicate key or address is an error.
+ *
+ * @param prev
+ *   The list being replaced, or NULL: last_init carries over per key, so a
+ *   reload does not reopen replay of old initiations.
+ * @return
+ *   0, or -errno with a message naming the line in @p err.
+ */
+int ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
+		       const struct ox_allowlist *prev, uint32_t max_entries,
+		       char *err, size_t errlen);
+
+/** ox_allowlist_parse() of a file. */
+int ox_allowlist_load(struct ox_allowlist *al, const char *path,
+		      const struct ox_allowlist *prev, uint32_t max_entries,
+		      char *err, size_t errlen);
+
+/** @return the entry of a key, or NULL. */
+struct ox_allow_entry *ox_allowlist_find(const struct ox_allowlist *al,
+					 const uint8_t key[OX_KEY_LEN]);
+
+void ox_allowlist_free(struct ox_allowlist *al);
+
+/* ------------------------------------------------------------ handshake */
+
+/** Where a datagram came from: IPv4 as ::ffff:a.b.c.d, port in host order. */
+struct ox_src {
+	uint8_t addr[16];
+	uint16_t port;
+};
+
+/** What the response carries to the client (encrypted). */
+struct ox_hs_payload {
+	uint32_t index;		/**< the server's receiver index for this client */
+	uint32_t v4;		/**< tunnel IPv4, host order */
+	uint8_t v6[16];		/**< tunnel IPv6 */
+	uint8_t v4_prefix;
+	uint8_t v6_prefix;
+	uint16_t mtu;		/**< tunnel MTU the client should set */
+	uint16_t keepalive_s;	/**< keepalive interval the server expects */
+};
+
+/** Per-source token bucket for initiations (one writer). */
+struct ox_ratelimit;
+
+/** Server side: static key, MAC keys, cookie secret, allow-list, limits. */
+struct ox_server;
+
+/** Server settings. */
+struct ox_server_conf {
+	uint32_t hs_per_second;		/**< initiations per source per second (20) */
+	uint32_t hs_burst;		/**< burst of the same (5) */
+	uint32_t ratelimit_entries;	/**< sources tracked, power of two (4096) */
+};
+
+void ox_server_conf_default(struct ox_server_conf *c);
+
+/** @return the server, or NULL with errno set. */
+struct ox_server *ox_server_create(const uint8_t priv[OX_KEY_LEN],
+				   const struct ox_server_conf *c);
+void ox_server_free(struct ox_server *s);
+
+/** @return the server's static public key. */
+const uint8_t *ox_server_public(const struct ox_server *s);
+
+/**
+ * Use this allow-list from now on (not copied; the caller keeps it alive
+ * while it is set). Sessions are not touched.
+ */
+void ox_server_set_allowlist(struct ox_server *s, const struct ox_allowlist *al);
+
+/** Handshake state between reading an initiation and answering it. */
+struct ox_responder {
+	uint8_t h[32], ck[32];
+	uint8_t e_priv[OX_KEY_LEN];
+	uint8_t re[OX_KEY_LEN];			/**< client's ephemeral */
+	uint8_t peer_key[OX_KEY_LEN];		/**< client's static public key */
+	uint32_t remote_index;			/**< client's sender index */
+	struct ox_allow_entry *peer;		/**< its allow-list entry */
+};
+
+/**
+ * Read an initiation from @p src: length, mac1, (under load) mac2 or a
+ * cookie reply, the source's rate limit, then Noise; the client key must be
+ * on the allow-list and its timestamp newer than the last one accepted.
+ *
+ * @param reply
+ *   OX_COOKIE_LEN bytes; on -OX_DROP_COOKIE_SENT it holds the cookie reply
+ *   to send back to @p src.
+ * @return
+ *   0 with @p r filled in, or a negative enum ox_drop.
+ */
+int ox_server_consume_init(struct ox_server *s, const uint8_t *pkt, size_t len,
+			   const struct ox_src *src, uint64_t now_ns, bool under_load,
+			   struct ox_responder *r, uint8_t reply[OX_COOKIE_LEN]);
+
+/**
+ * Answer a consumed initiation and derive the keypair (not yet confirmed,
+ * see ox_peer_install()). @p r is wiped.
+ *
+ * @return 0, or -EIO (a degenerate key: nothing to send).
+ */
+int ox_server_make_response(struct ox_server *s, struct ox_responder *r,
+			    const struct ox_hs_payload *pl, uint32_t local_index,
+			    uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
+			    struct ox_keypair *kp);
+
+/** Client side of one handshake (and the cookie it may have been given). */
+struct ox_initiator {
+	uint8_t h[32], ck[32];
+	uint8_t s_priv[OX_KEY_LEN], s_pub[OX_KEY_LEN];
+	uint8_t e_priv[OX_KEY_LEN];
+	uint8_t server_pub[OX_KEY_LEN];
+	uint8_t mac1_key[OX_KEY_LEN];
+	uint8_t cookie_key[OX_KEY_LEN];
+	uint8_t last_mac1[OX_MAC_LEN];	/**< of the last initiation sent */
+	uint8_t cookie[OX_MAC_LEN];
+	uint64_t cookie_ns;		/**< when the cookie came; 0 = none */
+	uint32_t local_index;
+	bool pending;			/**< an initiation awaits its response */
+};
+
+/**
+ * Set up the client side for a server.
+ * @return 0, or -EINVAL for a degenerate key pair.
+ */
+int ox_initiator_init(struct ox_initiator *in, const uint8_t priv[OX_KEY_LEN],
+		      const uint8_t server_pub[OX_KEY_LEN]);
+
+/**
+ * Write an initiation (new ephemeral key; mac2 when a cookie younger than
+ * OX_COOKIE_SECRET_NS is held). @p tai64n is the wall clock (see
+ * ox_tai64n_now()).
+ *
+ * @return 0 or -EIO.
+ */
+int ox_initiator_begin(struct ox_initiator *in, uint32_t local_index,
+		       const uint8_t tai64n[12], uint64_t now_ns,
+		       uint8_t out[OX_INIT_LEN]);
+
+/** Take a cookie reply. @return 0 or a negative enum ox_drop. */
+int ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t len,
+				uint64_t now_ns);
+
+/**
+ * Take the response: derive the keypair (confirmed; send a DATA message,
+ * e.g. an empty one, so the server confirms it too) and the payload.
+ *
+ * @return 0 or a negative enum ox_drop.
+ */
+int ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_t len,
+				  uint64_t now_ns, struct ox_hs_payload *pl,
+				  struct ox_keypair *kp);
+
+/** Wipe the client side's secrets. */
+void ox_initiator_wipe(struct ox_initiator *in);
+
+/** The wall clock as TAI64N (12 bytes, big-endian). */
+void ox_tai64n_now(uint8_t out[12]);
+
+#endif /* OX_TUNNEL_H */

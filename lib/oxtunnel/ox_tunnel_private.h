@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef OX_TUNNEL_PRIVATE_H
+#define OX_TUNNEL_PRIVATE_H
+/*
+ * Inside lib/oxtunnel: the Noise symmetric state and the two IK messages,
+ * shared by the handshake code and the test-vector test.
+ */
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "ox_tunnel.h"
+
+#define OX_NOISE_NAME		"Noise_IK_25519_ChaChaPoly_SHA256"
+#define OX_PROLOGUE		"OxTunnel v2"	/* then the first 8 bytes of INIT */
+#define OX_PROLOGUE_LEN		(sizeof(OX_PROLOGUE) - 1 + 8)
+#define OX_HASH_LEN		32
+#define OX_TAI64N_LEN		12
+#define OX_HS_PAYLOAD_LEN	32		/* response payload in clear */
+/* Noise bytes of the two messages with our payloads. */
+#define OX_IK1_LEN		(32 + 32 + OX_TAG_LEN + OX_TAI64N_LEN + OX_TAG_LEN)
+#define OX_IK2_LEN		(32 + OX_HS_PAYLOAD_LEN + OX_TAG_LEN)
+
+/* Noise SymmetricState (with its CipherState). */
+struct ox_noise {
+	uint8_t h[OX_HASH_LEN];
+	uint8_t ck[OX_HASH_LEN];
+	uint8_t k[OX_KEY_LEN];
+	uint64_t n;
+	bool has_k;
+};
+
+void ox_noise_init(struct ox_noise *ns, const uint8_t *prologue, size_t plen);
+void ox_noise_mix_hash(struct ox_noise *ns, const uint8_t *data, size_t len);
+int ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN],
+		    const uint8_t pub[OX_KEY_LEN]);
+void ox_noise_split(const struct ox_noise *ns, uint8_t k1[OX_KEY_LEN], uint8_t k2[OX_KEY_LEN]);
+void ox_noise_wipe(struct ox_noise *ns);
+
+/* Transport-phase ChaChaPoly of Noise (empty AD), for the vectors. */
+int ox_noise_transport(const uint8_t key[OX_KEY_LEN], uint64_t n, bool enc,
+		       const uint8_t *in, size_t len, uint8_t *out);
+
+/*
+ * IK message 1 (-> e, es, s, ss, payload) and 2 (<- e, ee, se, payload).
+ * The caller has done ox_noise_init() and mixed the pre-message (the
+ * responder's static key). Outputs are 32 + 48 + plen + 16 and 32 + plen +
+ * 16 bytes. Return 0 or -1 (degenerate DH, or a tag that fails).
+ */
+int ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
+		 const uint8_t s_pub[OX_KEY_LEN], const uint8_t e_priv[OX_KEY_LEN],
+		 const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen,
+		 uint8_t *out);
+int ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
+		const uint8_t *in, size_t len, uint8_t re[OX_KEY_LEN],
+		uint8_t rs[OX_KEY_LEN], uint8_t *payload);
+int ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
+		 const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN],
+		 const uint8_t *payload, size_t plen, uint8_t *out);
+int ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
+		const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len,
+		uint8_t *payload);
+
+/* Keyed BLAKE2b-128 (mac1, mac2, cookie) and BLAKE2b-256 (derived keys). */
+void ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen,
+	    const uint8_t *in, size_t len);
+void ox_label_key(uint8_t out[OX_KEY_LEN], const char label[8],
+		  const uint8_t pub[OX_KEY_LEN]);
+
+static inline uint32_t
+ox_get_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+		(uint32_t)p[3] << 24;
+}
+
+static inline uint64_t
+ox_get_le64(const uint8_t *p)
+{
+	return (uint64_t)ox_get_le32(p) | (uint64_t)ox_get_le32(p + 4) << 32;
+}
+
+static inline void
+ox_put_le32(uint8_t *p, uint32_t v)
+{
+	p[0] = v;
+	p[1] = v >> 8;
+	p[2] = v >> 16;
+	p[3] = v >> 24;
+}
+
+static inline void
+ox_put_le64(uint8_t *p, uint64_t v)
+{
+	ox_put_le32(p, (uint32_t)v);
+	ox_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline void
+ox_put_hdr(uint8_t *p, uint8_t type)
+{
+	p[0] = OX_MAGIC0;
+	p[1] = OX_MAGIC1;
+	p[2] = OX_WIRE_VERSION;
+	p[3] = type;
+}
+
+#endif /* OX_TUNNEL_PRIVATE_H */
