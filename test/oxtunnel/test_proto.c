@@ -1,0 +1,870 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/oxtunnel, table by table: clear-field parsing, probes, the replay
+ * window, DATA sealing and every way a DATA message must fail, nonce
+ * uniqueness under concurrent senders, the handshake with its allow-list,
+ * mac1, cookie and rate limit paths, rekey, BATCH limits, keys and the
+ * allow-list format.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "ox_test.h"
+#include "ox_tunnel_private.h"
+#include "test_util.h"
+
+#define NS(s) ((uint64_t)(s) * 1000000000u)
+
+/* ------------------------------------------------------------ parsing */
+
+struct parse_case {
+	const char *name;
+	const char *bytes;	/* hex of the first bytes; the rest is zero */
+	size_t len;
+	int want;
+};
+
+static const struct parse_case parse_cases[] = {
+	{ "empty", "", 0, -OX_DROP_TOO_SHORT },
+	{ "3 bytes", "4f5882", 3, -OX_DROP_TOO_SHORT },
+	{ "over 9216", "4f588204", OX_MAX_DATAGRAM + 1, -OX_DROP_TOO_LONG },
+	{ "bad magic 0", "5058820400", 64, -OX_DROP_BAD_MAGIC },
+	{ "bad magic 1", "4f59820400", 64, -OX_DROP_BAD_MAGIC },
+	{ "probe", "4f585049", 4, OX_MSG_PROBE },
+	{ "probe long", "4f58504900", 1400, OX_MSG_PROBE },
+	{ "v1 plain", "4f5800", 64, -OX_DROP_V1 },
+	{ "v1 encrypted+control", "4f5809", 64, -OX_DROP_V1 },
+	{ "v1 all flags", "4f581f", 64, -OX_DROP_V1 },
+	{ "version 3", "4f588304", 64, -OX_DROP_BAD_VERSION },
+	{ "version 0x80", "4f588004", 64, -OX_DROP_BAD_VERSION },
+	{ "type 0", "4f588200", 64, -OX_DROP_BAD_TYPE },
+	{ "type 5", "4f588205", 64, -OX_DROP_BAD_TYPE },
+	{ "type 0xff", "4f5882ff", 64, -OX_DROP_BAD_TYPE },
+	{ "init", "4f58820101000000", OX_INIT_LEN, OX_MSG_INIT },
+	{ "init short", "4f58820101000000", OX_INIT_LEN - 1, -OX_DROP_BAD_LENGTH },
+	{ "init long", "4f58820101000000", OX_INIT_LEN + 1, -OX_DROP_BAD_LENGTH },
+	{ "response", "4f58820201000000", OX_RESPONSE_LEN, OX_MSG_RESPONSE },
+	{ "response short", "4f58820201000000", OX_RESPONSE_LEN - 1, -OX_DROP_BAD_LENGTH },
+	{ "cookie", "4f58820301000000", OX_COOKIE_LEN, OX_MSG_COOKIE },
+	{ "cookie long", "4f58820301000000", OX_COOKIE_LEN + 1, -OX_DROP_BAD_LENGTH },
+	{ "data empty", "4f58820401000000", OX_DATA_OVERHEAD, OX_MSG_DATA },
+	{ "data short", "4f58820401000000", OX_DATA_OVERHEAD - 1, -OX_DROP_BAD_LENGTH },
+	{ "data header only", "4f58820401000000", OX_DATA_HDR_LEN, -OX_DROP_BAD_LENGTH },
+	{ "data max", "4f58820401000000", OX_MAX_DATAGRAM, OX_MSG_DATA },
+};
+
+static void
+test_parse(void)
+{
+	static uint8_t buf[OX_MAX_DATAGRAM + 8];
+	unsigned int i;
+	struct ox_msg m;
+	int ret;
+
+	for (i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++) {
+		const struct parse_case *c = &parse_cases[i];
+
+		memset(buf, 0, sizeof(buf));
+		hex_decode(buf, sizeof(buf), c->bytes);
+		ret = ox_msg_parse(buf, c->len, &m);
+		EXPECT(ret == c->want, "parse %s: got %d (%s), want %d (%s)", c->name,
+		       ret, ox_drop_name(ret), c->want, ox_drop_name(c->want));
+	}
+	/* Fields come out little-endian. */
+	hex_decode(buf, sizeof(buf), "4f58820478563412efcdab8967452301");
+	EXPECT(ox_msg_parse(buf, 64, &m) == OX_MSG_DATA && m.index == 0x12345678 &&
+	       m.counter == UINT64_C(0x0123456789abcdef), "data fields");
+	/* Every drop reason has a distinct name. */
+	for (i = 1; i < OX_DROP_MAX; i++)
+		for (unsigned int j = i + 1; j < OX_DROP_MAX; j++)
+			EXPECT(strcmp(ox_drop_name((int)i), ox_drop_name((int)j)) != 0,
+			       "drop names %u %u", i, j);
+	EXPECT(strcmp(ox_drop_name(-OX_DROP_REPLAY), "replay") == 0, "name of a negative");
+	EXPECT(strcmp(ox_drop_name(OX_DROP_MAX + 5), "?") == 0, "name out of range");
+}
+
+static void
+test_probe(void)
+{
+	uint8_t b[64] = "OXPIabcdef";
+
+	EXPECT(ox_probe_reply(b, 10) == 10 && memcmp(b, "OXPOabcdef", 10) == 0, "probe reply");
+	EXPECT(ox_probe_reply(b, 10) == -OX_DROP_BAD_MAGIC, "OXPO is not a probe");
+	EXPECT(ox_probe_reply(b, 3) == -OX_DROP_TOO_SHORT, "short probe");
+}
+
+/* ------------------------------------------------------------ replay */
+
+static void
+test_replay(void)
+{
+	struct ox_replay r;
+	uint64_t c;
+
+	ox_replay_init(&r);
+	EXPECT(ox_replay_check(&r, 0) == 0, "first 0");
+	ox_replay_commit(&r, 0);
+	EXPECT(ox_replay_check(&r, 0) == -OX_DROP_REPLAY, "0 again");
+	/* Out of order inside the window. */
+	EXPECT(ox_replay_check(&r, 100) == 0, "100");
+	ox_replay_commit(&r, 100);
+	for (c = 99; c > 0; c--) {
+		EXPECT(ox_replay_check(&r, c) == 0, "reordered %lu", (unsigned long)c);
+		ox_replay_commit(&r, c);
+	}
+	for (c = 0; c <= 100; c++)
+		EXPECT(ox_replay_check(&r, c) == -OX_DROP_REPLAY, "dup %lu", (unsigned long)c);
+	/* The window edge: top - WINDOW + 1 is in, top - WINDOW is out. */
+	ox_replay_commit(&r, 10000);
+	EXPECT(ox_replay_check(&r, 10000 - OX_REPLAY_WINDOW + 1) == 0, "window edge in");
+	EXPECT(ox_replay_check(&r, 10000 - OX_REPLAY_WINDOW) == -OX_DROP_TOO_OLD, "window edge out");
+	EXPECT(ox_replay_check(&r, 100) == -OX_DROP_TOO_OLD, "far behind");
+	EXPECT(OX_REPLAY_WINDOW >= 2048, "window of at least 2048");
+	/* A jump of more than the whole bitmap clears it. */
+	ox_replay_commit(&r, 10000 - 5);
+	ox_replay_commit(&r, 1000000);
+	EXPECT(ox_replay_check(&r, 1000000 - 64 * 64 + 64 + 5) == 0, "cleared after jump");
+	EXPECT(ox_replay_check(&r, 1000000) == -OX_DROP_REPLAY, "top after jump");
+	/* Near the top of the counter space. */
+	ox_replay_init(&r);
+	ox_replay_commit(&r, UINT64_MAX - 10);
+	EXPECT(ox_replay_check(&r, UINT64_MAX - 10) == -OX_DROP_REPLAY, "high dup");
+	EXPECT(ox_replay_check(&r, UINT64_MAX - 11) == 0, "high reorder");
+}
+
+/* -------------------------------------------------------------- data */
+
+static void
+keypair_pair(struct ox_keypair *a, struct ox_keypair *b)
+{
+	uint8_t k1[32], k2[32];
+
+	randombytes_buf(k1, 32);
+	randombytes_buf(k2, 32);
+	memset(a, 0, sizeof(*a));
+	memset(b, 0, sizeof(*b));
+	memcpy(a->send_key, k1, 32);
+	memcpy(a->recv_key, k2, 32);
+	memcpy(b->send_key, k2, 32);
+	memcpy(b->recv_key, k1, 32);
+	a->send_limit = b->send_limit = OX_REJECT_AFTER_MESSAGES;
+	a->rekey_messages = b->rekey_messages = OX_REKEY_AFTER_MESSAGES;
+	a->expire_ns = b->expire_ns = OX_REJECT_AFTER_NS;
+	a->rekey_ns = b->rekey_ns = OX_REKEY_AFTER_NS;
+	a->birth_ns = b->birth_ns = NS(1);
+	a->local_index = b->remote_index = 0x1111;
+	b->local_index = a->remote_index = 0x2222;
+	a->initiator = true;
+	a->valid = b->valid = true;
+}
+
+static int
+seal(struct ox_aead *x, struct ox_keypair *kp, uint8_t *pkt, const char *text, uint64_t now)
+{
+	size_t n = strlen(text);
+
+	memcpy(pkt + OX_DATA_HDR_LEN, text, n);
+	return ox_data_seal(x, kp, pkt, n, now);
+}
+
+struct tamper_case {
+	const char *name;
+	size_t off;		/* byte flipped; SIZE_MAX: none */
+	int want;
+};
+
+static void
+test_data(enum ox_aead_impl impl, const char *iname)
+{
+	struct ox_aead *x = ox_aead_create(impl);
+	struct ox_keypair a, b;
+	uint8_t pkt[256], copy[256];
+	int len, ret;
+	const char *msg = "an inner packet of some length";
+	size_t mlen = strlen(msg);
+	/* Any flip in the header (it is the associated data), payload or tag. */
+	const struct tamper_case tc[] = {
+		{ "version", 2, -OX_DROP_BAD_TAG },
+		{ "type", 3, -OX_DROP_BAD_TAG },
+		{ "index", 5, -OX_DROP_BAD_TAG },
+		{ "counter", 8, -OX_DROP_BAD_TAG },
+		{ "counter high", 15, -OX_DROP_BAD_TAG },
+		{ "payload first", 16, -OX_DROP_BAD_TAG },
+		{ "payload last", 16 + 29, -OX_DROP_BAD_TAG },
+		{ "tag first", 16 + 30, -OX_DROP_BAD_TAG },
+		{ "tag last", 16 + 30 + 15, -OX_DROP_BAD_TAG },
+		{ "untouched", SIZE_MAX, 30 },
+	};
+	unsigned int i;
+
+	EXPECT(x != NULL, "%s: aead", iname);
+	if (x == NULL)
+		return;
+	keypair_pair(&a, &b);
+	len = seal(x, &a, pkt, msg, NS(2));
+	EXPECT(len == (int)(mlen + OX_DATA_OVERHEAD), "%s: sealed length %d", iname, len);
+	EXPECT(memcmp(pkt + OX_DATA_HDR_LEN, msg, mlen) != 0, "%s: encrypted", iname);
+	for (i = 0; i < sizeof(tc) / sizeof(tc[0]); i++) {
+		memcpy(copy, pkt, (size_t)len);
+		if (tc[i].off != SIZE_MAX)
+			copy[tc[i].off] ^= 0x01;
+		/* A fresh window for each, so only the tamper decides. */
+		ox_replay_init(&b.replay);
+		ret = ox_data_open(x, &b, copy, (size_t)len, NS(2));
+		EXPECT(ret == tc[i].want, "%s: tamper %s: %d (%s)", iname, tc[i].name, ret,
+		       ox_drop_name(ret));
+	}
+	EXPECT(memcmp(copy + OX_DATA_HDR_LEN, msg, mlen) == 0, "%s: decrypted in place", iname);
+	/* Counter 0 was just accepted: the same packet again is a replay. */
+	memcpy(copy, pkt, (size_t)len);
+	EXPECT(ox_data_open(x, &b, copy, (size_t)len, NS(2)) == -OX_DROP_REPLAY,
+	       "%s: replayed", iname);
+	/* Truncated by one. */
+	ox_replay_init(&b.replay);
+	memcpy(copy, pkt, (size_t)len);
+	EXPECT(ox_data_open(x, &b, copy, (size_t)len - 1, NS(2)) == -OX_DROP_BAD_TAG,
+	       "%s: truncated", iname);
+	EXPECT(ox_data_open(x, &b, copy, OX_DATA_OVERHEAD - 1, NS(2)) == -OX_DROP_TOO_SHORT,
+	       "%s: too short", iname);
+	/* Keepalive: empty plaintext. */
+	len = ox_data_seal(x, &b, pkt, 0, NS(2));
+	EXPECT(len == OX_DATA_OVERHEAD && ox_data_open(x, &a, pkt, (size_t)len, NS(2)) == 0,
+	       "%s: empty message", iname);
+	/* Wrong direction: a's own message does not open with a's keys. */
+	len = seal(x, &a, pkt, msg, NS(2));
+	EXPECT(ox_data_open(x, &a, pkt, (size_t)len, NS(2)) == -OX_DROP_BAD_TAG,
+	       "%s: reflected", iname);
+	/* Too old to use: REJECT_AFTER elapsed. */
+	EXPECT(seal(x, &a, pkt, msg, NS(1) + OX_REJECT_AFTER_NS) == -OX_DROP_KEY_EXPIRED,
+	       "%s: seal expired", iname);
+	len = seal(x, &a, pkt, msg, NS(2));
+	EXPECT(ox_data_open(x, &b, pkt, (size_t)len, NS(1) + OX_REJECT_AFTER_NS) ==
+	       -OX_DROP_KEY_EXPIRED, "%s: open expired", iname);
+	/* Rekey by time, initiator only. */
+	EXPECT(!ox_keypair_needs_rekey(&a, NS(1) + OX_REKEY_AFTER_NS - 1), "%s: no rekey yet", iname);
+	EXPECT(ox_keypair_needs_rekey(&a, NS(1) + OX_REKEY_AFTER_NS), "%s: rekey by time", iname);
+	EXPECT(!ox_keypair_needs_rekey(&b, NS(1) + OX_REKEY_AFTER_NS), "%s: responder never", iname);
+	ox_keypair_wipe(&a);
+	EXPECT(seal(x, &a, pkt, msg, NS(2)) == -OX_DROP_KEY_EXPIRED && !a.valid, "%s: wiped", iname);
+	ox_aead_free(x);
+}
+
+/* The counter limit: the last counter goes out, the next is refused. */
+static void
+test_counter_limit(void)
+{
+	struct ox_aead *x = ox_aead_create(OX_AEAD_OPENSSL);
+	struct ox_keypair a, b;
+	uint8_t pkt[128];
+	int len;
+
+	keypair_pair(&a, &b);
+	a.send_limit = b.send_limit = 1000;
+	a.rekey_messages = 900;
+	atomic_store(&a.send_counter, 899);
+	EXPECT(!ox_keypair_needs_rekey(&a, NS(2)), "899 < 900");
+	len = seal(x, &a, pkt, "0123456789012345678901234", NS(2));
+	EXPECT(len > 0 && ox_data_open(x, &b, pkt, (size_t)len, NS(2)) > 0, "899 goes");
+	EXPECT(ox_keypair_needs_rekey(&a, NS(2)), "rekey at 900");
+	atomic_store(&a.send_counter, 999);
+	len = seal(x, &a, pkt, "0123456789012345678901234", NS(2));
+	EXPECT(len > 0 && ox_data_open(x, &b, pkt, (size_t)len, NS(2)) > 0, "999 goes");
+	EXPECT(seal(x, &a, pkt, "0123456789012345678901234", NS(2)) == -OX_DROP_KEY_EXPIRED,
+	       "1000 refused");
+	EXPECT(seal(x, &a, pkt, "0123456789012345678901234", NS(2)) == -OX_DROP_KEY_EXPIRED,
+	       "still refused");
+	/* A forged counter at the limit is refused before the AEAD. */
+	ox_put_le64(pkt + 8, 1000);
+	EXPECT(ox_data_open(x, &b, pkt, 64, NS(2)) == -OX_DROP_KEY_EXPIRED, "counter past limit");
+	/* A receiver's counters also trigger the initiator's rekey. */
+	keypair_pair(&a, &b);
+	a.rekey_messages = 10;
+	atomic_store(&b.send_counter, 10);
+	len = seal(x, &b, pkt, "0123456789012345678901234", NS(2));
+	EXPECT(ox_data_open(x, &a, pkt, (size_t)len, NS(2)) > 0 &&
+	       ox_keypair_needs_rekey(&a, NS(2)), "rekey on received counters");
+	ox_aead_free(x);
+}
+
+/* Nonces never repeat, however many threads send on one keypair. */
+#define SEAL_THREADS 4
+#define SEAL_EACH 50000
+
+struct seal_arg {
+	struct ox_keypair *kp;
+	uint64_t *counters;
+	int failures;
+};
+
+static void *
+seal_thread(void *p)
+{
+	struct seal_arg *s = p;
+	struct ox_aead *x = ox_aead_create(OX_AEAD_OPENSSL);
+	uint8_t pkt[64];
+	int i;
+
+	if (x == NULL) {
+		s->failures++;
+		return NULL;
+	}
+	for (i = 0; i < SEAL_EACH; i++) {
+		memset(pkt + OX_DATA_HDR_LEN, 0x45, 20);
+		if (ox_data_seal(x, s->kp, pkt, 20, NS(2)) != 20 + OX_DATA_OVERHEAD)
+			s->failures++;
+		s->counters[i] = ox_get_le64(pkt + 8);
+	}
+	ox_aead_free(x);
+	return NULL;
+}
+
+static void
+test_nonce_unique(void)
+{
+	static uint64_t counters[SEAL_THREADS][SEAL_EACH];
+	struct seal_arg args[SEAL_THREADS];
+	pthread_t th[SEAL_THREADS];
+	struct ox_keypair a, b;
+	uint8_t *seen;
+	unsigned int i, j, dups = 0, failures = 0;
+	const unsigned int total = SEAL_THREADS * SEAL_EACH;
+
+	keypair_pair(&a, &b);
+	for (i = 0; i < SEAL_THREADS; i++) {
+		args[i] = (struct seal_arg){ &a, counters[i], 0 };
+		EXPECT(pthread_create(&th[i], NULL, seal_thread, &args[i]) == 0, "thread");
+	}
+	for (i = 0; i < SEAL_THREADS; i++) {
+		pthread_join(th[i], NULL);
+		failures += (unsigned int)args[i].failures;
+	}
+	seen = calloc(total, 1);
+	for (i = 0; i < SEAL_THREADS; i++)
+		for (j = 0; j < SEAL_EACH; j++) {
+			uint64_t c = counters[i][j];
+
+			if (c >= total || seen[c]++)
+				dups++;
+		}
+	EXPECT(failures == 0 && dups == 0, "%u threads x %u seals: %u failures, %u reused or "
+	       "out-of-range counters", SEAL_THREADS, SEAL_EACH, failures, dups);
+	printf("nonces: %u seals from %u threads, every counter used once\n", total,
+	       SEAL_THREADS);
+	free(seen);
+}
+
+/* --------------------------------------------------------- handshake */
+
+struct party {
+	uint8_t priv[32], pub[32];
+	char b64[OX_KEY_B64_LEN + 1];
+};
+
+static void
+party_make(struct party *p)
+{
+	ox_key_generate(p->priv, p->pub);
+	ox_key_to_base64(p->b64, p->pub);
+}
+
+static const struct ox_src src_a = { { [10] = 0xff, [11] = 0xff, 198, 18, 0, 2 }, 40000 };
+static const struct ox_src src_b = { { [10] = 0xff, [11] = 0xff, 198, 18, 0, 3 }, 40000 };
+
+/* One full handshake; returns the server's drop (0 = done). */
+static int
+handshake(struct ox_server *srv, struct ox_initiator *in, const struct ox_src *src,
+	  uint64_t now, bool load, uint32_t cidx, uint32_t sidx,
+	  struct ox_keypair *ckp, struct ox_keypair *skp, uint8_t cookie[OX_COOKIE_LEN])
+{
+	uint8_t init[OX_INIT_LEN], resp[OX_RESPONSE_LEN], ts[12];
+	struct ox_hs_payload pl = { .v4 = 0x64400002, .v4_prefix = 10, .v6_prefix = 64,
+				    .mtu = 1420, .keepalive_s = 25 }, got;
+	struct ox_responder r;
+	struct ox_msg m;
+	int ret;
+
+	pl.v6[0] = 0xfd;
+	pl.v6[15] = 2;
+	ox_tai64n_now(ts);
+	EXPECT(ox_initiator_begin(in, cidx, ts, now, init) == 0, "begin");
+	EXPECT(ox_msg_parse(init, sizeof(init), &m) == OX_MSG_INIT && m.index == cidx, "init parses");
+	ret = ox_server_consume_init(srv, init, sizeof(init), src, now, load, &r, cookie);
+	if (ret != 0)
+		return ret;
+	EXPECT(ox_server_make_response(srv, &r, &pl, sidx, now, resp, skp) == 0, "response");
+	EXPECT(ox_msg_parse(resp, sizeof(resp), &m) == OX_MSG_RESPONSE && m.index == cidx,
+	       "response parses");
+	ret = ox_initiator_consume_response(in, resp, sizeof(resp), now, &got, ckp);
+	EXPECT(ret == 0, "client takes response: %s", ox_drop_name(ret));
+	EXPECT(got.index == sidx && got.v4 == pl.v4 && got.mtu == 1420 &&
+	       memcmp(got.v6, pl.v6, 16) == 0 && got.v4_prefix == 10 && got.v6_prefix == 64 &&
+	       got.keepalive_s == 25, "payload arrives");
+	EXPECT(ckp->remote_index == sidx && skp->remote_index == cidx &&
+	       ckp->local_index == cidx && skp->local_index == sidx, "indexes");
+	return 0;
+}
+
+static void
+exchange_ok(struct ox_aead *x, struct ox_keypair *c, struct ox_keypair *s, const char *what)
+{
+	uint8_t pkt[128];
+	int len;
+
+	len = seal(x, c, pkt, "client to server payload", NS(1000));
+	EXPECT(len > 0 && ox_data_open(x, s, pkt, (size_t)len, NS(1000)) == 24 &&
+	       memcmp(pkt + 16, "client to server payload", 24) == 0, "%s: c->s", what);
+	len = seal(x, s, pkt, "server to client payload", NS(1000));
+	EXPECT(len > 0 && ox_data_open(x, c, pkt, (size_t)len, NS(1000)) == 24 &&
+	       memcmp(pkt + 16, "server to client payload", 24) == 0, "%s: s->c", what);
+}
+
+static void
+test_handshake(void)
+{
+	struct party server, alice, mallory;
+	struct ox_server_conf conf;
+	struct ox_server *srv;
+	struct ox_initiator in, in_m;
+	struct ox_keypair ckp, skp;
+	struct ox_allowlist al, al2;
+	struct ox_aead *x = ox_aead_create(OX_AEAD_OPENSSL);
+	uint8_t cookie[OX_COOKIE_LEN], init[OX_INIT_LEN], ts[12], old_init[OX_INIT_LEN];
+	char text[512], err[256];
+	struct ox_responder r;
+	int ret, i, limited;
+
+	party_make(&server);
+	party_make(&alice);
+	party_make(&mallory);
+	snprintf(text, sizeof(text), "# test\n%s alice 100.64.0.9\n", alice.b64);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 100, err, sizeof(err)) == 0,
+	       "allow-list: %s", err);
+	ox_server_conf_default(&conf);
+	srv = ox_server_create(server.priv, &conf);
+	EXPECT(srv != NULL && memcmp(ox_server_public(srv), server.pub, 32) == 0, "server");
+	ox_server_set_allowlist(srv, &al);
+
+	/* The happy path, then data both ways. */
+	EXPECT(ox_initiator_init(&in, alice.priv, server.pub) == 0, "initiator");
+	ret = handshake(srv, &in, &src_a, NS(1000), false, 7, 9, &ckp, &skp, cookie);
+	EXPECT(ret == 0, "handshake: %s", ox_drop_name(ret));
+	exchange_ok(x, &ckp, &skp, "first handshake");
+
+	/* A key not on the allow-list. */
+	EXPECT(ox_initiator_init(&in_m, mallory.priv, server.pub) == 0, "mallory");
+	ret = handshake(srv, &in_m, &src_b, NS(1000), false, 1, 2, &ckp, &skp, cookie);
+	EXPECT(ret == -OX_DROP_UNKNOWN_PEER, "unknown key refused: %s", ox_drop_name(ret));
+
+	/* A client that has the wrong server key fails mac1: no DH spent. */
+	{
+		struct party other;
+		struct ox_initiator wrong;
+
+		party_make(&other);
+		ox_initiator_init(&wrong, alice.priv, other.pub);
+		ret = handshake(srv, &wrong, &src_a, NS(1000), false, 1, 2, &ckp, &skp, cookie);
+		EXPECT(ret == -OX_DROP_BAD_MAC1, "wrong server key: %s", ox_drop_name(ret));
+	}
+
+	/* Flipped bytes: mac1 catches them all. */
+	ox_tai64n_now(ts);
+	ox_initiator_begin(&in, 7, ts, NS(1000), init);
+	memcpy(old_init, init, sizeof(init));
+	for (i = 0; i < OX_INIT_MAC1_OFF; i += 9) {
+		init[i] ^= 0x20;
+		ret = ox_server_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
+		EXPECT(ret == -OX_DROP_BAD_MAC1 || (i == 3 && ret == -OX_DROP_UNEXPECTED),
+		       "flip at %d: %s", i, ox_drop_name(ret));
+		init[i] ^= 0x20;
+	}
+	/* mac2 is not checked when not under load. */
+	init[OX_INIT_MAC2_OFF] ^= 1;
+	ret = ox_server_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
+	EXPECT(ret == 0, "mac2 ignored without load: %s", ox_drop_name(ret));
+	/* The same initiation again: stale timestamp. */
+	ret = ox_server_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1001), false,
+				     &r, cookie);
+	EXPECT(ret == -OX_DROP_STALE_INIT, "replayed initiation: %s", ox_drop_name(ret));
+	/* An allow-list reload keeps the last timestamp. */
+	EXPECT(ox_allowlist_parse(&al2, text, strlen(text), &al, 100, err, sizeof(err)) == 0, "reload");
+	ox_server_set_allowlist(srv, &al2);
+	ret = ox_server_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1002), false,
+				     &r, cookie);
+	EXPECT(ret == -OX_DROP_STALE_INIT, "replayed after reload: %s", ox_drop_name(ret));
+	ox_allowlist_free(&al);
+
+	/* Under load: no cookie yet -> cookie reply; with it -> accepted. */
+	ret = handshake(srv, &in, &src_a, NS(2000), true, 7, 10, &ckp, &skp, cookie);
+	EXPECT(ret == -OX_DROP_COOKIE_SENT, "under load, no cookie: %s", ox_drop_name(ret));
+	{
+		struct ox_msg m;
+
+		EXPECT(ox_msg_parse(cookie, sizeof(cookie), &m) == OX_MSG_COOKIE && m.index == 7,
+		       "cookie reply parses");
+		/* A tampered cookie reply is refused. */
+		cookie[40] ^= 1;
+		EXPECT(ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(2000)) ==
+		       -OX_DROP_BAD_TAG, "tampered cookie");
+		cookie[40] ^= 1;
+		EXPECT(ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(2000)) == 0,
+		       "cookie taken");
+	}
+	ret = handshake(srv, &in, &src_a, NS(2001), true, 7, 10, &ckp, &skp, cookie);
+	EXPECT(ret == 0, "under load with cookie: %s", ox_drop_name(ret));
+	exchange_ok(x, &ckp, &skp, "after cookie");
+	/* The cookie is bound to the source address and port. */
+	ret = handshake(srv, &in, &src_b, NS(2002), true, 7, 10, &ckp, &skp, cookie);
+	EXPECT(ret == -OX_DROP_COOKIE_SENT, "cookie from another source: %s", ox_drop_name(ret));
+	/* Stale cookies are not used by the client. */
+	ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(2002));
+	ret = handshake(srv, &in, &src_b, NS(2002) + OX_COOKIE_SECRET_NS, true, 7, 10, &ckp, &skp,
+			cookie);
+	EXPECT(ret == -OX_DROP_COOKIE_SENT, "old cookie: %s", ox_drop_name(ret));
+	/* A cookie reply for no pending handshake is ignored. */
+	EXPECT(ox_initiator_consume_cookie(&in_m, cookie, sizeof(cookie), NS(2003)) ==
+	       -OX_DROP_UNKNOWN_INDEX || ox_initiator_consume_cookie(&in_m, cookie, sizeof(cookie),
+	       NS(2003)) == -OX_DROP_UNEXPECTED, "cookie for someone else");
+
+	/* Rate limit: a burst of 5 from one source, then refusals until
+	 * time refills the bucket; another source is not affected. */
+	limited = 0;
+	for (i = 0; i < 20; i++) {
+		ret = handshake(srv, &in, &src_b, NS(3000), false, 7, 11, &ckp, &skp, cookie);
+		EXPECT(ret == 0 || ret == -OX_DROP_RATE_LIMITED, "burst: %s", ox_drop_name(ret));
+		limited += ret == -OX_DROP_RATE_LIMITED;
+	}
+	EXPECT(limited == 20 - (int)conf.hs_burst, "rate limited %d of 20", limited);
+	ret = handshake(srv, &in, &src_a, NS(3000), false, 7, 11, &ckp, &skp, cookie);
+	EXPECT(ret == 0, "other source unaffected: %s", ox_drop_name(ret));
+	ret = handshake(srv, &in, &src_b, NS(3000) + 1000000000u / conf.hs_per_second, false,
+			7, 11, &ckp, &skp, cookie);
+	EXPECT(ret == 0, "refilled: %s", ox_drop_name(ret));
+
+	/* A response the client did not ask for, or tampered. */
+	{
+		uint8_t resp[OX_RESPONSE_LEN];
+		struct ox_hs_payload pl = { 0 }, got;
+
+		ox_tai64n_now(ts);
+		ox_initiator_begin(&in, 21, ts, NS(4000), init);
+		ret = ox_server_consume_init(srv, init, sizeof(init), &src_a, NS(4000), false, &r, cookie);
+		EXPECT(ret == 0, "consume: %s", ox_drop_name(ret));
+		ox_server_make_response(srv, &r, &pl, 22, NS(4000), resp, &skp);
+		resp[50] ^= 1;
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
+		       -OX_DROP_HS_DECRYPT, "tampered response");
+		resp[50] ^= 1;
+		resp[4] ^= 1;
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
+		       -OX_DROP_UNKNOWN_INDEX, "response for another index");
+		resp[4] ^= 1;
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
+		       0, "the genuine one still works");
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
+		       -OX_DROP_UNEXPECTED, "a second copy");
+	}
+	ox_server_free(srv);
+	ox_allowlist_free(&al2);
+	ox_initiator_wipe(&in);
+	ox_initiator_wipe(&in_m);
+	ox_aead_free(x);
+}
+
+/* Rekey: packets under the old keys still open while the new ones come
+ * into use, the responder switches on the first packet under the new. */
+static void
+test_rekey(void)
+{
+	struct party server, alice;
+	struct ox_server *srv;
+	struct ox_initiator in;
+	struct ox_keypair ckp, skp;
+	struct ox_peer cp, sp;
+	struct ox_allowlist al;
+	struct ox_aead *x = ox_aead_create(OX_AEAD_OPENSSL);
+	uint8_t cookie[OX_COOKIE_LEN], old_pkt[128], pkt[128];
+	char text[256], err[128];
+	int len, old_len, ret;
+
+	party_make(&server);
+	party_make(&alice);
+	snprintf(text, sizeof(text), "%s\n", alice.b64);
+	ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err));
+	srv = ox_server_create(server.priv, NULL);
+	ox_server_set_allowlist(srv, &al);
+	ox_initiator_init(&in, alice.priv, server.pub);
+	ox_peer_init(&cp);
+	ox_peer_init(&sp);
+
+	EXPECT(handshake(srv, &in, &src_a, NS(10), false, 100, 200, &ckp, &skp, cookie) == 0, "hs1");
+	ox_peer_install(&cp, &ckp, true);
+	ox_peer_install(&sp, &skp, false);
+	EXPECT(ox_peer_current(&sp) == NULL, "responder waits for confirmation");
+	len = seal(x, ox_peer_current(&cp), pkt, "confirm the first keys", NS(11));
+	EXPECT(ox_peer_open(x, &sp, pkt, (size_t)len, NS(11)) == 22, "confirmed");
+	EXPECT(ox_peer_current(&sp) != NULL && ox_peer_current(&sp)->local_index == 200, "current");
+
+	/* A packet sealed before the rekey, delivered after it. */
+	old_len = seal(x, ox_peer_current(&cp), old_pkt, "in flight during rekey", NS(12));
+	EXPECT(handshake(srv, &in, &src_a, NS(130), false, 101, 201, &ckp, &skp, cookie) == 0, "hs2");
+	ox_peer_install(&cp, &ckp, true);
+	ox_peer_install(&sp, &skp, false);
+	EXPECT(ox_peer_current(&cp)->local_index == 101, "client switched");
+	EXPECT(ox_peer_current(&sp)->local_index == 200, "server still on the old keys");
+	/* The server's reply under the old keys still opens at the client. */
+	len = seal(x, ox_peer_current(&sp), pkt, "server on old keys", NS(130));
+	EXPECT(ox_peer_open(x, &cp, pkt, (size_t)len, NS(130)) == 18, "old keys open at client");
+	ret = ox_peer_open(x, &sp, old_pkt, (size_t)old_len, NS(130));
+	EXPECT(ret == 22, "in-flight old packet opens: %s", ox_drop_name(ret));
+	len = seal(x, ox_peer_current(&cp), pkt, "first under new keys", NS(131));
+	EXPECT(ox_peer_open(x, &sp, pkt, (size_t)len, NS(131)) == 20, "new keys");
+	EXPECT(ox_peer_current(&sp)->local_index == 201, "server switched");
+	/* Old keys expire REJECT_AFTER after their handshake. */
+	old_len = seal(x, ox_peer_find(&cp, 100), old_pkt, "late", NS(140));
+	EXPECT(old_len > 0 && ox_peer_open(x, &sp, old_pkt, (size_t)old_len, NS(10) +
+	       OX_REJECT_AFTER_NS) == -OX_DROP_KEY_EXPIRED, "previous keys expire");
+	/* Unknown index. */
+	pkt[4] ^= 0x55;
+	EXPECT(ox_peer_open(x, &sp, pkt, (size_t)len, NS(131)) == -OX_DROP_UNKNOWN_INDEX,
+	       "unknown index");
+	/* A third handshake wipes the first keypair. */
+	EXPECT(handshake(srv, &in, &src_a, NS(250), false, 102, 202, &ckp, &skp, cookie) == 0, "hs3");
+	ox_peer_install(&cp, &ckp, true);
+	EXPECT(ox_peer_find(&cp, 100) == NULL && ox_peer_find(&cp, 101) != NULL &&
+	       ox_peer_find(&cp, 102) != NULL, "two keypairs kept");
+	ox_peer_wipe(&cp);
+	ox_peer_wipe(&sp);
+	EXPECT(ox_peer_current(&cp) == NULL && ox_peer_find(&sp, 201) == NULL, "wiped");
+	ox_server_free(srv);
+	ox_allowlist_free(&al);
+	ox_aead_free(x);
+}
+
+/* ------------------------------------------------------------- BATCH */
+
+static void
+test_batch(void)
+{
+	uint8_t buf[OX_MAX_PLAINTEXT], pkt[1500], copy[OX_MAX_PLAINTEXT];
+	struct ox_batch b;
+	const uint8_t *p;
+	size_t off, plen, len;
+	int ret, n;
+
+	memset(pkt, 0x45, sizeof(pkt));
+	EXPECT(ox_batch_init(&b, buf, 2) == -ENOSPC, "no room for preamble");
+	EXPECT(ox_batch_init(&b, buf, sizeof(buf)) == 0, "init");
+	EXPECT(ox_batch_add(&b, pkt, OX_INNER_MIN - 1) == -EINVAL, "too small packet");
+	for (n = 0; ox_batch_add(&b, pkt, 100) == 0; n++)
+		;
+	EXPECT(n == OX_BATCH_MAX, "at most %d packets (%d)", OX_BATCH_MAX, n);
+	len = ox_batch_finish(&b);
+	EXPECT(len == 3 + (size_t)n * 102, "length");
+	off = 0;
+	for (n = 0; (ret = ox_batch_next(buf, len, &off, &p, &plen)) == 1; n++)
+		EXPECT(plen == 100 && p[0] == 0x45, "packet %d", n);
+	EXPECT(ret == 0 && n == OX_BATCH_MAX, "decoded %d", n);
+	/* Room runs out before the count does. */
+	ox_batch_init(&b, buf, 3 + 2 * 1502);
+	EXPECT(ox_batch_add(&b, pkt, 1500) == 0 && ox_batch_add(&b, pkt, 1500) == 0 &&
+	       ox_batch_add(&b, pkt, 20) == -ENOSPC, "full by size");
+	len = ox_batch_finish(&b);
+
+	/* Malformed batches yield nothing. buf is now 04 | 02 00 | dc 05
+	 * <1500 bytes> | dc 05 <1500 bytes>. */
+	const struct {
+		const char *name;
+		size_t trunc;
+		int at[2];	/* bytes to set, -1: none */
+		uint8_t val[2];
+	} bad[] = {
+		{ "truncated by one", 1, { -1, -1 }, { 0, 0 } },
+		{ "kind", 0, { 0, -1 }, { 0x05, 0 } },
+		{ "count zero", 0, { 1, 2 }, { 0, 0 } },
+		{ "count one more", 0, { 1, -1 }, { 3, 0 } },
+		{ "length past end", 0, { 3, 4 }, { 0xff, 0xff } },
+		{ "length too small", 0, { 3, 4 }, { OX_INNER_MIN - 1, 0 } },
+	};
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memcpy(copy, buf, len);
+		for (int j = 0; j < 2; j++)
+			if (bad[i].at[j] >= 0)
+				copy[bad[i].at[j]] = bad[i].val[j];
+		off = 0;
+		ret = ox_batch_next(copy, len - bad[i].trunc, &off, &p, &plen);
+		EXPECT(ret == -OX_DROP_BAD_BATCH, "bad batch %s: %d", bad[i].name, ret);
+	}
+	/* Trailing bytes after the last packet. */
+	memcpy(copy, buf, len);
+	copy[len] = 0;
+	off = 0;
+	EXPECT(ox_batch_next(copy, len + 1, &off, &p, &plen) == -OX_DROP_BAD_BATCH, "trailing");
+	off = 0;
+	EXPECT(ox_batch_next(copy, 2, &off, &p, &plen) == -OX_DROP_BAD_BATCH, "2 bytes");
+	/* A count above the maximum. */
+	copy[1] = OX_BATCH_MAX + 1;
+	copy[2] = 0;
+	off = 0;
+	EXPECT(ox_batch_next(copy, len, &off, &p, &plen) == -OX_DROP_BAD_BATCH, "count > max");
+}
+
+/* -------------------------------------------------------------- keys */
+
+static void
+test_keys(void)
+{
+	uint8_t priv[32], pub[32], back[32], pub2[32];
+	char b64[OX_KEY_B64_LEN + 1], path[] = "/tmp/oxtunnel-key-XXXXXX", err[256];
+	int fd;
+
+	ox_key_generate(priv, pub);
+	ox_key_to_base64(b64, pub);
+	EXPECT(strlen(b64) == 44 && b64[43] == '=', "base64 form");
+	EXPECT(ox_key_from_base64(back, b64, 44) == 0 && memcmp(back, pub, 32) == 0, "round trip");
+	EXPECT(ox_key_from_base64(back, b64, 43) == -EINVAL, "43 characters");
+	b64[43] = 'A';
+	EXPECT(ox_key_from_base64(back, b64, 44) == -EINVAL, "no padding");
+	ox_key_to_base64(b64, pub);
+	b64[5] = '*';
+	EXPECT(ox_key_from_base64(back, b64, 44) == -EINVAL, "bad alphabet");
+	/* A non-canonical last character (low bits set) is refused. */
+	ox_key_to_base64(b64, pub);
+	b64[42] = b64[42] == 'A' ? 'B' : (b64[42] == 'E' ? 'F' : b64[42]);
+	if (b64[42] == 'B' || b64[42] == 'F')
+		EXPECT(ox_key_from_base64(back, b64, 44) == -EINVAL, "non-canonical");
+	/* Private key files: mode 600 only. */
+	fd = mkstemp(path);
+	EXPECT(fd >= 0, "mkstemp");
+	ox_key_to_base64(b64, priv);
+	EXPECT(write(fd, b64, 44) == 44 && write(fd, "\n", 1) == 1, "write");
+	close(fd);
+	chmod(path, 0600);
+	EXPECT(ox_key_load(path, back, err, sizeof(err)) == 0 && memcmp(back, priv, 32) == 0,
+	       "key file: %s", err);
+	EXPECT(ox_key_public(pub2, back) == 0 && memcmp(pub2, pub, 32) == 0, "public of loaded");
+	chmod(path, 0644);
+	EXPECT(ox_key_load(path, back, err, sizeof(err)) == -EPERM && strstr(err, "chmod 600"),
+	       "world-readable key file refused: %s", err);
+	chmod(path, 0600);
+	truncate(path, 30);
+	EXPECT(ox_key_load(path, back, err, sizeof(err)) == -EINVAL && strstr(err, "30 bytes"),
+	       "truncated key file: %s", err);
+	unlink(path);
+	EXPECT(ox_key_load(path, back, err, sizeof(err)) == -ENOENT && strstr(err, "cannot open"),
+	       "missing key file: %s", err);
+}
+
+/* --------------------------------------------------------- allow-list */
+
+struct allow_case {
+	const char *name;
+	const char *text;	/* K0, K1: replaced by keys */
+	int want;
+	uint32_t n;
+	const char *err;	/* substring of the message */
+};
+
+static const struct allow_case allow_cases[] = {
+	{ "empty", "", 0, 0, NULL },
+	{ "comments", "# nothing\n   \n\t# x\n", 0, 0, NULL },
+	{ "one key", "K0\n", 0, 1, NULL },
+	{ "no final newline", "K0", 0, 1, NULL },
+	{ "crlf", "K0\r\nK1\r\n", 0, 2, NULL },
+	{ "name and addresses", "K0 alice 100.64.0.5 fd6f:7869:647a::5 # laptop\nK1 bob\n", 0, 2, NULL },
+	{ "address without name", "K0 100.64.0.5\n", 0, 1, NULL },
+	{ "bad key", "AAAA alice\n", -EINVAL, 0, "line 1: 'AAAA' is not a base64" },
+	{ "bad name", "# c\nK0 9lives\n", -EINVAL, 0, "line 2: '9lives'" },
+	{ "name after address", "K0 100.64.0.5 alice\n", -EINVAL, 0, "line 1: 'alice'" },
+	{ "two v4", "K0 a 100.64.0.5 100.64.0.6\n", -EINVAL, 0, "a second IPv4" },
+	{ "too many", "K0 a 100.64.0.5 fd00::1 x\n", -EINVAL, 0, "too many fields" },
+	{ "duplicate key", "K0\n# x\nK0 again\n", -EINVAL, 0, "lines 1 and 3: the same key" },
+	{ "duplicate v4", "K0 a 100.64.0.5\nK1 b 100.64.0.5\n", -EINVAL, 0, "the same IPv4" },
+	{ "duplicate v6", "K0 a fd00::1\nK1 b fd00::1\n", -EINVAL, 0, "the same IPv6" },
+	{ "zero v4", "K0 0.0.0.0\n", -EINVAL, 0, "0.0.0.0" },
+	{ "nul byte", "K0\n\0\n", -EINVAL, 0, "line 2: NUL" },
+	{ "over max", "K0\nK1\nK2\n", -E2BIG, 0, "more than 2 keys" },
+};
+
+static void
+test_allowlist(void)
+{
+	char keys[3][OX_KEY_B64_LEN + 1], text[1024], err[256];
+	struct ox_allowlist al;
+	uint8_t priv[32], pub[3][32];
+	unsigned int i, k;
+
+	for (k = 0; k < 3; k++) {
+		ox_key_generate(priv, pub[k]);
+		ox_key_to_base64(keys[k], pub[k]);
+	}
+	for (i = 0; i < sizeof(allow_cases) / sizeof(allow_cases[0]); i++) {
+		const struct allow_case *c = &allow_cases[i];
+		size_t o = 0, tl = strlen(c->text);
+		int ret;
+
+		if (strcmp(c->name, "nul byte") == 0)
+			tl = 5;
+		for (size_t j = 0; j < tl; j++) {
+			if (c->text[j] == 'K' && j + 1 < tl && c->text[j + 1] >= '0' &&
+			    c->text[j + 1] <= '2') {
+				memcpy(text + o, keys[c->text[j + 1] - '0'], 44);
+				o += 44;
+				j++;
+			} else {
+				text[o++] = c->text[j];
+			}
+		}
+		err[0] = '\0';
+		ret = ox_allowlist_parse(&al, text, o, NULL, 2, err, sizeof(err));
+		EXPECT(ret == c->want, "allow-list %s: %d (%s)", c->name, ret, err);
+		if (ret == 0) {
+			EXPECT(al.n == c->n, "allow-list %s: %u entries", c->name, al.n);
+			ox_allowlist_free(&al);
+		} else if (c->err) {
+			EXPECT(strstr(err, c->err) != NULL, "allow-list %s: message '%s'", c->name, err);
+		}
+	}
+	/* Lookup, fields. */
+	snprintf(text, sizeof(text), "%s alice 100.64.0.5 fd6f:7869:647a::5\n%s\n", keys[0], keys[1]);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "parse");
+	{
+		struct ox_allow_entry *e = ox_allowlist_find(&al, pub[0]);
+
+		EXPECT(e && strcmp(e->name, "alice") == 0 && e->v4 == 0x64400005 &&
+		       e->v6[15] == 5 && e->v6[0] == 0xfd && e->line == 1, "entry fields");
+		e = ox_allowlist_find(&al, pub[1]);
+		EXPECT(e && e->name[0] == '\0' && e->v4 == 0 && e->line == 2, "bare entry");
+		EXPECT(ox_allowlist_find(&al, pub[2]) == NULL, "absent key");
+	}
+	ox_allowlist_free(&al);
+	EXPECT(ox_allowlist_load(&al, "/nonexistent/allow", NULL, 10, err, sizeof(err)) == -ENOENT &&
+	       strstr(err, "cannot open allow-list /nonexistent/allow"), "missing file: %s", err);
+	EXPECT(ox_allowlist_load(&al, "/tmp", NULL, 10, err, sizeof(err)) == -EINVAL &&
+	       strstr(err, "not a regular file"), "directory: %s", err);
+}
+
+int
+main(void)
+{
+	if (sodium_init() < 0)
+		return 1;
+	test_parse();
+	test_probe();
+	test_replay();
+	test_data(OX_AEAD_OPENSSL, "openssl");
+	test_data(OX_AEAD_SODIUM, "libsodium");
+	test_counter_limit();
+	test_nonce_unique();
+	test_handshake();
+	test_rekey();
+	test_batch();
+	test_keys();
+	test_allowlist();
+	return ox_test_finish("oxtunnel-proto");
+}

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef OX_TEST_UTIL_H
+#define OX_TEST_UTIL_H
+/* Helpers of the lib/oxtunnel tests. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Decode lowercase or uppercase hex; returns the byte count or -1. */
+static inline int
+hex_decode(uint8_t *out, size_t cap, const char *hex)
+{
+	size_t n = strlen(hex), i;
+
+	if (n % 2 || n / 2 > cap)
+		return -1;
+	for (i = 0; i < n / 2; i++) {
+		unsigned int v;
+		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
+		char *end;
+
+		v = (unsigned int)strtoul(b, &end, 16);
+		if (*end)
+			return -1;
+		out[i] = (uint8_t)v;
+	}
+	return (int)(n / 2);
+}
+
+static inline uint64_t
+mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: reproducible test randomness. */
+static inline uint64_t
+rng_next(uint64_t *s)
+{
+	*s ^= *s >> 12;
+	*s ^= *s << 25;
+	*s ^= *s >> 27;
+	return *s * UINT64_C(2685821657736338717);
+}
+
+#endif /* OX_TEST_UTIL_H */

@@ -1,0 +1,202 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The Noise IK implementation against published vectors (noise_vectors.h)
+ * and the per-packet AEAD against RFC 8439 section 2.8.2, in both
+ * implementations.
+ */
+#include <errno.h>
+
+#include <sodium.h>
+
+#include "ox_test.h"
+#include "ox_tunnel_private.h"
+#include "noise_vectors.h"
+#include "test_util.h"
+
+#define BUF 1024
+
+static void
+check_vector(const struct ox_noise_vector *v)
+{
+	uint8_t prologue[256], i_s[32], i_s_pub[32], i_e[32], rs[32], r_s[32], r_s_pub[32];
+	uint8_t r_e[32], hh[32], payload[BUF], ct[BUF], out[BUF], got[BUF];
+	uint8_t re[32], learnt_rs[32], i_k1[32], i_k2[32], r_k1[32], r_k2[32];
+	struct ox_noise ini, res;
+	int plen, pl, cl;
+	unsigned int m;
+	uint64_t n_i = 0, n_r = 0;
+
+	plen = hex_decode(prologue, sizeof(prologue), v->prologue);
+	EXPECT(plen >= 0 && hex_decode(i_s, 32, v->init_static) == 32 &&
+	       hex_decode(i_e, 32, v->init_ephemeral) == 32 &&
+	       hex_decode(rs, 32, v->init_remote_static) == 32 &&
+	       hex_decode(r_s, 32, v->resp_static) == 32 &&
+	       hex_decode(r_e, 32, v->resp_ephemeral) == 32 &&
+	       hex_decode(hh, 32, v->handshake_hash) == 32, "%s: decode", v->source);
+	EXPECT(ox_key_public(i_s_pub, i_s) == 0, "%s: initiator public", v->source);
+	EXPECT(ox_key_public(r_s_pub, r_s) == 0, "%s: responder public", v->source);
+	EXPECT(memcmp(r_s_pub, rs, 32) == 0, "%s: responder key", v->source);
+
+	ox_noise_init(&ini, prologue, (size_t)plen);
+	ox_noise_mix_hash(&ini, rs, 32);
+	ox_noise_init(&res, prologue, (size_t)plen);
+	ox_noise_mix_hash(&res, r_s_pub, 32);
+
+	/* -> e, es, s, ss */
+	pl = hex_decode(payload, BUF, v->messages[0].payload);
+	cl = hex_decode(ct, BUF, v->messages[0].ciphertext);
+	EXPECT(pl >= 0 && cl == 32 + 48 + pl + 16, "%s: msg0 sizes", v->source);
+	EXPECT(ox_ik_write1(&ini, i_s, i_s_pub, i_e, rs, payload, (size_t)pl, out) == 0 &&
+	       memcmp(out, ct, (size_t)cl) == 0, "%s: msg0 bytes", v->source);
+	EXPECT(ox_ik_read1(&res, r_s, ct, (size_t)cl, re, learnt_rs, got) == 0 &&
+	       memcmp(got, payload, (size_t)pl) == 0 &&
+	       memcmp(learnt_rs, i_s_pub, 32) == 0, "%s: msg0 read", v->source);
+
+	/* <- e, ee, se */
+	pl = hex_decode(payload, BUF, v->messages[1].payload);
+	cl = hex_decode(ct, BUF, v->messages[1].ciphertext);
+	EXPECT(pl >= 0 && cl == 32 + pl + 16, "%s: msg1 sizes", v->source);
+	EXPECT(ox_ik_write2(&res, r_e, re, learnt_rs, payload, (size_t)pl, out) == 0 &&
+	       memcmp(out, ct, (size_t)cl) == 0, "%s: msg1 bytes", v->source);
+	EXPECT(ox_ik_read2(&ini, i_e, i_s, ct, (size_t)cl, got) == 0 &&
+	       memcmp(got, payload, (size_t)pl) == 0, "%s: msg1 read", v->source);
+
+	EXPECT(memcmp(ini.h, hh, 32) == 0 && memcmp(res.h, hh, 32) == 0,
+	       "%s: handshake hash", v->source);
+	ox_noise_split(&ini, i_k1, i_k2);
+	ox_noise_split(&res, r_k1, r_k2);
+	EXPECT(memcmp(i_k1, r_k1, 32) == 0 && memcmp(i_k2, r_k2, 32) == 0,
+	       "%s: split", v->source);
+
+	/* Transport messages alternate initiator, responder. */
+	for (m = 2; m < v->n_messages; m++) {
+		bool from_init = (m % 2) == 0;
+		const uint8_t *k = from_init ? i_k1 : i_k2;
+		uint64_t *n = from_init ? &n_i : &n_r;
+
+		pl = hex_decode(payload, BUF, v->messages[m].payload);
+		cl = hex_decode(ct, BUF, v->messages[m].ciphertext);
+		EXPECT(pl >= 0 && cl == pl + 16, "%s: msg%u sizes", v->source, m);
+		EXPECT(ox_noise_transport(k, *n, true, payload, (size_t)pl, out) == 0 &&
+		       memcmp(out, ct, (size_t)cl) == 0, "%s: msg%u bytes", v->source, m);
+		EXPECT(ox_noise_transport(k, *n, false, ct, (size_t)cl, got) == 0 &&
+		       memcmp(got, payload, (size_t)pl) == 0, "%s: msg%u open", v->source, m);
+		(*n)++;
+	}
+	printf("%s: %u messages and the handshake hash match\n", v->source, v->n_messages);
+}
+
+/* RFC 8439 section 2.8.2, transcribed from the RFC. */
+static const char rfc_key[] =
+	"808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f";
+static const char rfc_nonce[] = "070000004041424344454647";
+static const char rfc_aad[] = "50515253c0c1c2c3c4c5c6c7";
+static const char rfc_plain[] =
+	"Ladies and Gentlemen of the class of '99: If I could offer you only one "
+	"tip for the future, sunscreen would be it.";
+static const char rfc_cipher[] =
+	"d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
+	"3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"
+	"92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
+	"3ff4def08e4b7a9de576d26586cec64b6116";
+static const char rfc_tag[] = "1ae10b594f09e26a7e902ecbd0600691";
+
+static void
+check_rfc8439(enum ox_aead_impl impl, const char *name)
+{
+	uint8_t key[32], nonce[12], aad[12], ct[128], tag[16], buf[128], t[16];
+	size_t len = strlen(rfc_plain);
+	struct ox_aead *a = ox_aead_create(impl);
+
+	EXPECT(a != NULL, "%s: create", name);
+	if (a == NULL)
+		return;
+	hex_decode(key, 32, rfc_key);
+	hex_decode(nonce, 12, rfc_nonce);
+	hex_decode(aad, 12, rfc_aad);
+	EXPECT(hex_decode(ct, sizeof(ct), rfc_cipher) == (int)len, "rfc ciphertext length");
+	hex_decode(tag, 16, rfc_tag);
+	memcpy(buf, rfc_plain, len);
+	EXPECT(ox_aead_seal_iv(a, key, nonce, aad, 12, buf, len, t) == 0 &&
+	       memcmp(buf, ct, len) == 0 && memcmp(t, tag, 16) == 0,
+	       "%s: RFC 8439 2.8.2 seal", name);
+	EXPECT(ox_aead_open_iv(a, key, nonce, aad, 12, buf, len, tag) == 0 &&
+	       memcmp(buf, rfc_plain, len) == 0, "%s: RFC 8439 2.8.2 open", name);
+	ox_aead_free(a);
+	printf("%s: RFC 8439 2.8.2 checked\n", name);
+}
+
+/* Both implementations agree, and each opens the other's output. */
+static void
+check_cross(void)
+{
+	struct ox_aead *o = ox_aead_create(OX_AEAD_OPENSSL);
+	struct ox_aead *s = ox_aead_create(OX_AEAD_SODIUM);
+	uint8_t key[32], ad[16], p1[1500], p2[1500], orig[1500], t1[16], t2[16];
+	size_t sizes[] = { 0, 1, 63, 64, 65, 512, 1400, 1500 };
+	unsigned int i;
+
+	EXPECT(o && s, "create");
+	if (!o || !s)
+		goto out;
+	randombytes_buf(key, sizeof(key));
+	randombytes_buf(ad, sizeof(ad));
+	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		size_t n = sizes[i];
+		uint64_t ctr = (uint64_t)i * 0x100000001ull;
+
+		randombytes_buf(orig, n);
+		memcpy(p1, orig, n);
+		memcpy(p2, orig, n);
+		EXPECT(ox_aead_seal(o, key, ctr, ad, 16, p1, n, t1) == 0, "openssl seal %zu", n);
+		EXPECT(ox_aead_seal(s, key, ctr, ad, 16, p2, n, t2) == 0, "sodium seal %zu", n);
+		EXPECT(memcmp(p1, p2, n) == 0 && memcmp(t1, t2, 16) == 0, "same output %zu", n);
+		EXPECT(ox_aead_open(s, key, ctr, ad, 16, p1, n, t1) == 0 &&
+		       memcmp(p1, orig, n) == 0, "sodium opens openssl %zu", n);
+		EXPECT(ox_aead_open(o, key, ctr, ad, 16, p2, n, t2) == 0 &&
+		       memcmp(p2, orig, n) == 0, "openssl opens sodium %zu", n);
+		/* wrong counter, wrong AD, flipped tag */
+		memcpy(p1, orig, n);
+		ox_aead_seal(o, key, ctr, ad, 16, p1, n, t1);
+		memcpy(p2, p1, n);
+		EXPECT(ox_aead_open(o, key, ctr + 1, ad, 16, p2, n, t1) == -EBADMSG,
+		       "openssl wrong counter %zu", n);
+		memcpy(p2, p1, n);
+		EXPECT(ox_aead_open(s, key, ctr + 1, ad, 16, p2, n, t1) == -EBADMSG,
+		       "sodium wrong counter %zu", n);
+		memcpy(p2, p1, n);
+		ad[3] ^= 1;
+		EXPECT(ox_aead_open(o, key, ctr, ad, 16, p2, n, t1) == -EBADMSG,
+		       "openssl wrong ad %zu", n);
+		memcpy(p2, p1, n);
+		EXPECT(ox_aead_open(s, key, ctr, ad, 16, p2, n, t1) == -EBADMSG,
+		       "sodium wrong ad %zu", n);
+		ad[3] ^= 1;
+		t1[15] ^= 0x80;
+		memcpy(p2, p1, n);
+		EXPECT(ox_aead_open(o, key, ctr, ad, 16, p2, n, t1) == -EBADMSG,
+		       "openssl wrong tag %zu", n);
+	}
+	printf("aead: OpenSSL and libsodium agree at %u sizes\n", i);
+out:
+	ox_aead_free(o);
+	ox_aead_free(s);
+}
+
+int
+main(void)
+{
+	unsigned int i;
+
+	if (sodium_init() < 0) {
+		printf("sodium_init failed\n");
+		return 1;
+	}
+	EXPECT(OX_NOISE_N_VECTORS > 0, "vectors present");
+	for (i = 0; i < OX_NOISE_N_VECTORS; i++)
+		check_vector(&ox_noise_vectors[i]);
+	check_rfc8439(OX_AEAD_OPENSSL, "openssl");
+	check_rfc8439(OX_AEAD_SODIUM, "libsodium");
+	check_cross();
+	return ox_test_finish("oxtunnel-vectors");
+}
