@@ -80,14 +80,12 @@ nonce_of(uint8_t nonce[12], uint64_t counter)
 }
 
 int
-ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
-	     const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
-	     uint8_t tag[OX_TAG_LEN])
+ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
+		const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+		uint8_t tag[OX_TAG_LEN])
 {
-	uint8_t nonce[12];
 	int outl;
 
-	nonce_of(nonce, counter);
 	if (a->impl == OX_AEAD_SODIUM)
 		return crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf, tag, NULL,
 				buf, len, ad, adlen, NULL, nonce, key) == 0 ? 0 : -EIO;
@@ -108,14 +106,12 @@ ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
 }
 
 int
-ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
-	     const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
-	     const uint8_t tag[OX_TAG_LEN])
+ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
+		const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+		const uint8_t tag[OX_TAG_LEN])
 {
-	uint8_t nonce[12];
 	int outl;
 
-	nonce_of(nonce, counter);
 	if (a->impl == OX_AEAD_SODIUM)
 		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, NULL, buf,
 				len, tag, ad, adlen, nonce, key) == 0 ? 0 : -EBADMSG;
@@ -136,4 +132,26 @@ ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
 	if (EVP_CipherFinal_ex(a->dec, buf + len, &outl) != 1)
 		return -EBADMSG;
 	return 0;
+}
+
+int
+ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
+	     const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+	     uint8_t tag[OX_TAG_LEN])
+{
+	uint8_t nonce[12];
+
+	nonce_of(nonce, counter);
+	return ox_aead_seal_iv(a, key, nonce, ad, adlen, buf, len, tag);
+}
+
+int
+ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
+	     const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+	     const uint8_t tag[OX_TAG_LEN])
+{
+	uint8_t nonce[12];
+
+	nonce_of(nonce, counter);
+	return ox_aead_open_iv(a, key, nonce, ad, adlen, buf, len, tag);
 }

@@ -19,7 +19,7 @@
 
 #define ALLOW_MAX_FILE	(256u << 20)
 
-static void
+static void __attribute__((format(printf, 3, 4)))
 errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;

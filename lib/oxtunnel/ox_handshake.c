@@ -119,13 +119,13 @@ ox_server_create(const uint8_t priv[OX_KEY_LEN], const struct ox_server_conf *c)
 		ox_server_conf_default(&def);
 		c = &def;
 	}
-	s = sodium_malloc(sizeof(*s));
+	s = calloc(1, sizeof(*s));
 	if (s == NULL)
 		return NULL;
-	memset(s, 0, sizeof(*s));
 	memcpy(s->s_priv, priv, OX_KEY_LEN);
 	if (ox_key_public(s->s_pub, s->s_priv) != 0) {
-		sodium_free(s);
+		sodium_memzero(s, sizeof(*s));
+		free(s);
 		errno = EINVAL;
 		return NULL;
 	}
@@ -135,7 +135,8 @@ ox_server_create(const uint8_t priv[OX_KEY_LEN], const struct ox_server_conf *c)
 	if (s->rl == NULL) {
 		int err = errno;
 
-		sodium_free(s);
+		sodium_memzero(s, sizeof(*s));
+		free(s);
 		errno = err;
 		return NULL;
 	}
@@ -148,7 +149,8 @@ ox_server_free(struct ox_server *s)
 	if (s == NULL)
 		return;
 	free(s->rl);
-	sodium_free(s);	/* wipes */
+	sodium_memzero(s, sizeof(*s));
+	free(s);
 }
 
 const uint8_t *

@@ -62,6 +62,14 @@ int ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
 		const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len,
 		uint8_t *payload);
 
+/* The per-packet AEAD with a whole 96-bit nonce (RFC 8439 vectors). */
+int ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
+		    const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+		    uint8_t tag[OX_TAG_LEN]);
+int ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
+		    const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+		    const uint8_t tag[OX_TAG_LEN]);
+
 /* Keyed BLAKE2b-128 (mac1, mac2, cookie) and BLAKE2b-256 (derived keys). */
 void ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen,
 	    const uint8_t *in, size_t len);
