@@ -29,7 +29,7 @@ struct ox_ratelimit {
 	struct ox_rl_entry e[];
 };
 
-struct ox_server {
+struct ox_hs_server {
 	uint8_t s_priv[OX_KEY_LEN];
 	uint8_t s_pub[OX_KEY_LEN];
 	uint8_t mac1_key[OX_KEY_LEN];
@@ -43,7 +43,7 @@ struct ox_server {
 static const uint8_t zero_mac[OX_MAC_LEN];
 
 void
-ox_server_conf_default(struct ox_server_conf *c)
+ox_hs_conf_default(struct ox_hs_conf *c)
 {
 	c->hs_per_second = 20;
 	c->hs_burst = 5;
@@ -51,7 +51,7 @@ ox_server_conf_default(struct ox_server_conf *c)
 }
 
 static struct ox_ratelimit *
-ratelimit_create(const struct ox_server_conf *c)
+ratelimit_create(const struct ox_hs_conf *c)
 {
 	struct ox_ratelimit *rl;
 
@@ -105,18 +105,18 @@ ratelimit_allow(struct ox_ratelimit *rl, const struct ox_src *src, uint64_t now_
 	return true;
 }
 
-struct ox_server *
-ox_server_create(const uint8_t priv[OX_KEY_LEN], const struct ox_server_conf *c)
+struct ox_hs_server *
+ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c)
 {
-	struct ox_server_conf def;
-	struct ox_server *s;
+	struct ox_hs_conf def;
+	struct ox_hs_server *s;
 
 	if (sodium_init() < 0) {
 		errno = EIO;
 		return NULL;
 	}
 	if (c == NULL) {
-		ox_server_conf_default(&def);
+		ox_hs_conf_default(&def);
 		c = &def;
 	}
 	s = calloc(1, sizeof(*s));
@@ -144,7 +144,7 @@ ox_server_create(const uint8_t priv[OX_KEY_LEN], const struct ox_server_conf *c)
 }
 
 void
-ox_server_free(struct ox_server *s)
+ox_hs_free(struct ox_hs_server *s)
 {
 	if (s == NULL)
 		return;
@@ -154,20 +154,20 @@ ox_server_free(struct ox_server *s)
 }
 
 const uint8_t *
-ox_server_public(const struct ox_server *s)
+ox_hs_public(const struct ox_hs_server *s)
 {
 	return s->s_pub;
 }
 
 void
-ox_server_set_allowlist(struct ox_server *s, const struct ox_allowlist *al)
+ox_hs_set_allowlist(struct ox_hs_server *s, const struct ox_allowlist *al)
 {
 	s->allow = al;
 }
 
 /* The cookie of a source: MAC of its address and port under the secret. */
 static void
-cookie_of(struct ox_server *s, const struct ox_src *src, uint64_t now_ns,
+cookie_of(struct ox_hs_server *s, const struct ox_src *src, uint64_t now_ns,
 	  uint8_t cookie[OX_MAC_LEN])
 {
 	uint8_t a[18];
@@ -190,7 +190,7 @@ prologue_of(uint8_t p[OX_PROLOGUE_LEN], const uint8_t *init)
 }
 
 int
-ox_server_consume_init(struct ox_server *s, const uint8_t *pkt, size_t len,
+ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
 		       const struct ox_src *src, uint64_t now_ns, bool under_load,
 		       struct ox_responder *r, uint8_t reply[OX_COOKIE_LEN])
 {
@@ -320,7 +320,7 @@ payload_get(const uint8_t p[OX_HS_PAYLOAD_LEN], struct ox_hs_payload *pl)
 }
 
 int
-ox_server_make_response(struct ox_server *s, struct ox_responder *r,
+ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 			const struct ox_hs_payload *pl, uint32_t local_index,
 			uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
 			struct ox_keypair *kp)

@@ -15,7 +15,7 @@
  * its name. Functions that set things up return 0 or -errno.
  *
  * Threading: see each structure. In short, the handshake objects (struct
- * ox_server, ox_initiator, ox_responder, ox_allowlist) have one writer, the
+ * ox_hs_server, ox_initiator, ox_responder, ox_allowlist) have one writer, the
  * control thread; a keypair's send side is safe from any number of threads
  * (atomic counter), its receive side (replay window) has one writer.
  */
@@ -418,30 +418,30 @@ struct ox_hs_payload {
 struct ox_ratelimit;
 
 /** Server side: static key, MAC keys, cookie secret, allow-list, limits. */
-struct ox_server;
+struct ox_hs_server;
 
 /** Server settings. */
-struct ox_server_conf {
+struct ox_hs_conf {
 	uint32_t hs_per_second;		/**< initiations per source per second (20) */
 	uint32_t hs_burst;		/**< burst of the same (5) */
 	uint32_t ratelimit_entries;	/**< sources tracked, power of two (4096) */
 };
 
-void ox_server_conf_default(struct ox_server_conf *c);
+void ox_hs_conf_default(struct ox_hs_conf *c);
 
 /** @return the server, or NULL with errno set. */
-struct ox_server *ox_server_create(const uint8_t priv[OX_KEY_LEN],
-				   const struct ox_server_conf *c);
-void ox_server_free(struct ox_server *s);
+struct ox_hs_server *ox_hs_create(const uint8_t priv[OX_KEY_LEN],
+				   const struct ox_hs_conf *c);
+void ox_hs_free(struct ox_hs_server *s);
 
 /** @return the server's static public key. */
-const uint8_t *ox_server_public(const struct ox_server *s);
+const uint8_t *ox_hs_public(const struct ox_hs_server *s);
 
 /**
  * Use this allow-list from now on (not copied; the caller keeps it alive
  * while it is set). Sessions are not touched.
  */
-void ox_server_set_allowlist(struct ox_server *s, const struct ox_allowlist *al);
+void ox_hs_set_allowlist(struct ox_hs_server *s, const struct ox_allowlist *al);
 
 /** Handshake state between reading an initiation and answering it. */
 struct ox_responder {
@@ -464,7 +464,7 @@ struct ox_responder {
  * @return
  *   0 with @p r filled in, or a negative enum ox_drop.
  */
-int ox_server_consume_init(struct ox_server *s, const uint8_t *pkt, size_t len,
+int ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
 			   const struct ox_src *src, uint64_t now_ns, bool under_load,
 			   struct ox_responder *r, uint8_t reply[OX_COOKIE_LEN]);
 
@@ -474,7 +474,7 @@ int ox_server_consume_init(struct ox_server *s, const uint8_t *pkt, size_t len,
  *
  * @return 0, or -EIO (a degenerate key: nothing to send).
  */
-int ox_server_make_response(struct ox_server *s, struct ox_responder *r,
+int ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 			    const struct ox_hs_payload *pl, uint32_t local_index,
 			    uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
 			    struct ox_keypair *kp);

@@ -19,7 +19,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct ox_server *srv;
+static struct ox_hs_server *srv;
 static struct ox_allowlist al;
 static struct ox_initiator in;
 static uint8_t mac1_key[OX_KEY_LEN];
@@ -45,14 +45,14 @@ setup(void)
 	fixed_key(cpriv, 0x21);
 	if (ox_key_public(spub, spriv) != 0 || ox_key_public(cpub, cpriv) != 0)
 		abort();
-	srv = ox_server_create(spriv, NULL);
+	srv = ox_hs_create(spriv, NULL);
 	if (srv == NULL)
 		abort();
 	ox_key_to_base64(text, cpub);
 	strcat(text, " seed\n");
 	if (ox_allowlist_parse(&al, text, strlen(text), NULL, 4, err, sizeof(err)) != 0)
 		abort();
-	ox_server_set_allowlist(srv, &al);
+	ox_hs_set_allowlist(srv, &al);
 	ox_label_key(mac1_key, "mac1----", spub);
 	if (ox_initiator_init(&in, cpriv, spub) != 0)
 		abort();
@@ -90,10 +90,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				ox_mac(buf + OX_INIT_MAC1_OFF, mac1_key, OX_KEY_LEN, buf,
 				       OX_INIT_MAC1_OFF);
 			}
-			ret = ox_server_consume_init(srv, buf, len, &src, now, data[0] & 2,
+			ret = ox_hs_consume_init(srv, buf, len, &src, now, data[0] & 2,
 						     &r, reply);
 			if (ret == 0) {
-				if (ox_server_make_response(srv, &r, &pl, 9, now, resp, &kp) != 0)
+				if (ox_hs_make_response(srv, &r, &pl, 9, now, resp, &kp) != 0)
 					abort();
 			} else if (ret == -OX_DROP_COOKIE_SENT) {
 				if (ox_msg_parse(reply, sizeof(reply), &m) != OX_MSG_COOKIE)

@@ -131,7 +131,7 @@ send_one(struct ox_aead *x, struct side *from, struct link *l, struct side *to)
 }
 
 struct hs_ctx {
-	struct ox_server *srv;
+	struct ox_hs_server *srv;
 	struct ox_initiator in;
 	uint32_t next_index;
 	unsigned int handshakes;
@@ -155,12 +155,12 @@ rekey(struct hs_ctx *h, struct side *c, struct side *s)
 	ts[10] = (uint8_t)(h->handshakes >> 8);
 	if (ox_initiator_begin(&h->in, cidx, ts, now, init) != 0)
 		return -1;
-	ret = ox_server_consume_init(h->srv, init, sizeof(init), &src, now, false, &r, cookie);
+	ret = ox_hs_consume_init(h->srv, init, sizeof(init), &src, now, false, &r, cookie);
 	if (ret != 0) {
 		printf("consume_init: %s\n", ox_drop_name(ret));
 		return -1;
 	}
-	if (ox_server_make_response(h->srv, &r, &pl, sidx, now, resp, &skp) != 0)
+	if (ox_hs_make_response(h->srv, &r, &pl, sidx, now, resp, &skp) != 0)
 		return -1;
 	ret = ox_initiator_consume_response(&h->in, resp, sizeof(resp), now, &got, &ckp);
 	if (ret != 0) {
@@ -194,11 +194,11 @@ main(void)
 	ox_key_to_base64(text, cpub);
 	strcat(text, " client\n");
 	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 1, err, sizeof(err)) == 0, "%s", err);
-	h.srv = ox_server_create(spriv, NULL);
+	h.srv = ox_hs_create(spriv, NULL);
 	EXPECT(x && h.srv, "setup");
 	if (!x || !h.srv)
 		return ox_test_finish("oxtunnel-exchange");
-	ox_server_set_allowlist(h.srv, &al);
+	ox_hs_set_allowlist(h.srv, &al);
 	EXPECT(ox_initiator_init(&h.in, cpriv, spub) == 0, "initiator");
 	ox_peer_init(&c.peer);
 	ox_peer_init(&s.peer);
@@ -242,7 +242,7 @@ main(void)
 	ox_peer_wipe(&c.peer);
 	ox_peer_wipe(&s.peer);
 	ox_initiator_wipe(&h.in);
-	ox_server_free(h.srv);
+	ox_hs_free(h.srv);
 	ox_allowlist_free(&al);
 	ox_aead_free(x);
 	free(c.seen);

@@ -378,7 +378,7 @@ static const struct ox_src src_b = { { [10] = 0xff, [11] = 0xff, 198, 18, 0, 3 }
 
 /* One full handshake; returns the server's drop (0 = done). */
 static int
-handshake(struct ox_server *srv, struct ox_initiator *in, const struct ox_src *src,
+handshake(struct ox_hs_server *srv, struct ox_initiator *in, const struct ox_src *src,
 	  uint64_t now, bool load, uint32_t cidx, uint32_t sidx,
 	  struct ox_keypair *ckp, struct ox_keypair *skp, uint8_t cookie[OX_COOKIE_LEN])
 {
@@ -394,10 +394,10 @@ handshake(struct ox_server *srv, struct ox_initiator *in, const struct ox_src *s
 	ox_tai64n_now(ts);
 	EXPECT(ox_initiator_begin(in, cidx, ts, now, init) == 0, "begin");
 	EXPECT(ox_msg_parse(init, sizeof(init), &m) == OX_MSG_INIT && m.index == cidx, "init parses");
-	ret = ox_server_consume_init(srv, init, sizeof(init), src, now, load, &r, cookie);
+	ret = ox_hs_consume_init(srv, init, sizeof(init), src, now, load, &r, cookie);
 	if (ret != 0)
 		return ret;
-	EXPECT(ox_server_make_response(srv, &r, &pl, sidx, now, resp, skp) == 0, "response");
+	EXPECT(ox_hs_make_response(srv, &r, &pl, sidx, now, resp, skp) == 0, "response");
 	EXPECT(ox_msg_parse(resp, sizeof(resp), &m) == OX_MSG_RESPONSE && m.index == cidx,
 	       "response parses");
 	ret = ox_initiator_consume_response(in, resp, sizeof(resp), now, &got, ckp);
@@ -428,8 +428,8 @@ static void
 test_handshake(void)
 {
 	struct party server, alice, mallory;
-	struct ox_server_conf conf;
-	struct ox_server *srv;
+	struct ox_hs_conf conf;
+	struct ox_hs_server *srv;
 	struct ox_initiator in, in_m;
 	struct ox_keypair ckp, skp;
 	struct ox_allowlist al, al2;
@@ -445,10 +445,10 @@ test_handshake(void)
 	snprintf(text, sizeof(text), "# test\n%s alice 100.64.0.9\n", alice.b64);
 	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 100, err, sizeof(err)) == 0,
 	       "allow-list: %s", err);
-	ox_server_conf_default(&conf);
-	srv = ox_server_create(server.priv, &conf);
-	EXPECT(srv != NULL && memcmp(ox_server_public(srv), server.pub, 32) == 0, "server");
-	ox_server_set_allowlist(srv, &al);
+	ox_hs_conf_default(&conf);
+	srv = ox_hs_create(server.priv, &conf);
+	EXPECT(srv != NULL && memcmp(ox_hs_public(srv), server.pub, 32) == 0, "server");
+	ox_hs_set_allowlist(srv, &al);
 
 	/* The happy path, then data both ways. */
 	EXPECT(ox_initiator_init(&in, alice.priv, server.pub) == 0, "initiator");
@@ -478,23 +478,23 @@ test_handshake(void)
 	memcpy(old_init, init, sizeof(init));
 	for (i = 0; i < OX_INIT_MAC1_OFF; i += 9) {
 		init[i] ^= 0x20;
-		ret = ox_server_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
 		EXPECT(ret == -OX_DROP_BAD_MAC1 || (i == 3 && ret == -OX_DROP_UNEXPECTED),
 		       "flip at %d: %s", i, ox_drop_name(ret));
 		init[i] ^= 0x20;
 	}
 	/* mac2 is not checked when not under load. */
 	init[OX_INIT_MAC2_OFF] ^= 1;
-	ret = ox_server_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
+	ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
 	EXPECT(ret == 0, "mac2 ignored without load: %s", ox_drop_name(ret));
 	/* The same initiation again: stale timestamp. */
-	ret = ox_server_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1001), false,
+	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1001), false,
 				     &r, cookie);
 	EXPECT(ret == -OX_DROP_STALE_INIT, "replayed initiation: %s", ox_drop_name(ret));
 	/* An allow-list reload keeps the last timestamp. */
 	EXPECT(ox_allowlist_parse(&al2, text, strlen(text), &al, 100, err, sizeof(err)) == 0, "reload");
-	ox_server_set_allowlist(srv, &al2);
-	ret = ox_server_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1002), false,
+	ox_hs_set_allowlist(srv, &al2);
+	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1002), false,
 				     &r, cookie);
 	EXPECT(ret == -OX_DROP_STALE_INIT, "replayed after reload: %s", ox_drop_name(ret));
 	ox_allowlist_free(&al);
@@ -553,9 +553,9 @@ test_handshake(void)
 
 		ox_tai64n_now(ts);
 		ox_initiator_begin(&in, 21, ts, NS(4000), init);
-		ret = ox_server_consume_init(srv, init, sizeof(init), &src_a, NS(4000), false, &r, cookie);
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(4000), false, &r, cookie);
 		EXPECT(ret == 0, "consume: %s", ox_drop_name(ret));
-		ox_server_make_response(srv, &r, &pl, 22, NS(4000), resp, &skp);
+		ox_hs_make_response(srv, &r, &pl, 22, NS(4000), resp, &skp);
 		resp[50] ^= 1;
 		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
 		       -OX_DROP_HS_DECRYPT, "tampered response");
@@ -569,7 +569,7 @@ test_handshake(void)
 		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
 		       -OX_DROP_UNEXPECTED, "a second copy");
 	}
-	ox_server_free(srv);
+	ox_hs_free(srv);
 	ox_allowlist_free(&al2);
 	ox_initiator_wipe(&in);
 	ox_initiator_wipe(&in_m);
@@ -582,7 +582,7 @@ static void
 test_rekey(void)
 {
 	struct party server, alice;
-	struct ox_server *srv;
+	struct ox_hs_server *srv;
 	struct ox_initiator in;
 	struct ox_keypair ckp, skp;
 	struct ox_peer cp, sp;
@@ -596,8 +596,8 @@ test_rekey(void)
 	party_make(&alice);
 	snprintf(text, sizeof(text), "%s\n", alice.b64);
 	ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err));
-	srv = ox_server_create(server.priv, NULL);
-	ox_server_set_allowlist(srv, &al);
+	srv = ox_hs_create(server.priv, NULL);
+	ox_hs_set_allowlist(srv, &al);
 	ox_initiator_init(&in, alice.priv, server.pub);
 	ox_peer_init(&cp);
 	ox_peer_init(&sp);
@@ -641,7 +641,7 @@ test_rekey(void)
 	ox_peer_wipe(&cp);
 	ox_peer_wipe(&sp);
 	EXPECT(ox_peer_current(&cp) == NULL && ox_peer_find(&sp, 201) == NULL, "wiped");
-	ox_server_free(srv);
+	ox_hs_free(srv);
 	ox_allowlist_free(&al);
 	ox_aead_free(x);
 }
