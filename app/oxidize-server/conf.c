@@ -66,6 +66,18 @@ static const struct opt_def opt_defs[] = {
 	  "tunnel IPv6 addresses (default fd6f:7869:647a::/64)" },
 	{ "max-sessions", OPT_U32, FIELD(max_sessions), 1, 1u << 24, "N",
 	  "session table size (default 1048576)" },
+	{ "key", OPT_STR, FIELD(key_file), 0, 0, "FILE",
+	  "server private key (base64, mode 600); turns the relay on" },
+	{ "allow", OPT_STR, FIELD(allow_file), 0, 0, "FILE",
+	  "allow-list of client public keys (reloaded on SIGHUP)" },
+	{ "mtu", OPT_U16, FIELD(mtu), 576, 8920, "N",
+	  "tunnel MTU given to clients (default 1420)" },
+	{ "keepalive", OPT_U16, FIELD(keepalive), 1, 3600, "S",
+	  "keepalive interval given to clients (default 25)" },
+	{ "idle-timeout", OPT_U32, FIELD(idle_timeout), 5, 86400, "S",
+	  "end a session silent this long (default 180)" },
+	{ "hs-queue", OPT_U32, FIELD(hs_queue), 64, 1u << 20, "N",
+	  "handshakes queued for the control thread (default 4096)" },
 	{ "config", OPT_STR, FIELD(config), 0, 0, "FILE",
 	  "read options from FILE, section [server], keys as the flags" },
 };
@@ -115,6 +127,10 @@ conf_defaults(struct ox_server_conf *c)
 	c->burst = 32;
 	c->drain_us = 100;
 	c->max_sessions = 1u << 20;
+	c->mtu = 1420;
+	c->keepalive = 25;
+	c->idle_timeout = 180;
+	c->hs_queue = 4096;
 	snprintf(c->pool4, sizeof(c->pool4), "100.64.0.0/10");
 	snprintf(c->pool6, sizeof(c->pool6), "fd6f:7869:647a::/64");
 }

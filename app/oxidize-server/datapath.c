@@ -207,6 +207,15 @@ ox_worker_main(void *arg)
 			if (sent)
 				ctr_add(&w->stats.busy_cycles, last_drain - t0);
 		}
+		if (w->inbox != NULL) {
+			n = rte_ring_sc_dequeue_burst(w->inbox, (void **)pkts, w->burst, NULL);
+			for (j = 0; j < n; j++)
+				ox_relay_inbox(w, pkts[j]);
+			if (n)
+				ox_worker_flush(w);
+		}
+		if (w->poll_hook != NULL)
+			w->poll_hook(w);
 		/* No session pointer is held past this point of the loop. */
 		if (w->rcu != NULL)
 			rte_rcu_qsbr_quiescent(w->rcu, w->lcore_id);
@@ -265,5 +274,9 @@ ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum)
 			sum->pkt_drops[k] += __atomic_load_n(&st->pkt_drops[k], __ATOMIC_RELAXED);
 		for (k = 0; k < OX_DP_DROP_MAX; k++)
 			sum->dp_drops[k] += __atomic_load_n(&st->dp_drops[k], __ATOMIC_RELAXED);
+		for (k = 0; k < OX_DROP_MAX; k++)
+			sum->ox_drops[k] += __atomic_load_n(&st->ox_drops[k], __ATOMIC_RELAXED);
+		for (k = 0; k < OX_RELAY_CTR_MAX; k++)
+			sum->relay[k] += __atomic_load_n(&st->relay[k], __ATOMIC_RELAXED);
 	}
 }

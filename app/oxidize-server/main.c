@@ -37,6 +37,27 @@ on_signal(int sig __rte_unused)
 	__atomic_store_n(&ox_stop, true, __ATOMIC_RELAXED);
 }
 
+static void
+on_sighup(int sig __rte_unused)
+{
+	ox_relay_request_reload();
+}
+
+static struct ox_server *poll_srv;
+
+/* One lcore does everything: the control work every millisecond. */
+static void
+single_lcore_control(struct ox_worker *w __rte_unused)
+{
+	static uint64_t next;
+	uint64_t now = rte_get_timer_cycles();
+
+	if (now < next)
+		return;
+	next = now + rte_get_timer_hz() / 1000;
+	ox_relay_control(poll_srv);
+}
+
 /* Capability bits (linux/capability.h) FLASH needs. CAP_BPF is not enough:
  * finding the PMD's XDP program and maps by id (BPF_*_GET_FD_BY_ID) takes
  * CAP_SYS_ADMIN. CAP_NET_RAW opens AF_XDP sockets, CAP_NET_ADMIN attaches
@@ -304,6 +325,7 @@ setup_workers(struct ox_server *srv)
 		if (w == NULL)
 			return -ENOMEM;
 		w->lcore_id = lcores[i];
+		w->id = (uint16_t)i;
 		w->burst = srv->conf.burst;
 		w->udp_port = srv->conf.port;
 		w->drain_tsc = rte_get_tsc_hz() / 1000000 * srv->conf.drain_us;
@@ -323,6 +345,9 @@ setup_workers(struct ox_server *srv)
 			s = &w->slots[w->n_slots++];
 			s->port_id = srv->ports[i].port_id;
 			s->queue = q;
+			rte_eth_macaddr_get(s->port_id, &s->mac);
+			if (w->tx_slot == NULL)
+				w->tx_slot = s;
 			ret = ox_worker_init_txb(w, s);
 			if (ret != 0)
 				return ret;
@@ -427,6 +452,8 @@ shutdown_server(struct ox_server *srv, bool workers_launched)
 	__atomic_store_n(&ox_stop, true, __ATOMIC_RELAXED);
 	if (workers_launched)
 		rte_eal_mp_wait_lcore();
+	/* Its rings may hold mbufs: back to the pool before counting. */
+	ox_relay_free(srv);
 	if (srv->pool != NULL && workers_launched) {
 		log_final(srv);
 		in_use = reap_tx(srv);
@@ -554,6 +581,10 @@ main(int argc, char **argv)
 		if (ret != 0)
 			goto out;
 	}
+	ret = ox_relay_init(&srv);
+	if (ret != 0)
+		goto out;
+	signal(SIGHUP, on_sighup);
 	if (ox_telemetry_register(&srv) != 0)
 		SRV_LOG(WARNING, "telemetry commands not registered");
 	srv.baseline_in_use = rte_mempool_in_use_count(srv.pool);
@@ -585,6 +616,9 @@ main(int argc, char **argv)
 		signal(SIGALRM, on_signal);
 		if (srv.conf.duration)
 			alarm(srv.conf.duration);
+		poll_srv = &srv;
+		if (srv.relay != NULL)
+			srv.workers[0]->poll_hook = single_lcore_control;
 		ox_worker_main(srv.workers[0]);
 	} else {
 		rc = 0;
@@ -605,7 +639,8 @@ main(int argc, char **argv)
 				rc = 1;
 				break;
 			}
-			rte_delay_us_sleep(50 * 1000);
+			ox_relay_control(&srv);
+			rte_delay_us_sleep(srv.relay != NULL ? 1000 : 50 * 1000);
 		}
 		goto out;
 	}

@@ -10,11 +10,14 @@
 #include <rte_ethdev.h>
 #include <rte_log.h>
 #include <rte_mbuf.h>
+#include <rte_ring.h>
+#include <rte_telemetry.h>
 
 #include "ox_addrpool.h"
 #include "ox_flash.h"
 #include "ox_pkt.h"
 #include "ox_sessions.h"
+#include "ox_tunnel.h"
 
 extern int ox_server_logtype;
 #define SRV_LOG(level, fmt, ...) \
@@ -43,6 +46,12 @@ struct ox_server_conf {
 	char pool4[32];			/* tunnel IPv4 pool, CIDR */
 	char pool6[64];			/* tunnel IPv6 pool, CIDR */
 	uint32_t max_sessions;
+	char key_file[256];		/* server private key; "" = echo only, no relay */
+	char allow_file[256];		/* allow-list of client public keys */
+	uint16_t mtu;			/* tunnel MTU given to clients */
+	uint16_t keepalive;		/* keepalive interval given to clients, s */
+	uint32_t idle_timeout;		/* session reaped after this long silent, s */
+	uint32_t hs_queue;		/* handshake queue to the control thread */
 };
 
 /** Datapath drop reasons past the outer checks (lib/pkt has those). */
@@ -51,7 +60,16 @@ struct ox_server_conf {
 	X(NOT_OXTUNNEL, "not_oxtunnel") \
 	X(TX_FULL, "tx_full") \
 	X(TAP_NOT_IP, "tap_not_ip") \
-	X(TAP_NO_SESSION, "tap_no_session")
+	X(TAP_NO_SESSION, "tap_no_session") \
+	X(HS_QUEUE_FULL, "hs_queue_full") \
+	X(HANDOFF_FULL, "handoff_full") \
+	X(SPOOFED_SRC, "spoofed_src") \
+	X(INNER_MALFORMED, "inner_malformed") \
+	X(INNER_TOO_BIG, "inner_too_big") \
+	X(NO_EXIT, "no_exit") \
+	X(NO_ROOM, "no_headroom") \
+	X(NO_KEYS, "no_keys") \
+	X(NO_MBUF, "no_mbuf")
 
 enum ox_dp_drop {
 #define OX_DP_ENUM(e, s) OX_DP_DROP_ ## e,
@@ -61,6 +79,30 @@ enum ox_dp_drop {
 };
 
 extern const char *const ox_dp_drop_names[OX_DP_DROP_MAX];
+
+/** What the relay did, per lcore. */
+#define OX_RELAY_CTRS(X) \
+	X(DECRYPTED, "decrypted") \
+	X(TO_TAP, "to_tap") \
+	X(FROM_TAP, "from_tap") \
+	X(CLIENT_TO_CLIENT, "client_to_client") \
+	X(KEEPALIVE, "keepalive") \
+	X(ACK, "ack_sent") \
+	X(KEY_CONFIRM, "key_confirm") \
+	X(HANDOFF, "handoff") \
+	X(ROAMED, "roamed") \
+	X(DISCONNECT, "disconnect") \
+	X(HS_QUEUED, "hs_queued") \
+	X(BATCH_PKTS, "batch_pkts")
+
+enum ox_relay_ctr {
+#define OX_RELAY_ENUM(e, s) OX_RELAY_ ## e,
+	OX_RELAY_CTRS(OX_RELAY_ENUM)
+#undef OX_RELAY_ENUM
+	OX_RELAY_CTR_MAX
+};
+
+extern const char *const ox_relay_ctr_names[OX_RELAY_CTR_MAX];
 
 /** Per-lcore counters: written by that lcore only, summed by readers. */
 struct ox_lcore_stats {
@@ -72,6 +114,8 @@ struct ox_lcore_stats {
 	uint64_t busy_cycles;	/* cycles of loop turns that moved packets */
 	uint64_t pkt_drops[OX_PKT_DROP_MAX];
 	uint64_t dp_drops[OX_DP_DROP_MAX];
+	uint64_t ox_drops[OX_DROP_MAX];	/* OxTunnel protocol drops (lib/oxtunnel) */
+	uint64_t relay[OX_RELAY_CTR_MAX];
 } __rte_cache_aligned;
 
 /** One (port, queue) pair polled by one lcore, which also owns its TX queue. */
@@ -82,9 +126,11 @@ struct ox_slot {
 	uint64_t rx_pkts;
 	uint64_t tx_pkts;
 	struct rte_eth_dev_tx_buffer *txb;
+	struct rte_ether_addr mac;	/* the port's own address */
 };
 
 struct ox_worker;
+struct ox_relay;
 
 /**
  * Hook for datagrams that are not OXPI probes (the relay's entry point).
@@ -113,6 +159,13 @@ struct ox_worker {
 	ox_tap_hook_t tap_hook;
 	struct ox_sessions *sessions;	/* shared, lock-free for readers */
 	struct rte_rcu_qsbr *rcu;	/* this lcore reports quiescent states */
+	uint16_t id;			/* position in ox_server.workers */
+	struct ox_slot *tx_slot;	/* where this lcore sends to clients */
+	struct ox_slot *tap_slot;	/* its exit TAP queue, or NULL */
+	struct rte_ring *inbox;		/* mbufs other lcores hand to this one */
+	struct ox_aead *aead;		/* this lcore's AEAD context */
+	struct ox_relay *relay;		/* NULL: echo only */
+	void (*poll_hook)(struct ox_worker *w);	/* single-lcore: the control work */
 	struct ox_slot slots[OX_MAX_SLOTS];
 } __rte_cache_aligned;
 
@@ -144,6 +197,7 @@ struct ox_server {
 	unsigned int n_workers;
 	struct ox_worker *workers[RTE_MAX_LCORE];
 	uint64_t start_tsc;
+	struct ox_relay *relay;		/* NULL without --key */
 };
 
 extern volatile bool ox_stop;
@@ -162,6 +216,14 @@ void ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum);
 /* tap.c */
 int ox_tap_setup(struct ox_server *srv);
 int ox_parse_pools(const struct ox_server_conf *c, struct ox_addrpool_conf *pc);
+
+/* relay.c */
+int ox_relay_init(struct ox_server *srv);
+void ox_relay_control(struct ox_server *srv);
+void ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m);
+void ox_relay_free(struct ox_server *srv);
+void ox_relay_request_reload(void);
+void ox_relay_telemetry(const struct ox_server *srv, struct rte_tel_data *d);
 
 /* telemetry.c */
 int ox_telemetry_register(struct ox_server *srv);

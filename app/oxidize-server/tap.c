@@ -193,6 +193,9 @@ ox_tap_setup(struct ox_server *srv)
 		s->port_id = srv->tap_port;
 		s->queue = q;
 		s->tap = true;
+		/* Frames into the TAP go to the kernel side's own address. */
+		rte_eth_macaddr_get(srv->tap_port, &s->mac);
+		w->tap_slot = s;
 		ret = ox_worker_init_txb(w, s);
 		if (ret != 0)
 			return ret;

@@ -42,6 +42,12 @@ put_stats(struct rte_tel_data *d, const struct ox_lcore_stats *st)
 		snprintf(key, sizeof(key), "drop_%s", ox_dp_drop_names[k]);
 		rte_tel_data_add_dict_u64(d, key, st->dp_drops[k]);
 	}
+	for (k = 1; k < OX_DROP_MAX; k++) {
+		snprintf(key, sizeof(key), "drop_ox_%s", ox_drop_name((int)k));
+		rte_tel_data_add_dict_u64(d, key, st->ox_drops[k]);
+	}
+	for (k = 0; k < OX_RELAY_CTR_MAX; k++)
+		rte_tel_data_add_dict_u64(d, ox_relay_ctr_names[k], st->relay[k]);
 }
 
 static int

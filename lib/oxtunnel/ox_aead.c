@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Per-packet ChaCha20-Poly1305 (RFC 8439), in place. Two implementations
- * behind one call: OpenSSL's EVP (AVX-512/AVX2 code, the fastest measured
- * here, see doc/aead-performance.md) and libsodium's. Each thread owns one
- * context; the key comes with every call, so contexts are not per keypair.
+ * behind one call: OpenSSL's EVP (AVX-512/AVX2 code: faster on long
+ * packets) and libsodium's (less fixed cost per call: faster on short
+ * ones); OX_AEAD_AUTO picks per packet, see doc/aead-performance.md. Each
+ * thread owns one context; the key comes with every call, so contexts are
+ * not per keypair.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -25,7 +27,7 @@ ox_aead_create(enum ox_aead_impl impl)
 {
 	struct ox_aead *a;
 
-	if (impl != OX_AEAD_OPENSSL && impl != OX_AEAD_SODIUM) {
+	if (impl != OX_AEAD_OPENSSL && impl != OX_AEAD_SODIUM && impl != OX_AEAD_AUTO) {
 		errno = EINVAL;
 		return NULL;
 	}
@@ -86,7 +88,8 @@ ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t 
 {
 	int outl;
 
-	if (a->impl == OX_AEAD_SODIUM)
+	if (a->impl == OX_AEAD_SODIUM ||
+	    (a->impl == OX_AEAD_AUTO && len < OX_AEAD_AUTO_THRESHOLD))
 		return crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf, tag, NULL,
 				buf, len, ad, adlen, NULL, nonce, key) == 0 ? 0 : -EIO;
 
@@ -112,7 +115,8 @@ ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t 
 {
 	int outl;
 
-	if (a->impl == OX_AEAD_SODIUM)
+	if (a->impl == OX_AEAD_SODIUM ||
+	    (a->impl == OX_AEAD_AUTO && len < OX_AEAD_AUTO_THRESHOLD))
 		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, NULL, buf,
 				len, tag, ad, adlen, nonce, key) == 0 ? 0 : -EBADMSG;
 

@@ -159,9 +159,16 @@ int ox_key_load(const char *path, uint8_t key[OX_KEY_LEN], char *err, size_t err
 
 /** Per-packet ChaCha20-Poly1305 implementations. */
 enum ox_aead_impl {
-	OX_AEAD_OPENSSL = 0,	/**< OpenSSL 3 EVP: the fastest measured (doc/aead-performance.md) */
-	OX_AEAD_SODIUM = 1,	/**< libsodium */
+	OX_AEAD_OPENSSL = 0,	/**< OpenSSL 3 EVP: faster from about 600 bytes up */
+	OX_AEAD_SODIUM = 1,	/**< libsodium: less fixed cost per call, faster below */
+	OX_AEAD_AUTO = 2,	/**< each packet to the faster one by its length */
 };
+
+/**
+ * OX_AEAD_AUTO's switch-over: shorter plaintexts go to libsodium, longer
+ * to OpenSSL (both give the same bytes). From doc/aead-performance.md.
+ */
+#define OX_AEAD_AUTO_THRESHOLD	640
 
 /**
  * A per-thread AEAD context: keys are given per call, so one context

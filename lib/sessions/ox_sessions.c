@@ -135,7 +135,8 @@ ox_sessions_create(const struct ox_sessions_conf *c)
 		struct ox_session *sess = slot_at(s, i);
 
 		sess->slot = i;
-		sess->index = i | (uint32_t)(rte_rand() << s->slot_bits);
+		sess->index = (i | (uint32_t)(rte_rand() << s->slot_bits)) &
+			OX_SESSIONS_INDEX_MASK;
 		s->free[i] = c->capacity - 1 - i;
 	}
 	s->n_free = c->capacity;
@@ -218,8 +219,8 @@ ox_sessions_add(struct ox_sessions *s, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
 	sess = slot_at(s, slot);
 	/* A new generation: packets carrying the slot's old index miss. */
 	gen = (sess->index >> s->slot_bits) + 1;
-	sess->index = slot | (gen << s->slot_bits);
-	if (sess->index == 0)
+	sess->index = (slot | (gen << s->slot_bits)) & OX_SESSIONS_INDEX_MASK;
+	if (sess->index == slot)
 		sess->index = slot | (1u << s->slot_bits);
 	memcpy(sess->key, key, OX_ADDRPOOL_KEY_LEN);
 	sess->addr = *addr;
@@ -272,6 +273,7 @@ ox_sessions_by_index(struct ox_sessions *s, uint32_t index)
 	uint32_t slot = index & s->slot_mask;
 	struct ox_session *sess;
 
+	index &= OX_SESSIONS_INDEX_MASK;
 	if (unlikely(slot >= s->capacity))
 		return NULL;
 	sess = slot_at(s, slot);

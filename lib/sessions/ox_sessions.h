@@ -30,6 +30,13 @@
 
 #include "ox_addrpool.h"
 
+/**
+ * Bits of a receiver index that name a session; the two above are the
+ * caller's (the relay numbers a session's keypairs with them), ignored by
+ * ox_sessions_by_index().
+ */
+#define OX_SESSIONS_INDEX_MASK	0x3fffffffu
+
 /** A session slot. Fields written by the control thread before the
  * session is published are read-only for workers afterwards. */
 struct ox_session {

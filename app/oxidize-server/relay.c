@@ -1,0 +1,1015 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The relay: OxTunnel v2 sessions on the lcore loops.
+ *
+ * Who writes what:
+ *  - the control thread (main lcore) owns the handshake (lib/oxtunnel's
+ *    ox_hs_server, the allow-list, cookies, rate limits), creates and
+ *    removes sessions, and reaps idle ones. Workers hand it INIT datagrams
+ *    over one multi-producer ring; it answers through the worker that owns
+ *    the session, never touching a TX queue itself;
+ *  - each session has one owner worker (the one whose queue got its first
+ *    INIT; RSS keeps a client's flow there). Only the owner opens the
+ *    session's DATA (the replay window has one writer), installs and
+ *    promotes its keypairs, and updates where the client is (roaming).
+ *    DATA arriving on another worker is handed to the owner's inbox;
+ *  - any worker may seal for any session (TAP return path, client to
+ *    client): the send counter is one atomic add, and the endpoint is read
+ *    under a seqlock.
+ * No locks, syscalls or allocations per packet; mbufs are reused in place.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <rte_cycles.h>
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_ip.h>
+#include <rte_malloc.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_seqlock.h>
+#include <rte_udp.h>
+#include <sodium.h>
+
+#include "server.h"
+
+const char *const ox_relay_ctr_names[OX_RELAY_CTR_MAX] = {
+#define OX_RELAY_NAME(e, s) [OX_RELAY_ ## e] = s,
+	OX_RELAY_CTRS(OX_RELAY_NAME)
+#undef OX_RELAY_NAME
+};
+
+#define INBOX_SIZE	4096
+#define INSTALLS	1024		/* keypairs in flight to their owners */
+#define EVENTS_SIZE	4096
+#define CTRL_BURST	32
+#define EPOCH_SHIFT	30		/* above OX_SESSIONS_INDEX_MASK */
+
+/* What an mbuf in a worker's inbox is (mbuf hash.usr). */
+enum inbox_kind {
+	INBOX_SEND = 1,		/* a finished frame: send it */
+	INBOX_RESPONSE = 2,	/* a RESPONSE frame: install its keypair, then send */
+	INBOX_DATA = 3,		/* a DATA datagram this worker owns: process it */
+};
+
+/* Where a client is, as the last authenticated packet said. */
+struct relay_ep {
+	struct rte_ether_addr peer_mac;	/* next hop toward the client */
+	bool ipv6;
+	uint8_t peer_ip[16];		/* IPv4 in the first 4 bytes */
+	uint8_t local_ip[16];		/* our address the client sent to */
+	uint16_t peer_port;		/* network order */
+};
+
+/* A session's private area (lib/sessions). */
+struct relay_sess {
+	struct ox_peer peer;		/* owner only */
+	rte_seqlock_t ep_lock;
+	struct relay_ep ep;		/* owner writes, anyone reads */
+	uint16_t owner;			/* worker id; set before the session is used */
+	uint8_t epoch;			/* control: keypair number, 2 bits */
+};
+
+/* A keypair on its way from the control thread to the owner. */
+struct relay_install {
+	struct ox_keypair kp;
+	uint32_t sess_index;
+	uint32_t busy;			/* control sets, owner clears (release) */
+};
+
+struct ox_relay {
+	struct ox_server *srv;
+	struct ox_hs_server *hs;
+	struct ox_allowlist allow;
+	struct ox_addrpool *pool;
+	struct rte_ring *hs_ring;	/* INIT mbufs, workers -> control */
+	struct rte_ring *events;	/* session indexes to end, workers -> control */
+	struct rte_hash *by_key;	/* control only: client key -> session */
+	struct relay_install *installs;
+	unsigned int next_install;
+	int dyn_off;			/* mbuf dynfield: struct relay_install * */
+	struct ox_addrpool_conf pool_conf;
+	uint32_t v4_mask;		/* tunnel IPv4 network mask, host order */
+	uint64_t last_reap_ns;
+	/* Control thread counters. */
+	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
+	uint64_t hs_drops[OX_DROP_MAX];
+	bool under_load;
+};
+
+static volatile sig_atomic_t reload_requested;
+
+void
+ox_relay_request_reload(void)
+{
+	reload_requested = 1;
+}
+
+static inline uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static inline void
+ctr_inc(uint64_t *c)
+{
+	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+}
+
+static inline void
+drop_ox(struct ox_worker *w, struct rte_mbuf *m, int reason)
+{
+	ctr_inc(&w->stats.ox_drops[reason < 0 ? -reason : reason]);
+	rte_pktmbuf_free(m);
+}
+
+static inline void
+drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop reason)
+{
+	ctr_inc(&w->stats.dp_drops[reason]);
+	rte_pktmbuf_free(m);
+}
+
+static inline void
+send_on(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
+{
+	__atomic_store_n(&w->stats.tx_bytes, w->stats.tx_bytes + m->pkt_len, __ATOMIC_RELAXED);
+	rte_eth_tx_buffer(s->port_id, s->queue, s->txb, m);
+}
+
+/* ------------------------------------------------------------ endpoint */
+
+static void
+ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p)
+{
+	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)p->frame;
+	const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(p->frame + p->l4_off);
+
+	memset(ep, 0, sizeof(*ep));
+	rte_ether_addr_copy(&eth->src_addr, &ep->peer_mac);
+	ep->ipv6 = p->ipv6;
+	if (p->ipv6) {
+		const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
+
+		memcpy(ep->peer_ip, ip6->src_addr, 16);
+		memcpy(ep->local_ip, ip6->dst_addr, 16);
+	} else {
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p->frame + p->l3_off);
+
+		memcpy(ep->peer_ip, &ip->src_addr, 4);
+		memcpy(ep->local_ip, &ip->dst_addr, 4);
+	}
+	ep->peer_port = udp->src_port;
+}
+
+static void
+ep_read(struct relay_sess *rs, struct relay_ep *ep)
+{
+	uint32_t sn;
+
+	do {
+		sn = rte_seqlock_read_begin(&rs->ep_lock);
+		*ep = rs->ep;
+	} while (rte_seqlock_read_retry(&rs->ep_lock, sn));
+}
+
+static void
+ep_write(struct relay_sess *rs, const struct relay_ep *ep)
+{
+	rte_seqlock_write_lock(&rs->ep_lock);
+	rs->ep = *ep;
+	rte_seqlock_write_unlock(&rs->ep_lock);
+}
+
+/* ---------------------------------------------------------------- seal */
+
+/*
+ * m holds exactly one plaintext (an inner packet, or a control message):
+ * put the DATA header and outer Ethernet/IP/UDP in front of it, the tag
+ * behind, seal for the session and send from this worker.
+ */
+static void
+seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	struct ox_keypair *kp;
+	struct relay_ep ep;
+	struct rte_ether_hdr *eth;
+	struct rte_udp_hdr *udp;
+	uint16_t plain = (uint16_t)m->data_len, l3len, outer;
+	uint8_t *hdr;
+	int ret;
+
+	kp = ox_peer_current(&rs->peer);
+	if (unlikely(kp == NULL)) {
+		drop_dp(w, m, OX_DP_DROP_NO_KEYS);
+		return;
+	}
+	ep_read(rs, &ep);
+	l3len = ep.ipv6 ? sizeof(struct rte_ipv6_hdr) : sizeof(struct rte_ipv4_hdr);
+	outer = (uint16_t)(sizeof(*eth) + l3len + sizeof(*udp));
+	if (unlikely(rte_pktmbuf_headroom(m) < outer + OX_DATA_HDR_LEN ||
+		     rte_pktmbuf_tailroom(m) < OX_TAG_LEN)) {
+		drop_dp(w, m, OX_DP_DROP_NO_ROOM);
+		return;
+	}
+	hdr = (uint8_t *)rte_pktmbuf_prepend(m, OX_DATA_HDR_LEN);
+	rte_pktmbuf_append(m, OX_TAG_LEN);
+	ret = ox_data_seal(w->aead, kp, hdr, plain, now);
+	if (unlikely(ret < 0)) {
+		drop_ox(w, m, ret);
+		return;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, outer);
+	rte_ether_addr_copy(&ep.peer_mac, &eth->dst_addr);
+	rte_ether_addr_copy(&w->tx_slot->mac, &eth->src_addr);
+	udp = (struct rte_udp_hdr *)((uint8_t *)(eth + 1) + l3len);
+	udp->src_port = rte_cpu_to_be_16(w->udp_port);
+	udp->dst_port = ep.peer_port;
+	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + ret));
+	udp->dgram_cksum = 0;
+	if (ep.ipv6) {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
+
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
+		ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ip6->payload_len = udp->dgram_len;
+		ip6->proto = IPPROTO_UDP;
+		ip6->hop_limits = 64;
+		memcpy(ip6->src_addr, ep.local_ip, 16);
+		memcpy(ip6->dst_addr, ep.peer_ip, 16);
+		/* IPv6 forbids a zero UDP checksum. */
+		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+	} else {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
+
+		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
+		ip->version_ihl = RTE_IPV4_VHL_DEF;
+		ip->type_of_service = 0;
+		ip->total_length = rte_cpu_to_be_16((uint16_t)(l3len + sizeof(*udp) + ret));
+		ip->packet_id = 0;
+		ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+		ip->time_to_live = 64;
+		ip->next_proto_id = IPPROTO_UDP;
+		memcpy(&ip->src_addr, ep.local_ip, 4);
+		memcpy(&ip->dst_addr, ep.peer_ip, 4);
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	}
+	send_on(w, w->tx_slot, m);
+}
+
+/* ------------------------------------------------------------- inner */
+
+/* Trim m to the plaintext [off, off + len). */
+static inline void
+to_plaintext(struct rte_mbuf *m, uint16_t off, uint16_t len)
+{
+	rte_pktmbuf_adj(m, off);
+	rte_pktmbuf_trim(m, (uint16_t)(m->data_len - len));
+}
+
+/* An inner IP packet from a session: to another client, or out the TAP. */
+static void
+forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+	      uint64_t now)
+{
+	uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *);
+	uint16_t len = (uint16_t)m->data_len, tot;
+	struct ox_session *dst;
+	struct rte_ether_hdr *eth;
+
+	if ((ip[0] >> 4) == 4) {
+		struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
+		uint32_t src, daddr;
+
+		if (unlikely(len < sizeof(*h))) {
+			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		tot = rte_be_to_cpu_16(h->total_length);
+		if (unlikely(tot < sizeof(*h) || tot > len)) {
+			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		src = rte_be_to_cpu_32(h->src_addr);
+		if (unlikely(src != sess->addr.v4)) {
+			drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			return;
+		}
+		daddr = rte_be_to_cpu_32(h->dst_addr);
+		rte_pktmbuf_trim(m, (uint16_t)(len - tot));	/* padding */
+		dst = ox_sessions_by_v4(w->sessions, daddr);
+	} else if ((ip[0] >> 4) == 6) {
+		struct rte_ipv6_hdr *h = (struct rte_ipv6_hdr *)ip;
+
+		if (unlikely(len < sizeof(*h))) {
+			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		tot = (uint16_t)(rte_be_to_cpu_16(h->payload_len) + sizeof(*h));
+		if (unlikely(tot > len)) {
+			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		if (unlikely(memcmp(h->src_addr, sess->addr.v6, 16) != 0)) {
+			drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			return;
+		}
+		rte_pktmbuf_trim(m, (uint16_t)(len - tot));
+		dst = ox_sessions_by_v6(w->sessions, h->dst_addr);
+	} else {
+		drop_ox(w, m, -OX_DROP_BAD_INNER);
+		return;
+	}
+	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
+		drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		return;
+	}
+	if (dst != NULL) {
+		/* Client to client: re-sealed in the same mbuf, never leaves
+		 * the data plane. */
+		ctr_inc(&w->stats.relay[OX_RELAY_CLIENT_TO_CLIENT]);
+		seal_to(w, dst, m, now);
+		return;
+	}
+	if (unlikely(w->tap_slot == NULL)) {
+		drop_dp(w, m, OX_DP_DROP_NO_EXIT);
+		return;
+	}
+	if (unlikely(rte_pktmbuf_headroom(m) < sizeof(*eth))) {
+		drop_dp(w, m, OX_DP_DROP_NO_ROOM);
+		return;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth));
+	rte_ether_addr_copy(&w->tap_slot->mac, &eth->dst_addr);
+	rte_ether_addr_copy(&w->tx_slot->mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16((ip[0] >> 4) == 4 ? RTE_ETHER_TYPE_IPV4 :
+					   RTE_ETHER_TYPE_IPV6);
+	ctr_inc(&w->stats.relay[OX_RELAY_TO_TAP]);
+	send_on(w, w->tap_slot, m);
+}
+
+/* Each packet of a BATCH into an mbuf of its own. */
+static void
+unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *), *pkt;
+	size_t off = 0, plen;
+	struct rte_mbuf *n;
+	int r;
+
+	while ((r = ox_batch_next(p, m->data_len, &off, &pkt, &plen)) == 1) {
+		n = rte_pktmbuf_alloc(m->pool);
+		if (unlikely(n == NULL)) {
+			ctr_inc(&w->stats.dp_drops[OX_DP_DROP_NO_MBUF]);
+			continue;
+		}
+		/* Room for the outer headers a client-to-client packet gets. */
+		if (rte_pktmbuf_tailroom(n) < plen + OX_TAG_LEN) {
+			drop_dp(w, n, OX_DP_DROP_INNER_TOO_BIG);
+			continue;
+		}
+		memcpy(rte_pktmbuf_append(n, (uint16_t)plen), pkt, plen);
+		ctr_inc(&w->stats.relay[OX_RELAY_BATCH_PKTS]);
+		forward_inner(w, sess, n, now);
+	}
+	if (r < 0)
+		drop_ox(w, m, r);
+	else
+		rte_pktmbuf_free(m);
+}
+
+/* ---------------------------------------------------------------- DATA */
+
+/* A DATA datagram this worker owns the session of. */
+static void
+owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+	   struct ox_pkt *p)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	uint8_t *payload = p->frame + p->payload_off;
+	uint64_t now = now_ns();
+	struct relay_ep ep;
+	uint8_t kind;
+	int n;
+
+	n = ox_peer_open(w->aead, &rs->peer, payload, p->payload_len, now);
+	if (unlikely(n < 0)) {
+		drop_ox(w, m, n);
+		return;
+	}
+	ctr_inc(&w->stats.relay[OX_RELAY_DECRYPTED]);
+	__atomic_store_n(&sess->last_rx_ns, now, __ATOMIC_RELAXED);
+	/* Roaming: a new source is adopted only now that it authenticated. */
+	ep_from_pkt(&ep, p);
+	if (unlikely(memcmp(&ep, &rs->ep, sizeof(ep)) != 0)) {
+		ep_write(rs, &ep);
+		ctr_inc(&w->stats.relay[OX_RELAY_ROAMED]);
+	}
+	if (n == 0) {
+		ctr_inc(&w->stats.relay[OX_RELAY_KEY_CONFIRM]);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	to_plaintext(m, (uint16_t)(payload - rte_pktmbuf_mtod(m, uint8_t *) + OX_DATA_HDR_LEN),
+		     (uint16_t)n);
+	kind = *rte_pktmbuf_mtod(m, uint8_t *);
+	switch (kind) {
+	case OX_INNER_KEEPALIVE:
+		if (unlikely(n > 1 + 64)) {
+			drop_ox(w, m, -OX_DROP_BAD_INNER);
+			return;
+		}
+		ctr_inc(&w->stats.relay[OX_RELAY_KEEPALIVE]);
+		*rte_pktmbuf_mtod(m, uint8_t *) = OX_INNER_ACK;
+		ctr_inc(&w->stats.relay[OX_RELAY_ACK]);
+		seal_to(w, sess, m, now);
+		return;
+	case OX_INNER_DISCONNECT:
+		ctr_inc(&w->stats.relay[OX_RELAY_DISCONNECT]);
+		if (rte_ring_mp_enqueue(w->relay->events,
+				(void *)(uintptr_t)sess->index) != 0)
+			SRV_LOG(WARNING, "event queue full: DISCONNECT of session %#x lost; "
+				"the idle timeout ends it", sess->index);
+		rte_pktmbuf_free(m);
+		return;
+	case OX_INNER_BATCH:
+		unbatch(w, sess, m, now);
+		return;
+	default:
+		forward_inner(w, sess, m, now);
+	}
+}
+
+/* The worker hook: every datagram to our port that is not an OXPI probe. */
+static bool
+relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_pkt *p)
+{
+	struct ox_session *sess;
+	struct relay_sess *rs;
+	struct ox_msg msg;
+	int r;
+
+	(void)s;
+	r = ox_msg_parse(p->frame + p->payload_off, p->payload_len, &msg);
+	if (unlikely(r < 0)) {
+		drop_ox(w, m, r);
+		return true;
+	}
+	switch (r) {
+	case OX_MSG_DATA:
+		sess = ox_sessions_by_index(w->sessions, msg.index);
+		if (unlikely(sess == NULL)) {
+			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
+			return true;
+		}
+		rs = ox_session_priv(sess);
+		if (likely(rs->owner == w->id)) {
+			owner_data(w, sess, m, p);
+			return true;
+		}
+		/* The client moved to another queue: its owner decides. */
+		m->hash.usr = INBOX_DATA;
+		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0)
+			drop_dp(w, m, OX_DP_DROP_HANDOFF_FULL);
+		else
+			ctr_inc(&w->stats.relay[OX_RELAY_HANDOFF]);
+		return true;
+	case OX_MSG_INIT:
+		/* Which worker got it: that one owns a new session. */
+		m->hash.usr = w->id;
+		if (rte_ring_mp_enqueue(w->relay->hs_ring, m) != 0)
+			drop_dp(w, m, OX_DP_DROP_HS_QUEUE_FULL);
+		else
+			ctr_inc(&w->stats.relay[OX_RELAY_HS_QUEUED]);
+		return true;
+	default:
+		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
+		drop_ox(w, m, -OX_DROP_UNEXPECTED);
+		return true;
+	}
+}
+
+/* The TAP hook: a packet for a client's tunnel address. */
+static bool
+relay_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_session *sess)
+{
+	(void)s;
+	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
+	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
+		drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		return true;
+	}
+	ctr_inc(&w->stats.relay[OX_RELAY_FROM_TAP]);
+	seal_to(w, sess, m, now_ns());
+	return true;
+}
+
+void
+ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
+{
+	struct ox_relay *r = w->relay;
+	struct relay_install *in;
+	struct ox_session *sess;
+	struct ox_pkt p;
+	uint32_t idx;
+	int ret;
+
+	switch (m->hash.usr) {
+	case INBOX_RESPONSE:
+		in = *RTE_MBUF_DYNFIELD(m, r->dyn_off, struct relay_install **);
+		sess = ox_sessions_by_index(w->sessions, in->sess_index);
+		if (sess != NULL)
+			ox_peer_install(&((struct relay_sess *)ox_session_priv(sess))->peer,
+					&in->kp, false);
+		ox_keypair_wipe(&in->kp);
+		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+		if (sess == NULL) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+		send_on(w, w->tx_slot, m);
+		return;
+	case INBOX_SEND:
+		send_on(w, w->tx_slot, m);
+		return;
+	case INBOX_DATA:
+		ret = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);
+		if (ret >= 0) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+		/* relay_rx classified it as DATA already. */
+		memcpy(&idx, p.frame + p.payload_off + 4, sizeof(idx));
+		sess = ox_sessions_by_index(w->sessions, rte_le_to_cpu_32(idx));
+		if (sess == NULL || ((struct relay_sess *)ox_session_priv(sess))->owner != w->id) {
+			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
+			return;
+		}
+		owner_data(w, sess, m, &p);
+		return;
+	default:
+		rte_pktmbuf_free(m);
+	}
+}
+
+/* ------------------------------------------------------------- control */
+
+static struct relay_install *
+install_slot(struct ox_relay *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < INSTALLS; i++) {
+		struct relay_install *in = &r->installs[(r->next_install + i) % INSTALLS];
+
+		if (__atomic_load_n(&in->busy, __ATOMIC_ACQUIRE) == 0) {
+			r->next_install = (r->next_install + i + 1) % INSTALLS;
+			return in;
+		}
+	}
+	return NULL;
+}
+
+/* Hand a finished frame to a worker's TX. */
+static void
+to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind kind)
+{
+	m->hash.usr = kind;
+	if (rte_ring_mp_enqueue(r->srv->workers[wid]->inbox, m) != 0) {
+		SRV_LOG(WARNING, "inbox of lcore %u full; handshake reply lost",
+			r->srv->workers[wid]->lcore_id);
+		rte_pktmbuf_free(m);
+	}
+}
+
+static void
+remove_session(struct ox_relay *r, struct ox_session *sess)
+{
+	int32_t pos;
+
+	pos = rte_hash_del_key(r->by_key, sess->key);
+	if (pos < 0)
+		SRV_LOG(WARNING, "session %#x had no key entry", sess->index);
+	ox_sessions_del(r->srv->sessions, sess);
+	r->removed++;
+}
+
+static void
+handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
+{
+	uint16_t wid = (uint16_t)m->hash.usr;
+	uint8_t cookie[OX_COOKIE_LEN];
+	struct ox_responder resp;
+	struct ox_hs_payload pl;
+	struct relay_install *in;
+	struct ox_session *sess = NULL;
+	struct relay_sess *rs;
+	struct ox_tunnel_addr addr;
+	struct ox_src src;
+	struct ox_pkt p;
+	uint8_t *payload;
+	void *data;
+	int ret;
+
+	ret = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, r->srv->conf.port, &p);
+	if (ret >= 0)
+		goto free;
+	payload = p.frame + p.payload_off;
+	memset(&src, 0, sizeof(src));
+	if (p.ipv6) {
+		memcpy(src.addr, ((struct rte_ipv6_hdr *)(p.frame + p.l3_off))->src_addr, 16);
+	} else {
+		src.addr[10] = 0xff;
+		src.addr[11] = 0xff;
+		memcpy(src.addr + 12, &((struct rte_ipv4_hdr *)(p.frame + p.l3_off))->src_addr, 4);
+	}
+	src.port = rte_be_to_cpu_16(((struct rte_udp_hdr *)(p.frame + p.l4_off))->src_port);
+
+	ret = ox_hs_consume_init(r->hs, payload, p.payload_len, &src, now, r->under_load,
+				 &resp, cookie);
+	if (ret == -OX_DROP_COOKIE_SENT) {
+		r->cookies++;
+		r->hs_drops[OX_DROP_COOKIE_SENT]++;
+		memcpy(payload, cookie, sizeof(cookie));
+		ox_pkt_reply(&p);
+		ox_pkt_finish(&p, sizeof(cookie));
+		m->data_len = m->pkt_len = (uint16_t)(p.payload_off + sizeof(cookie));
+		to_worker(r, wid, m, INBOX_SEND);
+		return;
+	}
+	if (ret < 0) {
+		r->hs_drops[-ret]++;
+		goto free;
+	}
+	in = install_slot(r);
+	if (in == NULL) {
+		/* Owners are not keeping up; the client retries in 5 s. */
+		r->hs_drops[OX_DROP_RATE_LIMITED]++;
+		goto free_resp;
+	}
+	if (rte_hash_lookup_data(r->by_key, resp.peer_key, &data) >= 0) {
+		sess = data;
+		r->hs_rekey++;
+	} else {
+		ret = ox_addrpool_get(r->pool, resp.peer_key, &addr);
+		if (ret != 0) {
+			SRV_LOG(WARNING, "no tunnel address left for a client (%s)", strerror(-ret));
+			r->hs_drops[OX_DROP_NO_MEMORY]++;
+			goto free_resp;
+		}
+		ret = ox_sessions_add(r->srv->sessions, resp.peer_key, &addr, now, &sess);
+		if (ret != 0) {
+			SRV_LOG(WARNING, "cannot add a session: %s", strerror(-ret));
+			r->hs_drops[OX_DROP_NO_MEMORY]++;
+			goto free_resp;
+		}
+		rs = ox_session_priv(sess);
+		ox_peer_init(&rs->peer);
+		rte_seqlock_init(&rs->ep_lock);
+		ep_from_pkt(&rs->ep, &p);
+		rs->owner = wid;
+		if (rte_hash_add_key_data(r->by_key, resp.peer_key, sess) != 0) {
+			ox_sessions_del(r->srv->sessions, sess);
+			r->hs_drops[OX_DROP_NO_MEMORY]++;
+			goto free_resp;
+		}
+		r->hs_new++;
+	}
+	rs = ox_session_priv(sess);
+	rs->epoch = (uint8_t)((rs->epoch + 1) & 3);
+	memset(&pl, 0, sizeof(pl));
+	pl.v4 = sess->addr.v4;
+	memcpy(pl.v6, sess->addr.v6, 16);
+	pl.v4_prefix = r->pool_conf.v4_prefix;
+	pl.v6_prefix = r->pool_conf.v6_prefix;
+	pl.mtu = r->srv->conf.mtu;
+	pl.keepalive_s = r->srv->conf.keepalive;
+	in->sess_index = sess->index;
+	if (ox_hs_make_response(r->hs, &resp, &pl,
+			sess->index | (uint32_t)rs->epoch << EPOCH_SHIFT, now,
+			payload, &in->kp) != 0) {
+		r->hs_drops[OX_DROP_HS_DECRYPT]++;
+		goto free;
+	}
+	r->hs_ok++;
+	__atomic_store_n(&in->busy, 1, __ATOMIC_RELEASE);
+	ox_pkt_reply(&p);
+	ox_pkt_finish(&p, OX_RESPONSE_LEN);
+	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + OX_RESPONSE_LEN);
+	*RTE_MBUF_DYNFIELD(m, r->dyn_off, struct relay_install **) = in;
+	/* The owner installs the keypair before the client can use it. */
+	to_worker(r, rs->owner, m, INBOX_RESPONSE);
+	return;
+free_resp:
+	sodium_memzero(&resp, sizeof(resp));
+free:
+	rte_pktmbuf_free(m);
+}
+
+/* End sessions of keys no longer listed. */
+static void
+drop_unlisted(struct ox_relay *r)
+{
+	const void *key;
+	void *data;
+	uint32_t iter = 0;
+	struct ox_session *gone[CTRL_BURST];
+	unsigned int n, i;
+
+	do {
+		n = 0;
+		iter = 0;
+		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0)
+			if (ox_allowlist_find(&r->allow, key) == NULL)
+				gone[n++] = data;
+		for (i = 0; i < n; i++) {
+			SRV_LOG(INFO, "session %#x ended: key no longer on the allow-list",
+				gone[i]->index);
+			remove_session(r, gone[i]);
+		}
+	} while (n == CTRL_BURST);
+}
+
+static void
+reload_allowlist(struct ox_relay *r)
+{
+	struct ox_allowlist fresh;
+	char err[512];
+	int ret;
+
+	ret = ox_allowlist_load(&fresh, r->srv->conf.allow_file, &r->allow,
+				r->srv->conf.max_sessions, err, sizeof(err));
+	if (ret != 0) {
+		r->reload_errors++;
+		SRV_LOG(ERR, "allow-list not reloaded, the previous one stays: %s", err);
+		return;
+	}
+	/* Only the control thread reads the list: swap and free at once. */
+	ox_hs_set_allowlist(r->hs, &fresh);
+	ox_allowlist_free(&r->allow);
+	r->allow = fresh;
+	ox_hs_set_allowlist(r->hs, &r->allow);
+	r->reloads++;
+	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow.n);
+	drop_unlisted(r);
+}
+
+static void
+reap_idle(struct ox_relay *r, uint64_t now)
+{
+	uint64_t idle = (uint64_t)r->srv->conf.idle_timeout * 1000000000u;
+	struct ox_session *gone[CTRL_BURST];
+	const void *key;
+	void *data;
+	uint32_t iter = 0;
+	unsigned int n = 0, i;
+
+	while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
+		struct ox_session *sess = data;
+		uint64_t last = __atomic_load_n(&sess->last_rx_ns, __ATOMIC_RELAXED);
+
+		if (now > last && now - last > idle)
+			gone[n++] = sess;
+	}
+	for (i = 0; i < n; i++) {
+		SRV_LOG(INFO, "session %#x ended: idle for %u s", gone[i]->index,
+			r->srv->conf.idle_timeout);
+		remove_session(r, gone[i]);
+		r->reaped++;
+	}
+}
+
+void
+ox_relay_control(struct ox_server *srv)
+{
+	struct ox_relay *r = srv->relay;
+	struct rte_mbuf *ms[CTRL_BURST];
+	void *ev[CTRL_BURST];
+	uint64_t now;
+	unsigned int n, i;
+
+	if (r == NULL)
+		return;
+	now = now_ns();
+	/* Under load when initiations queue up: then only sources that
+	 * proved their address (mac2) get a Diffie-Hellman. */
+	r->under_load = rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 8;
+	n = rte_ring_sc_dequeue_burst(r->hs_ring, (void **)ms, CTRL_BURST, NULL);
+	for (i = 0; i < n; i++)
+		handle_init(r, ms[i], now);
+	n = rte_ring_sc_dequeue_burst(r->events, ev, CTRL_BURST, NULL);
+	for (i = 0; i < n; i++) {
+		struct ox_session *sess = ox_sessions_by_index(srv->sessions,
+							       (uint32_t)(uintptr_t)ev[i]);
+
+		if (sess != NULL) {
+			SRV_LOG(INFO, "session %#x ended by its client", sess->index);
+			remove_session(r, sess);
+		}
+	}
+	if (reload_requested) {
+		reload_requested = 0;
+		reload_allowlist(r);
+	}
+	if (now - r->last_reap_ns > 1000000000u) {
+		r->last_reap_ns = now;
+		reap_idle(r, now);
+		ox_sessions_reclaim(srv->sessions);
+	}
+}
+
+int
+ox_relay_init(struct ox_server *srv)
+{
+	static const struct rte_mbuf_dynfield dyn = {
+		.name = "oxidize_relay_install",
+		.size = sizeof(struct relay_install *),
+		.align = __alignof__(struct relay_install *),
+	};
+	struct rte_hash_parameters hp = {
+		.name = "ox_by_key",
+		.entries = srv->conf.max_sessions,
+		.key_len = OX_KEY_LEN,
+		.socket_id = (int)rte_socket_id(),
+	};
+	uint8_t priv[OX_KEY_LEN];
+	char err[512], pub64[OX_KEY_B64_LEN + 1];
+	struct ox_relay *r;
+	unsigned int i;
+	int ret;
+
+	if (srv->conf.key_file[0] == '\0')
+		return 0;
+	if (srv->conf.allow_file[0] == '\0') {
+		fprintf(stderr, "oxidize-server: --key needs --allow (the allow-list of client "
+			"public keys)\n");
+		return -EINVAL;
+	}
+	r = rte_zmalloc("ox_relay", sizeof(*r), RTE_CACHE_LINE_SIZE);
+	if (r == NULL)
+		return -ENOMEM;
+	r->srv = srv;
+	ret = ox_key_load(srv->conf.key_file, priv, err, sizeof(err));
+	if (ret != 0) {
+		fprintf(stderr, "oxidize-server: %s\n", err);
+		goto fail;
+	}
+	r->hs = ox_hs_create(priv, NULL);
+	sodium_memzero(priv, sizeof(priv));
+	if (r->hs == NULL) {
+		ret = -errno;
+		fprintf(stderr, "oxidize-server: key file %s does not hold a usable X25519 key\n",
+			srv->conf.key_file);
+		goto fail;
+	}
+	ret = ox_allowlist_load(&r->allow, srv->conf.allow_file, NULL, srv->conf.max_sessions,
+				err, sizeof(err));
+	if (ret != 0) {
+		fprintf(stderr, "oxidize-server: %s\n", err);
+		goto fail;
+	}
+	ox_hs_set_allowlist(r->hs, &r->allow);
+	r->pool_conf = srv->pool_conf;
+	r->pool = ox_addrpool_create(&r->pool_conf);
+	if (r->pool == NULL) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	/* Fixed addresses of the allow-list are reserved for their keys. */
+	for (i = 0; i < r->allow.n; i++) {
+		const struct ox_allow_entry *e = &r->allow.e[i];
+
+		if (e->v4 == 0)
+			continue;
+		ret = ox_addrpool_reserve(r->pool, e->key, e->v4);
+		if (ret != 0) {
+			fprintf(stderr, "oxidize-server: allow-list line %u: address not usable "
+				"in the pool: %s\n", e->line, strerror(-ret));
+			goto fail;
+		}
+	}
+	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),
+				     (int)rte_socket_id(), RING_F_SC_DEQ);
+	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(),
+				    RING_F_SC_DEQ);
+	r->by_key = rte_hash_create(&hp);
+	r->installs = rte_zmalloc("ox_installs", sizeof(*r->installs) * INSTALLS,
+				  RTE_CACHE_LINE_SIZE);
+	r->dyn_off = rte_mbuf_dynfield_register(&dyn);
+	if (r->hs_ring == NULL || r->events == NULL || r->by_key == NULL ||
+	    r->installs == NULL || r->dyn_off < 0) {
+		ret = -rte_errno;
+		fprintf(stderr, "oxidize-server: relay setup failed: %s\n", rte_strerror(rte_errno));
+		goto fail;
+	}
+	for (i = 0; i < srv->n_workers; i++) {
+		struct ox_worker *w = srv->workers[i];
+		char name[RTE_RING_NAMESIZE];
+
+		snprintf(name, sizeof(name), "ox_inbox%u", i);
+		w->inbox = rte_ring_create(name, INBOX_SIZE, (int)rte_lcore_to_socket_id(w->lcore_id),
+					   RING_F_SC_DEQ);
+		w->aead = ox_aead_create(OX_AEAD_AUTO);
+		if (w->inbox == NULL || w->aead == NULL) {
+			ret = -ENOMEM;
+			goto fail;
+		}
+		if (w->tx_slot == NULL) {
+			fprintf(stderr, "oxidize-server: lcore %u has no port queue to send from; "
+				"use no more lcores than queues\n", w->lcore_id);
+			ret = -EINVAL;
+			goto fail;
+		}
+		w->relay = r;
+		w->hook = relay_rx;
+		w->tap_hook = relay_tap;
+	}
+	srv->relay = r;
+	ox_key_to_base64(pub64, ox_hs_public(r->hs));
+	SRV_LOG(NOTICE, "relay: public key %s, %u allowed key(s), tunnel MTU %u",
+		pub64, r->allow.n, srv->conf.mtu);
+	return 0;
+fail:
+	sodium_memzero(priv, sizeof(priv));
+	srv->relay = r;
+	ox_relay_free(srv);
+	return ret < 0 ? ret : -EINVAL;
+}
+
+void
+ox_relay_free(struct ox_server *srv)
+{
+	struct ox_relay *r = srv->relay;
+	struct rte_mbuf *m;
+	unsigned int i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < srv->n_workers; i++) {
+		struct ox_worker *w = srv->workers[i];
+
+		if (w->inbox != NULL) {
+			while (rte_ring_dequeue(w->inbox, (void **)&m) == 0)
+				rte_pktmbuf_free(m);
+			rte_ring_free(w->inbox);
+			w->inbox = NULL;
+		}
+		ox_aead_free(w->aead);
+		w->aead = NULL;
+		w->relay = NULL;
+		w->hook = NULL;
+		w->tap_hook = NULL;
+	}
+	if (r->hs_ring != NULL) {
+		while (rte_ring_dequeue(r->hs_ring, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(r->hs_ring);
+	}
+	rte_ring_free(r->events);
+	rte_hash_free(r->by_key);
+	if (r->installs != NULL) {
+		for (i = 0; i < INSTALLS; i++)
+			ox_keypair_wipe(&r->installs[i].kp);
+		rte_free(r->installs);
+	}
+	ox_addrpool_free(r->pool);
+	ox_allowlist_free(&r->allow);
+	ox_hs_free(r->hs);
+	rte_free(r);
+	srv->relay = NULL;
+}
+
+void
+ox_relay_telemetry(const struct ox_server *srv, struct rte_tel_data *d)
+{
+	const struct ox_relay *r = srv->relay;
+	char key[64];
+	unsigned int k;
+
+	rte_tel_data_add_dict_u64(d, "sessions", ox_sessions_count(srv->sessions));
+	if (r == NULL)
+		return;
+	rte_tel_data_add_dict_u64(d, "handshakes", r->hs_ok);
+	rte_tel_data_add_dict_u64(d, "handshakes_new", r->hs_new);
+	rte_tel_data_add_dict_u64(d, "handshakes_rekey", r->hs_rekey);
+	rte_tel_data_add_dict_u64(d, "cookies_sent", r->cookies);
+	rte_tel_data_add_dict_u64(d, "under_load", r->under_load);
+	rte_tel_data_add_dict_u64(d, "sessions_reaped", r->reaped);
+	rte_tel_data_add_dict_u64(d, "sessions_removed", r->removed);
+	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow.n);
+	rte_tel_data_add_dict_u64(d, "allowlist_reloads", r->reloads);
+	rte_tel_data_add_dict_u64(d, "allowlist_reload_errors", r->reload_errors);
+	for (k = 1; k < OX_DROP_MAX; k++) {
+		snprintf(key, sizeof(key), "hs_drop_%s", ox_drop_name((int)k));
+		rte_tel_data_add_dict_u64(d, key, r->hs_drops[k]);
+	}
+}
