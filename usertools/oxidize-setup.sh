@@ -19,7 +19,7 @@ set -euo pipefail
 
 OX_DPDK_PREFIX=${OX_DPDK_PREFIX:-/opt/oxidize/dpdk}
 OX_SRC_CACHE=${OX_SRC_CACHE:-/var/cache/oxidize}
-HUGEPAGES=512		# 2 MB pages: 1 GB, enough for tests, demo and a 1M-session table
+HUGEPAGES=1536		# 2 MB pages: 3 GB: tests, demo and a relay with 1M sessions (about 1.8 GB)
 BUILD_DPDK=1
 QUIET=0
 

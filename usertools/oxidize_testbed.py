@@ -230,6 +230,9 @@ class Testbed:
         self.ip(self.inet, "addr add %s/32 dev lo" % INET_SERVICE_IP)
         # The inet host answers the relay's (masqueraded) traffic only.
         self.ip(self.inet, "route add default via %s" % RELAY_WAN_IP)
+        # "The internet" is 198.19.0.0/16 behind it; the relay has no
+        # default route, so nothing can leak toward the root namespace.
+        self.ip(self.relay, "route add 198.19.0.0/16 via %s" % INET_IP)
 
         for i, ns in enumerate(self.clients):
             self._veth(ns, "eth0", sw, "c%d" % i, self.queues)

@@ -535,7 +535,8 @@ main(int argc, char **argv)
 		goto out_eal;
 	srv.sessions = ox_sessions_create(&(struct ox_sessions_conf){
 		.name = "oxsess", .capacity = srv.conf.max_sessions, .socket_id = rte_socket_id(),
-		.max_readers = RTE_MAX_LCORE });
+		.max_readers = RTE_MAX_LCORE,
+		.priv_size = srv.conf.key_file[0] != '\0' ? ox_relay_priv_size() : 0 });
 	if (srv.sessions == NULL) {
 		fprintf(stderr, "oxidize-server: cannot make a table of %u sessions: %s (lower "
 			"--max-sessions or reserve more hugepages)\n", srv.conf.max_sessions,

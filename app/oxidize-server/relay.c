@@ -102,6 +102,12 @@ struct ox_relay {
 
 static volatile sig_atomic_t reload_requested;
 
+uint32_t
+ox_relay_priv_size(void)
+{
+	return sizeof(struct relay_sess);
+}
+
 void
 ox_relay_request_reload(void)
 {

@@ -218,6 +218,7 @@ int ox_tap_setup(struct ox_server *srv);
 int ox_parse_pools(const struct ox_server_conf *c, struct ox_addrpool_conf *pc);
 
 /* relay.c */
+uint32_t ox_relay_priv_size(void);
 int ox_relay_init(struct ox_server *srv);
 void ox_relay_control(struct ox_server *srv);
 void ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m);

@@ -5,6 +5,8 @@
  *                   busy cycles per packet
  *   /oxidize/ports  per port: interface, queue, copy mode, UMEM, XDP mode,
  *                   packets in and out
+ *   /oxidize/relay  sessions, handshakes, cookies, allow-list reloads,
+ *                   handshake drops by reason
  *   /oxidize/xdp    ox_steer: redirected, and left to the kernel by reason
  * Read with usertools/dpdk-telemetry.py -f <file-prefix>. Counters are
  * single-writer per lcore; this reader sums them.
@@ -150,6 +152,15 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 /* ox_steer's view: what the XDP program handed over and what it left to
  * the kernel, by reason. */
 static int
+tel_relay(const char *cmd __rte_unused, const char *params __rte_unused,
+	  struct rte_tel_data *d)
+{
+	rte_tel_data_start_dict(d);
+	ox_relay_telemetry(tel_srv, d);
+	return 0;
+}
+
+static int
 tel_xdp(const char *cmd __rte_unused, const char *params __rte_unused,
 	struct rte_tel_data *d)
 {
@@ -177,6 +188,9 @@ ox_telemetry_register(struct ox_server *srv)
 	if (ret == 0)
 		ret = rte_telemetry_register_cmd("/oxidize/ports", tel_ports,
 			"Returns per-port interface, queue, mode and counters. No parameters");
+	if (ret == 0)
+		ret = rte_telemetry_register_cmd("/oxidize/relay", tel_relay,
+			"Relay: sessions, handshakes, cookies, handshake drops by reason. No parameters");
 	if (ret == 0)
 		ret = rte_telemetry_register_cmd("/oxidize/xdp", tel_xdp,
 			"Returns ox_steer's redirect and per-reason pass counters. No parameters");

@@ -209,8 +209,8 @@ int ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t coun
 #define OX_SESSION_IDLE_NS		(UINT64_C(180) * 1000000000)
 
 /** Replay bitmap words (RFC 6479): one word is always being recycled. */
-#define OX_REPLAY_WORDS		64
-#define OX_REPLAY_WINDOW	((OX_REPLAY_WORDS - 1) * 64)	/**< 4032 counters */
+#define OX_REPLAY_WORDS		34
+#define OX_REPLAY_WINDOW	((OX_REPLAY_WORDS - 1) * 64)	/**< 2112 counters */
 
 /** RFC 6479 sliding window. One writer. */
 struct ox_replay {

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""The relay end to end on the testbed, driven by oxpeer.py (an independent
+OxTunnel v2 client written from doc/oxtunnel.md).
+
+usage: test_relay.py SERVER CLIENT CASE
+cases:
+  protocol  handshake and addresses; a key not on the allow-list refused;
+            ping the relay's tunnel address through the TAP; KEEPALIVE->ACK;
+            replayed datagrams dropped; a new source port keeps the session;
+            a spoofed inner source dropped; client to client; the internet
+            namespace through the TAP and the relay's NAT; DISCONNECT
+  reload    SIGHUP: a key added is accepted without dropping sessions, a key
+            removed ends its session, a broken file keeps the old list
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+import netns_common as nc
+import oxidize_testbed as otb
+
+PORT = 51820
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "oxpeer.py")
+
+
+class Keys:
+    """Key files made with oxidize-client genkey/pubkey."""
+
+    def __init__(self, client):
+        self.client = client
+        self.dir = tempfile.mkdtemp(prefix="oxrelay-")
+        self.server_priv, self.server_pub = self.make("server")
+
+    def make(self, name):
+        priv = subprocess.run([self.client, "genkey"], check=True, stdout=subprocess.PIPE,
+                              text=True).stdout.strip()
+        pub = subprocess.run([self.client, "pubkey"], input=priv + "\n", check=True,
+                             stdout=subprocess.PIPE, text=True).stdout.strip()
+        path = os.path.join(self.dir, name + ".key")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, (priv + "\n").encode())
+        os.close(fd)
+        return priv, pub
+
+    def allow(self, lines):
+        path = os.path.join(self.dir, "allow")
+        with open(path + ".new", "w") as f:
+            f.write("# test allow-list\n" + "".join(l + "\n" for l in lines))
+        os.replace(path + ".new", path)
+        return path
+
+    def cleanup(self):
+        for f in os.listdir(self.dir):
+            os.unlink(os.path.join(self.dir, f))
+        os.rmdir(self.dir)
+
+
+def require_crypto():
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        nc.skip("python3 cryptography module missing (Debian python3-cryptography)")
+
+
+def peer(tb, keys, client, priv, *args, timeout=60):
+    r = tb.run(tb.clients[client], [sys.executable, PEER, "--server", tb.relay_ip,
+                                    "--port", str(PORT), "--server-pub", keys.server_pub,
+                                    "--key", priv] + list(args), check=False, timeout=timeout)
+    if r.stderr.strip():
+        print(r.stderr.strip())
+    out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+    print("peer %s: %s" % (args[0], out))
+    return out
+
+
+def start_server(tb, binary, keys, allow, extra=()):
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
+                                 "--key", os.path.join(keys.dir, "server.key"),
+                                 "--allow", allow, "--max-sessions", "65536"] + list(extra))
+    srv.wait_up()
+    nc.check("relay: public key %s" % keys.server_pub in srv.log,
+             "server logs its public key")
+    return srv
+
+
+def stats(srv):
+    return nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+
+
+def case_protocol(tb, binary, keys):
+    a_priv, a_pub = keys.make("alice")
+    b_priv, b_pub = keys.make("bob")
+    m_priv, _ = keys.make("mallory")
+    allow = keys.allow(["%s alice" % a_pub, "%s bob" % b_pub])
+    # The relay namespace NATs tunnel traffic out of eth1, as docs/README say.
+    tb.run(tb.relay, ["nft", "-f", "-"], input=(
+        "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+        "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+    tb.sysctl(tb.relay, "net.ipv4.ip_forward", "1")
+    srv = start_server(tb, binary, keys, allow)
+
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "5")
+    nc.check(r.get("handshake") and r["v4"].startswith("100.") and r["v4_prefix"] == 10 and
+             r["mtu"] == 1420 and r["v6"].startswith("fd6f:7869:647a:"),
+             "handshake gives tunnel addresses, prefix and MTU")
+    nc.check(r.get("received") == 5, "ping of the relay's tunnel address through the TAP "
+             "(%s/5)" % r.get("received"))
+    a_v4 = r["v4"]
+    r = peer(tb, keys, 0, a_priv, "handshake")
+    nc.check(r.get("v4") == a_v4, "a client keeps its address across reconnects")
+    r = peer(tb, keys, 0, m_priv, "handshake", timeout=30)
+    nc.check(r.get("handshake") is False, "a key not on the allow-list gets no answer")
+    r = peer(tb, keys, 0, a_priv, "keepalive")
+    nc.check(r.get("ack") is True, "KEEPALIVE answered by an ACK with the same bytes")
+    before = stats(srv)
+    r = peer(tb, keys, 0, a_priv, "replay", "100.64.0.1")
+    after = stats(srv)
+    nc.check(r.get("first_reply") and r.get("replies_to_replays") == 0,
+             "replayed datagrams get no answer")
+    nc.check(after["drop_ox_replay"] - before["drop_ox_replay"] == 5,
+             "5 replays counted as replay (%d)" % (after["drop_ox_replay"] -
+                                                    before["drop_ox_replay"]))
+    r = peer(tb, keys, 0, a_priv, "roam", "100.64.0.1")
+    nc.check(r.get("before") == 2 and r.get("after") == 3,
+             "a new source port keeps the session; replies follow it (%s, %s)" %
+             (r.get("before"), r.get("after")))
+    before = stats(srv)
+    r = peer(tb, keys, 0, a_priv, "spoof", "100.64.0.1")
+    after = stats(srv)
+    nc.check(r.get("received") == 0 and after["drop_spoofed_src"] - before["drop_spoofed_src"] == 3,
+             "spoofed inner sources dropped and counted (%d)" %
+             (after["drop_spoofed_src"] - before["drop_spoofed_src"]))
+    # Client to client: bob answers echo requests to his address.
+    resp = tb.popen(tb.clients[1], [sys.executable, PEER, "--server", tb.relay_ip, "--port",
+                                    str(PORT), "--server-pub", keys.server_pub, "--key", b_priv,
+                                    "responder", "10"], stdout=subprocess.PIPE, text=True)
+    first = json.loads(resp.stdout.readline())
+    before = stats(srv)
+    r = peer(tb, keys, 0, a_priv, "ping", first["v4"], "5")
+    out = json.loads(resp.communicate(timeout=30)[0].strip().splitlines()[-1])
+    after = stats(srv)
+    nc.check(r.get("received") == 5 and out.get("answered") == 5,
+             "client to client: 5 echoes through the relay (%s answered, %s back)" %
+             (out.get("answered"), r.get("received")))
+    nc.check(after["client_to_client"] - before["client_to_client"] == 10 and
+             after["to_tap"] == before["to_tap"],
+             "client-to-client packets never touched the TAP")
+    r = peer(tb, keys, 0, a_priv, "ping", otb.INET_SERVICE_IP, "5")
+    nc.check(r.get("received") == 5, "the internet namespace through the TAP and NAT (%s/5)"
+             % r.get("received"))
+    n0 = nc.telemetry(srv.prefix, "/oxidize/relay")["sessions"]
+    peer(tb, keys, 0, a_priv, "disconnect")
+    time.sleep(0.5)
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    print("relay: %s" % rel)
+    nc.check(rel["sessions"] == n0 - 1, "DISCONNECT ends the session (%d -> %d)" %
+             (n0, rel["sessions"]))
+    nc.check(rel["hs_drop_unknown_peer"] >= 1, "the refused key counted as unknown_peer")
+    check_stop(tb, srv)
+
+
+def case_reload(tb, binary, keys):
+    a_priv, a_pub = keys.make("alice")
+    b_priv, b_pub = keys.make("bob")
+    allow = keys.allow(["%s alice" % a_pub])
+    srv = start_server(tb, binary, keys, allow)
+    r = peer(tb, keys, 0, b_priv, "handshake", timeout=30)
+    nc.check(r.get("handshake") is False, "bob is not listed yet")
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "2")
+    nc.check(r.get("received") == 2, "alice works")
+    keys.allow(["%s alice" % a_pub, "%s bob" % b_pub])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    r = peer(tb, keys, 0, b_priv, "ping", "100.64.0.1", "2")
+    nc.check(r.get("received") == 2, "after SIGHUP bob is accepted")
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    nc.check(rel["sessions"] == 2 and rel["allowlist_reloads"] == 1,
+             "both sessions live after the reload (%d)" % rel["sessions"])
+    with open(allow, "w") as f:
+        f.write("%s alice\nnot-a-key\n" % a_pub)
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    nc.check(rel["allowlist_reload_errors"] == 1 and rel["sessions"] == 2 and
+             rel["allowlist_keys"] == 2, "a broken allow-list keeps the previous one")
+    nc.check("line 2: 'not-a-key' is not a base64 public key" in srv.log,
+             "the broken line is named in the log")
+    keys.allow(["%s alice" % a_pub])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    nc.check(rel["sessions"] == 1 and rel["allowlist_keys"] == 1,
+             "a key taken off the list loses its session (%d left)" % rel["sessions"])
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "2")
+    nc.check(r.get("received") == 2, "alice still works")
+    check_stop(tb, srv)
+
+
+def check_stop(tb, srv):
+    rc = srv.stop()
+    print(srv.log)
+    nc.check(rc == 0, "server exited 0")
+    nc.check("all mbufs back in the pool" in srv.log, "every mbuf back in the pool")
+
+
+def main():
+    binary, client, case = sys.argv[1], sys.argv[2], sys.argv[3]
+    nc.require_host()
+    require_crypto()
+    keys = Keys(client)
+    tb = nc.testbed(clients=2, queues=2)
+    try:
+        if case == "protocol":
+            case_protocol(tb, binary, keys)
+        elif case == "reload":
+            case_reload(tb, binary, keys)
+        else:
+            nc.fail("unknown case " + case)
+    finally:
+        tb.down()
+        keys.cleanup()
+
+
+if __name__ == "__main__":
+    main()
