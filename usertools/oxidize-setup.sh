@@ -51,6 +51,7 @@ PACKAGES=(
 	meson
 	ninja-build
 	nftables
+	python3-cryptography
 	openssl
 	pkg-config
 	python3
