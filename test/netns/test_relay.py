@@ -11,7 +11,8 @@ cases:
             a spoofed inner source dropped; client to client; the internet
             namespace through the TAP and the relay's NAT; DISCONNECT
   reload    SIGHUP: a key added is accepted without dropping sessions, a key
-            removed ends its session, a broken file keeps the old list
+            removed ends its session, a broken file keeps the old list; an
+            idle session is reaped
 """
 
 import json
@@ -170,7 +171,7 @@ def case_reload(tb, binary, keys):
     a_priv, a_pub = keys.make("alice")
     b_priv, b_pub = keys.make("bob")
     allow = keys.allow(["%s alice" % a_pub])
-    srv = start_server(tb, binary, keys, allow)
+    srv = start_server(tb, binary, keys, allow, ["--idle-timeout", "10"])
     r = peer(tb, keys, 0, b_priv, "handshake", timeout=30)
     nc.check(r.get("handshake") is False, "bob is not listed yet")
     r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "2")
@@ -200,6 +201,12 @@ def case_reload(tb, binary, keys):
              "a key taken off the list loses its session (%d left)" % rel["sessions"])
     r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "2")
     nc.check(r.get("received") == 2, "alice still works")
+    # Nothing more from alice: the idle timeout (10 s here) ends it.
+    time.sleep(12)
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    nc.check(rel["sessions"] == 0 and rel["sessions_reaped"] == 1,
+             "an idle session is reaped (%d left, %d reaped)" % (rel["sessions"],
+                                                                rel["sessions_reaped"]))
     check_stop(tb, srv)
 
 
