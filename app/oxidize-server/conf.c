@@ -78,6 +78,8 @@ static const struct opt_def opt_defs[] = {
 	  "end a session silent this long (default 180)" },
 	{ "hs-queue", OPT_U32, FIELD(hs_queue), 64, 1u << 20, "N",
 	  "handshakes queued for the control thread (default 4096)" },
+	{ "hs-load-pps", OPT_U32, FIELD(hs_load_pps), 10, 100000000, "N",
+	  "initiations per second above which mac2 cookies are required (default 1000)" },
 	{ "config", OPT_STR, FIELD(config), 0, 0, "FILE",
 	  "read options from FILE, section [server], keys as the flags" },
 };
@@ -131,6 +133,7 @@ conf_defaults(struct ox_server_conf *c)
 	c->keepalive = 25;
 	c->idle_timeout = 180;
 	c->hs_queue = 4096;
+	c->hs_load_pps = 1000;
 	snprintf(c->pool4, sizeof(c->pool4), "100.64.0.0/10");
 	snprintf(c->pool6, sizeof(c->pool6), "fd6f:7869:647a::/64");
 }

@@ -54,8 +54,8 @@ single_lcore_control(struct ox_worker *w __rte_unused)
 
 	if (now < next)
 		return;
-	next = now + rte_get_timer_hz() / 1000;
-	ox_relay_control(poll_srv);
+	if (ox_relay_control(poll_srv) == 0)
+		next = now + rte_get_timer_hz() / 1000;
 }
 
 /* Capability bits (linux/capability.h) FLASH needs. CAP_BPF is not enough:
@@ -640,8 +640,9 @@ main(int argc, char **argv)
 				rc = 1;
 				break;
 			}
-			ox_relay_control(&srv);
-			rte_delay_us_sleep(srv.relay != NULL ? 1000 : 50 * 1000);
+			/* Handshakes waiting: no sleep until they are done. */
+			if (ox_relay_control(&srv) == 0)
+				rte_delay_us_sleep(srv.relay != NULL ? 1000 : 50 * 1000);
 		}
 		goto out;
 	}

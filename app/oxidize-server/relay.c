@@ -97,6 +97,10 @@ struct ox_relay {
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
 	uint64_t hs_drops[OX_DROP_MAX];
+	uint64_t cycles_ok, cycles_bad, n_bad;	/* control time per initiation */
+	uint64_t under_load_ms;			/* polls spent under load */
+	uint64_t win_start_ns;			/* initiation rate window */
+	uint64_t win_inits, last_win_inits;
 	bool under_load;
 };
 
@@ -794,25 +798,48 @@ reap_idle(struct ox_relay *r, uint64_t now)
 	}
 }
 
-void
+unsigned int
 ox_relay_control(struct ox_server *srv)
 {
 	struct ox_relay *r = srv->relay;
 	struct rte_mbuf *ms[CTRL_BURST];
 	void *ev[CTRL_BURST];
+	unsigned int n, i, work;
 	uint64_t now;
-	unsigned int n, i;
 
 	if (r == NULL)
-		return;
+		return 0;
 	now = now_ns();
-	/* Under load when initiations queue up: then only sources that
-	 * proved their address (mac2) get a Diffie-Hellman. */
-	r->under_load = rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 8;
+	/* Under load when initiations queue up or arrive faster than
+	 * --hs-load-pps (over the last 100 ms): then only sources that proved
+	 * their address (mac2) get a Diffie-Hellman. */
+	if (now - r->win_start_ns >= 100000000u) {
+		r->last_win_inits = r->win_inits;
+		r->win_inits = 0;
+		r->win_start_ns = now;
+	}
+	r->under_load = rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 8 ||
+		r->last_win_inits * 10 > srv->conf.hs_load_pps ||
+		r->win_inits * 10 > srv->conf.hs_load_pps;
+	if (r->under_load)
+		r->under_load_ms++;
 	n = rte_ring_sc_dequeue_burst(r->hs_ring, (void **)ms, CTRL_BURST, NULL);
-	for (i = 0; i < n; i++)
+	work = n;
+	r->win_inits += n;
+	for (i = 0; i < n; i++) {
+		uint64_t t0 = rte_rdtsc(), ok0 = r->hs_ok;
+
 		handle_init(r, ms[i], now);
+		/* What an initiation costs the control thread, bogus or not. */
+		if (r->hs_ok != ok0) {
+			r->cycles_ok += rte_rdtsc() - t0;
+		} else {
+			r->cycles_bad += rte_rdtsc() - t0;
+			r->n_bad++;
+		}
+	}
 	n = rte_ring_sc_dequeue_burst(r->events, ev, CTRL_BURST, NULL);
+	work += n;
 	for (i = 0; i < n; i++) {
 		struct ox_session *sess = ox_sessions_by_index(srv->sessions,
 							       (uint32_t)(uintptr_t)ev[i]);
@@ -831,6 +858,7 @@ ox_relay_control(struct ox_server *srv)
 		reap_idle(r, now);
 		ox_sessions_reclaim(srv->sessions);
 	}
+	return work;
 }
 
 int
@@ -1009,6 +1037,12 @@ ox_relay_telemetry(const struct ox_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "handshakes_rekey", r->hs_rekey);
 	rte_tel_data_add_dict_u64(d, "cookies_sent", r->cookies);
 	rte_tel_data_add_dict_u64(d, "under_load", r->under_load);
+	rte_tel_data_add_dict_u64(d, "under_load_polls", r->under_load_ms);
+	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
+				  r->hs_ok ? r->cycles_ok / r->hs_ok : 0);
+	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused",
+				  r->n_bad ? r->cycles_bad / r->n_bad : 0);
+	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
 	rte_tel_data_add_dict_u64(d, "sessions_reaped", r->reaped);
 	rte_tel_data_add_dict_u64(d, "sessions_removed", r->removed);
 	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow.n);

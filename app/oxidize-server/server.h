@@ -52,6 +52,7 @@ struct ox_server_conf {
 	uint16_t keepalive;		/* keepalive interval given to clients, s */
 	uint32_t idle_timeout;		/* session reaped after this long silent, s */
 	uint32_t hs_queue;		/* handshake queue to the control thread */
+	uint32_t hs_load_pps;		/* initiations/s above which cookies are required */
 };
 
 /** Datapath drop reasons past the outer checks (lib/pkt has those). */
@@ -220,7 +221,7 @@ int ox_parse_pools(const struct ox_server_conf *c, struct ox_addrpool_conf *pc);
 /* relay.c */
 uint32_t ox_relay_priv_size(void);
 int ox_relay_init(struct ox_server *srv);
-void ox_relay_control(struct ox_server *srv);
+unsigned int ox_relay_control(struct ox_server *srv);
 void ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m);
 void ox_relay_free(struct ox_server *srv);
 void ox_relay_request_reload(void);

@@ -16,6 +16,10 @@ Scenarios print one JSON object:
   keepalive              KEEPALIVE -> ACK with the same bytes
   disconnect             DISCONNECT; the relay forgets the session
   responder SECONDS      answer ICMP echo requests to our address for a while
+  flood SECONDS          (no handshake) one valid INIT sent again and again
+
+The handshake takes a COOKIE reply (the relay under load) and retries with
+mac2, as the specification says.
 """
 
 import argparse
@@ -94,6 +98,26 @@ class Noise:
         return pt
 
 
+def hchacha20(key, n16):
+    """HChaCha20 (draft-irtf-cfrg-xchacha): the subkey of XChaCha20."""
+    x = [0x61707865, 0x3320646E, 0x79622D32, 0x6B206574] + \
+        list(struct.unpack("<8I", key)) + list(struct.unpack("<4I", n16))
+
+    def qr(a, b, c, d):
+        for (p, q, r, k) in ((a, b, d, 16), (c, d, b, 12), (a, b, d, 8), (c, d, b, 7)):
+            x[p] = (x[p] + x[q]) & 0xFFFFFFFF
+            x[r] ^= x[p]
+            x[r] = ((x[r] << k) & 0xFFFFFFFF) | (x[r] >> (32 - k))
+    for _ in range(10):
+        qr(0, 4, 8, 12); qr(1, 5, 9, 13); qr(2, 6, 10, 14); qr(3, 7, 11, 15)
+        qr(0, 5, 10, 15); qr(1, 6, 11, 12); qr(2, 7, 8, 13); qr(3, 4, 9, 14)
+    return struct.pack("<8I", *(x[0:4] + x[12:16]))
+
+
+def xchacha_open(key, n24, ct, ad):
+    return ChaCha20Poly1305(hchacha20(key, n24[:16])).decrypt(b"\0" * 4 + n24[16:], ct, ad)
+
+
 def tai64n():
     t = time.time_ns()
     return struct.pack(">QI", (1 << 62) + t // 1000000000, t % 1000000000)
@@ -113,7 +137,7 @@ class Peer:
         s.settimeout(1.0)
         return s
 
-    def handshake(self, timeout=5.0):
+    def make_init(self):
         idx = struct.unpack("<I", os.urandom(4))[0]
         hdr = bytes([0x4F, 0x58, VERSION, INIT]) + struct.pack("<I", idx)
         e = X25519PrivateKey.generate()
@@ -126,15 +150,28 @@ class Peer:
         ns.mix_key(dh(self.s, self.spub))
         enc_ts = ns.encrypt(tai64n())
         msg = hdr + epub + enc_s + enc_ts
-        msg += mac(label(b"mac1----", self.spub), msg)
-        msg += b"\0" * 16
+        mac1 = mac(label(b"mac1----", self.spub), msg)
+        msg += mac1
+        msg += mac(self.cookie, msg) if getattr(self, "cookie", None) else b"\0" * 16
         assert len(msg) == 148
+        return idx, e, ns, mac1, msg
+
+    def handshake(self, timeout=5.0):
+        self.cookies = 0
+        idx, e, ns, mac1, msg = self.make_init()
         self.sock.sendto(msg, self.server)
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
                 r, _ = self.sock.recvfrom(2048)
             except socket.timeout:
+                continue
+            if len(r) == 64 and r[3] == COOKIE and struct.unpack("<I", r[4:8])[0] == idx:
+                # Under load: prove we receive at this address, then retry.
+                self.cookie = xchacha_open(label(b"cookie--", self.spub), r[8:32], r[32:64], mac1)
+                self.cookies += 1
+                idx, e, ns, mac1, msg = self.make_init()
+                self.sock.sendto(msg, self.server)
                 continue
             if len(r) != 88 or r[3] != RESPONSE or struct.unpack("<I", r[4:8])[0] != idx:
                 continue
@@ -253,7 +290,17 @@ def main():
     a = ap.parse_args()
     priv = X25519PrivateKey.from_private_bytes(base64.b64decode(a.key))
     p = Peer(a.server, a.port, base64.b64decode(a.server_pub), priv)
+    if a.scenario == "flood":
+        msg = p.make_init()[4]
+        end, sent = time.time() + float(a.args[0]), 0
+        while time.time() < end:
+            for _ in range(256):
+                p.sock.sendto(msg, p.server)
+            sent += 256
+        print(json.dumps({"scenario": "flood", "sent": sent}))
+        return 0
     out = {"scenario": a.scenario, "handshake": p.handshake()}
+    out["cookies"] = p.cookies
     if not out["handshake"]:
         print(json.dumps(out))
         return 1

@@ -13,6 +13,7 @@ cases:
   reload    SIGHUP: a key added is accepted without dropping sessions, a key
             removed ends its session, a broken file keeps the old list; an
             idle session is reaped
+  hs-flood  well-formed initiations flooded: cookies, sessions unharmed
 """
 
 import json
@@ -210,6 +211,50 @@ def case_reload(tb, binary, keys):
     check_stop(tb, srv)
 
 
+def case_hs_flood(tb, binary, keys):
+    """A flood of well-formed initiations (one valid INIT sent again and
+    again): the cookie path switches on, established sessions keep working,
+    a new client still gets in (through a cookie), and what a refused
+    initiation costs the control thread is reported."""
+    a_priv, a_pub = keys.make("alice")
+    c_priv, c_pub = keys.make("carol")
+    f_priv, f_pub = keys.make("flooder")
+    allow = keys.allow(["%s alice" % a_pub, "%s carol" % c_pub, "%s flooder" % f_pub])
+    srv = start_server(tb, binary, keys, allow, ["--hs-load-pps", "200"])
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "3")
+    nc.check(r.get("received") == 3, "alice is in before the flood")
+    flood = tb.popen(tb.clients[1], [sys.executable, PEER, "--server", tb.relay_ip, "--port",
+                                     str(PORT), "--server-pub", keys.server_pub, "--key", f_priv,
+                                     "flood", "6"], stdout=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "20")
+    nc.check(r.get("received") == 20, "during the flood alice's session loses nothing (%s/20)"
+             % r.get("received"))
+    r = peer(tb, keys, 0, c_priv, "ping", "100.64.0.1", "3")
+    nc.check(r.get("handshake") and r.get("cookies", 0) >= 1 and r.get("received") == 3,
+             "a new client under load gets a cookie, retries with mac2 and gets in "
+             "(%s cookie(s))" % r.get("cookies"))
+    out = json.loads(flood.communicate(timeout=30)[0])
+    time.sleep(0.5)
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    tot = stats(srv)
+    print("flood: %s\nrelay: %s" % (out, rel))
+    queued = tot["hs_queued"] + tot["drop_hs_queue_full"]
+    nc.check(rel["cookies_sent"] > 0 and rel["under_load_polls"] > 0,
+             "the flood switched the cookie path on (%d cookies)" % rel["cookies_sent"])
+    nc.check(rel["handshakes"] <= 3 + 2 + 20 * 8,
+             "Diffie-Hellman spent on at most a rate-limited handful (%d handshakes for %d "
+             "initiations sent, %d queued)" % (rel["handshakes"], out["sent"], queued))
+    print("control thread: %d cycles per refused initiation, %d per accepted" %
+          (rel["hs_cycles_per_refused"], rel["hs_cycles_per_accepted"]))
+    nc.check(rel["hs_cycles_per_refused"] * 5 < rel["hs_cycles_per_accepted"],
+             "a refused initiation costs under a fifth of an accepted one (%d vs %d cycles)"
+             % (rel["hs_cycles_per_refused"], rel["hs_cycles_per_accepted"]))
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "3")
+    nc.check(r.get("received") == 3, "after the flood alice reconnects at once")
+    check_stop(tb, srv)
+
+
 def check_stop(tb, srv):
     rc = srv.stop()
     print(srv.log)
@@ -228,6 +273,8 @@ def main():
             case_protocol(tb, binary, keys)
         elif case == "reload":
             case_reload(tb, binary, keys)
+        elif case == "hs-flood":
+            case_hs_flood(tb, binary, keys)
         else:
             nc.fail("unknown case " + case)
     finally:
