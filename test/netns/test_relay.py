@@ -5,7 +5,7 @@ OxTunnel v2 client written from doc/oxtunnel.md).
 
 usage: test_relay.py SERVER CLIENT CASE
 cases:
-  protocol  handshake and addresses; a key not on the allow-list refused;
+  protocol[-2w]  (-2w: two worker lcores) handshake and addresses; a key not on the allow-list refused;
             ping the relay's tunnel address through the TAP; KEEPALIVE->ACK;
             replayed datagrams dropped; a new source port keeps the session;
             a spoofed inner source dropped; client to client; the internet
@@ -82,10 +82,14 @@ def peer(tb, keys, client, priv, *args, timeout=60):
     return out
 
 
+LCORES = "0-1"
+
+
 def start_server(tb, binary, keys, allow, extra=()):
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
                                  "--key", os.path.join(keys.dir, "server.key"),
-                                 "--allow", allow, "--max-sessions", "65536"] + list(extra))
+                                 "--allow", allow, "--max-sessions", "65536"] + list(extra),
+                    lcores=LCORES)
     srv.wait_up()
     nc.check("relay: public key %s" % keys.server_pub in srv.log,
              "server logs its public key")
@@ -165,7 +169,11 @@ def case_protocol(tb, binary, keys):
     nc.check(rel["sessions"] == n0 - 1, "DISCONNECT ends the session (%d -> %d)" %
              (n0, rel["sessions"]))
     nc.check(rel["hs_drop_unknown_peer"] >= 1, "the refused key counted as unknown_peer")
+    HANDOFFS[0] = stats(srv)["handoff"]
     check_stop(tb, srv)
+
+
+HANDOFFS = [0]
 
 
 def case_reload(tb, binary, keys):
@@ -271,6 +279,13 @@ def main():
     try:
         if case == "protocol":
             case_protocol(tb, binary, keys)
+        elif case == "protocol-2w":
+            # Two workers, one per queue (sharing the second core): sessions
+            # have owners, DATA from a moved client is handed over.
+            global LCORES
+            LCORES = "0@0,1@1,2@1"
+            case_protocol(tb, binary, keys)
+            print("handoffs: %d" % HANDOFFS[0])
         elif case == "reload":
             case_reload(tb, binary, keys)
         elif case == "hs-flood":
