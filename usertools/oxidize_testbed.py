@@ -311,6 +311,20 @@ class Testbed:
         return "\n".join(lines)
 
 
+def keygen(client, directory, name):
+    """A key pair made with oxidize-client genkey/pubkey; the private key is
+    written to DIRECTORY/NAME.key (mode 600). Returns (path, public key)."""
+    priv = subprocess.run([client, "genkey"], check=True, stdout=subprocess.PIPE,
+                          text=True).stdout.strip()
+    pub = subprocess.run([client, "pubkey"], input=priv + "\n", check=True,
+                         stdout=subprocess.PIPE, text=True).stdout.strip()
+    path = os.path.join(directory, name + ".key")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.write(fd, (priv + "\n").encode())
+    os.close(fd)
+    return path, pub
+
+
 def udp_burst(tb, client, dst, port, flows=16, per_flow=10, payload=b"x" * 64, gap=0.0):
     """Send flows x per_flow UDP datagrams from client ns to dst:port, from
     `flows` different source ports (so RSS/queue hashing spreads them).

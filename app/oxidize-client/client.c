@@ -5,7 +5,8 @@
  *   oxidize-client genkey                 new private key (base64) on stdout
  *   oxidize-client pubkey < PRIVATE       its public key
  *   oxidize-client ping HOST [options]    OXPI round trips to a relay, with
- *                                         loss and RTT percentiles
+ *                                         loss and RTT percentiles (also --ping)
+ *   oxidize-client up [options]           the tunnel on a TUN device (tunnel.c)
  *
  * Keys are X25519, 32 bytes, standard base64 (44 characters), as
  * `wg genkey` / `wg pubkey` make them; a relay's allow-list takes the
@@ -25,6 +26,8 @@
 
 #include <sodium.h>
 
+#include "client.h"
+
 #define KEY_LEN 32
 #define KEY_B64_LEN 44
 #define PROBE_HDR 16		/* "OXPI" + u32 flow + u64 seq */
@@ -38,13 +41,17 @@ usage(FILE *f)
 		"Usage: oxidize-client genkey\n"
 		"       oxidize-client pubkey < PRIVATE_KEY\n"
 		"       oxidize-client ping HOST [--port P] [--count N] [--interval MS]\n"
-		"                           [--flows N] [--size BYTES] [--timeout MS]\n\n"
+		"                           [--flows N] [--size BYTES] [--timeout MS]\n"
+		"       oxidize-client up --server HOST[:PORT] --server-key BASE64 --key FILE\n"
+		"                         [options]   (oxidize-client up --help)\n\n"
 		"genkey   print a new X25519 private key, base64\n"
 		"pubkey   read a private key on stdin, print its public key\n"
+		"up       bring up the tunnel to a relay on a TUN device (root)\n"
 		"ping     send --count OXPI probes (default 20) to HOST (default port\n"
 		"         51820), one every --interval ms (default 100), from --flows\n"
 		"         UDP sockets; print each reply's RTT, then loss and p50/p90/\n"
-		"         p99/p99.9/min/max. Exit 0 if any reply came back.\n");
+		"         p99/p99.9/min/max. Exit 0 if any reply came back. --ping HOST\n"
+		"         is the same.\n");
 }
 
 static int
@@ -278,7 +285,9 @@ parse_ping(int argc, char **argv, struct ping_opts *o)
 int
 main(int argc, char **argv)
 {
+	struct client_conf cc;
 	struct ping_opts po;
+	int ret;
 
 	if (sodium_init() < 0) {
 		fprintf(stderr, "oxidize-client: libsodium failed to initialise\n");
@@ -292,7 +301,13 @@ main(int argc, char **argv)
 		return cmd_genkey();
 	if (!strcmp(argv[1], "pubkey") && argc == 2)
 		return cmd_pubkey();
-	if (!strcmp(argv[1], "ping")) {
+	if (!strcmp(argv[1], "up")) {
+		ret = client_conf_parse(&cc, argc - 1, argv + 1);
+		if (ret != 0)
+			return ret > 0 ? 0 : 2;
+		return client_up(&cc);
+	}
+	if (!strcmp(argv[1], "ping") || !strcmp(argv[1], "--ping")) {
 		if (parse_ping(argc - 1, argv + 1, &po) != 0) {
 			usage(stderr);
 			return 2;

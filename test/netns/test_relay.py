@@ -41,15 +41,9 @@ class Keys:
         self.server_priv, self.server_pub = self.make("server")
 
     def make(self, name):
-        priv = subprocess.run([self.client, "genkey"], check=True, stdout=subprocess.PIPE,
-                              text=True).stdout.strip()
-        pub = subprocess.run([self.client, "pubkey"], input=priv + "\n", check=True,
-                             stdout=subprocess.PIPE, text=True).stdout.strip()
-        path = os.path.join(self.dir, name + ".key")
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.write(fd, (priv + "\n").encode())
-        os.close(fd)
-        return priv, pub
+        path, pub = otb.keygen(self.client, self.dir, name)
+        with open(path) as f:
+            return f.read().strip(), pub
 
     def allow(self, lines):
         path = os.path.join(self.dir, "allow")

@@ -1,7 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
 # oxidize-client: keys against RFC 7748's X25519 vector, bad input refused,
-# and `ping` against the kernel-UDP relay on loopback (no root needed).
+# `up`'s settings checked before it needs root, and `ping` against the
+# kernel-UDP relay on loopback (no root needed). The tunnel itself is
+# test/netns/test_client_tunnel.sh.
 # usage: test_client.sh CLIENT KUDP_RELAY
 set -u
 client=$1 kudp=$2
@@ -30,6 +32,33 @@ echo "${k%?}" | "$client" pubkey >/dev/null 2>&1
 "$client" ping >/dev/null 2>&1
 [ $? = 2 ]; check $? "ping without a host is a usage error"
 
+# `up`: every refusal happens before a TUN device or route is touched.
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+"$client" up --help | grep -q "Usage: oxidize-client up"
+check $? "up --help prints its usage"
+"$client" up >/dev/null 2>&1
+[ $? = 2 ]; check $? "up without --server, --server-key, --key is a usage error"
+(umask 077; "$client" genkey >"$tmp/key")
+skey=$("$client" genkey | "$client" pubkey)
+"$client" up --server 192.0.2.1 --server-key "${skey%?}" --key "$tmp/key" >/dev/null 2>&1
+[ $? = 2 ]; check $? "up refuses a malformed --server-key"
+"$client" up --server 192.0.2.1 --server-key "$skey" --key "$tmp/key" --route 10.0.0.1/8 \
+	>/dev/null 2>&1
+[ $? = 2 ]; check $? "up refuses a route with host bits set"
+"$client" up --server 192.0.2.1 --server-key "$skey" --key "$tmp/key" --mtu 100 >/dev/null 2>&1
+[ $? = 2 ]; check $? "up refuses an MTU out of range"
+"$client" up --server 192.0.2.1:0 --server-key "$skey" --key "$tmp/key" >/dev/null 2>&1
+[ $? = 2 ]; check $? "up refuses port 0"
+printf 'server = 192.0.2.1\nbogus = 1\n' >"$tmp/bad.conf"
+err=$("$client" up --config "$tmp/bad.conf" 2>&1)
+[ $? = 2 ] && echo "$err" | grep -q "bad.conf:2: unknown key 'bogus'"
+check $? "a config file's unknown key is refused, naming the line"
+cp "$tmp/key" "$tmp/open.key" && chmod 644 "$tmp/open.key"
+err=$("$client" up --server 192.0.2.1 --server-key "$skey" --key "$tmp/open.key" 2>&1)
+[ $? = 1 ] && echo "$err" | grep -q "chmod 600"
+check $? "up refuses a private key others can read"
+
 port=$((20000 + $$ % 20000))
 "$kudp" --port $port --duration 20 >/dev/null &
 kpid=$!
@@ -41,6 +70,9 @@ echo "$out" | tail -2
 check $? "ping over loopback: 50 probes, 50 answers"
 echo "$out" | grep -q "rtt us: p50 [0-9.]* p90 [0-9.]* p99 [0-9.]* p99.9"
 check $? "ping prints RTT percentiles"
+out=$("$client" --ping 127.0.0.1 --port $port --count 3 --interval 0)
+[ $? = 0 ] && echo "$out" | grep -q "3 sent, 3 received"
+check $? "--ping is the ping subcommand"
 kill $kpid 2>/dev/null
 wait $kpid 2>/dev/null
 
