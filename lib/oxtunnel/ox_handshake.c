@@ -469,7 +469,8 @@ ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_
 		goto out;
 	}
 	if (payload_get(payload, pl) != 0) {
-		ret = -OX_DROP_BAD_INNER;
+		/* Authenticated but malformed: a broken server. */
+		ret = -OX_DROP_HS_DECRYPT;
 		goto out;
 	}
 	ox_noise_split(&ns, k1, k2);

@@ -241,7 +241,7 @@ struct ox_keypair {
 	uint8_t send_key[OX_KEY_LEN];
 	uint8_t recv_key[OX_KEY_LEN];
 	_Atomic uint64_t send_counter;	/**< next counter to send */
-	uint64_t send_limit;		/**< counters >= this are never sent */
+	uint64_t send_limit;		/**< counters >= this are never sent, nor accepted */
 	uint64_t rekey_messages;	/**< initiator rekeys past this many */
 	uint64_t birth_ns;		/**< when the handshake completed */
 	uint64_t rekey_ns;		/**< initiator rekeys past birth + this */
@@ -412,7 +412,9 @@ struct ox_src {
 
 /** What the response carries to the client (encrypted). */
 struct ox_hs_payload {
-	uint32_t index;		/**< the server's receiver index for this client */
+	uint32_t index;		/**< the server's receiver index for this client (set on
+				     the client side; ox_hs_make_response() writes its
+				     local_index argument instead) */
 	uint32_t v4;		/**< tunnel IPv4, host order */
 	uint8_t v6[16];		/**< tunnel IPv6 */
 	uint8_t v4_prefix;

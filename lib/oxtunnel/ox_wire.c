@@ -47,6 +47,9 @@ ox_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m)
 		m->type = OX_MSG_PROBE;
 		return OX_MSG_PROBE;
 	}
+	/* A probe's answer is for the prober, never for a relay. */
+	if (buf[2] == 'P' && buf[3] == 'O')
+		return -OX_DROP_UNEXPECTED;
 	if (!(buf[2] & 0x80))
 		return -OX_DROP_V1;
 	if (buf[2] != OX_WIRE_VERSION)

@@ -38,6 +38,7 @@ static const struct parse_case parse_cases[] = {
 	{ "bad magic 1", "4f59820400", 64, -OX_DROP_BAD_MAGIC },
 	{ "probe", "4f585049", 4, OX_MSG_PROBE },
 	{ "probe long", "4f58504900", 1400, OX_MSG_PROBE },
+	{ "probe reply", "4f58504f", 64, -OX_DROP_UNEXPECTED },
 	{ "v1 plain", "4f5800", 64, -OX_DROP_V1 },
 	{ "v1 encrypted+control", "4f5809", 64, -OX_DROP_V1 },
 	{ "v1 all flags", "4f581f", 64, -OX_DROP_V1 },
