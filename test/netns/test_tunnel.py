@@ -5,8 +5,8 @@ the client namespaces, oxidize-server on FLASH with 2 queues and its exit
 TAP in the relay namespace, NAT toward the internet namespace.
 
 usage: test_tunnel.py SERVER CLIENT
-checks: handshake and addresses on ox0; ping of the relay and of the
-internet through the tunnel; a TCP transfer and a UDP run at a moderate rate
+checks: handshake and addresses on ox0; ping (IPv4 and IPv6) of the relay
+and of the internet through the tunnel; a TCP transfer and a UDP run at a moderate rate
 with iperf3 (no loss); ping between two clients through the relay; a key not
 on the allow-list gets no tunnel; kill -9 and restart of the server: the
 clients recover by themselves; SIGTERM: the client disconnects and removes
@@ -133,15 +133,21 @@ def main():
                  "ox0 has the tunnel addresses and MTU 1420 (%s, %s)" % (sorted(addrs), mtu))
         _, baddrs = tun_addrs(tb, tb.clients[1])
         b_v4 = [x.split("/")[0] for x in baddrs if x.startswith("100.")]
+        b_v6 = [x.split("/")[0] for x in baddrs if x.startswith("fd6f:")]
 
         n, rtt = ping(tb, tb.clients[0], "100.64.0.1")
         nc.check(n == 5, "ping of the relay through the tunnel (%d/5, avg %s ms)" % (n, rtt))
+        n, rtt = ping(tb, tb.clients[0], "fd6f:7869:647a::1")
+        nc.check(n == 5, "IPv6 ping of the relay through the tunnel (%d/5, avg %s ms)"
+                 % (n, rtt))
         n, rtt = ping(tb, tb.clients[0], otb.INET_SERVICE_IP)
         nc.check(n == 5, "ping of the internet through the tunnel and NAT (%d/5, avg %s ms)"
                  % (n, rtt))
         n, rtt = ping(tb, tb.clients[0], b_v4[0] if b_v4 else "100.64.0.2")
         nc.check(n == 5, "ping between two clients through the relay (%d/5, avg %s ms)"
                  % (n, rtt))
+        n, rtt = ping(tb, tb.clients[0], b_v6[0] if b_v6 else "fd6f:7869:647a::2")
+        nc.check(n == 5, "IPv6 ping between two clients (%d/5, avg %s ms)" % (n, rtt))
 
         iperf = tb.popen(tb.inet, ["iperf3", "-s", "-B", otb.INET_SERVICE_IP, "-1"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
