@@ -151,6 +151,9 @@ nl_link_up(struct nl *nl, int ifindex, unsigned int mtu)
 {
 	struct nl_req q;
 	uint32_t m = mtu;
+	/* A TUN starts with a 500-packet queue: a TCP burst from the host
+	 * overflows it before the client's next read. */
+	uint32_t qlen = 4096;
 
 	req_init(&q, RTM_NEWLINK, 0, sizeof(q.ifi));
 	q.ifi.ifi_family = AF_UNSPEC;
@@ -159,6 +162,7 @@ nl_link_up(struct nl *nl, int ifindex, unsigned int mtu)
 	q.ifi.ifi_change = IFF_UP;
 	if (mtu)
 		req_attr(&q, IFLA_MTU, &m, sizeof(m));
+	req_attr(&q, IFLA_TXQLEN, &qlen, sizeof(qlen));
 	return nl_talk(nl, &q, NULL);
 }
 
