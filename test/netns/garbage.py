@@ -3,8 +3,13 @@
 """Bad-input flood for the relay: raw Ethernet frames of several kinds of
 garbage, round robin, at a bounded rate and count, from this namespace.
 
-usage: garbage.py IFACE DST_MAC SRC_IP DST_IP PORT PER_CLASS RATE
-prints {"class": sent, ...}; every class is sent PER_CLASS times."""
+usage: garbage.py IFACE DST_MAC SRC_IP DST_IP PORT PER_CLASS RATE [INDEX REPLAY_HEX]
+prints {"class": sent, ...}; every class is sent PER_CLASS times. With
+INDEX (a live session's receiver index) and REPLAY_HEX (a DATA datagram the
+relay has already accepted) the OxTunnel v2 classes are added: v1 and
+unknown-version headers, unknown types, short and lying lengths, DATA for
+an unknown index, DATA for a live index with a bad tag, the replayed
+datagram, and initiations with a bad mac1."""
 
 import json
 import os
@@ -42,13 +47,39 @@ class Maker:
         return self.eth + self.ip(proto, l4, **kw) + l4
 
 
+def v2_classes(m, index, replay):
+    rnd = os.urandom
+    ox = b"OX\x82"
+    return {
+        "v1_datagram": lambda: m.frame(m.udp(b"OX\x09" + rnd(40))),
+        "bad_version": lambda: m.frame(m.udp(b"OX\x83\x04" + rnd(40))),
+        "bad_type": lambda: m.frame(m.udp(ox + b"\x09" + rnd(40))),
+        "short_header": lambda: m.frame(m.udp(ox)),
+        "lying_length": lambda: m.frame(m.udp(ox + b"\x01" + rnd(100))),
+        "unknown_index": lambda: m.frame(m.udp(ox + b"\x04" + struct.pack(
+            "<IQ", index ^ 0x00FFF000, 1) + rnd(48))),
+        "bad_tag": lambda: m.frame(m.udp(ox + b"\x04" + struct.pack(
+            "<IQ", index, 1 << 40 | struct.unpack("<I", rnd(4))[0]) + rnd(48))),
+        "replayed_data": lambda: m.frame(m.udp(replay)),
+        "init_bad_mac1": lambda: m.frame(m.udp(ox + b"\x01" + rnd(144))),
+    }
+
+
+def not_ox(n):
+    """n random bytes that do not start with the magic's first byte."""
+    b = bytearray(os.urandom(n))
+    if b[0] == 0x4F:
+        b[0] = 0
+    return bytes(b)
+
+
 def classes(m):
     rnd = os.urandom
     return {
         # reach the server: each must land on its own drop counter
-        "random_payload": lambda: m.frame(m.udp(rnd(48))),
+        "random_payload": lambda: m.frame(m.udp(not_ox(48))),
         "wrong_magic": lambda: m.frame(m.udp(b"XXPI" + rnd(20))),
-        "oversized_random": lambda: m.frame(m.udp(rnd(1400))),
+        "oversized_random": lambda: m.frame(m.udp(not_ox(1400))),
         "bad_ip_csum": lambda: m.eth + m.ip(17, m.udp(b"OXPI" + rnd(8)), good=False) +
         m.udp(b"OXPI" + rnd(8)),
         "bad_udp_csum": lambda: m.frame(m.udp(b"OXPI" + rnd(8), good=False)),
@@ -71,6 +102,8 @@ def main():
     s.bind((iface, 0))
     m = Maker(s.getsockname()[4], bytes.fromhex(dmac.replace(":", "")), sip, dip, int(port))
     cls = classes(m)
+    if len(sys.argv) > 9:
+        cls.update(v2_classes(m, int(sys.argv[8]), bytes.fromhex(sys.argv[9])))
     sent = {k: 0 for k in cls}
     gap = 1.0 / rate if rate > 0 else 0
     t = time.perf_counter()

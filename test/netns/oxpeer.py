@@ -17,6 +17,7 @@ Scenarios print one JSON object:
   disconnect             DISCONNECT; the relay forgets the session
   responder SECONDS      answer ICMP echo requests to our address for a while
   flood SECONDS          (no handshake) one valid INIT sent again and again
+  sealed DST             one echo to DST; print that datagram (hex), as accepted
 
 The handshake takes a COOKIE reply (the relay under load) and retries with
 mac2, as the specification says.
@@ -330,6 +331,9 @@ def main():
         got2, _ = ping(p, a.args[0], 3)
         out.update(before=got1, after=got2, old_port=old.getsockname()[1],
                    new_port=p.sock.getsockname()[1])
+    elif s == "sealed":
+        d = p.send(icmp_echo(p.v4, a.args[0], 9, 1))
+        out.update(datagram=d.hex(), reply=p.recv(2.0) is not None)
     elif s == "keepalive":
         body = os.urandom(8)
         p.send(b"\x01" + body)

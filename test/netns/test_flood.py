@@ -1,21 +1,28 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: BSD-3-Clause
-"""Bad-input flood: while client0 sends OXPI probes at a steady rate, client1
-blasts the relay with garbage at more than 10x that rate. The server stays
-up, the legitimate flow loses nothing, every garbage class is counted under
-its own reason (by the server, or by ox_steer for what it leaves to the
+"""Bad-input flood against the relay: while client0 sends OXPI probes at a
+steady rate and a tunnel client pings through its session, client1 blasts
+the relay with garbage at more than 10x that rate: random bytes, wrong
+magic, v1 and unknown-version headers, unknown types, short and lying
+lengths, DATA for unknown indexes and with bad tags for a live one, a
+replayed datagram, initiations with bad MACs, bad checksums, IP fragments,
+TCP to the port, truncated frames. The server stays up, the legitimate
+flows lose nothing, every garbage class is counted under its own reason (by
+the server, its handshake thread, or by ox_steer for what it leaves to the
 kernel), and mbufs and RSS come back to their baseline.
 
-  client0 (oxidize-perf, 1000 pps) --\\
-                                      switch --- relay eth0 (2 queues) <- oxidize-server
-  client1 (garbage.py, 11000 pps) ---/
+  client0 (oxidize-perf, 1000 pps) -------------\\
+                                                  switch --- relay eth0 (2 queues)
+  client1 (garbage.py 20000 pps, oxpeer ping) ---/
 
-usage: test_flood.py SERVER_BIN PERF_BIN
+usage: test_flood.py SERVER_BIN PERF_BIN CLIENT_BIN
 """
 
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import sys
 import threading
 import time
@@ -26,14 +33,23 @@ import oxidize_testbed as otb
 PORT = 51820
 LEGIT_PPS = 1000
 SECONDS = 6
-PER_CLASS = 5000          # 11 classes: 55000 frames
-GARBAGE_PPS = 11000       # 11x the legitimate rate
+PER_CLASS = 3000          # 20 classes: 60000 frames
+GARBAGE_PPS = 20000       # 20x the legitimate probe rate
 
-# class -> (where it is counted, counter)
+# class -> (where it is counted, counters whose sum it must be)
 EXPECT = {
-    "random_payload": ("server", "drop_not_oxtunnel"),
-    "wrong_magic": ("server", "drop_not_oxtunnel"),
-    "oversized_random": ("server", "drop_not_oxtunnel"),
+    "random_payload": ("server", "drop_ox_bad_magic"),
+    "wrong_magic": ("server", "drop_ox_bad_magic"),
+    "oversized_random": ("server", "drop_ox_bad_magic"),
+    "v1_datagram": ("server", "drop_ox_v1_datagram"),
+    "bad_version": ("server", "drop_ox_bad_version"),
+    "bad_type": ("server", "drop_ox_bad_type"),
+    "short_header": ("server", "drop_ox_too_short"),
+    "lying_length": ("server", "drop_ox_bad_length"),
+    "unknown_index": ("server", "drop_ox_unknown_index"),
+    "bad_tag": ("server", "drop_ox_bad_tag"),
+    "replayed_data": ("server", "drop_ox_replay"),
+    "init_bad_mac1": ("relay", "hs_drop_bad_mac1+drop_hs_queue_full"),
     "bad_ip_csum": ("server", "drop_bad_ip_csum"),
     "bad_udp_csum": ("server", "drop_bad_udp_csum"),
     "lying_udp_len": ("server", "drop_bad_udp_len"),
@@ -67,19 +83,49 @@ def server_pid(tb):
 
 
 def main():
-    server, perf = sys.argv[1], sys.argv[2]
+    server, perf, client = sys.argv[1], sys.argv[2], sys.argv[3]
     nc.require_host()
-    tb = nc.testbed(clients=2, queues=2)
     try:
-        run(tb, server, perf)
+        import cryptography  # noqa: F401
+    except ImportError:
+        nc.skip("python3 cryptography module missing (Debian python3-cryptography)")
+    tb = nc.testbed(clients=2, queues=2)
+    d = tempfile.mkdtemp(prefix="oxflood-")
+    try:
+        run(tb, server, perf, client, d)
     finally:
         tb.down()
+        shutil.rmtree(d, ignore_errors=True)
 
 
-def run(tb, server, perf):
+def key_of(path):
+    with open(path) as f:
+        return f.read().strip()
+
+
+def run(tb, server, perf, client, d):
+    _, spub = otb.keygen(client, d, "server")
+    ka, apub = otb.keygen(client, d, "alice")
+    kv, vpub = otb.keygen(client, d, "victim")
+    with open(os.path.join(d, "allow"), "w") as f:
+        f.write("%s alice\n%s victim\n" % (apub, vpub))
     # The worker on cpu 0, the load generator on cpu 1.
-    srv = nc.Server(tb, server, ["--iface", "eth0", "--port", str(PORT)], lcores="0@1,1@0")
+    srv = nc.Server(tb, server, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
+                                 "--key", os.path.join(d, "server.key"), "--allow",
+                                 os.path.join(d, "allow"), "--max-sessions", "4096"],
+                    lcores="0@1,1@0")
     srv.wait_up()
+    peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oxpeer.py")
+
+    def oxpeer(key, *args, client=0):
+        r = tb.run(tb.clients[client], [sys.executable, peer, "--server", tb.relay_ip, "--server-pub",
+                                   spub, "--key", key_of(key)] + list(args), check=False,
+                   timeout=120)
+        return json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+
+    # A live session whose index and one accepted datagram the garbage reuses.
+    v = oxpeer(kv, "sealed", "100.64.0.1")
+    nc.check(v.get("reply") is True, "a session to aim garbage at")
     pid = server_pid(tb)
     mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
     # Warm up, then take the baselines.
@@ -87,6 +133,7 @@ def run(tb, server, perf):
     rss0 = rss_kb(pid)
     xdp0 = nc.telemetry(srv.prefix, "/oxidize/xdp")
     srv0 = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    rel0 = nc.telemetry(srv.prefix, "/oxidize/relay")
 
     result = {}
 
@@ -101,14 +148,22 @@ def run(tb, server, perf):
         lines = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
         result["legit"] = json.loads(lines[-1]) if lines else {"error": r.stderr[-500:]}
 
+    def tunnel():
+        # From client1: client0's interface belongs to oxidize-perf's AF_XDP.
+        result["tunnel"] = oxpeer(ka, "ping", "100.64.0.1", "300", client=1)
+
     t = threading.Thread(target=legit)
     t.start()
+    t2 = threading.Thread(target=tunnel)
     time.sleep(0.5)
+    t2.start()
     g = tb.run(tb.clients[1], [sys.executable, os.path.join(os.path.dirname(
         os.path.abspath(__file__)), "garbage.py"), "eth0", mac, otb.client_ip(1), tb.relay_ip,
-        str(PORT), str(PER_CLASS), str(GARBAGE_PPS)], timeout=120)
+        str(PORT), str(PER_CLASS), str(GARBAGE_PPS), str(v["index"]), v["datagram"]],
+        timeout=120)
     sent = json.loads(g.stdout)
     t.join()
+    t2.join()
     time.sleep(0.5)
     leg = result["legit"]
     print("legitimate: %s" % leg)
@@ -117,12 +172,16 @@ def run(tb, server, perf):
              "legitimate flow ran (%s probes)" % leg.get("sent"))
     nc.check(leg.get("lost") == 0, "legitimate flow lost nothing under the flood (lost %s)"
              % leg.get("lost"))
+    tun = result.get("tunnel", {})
+    nc.check(tun.get("received") == 300, "a tunnel session pinged through the flood without "
+             "loss (%s/300)" % tun.get("received"))
     total_garbage = sum(sent.values())
     nc.check(total_garbage >= 10 * LEGIT_PPS * (total_garbage / GARBAGE_PPS),
              "garbage rate >= 10x the legitimate one (%d frames)" % total_garbage)
 
     xdp1 = nc.telemetry(srv.prefix, "/oxidize/xdp")
     srv1 = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    rel1 = nc.telemetry(srv.prefix, "/oxidize/relay")
     print("server deltas: %s" % {k: srv1[k] - srv0[k] for k in srv1 if srv1[k] != srv0[k]})
     print("ox_steer deltas: %s" % {k: xdp1[k] - xdp0[k] for k in xdp1
                                    if isinstance(xdp1[k], int) and xdp1[k] != xdp0[k]})
@@ -134,6 +193,10 @@ def run(tb, server, perf):
         if where == "server":
             got = srv1[key] - srv0[key]
             nc.check(got == n, "server %s counted every one (%d of %d)" % (key, got, n))
+        elif where == "relay":
+            got = sum((rel1 if k in rel1 else srv1)[k] - (rel0 if k in rel0 else srv0)[k]
+                      for k in key.split("+"))
+            nc.check(got == n, "relay %s counted every one (%d of %d)" % (key, got, n))
         else:
             got = xdp1[key] - xdp0[key]
             # The kernel's own traffic (neighbour discovery...) may add a few.
