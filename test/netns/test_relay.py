@@ -14,6 +14,7 @@ cases:
             removed ends its session, a broken file keeps the old list; an
             idle session is reaped
   hs-flood  well-formed initiations flooded: cookies, sessions unharmed
+  bad-files truncated, unreadable, missing key and allow-list files
 """
 
 import json
@@ -257,6 +258,49 @@ def case_hs_flood(tb, binary, keys):
     check_stop(tb, srv)
 
 
+def case_bad_files(tb, binary, keys):
+    """Broken key and allow-list files: a clear error and exit status 1 at
+    once, never a hang or a server that runs without its list."""
+    _, a_pub = keys.make("alice")
+    good_allow = keys.allow(["%s alice" % a_pub])
+    key = os.path.join(keys.dir, "server.key")
+    with open(key) as f:
+        key_text = f.read()
+    bad = os.path.join(keys.dir, "bad")
+
+    def attempt(name, key_path, allow_path, want):
+        srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--key", key_path,
+                                     "--allow", allow_path, "--max-sessions", "1024"],
+                        tag=tb.tag + name[:3])
+        t0 = time.time()
+        rc = srv.wait_exit(timeout=30)
+        nc.check(rc == 1 and want in srv.log, "%s: exit 1 in %.1f s with '%s'" %
+                 (name, time.time() - t0, want))
+        if want not in srv.log:
+            print(srv.log)
+        nc.check(not tb.xdp_attached(tb.relay, "eth0"), "%s: nothing left on eth0" % name)
+
+    def write(text, mode=0o600):
+        with open(bad, "w") as f:
+            f.write(text)
+        os.chmod(bad, mode)
+        return bad
+
+    attempt("truncated key", write(key_text[:20]), good_allow,
+            "expected one base64 key of 44 characters, found 20 bytes")
+    attempt("key readable by others", write(key_text, 0o644), good_allow,
+            "is accessible to others (mode 644); chmod 600 it")
+    attempt("key not base64", write("!" * 44), good_allow, "not a base64 key")
+    attempt("missing key", os.path.join(keys.dir, "nope.key"), good_allow,
+            "cannot open key file")
+    attempt("missing allow-list", key, os.path.join(keys.dir, "nope"),
+            "cannot open allow-list")
+    attempt("allow-list a directory", key, keys.dir, "is not a regular file")
+    attempt("truncated allow-list", key, write("%s ali\n%s" % (a_pub, a_pub[:30])),
+            "line 2: '%s' is not a base64 public key" % a_pub[:30])
+    attempt("empty key file", write(""), good_allow, "found 0 bytes")
+
+
 def check_stop(tb, srv):
     rc = srv.stop()
     print(srv.log)
@@ -284,6 +328,8 @@ def main():
             case_reload(tb, binary, keys)
         elif case == "hs-flood":
             case_hs_flood(tb, binary, keys)
+        elif case == "bad-files":
+            case_bad_files(tb, binary, keys)
         else:
             nc.fail("unknown case " + case)
     finally:
