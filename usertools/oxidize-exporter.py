@@ -12,7 +12,12 @@ oxidize_echo_total, oxidize_busy_cycles_total and oxidize_drops_total{reason}
 per lcore and in total (lcore="all"); per port oxidize_port_rx_packets_total
 and oxidize_port_tx_packets_total with iface/queue/mode/umem/xdp labels;
 oxidize_xdp_frames_total{action} from ox_steer (redirect, pass_<reason>);
-oxidize_up 0/1. Each scrape asks the server anew; nothing is cached.
+as a relay also oxidize_relay_packets_total{lcore,what} (decrypted, to_tap,
+from_tap, client_to_client, ...), from /oxidize/relay oxidize_sessions,
+oxidize_handshakes_total{kind}, oxidize_cookies_sent_total,
+oxidize_handshake_drops_total{reason}, oxidize_under_load,
+oxidize_allowlist_keys; oxidize_up 0/1. Each scrape asks the server anew;
+nothing is cached.
 """
 
 import argparse
@@ -32,6 +37,11 @@ COUNTERS = (
     ("busy_cycles", "oxidize_busy_cycles_total", "TSC cycles of loop turns that moved packets"),
 )
 
+# Relay counters of /oxidize/stats (server.h OX_RELAY_CTRS).
+RELAY_COUNTERS = ("decrypted", "to_tap", "from_tap", "client_to_client", "keepalive",
+                  "ack_sent", "key_confirm", "handoff", "roamed", "disconnect", "hs_queued",
+                  "batch_pkts")
+
 
 def esc(v):
     return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
@@ -40,7 +50,8 @@ def esc(v):
 def render(prefix):
     lines = []
     try:
-        t = query(prefix, ["/oxidize/stats", "/oxidize/ports", "/oxidize/xdp"])
+        t = query(prefix, ["/oxidize/stats", "/oxidize/ports", "/oxidize/xdp",
+                           "/oxidize/relay"])
     except (OSError, ValueError, KeyError) as e:
         return ("# oxidize-server not reachable: %s\n"
                 "# HELP oxidize_up 1 if the server's telemetry answered\n"
@@ -63,6 +74,38 @@ def render(prefix):
             if k.startswith("drop_"):
                 lines.append('oxidize_drops_total{lcore="%s",reason="%s"} %d'
                              % (lcore, k[len("drop_"):], v))
+    relay_keys = [k for k in RELAY_COUNTERS if k in groups[0][1]]
+    if relay_keys:
+        lines += ["# HELP oxidize_relay_packets_total What the relay did with packets",
+                  "# TYPE oxidize_relay_packets_total counter"]
+        for lcore, g in groups:
+            for k in relay_keys:
+                lines.append('oxidize_relay_packets_total{lcore="%s",what="%s"} %d'
+                             % (lcore, k, g.get(k, 0)))
+    rel = t.get("/oxidize/relay") or {}
+    if "sessions" in rel:
+        lines += ["# HELP oxidize_sessions Live sessions", "# TYPE oxidize_sessions gauge",
+                  "oxidize_sessions %d" % rel["sessions"]]
+    if "handshakes" in rel:
+        lines += ["# HELP oxidize_handshakes_total Completed handshakes, new sessions or rekeys",
+                  "# TYPE oxidize_handshakes_total counter",
+                  'oxidize_handshakes_total{kind="new"} %d' % rel["handshakes_new"],
+                  'oxidize_handshakes_total{kind="rekey"} %d' % rel["handshakes_rekey"],
+                  "# HELP oxidize_cookies_sent_total Cookie replies to initiations under load",
+                  "# TYPE oxidize_cookies_sent_total counter",
+                  "oxidize_cookies_sent_total %d" % rel["cookies_sent"],
+                  "# HELP oxidize_under_load 1 while initiations need a cookie",
+                  "# TYPE oxidize_under_load gauge",
+                  "oxidize_under_load %d" % rel["under_load"],
+                  "# HELP oxidize_allowlist_keys Keys on the allow-list",
+                  "# TYPE oxidize_allowlist_keys gauge",
+                  "oxidize_allowlist_keys %d" % rel["allowlist_keys"],
+                  "# HELP oxidize_handshake_drops_total Initiations refused, by reason",
+                  "# TYPE oxidize_handshake_drops_total counter"]
+        for k, v in sorted(rel.items()):
+            if k.startswith("hs_drop_"):
+                lines.append('oxidize_handshake_drops_total{reason="%s"} %d'
+                             % (k[len("hs_drop_"):], v))
     for key, name, help_ in (("rx_pkts", "oxidize_port_rx_packets_total",
                               "Datagrams received on the port"),
                              ("tx_pkts", "oxidize_port_tx_packets_total",

@@ -156,6 +156,7 @@ def case_protocol(tb, binary, keys):
     r = peer(tb, keys, 0, a_priv, "ping", otb.INET_SERVICE_IP, "5")
     nc.check(r.get("received") == 5, "the internet namespace through the TAP and NAT (%s/5)"
              % r.get("received"))
+    scrape_exporter(tb, srv)
     n0 = nc.telemetry(srv.prefix, "/oxidize/relay")["sessions"]
     peer(tb, keys, 0, a_priv, "disconnect")
     time.sleep(0.5)
@@ -169,6 +170,29 @@ def case_protocol(tb, binary, keys):
 
 
 HANDOFFS = [0]
+
+
+def scrape_exporter(tb, srv):
+    """The Prometheus exporter shows the relay: sessions, handshakes, drops."""
+    import re
+    exporter = os.path.join(os.path.dirname(otb.__file__), "oxidize-exporter.py")
+    ex = tb.popen(tb.relay, [sys.executable, exporter, "--file-prefix", srv.prefix,
+                             "--listen", "127.0.0.1:9851"], stdout=subprocess.PIPE, text=True)
+    ex.stdout.readline()
+    r = tb.run(tb.relay, [sys.executable, "-c", "import urllib.request;print(urllib.request."
+                          "urlopen('http://127.0.0.1:9851/metrics',timeout=5).read().decode())"])
+    ex.kill()
+    text = r.stdout
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    nc.check(re.search(r"^oxidize_sessions %d$" % rel["sessions"], text, re.M) is not None,
+             "exporter: sessions gauge (%d)" % rel["sessions"])
+    nc.check(re.search(r'^oxidize_handshakes_total\{kind="new"\} [1-9]', text, re.M) and
+             re.search(r'^oxidize_handshake_drops_total\{reason="unknown_peer"\} [1-9]', text,
+                       re.M), "exporter: handshakes and handshake drops by reason")
+    nc.check(re.search(r'^oxidize_relay_packets_total\{lcore="all",what="client_to_client"\} '
+                       r'[1-9]', text, re.M) and
+             re.search(r'^oxidize_drops_total\{lcore="all",reason="ox_replay"\} [1-9]', text,
+                       re.M), "exporter: relay counters and protocol drop reasons")
 
 
 def case_reload(tb, binary, keys):
