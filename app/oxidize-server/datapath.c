@@ -25,12 +25,8 @@ const char *const ox_dp_drop_names[OX_DP_DROP_MAX] = {
 };
 
 /* Single writer: a relaxed store keeps the telemetry reader's loads
- * race-free at the cost of a plain add. */
-static inline void
-ctr_add(uint64_t *c, uint64_t n)
-{
-	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
-}
+ * race-free at the cost of a plain add (server.h). */
+#define ctr_add ox_ctr_add
 
 static inline void
 drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop why)
@@ -39,18 +35,7 @@ drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop why)
 	rte_pktmbuf_free(m);
 }
 
-static inline void
-tx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
-{
-	uint16_t sent;
-
-	ctr_add(&w->stats.tx_bytes, m->pkt_len);
-	sent = rte_eth_tx_buffer(s->port_id, s->queue, s->txb, m);
-	if (sent) {
-		ctr_add(&s->tx_pkts, sent);
-		ctr_add(&w->stats.tx_pkts, sent);
-	}
-}
+#define tx ox_worker_tx
 
 /* OXPI probe: answered with the same bytes but "OXPO", never larger. */
 static inline bool

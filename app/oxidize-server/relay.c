@@ -147,12 +147,7 @@ drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop reason)
 	rte_pktmbuf_free(m);
 }
 
-static inline void
-send_on(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
-{
-	__atomic_store_n(&w->stats.tx_bytes, w->stats.tx_bytes + m->pkt_len, __ATOMIC_RELAXED);
-	rte_eth_tx_buffer(s->port_id, s->queue, s->txb, m);
-}
+#define send_on ox_worker_tx
 
 /* ------------------------------------------------------------ endpoint */
 

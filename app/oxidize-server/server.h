@@ -203,6 +203,31 @@ struct ox_server {
 
 extern volatile bool ox_stop;
 
+/** Add to a counter only this lcore writes (readers may load it any time). */
+static inline void
+ox_ctr_add(uint64_t *c, uint64_t n)
+{
+	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+/**
+ * Queue m for transmission on slot s of worker w. The buffer sends by
+ * itself when full: what it sent then is counted here, the rest when
+ * flushed.
+ */
+static inline void
+ox_worker_tx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
+{
+	uint16_t sent;
+
+	ox_ctr_add(&w->stats.tx_bytes, m->pkt_len);
+	sent = rte_eth_tx_buffer(s->port_id, s->queue, s->txb, m);
+	if (sent) {
+		ox_ctr_add(&s->tx_pkts, sent);
+		ox_ctr_add(&w->stats.tx_pkts, sent);
+	}
+}
+
 /* conf.c */
 int ox_conf_parse(struct ox_server_conf *c, int argc, char **argv);
 void ox_conf_error_stream(FILE *f);

@@ -6,12 +6,13 @@
               server keeps running and answers again once the link is back
   hugepages   hugepages exhausted at start (a 8 MB hugetlbfs as --huge-dir):
               a one-line error naming the fix, nothing left attached
-  soak        SECONDS (default 60) of probes plus garbage: RSS flat, mbufs
-              in use bounded and back to baseline, counters consistent
+  soak        SECONDS (default 60) of probes, a tunnel client through the
+              relay (TAP, NAT) and garbage: RSS flat, mbufs in use bounded
+              and back to baseline, nothing lost, counters consistent
 
   client0 (oxidize-perf) --- switch --- relay eth0 (2 queues) <- oxidize-server
 
-usage: test_faults.py SERVER_BIN PERF_BIN CASE [SECONDS]
+usage: test_faults.py SERVER_BIN PERF_BIN CASE [CLIENT_BIN [SECONDS]]
 """
 
 import json
@@ -99,13 +100,43 @@ def case_hugepages(tb, server):
     nc.check(not tb.xdp_attached(tb.relay, "eth0"), "nothing left attached to eth0")
 
 
-def case_soak(tb, server, perf_bin, seconds):
-    srv = nc.Server(tb, server, ["--iface", "eth0"], lcores="0@1,1@0")
+def case_soak(tb, server, perf_bin, seconds, client_bin):
+    """Mixed traffic for SECONDS: OXPI probes at 20 kpps (client0), a tunnel
+    client pinging the internet through the relay's TAP and NAT every 10 ms
+    and garbage (client1). RSS flat, mbufs bounded, nothing lost, and every
+    counter accounted for."""
+    import re
+    import shutil
+    import tempfile
+    d = tempfile.mkdtemp(prefix="oxsoak-")
+    _, spub = otb.keygen(client_bin, d, "server")
+    key, pub = otb.keygen(client_bin, d, "soak")
+    with open(os.path.join(d, "allow"), "w") as f:
+        f.write("%s soak\n" % pub)
+    tb.run(tb.relay, ["nft", "-f", "-"], input=(
+        "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+        "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+    srv = nc.Server(tb, server, ["--iface", "eth0", "--tap", "oxtun0", "--key",
+                                 os.path.join(d, "server.key"), "--allow",
+                                 os.path.join(d, "allow"), "--max-sessions", "4096"],
+                    lcores="0@1,1@0")
     srv.wait_up()
+    cl = tb.popen(tb.clients[1], [client_bin, "up", "--server", tb.relay_ip, "--server-key",
+                                  spub, "--key", key, "--route", "198.19.0.0/16", "--duration",
+                                  str(int(seconds) + 60)], stdout=subprocess.PIPE,
+                  stderr=subprocess.STDOUT, text=True)
+    t0 = time.time()
+    while time.time() - t0 < 15 and tb.run(tb.clients[1], ["ping", "-c", "1", "-W", "1",
+                                                          otb.INET_SERVICE_IP],
+                                           check=False).returncode != 0:
+        pass
     mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
     res = {}
     t = threading.Thread(target=lambda: res.update(perf(tb, perf_bin, 20000, seconds)))
     t.start()
+    count = int(seconds * 100)
+    pinger = tb.popen(tb.clients[1], ["ping", "-q", "-i", "0.01", "-c", str(count), "-W", "2",
+                                      otb.INET_SERVICE_IP], stdout=subprocess.PIPE, text=True)
     garbage = tb.popen(tb.clients[1], [sys.executable, os.path.join(
         os.path.dirname(os.path.abspath(__file__)), "garbage.py"), "eth0", mac,
         otb.client_ip(1), tb.relay_ip, str(PORT), str(int(seconds * 2000 / 11)), "2000"],
@@ -118,11 +149,18 @@ def case_soak(tb, server, perf_bin, seconds):
         samples.append((rss_kb(tb), st["mbufs_in_use"], st["total"]["rx_pkts"]))
     t.join()
     gsent = json.loads(garbage.communicate(timeout=seconds + 60)[0])
+    pout = pinger.communicate(timeout=seconds + 60)[0]
+    m = re.search(r"(\d+) received", pout)
+    pinged = int(m.group(1)) if m else 0
+    cl.terminate()
+    clog = cl.communicate(timeout=20)[0]
     time.sleep(0.5)
     st = nc.telemetry(srv.prefix, "/oxidize/stats")
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
     tot = st["total"]
     print("samples (RSS KB, mbufs in use, rx): %s" % samples)
     print("load: %s" % res)
+    print("tunnel ping: %s\nclient: %s" % (pout.strip(), clog.strip()[-400:]))
     rss = [s[0] for s in samples[1:]] or [s[0] for s in samples]
     nc.check(max(rss) - min(rss) < 2048, "RSS flat over %ds (%d..%d KB)" % (seconds, min(rss),
                                                                           max(rss)))
@@ -130,12 +168,22 @@ def case_soak(tb, server, perf_bin, seconds):
              "mbufs in use bounded (max %d, baseline %d)" % (max(s[1] for s in samples),
                                                               st["mbufs_baseline"]))
     nc.check(res["lost"] == 0, "no probe lost over %ds (%d sent)" % (seconds, res["sent"]))
+    nc.check(pinged == count, "no tunnel ping lost over %ds (%d of %d)" % (seconds, pinged,
+                                                                        count))
     drops = sum(v for k, v in tot.items() if k.startswith("drop_"))
-    nc.check(tot["rx_pkts"] == tot["echo"] + drops, "counters add up: rx %d = echo %d + drops %d"
-             % (tot["rx_pkts"], tot["echo"], drops))
-    nc.check(tot["tx_pkts"] == tot["echo"], "tx %d = echo %d" % (tot["tx_pkts"], tot["echo"]))
+    # Every packet received was echoed, dropped under a reason, opened, taken
+    # from the TAP for a client, or queued as a handshake.
+    work = tot["echo"] + tot["decrypted"] + tot["from_tap"] + tot["hs_queued"]
+    nc.check(tot["rx_pkts"] == work + drops,
+             "counters add up: rx %d = echo + decrypted + from TAP + handshakes %d + drops %d"
+             % (tot["rx_pkts"], work, drops))
+    sent = tot["echo"] + tot["to_tap"] + tot["from_tap"] + tot["client_to_client"] + \
+        tot["ack_sent"] + rel["handshakes"] + rel["cookies_sent"]
+    nc.check(tot["tx_pkts"] == sent, "tx %d = echo + to TAP + from TAP + client to client + "
+             "acks + handshake replies %d" % (tot["tx_pkts"], sent))
     nc.check(sum(gsent.values()) > 0, "garbage flowed alongside (%d frames)" % sum(gsent.values()))
     rc = srv.stop()
+    shutil.rmtree(d, ignore_errors=True)
     nc.check(rc == 0 and "all mbufs back in the pool" in srv.log, "clean stop, every mbuf back")
 
 
@@ -149,7 +197,8 @@ def main():
         elif case == "hugepages":
             case_hugepages(tb, server)
         elif case == "soak":
-            case_soak(tb, server, perf_bin, float(sys.argv[4]) if len(sys.argv) > 4 else 60)
+            case_soak(tb, server, perf_bin, float(sys.argv[5]) if len(sys.argv) > 5 else 60,
+                      sys.argv[4])
         else:
             nc.fail("unknown case " + case)
     finally:
