@@ -596,6 +596,11 @@ to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind 
 	}
 }
 
+/*
+ * End a session. Workers may still hold it until their next quiescent
+ * state, so its keys are wiped when lib/sessions hands the slot out again
+ * (the private area is zeroed then), or at exit.
+ */
 static void
 remove_session(struct ox_relay *r, struct ox_session *sess)
 {
@@ -1004,6 +1009,15 @@ ox_relay_free(struct ox_server *srv)
 		rte_ring_free(r->hs_ring);
 	}
 	rte_ring_free(r->events);
+	/* The workers have stopped: no key outlives the process in memory. */
+	if (r->by_key != NULL) {
+		const void *key;
+		void *data;
+		uint32_t iter = 0;
+
+		while (rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0)
+			ox_peer_wipe(&((struct relay_sess *)ox_session_priv(data))->peer);
+	}
 	rte_hash_free(r->by_key);
 	if (r->installs != NULL) {
 		for (i = 0; i < INSTALLS; i++)
