@@ -166,6 +166,12 @@ ox_peer_install(struct ox_peer *p, const struct ox_keypair *kp, bool confirmed)
 	wipe_slot(p, &p->next);
 	if (confirmed)
 		wipe_slot(p, &p->prev);
+	/* Receiver indexes must stay unique within the peer: an old keypair
+	 * that had this one's index goes (callers that recycle indexes). */
+	if (p->prev >= 0 && p->kp[p->prev].local_index == kp->local_index)
+		wipe_slot(p, &p->prev);
+	if (p->cur >= 0 && p->kp[p->cur].local_index == kp->local_index)
+		wipe_slot(p, &p->cur);
 	for (slot = 0; slot < 3; slot++)
 		if (slot != p->cur && slot != p->prev)
 			break;

@@ -639,6 +639,17 @@ test_rekey(void)
 	ox_peer_install(&cp, &ckp, true);
 	EXPECT(ox_peer_find(&cp, 100) == NULL && ox_peer_find(&cp, 101) != NULL &&
 	       ox_peer_find(&cp, 102) != NULL, "two keypairs kept");
+	/* An index used again replaces the keypair that had it. */
+	{
+		struct ox_keypair again = ckp;
+
+		/* cur 102, prev 101: a pending keypair with index 101. */
+		again.local_index = 101;
+		ox_peer_install(&cp, &again, false);
+		EXPECT(ox_peer_find(&cp, 101) == &cp.kp[cp.next] &&
+		       ox_peer_current(&cp)->local_index == 102 && cp.prev < 0,
+		       "a reused index names one keypair only");
+	}
 	ox_peer_wipe(&cp);
 	ox_peer_wipe(&sp);
 	EXPECT(ox_peer_current(&cp) == NULL && ox_peer_find(&sp, 201) == NULL, "wiped");
