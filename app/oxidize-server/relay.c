@@ -98,7 +98,7 @@ struct ox_relay {
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
 	uint64_t hs_drops[OX_DROP_MAX];
 	uint64_t cycles_ok, cycles_bad, n_bad;	/* control time per initiation */
-	uint64_t under_load_ms;			/* polls spent under load */
+	uint64_t under_load_polls;			/* polls spent under load */
 	uint64_t win_start_ns;			/* initiation rate window */
 	uint64_t win_inits, last_win_inits;
 	bool under_load;
@@ -130,7 +130,7 @@ now_ns(void)
 static inline void
 ctr_inc(uint64_t *c)
 {
-	__atomic_store_n(c, *c + 1, __ATOMIC_RELAXED);
+	ox_ctr_add(c, 1);
 }
 
 static inline void
@@ -822,7 +822,7 @@ ox_relay_control(struct ox_server *srv)
 		r->last_win_inits * 10 > srv->conf.hs_load_pps ||
 		r->win_inits * 10 > srv->conf.hs_load_pps;
 	if (r->under_load)
-		r->under_load_ms++;
+		r->under_load_polls++;
 	n = rte_ring_sc_dequeue_burst(r->hs_ring, (void **)ms, CTRL_BURST, NULL);
 	work = n;
 	r->win_inits += n;
@@ -1046,7 +1046,7 @@ ox_relay_telemetry(const struct ox_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "handshakes_rekey", r->hs_rekey);
 	rte_tel_data_add_dict_u64(d, "cookies_sent", r->cookies);
 	rte_tel_data_add_dict_u64(d, "under_load", r->under_load);
-	rte_tel_data_add_dict_u64(d, "under_load_polls", r->under_load_ms);
+	rte_tel_data_add_dict_u64(d, "under_load_polls", r->under_load_polls);
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
 				  r->hs_ok ? r->cycles_ok / r->hs_ok : 0);
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused",
