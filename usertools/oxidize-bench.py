@@ -12,12 +12,20 @@ load), oxidize-server OXPI echo at 64 and 1400 bytes, the kernel-UDP relay
 (recvmmsg/sendmmsg, batch 32, one core) doing the same work, latency idle
 and at half of the measured maximum, and 1 vs 2 queues.
 
+Relay cases: oxidize-perf simulates OxTunnel v2 clients (own keys, real
+handshakes, DATA sealed before the run), client to client at 64 and 1400
+inner bytes on oxidize-server and on kudp-relay (the same work on a kernel
+socket), client to client at a fixed rate for the RTT, and out of the
+relay's exit TAP to the inet namespace (NAT as deployed). The per-packet
+AEAD limit of one core comes from aead-bench in the same run.
+
 On a 2-core machine the generator and the DUT's control threads share cpu 1;
 absolute numbers drift between runs, ratios measured in one run are what
 the page reports. Writes doc/benchmarks.md and PNG plots (or, with --quick,
 the same into a scratch directory, for the test suite).
 
 usage: oxidize-bench.py [--build DIR] [--quick] [--out DIR] [--seconds S]
+                        [--kudp PATH] [--only NAME,...]
 """
 
 import argparse
@@ -28,6 +36,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import textwrap
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -36,6 +45,8 @@ import oxidize_testbed as otb  # noqa: E402
 from oxidize_telemetry import command as telemetry  # noqa: E402
 
 PORT = 51820
+RELAY_CLIENTS = 16         # simulated clients in the full run's relay cases
+EXIT_PORT = 9              # inner UDP port of the exit case (oxidize-perf's)
 TESTPMD = "/opt/oxidize/dpdk/bin/dpdk-testpmd"
 EAL_QUIET = ["--log-level", "lib.eal:error", "--log-level", "pmd.net.af_xdp:error",
              "--log-level", "ox.*:notice"]
@@ -57,28 +68,43 @@ def shared_umem_ok():
 
 
 class Bench:
-    def __init__(self, build, seconds, quick):
+    def __init__(self, build, seconds, quick, kudp=None, only=None):
         self.build = build
         self.seconds = seconds
         self.quick = quick
+        self.only = only
         self.server = os.path.join(build, "app", "oxidize-server", "oxidize-server")
         self.perf = os.path.join(build, "app", "oxidize-perf", "oxidize-perf")
-        self.kudp = os.path.join(build, "test", "bench", "kudp-relay")
+        self.kudp = kudp or os.path.join(build, "test", "bench", "kudp-relay")
+        self.aead_bench = os.path.join(build, "test", "bench", "aead-bench")
         self.rss = os.path.join(build, "test", "bpf", "rss_emul.bpf.o")
         self.results = []
+        self.half_rate = self.half_rate_k = self.relay_rate = None
+
+    def wanted(self, name):
+        """With --only, whether a case of this name runs."""
+        return not self.only or any(o in name for o in self.only)
 
     # -- the load ------------------------------------------------------------------
 
-    def load(self, tb, size, rate=0, seconds=None, flows=32):
+    def load(self, tb, size, rate=0, seconds=None, flows=32, relay=None):
+        """oxidize-perf from client 0: OXPI probes from `flows` ports, or with
+        relay=(key dir, clients, extra args) simulated OxTunnel clients."""
         mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0][
             "address"]
         # --lcores, not taskset: EAL pins its lcores itself.
         argv = [self.perf, "--lcores", "0@1", "--no-pci", "--file-prefix",
                 "oxbperf%s" % tb.tag.replace("-", ""), "--huge-unlink"] + EAL_QUIET + \
             ["--", "--iface", "eth0", "--dst", tb.relay_ip, "--dst-mac", mac,
-             "--size", str(size), "--rate", str(rate), "--flows", str(flows),
+             "--size", str(size), "--rate", str(rate),
              "--duration", str(seconds or self.seconds), "--json"]
-        r = tb.run(tb.clients[0], argv, bpffs=True, check=False, timeout=120)
+        if relay:
+            keys, clients, extra = relay
+            argv += ["--relay", keys, "--clients", str(clients)] + list(extra)
+        else:
+            argv += ["--flows", str(flows)]
+        # Relay runs seal every packet first: allow for it.
+        r = tb.run(tb.clients[0], argv, bpffs=True, check=False, timeout=240)
         line = [ln for ln in r.stdout.splitlines() if ln.startswith("{")]
         if not line:
             raise RuntimeError("oxidize-perf failed: %s %s" % (r.stdout[-500:], r.stderr[-500:]))
@@ -87,6 +113,8 @@ class Bench:
     # -- devices under test --------------------------------------------------------
 
     def case_testpmd(self, mode, queues, size):
+        if not self.wanted("testpmd " + mode):
+            return None
         tp = testpmd_path()
         if tp is None:
             return self.skip("testpmd-%s" % mode, "dpdk-testpmd not installed")
@@ -118,6 +146,8 @@ class Bench:
                             mhz=int(m.group(3)))
 
     def case_oxidize(self, queues, size, rate=0, name=None, seconds=None, lcores="0@1,1@0"):
+        if not self.wanted(name or "oxidize-server OXPI echo"):
+            return None
         with otb.Testbed(queues=queues, rss_bpf=self.rss) as tb:
             prefix = "oxbsrv%s" % tb.tag.replace("-", "")
             argv = [self.server, "--lcores", lcores, "--no-pci", "--file-prefix", prefix,
@@ -136,6 +166,8 @@ class Bench:
 
     def case_openssl(self, size=1400):
         """The single-core AEAD ceiling: openssl speed, pinned to the DUT's cpu."""
+        if not self.wanted("openssl speed"):
+            return None
         r = subprocess.run(["taskset", "-c", "0", "openssl", "speed", "-evp",
                             "chacha20-poly1305", "-bytes", str(size), "-seconds",
                             str(max(1, int(self.seconds)))], stdout=subprocess.PIPE,
@@ -155,6 +187,8 @@ class Bench:
         return r
 
     def case_kudp(self, size, rate=0, name=None, seconds=None):
+        if not self.wanted(name or "kernel-UDP relay OXPI echo"):
+            return None
         with otb.Testbed(queues=1, rss_bpf=self.rss) as tb:
             secs = (seconds or self.seconds) + 6
             p = tb.popen(tb.relay, ["taskset", "-c", "0", self.kudp, "--port", str(PORT),
@@ -169,6 +203,143 @@ class Bench:
             cycles = k["cpu_s"] * mhz * 1e6 / k["rx"] if k["rx"] else 0
             return self.add(name or "kernel-UDP relay OXPI echo", "kudp", size, 1, gen,
                             dut_pkts=k["rx"], cycles=cycles, rate=rate)
+
+    # -- the relay: simulated OxTunnel v2 clients ------------------------------------
+
+    def case_aead(self, size=1400):
+        """The single-core AEAD limit per packet relayed (one open and one
+        seal): aead-bench pinned to the DUT's cpu, the fastest backend."""
+        name = "AEAD open + seal, one core"
+        if not self.wanted(name):
+            return None
+        if not os.access(self.aead_bench, os.X_OK):
+            return self.skip(name, "aead-bench not built")
+        r = subprocess.run(["taskset", "-c", "0", self.aead_bench, "--json", "--seconds",
+                            "0.3", "--rounds", "10"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        try:
+            cells = {(c["backend"], c["op"]): c for c in json.loads(r.stdout)["results"]
+                     if c["bytes"] == size}
+        except ValueError:
+            return self.skip(name, "no result: " + r.stdout[-200:])
+        both = {b: (cells[(b, "seal")], cells[(b, "open")]) for b, op in cells
+                if op == "seal" and (b, "open") in cells}
+        if not both:
+            return self.skip(name, "no %d-byte cells" % size)
+        best = min(both, key=lambda b: both[b][0]["ns_per_packet"] + both[b][1]["ns_per_packet"])
+        seal, opn = both[best]
+        ns = seal["ns_per_packet"] + opn["ns_per_packet"]
+        res = {"case": "%s (%s)" % (name, best), "kind": "aead", "size": size, "queues": 0,
+               "offered_pps": 0, "pps": 1e9 / ns, "loss": 0, "dut_pps": 1e9 / ns,
+               "cycles": seal.get("cycles_per_packet", 0) + opn.get("cycles_per_packet", 0),
+               "gbps": size * 8 / ns, "seal_gbps": seal["gbit_s"], "rtt_p50": None,
+               "rtt_p99": None, "rtt_p999": None, "rate": 0, "backend": best}
+        self.results.append(res)
+        print("  %-34s %5dB: %.2f Gbit/s of payload (%.0f ns per packet; seal alone %.2f "
+              "Gbit/s)" % (res["case"], size, res["gbps"], ns, seal["gbit_s"]), flush=True)
+        return res
+
+    def relay_keys(self, clients):
+        """A server key, client keys and the allow-list, from oxidize-perf."""
+        d = tempfile.mkdtemp(prefix="oxbench-keys-")
+        subprocess.run([self.perf, "keys", d, str(clients)], check=True,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        return d
+
+    def case_relay(self, dut, size, clients=RELAY_CLIENTS, exit=False, rate=0, name=None,
+                   seconds=None, packets=None):
+        """Simulated clients through a relay: dut "oxidize" (oxidize-server, one
+        worker on cpu 0, 2 queues) or "kudp" (kudp-relay on cpu 0, 1 queue, as
+        in the echo case); client to client, or with exit=True out of
+        oxidize-server's TAP to the inet namespace."""
+        what = "exit via TAP" if exit else "client to client"
+        name = name or "%s %s" % ("oxidize-server" if dut == "oxidize" else "kernel-UDP relay",
+                                  what)
+        if not self.wanted(name):
+            return None
+        keys = self.relay_keys(clients)
+        try:
+            with otb.Testbed(queues=2 if dut == "oxidize" else 1, rss_bpf=self.rss) as tb:
+                return self._relay(tb, dut, name, keys, size, clients, exit, rate, seconds,
+                                   packets)
+        finally:
+            shutil.rmtree(keys, ignore_errors=True)
+
+    def _relay(self, tb, dut, name, keys, size, clients, exit, rate, seconds, packets):
+        extra = ["--packets", str(packets)] if packets else []
+        if exit:
+            extra += ["--exit", otb.INET_SERVICE_IP]
+            # The relay NATs tunnel traffic out of eth1, as deployed; the
+            # inet namespace counts and drops what arrives.
+            tb.run(tb.relay, ["nft", "-f", "-"], input=NAT_RULES)
+            tb.run(tb.inet, ["nft", "-f", "-"], input=SINK_RULES % EXIT_PORT)
+        key_args = ["--key", os.path.join(keys, "server.key"),
+                    "--allow", os.path.join(keys, "allow")]
+        if dut == "oxidize":
+            prefix = "oxbrl%s" % tb.tag.replace("-", "")
+            argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix", prefix,
+                    "--huge-unlink"] + EAL_QUIET + \
+                ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions", "4096"] + \
+                key_args + (["--tap", "oxtun0"] if exit else [])
+            p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True)
+            if not self.wait_line(p, "up on AF_XDP"):
+                return self.skip(name, "server did not start: " + "".join(p.lines)[-300:])
+            gen = self.load(tb, size, rate=rate, seconds=seconds,
+                            relay=(keys, clients, extra))
+            st = telemetry(prefix, "/oxidize/stats")["total"]
+            if not gen["received"] and not exit:
+                # For whoever reads the log of a failed run.
+                print("  no packets came back; server counters %s; ports %s" % (
+                    {k: v for k, v in st.items() if v},
+                    telemetry(prefix, "/oxidize/ports")), flush=True)
+            self.finish(p, 15)
+            relayed = st["to_tap"] if exit else st["client_to_client"]
+            dut_pkts, cycles = st["decrypted"], st["busy_cycles_per_pkt"]
+            busy_s = st["busy_cycles"] / gen["tsc_hz"]
+            drops = {k: v for k, v in st.items() if k.startswith("drop_") and v}
+            queues = 2
+        else:
+            p = tb.popen(tb.relay, ["taskset", "-c", "0", self.kudp, "--port", str(PORT),
+                                    "--duration", str((seconds or self.seconds) + 120)] +
+                         key_args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            if not self.wait_line(p, "ready"):
+                return self.skip(name, "kudp-relay did not start: " + "".join(p.lines)[-300:])
+            gen = self.load(tb, size, rate=rate, seconds=seconds,
+                            relay=(keys, clients, extra))
+            out = self.finish(p, 15)
+            k = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
+            if not gen["received"]:
+                print("  no packets came back; kudp-relay: %s" % k, flush=True)
+            relayed, dut_pkts = k["client_to_client"], k["decrypted"]
+            cycles = k["cpu_s"] * cpu_mhz() * 1e6 / k["rx"] if k["rx"] else 0
+            busy_s = k["cpu_s"]
+            drops = k.get("drops", {})
+            queues = 1
+        secs = max(gen["seconds"], 1e-9)
+        extra_fields = {"clients": clients, "relayed": relayed, "verified": gen["verified"],
+                        "bad_auth": gen["bad_auth"], "bad_inner": gen["bad_inner"],
+                        "prepared": gen["prepared"], "exhausted": gen["exhausted"],
+                        "dut_drops": drops,
+                        # Inner bits relayed per second of the relay's own busy
+                        # time: what one lcore carries when it does nothing else.
+                        "gbps_per_lcore": relayed * size * 8 / busy_s / 1e9 if busy_s else 0}
+        if exit:
+            c = json.loads(tb.run(tb.inet, ["nft", "-j", "list", "counter", "inet", "oxbench",
+                                            "delivered"]).stdout)
+            delivered = [x["counter"]["packets"] for x in c["nftables"] if "counter" in x][0]
+            extra_fields["delivered"] = delivered
+            gen = dict(gen, rx_pps=delivered / secs,
+                       loss=1 - delivered / gen["sent"] if gen["sent"] else 0)
+        res = self.add(name, "%s-%s" % (dut, "exit" if exit else "c2c"), size, queues, gen,
+                       dut_pkts=dut_pkts, cycles=cycles, rate=rate, inner=True,
+                       extra=extra_fields)
+        print("  %34s relayed %d, %.2f Gbit/s per busy lcore, verified %d, bad auth %d, "
+              "bad inner %d%s" % ("", relayed, extra_fields["gbps_per_lcore"],
+                                  gen["verified"], gen["bad_auth"], gen["bad_inner"],
+                                  ", delivered %d" % extra_fields["delivered"] if exit else ""),
+              flush=True)
+        return res
 
     # -- bookkeeping ---------------------------------------------------------------
 
@@ -202,12 +373,18 @@ class Bench:
             return "".join(p.lines)
         return p.stdout.read()
 
-    def add(self, name, kind, size, queues, gen, dut_pkts, cycles, mhz=None, rate=0):
+    def add(self, name, kind, size, queues, gen, dut_pkts, cycles, mhz=None, rate=0,
+            inner=False, extra=None):
+        """inner: size is the inner packet's and Gbps counts inner bytes (relay
+        cases); otherwise the UDP payload's, and Gbps counts frames."""
+        rtt = [None if gen["rtt_p50_us"] < 0 and inner else gen[k]
+               for k in ("rtt_p50_us", "rtt_p99_us", "rtt_p999_us")]
         r = {"case": name, "kind": kind, "size": size, "queues": queues,
              "offered_pps": gen["tx_pps"], "pps": gen["rx_pps"], "loss": gen["loss"],
              "dut_pps": dut_pkts / max(gen["seconds"], 1e-9), "cycles": cycles,
-             "gbps": gen["rx_pps"] * (size + 42) * 8 / 1e9, "rtt_p50": gen["rtt_p50_us"],
-             "rtt_p99": gen["rtt_p99_us"], "rtt_p999": gen["rtt_p999_us"], "rate": rate}
+             "gbps": gen["rx_pps"] * (size if inner else size + 42) * 8 / 1e9,
+             "rtt_p50": rtt[0], "rtt_p99": rtt[1], "rtt_p999": rtt[2], "rate": rate}
+        r.update(extra or {})
         self.results.append(r)
         print("  %-34s %5dB q%d: offered %8.0f pps, answered %8.0f pps, DUT %8.0f pps, "
               "%7.0f cycles/pkt, RTT p50 %s us" % (name, size, queues, r["offered_pps"],
@@ -226,6 +403,14 @@ class Bench:
                     (queues is None or r["queues"] == queues):
                 return r
         return None
+
+
+RELAY_KINDS = ("oxidize-c2c", "kudp-c2c", "oxidize-exit")
+NAT_RULES = ("table ip oxbench {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+             "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n")
+SINK_RULES = ("table inet oxbench {\n counter delivered { }\n chain input {\n"
+              "  type filter hook input priority filter;\n"
+              "  udp dport %d counter name \"delivered\" drop\n }\n}\n")
 
 
 def cpu_mhz():
@@ -262,8 +447,23 @@ def targets(b):
         r = ratio(lat_ox["rtt_p99"], lat_k["rtt_p50"])
         rows.append(("p99 RTT oxidize vs p50 RTT kernel-UDP, half load", "<= 1x", r,
                      r is not None and r <= 1))
-    rows.append(("client-to-client 64 B cycles/packet vs testpmd io", "<= 1.6x", None, None))
-    rows.append(("relay Gbps per lcore at 1400 B vs single-core AEAD", ">= 60%", None, None))
+    c2c = b.find("oxidize-c2c")
+    kc2c = b.find("kudp-c2c")
+    r = ratio(c2c and c2c["cycles"], io and io["cycles"])
+    rows.append(("client-to-client 64 B cycles/packet vs testpmd io", "<= 1.6x", r,
+                 r is not None and r <= 1.6))
+    r = ratio(c2c and c2c["dut_pps"], kc2c and kc2c["dut_pps"])
+    bound = bool(c2c and kc2c and kc2c["dut_pps"] >= 0.99 * kc2c["offered_pps"])
+    rows.append(("relay pps vs kernel-UDP relay, same work (client to client 64 B)", ">= 2x",
+                 r, "generator-bound" if bound else (r is not None and r >= 2)))
+    r = ratio(kc2c and kc2c["cycles"], c2c and c2c["cycles"])
+    rows.append(("kernel-UDP relay cycles/packet vs oxidize, client to client 64 B", ">= 2x",
+                 r, r is not None and r >= 2))
+    big = b.find("oxidize-c2c", 1400)
+    aead = b.find("aead", 1400)
+    r = ratio(big and big["gbps_per_lcore"], aead and aead["gbps"])
+    rows.append(("relay Gbps per lcore at 1400 B vs single-core AEAD limit (open + seal)",
+                 ">= 60%", r, r is not None and r >= 0.6, "%.0f%%", 100))
     return rows
 
 
@@ -287,6 +487,9 @@ def write_page(b, out_dir, plots, elapsed):
              "|---|---|---|---|---|---|---|---|---|---|"]
     io = b.find("testpmd-io", queues=2) or b.find("testpmd-io")
     for r in b.results:
+        if r.get("kind") in RELAY_KINDS + ("aead",) or \
+                ("skipped" in r and r["case"].startswith(RELAY_NAMES)):
+            continue
         if "skipped" in r:
             lines.append("| %s | | | | | | | skipped: %s | | |" % (r["case"], r["skipped"]))
             continue
@@ -297,7 +500,7 @@ def write_page(b, out_dir, plots, elapsed):
             fmt(r["rtt_p999"], "%.1f"),
             fmt(ratio(r["cycles"], io and io["cycles"]), "%.2fx")))
     flat = [r for r in b.results if "skipped" not in r and not r["rate"] and
-            r["kind"] != "openssl"]
+            r["kind"] not in ("openssl", "aead") + RELAY_KINDS]
     if flat:
         top = max(r["offered_pps"] for r in flat)
         kept = ["%s (%d B, %d q)" % (r["case"], r["size"], r["queues"]) for r in flat
@@ -310,16 +513,20 @@ def write_page(b, out_dir, plots, elapsed):
               "(the frames go back to the relay's own address); macswap swaps MACs only. "
               "DUT pps is what the device itself processed. Cycles/packet: testpmd's "
               "`--record-core-cycles`, oxidize-server's busy cycles from `/oxidize/stats`, "
-              "the kernel relay's CPU time from getrusage times the clock, per datagram.", "",
-              "## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
-    for name, want, val, met in targets(b):
+              "the kernel relay's CPU time from getrusage times the clock, per datagram.", ""]
+    lines += relay_section(b, io)
+    lines += ["## Targets", "", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    for row in targets(b):
+        name, want, val, met = row[:4]
+        vfmt, scale = row[4:] if len(row) > 4 else ("%.2fx", 1)
         if met == "generator-bound":
             verdict = "not shown: both kept up with the generator"
-        elif met is None:
-            verdict = "n/a (needs the relay)"
+        elif val is None:
+            verdict = "n/a (not measured in this run)"
         else:
             verdict = "yes" if met else "**no**"
-        lines.append("| %s | %s | %s | %s |" % (name, want, fmt(val, "%.2fx"), verdict))
+        lines.append("| %s | %s | %s | %s |" % (name, want,
+                                                fmt(val and val * scale, vfmt), verdict))
     lines += ["", "## Plots", ""]
     for title, fn in plots:
         lines.append("![%s](%s)" % (title, fn))
@@ -342,9 +549,96 @@ def write_page(b, out_dir, plots, elapsed):
               "# A: the load (B_IP, B_MAC of B's IF)",
               "sudo build/app/oxidize-perf/oxidize-perf -l 1 --no-pci -- --iface IF \\",
               "     --dst B_IP --dst-mac B_MAC --size 64 --rate 0 --duration 10",
+              "# the relay: keys for 16 clients (copy DIR/server.key and DIR/allow to B)",
+              "build/app/oxidize-perf/oxidize-perf keys DIR 16",
+              "# B: oxidize-server, or the kernel-UDP relay, with them",
+              "sudo build/app/oxidize-server/oxidize-server --lcores 0@1,1@2 --file-prefix ox \\",
+              "     -- --iface IF --port 51820 --key DIR/server.key --allow DIR/allow",
+              "taskset -c 2 build/test/bench/kudp-relay --key DIR/server.key --allow DIR/allow \\",
+              "     --duration 60",
+              "# A: 16 clients, client to client (add --exit IP for the exit)",
+              "sudo build/app/oxidize-perf/oxidize-perf -l 1 --no-pci -- --iface IF \\",
+              "     --dst B_IP --dst-mac B_MAC --relay DIR --clients 16 --size 64 --duration 10",
               "```", ""]
     with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
         f.write("\n".join(lines))
+
+
+RELAY_NAMES = ("oxidize-server client", "oxidize-server exit", "kernel-UDP relay client",
+               "AEAD open")
+
+
+def relay_section(b, io):
+    """The relay cases: their own table, what each column measures."""
+    rel = [r for r in b.results if r.get("kind") in RELAY_KINDS + ("aead",) or
+           ("skipped" in r and r["case"].startswith(RELAY_NAMES))]
+    if not rel:
+        return []
+    lines = ["## Relay: simulated OxTunnel v2 clients", "",
+             "`oxidize-perf --relay` plays %d clients from the client namespace (2 in the "
+             "quick run), each with its own static key on the relay's allow-list (files from "
+             "`oxidize-perf keys`). Each does a real Noise IK handshake and a KEEPALIVE/ACK "
+             "over a kernel UDP socket from the source port its data uses later, so the "
+             "relay's RSS keeps the flow on the worker that owns the session; then every DATA "
+             "packet of the run is sealed in advance (counters strictly increasing, never "
+             "resent) and the timed run only copies frames out. Client i sends inner IPv4/UDP "
+             "packets of the given size (the plaintext sealed) from its tunnel address to "
+             "client i+1's; the relay opens, checks the inner source, re-seals for the "
+             "destination's session and sends it back to the generator, which counts every "
+             "DATA packet to one of its receiver indexes and opens one in 4 with the "
+             "destination client's keys (bad auth and bad inner must be 0): the RTT "
+             "percentiles come from those. The exit case sends to %s instead: the relay "
+             "decrypts and writes the inner packet to its TAP, the relay namespace's kernel "
+             "routes and NATs it out of eth1, and the inet namespace counts it (nftables) and "
+             "drops it; its \"received\" column is that count, there is no return traffic "
+             "and no RTT." % (RELAY_CLIENTS, otb.INET_SERVICE_IP), "",
+             "| case | inner bytes | clients | offered pps | relay processed pps | received pps "
+             "| loss | inner Gbps received | cycles/packet | ratio to testpmd io | Gbps per "
+             "busy lcore | RTT p50/p99/p99.9 us | verified (bad) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rel:
+        if "skipped" in r:
+            lines.append("| %s | | | | | | | | skipped: %s | | | | |" % (r["case"],
+                                                                      r["skipped"]))
+            continue
+        if r["kind"] == "aead":
+            lines.append("| %s | %d | | | %s | | | %.2f | %s | | %.2f | | |" % (
+                r["case"], r["size"], fmt(r["dut_pps"]), r["gbps"], fmt(r["cycles"]),
+                r["gbps"]))
+            continue
+        lines.append("| %s%s | %d | %d | %s | %s | %s | %s | %.3f | %s | %s | %.2f | %s/%s/%s "
+                     "| %s |" % (
+                         r["case"], " @%d pps" % r["rate"] if r["rate"] else "", r["size"],
+                         r["clients"], fmt(r["offered_pps"]), fmt(r["dut_pps"]),
+                         fmt(r["pps"]), fmt(r["loss"] and r["loss"] * 100, "%.1f%%"),
+                         r["gbps"], fmt(r["cycles"]),
+                         fmt(ratio(r["cycles"], io and io["cycles"]), "%.2fx"),
+                         r["gbps_per_lcore"], fmt(r["rtt_p50"], "%.1f"),
+                         fmt(r["rtt_p99"], "%.1f"), fmt(r["rtt_p999"], "%.1f"),
+                         "-" if r["kind"].endswith("exit") else
+                         "%d (%d)" % (r["verified"], r["bad_auth"] + r["bad_inner"])))
+    lines += ["", "Relay processed pps: DATA packets the relay decrypted per second "
+              "(oxidize-server's `decrypted` in `/oxidize/stats`, kudp-relay's own count). "
+              "Cycles/packet: oxidize-server's busy TSC cycles per received packet, the kernel "
+              "relay's CPU time times the clock per datagram, as above. Gbps per busy lcore: "
+              "inner bits relayed per second of the relay's own busy time (oxidize-server's "
+              "busy cycles over the TSC rate, kudp-relay's CPU seconds), i.e. what one core "
+              "carries when it does nothing else. The AEAD row is aead-bench on cpu 0: one "
+              "open plus one seal of that many bytes, the fastest backend, per packet, which "
+              "is the cryptographic work the relay does per client-to-client packet; its "
+              "Gbps is the single-core limit the per-lcore figure is held against. "
+              "kudp-relay's CPU time is what the kernel charged to its process (its system "
+              "calls included); receive work the kernel did in softirq context elsewhere, "
+              "such as on the generator's cpu, is not in it, so its cycles are if anything "
+              "understated. Flat-out rows overload the relay: their loss and RTT are "
+              "queueing, the rows at a fixed rate show the RTT of a relay that keeps up.", ""]
+    drops = [r for r in rel if r.get("dut_drops")]
+    if drops:
+        lines += ["Drops the relays counted: " + "; ".join(
+            "%s (%d B%s): %s" % (r["case"], r["size"], " @%d pps" % r["rate"] if r["rate"] else "",
+                                 ", ".join("%s %d" % kv for kv in sorted(r["dut_drops"].items())))
+            for r in drops) + ".", ""]
+    return lines
 
 
 def cpu_model():
@@ -376,13 +670,14 @@ def make_plots(b, out_dir):
         print("  plots skipped: python3-matplotlib not installed")
         return []
     done = [r for r in b.results if "skipped" not in r and not r["rate"] and
-            r["kind"] != "openssl"]
+            r["kind"] not in ("openssl", "aead")]
     plots = []
     if done:
         labels = ["%s\n%dB q%d" % (r["case"].replace("oxidize-server ", "oxidize\n")
-                                   .replace("kernel-UDP relay ", "kernel UDP\n"),
+                                   .replace("kernel-UDP relay ", "kernel UDP\n")
+                                   .replace("client to client", "client>client"),
                                    r["size"], r["queues"]) for r in done]
-        fig, ax = plt.subplots(figsize=(10, 4.5))
+        fig, ax = plt.subplots(figsize=(12, 4.5))
         ax.bar(labels, [r["cycles"] for r in done], color="#c05020")
         ax.set_ylabel("cycles / packet (lower is better)")
         ax.set_title("Work per packet, same AF_XDP ports and load")
@@ -391,7 +686,7 @@ def make_plots(b, out_dir):
         fig.savefig(os.path.join(out_dir, "bench-cycles.png"), dpi=90)
         plt.close(fig)
         plots.append(("cycles per packet", "bench-cycles.png"))
-        fig, ax = plt.subplots(figsize=(10, 4.5))
+        fig, ax = plt.subplots(figsize=(12, 4.5))
         ax.bar(labels, [r["dut_pps"] / 1e3 for r in done], color="#2060a0")
         ax.set_ylabel("packets processed by the DUT, kpps")
         ax.set_title("Throughput at the offered load (generator on the other core)")
@@ -400,17 +695,19 @@ def make_plots(b, out_dir):
         fig.savefig(os.path.join(out_dir, "bench-pps.png"), dpi=90)
         plt.close(fig)
         plots.append(("packets per second", "bench-pps.png"))
-    lat = [r for r in b.results if "skipped" not in r and r["rate"]]
+    lat = [r for r in b.results if "skipped" not in r and r["rate"] and
+           r["rtt_p50"] is not None and r["rtt_p50"] >= 0]
     if lat:
-        fig, ax = plt.subplots(figsize=(8, 4))
+        fig, ax = plt.subplots(figsize=(10, 4))
         xs = range(len(lat))
         w = 0.27
         for i, (key, name) in enumerate((("rtt_p50", "p50"), ("rtt_p99", "p99"),
                                          ("rtt_p999", "p99.9"))):
             ax.bar([x + (i - 1) * w for x in xs], [r[key] for r in lat], w, label=name)
         ax.set_xticks(list(xs))
-        ax.set_xticklabels(["%s\n@%d pps" % (r["case"], r["rate"]) for r in lat], fontsize=7)
-        ax.set_ylabel("OXPI round trip, us")
+        ax.set_xticklabels(["%s\n@%d pps" % (textwrap.fill(r["case"], 24), r["rate"])
+                            for r in lat], fontsize=7)
+        ax.set_ylabel("round trip, us (OXPI echo; relay: client to client)")
         ax.set_yscale("log")
         ax.legend()
         fig.tight_layout()
@@ -427,6 +724,9 @@ def main():
                     help="1 s per case into a scratch directory (the test suite's run)")
     ap.add_argument("--out", help="where benchmarks.md and the plots go (default doc/)")
     ap.add_argument("--seconds", type=float, default=5.0, help="load time per case")
+    ap.add_argument("--kudp", help="kudp-relay binary (default: the build's)")
+    ap.add_argument("--only", help="comma-separated parts of case names: run only those "
+                    "(the page then shows only them)")
     ap.add_argument("--plot-only", nargs=2, metavar=("JSON", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.plot_only:
@@ -441,8 +741,9 @@ def main():
     out = args.out or (tempfile.mkdtemp(prefix="oxbench-") if args.quick else
                        os.path.join(HERE, "..", "doc"))
     os.makedirs(out, exist_ok=True)
-    b = Bench(os.path.abspath(args.build), 1.0 if args.quick else args.seconds, args.quick)
-    b.half_rate = b.half_rate_k = None
+    b = Bench(os.path.abspath(args.build), 1.0 if args.quick else args.seconds, args.quick,
+              kudp=args.kudp and os.path.abspath(args.kudp),
+              only=args.only and args.only.split(","))
     t0 = time.time()
     print("oxidize-bench: %s run, %.0f s per case, output %s" % (
         "quick" if args.quick else "full", b.seconds, out), flush=True)
@@ -469,6 +770,25 @@ def main():
         if kudp and kudp["pps"] > 2 * idle:
             b.half_rate_k = int(kudp["pps"] / 2)
             b.case_kudp(64, rate=b.half_rate_k, name="kernel-UDP RTT")
+        if args.quick:
+            # One short relay case: handshakes, sealed DATA, client to client.
+            b.case_relay("oxidize", 64, clients=2, packets=300000)
+        else:
+            b.case_aead(1400)
+            for size in (64, 1400):
+                b.case_relay("oxidize", size)
+            for size in (64, 1400):
+                b.case_relay("kudp", size)
+            for size in (64, 1400):
+                b.case_relay("oxidize", size, exit=True)
+            # RTT at a load both relays carry: half of the kernel relay's rate.
+            kc = b.find("kudp-c2c")
+            if kc and kc["dut_pps"] > 2000:
+                b.relay_rate = int(kc["dut_pps"] / 2)
+                b.case_relay("oxidize", 64, rate=b.relay_rate,
+                             name="oxidize-server client to client RTT")
+                b.case_relay("kudp", 64, rate=b.relay_rate,
+                             name="kernel-UDP relay client to client RTT")
     except otb.Skip as e:
         print("SKIP: %s" % e)
         return 77
@@ -481,6 +801,11 @@ def main():
            and r["pps"] == 0]
     if bad:
         print("FAIL: no answers in: %s" % ", ".join(r["case"] for r in bad))
+        return 1
+    forged = [r for r in b.results if r.get("bad_auth") or r.get("bad_inner")]
+    if forged:
+        print("FAIL: relayed packets that did not authenticate or carried the wrong inner "
+              "packet in: %s" % ", ".join(r["case"] for r in forged))
         return 1
     if args.quick and not args.out:
         shutil.rmtree(out)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * oxidize-perf: load generator for the relay, on DPDK (AF_XDP on the client
- * side of the testbed, or any port).
+ * side of the testbed, or any port). Two modes.
+ *
+ * OXPI probes (the default):
  *
  *   oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC [--rate PPS]
  *                         [--duration S] [--flows N] [--size BYTES] [--json]
@@ -12,6 +14,21 @@
  * probe carries its send time (TSC), so the RTT needs no per-probe state.
  * Frames are built once per flow; per packet only the sequence number,
  * timestamp and UDP checksum change (incrementally).
+ *
+ * Relay (simulated OxTunnel v2 clients, relay.c):
+ *
+ *   oxidize-perf keys DIR N
+ *   oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC --relay DIR
+ *                         [--clients N] [--size INNER] [--exit IP]
+ *                         [--verify-every K] [--packets P] [--rate PPS]
+ *                         [--duration S] [--json]
+ *
+ * `keys` writes a server key, N client keys and the allow-list to DIR (for
+ * the relay's --key and --allow). With --relay, N clients each do a real
+ * Noise IK handshake with their own key, then send DATA with inner IPv4/UDP
+ * packets of INNER bytes to the next client's tunnel address (or to --exit
+ * IP, out of the relay's TAP), every packet sealed before the timed run.
+ * See relay.c for what is measured.
  */
 #include <arpa/inet.h>
 #include <getopt.h>
@@ -34,39 +51,26 @@
 
 #include "ox_flash.h"
 #include "ox_pkt.h"
+#include "perf.h"
 
-#define BURST 32
-#define MAX_FLOWS 4096
-#define HIST_US 20000		/* 1 us buckets up to 20 ms, then one overflow bucket */
+#define BURST PERF_BURST
+#define MAX_FLOWS PERF_MAX_FLOWS
+#define HIST_US PERF_HIST_US
 #define PROBE_HDR 20		/* "OXPI" + u64 seq + u64 tsc */
-
-struct perf_conf {
-	const char *iface;
-	struct in_addr src, dst;
-	struct rte_ether_addr dst_mac, src_mac;
-	uint16_t port;
-	uint16_t flows;
-	uint16_t size;		/* UDP payload bytes, >= PROBE_HDR */
-	uint16_t queues;
-	uint64_t rate;		/* packets/s, 0 = flat out */
-	int busy_budget;	/* as oxidize-server's --busy-budget */
-	double duration;
-	bool json;
-};
 
 struct flow {
 	uint8_t frame[RTE_ETHER_HDR_LEN + 20 + 8 + 1500];
 	uint16_t len;
 };
 
-static volatile int stop;
+volatile int perf_stop;
 static uint64_t hist[HIST_US + 1];
 static struct flow flows[MAX_FLOWS];
 
 static void
 on_signal(int sig __rte_unused)
 {
-	stop = 1;
+	perf_stop = 1;
 }
 
 /* SIOCGIFHWADDR or SIOCGIFADDR of iface into ifr. */
@@ -176,29 +180,36 @@ fill(struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n, uint64_t *seq,
 	return 0;
 }
 
-static inline void
-receive(struct rte_mbuf *m, uint64_t us_cycles, uint64_t *received, uint64_t *foreign)
+uint16_t
+perf_udp_dport(const struct rte_mbuf *m)
 {
-	struct ox_pkt p;
-	uint64_t sent_tsc, us;
-	uint8_t *pl;
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)d;
+	const struct rte_udp_hdr *udp;
+	uint32_t l4;
 
-	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len,
-			 rte_be_to_cpu_16(((struct rte_udp_hdr *)(rte_pktmbuf_mtod(m, uint8_t *) +
-				RTE_ETHER_HDR_LEN + 20))->dst_port), &p) >= 0 ||
-	    p.payload_len < PROBE_HDR || memcmp(p.frame + p.payload_off, "OXPO", 4) != 0) {
-		(*foreign)++;
-		return;
-	}
-	pl = p.frame + p.payload_off;
-	memcpy(&sent_tsc, pl + 12, 8);
-	us = (rte_rdtsc() - sent_tsc) / us_cycles;
-	hist[us < HIST_US ? us : HIST_US]++;
-	(*received)++;
+	if (m->data_len < RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
+		return 0;
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
+		l4 = RTE_ETHER_HDR_LEN + (d[RTE_ETHER_HDR_LEN] & 0xf) * 4;
+	else if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))
+		l4 = RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr);
+	else
+		return 0;
+	if (m->data_len < l4 + sizeof(*udp))
+		return 0;
+	udp = (const struct rte_udp_hdr *)(d + l4);
+	return rte_be_to_cpu_16(udp->dst_port);
 }
 
-static double
-percentile(uint64_t total, double pct)
+void
+perf_hist_add(uint64_t us)
+{
+	hist[us < HIST_US ? us : HIST_US]++;
+}
+
+double
+perf_percentile(uint64_t total, double pct)
 {
 	uint64_t want = (uint64_t)(total * pct / 100.0), acc = 0;
 	unsigned int i;
@@ -211,6 +222,55 @@ percentile(uint64_t total, double pct)
 			return i + 0.5;
 	}
 	return HIST_US;
+}
+
+static inline void
+receive(struct rte_mbuf *m, uint64_t us_cycles, uint64_t *received, uint64_t *foreign)
+{
+	struct ox_pkt p;
+	uint64_t sent_tsc;
+	uint8_t *pl;
+
+	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, perf_udp_dport(m),
+			 &p) >= 0 ||
+	    p.payload_len < PROBE_HDR || memcmp(p.frame + p.payload_off, "OXPO", 4) != 0) {
+		(*foreign)++;
+		return;
+	}
+	pl = p.frame + p.payload_off;
+	memcpy(&sent_tsc, pl + 12, 8);
+	perf_hist_add((rte_rdtsc() - sent_tsc) / us_cycles);
+	(*received)++;
+}
+
+static void
+usage(FILE *out)
+{
+	fprintf(out,
+		"usage: oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC [options]\n"
+		"       oxidize-perf keys DIR N\n\n"
+		"  --port P            the relay's UDP port (default 51820)\n"
+		"  --rate PPS          offered packets/s; 0 = flat out (default)\n"
+		"  --duration S        seconds of load, <= 3600 (default 5)\n"
+		"  --queues N          client queues to drive; 0 = all (default)\n"
+		"  --busy-budget N     preferred busy-poll budget; -1 = off\n"
+		"  --json              one JSON line instead of text\n"
+		"OXPI probes (default):\n"
+		"  --flows N           source ports, <= %d (default 16)\n"
+		"  --size BYTES        UDP payload, %d..1472 (default 64)\n"
+		"Relay (simulated OxTunnel v2 clients):\n"
+		"  --relay DIR         keys from `oxidize-perf keys DIR N`; turns the mode on\n"
+		"                      (--duration <= %d: the clients do not rekey)\n"
+		"  --clients N         clients, 1..N of DIR, client to client needs 2 (default 2)\n"
+		"  --size BYTES        inner IPv4 packet, %d..%d (default 64)\n"
+		"  --exit IP           inner destination out of the relay's exit (default: the\n"
+		"                      next client's tunnel address, client to client)\n"
+		"  --verify-every K    open and time one received packet in K (default 4)\n"
+		"  --packets P         packets sealed before the run (default: rate, or 0.7 Mpps,\n"
+		"                      times duration, within 2 GiB of frames)\n"
+		"keys DIR N: writes DIR/server.key, server.pub, client<i>.key (mode 600) and\n"
+		"            DIR/allow (the relay's --key and --allow) for N clients\n",
+		MAX_FLOWS, PROBE_HDR, PERF_RELAY_MAX_S, PERF_RELAY_INNER_MIN, PERF_RELAY_INNER_MAX);
 }
 
 static int
@@ -228,15 +288,20 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		{ "queues", required_argument, NULL, 'q' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "busy-budget", required_argument, NULL, 'b' },
+		{ "relay", required_argument, NULL, 'R' },
+		{ "clients", required_argument, NULL, 'c' },
+		{ "exit", required_argument, NULL, 'x' },
+		{ "verify-every", required_argument, NULL, 'v' },
+		{ "packets", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	long clients = -1, n_flows = 16, size = 64;
 	int opt;
 
 	c->port = 51820;
-	c->flows = 16;
-	c->size = 64;
 	c->duration = 5;
+	c->verify_every = 4;
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'i': c->iface = optarg; break;
@@ -249,86 +314,111 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 				goto bad;
 			break;
 		case 'p': c->port = (uint16_t)atoi(optarg); break;
-		case 'f': c->flows = (uint16_t)atoi(optarg); break;
-		case 's': c->size = (uint16_t)atoi(optarg); break;
+		case 'f': n_flows = atol(optarg); break;
+		case 's': size = atol(optarg); break;
 		case 'r': c->rate = strtoull(optarg, NULL, 0); break;
 		case 't': c->duration = atof(optarg); break;
 		case 'q': c->queues = (uint16_t)atoi(optarg); break;
 		case 'j': c->json = true; break;
 		case 'b': c->busy_budget = atoi(optarg); break;
+		case 'R': c->relay_dir = optarg; break;
+		case 'c': clients = atol(optarg); break;
+		case 'x':
+			if (inet_pton(AF_INET, optarg, &c->exit_ip) != 1 || c->exit_ip.s_addr == 0)
+				goto bad;
+			break;
+		case 'v': c->verify_every = (uint32_t)strtoul(optarg, NULL, 0); break;
+		case 'n': c->packets = strtoull(optarg, NULL, 0); break;
+		case 'h':
+			usage(stdout);
+			return 1;
 		default:
 			goto bad;
 		}
 	}
-	if (c->iface == NULL || c->dst.s_addr == 0 || c->flows == 0 || c->flows > MAX_FLOWS ||
-	    c->size < PROBE_HDR || c->size > 1472 || c->duration <= 0 || c->duration > 3600)
+	if (c->iface == NULL || c->dst.s_addr == 0 || c->duration <= 0 || c->duration > 3600)
 		goto bad;
+	if (c->relay_dir == NULL) {
+		if (n_flows < 1 || n_flows > MAX_FLOWS || size < PROBE_HDR || size > 1472)
+			goto bad;
+	} else {
+		n_flows = clients < 0 ? 2 : clients;
+		/* The clients never rekey: a run ends before the keys are due. */
+		if (n_flows < 1 || n_flows > MAX_FLOWS || (n_flows < 2 && c->exit_ip.s_addr == 0) ||
+		    size < PERF_RELAY_INNER_MIN || size > PERF_RELAY_INNER_MAX ||
+		    c->verify_every == 0 || c->duration > PERF_RELAY_MAX_S)
+			goto bad;
+	}
+	c->flows = (uint16_t)n_flows;
+	c->size = (uint16_t)size;
 	return 0;
 bad:
-	fprintf(stderr, "usage: oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC "
-		"[--port P] [--flows N<=%d] [--size %d..1472] [--rate PPS, 0 = flat out] "
-		"[--duration S<=3600] [--queues N] [--busy-budget N, -1 = off] [--json]\n", MAX_FLOWS, PROBE_HDR);
+	usage(stderr);
 	return -1;
 }
 
 int
-main(int argc, char **argv)
+perf_flash_up(struct ox_flash *f, const struct perf_conf *c)
 {
-	struct perf_conf c = { 0 };
 	struct ox_flash_conf fc = { 0 };
-	static struct ox_flash f;
-	struct rte_mbuf *pkts[BURST];
-	uint64_t hz, start, end, next_tx, gap = 0, seq = 0, received = 0, foreign = 0;
-	uint64_t tx_fail = 0, us_cycles, t_end;
-	uint16_t i, j, n, sent, bsz = BURST;
-	int ret, rc = 1;
-
-	ret = rte_eal_init(argc, argv);
-	if (ret < 0)
-		return 1;
-	if (parse_args(&c, argc - ret, argv + ret) != 0)
-		goto out_eal;
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	if (iface_addrs(c.iface, &c.src_mac, &c.src) != 0) {
-		fprintf(stderr, "oxidize-perf: %s has no MAC or IPv4 address\n", c.iface);
-		goto out_eal;
-	}
-	for (i = 0; i < c.flows; i++)
-		build_flow(&c, &flows[i], (uint16_t)(40000 + i));
+	int ret;
 
 	/* The client's queues, with libxdp's program: in the client's own
 	 * namespace every frame on them is ours. */
-	fc.iface = c.iface;
-	fc.n_queues = c.queues;
+	fc.iface = c->iface;
+	fc.n_queues = c->queues;
 	fc.extra_mbufs = 8192;
-	fc.busy_budget = c.busy_budget;
-	ret = ox_flash_create(&f, &fc);
-	if (ret != 0) {
-		fprintf(stderr, "oxidize-perf: AF_XDP setup on %s failed: %s\n", c.iface,
+	fc.busy_budget = c->busy_budget;
+	ret = ox_flash_create(f, &fc);
+	if (ret != 0)
+		fprintf(stderr, "oxidize-perf: AF_XDP setup on %s failed: %s\n", c->iface,
 			strerror(-ret));
-		goto out_eal;
-	}
+	return ret;
+}
 
+void
+perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *bsz,
+	    uint64_t *gap)
+{
+	uint64_t want;
+
+	*bsz = BURST;
+	*gap = 0;
+	if (c->rate == 0)
+		return;
+	/* Paced: small bursts, so a packet does not queue behind 31 others
+	 * and the RTT measures the relay, not the burst. */
+	want = c->rate * n_ports / 100000;
+	*bsz = want < 1 ? 1 : want > BURST ? BURST : (uint16_t)want;
+	*gap = hz * *bsz * n_ports / c->rate;	/* one burst per port per turn */
+}
+
+static int
+probe_run(struct perf_conf *c)
+{
+	static struct ox_flash f;
+	struct rte_mbuf *pkts[BURST];
+	uint64_t hz, start, end, next_tx, gap, seq = 0, received = 0, foreign = 0;
+	uint64_t tx_fail = 0, us_cycles, t_end;
+	uint16_t i, j, n, sent, bsz;
+	double secs, lost;
+
+	for (i = 0; i < c->flows; i++)
+		build_flow(c, &flows[i], (uint16_t)(40000 + i));
+	if (perf_flash_up(&f, c) != 0)
+		return -1;
 	hz = rte_get_tsc_hz();
 	us_cycles = hz / 1000000;
-	/* Paced: small bursts, so a probe does not queue behind 31 others and
-	 * the RTT measures the relay, not the burst. */
-	if (c.rate) {
-		uint64_t want = c.rate * f.n_ports / 100000;
-
-		bsz = want < 1 ? 1 : want > BURST ? BURST : (uint16_t)want;
-		gap = hz * bsz * f.n_ports / c.rate;	/* one burst per port per turn */
-	}
+	perf_pacing(c, f.n_ports, hz, &bsz, &gap);
 	start = rte_rdtsc();
-	end = start + (uint64_t)(c.duration * hz);
+	end = start + (uint64_t)(c->duration * hz);
 	next_tx = start;
-	while (!stop) {
+	while (!perf_stop) {
 		uint64_t now = rte_rdtsc();
 
-		if (now < end && (c.rate == 0 || now >= next_tx)) {
+		if (now < end && (c->rate == 0 || now >= next_tx)) {
 			for (j = 0; j < f.n_ports; j++) {
-				if (fill(f.pool, pkts, bsz, &seq, c.flows) != 0) {
+				if (fill(f.pool, pkts, bsz, &seq, c->flows) != 0) {
 					tx_fail += bsz;
 					break;
 				}
@@ -353,28 +443,54 @@ main(int argc, char **argv)
 			break;
 	}
 	t_end = rte_rdtsc();
-	{
-		double secs = (double)(RTE_MIN(t_end, end) - start) / hz;
-		double lost = seq ? (double)(seq - received) / seq : 0;
-
-		if (c.json)
-			printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64 ", \"lost\": %" PRIu64
-			       ", \"loss\": %.6f, \"tx_pps\": %.0f, \"rx_pps\": %.0f, \"seconds\": %.3f"
-			       ", \"not_sent\": %" PRIu64 ", \"foreign\": %" PRIu64
-			       ", \"rtt_p50_us\": %.1f, \"rtt_p99_us\": %.1f, \"rtt_p999_us\": %.1f"
-			       ", \"size\": %u, \"flows\": %u, \"rate\": %" PRIu64 "}\n",
-			       seq, received, seq - received, lost, seq / secs, received / secs, secs,
-			       tx_fail, foreign, percentile(received, 50), percentile(received, 99),
-			       percentile(received, 99.9), c.size, c.flows, c.rate);
-		else
-			printf("sent %" PRIu64 " (%.0f pps), received %" PRIu64 " (%.0f pps), "
-			       "loss %.4f%%, RTT p50 %.1f us p99 %.1f us p99.9 %.1f us\n", seq,
-			       seq / secs, received, received / secs, lost * 100,
-			       percentile(received, 50), percentile(received, 99),
-			       percentile(received, 99.9));
-	}
-	rc = 0;
+	secs = (double)(RTE_MIN(t_end, end) - start) / hz;
+	lost = seq ? (double)(seq - received) / seq : 0;
+	if (c->json)
+		printf("{\"sent\": %" PRIu64 ", \"received\": %" PRIu64 ", \"lost\": %" PRIu64
+		       ", \"loss\": %.6f, \"tx_pps\": %.0f, \"rx_pps\": %.0f, \"seconds\": %.3f"
+		       ", \"not_sent\": %" PRIu64 ", \"foreign\": %" PRIu64
+		       ", \"rtt_p50_us\": %.1f, \"rtt_p99_us\": %.1f, \"rtt_p999_us\": %.1f"
+		       ", \"size\": %u, \"flows\": %u, \"rate\": %" PRIu64 "}\n",
+		       seq, received, seq - received, lost, seq / secs, received / secs, secs,
+		       tx_fail, foreign, perf_percentile(received, 50),
+		       perf_percentile(received, 99), perf_percentile(received, 99.9), c->size,
+		       c->flows, c->rate);
+	else
+		printf("sent %" PRIu64 " (%.0f pps), received %" PRIu64 " (%.0f pps), "
+		       "loss %.4f%%, RTT p50 %.1f us p99 %.1f us p99.9 %.1f us\n", seq,
+		       seq / secs, received, received / secs, lost * 100,
+		       perf_percentile(received, 50), perf_percentile(received, 99),
+		       perf_percentile(received, 99.9));
 	ox_flash_destroy(&f);
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct perf_conf c = { 0 };
+	int ret, rc = 1;
+
+	/* Key material needs no EAL (and no root). */
+	if (argc > 1 && strcmp(argv[1], "keys") == 0)
+		return perf_relay_keys(argc - 1, argv + 1) == 0 ? 0 : 1;
+	ret = rte_eal_init(argc, argv);
+	if (ret < 0)
+		return 1;
+	ret = parse_args(&c, argc - ret, argv + ret);
+	if (ret != 0) {
+		rc = ret > 0 ? 0 : 1;	/* --help */
+		goto out_eal;
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (iface_addrs(c.iface, &c.src_mac, &c.src) != 0) {
+		fprintf(stderr, "oxidize-perf: %s has no MAC or IPv4 address\n", c.iface);
+		goto out_eal;
+	}
+	ret = c.relay_dir != NULL ? perf_relay_run(&c) : probe_run(&c);
+	if (ret == 0)
+		rc = 0;
 out_eal:
 	rte_eal_cleanup();
 	return rc;

@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef OX_PERF_H
+#define OX_PERF_H
+/*
+ * oxidize-perf internals shared by its two modes: OXPI probes (perf.c) and
+ * simulated OxTunnel v2 clients (relay.c).
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <netinet/in.h>
+
+#include <rte_ether.h>
+#include <rte_mbuf.h>
+
+#include "ox_flash.h"
+
+#define PERF_BURST	32
+#define PERF_MAX_FLOWS	4096
+#define PERF_HIST_US	20000	/* 1 us buckets up to 20 ms, then one overflow bucket */
+
+struct perf_conf {
+	const char *iface;
+	struct in_addr src, dst;
+	struct rte_ether_addr dst_mac, src_mac;
+	uint16_t port;
+	uint16_t flows;		/* OXPI: source ports; relay: clients */
+	uint16_t size;		/* OXPI: UDP payload bytes; relay: inner IPv4 packet bytes */
+	uint16_t queues;
+	uint64_t rate;		/* packets/s, 0 = flat out */
+	int busy_budget;	/* as oxidize-server's --busy-budget */
+	double duration;
+	bool json;
+	/* Relay mode. */
+	const char *relay_dir;	/* key directory from `oxidize-perf keys`; NULL: OXPI mode */
+	struct in_addr exit_ip;	/* inner destination; 0: the next client */
+	uint32_t verify_every;	/* open and time one received packet in this many */
+	uint64_t packets;	/* packets to pre-seal; 0: from rate and duration */
+};
+
+/* Set by SIGINT/SIGTERM: end the run early. */
+extern volatile int perf_stop;
+
+/* Inner IPv4 packet sizes the relay mode sends: headers and its marker up
+ * to the relay's default tunnel MTU. */
+#define PERF_RELAY_INNER_MIN	48
+#define PERF_RELAY_INNER_MAX	1420
+/* Longest relay run: under REKEY_AFTER_TIME (doc/oxtunnel.md), as the
+ * simulated clients keep their first keys. */
+#define PERF_RELAY_MAX_S	100
+
+/* RTT histogram in microseconds, shared by both modes. */
+void perf_hist_add(uint64_t us);
+double perf_percentile(uint64_t total, double pct);
+
+/* The client interface's queues over AF_XDP, as both modes use them. */
+int perf_flash_up(struct ox_flash *f, const struct perf_conf *c);
+
+/* Burst size and TSC gap between turns for a paced run (rate > 0). */
+void perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *bsz,
+		 uint64_t *gap);
+
+/* UDP destination port of a frame (no VLAN, IPv4 or IPv6), 0 if there is none. */
+uint16_t perf_udp_dport(const struct rte_mbuf *m);
+
+/* `oxidize-perf keys DIR N`: key files and allow-list; no EAL. */
+int perf_relay_keys(int argc, char **argv);
+
+/* Relay mode after EAL: handshakes, pre-sealing, the timed run, the report. */
+int perf_relay_run(struct perf_conf *c);
+
+#endif /* OX_PERF_H */
