@@ -177,9 +177,10 @@ ox_worker_main(void *arg)
 					handle(w, s, pkts[j]);
 			}
 			/* A short burst means the queue is empty: send now rather
-			 * than hold replies for the drain timer. */
+			 * than hold replies for the drain timer, on every slot (the
+			 * relay sends from the TX slot and the TAP, not only here). */
 			if (n < w->burst)
-				flush_slot(w, s);
+				ox_worker_flush(w);
 			ctr_add(&w->stats.rx_pkts, n);
 			ctr_add(&w->stats.rx_bytes, bytes);
 			ctr_add(&s->rx_pkts, n);
