@@ -584,8 +584,8 @@ install_slot(struct ox_relay *r)
 	return NULL;
 }
 
-/* Hand a finished frame to a worker's TX. */
-static void
+/* Hand a finished frame to a worker's TX. @return 0, or -ENOBUFS (freed). */
+static int
 to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind kind)
 {
 	m->hash.usr = kind;
@@ -593,7 +593,9 @@ to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind 
 		SRV_LOG(WARNING, "inbox of lcore %u full; handshake reply lost",
 			r->srv->workers[wid]->lcore_id);
 		rte_pktmbuf_free(m);
+		return -ENOBUFS;
 	}
+	return 0;
 }
 
 /*
@@ -717,7 +719,11 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + OX_RESPONSE_LEN);
 	*RTE_MBUF_DYNFIELD(m, r->dyn_off, struct relay_install **) = in;
 	/* The owner installs the keypair before the client can use it. */
-	to_worker(r, rs->owner, m, INBOX_RESPONSE);
+	if (to_worker(r, rs->owner, m, INBOX_RESPONSE) != 0) {
+		/* Never reaches the owner: the slot would stay taken. */
+		ox_keypair_wipe(&in->kp);
+		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+	}
 	return;
 free_resp:
 	sodium_memzero(&resp, sizeof(resp));
