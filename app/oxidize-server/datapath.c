@@ -24,19 +24,6 @@ const char *const ox_dp_drop_names[OX_DP_DROP_MAX] = {
 #undef OX_DP_NAME
 };
 
-/* Single writer: a relaxed store keeps the telemetry reader's loads
- * race-free at the cost of a plain add (server.h). */
-#define ctr_add ox_ctr_add
-
-static inline void
-drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop why)
-{
-	ctr_add(&w->stats.dp_drops[why], 1);
-	rte_pktmbuf_free(m);
-}
-
-#define tx ox_worker_tx
-
 /* OXPI probe: answered with the same bytes but "OXPO", never larger. */
 static inline bool
 is_probe(const uint8_t *payload, uint16_t len)
@@ -55,12 +42,12 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 	/* The PMDs we run on hand over single-segment mbufs; a chained one
 	 * would need a linearising copy we do not do on this path. */
 	if (unlikely(m->nb_segs != 1)) {
-		drop_dp(w, m, OX_DP_DROP_MULTI_SEGMENT);
+		ox_drop_dp(w, m, OX_DP_DROP_MULTI_SEGMENT);
 		return;
 	}
 	r = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);
 	if (unlikely(r >= 0)) {
-		ctr_add(&w->stats.pkt_drops[r], 1);
+		ox_ctr_add(&w->stats.pkt_drops[r], 1);
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -74,13 +61,13 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 		/* Ethernet padding is not echoed. */
 		m->data_len = p.frame_len;
 		m->pkt_len = p.frame_len;
-		ctr_add(&w->stats.echo, 1);
-		tx(w, s, m);
+		ox_ctr_add(&w->stats.echo, 1);
+		ox_worker_tx(w, s, m);
 		return;
 	}
 	if (w->hook != NULL && w->hook(w, s, m, &p))
 		return;
-	drop_dp(w, m, OX_DP_DROP_NOT_OXTUNNEL);
+	ox_drop_dp(w, m, OX_DP_DROP_NOT_OXTUNNEL);
 }
 
 /* A packet the kernel routed into the exit TAP: an inner IP packet for a
@@ -102,17 +89,17 @@ handle_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 
 		sess = ox_sessions_by_v6(w->sessions, ip6->dst_addr);
 	} else {
-		drop_dp(w, m, OX_DP_DROP_TAP_NOT_IP);
+		ox_drop_dp(w, m, OX_DP_DROP_TAP_NOT_IP);
 		return;
 	}
 	if (sess == NULL) {
-		drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
+		ox_drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
 		return;
 	}
 	/* Sessions are made by the relay, whose hook takes the packet on. */
 	if (w->tap_hook != NULL && w->tap_hook(w, s, m, sess))
 		return;
-	drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
+	ox_drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
 }
 
 static inline uint16_t
@@ -124,8 +111,8 @@ flush_slot(struct ox_worker *w, struct ox_slot *s)
 		return 0;
 	sent = rte_eth_tx_buffer_flush(s->port_id, s->queue, s->txb);
 	if (sent) {
-		ctr_add(&s->tx_pkts, sent);
-		ctr_add(&w->stats.tx_pkts, sent);
+		ox_ctr_add(&s->tx_pkts, sent);
+		ox_ctr_add(&w->stats.tx_pkts, sent);
 	}
 	return sent;
 }
@@ -181,17 +168,17 @@ ox_worker_main(void *arg)
 			 * relay sends from the TX slot and the TAP, not only here). */
 			if (n < w->burst)
 				ox_worker_flush(w);
-			ctr_add(&w->stats.rx_pkts, n);
-			ctr_add(&w->stats.rx_bytes, bytes);
-			ctr_add(&s->rx_pkts, n);
-			ctr_add(&w->stats.busy_cycles, rte_rdtsc() - t0);
+			ox_ctr_add(&w->stats.rx_pkts, n);
+			ox_ctr_add(&w->stats.rx_bytes, bytes);
+			ox_ctr_add(&s->rx_pkts, n);
+			ox_ctr_add(&w->stats.busy_cycles, rte_rdtsc() - t0);
 		}
 		if (unlikely(rte_rdtsc() - last_drain > w->drain_tsc)) {
 			t0 = rte_rdtsc();
 			sent = ox_worker_flush(w);
 			last_drain = rte_rdtsc();
 			if (sent)
-				ctr_add(&w->stats.busy_cycles, last_drain - t0);
+				ox_ctr_add(&w->stats.busy_cycles, last_drain - t0);
 		}
 		if (w->inbox != NULL) {
 			n = rte_ring_sc_dequeue_burst(w->inbox, (void **)pkts, w->burst, NULL);
@@ -224,8 +211,8 @@ tx_drop_cb(struct rte_mbuf **pkts, uint16_t unsent, void *userdata)
 
 	for (i = 0; i < unsent; i++)
 		bytes += pkts[i]->pkt_len;
-	ctr_add(&w->stats.dp_drops[OX_DP_DROP_TX_FULL], unsent);
-	ctr_add(&w->stats.tx_bytes, (uint64_t)0 - bytes);	/* counted at enqueue */
+	ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_TX_FULL], unsent);
+	ox_ctr_add(&w->stats.tx_bytes, (uint64_t)0 - bytes);	/* counted at enqueue */
 	rte_pktmbuf_free_bulk(pkts, unsent);
 }
 

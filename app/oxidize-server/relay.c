@@ -128,26 +128,11 @@ now_ns(void)
 }
 
 static inline void
-ctr_inc(uint64_t *c)
-{
-	ox_ctr_add(c, 1);
-}
-
-static inline void
 drop_ox(struct ox_worker *w, struct rte_mbuf *m, int reason)
 {
-	ctr_inc(&w->stats.ox_drops[reason < 0 ? -reason : reason]);
+	ox_ctr_add(&w->stats.ox_drops[reason < 0 ? -reason : reason], 1);
 	rte_pktmbuf_free(m);
 }
-
-static inline void
-drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop reason)
-{
-	ctr_inc(&w->stats.dp_drops[reason]);
-	rte_pktmbuf_free(m);
-}
-
-#define send_on ox_worker_tx
 
 /* ------------------------------------------------------------ endpoint */
 
@@ -214,7 +199,7 @@ seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 
 	kp = ox_peer_current(&rs->peer);
 	if (unlikely(kp == NULL)) {
-		drop_dp(w, m, OX_DP_DROP_NO_KEYS);
+		ox_drop_dp(w, m, OX_DP_DROP_NO_KEYS);
 		return;
 	}
 	ep_read(rs, &ep);
@@ -222,7 +207,7 @@ seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 	outer = (uint16_t)(sizeof(*eth) + l3len + sizeof(*udp));
 	if (unlikely(rte_pktmbuf_headroom(m) < outer + OX_DATA_HDR_LEN ||
 		     rte_pktmbuf_tailroom(m) < OX_TAG_LEN)) {
-		drop_dp(w, m, OX_DP_DROP_NO_ROOM);
+		ox_drop_dp(w, m, OX_DP_DROP_NO_ROOM);
 		return;
 	}
 	hdr = (uint8_t *)rte_pktmbuf_prepend(m, OX_DATA_HDR_LEN);
@@ -268,7 +253,7 @@ seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 		ip->hdr_checksum = 0;
 		ip->hdr_checksum = rte_ipv4_cksum(ip);
 	}
-	send_on(w, w->tx_slot, m);
+	ox_worker_tx(w, w->tx_slot, m);
 }
 
 /* ------------------------------------------------------------- inner */
@@ -296,17 +281,17 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		uint32_t src, daddr;
 
 		if (unlikely(len < sizeof(*h))) {
-			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		tot = rte_be_to_cpu_16(h->total_length);
 		if (unlikely(tot < sizeof(*h) || tot > len)) {
-			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		src = rte_be_to_cpu_32(h->src_addr);
 		if (unlikely(src != sess->addr.v4)) {
-			drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			ox_drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
 			return;
 		}
 		daddr = rte_be_to_cpu_32(h->dst_addr);
@@ -316,16 +301,16 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		struct rte_ipv6_hdr *h = (struct rte_ipv6_hdr *)ip;
 
 		if (unlikely(len < sizeof(*h))) {
-			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		tot = (uint16_t)(rte_be_to_cpu_16(h->payload_len) + sizeof(*h));
 		if (unlikely(tot > len)) {
-			drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		if (unlikely(memcmp(h->src_addr, sess->addr.v6, 16) != 0)) {
-			drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			ox_drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
 			return;
 		}
 		rte_pktmbuf_trim(m, (uint16_t)(len - tot));
@@ -335,22 +320,22 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
-		drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		ox_drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
 		return;
 	}
 	if (dst != NULL) {
 		/* Client to client: re-sealed in the same mbuf, never leaves
 		 * the data plane. */
-		ctr_inc(&w->stats.relay[OX_RELAY_CLIENT_TO_CLIENT]);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_CLIENT_TO_CLIENT], 1);
 		seal_to(w, dst, m, now);
 		return;
 	}
 	if (unlikely(w->tap_slot == NULL)) {
-		drop_dp(w, m, OX_DP_DROP_NO_EXIT);
+		ox_drop_dp(w, m, OX_DP_DROP_NO_EXIT);
 		return;
 	}
 	if (unlikely(rte_pktmbuf_headroom(m) < sizeof(*eth))) {
-		drop_dp(w, m, OX_DP_DROP_NO_ROOM);
+		ox_drop_dp(w, m, OX_DP_DROP_NO_ROOM);
 		return;
 	}
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth));
@@ -358,8 +343,8 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	rte_ether_addr_copy(&w->tx_slot->mac, &eth->src_addr);
 	eth->ether_type = rte_cpu_to_be_16((ip[0] >> 4) == 4 ? RTE_ETHER_TYPE_IPV4 :
 					   RTE_ETHER_TYPE_IPV6);
-	ctr_inc(&w->stats.relay[OX_RELAY_TO_TAP]);
-	send_on(w, w->tap_slot, m);
+	ox_ctr_add(&w->stats.relay[OX_RELAY_TO_TAP], 1);
+	ox_worker_tx(w, w->tap_slot, m);
 }
 
 /* Each packet of a BATCH into an mbuf of its own. */
@@ -374,16 +359,16 @@ unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 	while ((r = ox_batch_next(p, m->data_len, &off, &pkt, &plen)) == 1) {
 		n = rte_pktmbuf_alloc(m->pool);
 		if (unlikely(n == NULL)) {
-			ctr_inc(&w->stats.dp_drops[OX_DP_DROP_NO_MBUF]);
+			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_NO_MBUF], 1);
 			continue;
 		}
 		/* Room for the outer headers a client-to-client packet gets. */
 		if (rte_pktmbuf_tailroom(n) < plen + OX_TAG_LEN) {
-			drop_dp(w, n, OX_DP_DROP_INNER_TOO_BIG);
+			ox_drop_dp(w, n, OX_DP_DROP_INNER_TOO_BIG);
 			continue;
 		}
 		memcpy(rte_pktmbuf_append(n, (uint16_t)plen), pkt, plen);
-		ctr_inc(&w->stats.relay[OX_RELAY_BATCH_PKTS]);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_BATCH_PKTS], 1);
 		forward_inner(w, sess, n, now);
 	}
 	if (r < 0)
@@ -411,16 +396,16 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		drop_ox(w, m, n);
 		return;
 	}
-	ctr_inc(&w->stats.relay[OX_RELAY_DECRYPTED]);
+	ox_ctr_add(&w->stats.relay[OX_RELAY_DECRYPTED], 1);
 	__atomic_store_n(&sess->last_rx_ns, now, __ATOMIC_RELAXED);
 	/* Roaming: a new source is adopted only now that it authenticated. */
 	ep_from_pkt(&ep, p);
 	if (unlikely(memcmp(&ep, &rs->ep, sizeof(ep)) != 0)) {
 		ep_write(rs, &ep);
-		ctr_inc(&w->stats.relay[OX_RELAY_ROAMED]);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_ROAMED], 1);
 	}
 	if (n == 0) {
-		ctr_inc(&w->stats.relay[OX_RELAY_KEY_CONFIRM]);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_KEY_CONFIRM], 1);
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -433,13 +418,13 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 			drop_ox(w, m, -OX_DROP_BAD_INNER);
 			return;
 		}
-		ctr_inc(&w->stats.relay[OX_RELAY_KEEPALIVE]);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_KEEPALIVE], 1);
 		*rte_pktmbuf_mtod(m, uint8_t *) = OX_INNER_ACK;
-		ctr_inc(&w->stats.relay[OX_RELAY_ACK]);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_ACK], 1);
 		seal_to(w, sess, m, now);
 		return;
 	case OX_INNER_DISCONNECT:
-		ctr_inc(&w->stats.relay[OX_RELAY_DISCONNECT]);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_DISCONNECT], 1);
 		if (rte_ring_mp_enqueue(w->relay->events,
 				(void *)(uintptr_t)sess->index) != 0)
 			SRV_LOG(WARNING, "event queue full: DISCONNECT of session %#x lost; "
@@ -484,17 +469,17 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 		/* The client moved to another queue: its owner decides. */
 		m->hash.usr = INBOX_DATA;
 		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0)
-			drop_dp(w, m, OX_DP_DROP_HANDOFF_FULL);
+			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_FULL);
 		else
-			ctr_inc(&w->stats.relay[OX_RELAY_HANDOFF]);
+			ox_ctr_add(&w->stats.relay[OX_RELAY_HANDOFF], 1);
 		return true;
 	case OX_MSG_INIT:
 		/* Which worker got it: that one owns a new session. */
 		m->hash.usr = w->id;
 		if (rte_ring_mp_enqueue(w->relay->hs_ring, m) != 0)
-			drop_dp(w, m, OX_DP_DROP_HS_QUEUE_FULL);
+			ox_drop_dp(w, m, OX_DP_DROP_HS_QUEUE_FULL);
 		else
-			ctr_inc(&w->stats.relay[OX_RELAY_HS_QUEUED]);
+			ox_ctr_add(&w->stats.relay[OX_RELAY_HS_QUEUED], 1);
 		return true;
 	default:
 		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
@@ -510,10 +495,10 @@ relay_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_
 	(void)s;
 	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
 	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
-		drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		ox_drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
 		return true;
 	}
-	ctr_inc(&w->stats.relay[OX_RELAY_FROM_TAP]);
+	ox_ctr_add(&w->stats.relay[OX_RELAY_FROM_TAP], 1);
 	seal_to(w, sess, m, now_ns());
 	return true;
 }
@@ -541,10 +526,10 @@ ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
 			rte_pktmbuf_free(m);
 			return;
 		}
-		send_on(w, w->tx_slot, m);
+		ox_worker_tx(w, w->tx_slot, m);
 		return;
 	case INBOX_SEND:
-		send_on(w, w->tx_slot, m);
+		ox_worker_tx(w, w->tx_slot, m);
 		return;
 	case INBOX_DATA:
 		ret = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);

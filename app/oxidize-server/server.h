@@ -210,6 +210,14 @@ ox_ctr_add(uint64_t *c, uint64_t n)
 	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
 }
 
+/** Count a drop under its datapath reason and free the mbuf. */
+static inline void
+ox_drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop why)
+{
+	ox_ctr_add(&w->stats.dp_drops[why], 1);
+	rte_pktmbuf_free(m);
+}
+
 /**
  * Queue m for transmission on slot s of worker w. The buffer sends by
  * itself when full: what it sent then is counted here, the rest when
