@@ -74,13 +74,6 @@ ox_aead_free(struct ox_aead *a)
 	free(a);
 }
 
-static void
-nonce_of(uint8_t nonce[12], uint64_t counter)
-{
-	memset(nonce, 0, 4);
-	ox_put_le64(nonce + 4, counter);
-}
-
 int
 ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
 		const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
@@ -145,7 +138,7 @@ ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
 {
 	uint8_t nonce[12];
 
-	nonce_of(nonce, counter);
+	ox_nonce(nonce, counter);
 	return ox_aead_seal_iv(a, key, nonce, ad, adlen, buf, len, tag);
 }
 
@@ -156,6 +149,6 @@ ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
 {
 	uint8_t nonce[12];
 
-	nonce_of(nonce, counter);
+	ox_nonce(nonce, counter);
 	return ox_aead_open_iv(a, key, nonce, ad, adlen, buf, len, tag);
 }

@@ -40,13 +40,6 @@ hkdf2(const uint8_t ck[OX_HASH_LEN], const uint8_t *ikm, size_t ikmlen,
 	sodium_memzero(t1, sizeof(t1));
 }
 
-static void
-nonce_of(uint8_t nonce[12], uint64_t n)
-{
-	memset(nonce, 0, 4);
-	ox_put_le64(nonce + 4, n);
-}
-
 void
 ox_noise_init(struct ox_noise *ns, const uint8_t *prologue, size_t plen)
 {
@@ -104,7 +97,7 @@ encrypt_and_hash(struct ox_noise *ns, const uint8_t *in, size_t len, uint8_t *ou
 
 	if (!ns->has_k)
 		return -1;
-	nonce_of(nonce, ns->n);
+	ox_nonce(nonce, ns->n);
 	if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, in, len, ns->h,
 			OX_HASH_LEN, NULL, nonce, ns->k) != 0)
 		return -1;
@@ -124,7 +117,7 @@ decrypt_and_hash(struct ox_noise *ns, const uint8_t *in, size_t len, uint8_t *ou
 		return -1;
 	if (len < OX_TAG_LEN)
 		return -1;
-	nonce_of(nonce, ns->n);
+	ox_nonce(nonce, ns->n);
 	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, in, len, ns->h,
 			OX_HASH_LEN, nonce, ns->k) != 0)
 		return -1;
@@ -152,7 +145,7 @@ ox_noise_transport(const uint8_t key[OX_KEY_LEN], uint64_t n, bool enc,
 	uint8_t nonce[12];
 	unsigned long long olen;
 
-	nonce_of(nonce, n);
+	ox_nonce(nonce, n);
 	if (enc)
 		return crypto_aead_chacha20poly1305_ietf_encrypt(out, &olen, in, len,
 				NULL, 0, NULL, nonce, key) == 0 ? 0 : -1;

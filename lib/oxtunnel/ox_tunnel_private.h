@@ -105,6 +105,14 @@ ox_put_le64(uint8_t *p, uint64_t v)
 	ox_put_le32(p + 4, (uint32_t)(v >> 32));
 }
 
+/* ChaCha20-Poly1305 nonce of Noise and of DATA: 32 zero bits, counter LE. */
+static inline void
+ox_nonce(uint8_t nonce[12], uint64_t counter)
+{
+	memset(nonce, 0, 4);
+	ox_put_le64(nonce + 4, counter);
+}
+
 static inline void
 ox_put_hdr(uint8_t *p, uint8_t type)
 {
