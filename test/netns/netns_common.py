@@ -122,3 +122,23 @@ class Server:
             fail("server did not exit within %ds" % timeout)
         self._reader.join(5)
         return self.proc.returncode
+
+
+def scrape_exporter(tb, prefix):
+    """Run usertools/oxidize-exporter.py in the relay namespace for the
+    server of PREFIX and return one scrape of /metrics (Prometheus text)."""
+    import os
+    import subprocess
+    import sys
+    exporter = os.path.join(os.path.dirname(oxt.__file__), "oxidize-exporter.py")
+    ex = tb.popen(tb.relay, [sys.executable, exporter, "--file-prefix", prefix,
+                             "--listen", "127.0.0.1:9851"], stdout=subprocess.PIPE, text=True)
+    try:
+        ex.stdout.readline()
+        r = tb.run(tb.relay, [sys.executable, "-c", "import urllib.request;print(urllib."
+                              "request.urlopen('http://127.0.0.1:9851/metrics',timeout=5)"
+                              ".read().decode())"])
+    finally:
+        ex.kill()
+        ex.wait()
+    return r.stdout

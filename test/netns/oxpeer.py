@@ -38,6 +38,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives import serialization
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from frames import csum  # noqa: E402
+
 NAME = b"Noise_IK_25519_ChaChaPoly_SHA256"
 PROLOGUE = b"OxTunnel v2"
 VERSION = 0x82
@@ -236,15 +239,6 @@ class Peer:
             self.seen.add(n)
             return pt
         return None
-
-
-def csum(b):
-    if len(b) % 2:
-        b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16:
-        s = (s & 0xFFFF) + (s >> 16)
-    return (~s) & 0xFFFF
 
 
 def ipv4(src, dst, proto, payload, ttl=64):

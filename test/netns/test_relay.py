@@ -175,14 +175,7 @@ HANDOFFS = [0]
 def scrape_exporter(tb, srv):
     """The Prometheus exporter shows the relay: sessions, handshakes, drops."""
     import re
-    exporter = os.path.join(os.path.dirname(otb.__file__), "oxidize-exporter.py")
-    ex = tb.popen(tb.relay, [sys.executable, exporter, "--file-prefix", srv.prefix,
-                             "--listen", "127.0.0.1:9851"], stdout=subprocess.PIPE, text=True)
-    ex.stdout.readline()
-    r = tb.run(tb.relay, [sys.executable, "-c", "import urllib.request;print(urllib.request."
-                          "urlopen('http://127.0.0.1:9851/metrics',timeout=5).read().decode())"])
-    ex.kill()
-    text = r.stdout
+    text = nc.scrape_exporter(tb, srv.prefix)
     rel = nc.telemetry(srv.prefix, "/oxidize/relay")
     nc.check(re.search(r"^oxidize_sessions %d$" % rel["sessions"], text, re.M) is not None,
              "exporter: sessions gauge (%d)" % rel["sessions"])

@@ -90,16 +90,7 @@ def case_echo(tb, binary, queues):
 
 def scrape_exporter(tb, srv, echoed):
     """usertools/oxidize-exporter.py serves the telemetry as Prometheus text."""
-    import os
-    import urllib.request
-    exporter = os.path.join(os.path.dirname(otb.__file__), "oxidize-exporter.py")
-    ex = tb.popen(tb.relay, [sys.executable, exporter, "--file-prefix", srv.prefix,
-                             "--listen", "127.0.0.1:9851"], stdout=subprocess.PIPE, text=True)
-    ex.stdout.readline()
-    r = tb.run(tb.relay, [sys.executable, "-c", "import urllib.request;print(urllib.request."
-                          "urlopen('http://127.0.0.1:9851/metrics',timeout=5).read().decode())"])
-    ex.kill()
-    text = r.stdout
+    text = nc.scrape_exporter(tb, srv.prefix)
     nc.check("oxidize_up 1" in text, "exporter: server reachable")
     nc.check(re.search(r'^oxidize_echo_total\{lcore="all"\} %d$' % echoed, text, re.M)
              is not None, "exporter: echo total %d" % echoed)
