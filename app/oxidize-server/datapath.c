@@ -150,6 +150,9 @@ ox_worker_main(void *arg)
 			n = rte_eth_rx_burst(s->port_id, s->queue, pkts, w->burst);
 			if (n == 0)
 				continue;
+			/* One clock read per burst serves the relay's timers. */
+			if (w->relay != NULL)
+				w->now_ns = ox_mono_ns();
 			bytes = 0;
 			for (j = 0; j < n && j < OX_PREFETCH_AHEAD; j++)
 				rte_prefetch0(rte_pktmbuf_mtod(pkts[j], void *));
@@ -182,6 +185,8 @@ ox_worker_main(void *arg)
 		}
 		if (w->inbox != NULL) {
 			n = rte_ring_sc_dequeue_burst(w->inbox, (void **)pkts, w->burst, NULL);
+			if (n)
+				w->now_ns = ox_mono_ns();
 			for (j = 0; j < n; j++)
 				ox_relay_inbox(w, pkts[j]);
 			if (n)

@@ -118,15 +118,6 @@ ox_relay_request_reload(void)
 	reload_requested = 1;
 }
 
-static inline uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static inline void
 drop_ox(struct ox_worker *w, struct rte_mbuf *m, int reason)
 {
@@ -386,7 +377,7 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 {
 	struct relay_sess *rs = ox_session_priv(sess);
 	uint8_t *payload = p->frame + p->payload_off;
-	uint64_t now = now_ns();
+	uint64_t now = w->now_ns;
 	struct relay_ep ep;
 	uint8_t kind;
 	int n;
@@ -499,7 +490,7 @@ relay_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_
 		return true;
 	}
 	ox_ctr_add(&w->stats.relay[OX_RELAY_FROM_TAP], 1);
-	seal_to(w, sess, m, now_ns());
+	seal_to(w, sess, m, w->now_ns);
 	return true;
 }
 
@@ -800,7 +791,7 @@ ox_relay_control(struct ox_server *srv)
 
 	if (r == NULL)
 		return 0;
-	now = now_ns();
+	now = ox_mono_ns();
 	/* Under load when initiations queue up or arrive faster than
 	 * --hs-load-pps (over the last 100 ms): then only sources that proved
 	 * their address (mac2) get a Diffie-Hellman. */

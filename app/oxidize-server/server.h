@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include <rte_common.h>
 #include <rte_ethdev.h>
@@ -167,6 +168,7 @@ struct ox_worker {
 	struct ox_aead *aead;		/* this lcore's AEAD context */
 	struct ox_relay *relay;		/* NULL: echo only */
 	void (*poll_hook)(struct ox_worker *w);	/* single-lcore: the control work */
+	uint64_t now_ns;		/* relay: ox_mono_ns() at the current burst */
 	struct ox_slot slots[OX_MAX_SLOTS];
 } __rte_cache_aligned;
 
@@ -208,6 +210,16 @@ static inline void
 ox_ctr_add(uint64_t *c, uint64_t n)
 {
 	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
+}
+
+/** CLOCK_MONOTONIC in ns: the clock of session and key timers. */
+static inline uint64_t
+ox_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /** Count a drop under its datapath reason and free the mbuf. */
