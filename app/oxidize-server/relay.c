@@ -91,8 +91,6 @@ struct ox_relay {
 	struct relay_install *installs;
 	unsigned int next_install;
 	int dyn_off;			/* mbuf dynfield: struct relay_install * */
-	struct ox_addrpool_conf pool_conf;
-	uint32_t v4_mask;		/* tunnel IPv4 network mask, host order */
 	uint64_t last_reap_ns;
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
@@ -121,7 +119,7 @@ ox_relay_request_reload(void)
 static inline void
 drop_ox(struct ox_worker *w, struct rte_mbuf *m, int reason)
 {
-	ox_ctr_add(&w->stats.ox_drops[reason < 0 ? -reason : reason], 1);
+	ox_ctr_add(&w->stats.ox_drops[-reason], 1);
 	rte_pktmbuf_free(m);
 }
 
@@ -343,19 +341,21 @@ static void
 unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *), *pkt;
-	size_t off = 0, plen;
+	size_t off = 0, plen, room;
 	struct rte_mbuf *n;
 	int r;
 
+	/* A fresh mbuf keeps its headroom for the outer headers a
+	 * client-to-client packet gets; the rest must hold packet and tag. */
+	room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
 	while ((r = ox_batch_next(p, m->data_len, &off, &pkt, &plen)) == 1) {
+		if (unlikely(plen + OX_TAG_LEN > room)) {
+			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_INNER_TOO_BIG], 1);
+			continue;
+		}
 		n = rte_pktmbuf_alloc(m->pool);
 		if (unlikely(n == NULL)) {
 			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_NO_MBUF], 1);
-			continue;
-		}
-		/* Room for the outer headers a client-to-client packet gets. */
-		if (rte_pktmbuf_tailroom(n) < plen + OX_TAG_LEN) {
-			ox_drop_dp(w, n, OX_DP_DROP_INNER_TOO_BIG);
 			continue;
 		}
 		memcpy(rte_pktmbuf_append(n, (uint16_t)plen), pkt, plen);
@@ -677,8 +677,8 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	memset(&pl, 0, sizeof(pl));
 	pl.v4 = sess->addr.v4;
 	memcpy(pl.v6, sess->addr.v6, 16);
-	pl.v4_prefix = r->pool_conf.v4_prefix;
-	pl.v6_prefix = r->pool_conf.v6_prefix;
+	pl.v4_prefix = r->srv->pool_conf.v4_prefix;
+	pl.v6_prefix = r->srv->pool_conf.v6_prefix;
 	pl.mtu = r->srv->conf.mtu;
 	pl.keepalive_s = r->srv->conf.keepalive;
 	in->sess_index = sess->index;
@@ -717,9 +717,10 @@ drop_unlisted(struct ox_relay *r)
 	struct ox_session *gone[CTRL_BURST];
 	unsigned int n, i;
 
+	/* Deleting a key moves no other (no extendable buckets): the walk
+	 * goes on where it stopped. */
 	do {
 		n = 0;
-		iter = 0;
 		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0)
 			if (ox_allowlist_find(&r->allow, key) == NULL)
 				gone[n++] = data;
@@ -894,8 +895,7 @@ ox_relay_init(struct ox_server *srv)
 		goto fail;
 	}
 	ox_hs_set_allowlist(r->hs, &r->allow);
-	r->pool_conf = srv->pool_conf;
-	r->pool = ox_addrpool_create(&r->pool_conf);
+	r->pool = ox_addrpool_create(&srv->pool_conf);
 	if (r->pool == NULL) {
 		ret = -ENOMEM;
 		goto fail;
