@@ -90,7 +90,7 @@ struct ox_relay {
 	struct rte_hash *by_key;	/* control only: client key -> session */
 	struct relay_install *installs;
 	unsigned int next_install;
-	int dyn_off;			/* mbuf dynfield: struct relay_install * */
+	int dyn_off;			/* mbuf dynfield: union relay_dyn */
 	uint64_t last_reap_ns;
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
@@ -114,6 +114,51 @@ void
 ox_relay_request_reload(void)
 {
 	reload_requested = 1;
+}
+
+/*
+ * Where relay_rx's parse found the headers, kept in the mbuf for whoever
+ * takes a datagram next (a session's owner, the control thread for an
+ * INIT): the frame is not parsed, nor its checksum summed, a second time.
+ */
+struct relay_pkt_mark {
+	uint16_t l3_off, l4_off, payload_off, payload_len;
+};
+
+union relay_dyn {
+	struct relay_install *install;	/* a RESPONSE on its way to the owner */
+	struct relay_pkt_mark pkt;	/* a datagram relay_rx has parsed */
+};
+
+static inline union relay_dyn *
+relay_dyn(const struct ox_relay *r, struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, r->dyn_off, union relay_dyn *);
+}
+
+static inline void
+pkt_mark(const struct ox_relay *r, struct rte_mbuf *m, const struct ox_pkt *p)
+{
+	struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
+
+	k->l3_off = p->l3_off;
+	k->l4_off = p->l4_off;
+	k->payload_off = p->payload_off;
+	k->payload_len = p->payload_len;
+}
+
+static inline void
+pkt_unmark(const struct ox_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
+{
+	const struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
+
+	p->frame = rte_pktmbuf_mtod(m, uint8_t *);
+	p->frame_len = (uint16_t)m->data_len;
+	p->l3_off = k->l3_off;
+	p->l4_off = k->l4_off;
+	p->payload_off = k->payload_off;
+	p->payload_len = k->payload_len;
+	p->ipv6 = (p->frame[p->l3_off] >> 4) == 6;
 }
 
 static inline void
@@ -459,6 +504,7 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 		}
 		/* The client moved to another queue: its owner decides. */
 		m->hash.usr = INBOX_DATA;
+		pkt_mark(w->relay, m, p);
 		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0)
 			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_FULL);
 		else
@@ -467,6 +513,7 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 	case OX_MSG_INIT:
 		/* Which worker got it: that one owns a new session. */
 		m->hash.usr = w->id;
+		pkt_mark(w->relay, m, p);
 		if (rte_ring_mp_enqueue(w->relay->hs_ring, m) != 0)
 			ox_drop_dp(w, m, OX_DP_DROP_HS_QUEUE_FULL);
 		else
@@ -502,11 +549,10 @@ ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
 	struct ox_session *sess;
 	struct ox_pkt p;
 	uint32_t idx;
-	int ret;
 
 	switch (m->hash.usr) {
 	case INBOX_RESPONSE:
-		in = *RTE_MBUF_DYNFIELD(m, r->dyn_off, struct relay_install **);
+		in = relay_dyn(r, m)->install;
 		sess = ox_sessions_by_index(w->sessions, in->sess_index);
 		if (sess != NULL)
 			ox_peer_install(&((struct relay_sess *)ox_session_priv(sess))->peer,
@@ -523,12 +569,8 @@ ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
 		ox_worker_tx(w, w->tx_slot, m);
 		return;
 	case INBOX_DATA:
-		ret = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);
-		if (ret >= 0) {
-			rte_pktmbuf_free(m);
-			return;
-		}
-		/* relay_rx classified it as DATA already. */
+		/* relay_rx parsed it and classified it as DATA already. */
+		pkt_unmark(r, m, &p);
 		memcpy(&idx, p.frame + p.payload_off + 4, sizeof(idx));
 		sess = ox_sessions_by_index(w->sessions, rte_le_to_cpu_32(idx));
 		if (sess == NULL || ((struct relay_sess *)ox_session_priv(sess))->owner != w->id) {
@@ -608,9 +650,7 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	void *data;
 	int ret;
 
-	ret = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, r->srv->conf.port, &p);
-	if (ret >= 0)
-		goto free;
+	pkt_unmark(r, m, &p);
 	payload = p.frame + p.payload_off;
 	memset(&src, 0, sizeof(src));
 	if (p.ipv6) {
@@ -693,7 +733,7 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	ox_pkt_reply(&p);
 	ox_pkt_finish(&p, OX_RESPONSE_LEN);
 	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + OX_RESPONSE_LEN);
-	*RTE_MBUF_DYNFIELD(m, r->dyn_off, struct relay_install **) = in;
+	relay_dyn(r, m)->install = in;
 	/* The owner installs the keypair before the client can use it. */
 	if (to_worker(r, rs->owner, m, INBOX_RESPONSE) != 0) {
 		/* Never reaches the owner: the slot would stay taken. */
@@ -849,8 +889,8 @@ ox_relay_init(struct ox_server *srv)
 {
 	static const struct rte_mbuf_dynfield dyn = {
 		.name = "oxidize_relay_install",
-		.size = sizeof(struct relay_install *),
-		.align = __alignof__(struct relay_install *),
+		.size = sizeof(union relay_dyn),
+		.align = __alignof__(union relay_dyn),
 	};
 	struct rte_hash_parameters hp = {
 		.name = "ox_by_key",
