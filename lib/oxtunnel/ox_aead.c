@@ -16,7 +16,7 @@
 #include "ox_tunnel_private.h"
 
 struct ox_aead {
-	enum ox_aead_impl impl;
+	size_t sodium_below;	/* packets shorter than this go to libsodium */
 	EVP_CIPHER *cipher;
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
@@ -38,7 +38,8 @@ ox_aead_create(enum ox_aead_impl impl)
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return NULL;
-	a->impl = impl;
+	a->sodium_below = impl == OX_AEAD_SODIUM ? SIZE_MAX :
+			  impl == OX_AEAD_AUTO ? OX_AEAD_AUTO_THRESHOLD : 0;
 	if (impl == OX_AEAD_SODIUM)
 		return a;
 
@@ -81,8 +82,7 @@ ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t 
 {
 	int outl;
 
-	if (a->impl == OX_AEAD_SODIUM ||
-	    (a->impl == OX_AEAD_AUTO && len < OX_AEAD_AUTO_THRESHOLD))
+	if (len < a->sodium_below)
 		return crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf, tag, NULL,
 				buf, len, ad, adlen, NULL, nonce, key) == 0 ? 0 : -EIO;
 
@@ -108,8 +108,7 @@ ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t 
 {
 	int outl;
 
-	if (a->impl == OX_AEAD_SODIUM ||
-	    (a->impl == OX_AEAD_AUTO && len < OX_AEAD_AUTO_THRESHOLD))
+	if (len < a->sodium_below)
 		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, NULL, buf,
 				len, tag, ad, adlen, nonce, key) == 0 ? 0 : -EBADMSG;
 

@@ -327,7 +327,7 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 {
 	uint8_t payload[OX_HS_PAYLOAD_LEN];
 	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];
-	uint8_t e_pub[OX_KEY_LEN];
+	uint8_t e_priv[OX_KEY_LEN], e_pub[OX_KEY_LEN];
 	struct ox_noise ns;
 	int ret = 0;
 
@@ -336,11 +336,11 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 	memcpy(ns.ck, r->ck, sizeof(ns.ck));
 	ns.has_k = false;
 	ns.n = 0;
-	ox_key_generate(r->e_priv, e_pub);
+	ox_key_generate(e_priv, e_pub);
 	payload_put(payload, pl, local_index);
 	ox_put_hdr(out, OX_MSG_RESPONSE);
 	ox_put_le32(out + 4, r->remote_index);
-	if (ox_ik_write2(&ns, r->e_priv, r->re, r->peer_key, payload, sizeof(payload),
+	if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, payload, sizeof(payload),
 			 out + 8) != 0) {
 		ret = -EIO;
 		goto out;
@@ -349,6 +349,7 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 	ox_noise_split(&ns, k1, k2);
 	keypair_fill(kp, k2, k1, local_index, r->remote_index, now_ns, false);
 out:
+	sodium_memzero(e_priv, sizeof(e_priv));
 	sodium_memzero(k1, sizeof(k1));
 	sodium_memzero(k2, sizeof(k2));
 	ox_noise_wipe(&ns);

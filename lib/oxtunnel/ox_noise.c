@@ -139,23 +139,6 @@ ox_noise_wipe(struct ox_noise *ns)
 }
 
 int
-ox_noise_transport(const uint8_t key[OX_KEY_LEN], uint64_t n, bool enc,
-		   const uint8_t *in, size_t len, uint8_t *out)
-{
-	uint8_t nonce[12];
-	unsigned long long olen;
-
-	ox_nonce(nonce, n);
-	if (enc)
-		return crypto_aead_chacha20poly1305_ietf_encrypt(out, &olen, in, len,
-				NULL, 0, NULL, nonce, key) == 0 ? 0 : -1;
-	if (len < OX_TAG_LEN)
-		return -1;
-	return crypto_aead_chacha20poly1305_ietf_decrypt(out, &olen, NULL, in, len,
-			NULL, 0, nonce, key) == 0 ? 0 : -1;
-}
-
-int
 ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
 	     const uint8_t s_pub[OX_KEY_LEN], const uint8_t e_priv[OX_KEY_LEN],
 	     const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen,

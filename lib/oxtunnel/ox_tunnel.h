@@ -455,7 +455,6 @@ void ox_hs_set_allowlist(struct ox_hs_server *s, const struct ox_allowlist *al);
 /** Handshake state between reading an initiation and answering it. */
 struct ox_responder {
 	uint8_t h[32], ck[32];
-	uint8_t e_priv[OX_KEY_LEN];
 	uint8_t re[OX_KEY_LEN];			/**< client's ephemeral */
 	uint8_t peer_key[OX_KEY_LEN];		/**< client's static public key */
 	uint32_t remote_index;			/**< client's sender index */

@@ -38,10 +38,6 @@ int ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN],
 void ox_noise_split(const struct ox_noise *ns, uint8_t k1[OX_KEY_LEN], uint8_t k2[OX_KEY_LEN]);
 void ox_noise_wipe(struct ox_noise *ns);
 
-/* Transport-phase ChaChaPoly of Noise (empty AD), for the vectors. */
-int ox_noise_transport(const uint8_t key[OX_KEY_LEN], uint64_t n, bool enc,
-		       const uint8_t *in, size_t len, uint8_t *out);
-
 /*
  * IK message 1 (-> e, es, s, ss, payload) and 2 (<- e, ee, se, payload).
  * The caller has done ox_noise_init() and mixed the pre-message (the

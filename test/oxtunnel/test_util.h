@@ -7,25 +7,17 @@
 #include <string.h>
 #include <time.h>
 
+#include <sodium.h>
+
 /* Decode lowercase or uppercase hex; returns the byte count or -1. */
 static inline int
 hex_decode(uint8_t *out, size_t cap, const char *hex)
 {
-	size_t n = strlen(hex), i;
+	size_t n;
 
-	if (n % 2 || n / 2 > cap)
+	if (sodium_hex2bin(out, cap, hex, strlen(hex), NULL, &n, NULL) != 0)
 		return -1;
-	for (i = 0; i < n / 2; i++) {
-		unsigned int v;
-		char b[3] = { hex[2 * i], hex[2 * i + 1], 0 };
-		char *end;
-
-		v = (unsigned int)strtoul(b, &end, 16);
-		if (*end)
-			return -1;
-		out[i] = (uint8_t)v;
-	}
-	return (int)(n / 2);
+	return (int)n;
 }
 
 static inline uint64_t

@@ -22,6 +22,7 @@ check_vector(const struct ox_noise_vector *v)
 	uint8_t r_e[32], hh[32], payload[BUF], ct[BUF], out[BUF], got[BUF];
 	uint8_t re[32], learnt_rs[32], i_k1[32], i_k2[32], r_k1[32], r_k2[32];
 	struct ox_noise ini, res;
+	struct ox_aead *aead = ox_aead_create(OX_AEAD_SODIUM);
 	int plen, pl, cl;
 	unsigned int m;
 	uint64_t n_i = 0, n_r = 0;
@@ -76,13 +77,17 @@ check_vector(const struct ox_noise_vector *v)
 
 		pl = hex_decode(payload, BUF, v->messages[m].payload);
 		cl = hex_decode(ct, BUF, v->messages[m].ciphertext);
-		EXPECT(pl >= 0 && cl == pl + 16, "%s: msg%u sizes", v->source, m);
-		EXPECT(ox_noise_transport(k, *n, true, payload, (size_t)pl, out) == 0 &&
+		EXPECT(aead != NULL && pl >= 0 && cl == pl + 16, "%s: msg%u sizes", v->source, m);
+		/* Noise transport messages are DATA's AEAD with no associated data. */
+		memcpy(out, payload, (size_t)pl);
+		EXPECT(ox_aead_seal(aead, k, *n, NULL, 0, out, (size_t)pl, out + pl) == 0 &&
 		       memcmp(out, ct, (size_t)cl) == 0, "%s: msg%u bytes", v->source, m);
-		EXPECT(ox_noise_transport(k, *n, false, ct, (size_t)cl, got) == 0 &&
+		memcpy(got, ct, (size_t)pl);
+		EXPECT(ox_aead_open(aead, k, *n, NULL, 0, got, (size_t)pl, ct + pl) == 0 &&
 		       memcmp(got, payload, (size_t)pl) == 0, "%s: msg%u open", v->source, m);
 		(*n)++;
 	}
+	ox_aead_free(aead);
 	printf("%s: %u messages and the handshake hash match\n", v->source, v->n_messages);
 }
 
