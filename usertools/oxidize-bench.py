@@ -25,7 +25,8 @@ the page reports. Writes doc/benchmarks.md and PNG plots (or, with --quick,
 the same into a scratch directory, for the test suite).
 
 usage: oxidize-bench.py [--build DIR] [--quick] [--out DIR] [--seconds S]
-                        [--kudp PATH] [--only NAME,...]
+                        [--kudp PATH] [--only NAME,...] [--rounds N]
+                        [--busy-budget N]
 """
 
 import argparse
@@ -138,7 +139,7 @@ class Bench:
             return None
         tp = testpmd_path()
         if tp is None:
-            return self.skip("testpmd-%s" % mode, "dpdk-testpmd not installed")
+            return self.skip("testpmd %s" % mode, "dpdk-testpmd not installed")
         with otb.Testbed(queues=queues, rss_bpf=self.rss) as tb:
             shared = ",shared_umem=1" if shared_umem_ok() else ""
             argv = [tp, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
@@ -154,17 +155,16 @@ class Bench:
             p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "Port statistics"):
-                return self.skip("testpmd-%s" % mode, "testpmd did not start: " +
+                return self.skip("testpmd %s" % mode, "testpmd did not start: " +
                                  "".join(p.lines)[-300:])
             gen = self.load(tb, size)
             out = self.finish(p, 2)
             m = re.search(r"CPU cycles/packet=([\d.]+) \(total cycles=\d+ / total \w+ "
                           r"packets=(\d+)\) at (\d+) MHz", out)
             if not m:
-                return self.skip("testpmd-%s" % mode, "no cycle report: " + out[-300:])
+                return self.skip("testpmd %s" % mode, "no cycle report: " + out[-300:])
             return self.add("testpmd %s" % mode, "testpmd-" + mode, size, queues, gen,
-                            dut_pkts=int(m.group(2)), cycles=float(m.group(1)),
-                            mhz=int(m.group(3)))
+                            dut_pkts=int(m.group(2)), cycles=float(m.group(1)))
 
     def case_oxidize(self, queues, size, rate=0, name=None, seconds=None, lcores="0@1,1@0"):
         if not self.wanted(name or "oxidize-server OXPI echo"):
@@ -177,7 +177,7 @@ class Bench:
             p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "up on AF_XDP"):
-                return self.skip(name or "oxidize echo", "server did not start")
+                return self.skip(name or "oxidize-server OXPI echo", "server did not start")
             gen = self.load(tb, size, rate=rate, seconds=seconds)
             st = telemetry(prefix, "/oxidize/stats")["total"]
             self.finish(p, 15)
@@ -216,7 +216,7 @@ class Bench:
                                     "--duration", str(secs)],
                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "ready"):
-                return self.skip("kernel-UDP relay", "kudp-relay did not start")
+                return self.skip(name or "kernel-UDP relay OXPI echo", "kudp-relay did not start")
             gen = self.load(tb, size, rate=rate, seconds=seconds)
             out = self.finish(p, 15)
             k = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
@@ -394,7 +394,7 @@ class Bench:
             return "".join(p.lines)
         return p.stdout.read()
 
-    def add(self, name, kind, size, queues, gen, dut_pkts, cycles, mhz=None, rate=0,
+    def add(self, name, kind, size, queues, gen, dut_pkts, cycles, rate=0,
             inner=False, extra=None):
         """inner: size is the inner packet's and Gbps counts inner bytes (relay
         cases); otherwise the UDP payload's, and Gbps counts frames."""
@@ -467,10 +467,9 @@ def pps_verdict(ox, kernel, r):
     short of what the generator offered; otherwise it is a lower bound."""
     if r is None or r >= 2:
         return r is not None
-    if kernel["dut_pps"] >= 0.99 * kernel["offered_pps"]:
-        return "generator-bound"
     if ox["dut_pps"] >= 0.99 * ox["offered_pps"]:
-        return "lower-bound"
+        return "generator-bound" if kernel["dut_pps"] >= 0.99 * kernel["offered_pps"] \
+            else "lower-bound"
     return False
 
 
@@ -531,7 +530,7 @@ def targets(b):
     r = ratio(full(kc2c), full(c2c))
     rows.append(("the same, with each one's receive work on the generator's cpu", ">= 2x", r,
                  r is not None and r >= 2,
-                 ratio(full(kc2c), io and aead and full(io) + aead["cycles"])))
+                 ratio(full(kc2c), full(io) and aead and full(io) + aead["cycles"])))
     big = b.find("oxidize-c2c", 1400)
     r = ratio(big and big["gbps_per_lcore"], aead_big and aead_big["gbps"])
     rows.append(("relay Gbps per lcore at 1400 B vs single-core AEAD limit (open + seal)",
@@ -595,9 +594,7 @@ def testbed_notes(b):
                 "transmitted burst, which also runs the generator's receive path) are shared "
                 "by fewer packets: oxidize-server spends %s cycles per packet at %s pps "
                 "against %s flat out, so its core is %.0f%% busy there and the p99 is queueing "
-                "behind that.%s Both relays also show a p99.9 of milliseconds at %s pps, where "
-                "neither is busy; this shared 2-core virtual machine cannot tell where that "
-                "tail comes from." % (
+                "behind that.%s%s" % (
                     fmt(half["cycles"]), fmt(half["rate"]), fmt(echo["cycles"]), 100 * busy,
                     "" if not half_k else
                     " Once it is busy, the kernel relay no longer sleeps in `poll` and "
@@ -606,7 +603,12 @@ def testbed_notes(b):
                         fmt(half_k["rtt_p50"], "%.1f"), fmt(half["rtt_p50"], "%.1f"),
                         fmt(idle_k and idle_k["rtt_p50"], "%.1f"),
                         fmt(idle_ox and idle_ox["rtt_p50"], "%.1f")),
-                    fmt(b.idle_rate))]
+                    "" if not (idle_ox and idle_k) else
+                    " At %s pps, where neither relay is busy, the p99.9 is %s us through "
+                    "oxidize-server and %s us through the kernel relay; this shared 2-core "
+                    "virtual machine cannot tell where such a tail comes from." % (
+                        fmt(b.idle_rate), fmt(idle_ox["rtt_p999"], "%.1f"),
+                        fmt(idle_k["rtt_p999"], "%.1f")))]
     return out + [""]
 
 
@@ -895,11 +897,21 @@ def merge_rounds(per_round):
     def key(r):
         return (r["case"], r.get("size"), r.get("queues"), r.get("rate"))
 
+    rows = [r for rs in per_round for r in rs]
+    ran = {r["case"] for r in rows if "skipped" not in r}
+    first = {}
+    for i, r in enumerate(rows):
+        first.setdefault(r["case"], i)
+    order = []
+    # A skip stands only for a case that ran in no round.
+    for r in sorted(rows, key=lambda r: first[r["case"]]):
+        if ("skipped" not in r or r["case"] not in ran) and key(r) not in order:
+            order.append(key(r))
     merged = []
-    for first in per_round[0]:
-        rows = [r for rs in per_round for r in rs if key(r) == key(first) and "skipped" not in r]
-        if not rows:
-            merged.append(first)
+    for k in order:
+        rows = [r for rs in per_round for r in rs if key(r) == k]
+        if "skipped" in rows[0]:
+            merged.append(rows[0])
             continue
         by = "rtt_p99" if rows[0]["rate"] and rows[0]["rtt_p99"] is not None else "cycles"
         rows.sort(key=lambda r: r[by] or 0)
@@ -1018,8 +1030,8 @@ def main():
     with open(os.path.join(out, "benchmarks.json"), "w") as f:
         json.dump(b.results, f, indent=1)
     print("wrote %s" % os.path.join(out, "benchmarks.md"))
-    bad = [r for r in b.results if "skipped" not in r and not r["kind"].startswith("testpmd")
-           and r["pps"] == 0]
+    bad = [r for rs in per_round for r in rs if "skipped" not in r and
+           not r["kind"].startswith("testpmd") and r["pps"] == 0]
     if bad:
         print("FAIL: no answers in: %s" % ", ".join(r["case"] for r in bad))
         return 1
