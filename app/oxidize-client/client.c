@@ -28,8 +28,6 @@
 
 #include "client.h"
 
-#define KEY_LEN 32
-#define KEY_B64_LEN 44
 #define PROBE_HDR 16		/* "OXPI" + u32 flow + u64 seq */
 #define MAX_PROBE 1472
 #define MAX_FLOWS 64
@@ -57,8 +55,8 @@ usage(FILE *f)
 static int
 cmd_genkey(void)
 {
-	uint8_t key[KEY_LEN];
-	char b64[KEY_B64_LEN + 1];
+	uint8_t key[OX_KEY_LEN];
+	char b64[OX_KEY_B64_LEN + 1];
 
 	randombytes_buf(key, sizeof(key));
 	/* Clamped as X25519 expects (RFC 7748 5), so the stored key is the
@@ -66,56 +64,40 @@ cmd_genkey(void)
 	key[0] &= 248;
 	key[31] &= 127;
 	key[31] |= 64;
-	sodium_bin2base64(b64, sizeof(b64), key, sizeof(key), sodium_base64_VARIANT_ORIGINAL);
+	ox_key_to_base64(b64, key);
 	sodium_memzero(key, sizeof(key));
 	printf("%s\n", b64);
 	return 0;
 }
 
 static int
-read_key(FILE *f, uint8_t key[KEY_LEN])
+read_key(FILE *f, uint8_t key[OX_KEY_LEN])
 {
 	char line[256];
-	size_t len, bin_len;
+	int ret;
 
 	if (fgets(line, sizeof(line), f) == NULL)
 		return -EINVAL;
-	len = strcspn(line, " \t\r\n");
-	line[len] = '\0';
-	if (len != KEY_B64_LEN ||
-	    sodium_base642bin(key, KEY_LEN, line, len, NULL, &bin_len, NULL,
-			      sodium_base64_VARIANT_ORIGINAL) != 0 || bin_len != KEY_LEN) {
-		sodium_memzero(line, sizeof(line));
-		return -EINVAL;
-	}
+	ret = ox_key_from_base64(key, line, strcspn(line, " \t\r\n"));
 	sodium_memzero(line, sizeof(line));
-	return 0;
+	return ret;
 }
 
 static int
 cmd_pubkey(void)
 {
-	uint8_t priv[KEY_LEN], pub[KEY_LEN];
-	char b64[KEY_B64_LEN + 1];
+	uint8_t priv[OX_KEY_LEN], pub[OX_KEY_LEN];
+	char b64[OX_KEY_B64_LEN + 1];
 
-	if (read_key(stdin, priv) != 0) {
+	if (read_key(stdin, priv) != 0 || ox_key_public(pub, priv) != 0) {
+		sodium_memzero(priv, sizeof(priv));
 		fprintf(stderr, "oxidize-client: stdin is not a base64 X25519 key (44 characters)\n");
 		return 1;
 	}
-	crypto_scalarmult_base(pub, priv);
 	sodium_memzero(priv, sizeof(priv));
-	sodium_bin2base64(b64, sizeof(b64), pub, sizeof(pub), sodium_base64_VARIANT_ORIGINAL);
+	ox_key_to_base64(b64, pub);
 	printf("%s\n", b64);
 	return 0;
-}
-
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static int
@@ -184,7 +166,7 @@ cmd_ping(const struct ping_opts *o)
 
 		memcpy(probe + 4, &flow, 4);
 		memcpy(probe + 8, &seq, 8);
-		t0 = now_ns();
+		t0 = mono_ns();
 		if (send(fd, probe, o->size, 0) != (ssize_t)o->size) {
 			fprintf(stderr, "oxidize-client: send: %s\n", strerror(errno));
 			goto out;
@@ -192,7 +174,7 @@ cmd_ping(const struct ping_opts *o)
 		deadline = t0 + (uint64_t)o->timeout_ms * 1000000ull;
 		for (;;) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
-			uint64_t now = now_ns();
+			uint64_t now = mono_ns();
 			ssize_t n;
 
 			if (now >= deadline) {
@@ -205,7 +187,7 @@ cmd_ping(const struct ping_opts *o)
 			/* The reply is the probe with OXPO, never anything larger. */
 			if (n == (ssize_t)o->size && memcmp(reply, "OXPO", 4) == 0 &&
 			    memcmp(reply + 4, probe + 4, o->size - 4) == 0) {
-				rtt[received++] = now_ns() - t0;
+				rtt[received++] = mono_ns() - t0;
 				printf("seq %lu: %u bytes, rtt %.1f us\n", seq, o->size,
 				       rtt[received - 1] / 1000.0);
 				break;

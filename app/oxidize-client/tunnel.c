@@ -127,15 +127,6 @@ struct tunnel {
 	} rx_cmsg[BURST];
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 #define say(...) do { fprintf(stderr, "oxidize-client: " __VA_ARGS__); } while (0)
 #define verbose(t, ...) do { if ((t)->conf->verbose) say(__VA_ARGS__); } while (0)
 
@@ -791,10 +782,15 @@ tx_flush(struct tunnel *t, unsigned int n, uint64_t now)
 	unsigned int i = 0, k;
 	int r;
 
-	/* Each round sends at least one message or drops one: bounded. */
+	/* Each round sends at least one message or drops one: bounded. A
+	 * full socket buffer drops the rest at once, not one per call. */
 	while (i < n) {
 		r = sendmmsg(t->udp, t->tx_msg + i, n - i, MSG_DONTWAIT);
 		if (r <= 0) {
+			if (r < 0 && (errno == EAGAIN || errno == ENOBUFS)) {
+				t->st.drop[CD_UDP_SEND] += n - i;
+				break;
+			}
 			t->st.drop[CD_UDP_SEND]++;
 			i++;
 			continue;
@@ -981,7 +977,7 @@ client_up(const struct client_conf *c)
 	}
 	t->rx = calloc(BURST, GRO_BUF);
 	t->tx = calloc(BURST, TX_BUF);
-	t->aead = ox_aead_create(OX_AEAD_OPENSSL);
+	t->aead = ox_aead_create(OX_AEAD_AUTO);
 	if (t->rx == NULL || t->tx == NULL || t->aead == NULL) {
 		say("out of memory\n");
 		goto out;
@@ -1003,7 +999,6 @@ client_up(const struct client_conf *c)
 	rc = run(t);
 	if (ox_peer_current(&t->peer) != NULL)
 		send_ctl(t, &disconnect, 1, mono_ns());
-	routes_del(t);
 	stats_print(t, rc == 0 ? "exit: " : "failed: ");
 out:
 	routes_del(t);

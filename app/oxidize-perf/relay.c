@@ -542,27 +542,23 @@ static void
 relay_receive(struct relay_run *r, struct rte_mbuf *m, uint64_t now_ns)
 {
 	const struct perf_conf *c = r->c;
-	uint64_t counter;
+	struct ox_msg msg;
 	struct ox_pkt p;
-	uint32_t index, i;
+	uint32_t i;
 	uint8_t *d;
 
 	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, perf_udp_dport(m),
-			 &p) >= 0 || p.payload_len < OX_DATA_OVERHEAD)
+			 &p) >= 0)
 		goto foreign;
 	d = p.frame + p.payload_off;
-	if (d[0] != OX_MAGIC0 || d[1] != OX_MAGIC1 || d[2] != OX_WIRE_VERSION ||
-	    d[3] != OX_MSG_DATA)
+	if (ox_msg_parse(d, p.payload_len, &msg) != OX_MSG_DATA)
 		goto foreign;
-	memcpy(&index, d + 4, sizeof(index));
-	index = rte_le_to_cpu_32(index);
-	i = index & 0xffff;
-	if (i >= c->flows || r->cl[i].kp.local_index != index)
+	i = msg.index & 0xffff;
+	if (i >= c->flows || r->cl[i].kp.local_index != msg.index)
 		goto foreign;
 	r->cl[i].rx++;
 	r->received++;
-	memcpy(&counter, d + 8, sizeof(counter));
-	if (rte_le_to_cpu_64(counter) % c->verify_every == 0)
+	if (msg.counter % c->verify_every == 0)
 		verify(r, i, d, p.payload_len, now_ns);
 	return;
 foreign:

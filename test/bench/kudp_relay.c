@@ -344,8 +344,7 @@ relay_datagram(struct kudp *k, uint8_t *d, size_t len, const struct sockaddr_in6
 	struct ox_msg m;
 	int r;
 
-	if (len >= 4 && memcmp(d, "OXPI", 4) == 0) {
-		d[3] = 'O';
+	if (ox_probe_reply(d, len) > 0) {
 		*to = *from;
 		return (int)len;
 	}
