@@ -180,28 +180,6 @@ fill(struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n, uint64_t *seq,
 	return 0;
 }
 
-uint16_t
-perf_udp_dport(const struct rte_mbuf *m)
-{
-	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
-	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)d;
-	const struct rte_udp_hdr *udp;
-	uint32_t l4;
-
-	if (m->data_len < RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
-		return 0;
-	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4))
-		l4 = RTE_ETHER_HDR_LEN + (d[RTE_ETHER_HDR_LEN] & 0xf) * 4;
-	else if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6))
-		l4 = RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr);
-	else
-		return 0;
-	if (m->data_len < l4 + sizeof(*udp))
-		return 0;
-	udp = (const struct rte_udp_hdr *)(d + l4);
-	return rte_be_to_cpu_16(udp->dst_port);
-}
-
 void
 perf_hist_add(uint64_t us)
 {
@@ -231,7 +209,7 @@ receive(struct rte_mbuf *m, uint64_t us_cycles, uint64_t *received, uint64_t *fo
 	uint64_t sent_tsc;
 	uint8_t *pl;
 
-	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, perf_udp_dport(m),
+	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0,
 			 &p) >= 0 ||
 	    p.payload_len < PROBE_HDR || memcmp(p.frame + p.payload_off, "OXPO", 4) != 0) {
 		(*foreign)++;

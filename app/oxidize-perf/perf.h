@@ -59,9 +59,6 @@ int perf_flash_up(struct ox_flash *f, const struct perf_conf *c);
 void perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *bsz,
 		 uint64_t *gap);
 
-/* UDP destination port of a frame (no VLAN, IPv4 or IPv6), 0 if there is none. */
-uint16_t perf_udp_dport(const struct rte_mbuf *m);
-
 /* `oxidize-perf keys DIR N`: key files and allow-list; no EAL. */
 int perf_relay_keys(int argc, char **argv);
 

@@ -547,7 +547,7 @@ relay_receive(struct relay_run *r, struct rte_mbuf *m, uint64_t now_ns)
 	uint32_t i;
 	uint8_t *d;
 
-	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, perf_udp_dport(m),
+	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0,
 			 &p) >= 0)
 		goto foreign;
 	d = p.frame + p.payload_off;

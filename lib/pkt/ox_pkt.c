@@ -146,7 +146,7 @@ ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out
 						udp) != 0) {
 		return OX_PKT_DROP_BAD_UDP_CSUM;
 	}
-	if (udp->dst_port != rte_cpu_to_be_16(dst_port))
+	if (dst_port != 0 && udp->dst_port != rte_cpu_to_be_16(dst_port))
 		return OX_PKT_DROP_WRONG_PORT;
 	out->payload_off = (uint16_t)(out->l4_off + sizeof(*udp));
 	out->payload_len = (uint16_t)(ulen - sizeof(*udp));

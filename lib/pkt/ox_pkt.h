@@ -68,7 +68,8 @@ struct ox_pkt {
  * @param len
  *   Bytes available at frame.
  * @param dst_port
- *   Accepted UDP destination port, host order.
+ *   Accepted UDP destination port, host order; 0 accepts any (a client
+ *   that receives on many ports).
  * @param out
  *   Filled on success.
  * @return

@@ -334,6 +334,8 @@ test_reply(void)
 			ox_pkt_finish(&q, 4);
 			r = ox_pkt_parse(buf, q.frame_len, 40000, &p);
 			EXPECT(r < 0 && p.payload_len == 4, "finished frame parses (%s)", reason(r));
+			r = ox_pkt_parse(buf, q.frame_len, 0, &p);
+			EXPECT(r < 0, "port 0 accepts any destination port (%s)", reason(r));
 			free(buf);
 		}
 	}
