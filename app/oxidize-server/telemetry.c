@@ -149,8 +149,6 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 	return 0;
 }
 
-/* ox_steer's view: what the XDP program handed over and what it left to
- * the kernel, by reason. */
 static int
 tel_relay(const char *cmd __rte_unused, const char *params __rte_unused,
 	  struct rte_tel_data *d)
@@ -160,6 +158,8 @@ tel_relay(const char *cmd __rte_unused, const char *params __rte_unused,
 	return 0;
 }
 
+/* ox_steer's view: what the XDP program handed over and what it left to
+ * the kernel, by reason. */
 static int
 tel_xdp(const char *cmd __rte_unused, const char *params __rte_unused,
 	struct rte_tel_data *d)
