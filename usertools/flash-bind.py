@@ -184,9 +184,17 @@ def pmd_has_shared_umem():
 
 
 def default_xdp_prog():
+    """ox_steer.bpf.o: $OX_STEER_BPF (a build's test sets it to its own),
+    else the newest of the build directories beside this script, else the
+    installed one."""
+    env = os.environ.get("OX_STEER_BPF")
+    if env:
+        return os.path.abspath(env) if os.path.exists(env) else None
     here = os.path.dirname(os.path.abspath(__file__))
-    for p in (os.path.join(here, "..", "build", "drivers", "xdp", "ox_steer.bpf.o"),
-              "/usr/local/share/oxidize/ox_steer.bpf.o", "/usr/share/oxidize/ox_steer.bpf.o"):
+    built = glob.glob(os.path.join(here, "..", "*", "drivers", "xdp", "ox_steer.bpf.o"))
+    built.sort(key=os.path.getmtime, reverse=True)
+    for p in built + ["/usr/local/share/oxidize/ox_steer.bpf.o",
+                      "/usr/share/oxidize/ox_steer.bpf.o"]:
         if os.path.exists(p):
             return os.path.abspath(p)
     return None

@@ -13,8 +13,11 @@
 #    build-stock/ gcc against Debian's stock DPDK -> the FLASH fallback test
 #    (only when the setup script built its own DPDK);
 # 3. prints one closing line: "N passed, N failed, N skipped".
-# Exits non-zero if anything failed. --quick skips the sanitizer and stock
-# builds (for iterating; the full run is what CI does).
+# Exits non-zero if anything failed. Every way for a step to go wrong is a
+# failure: a failed configure or reconfigure, a failed build, meson test
+# exiting non-zero, a missing test log, a selection that holds no test.
+# --quick skips the sanitizer and stock builds (for iterating; the full run
+# is what CI does).
 
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
@@ -36,66 +39,20 @@ setup_out=$(usertools/oxidize-setup.sh) || {
 }
 pkgcfg=${setup_out##*PKG_CONFIG_PATH=}
 
-# meson setup, or reconfigure an existing build directory with these options.
-configure() {
-	local dir=$1; shift
-	if [ -f "$dir/build.ninja" ]; then
-		meson setup --reconfigure "$dir" "$@" >"$dir.setup.log" 2>&1
-	else
-		meson setup "$dir" "$@" >"$dir.setup.log" 2>&1
-	fi
-}
-
-# build DIR: compile; a failed build counts as one failure.
-build() {
-	local dir=$1
-	if ! ninja -C "$dir" >"$dir.build.log" 2>&1; then
-		echo "oxidize-test: build in $dir failed:" >&2
-		grep -E "error|FAILED" "$dir.build.log" | head -20 >&2
-		failed=$((failed + 1))
-		return 1
-	fi
-}
-
-# run DIR NAME [meson test args]: run tests, add up their results.
-run() {
-	local dir=$1 name=$2 counts; shift 2
-	echo "== $dir: $name"
-	meson test -C "$dir" --print-errorlogs --logbase "testlog-$name" "$@"
-	counts=$(python3 - "$dir/meson-logs/testlog-$name.json" <<'EOF'
-import json, sys
-p = f = s = 0
-try:
-    lines = open(sys.argv[1]).read().splitlines()
-except OSError:
-    lines = []
-for line in lines:
-    r = json.loads(line).get("result")
-    if r in ("OK", "EXPECTEDFAIL"):
-        p += 1
-    elif r == "SKIP":
-        s += 1
-    else:
-        f += 1
-print(p, f, s)
-EOF
-)
-	read -r p f s <<<"$counts"
-	passed=$((passed + p)) failed=$((failed + f)) skipped=$((skipped + s))
-}
+# prepare, run: usertools/oxidize-test-lib.sh (its own unit test checks
+# that every way to go wrong is counted).
+. usertools/oxidize-test-lib.sh
 
 export PKG_CONFIG_PATH=$pkgcfg
-if configure build -Dwerror=true && build build; then
+if prepare build -Dwerror=true; then
 	run build unit --suite unit
 	run build netns --suite netns
 	run build bench --suite bench
-else
-	[ -f build/build.ninja ] || { failed=$((failed + 1)); cat build.setup.log >&2; }
 fi
 
 if [ "$quick" = 0 ]; then
-	if CC=clang configure build-san -Dwerror=true -Db_sanitize=address,undefined \
-		-Db_lundef=false -Dfuzz=enabled && build build-san; then
+	if CC=clang prepare build-san -Dwerror=true -Db_sanitize=address,undefined \
+		-Db_lundef=false -Dfuzz=enabled; then
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 		export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 		# Leaks inside DPDK's net_af_xdp and libbpf are not ours to fix.
@@ -104,27 +61,17 @@ if [ "$quick" = 0 ]; then
 		run build-san netns-san --suite netns --timeout-multiplier 3
 		run build-san fuzz --suite fuzz
 		unset ASAN_OPTIONS UBSAN_OPTIONS LSAN_OPTIONS
-	else
-		[ -f build-san/build.ninja ] || { failed=$((failed + 1)); cat build-san.setup.log >&2; }
 	fi
 
 	# What clients link (protocol library, client, address pool) must
 	# build and pass without DPDK.
-	if configure build-nodpdk -Dwerror=true -Ddpdk=disabled -Dbpf=disabled &&
-	   build build-nodpdk; then
+	if prepare build-nodpdk -Dwerror=true -Ddpdk=disabled -Dbpf=disabled; then
 		run build-nodpdk nodpdk --suite unit
-	else
-		[ -f build-nodpdk/build.ninja ] ||
-			{ failed=$((failed + 1)); cat build-nodpdk.setup.log >&2; }
 	fi
 
 	if [ -n "$pkgcfg" ]; then
-		if PKG_CONFIG_PATH= configure build-stock -Dwerror=true -Dfuzz=disabled &&
-		   build build-stock; then
+		if PKG_CONFIG_PATH= prepare build-stock -Dwerror=true -Dfuzz=disabled; then
 			run build-stock stock flash-umem
-		else
-			[ -f build-stock/build.ninja ] ||
-				{ failed=$((failed + 1)); cat build-stock.setup.log >&2; }
 		fi
 	fi
 fi

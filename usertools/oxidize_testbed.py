@@ -104,7 +104,8 @@ class Skip(Exception):
 class Testbed:
     """A client/switch/relay/inet topology of network namespaces."""
 
-    def __init__(self, clients=1, queues=2, tag=None, keep=False, rss_bpf=None):
+    def __init__(self, clients=1, queues=2, tag=None, keep=False, rss_bpf=None,
+                 sw_csum=False):
         if clients < 1 or clients > 100:
             raise ValueError("clients must be 1..100")
         if queues < 1 or queues > 64:
@@ -114,6 +115,7 @@ class Testbed:
         self.rss = "kernel tx hash"
         self.queues = queues
         self.keep = keep
+        self.sw_csum = sw_csum
         # A kept testbed outlives its creator, so its tag names no pid.
         owner = "keep" if keep else str(os.getpid())
         self.tag = tag or "%s-%04x" % (owner, random.randrange(0x10000))
@@ -197,11 +199,16 @@ class Testbed:
         self.ip(ns_a, "link add %s %s type veth peer name %s netns %s %s"
                 % (name_a, q, name_b, ns_b, q))
         for ns, dev in ((ns_a, name_a), (ns_b, name_b)):
-            # Real NICs hand XDP complete checksums; a veth's peer would hand
-            # it CHECKSUM_PARTIAL packets, so checksums are done in software.
+            # Checksum offload stays on, as on any host where the relay and
+            # a client (or a container) share a kernel: senders hand over
+            # CHECKSUM_PARTIAL frames whose UDP checksum is only the
+            # pseudo-header sum. sw_csum=True makes every sender compute it
+            # in software instead, as a remote client's NIC delivers it.
             # VLAN tags stay in the frame (no offload), where XDP can see them.
-            self.run(ns, ["ethtool", "-K", dev, "tx", "off", "txvlan", "off", "rxvlan", "off"],
-                     check=False)
+            feats = ["txvlan", "off", "rxvlan", "off"]
+            if self.sw_csum:
+                feats = ["tx", "off"] + feats
+            self.run(ns, ["ethtool", "-K", dev] + feats, check=False)
             self.ip(ns, "link set %s up" % dev)
 
     def _build(self):

@@ -37,7 +37,7 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 	struct ox_pkt p;
 	uint16_t old_w, new_w;
 	uint8_t *payload;
-	int r;
+	int r, csum;
 
 	/* The PMDs we run on hand over single-segment mbufs; a chained one
 	 * would need a linearising copy we do not do on this path. */
@@ -53,11 +53,23 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 	}
 	payload = p.frame + p.payload_off;
 	if (is_probe(payload, p.payload_len)) {
+		/* Nothing authenticates a probe but its UDP checksum. */
+		csum = ox_pkt_csum_check(&p);
+		if (unlikely(csum < 0)) {
+			ox_ctr_add(&w->stats.pkt_drops[-csum], 1);
+			rte_pktmbuf_free(m);
+			return;
+		}
 		ox_pkt_reply(&p);
 		memcpy(&old_w, payload + 2, 2);
 		payload[3] = 'O';
 		memcpy(&new_w, payload + 2, 2);
-		ox_pkt_csum_update(&p, old_w, new_w);
+		/* A partial checksum is no checksum to update: the reply
+		 * leaves with a whole one. */
+		if (csum == OX_PKT_CSUM_PARTIAL)
+			ox_pkt_finish(&p, p.payload_len);
+		else
+			ox_pkt_csum_update(&p, old_w, new_w);
 		/* Ethernet padding is not echoed. */
 		m->data_len = p.frame_len;
 		m->pkt_len = p.frame_len;

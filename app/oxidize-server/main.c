@@ -172,8 +172,10 @@ setup_flash(struct ox_server *srv, bool adopt)
 		.busy_budget = c->busy_budget,
 		.rx_desc = c->rx_desc,
 		.tx_desc = c->tx_desc,
-		/* Bursts in flight per lcore, and the exit TAP's RX rings. */
-		.extra_mbufs = rte_lcore_count() * (OX_MAX_BURST * 2 + (c->tap[0] ? 1024 : 0)),
+		/* Bursts in flight per lcore, the exit TAP's RX rings, and what
+		 * the relay's handshake ring and inboxes can hold. */
+		.extra_mbufs = rte_lcore_count() * (OX_MAX_BURST * 2 + (c->tap[0] ? 1024 : 0)) +
+			       ox_relay_mbufs_held(c, rte_lcore_count()),
 	};
 	uint16_t i;
 	int ret;
@@ -261,7 +263,8 @@ setup_generic(struct ox_server *srv)
 			"--vdev/-a arguments\n");
 		return -ENODEV;
 	}
-	n_mbufs += rte_lcore_count() * (OX_MAX_BURST * 2 + 512 + (c->tap[0] ? 1024 : 0));
+	n_mbufs += rte_lcore_count() * (OX_MAX_BURST * 2 + 512 + (c->tap[0] ? 1024 : 0)) +
+		   ox_relay_mbufs_held(c, rte_lcore_count());
 	srv->pool = ox_flash_pool_create("ox_pool", n_mbufs, rte_socket_id());
 	if (srv->pool == NULL) {
 		fprintf(stderr, "oxidize-server: cannot create a pool of %u mbufs: %s\n", n_mbufs,

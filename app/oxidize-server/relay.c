@@ -82,6 +82,7 @@ struct relay_install {
 
 struct ox_relay {
 	struct ox_server *srv;
+	uint8_t mac1_key[OX_KEY_LEN];	/* set at init, then read by every worker */
 	struct ox_hs_server *hs;
 	struct ox_allowlist allow;
 	struct ox_addrpool *pool;
@@ -103,6 +104,15 @@ struct ox_relay {
 };
 
 static volatile sig_atomic_t reload_requested;
+
+uint32_t
+ox_relay_mbufs_held(const struct ox_server_conf *c, unsigned int n_workers)
+{
+	if (c->key_file[0] == '\0')
+		return 0;
+	/* rte_ring holds one less than its power-of-two size. */
+	return rte_align32pow2(c->hs_queue) + n_workers * INBOX_SIZE;
+}
 
 uint32_t
 ox_relay_priv_size(void)
@@ -511,6 +521,14 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 			ox_ctr_add(&w->stats.relay[OX_RELAY_HANDOFF], 1);
 		return true;
 	case OX_MSG_INIT:
+		/* Without the server's public key an initiation never reaches
+		 * the control thread's one queue: flooding it takes the key. */
+		r = ox_init_check_mac1(w->relay->mac1_key, p->frame + p->payload_off,
+				       p->payload_len);
+		if (unlikely(r < 0)) {
+			drop_ox(w, m, r);
+			return true;
+		}
 		/* Which worker got it: that one owns a new session. */
 		m->hash.usr = w->id;
 		pkt_mark(w->relay, m, p);
@@ -935,6 +953,7 @@ ox_relay_init(struct ox_server *srv)
 		goto fail;
 	}
 	ox_hs_set_allowlist(r->hs, &r->allow);
+	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
 	r->pool = ox_addrpool_create(&srv->pool_conf);
 	if (r->pool == NULL) {
 		ret = -ENOMEM;

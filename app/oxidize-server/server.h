@@ -265,6 +265,9 @@ int ox_parse_pools(const struct ox_server_conf *c, struct ox_addrpool_conf *pc);
 
 /* relay.c */
 uint32_t ox_relay_priv_size(void);
+/** Most mbufs the relay can park in its handshake ring and the workers'
+ * inboxes: the pool holds this many on top of the rings and bursts. */
+uint32_t ox_relay_mbufs_held(const struct ox_server_conf *c, unsigned int n_workers);
 int ox_relay_init(struct ox_server *srv);
 unsigned int ox_relay_control(struct ox_server *srv);
 void ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m);

@@ -85,7 +85,7 @@ ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
 	if (ox_aead_seal(a, kp->send_key, counter, pkt, OX_DATA_HDR_LEN,
 			pkt + OX_DATA_HDR_LEN, plain_len,
 			pkt + OX_DATA_HDR_LEN + plain_len) != 0)
-		return -OX_DROP_NO_MEMORY;
+		return -OX_DROP_CRYPTO;
 	return (int)(plain_len + OX_DATA_OVERHEAD);
 }
 

@@ -11,23 +11,8 @@
 
 #include <sodium.h>
 
+#include "ox_ratelimit.h"
 #include "ox_tunnel_private.h"
-
-/* One source's token bucket, in nanoseconds of credit. */
-struct ox_rl_entry {
-	uint8_t addr[16];
-	uint64_t credit_ns;
-	uint64_t last_ns;
-	bool used;
-};
-
-struct ox_ratelimit {
-	uint8_t sip_key[crypto_shorthash_KEYBYTES];
-	uint64_t cost_ns;	/* credit one initiation takes */
-	uint64_t max_ns;	/* bucket size */
-	uint32_t mask;
-	struct ox_rl_entry e[];
-};
 
 struct ox_hs_server {
 	uint8_t s_priv[OX_KEY_LEN];
@@ -50,64 +35,10 @@ ox_hs_conf_default(struct ox_hs_conf *c)
 	c->ratelimit_entries = 4096;
 }
 
-static struct ox_ratelimit *
-ratelimit_create(const struct ox_hs_conf *c)
-{
-	struct ox_ratelimit *rl;
-
-	if (c->hs_per_second == 0 || c->hs_burst == 0 || c->ratelimit_entries == 0 ||
-	    (c->ratelimit_entries & (c->ratelimit_entries - 1)) != 0 ||
-	    c->ratelimit_entries > (1u << 24)) {
-		errno = EINVAL;
-		return NULL;
-	}
-	rl = calloc(1, sizeof(*rl) + (size_t)c->ratelimit_entries * sizeof(rl->e[0]));
-	if (rl == NULL)
-		return NULL;
-	randombytes_buf(rl->sip_key, sizeof(rl->sip_key));
-	rl->cost_ns = UINT64_C(1000000000) / c->hs_per_second;
-	rl->max_ns = rl->cost_ns * c->hs_burst;
-	rl->mask = c->ratelimit_entries - 1;
-	return rl;
-}
-
-/*
- * Take one initiation's credit from the source's bucket. Sources share a
- * bucket slot by hash (keyed, so a remote party cannot aim at a slot); a
- * new source takes the slot over with a full bucket. Collisions thus only
- * ever loosen the limit, never refuse a source that did not exceed it.
- */
-static bool
-ratelimit_allow(struct ox_ratelimit *rl, const struct ox_src *src, uint64_t now_ns)
-{
-	uint8_t h[crypto_shorthash_BYTES];
-	struct ox_rl_entry *e;
-	uint64_t idx;
-
-	crypto_shorthash(h, src->addr, sizeof(src->addr), rl->sip_key);
-	memcpy(&idx, h, sizeof(idx));
-	e = &rl->e[idx & rl->mask];
-	if (!e->used || memcmp(e->addr, src->addr, sizeof(e->addr)) != 0) {
-		memcpy(e->addr, src->addr, sizeof(e->addr));
-		e->used = true;
-		e->credit_ns = rl->max_ns;
-		e->last_ns = now_ns;
-	}
-	if (now_ns > e->last_ns) {
-		e->credit_ns += now_ns - e->last_ns;
-		if (e->credit_ns > rl->max_ns)
-			e->credit_ns = rl->max_ns;
-		e->last_ns = now_ns;
-	}
-	if (e->credit_ns < rl->cost_ns)
-		return false;
-	e->credit_ns -= rl->cost_ns;
-	return true;
-}
-
 struct ox_hs_server *
 ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c)
 {
+	struct ox_ratelimit_conf rlc;
 	struct ox_hs_conf def;
 	struct ox_hs_server *s;
 
@@ -129,9 +60,12 @@ ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c)
 		errno = EINVAL;
 		return NULL;
 	}
-	ox_label_key(s->mac1_key, "mac1----", s->s_pub);
+	ox_mac1_key(s->mac1_key, s->s_pub);
 	ox_label_key(s->cookie_key, "cookie--", s->s_pub);
-	s->rl = ratelimit_create(c);
+	rlc.per_second = c->hs_per_second;
+	rlc.burst = c->hs_burst;
+	rlc.entries = c->ratelimit_entries;
+	s->rl = ox_ratelimit_create(&rlc);
 	if (s->rl == NULL) {
 		int err = errno;
 
@@ -148,7 +82,7 @@ ox_hs_free(struct ox_hs_server *s)
 {
 	if (s == NULL)
 		return;
-	free(s->rl);
+	ox_ratelimit_free(s->rl);
 	sodium_memzero(s, sizeof(*s));
 	free(s);
 }
@@ -182,6 +116,27 @@ cookie_of(struct ox_hs_server *s, const struct ox_src *src, uint64_t now_ns,
 	ox_mac(cookie, s->secret, sizeof(s->secret), a, sizeof(a));
 }
 
+void
+ox_mac1_key(uint8_t out[OX_KEY_LEN], const uint8_t server_pub[OX_KEY_LEN])
+{
+	ox_label_key(out, "mac1----", server_pub);
+}
+
+int
+ox_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len)
+{
+	uint8_t mac[OX_MAC_LEN];
+
+	if (len != OX_INIT_LEN)
+		return -OX_DROP_BAD_LENGTH;
+	if (pkt[3] != OX_MSG_INIT)
+		return -OX_DROP_UNEXPECTED;
+	ox_mac(mac, mac1_key, OX_KEY_LEN, pkt, OX_INIT_MAC1_OFF);
+	if (sodium_memcmp(mac, pkt + OX_INIT_MAC1_OFF, OX_MAC_LEN) != 0)
+		return -OX_DROP_BAD_MAC1;
+	return 0;
+}
+
 static void
 prologue_of(uint8_t p[OX_PROLOGUE_LEN], const uint8_t *init)
 {
@@ -201,13 +156,9 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
 	struct ox_noise ns;
 	int ret;
 
-	if (len != OX_INIT_LEN)
-		return -OX_DROP_BAD_LENGTH;
-	if (pkt[3] != OX_MSG_INIT)
-		return -OX_DROP_UNEXPECTED;
-	ox_mac(mac, s->mac1_key, OX_KEY_LEN, pkt, OX_INIT_MAC1_OFF);
-	if (sodium_memcmp(mac, pkt + OX_INIT_MAC1_OFF, OX_MAC_LEN) != 0)
-		return -OX_DROP_BAD_MAC1;
+	ret = ox_init_check_mac1(s->mac1_key, pkt, len);
+	if (ret < 0)
+		return ret;
 
 	if (under_load) {
 		cookie_of(s, src, now_ns, cookie);
@@ -227,8 +178,14 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
 		}
 		sodium_memzero(cookie, sizeof(cookie));
 	}
-	if (!ratelimit_allow(s->rl, src, now_ns))
+	switch (ox_ratelimit_take(s->rl, src->addr, now_ns)) {
+	case OX_RL_ALLOW:
+		break;
+	case OX_RL_TABLE_FULL:
+		return -OX_DROP_SOURCES_FULL;
+	default:
 		return -OX_DROP_RATE_LIMITED;
+	}
 
 	prologue_of(prologue, pkt);
 	ox_noise_init(&ns, prologue, sizeof(prologue));
@@ -374,7 +331,7 @@ ox_initiator_init(struct ox_initiator *in, const uint8_t priv[OX_KEY_LEN],
 		goto bad;
 	sodium_memzero(dh, sizeof(dh));
 	memcpy(in->server_pub, server_pub, OX_KEY_LEN);
-	ox_label_key(in->mac1_key, "mac1----", server_pub);
+	ox_mac1_key(in->mac1_key, server_pub);
 	ox_label_key(in->cookie_key, "cookie--", server_pub);
 	return 0;
 bad:

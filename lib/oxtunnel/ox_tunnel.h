@@ -81,6 +81,7 @@ enum ox_inner_kind {
 	X(BAD_MAC1, "bad_mac1") \
 	X(COOKIE_SENT, "cookie_sent") \
 	X(RATE_LIMITED, "hs_rate_limited") \
+	X(SOURCES_FULL, "hs_sources_full") \
 	X(HS_DECRYPT, "hs_decrypt_failed") \
 	X(UNKNOWN_PEER, "unknown_peer") \
 	X(STALE_INIT, "stale_init") \
@@ -91,6 +92,7 @@ enum ox_inner_kind {
 	X(KEY_EXPIRED, "key_expired") \
 	X(BAD_INNER, "bad_inner") \
 	X(BAD_BATCH, "bad_batch") \
+	X(CRYPTO, "crypto_failed") \
 	X(NO_MEMORY, "no_memory")
 
 enum ox_drop {
@@ -260,7 +262,7 @@ struct ox_keypair {
  *
  * @return
  *   The datagram length, or -OX_DROP_KEY_EXPIRED (too old, or the counter
- *   limit reached: rekey), or -OX_DROP_NO_MEMORY if the backend failed.
+ *   limit reached: rekey), or -OX_DROP_CRYPTO if the backend failed.
  */
 int ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
 		 size_t plain_len, uint64_t now_ns);
@@ -423,9 +425,6 @@ struct ox_hs_payload {
 	uint16_t keepalive_s;	/**< keepalive interval the server expects */
 };
 
-/** Per-source token bucket for initiations (one writer). */
-struct ox_ratelimit;
-
 /** Server side: static key, MAC keys, cookie secret, allow-list, limits. */
 struct ox_hs_server;
 
@@ -433,7 +432,9 @@ struct ox_hs_server;
 struct ox_hs_conf {
 	uint32_t hs_per_second;		/**< initiations per source per second (20) */
 	uint32_t hs_burst;		/**< burst of the same (5) */
-	uint32_t ratelimit_entries;	/**< sources tracked, power of two (4096) */
+	uint32_t ratelimit_entries;	/**< sources tracked at once (lib/ratelimit: an IPv4
+					     address or an IPv6 /64), power of two (4096);
+					     a new source past them is refused */
 };
 
 void ox_hs_conf_default(struct ox_hs_conf *c);
@@ -460,6 +461,26 @@ struct ox_responder {
 	uint32_t remote_index;			/**< client's sender index */
 	struct ox_allow_entry *peer;		/**< its allow-list entry */
 };
+
+/**
+ * Derive the key that checks mac1 of initiations to a server: keyed
+ * BLAKE2b of "mac1----" and the server's public key.
+ */
+void ox_mac1_key(uint8_t out[OX_KEY_LEN], const uint8_t server_pub[OX_KEY_LEN]);
+
+/**
+ * Check an initiation's length and mac1, the proof that its sender knows
+ * the server's public key. Needs no server object and no state, so any
+ * thread may call it: the relay's workers do, so that initiations without
+ * the key never reach the control thread's queue.
+ *
+ * @param mac1_key
+ *   From ox_mac1_key().
+ * @return
+ *   0, -OX_DROP_BAD_LENGTH, -OX_DROP_UNEXPECTED (not an INIT) or
+ *   -OX_DROP_BAD_MAC1.
+ */
+int ox_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len);
 
 /**
  * Read an initiation from @p src: length, mac1, (under load) mac2 or a

@@ -135,22 +135,43 @@ ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out
 	/* The UDP length must fit the IP payload and cover its own header. */
 	if (ulen < sizeof(*udp) || ulen > l4_len)
 		return OX_PKT_DROP_BAD_UDP_LEN;
-	if (out->ipv6) {
-		/* A zero checksum is not allowed over IPv6 (RFC 8200 8.1). */
-		if (udp->dgram_cksum == 0 ||
-		    rte_ipv6_udptcp_cksum_verify((const struct rte_ipv6_hdr *)(frame + out->l3_off),
-						 udp) != 0)
-			return OX_PKT_DROP_BAD_UDP_CSUM;
-	} else if (udp->dgram_cksum != 0 &&
-		   rte_ipv4_udptcp_cksum_verify((const struct rte_ipv4_hdr *)(frame + out->l3_off),
-						udp) != 0) {
-		return OX_PKT_DROP_BAD_UDP_CSUM;
-	}
 	if (dst_port != 0 && udp->dst_port != rte_cpu_to_be_16(dst_port))
 		return OX_PKT_DROP_WRONG_PORT;
 	out->payload_off = (uint16_t)(out->l4_off + sizeof(*udp));
 	out->payload_len = (uint16_t)(ulen - sizeof(*udp));
 	return -1;
+}
+
+int
+ox_pkt_csum_check(const struct ox_pkt *p)
+{
+	const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(p->frame + p->l4_off);
+	uint16_t c = udp->dgram_cksum, ph;
+
+	if (p->ipv6) {
+		const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
+
+		/* A zero checksum is not allowed over IPv6 (RFC 8200 8.1). */
+		if (c == 0)
+			return -OX_PKT_DROP_BAD_UDP_CSUM;
+		ph = rte_ipv6_phdr_cksum(ip6, 0);
+		/* 0 and 0xffff are the same number in ones' complement. */
+		if (c == ph || (c == 0xffff && ph == 0))
+			return OX_PKT_CSUM_PARTIAL;
+		if (rte_ipv6_udptcp_cksum_verify(ip6, udp) != 0)
+			return -OX_PKT_DROP_BAD_UDP_CSUM;
+	} else {
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p->frame + p->l3_off);
+
+		if (c == 0)
+			return OX_PKT_CSUM_NONE;
+		ph = rte_ipv4_phdr_cksum(ip, 0);
+		if (c == ph || (c == 0xffff && ph == 0))
+			return OX_PKT_CSUM_PARTIAL;
+		if (rte_ipv4_udptcp_cksum_verify(ip, udp) != 0)
+			return -OX_PKT_DROP_BAD_UDP_CSUM;
+	}
+	return OX_PKT_CSUM_FULL;
 }
 
 void

@@ -9,8 +9,15 @@
  * swapped, checksums fixed incrementally).
  *
  * Works on a contiguous frame (pointer and length) so that it is tested
- * without EAL; the server calls it on single-segment mbuf data. AF_XDP gives
- * no checksum offload, so checksums are verified in software.
+ * without EAL; the server calls it on single-segment mbuf data.
+ *
+ * The UDP checksum is not part of the parse: a datagram that carries a MAC
+ * or an AEAD tag is rejected by it if corrupted, and a second software pass
+ * over every payload would buy nothing. Unauthenticated datagrams are
+ * checked with ox_pkt_csum_check(), which also accepts the partial form a
+ * sender on the same host leaves when it offloads its checksum
+ * (CHECKSUM_PARTIAL: veth, bridges, containers), since AF_XDP in copy mode
+ * hands the frame over before anything completes it.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -59,9 +66,9 @@ struct ox_pkt {
  * Checks, in order and each once: Ethernet (with at most one VLAN tag) and
  * EtherType; IP version, header length, total length against the frame;
  * IPv4 header checksum; fragments; IPv6 extension headers; protocol; UDP
- * length against the IP payload; UDP checksum (mandatory for IPv6, skipped
- * when zero for IPv4); destination port. Bytes past the IP length (Ethernet
- * padding) are ignored. Never reads past frame + len.
+ * length against the IP payload; destination port. The UDP checksum is left
+ * to ox_pkt_csum_check(). Bytes past the IP length (Ethernet padding) are
+ * ignored. Never reads past frame + len.
  *
  * @param frame
  *   First byte of the Ethernet header.
@@ -76,6 +83,30 @@ struct ox_pkt {
  *   -1 on success, else the enum ox_pkt_drop reason.
  */
 int ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out);
+
+/** What the UDP checksum field of a datagram holds (ox_pkt_csum_check()). */
+enum ox_pkt_csum {
+	OX_PKT_CSUM_NONE = 0,	/**< zero: no checksum (IPv4 only) */
+	OX_PKT_CSUM_FULL = 1,	/**< a checksum of the whole datagram, and it verifies */
+	OX_PKT_CSUM_PARTIAL = 2, /**< the pseudo-header sum only: the sender offloaded
+				      the checksum and nothing completed it */
+};
+
+/**
+ * Check the UDP checksum of a datagram nothing else authenticates. Cheap
+ * forms first: zero (IPv4), then the partial form (one sum over the
+ * pseudo-header), and only then a pass over the datagram.
+ *
+ * A reply built in place from a PARTIAL datagram needs its checksum
+ * computed whole (ox_pkt_finish()): no hardware completes it on the way out.
+ *
+ * @param p
+ *   Datagram from ox_pkt_parse().
+ * @return
+ *   The enum ox_pkt_csum form, or -OX_PKT_DROP_BAD_UDP_CSUM (wrong, or zero
+ *   over IPv6, RFC 8200 8.1).
+ */
+int ox_pkt_csum_check(const struct ox_pkt *p);
 
 /**
  * Turn a parsed datagram into its reply, in place: Ethernet and IP

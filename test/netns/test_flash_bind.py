@@ -6,9 +6,12 @@ and --reset after a kill -9 left ox_steer behind.
 
   client0 --- switch --- relay eth0 (2 queues) <- oxidize-server --vdev ... (from --prepare)
 
-usage: test_flash_bind.py SERVER_BIN FLASH_BIND_PY
+usage: test_flash_bind.py SERVER_BIN FLASH_BIND_PY STEER_OBJ
+(STEER_OBJ: the ox_steer.bpf.o of the build under test, which --prepare
+must name, whatever the build directory is called)
 """
 
+import os
 import re
 import sys
 
@@ -17,16 +20,16 @@ import oxidize_testbed as otb
 
 
 def main():
-    server, tool = sys.argv[1], sys.argv[2]
+    server, tool, steer = sys.argv[1], sys.argv[2], sys.argv[3]
     nc.require_host()
     tb = nc.testbed(clients=1, queues=2)
     try:
-        run(tb, server, tool)
+        run(tb, server, tool, steer)
     finally:
         tb.down()
 
 
-def run(tb, server, tool):
+def run(tb, server, tool, steer):
     r = tb.run(tb.relay, [sys.executable, tool, "--status"])
     print(r.stdout)
     nc.check(re.search(r"^eth0: driver veth, XDP native, queues rx 2 tx 2.*XDP program: none",
@@ -42,6 +45,8 @@ def run(tb, server, tool):
     vdevs = re.findall(r"^  --vdev (\S+)", r.stdout, re.M)
     nc.check(len(vdevs) == 2 and all("queue_count=1" in v and "xdp_prog=" in v for v in vdevs),
              "--prepare prints one --vdev per queue with ox_steer")
+    nc.check(all(("xdp_prog=%s" % os.path.abspath(steer)) in v for v in vdevs),
+             "--prepare names this build's ox_steer (%s)" % steer)
     nc.check("channels: rx/tx 2" in r.stdout, "--prepare set the channels with ethtool")
 
     eal = []

@@ -95,6 +95,12 @@ parse_exact(const struct frame *f, struct ox_pkt *p, uint8_t **buf)
 	return ox_pkt_parse(*buf, f->len, PORT, p);
 }
 
+static const char *reason(int r);
+
+/*
+ * What the server does with an unauthenticated datagram (a probe): parse,
+ * then check the UDP checksum. -1 accepted, else the drop reason.
+ */
 static int
 parse_once(const struct frame *f)
 {
@@ -102,6 +108,11 @@ parse_once(const struct frame *f)
 	uint8_t *buf;
 	int r = parse_exact(f, &p, &buf);
 
+	if (r < 0) {
+		int c = ox_pkt_csum_check(&p);
+
+		r = c < 0 ? -c : -1;
+	}
 	free(buf);
 	return r;
 }
@@ -219,12 +230,23 @@ static void m_udpcsum0_6(struct frame *f, bool v)
 {
 	((struct rte_udp_hdr *)(ip6(f, v) + 1))->dgram_cksum = 0;
 }
+/* What a local sender with checksum offload hands over (CHECKSUM_PARTIAL):
+ * the pseudo-header sum, not complemented, and nothing over the data. */
+static void m_partial4(struct frame *f, bool v)
+{
+	udp4(f, v)->dgram_cksum = rte_ipv4_phdr_cksum(ip4(f, v), 0);
+}
+static void m_partial6(struct frame *f, bool v)
+{
+	((struct rte_udp_hdr *)(ip6(f, v) + 1))->dgram_cksum = rte_ipv6_phdr_cksum(ip6(f, v), 0);
+}
 
 static const struct mutation mutations[] = {
 	{ "valid v4", V4, m_none, -1 },
 	{ "valid v4 with Ethernet padding", V4, m_pad, -1 },
 	{ "valid v4 with DF", V4, m_df, -1 },
 	{ "valid v4 without UDP checksum", V4, m_udpcsum0, -1 },
+	{ "v4 partial UDP checksum (offloaded by a local sender)", V4, m_partial4, -1 },
 	{ "truncated Ethernet", V4, m_trunc_eth, OX_PKT_DROP_SHORT_FRAME },
 	{ "ARP", V4, m_arp, OX_PKT_DROP_NOT_IP },
 	{ "truncated IPv4 header", V4, m_trunc_ip4, OX_PKT_DROP_SHORT_FRAME },
@@ -251,12 +273,60 @@ static const struct mutation mutations[] = {
 	{ "IPv6 TCP", V6, m_tcp6, OX_PKT_DROP_NOT_UDP },
 	{ "IPv6 zero UDP checksum", V6, m_udpcsum0_6, OX_PKT_DROP_BAD_UDP_CSUM },
 	{ "IPv6 UDP checksum", V6, m_udpcsum, OX_PKT_DROP_BAD_UDP_CSUM },
+	{ "v6 partial UDP checksum (offloaded by a local sender)", V6, m_partial6, -1 },
 };
 
 static const char *
 reason(int r)
 {
 	return r < 0 ? "accepted" : r < OX_PKT_DROP_MAX ? ox_pkt_drop_names[r] : "?";
+}
+
+/* Authenticated datagrams skip the checksum: the parse alone accepts a
+ * wrong one, the check refuses it; and each form is told apart. */
+static void
+test_csum_forms(void)
+{
+	static const struct {
+		const char *name;
+		int ver;
+		void (*mutate)(struct frame *f, bool vlan);
+		int form;
+	} cases[] = {
+		{ "v4 full", V4, m_none, OX_PKT_CSUM_FULL },
+		{ "v4 none", V4, m_udpcsum0, OX_PKT_CSUM_NONE },
+		{ "v4 partial", V4, m_partial4, OX_PKT_CSUM_PARTIAL },
+		{ "v4 wrong", V4, m_udpcsum, -OX_PKT_DROP_BAD_UDP_CSUM },
+		{ "v6 full", V6, m_none, OX_PKT_CSUM_FULL },
+		{ "v6 zero", V6, m_udpcsum0_6, -OX_PKT_DROP_BAD_UDP_CSUM },
+		{ "v6 partial", V6, m_partial6, OX_PKT_CSUM_PARTIAL },
+		{ "v6 wrong", V6, m_udpcsum, -OX_PKT_DROP_BAD_UDP_CSUM },
+	};
+	struct ox_pkt p, q;
+	struct frame f;
+	uint8_t *buf;
+	unsigned int i;
+	int r;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		build(&f, cases[i].ver, false, "OXPI0123456789", 14);
+		cases[i].mutate(&f, false);
+		r = parse_exact(&f, &p, &buf);
+		EXPECT(r < 0, "%s: the parse does not judge the UDP checksum (%s)",
+		       cases[i].name, reason(r));
+		r = ox_pkt_csum_check(&p);
+		EXPECT(r == cases[i].form, "%s: form %d, want %d", cases[i].name, r,
+		       cases[i].form);
+		if (r == OX_PKT_CSUM_PARTIAL) {
+			/* The reply of a partial datagram leaves with a whole checksum. */
+			ox_pkt_reply(&p);
+			ox_pkt_finish(&p, p.payload_len);
+			r = ox_pkt_parse(buf, p.frame_len, 40000, &q);
+			EXPECT(r < 0 && ox_pkt_csum_check(&q) == OX_PKT_CSUM_FULL,
+			       "%s: the reply has a full checksum", cases[i].name);
+		}
+		free(buf);
+	}
 }
 
 static void
@@ -326,6 +396,8 @@ test_reply(void)
 			ox_pkt_csum_update(&p, old_w, new_w);
 			/* The reply goes to the client's port: parse it as such. */
 			r = ox_pkt_parse(buf, f.len, 40000, &q);
+			if (r < 0 && ox_pkt_csum_check(&q) != OX_PKT_CSUM_FULL)
+				r = OX_PKT_DROP_BAD_UDP_CSUM;
 			EXPECT(r < 0, "reply v%d%s parses with valid checksums (%s)",
 			       ver == V4 ? 4 : 6, vlan ? " VLAN" : "", reason(r));
 			EXPECT(memcmp(buf + q.payload_off, "OXPO", 4) == 0, "reply payload");
@@ -333,6 +405,8 @@ test_reply(void)
 			/* finish() with a shorter payload also yields a valid frame. */
 			ox_pkt_finish(&q, 4);
 			r = ox_pkt_parse(buf, q.frame_len, 40000, &p);
+			if (r < 0 && ox_pkt_csum_check(&p) != OX_PKT_CSUM_FULL)
+				r = OX_PKT_DROP_BAD_UDP_CSUM;
 			EXPECT(r < 0 && p.payload_len == 4, "finished frame parses (%s)", reason(r));
 			r = ox_pkt_parse(buf, q.frame_len, 0, &p);
 			EXPECT(r < 0, "port 0 accepts any destination port (%s)", reason(r));
@@ -345,6 +419,7 @@ int
 main(void)
 {
 	test_mutations();
+	test_csum_forms();
 	test_truncations();
 	test_reply();
 	return ox_test_finish("pkt");

@@ -99,9 +99,8 @@ test_big(void)
 	EXPECT(sess->slot == all[7]->slot && sess->index != old &&
 	       ox_sessions_by_index(s, old) == NULL && ox_sessions_by_index(s, sess->index) == sess,
 	       "same slot, new index; the old one still misses");
-	addr_of(8, &a);
-	EXPECT(ox_sessions_add(s, key, &a, 0, &sess) == -ENOSPC ||
-	       ox_sessions_add(s, key, &a, 0, &sess) == -EEXIST, "address in use refused");
+	addr_of(BIG + 1, &a);
+	EXPECT(ox_sessions_add(s, key, &a, 0, &sess) == -ENOSPC, "full again: refused");
 	bad = 0;
 	for (i = 0; i < 64; i++)
 		if (ox_sessions_by_index(s, (uint32_t)rte_rand()) != NULL)
@@ -111,11 +110,41 @@ test_big(void)
 	free(all);
 }
 
+/* An address already in the table is refused while there is room. */
+static void
+test_exists(void)
+{
+	struct ox_sessions_conf c = { .name = "dup", .capacity = 8, .socket_id = SOCKET_ID_ANY };
+	struct ox_tunnel_addr a, b;
+	struct ox_session *sess;
+	struct ox_sessions *s;
+	uint8_t key[32];
+
+	s = ox_sessions_create(&c);
+	EXPECT(s != NULL, "table of 8");
+	if (s == NULL)
+		return;
+	key_of(1, key);
+	addr_of(1, &a);
+	EXPECT(ox_sessions_add(s, key, &a, 0, &sess) == 0, "first session");
+	key_of(2, key);
+	addr_of(2, &b);
+	b.v4 = a.v4;
+	EXPECT(ox_sessions_add(s, key, &b, 0, &sess) == -EEXIST, "IPv4 in use refused");
+	addr_of(2, &b);
+	memcpy(b.v6, a.v6, 16);
+	EXPECT(ox_sessions_add(s, key, &b, 0, &sess) == -EEXIST, "IPv6 in use refused");
+	EXPECT(ox_sessions_count(s) == 1, "nothing added by the refusals");
+	addr_of(2, &b);
+	EXPECT(ox_sessions_add(s, key, &b, 0, &sess) == 0, "free addresses accepted");
+	ox_sessions_free(s);
+}
+
 /* Reader side of the RCU test, on a worker lcore. */
 struct reader {
 	struct ox_sessions *s;
-	volatile int stop;
-	uint64_t lookups;
+	int stop;		/* the control side stores, the reader loads (atomics) */
+	uint64_t lookups;	/* the reader stores, the control side loads (atomics) */
 	uint64_t torn;		/* a found session whose address was not the one asked for */
 };
 
@@ -130,7 +159,7 @@ reader_main(void *arg)
 
 	rte_rcu_qsbr_thread_register(v, id);
 	rte_rcu_qsbr_thread_online(v, id);
-	while (!r->stop) {
+	while (!__atomic_load_n(&r->stop, __ATOMIC_ACQUIRE)) {
 		struct ox_session *sess;
 
 		addr_of(n++ % 64, &a);
@@ -141,7 +170,7 @@ reader_main(void *arg)
 			if (sess->addr.v4 != a.v4)
 				r->torn++;
 		}
-		r->lookups++;
+		__atomic_store_n(&r->lookups, r->lookups + 1, __ATOMIC_RELEASE);
 		rte_rcu_qsbr_quiescent(v, id);
 	}
 	rte_rcu_qsbr_thread_offline(v, id);
@@ -162,7 +191,7 @@ test_rcu(void)
 
 	lcore = rte_get_next_lcore(-1, 1, 0);
 	if (lcore >= RTE_MAX_LCORE) {
-		printf("rcu: no second lcore, skipped\n");
+		SKIP_PART("rcu: no second lcore to read from while the table churns");
 		return;
 	}
 	r.s = ox_sessions_create(&c);
@@ -175,7 +204,7 @@ test_rcu(void)
 		ox_sessions_add(r.s, key, &a, 0, &sess[i]);
 	}
 	rte_eal_remote_launch(reader_main, &r, lcore);
-	while (r.lookups == 0)
+	while (__atomic_load_n(&r.lookups, __ATOMIC_ACQUIRE) == 0)
 		rte_pause();
 	/* Churn: remove every session and add it back under another address
 	 * range and back again; slots are reused only after the reader's
@@ -189,7 +218,7 @@ test_rcu(void)
 				rte_pause();	/* slots wait for the reader's grace period */
 		}
 	}
-	r.stop = 1;
+	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);
 	rte_eal_wait_lcore(lcore);
 	printf("rcu: %" PRIu64 " lookups during 200 rounds of churn\n", r.lookups);
 	EXPECT(r.lookups > 1000, "the reader ran (%" PRIu64 " lookups)", r.lookups);
@@ -225,6 +254,7 @@ main(int argc, char **argv)
 	}
 	test_bad();
 	test_big();
+	test_exists();
 	test_rcu();
 	rte_eal_cleanup();
 	return ox_test_finish("sessions");
