@@ -48,6 +48,28 @@ const char *const ox_relay_ctr_names[OX_RELAY_CTR_MAX] = {
 #define CTRL_BURST	32
 #define EPOCH_SHIFT	30		/* above OX_SESSIONS_INDEX_MASK */
 
+/* Why the control thread refused an initiation that lib/oxtunnel accepted,
+ * or lost its answer; one counter each (telemetry: hs_drop_<name>). */
+#define RELAY_HS_DROPS(X) \
+	X(INSTALLS_FULL, "installs_full") \
+	X(NO_ADDRESS, "no_address") \
+	X(SESSIONS_FULL, "sessions_full") \
+	X(ADDRESS_IN_USE, "address_in_use") \
+	X(REPLY_INBOX_FULL, "reply_inbox_full")
+
+enum relay_hs_drop {
+#define RELAY_HS_ENUM(e, s) RELAY_HS_ ## e,
+	RELAY_HS_DROPS(RELAY_HS_ENUM)
+#undef RELAY_HS_ENUM
+	RELAY_HS_MAX
+};
+
+static const char *const relay_hs_drop_names[RELAY_HS_MAX] = {
+#define RELAY_HS_NAME(e, s) [RELAY_HS_ ## e] = s,
+	RELAY_HS_DROPS(RELAY_HS_NAME)
+#undef RELAY_HS_NAME
+};
+
 /* What an mbuf in a worker's inbox is (mbuf hash.usr). */
 enum inbox_kind {
 	INBOX_SEND = 1,		/* a finished frame: send it */
@@ -96,6 +118,7 @@ struct ox_relay {
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
 	uint64_t hs_drops[OX_DROP_MAX];
+	uint64_t relay_hs_drops[RELAY_HS_MAX];
 	uint64_t cycles_ok, cycles_bad, n_bad;	/* control time per initiation */
 	uint64_t under_load_polls;			/* polls spent under load */
 	uint64_t win_start_ns;			/* initiation rate window */
@@ -471,10 +494,10 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	case OX_INNER_DISCONNECT:
 		ox_ctr_add(&w->stats.relay[OX_RELAY_DISCONNECT], 1);
+		/* Lost when the queue is full: the idle timeout ends it. */
 		if (rte_ring_mp_enqueue(w->relay->events,
 				(void *)(uintptr_t)sess->index) != 0)
-			SRV_LOG(WARNING, "event queue full: DISCONNECT of session %#x lost; "
-				"the idle timeout ends it", sess->index);
+			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
 		rte_pktmbuf_free(m);
 		return;
 	case OX_INNER_BATCH:
@@ -626,8 +649,7 @@ to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind 
 {
 	m->hash.usr = kind;
 	if (rte_ring_mp_enqueue(r->srv->workers[wid]->inbox, m) != 0) {
-		SRV_LOG(WARNING, "inbox of lcore %u full; handshake reply lost",
-			r->srv->workers[wid]->lcore_id);
+		r->relay_hs_drops[RELAY_HS_REPLY_INBOX_FULL]++;
 		rte_pktmbuf_free(m);
 		return -ENOBUFS;
 	}
@@ -699,7 +721,7 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	in = install_slot(r);
 	if (in == NULL) {
 		/* Owners are not keeping up; the client retries in 5 s. */
-		r->hs_drops[OX_DROP_RATE_LIMITED]++;
+		r->relay_hs_drops[RELAY_HS_INSTALLS_FULL]++;
 		goto free_resp;
 	}
 	if (rte_hash_lookup_data(r->by_key, resp.peer_key, &data) >= 0) {
@@ -708,14 +730,13 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	} else {
 		ret = ox_addrpool_get(r->pool, resp.peer_key, &addr);
 		if (ret != 0) {
-			SRV_LOG(WARNING, "no tunnel address left for a client (%s)", strerror(-ret));
-			r->hs_drops[OX_DROP_NO_MEMORY]++;
+			r->relay_hs_drops[RELAY_HS_NO_ADDRESS]++;
 			goto free_resp;
 		}
 		ret = ox_sessions_add(r->srv->sessions, resp.peer_key, &addr, now, &sess);
 		if (ret != 0) {
-			SRV_LOG(WARNING, "cannot add a session: %s", strerror(-ret));
-			r->hs_drops[OX_DROP_NO_MEMORY]++;
+			r->relay_hs_drops[ret == -EEXIST ? RELAY_HS_ADDRESS_IN_USE :
+					  RELAY_HS_SESSIONS_FULL]++;
 			goto free_resp;
 		}
 		rs = ox_session_priv(sess);
@@ -725,7 +746,7 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 		rs->owner = wid;
 		if (rte_hash_add_key_data(r->by_key, resp.peer_key, sess) != 0) {
 			ox_sessions_del(r->srv->sessions, sess);
-			r->hs_drops[OX_DROP_NO_MEMORY]++;
+			r->relay_hs_drops[RELAY_HS_SESSIONS_FULL]++;
 			goto free_resp;
 		}
 		r->hs_new++;
@@ -743,7 +764,7 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	if (ox_hs_make_response(r->hs, &resp, &pl,
 			sess->index | (uint32_t)rs->epoch << EPOCH_SHIFT, now,
 			payload, &in->kp) != 0) {
-		r->hs_drops[OX_DROP_HS_DECRYPT]++;
+		r->hs_drops[OX_DROP_CRYPTO]++;
 		goto free;
 	}
 	r->hs_ok++;
@@ -765,26 +786,97 @@ free:
 	rte_pktmbuf_free(m);
 }
 
-/* End sessions of keys no longer listed. */
+static bool
+zero16(const uint8_t *b)
+{
+	static const uint8_t z[16];
+
+	return memcmp(b, z, 16) == 0;
+}
+
+/*
+ * The address pool an allow-list gives, the same at start and at every
+ * reload: its fixed addresses reserved first, then, from @p old, the pool
+ * addresses of keys still listed without fixed ones, where no fixed one took
+ * them (clients keep their addresses across reloads). A key left off the
+ * list is not carried over: its addresses are free again.
+ */
+static struct ox_addrpool *
+pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
+	   const struct ox_addrpool_conf *pc, char *err, size_t errlen)
+{
+	const struct ox_allow_entry *e;
+	struct ox_addrpool *p;
+	struct ox_tunnel_addr a;
+	const uint8_t *key;
+	uint32_t i, iter = 0;
+	bool fixed;
+	int ret;
+
+	p = ox_addrpool_create(pc);
+	if (p == NULL) {
+		snprintf(err, errlen, "cannot make the address pool: %s", strerror(errno));
+		return NULL;
+	}
+	for (i = 0; i < al->n; i++) {
+		e = &al->e[i];
+		if (e->v4 == 0 && zero16(e->v6))
+			continue;
+		ret = ox_addrpool_reserve(p, e->key, e->v4, zero16(e->v6) ? NULL : e->v6);
+		if (ret != 0) {
+			snprintf(err, errlen, "allow-list line %u: %s", e->line,
+				 ret == -EINVAL ? "address outside the pools, or the relay's own" :
+				 ret == -EEXIST ? "address (or the IPv6 derived from the IPv4) "
+						  "is another line's" :
+				 strerror(-ret));
+			ox_addrpool_free(p);
+			return NULL;
+		}
+	}
+	while (old != NULL && ox_addrpool_next(old, &iter, &key, &a, &fixed) == 0) {
+		e = ox_allowlist_find(al, key);
+		if (e == NULL || e->v4 != 0 || !zero16(e->v6))
+			continue;
+		/* -EEXIST: a fixed address took it; the key gets another. */
+		ox_addrpool_claim(p, key, a.v4);
+	}
+	return p;
+}
+
+/*
+ * After a reload: end the sessions of keys no longer listed, and of keys
+ * whose addresses are not the ones the new pool holds for them (a fixed
+ * address added, changed or taken from them).
+ */
 static void
-drop_unlisted(struct ox_relay *r)
+end_stale_sessions(struct ox_relay *r)
 {
 	const void *key;
 	void *data;
 	uint32_t iter = 0;
 	struct ox_session *gone[CTRL_BURST];
+	const char *why[CTRL_BURST];
+	struct ox_tunnel_addr a;
 	unsigned int n, i;
 
 	/* Deleting a key moves no other (no extendable buckets): the walk
 	 * goes on where it stopped. */
 	do {
 		n = 0;
-		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0)
-			if (ox_allowlist_find(&r->allow, key) == NULL)
-				gone[n++] = data;
+		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
+			struct ox_session *sess = data;
+
+			if (ox_allowlist_find(&r->allow, key) == NULL) {
+				why[n] = "key no longer on the allow-list";
+				gone[n++] = sess;
+			} else if (ox_addrpool_find(r->pool, key, &a) != 0 ||
+				   a.v4 != sess->addr.v4 || memcmp(a.v6, sess->addr.v6, 16) != 0) {
+				why[n] = "its tunnel addresses changed";
+				gone[n++] = sess;
+			}
+		}
 		for (i = 0; i < n; i++) {
-			SRV_LOG(INFO, "session %#x ended: key no longer on the allow-list",
-				gone[i]->index);
+			SRV_LOG(INFO, "session %#x ended: %s", gone[i]->index, why[i]);
 			remove_session(r, gone[i]);
 		}
 	} while (n == CTRL_BURST);
@@ -794,24 +886,35 @@ static void
 reload_allowlist(struct ox_relay *r)
 {
 	struct ox_allowlist fresh;
+	struct ox_addrpool *pool;
 	char err[512];
 	int ret;
 
 	ret = ox_allowlist_load(&fresh, r->srv->conf.allow_file, &r->allow,
 				r->srv->conf.max_sessions, err, sizeof(err));
+	if (ret == 0) {
+		pool = pool_build(&fresh, r->pool, &r->srv->pool_conf, err, sizeof(err));
+		if (pool == NULL) {
+			ox_allowlist_free(&fresh);
+			ret = -EINVAL;
+		}
+	}
 	if (ret != 0) {
 		r->reload_errors++;
 		SRV_LOG(ERR, "allow-list not reloaded, the previous one stays: %s", err);
 		return;
 	}
-	/* Only the control thread reads the list: swap and free at once. */
+	/* Only the control thread reads the list and the pool: swap and free
+	 * at once. */
 	ox_hs_set_allowlist(r->hs, &fresh);
 	ox_allowlist_free(&r->allow);
 	r->allow = fresh;
 	ox_hs_set_allowlist(r->hs, &r->allow);
+	ox_addrpool_free(r->pool);
+	r->pool = pool;
 	r->reloads++;
 	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow.n);
-	drop_unlisted(r);
+	end_stale_sessions(r);
 }
 
 static void
@@ -912,7 +1015,7 @@ ox_relay_init(struct ox_server *srv)
 	};
 	struct rte_hash_parameters hp = {
 		.name = "ox_by_key",
-		.entries = srv->conf.max_sessions,
+		.entries = RTE_MAX(srv->conf.max_sessions, 16u),
 		.key_len = OX_KEY_LEN,
 		.socket_id = (int)rte_socket_id(),
 	};
@@ -954,23 +1057,11 @@ ox_relay_init(struct ox_server *srv)
 	}
 	ox_hs_set_allowlist(r->hs, &r->allow);
 	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
-	r->pool = ox_addrpool_create(&srv->pool_conf);
+	r->pool = pool_build(&r->allow, NULL, &srv->pool_conf, err, sizeof(err));
 	if (r->pool == NULL) {
-		ret = -ENOMEM;
+		fprintf(stderr, "oxidize-server: %s\n", err);
+		ret = -EINVAL;
 		goto fail;
-	}
-	/* Fixed addresses of the allow-list are reserved for their keys. */
-	for (i = 0; i < r->allow.n; i++) {
-		const struct ox_allow_entry *e = &r->allow.e[i];
-
-		if (e->v4 == 0)
-			continue;
-		ret = ox_addrpool_reserve(r->pool, e->key, e->v4);
-		if (ret != 0) {
-			fprintf(stderr, "oxidize-server: allow-list line %u: address not usable "
-				"in the pool: %s\n", e->line, strerror(-ret));
-			goto fail;
-		}
 	}
 	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),
 				     (int)rte_socket_id(), RING_F_SC_DEQ);
@@ -1101,5 +1192,9 @@ ox_relay_telemetry(const struct ox_server *srv, struct rte_tel_data *d)
 	for (k = 1; k < OX_DROP_MAX; k++) {
 		snprintf(key, sizeof(key), "hs_drop_%s", ox_drop_name((int)k));
 		rte_tel_data_add_dict_u64(d, key, r->hs_drops[k]);
+	}
+	for (k = 0; k < RELAY_HS_MAX; k++) {
+		snprintf(key, sizeof(key), "hs_drop_%s", relay_hs_drop_names[k]);
+		rte_tel_data_add_dict_u64(d, key, r->relay_hs_drops[k]);
 	}
 }

@@ -65,6 +65,7 @@ struct ox_server_conf {
 	X(TAP_NO_SESSION, "tap_no_session") \
 	X(HS_QUEUE_FULL, "hs_queue_full") \
 	X(HANDOFF_FULL, "handoff_full") \
+	X(EVENT_QUEUE_FULL, "event_queue_full") \
 	X(SPOOFED_SRC, "spoofed_src") \
 	X(INNER_MALFORMED, "inner_malformed") \
 	X(INNER_TOO_BIG, "inner_too_big") \

@@ -11,7 +11,10 @@ enum slot_state { SLOT_EMPTY = 0, SLOT_USED, SLOT_DELETED };
 
 struct slot {
 	uint8_t key[OX_ADDRPOOL_KEY_LEN];
-	uint32_t host;
+	uint32_t host;		/* 0: none yet (a key with only a fixed IPv6) */
+	uint8_t v6[16];		/* fixed IPv6, when v6_fixed */
+	bool v4_fixed;
+	bool v6_fixed;
 	uint8_t state;
 };
 
@@ -20,7 +23,8 @@ struct ox_addrpool {
 	uint32_t n_hosts;	/* 2^(32 - v4_prefix) */
 	uint32_t count;
 	uint32_t cap;		/* slots, a power of two >= 2 * max_clients */
-	uint64_t *used;		/* one bit per host number */
+	uint64_t *used;		/* one bit per host number: its IPv4 is taken */
+	uint64_t *used6;	/* one bit per host number: prefix + n (IPv6) is taken */
 	struct slot *slots;
 };
 
@@ -100,8 +104,9 @@ ox_addrpool_create(const struct ox_addrpool_conf *c)
 		;
 	p->cap = cap;
 	p->used = calloc((p->n_hosts + 63) / 64, sizeof(uint64_t));
+	p->used6 = calloc((p->n_hosts + 63) / 64, sizeof(uint64_t));
 	p->slots = calloc(cap, sizeof(*p->slots));
-	if (p->used == NULL || p->slots == NULL) {
+	if (p->used == NULL || p->used6 == NULL || p->slots == NULL) {
 		ox_addrpool_free(p);
 		errno = ENOMEM;
 		return NULL;
@@ -109,6 +114,9 @@ ox_addrpool_create(const struct ox_addrpool_conf *c)
 	bit_set(p->used, 0, true);
 	bit_set(p->used, 1, true);
 	bit_set(p->used, p->n_hosts - 1, true);
+	bit_set(p->used6, 0, true);
+	bit_set(p->used6, 1, true);
+	bit_set(p->used6, p->n_hosts - 1, true);
 	return p;
 }
 
@@ -118,6 +126,7 @@ ox_addrpool_free(struct ox_addrpool *p)
 	if (p == NULL)
 		return;
 	free(p->used);
+	free(p->used6);
 	if (p->slots != NULL)
 		memset(p->slots, 0, sizeof(*p->slots) * p->cap);	/* keys are identities */
 	free(p->slots);
@@ -127,7 +136,7 @@ ox_addrpool_free(struct ox_addrpool *p)
 /* The slot holding key, or NULL; *free_slot gets the first reusable one
  * on the probe path (for an insert). */
 static struct slot *
-find(struct ox_addrpool *p, const uint8_t *key, struct slot **free_slot)
+find(const struct ox_addrpool *p, const uint8_t *key, struct slot **free_slot)
 {
 	uint32_t i, n, mask = p->cap - 1;
 
@@ -153,76 +162,238 @@ find(struct ox_addrpool *p, const uint8_t *key, struct slot **free_slot)
 }
 
 static void
-fill(const struct ox_addrpool *p, uint32_t host, struct ox_tunnel_addr *out)
+derive_v6(const struct ox_addrpool *p, uint32_t host, uint8_t v6[16])
 {
 	int i;
 
-	out->host = host;
-	out->v4 = p->conf.v4_net + host;
-	memcpy(out->v6, p->conf.v6_net, 16);
+	memcpy(v6, p->conf.v6_net, 16);
 	/* The host number in the low 32 bits, under the prefix. */
 	for (i = 0; i < 4; i++)
-		out->v6[15 - i] |= (uint8_t)(host >> (8 * i));
+		v6[15 - i] |= (uint8_t)(host >> (8 * i));
+}
+
+static void
+fill(const struct ox_addrpool *p, const struct slot *s, struct ox_tunnel_addr *out)
+{
+	out->host = s->host;
+	out->v4 = p->conf.v4_net + s->host;
+	if (s->v6_fixed)
+		memcpy(out->v6, s->v6, 16);
+	else
+		derive_v6(p, s->host, out->v6);
+}
+
+static bool
+in_v6_pool(const struct ox_addrpool *p, const uint8_t v6[16])
+{
+	uint8_t pfx = p->conf.v6_prefix;
+	int i;
+
+	for (i = 0; i < pfx / 8; i++)
+		if (v6[i] != p->conf.v6_net[i])
+			return false;
+	return pfx % 8 == 0 ||
+		((v6[pfx / 8] ^ p->conf.v6_net[pfx / 8]) & (uint8_t)(0xff00 >> (pfx % 8))) == 0;
+}
+
+/* The host number whose derived IPv6 this is, or UINT32_MAX if no host's
+ * is (bits between the prefix and the low 32, or a number past the pool). */
+static uint32_t
+v6_host(const struct ox_addrpool *p, const uint8_t v6[16])
+{
+	uint8_t d[16];
+	uint32_t host = (uint32_t)v6[12] << 24 | (uint32_t)v6[13] << 16 |
+			(uint32_t)v6[14] << 8 | v6[15];
+
+	if (host >= p->n_hosts)
+		return UINT32_MAX;
+	derive_v6(p, host, d);
+	return memcmp(d, v6, 16) == 0 ? host : UINT32_MAX;
+}
+
+/* Mark or clear what a slot holds in the bitmaps. */
+static void
+mark(struct ox_addrpool *p, const struct slot *s, bool v)
+{
+	uint32_t m;
+
+	if (s->host != 0)
+		bit_set(p->used, s->host, v);
+	if (s->v6_fixed) {
+		m = v6_host(p, s->v6);
+		if (m != UINT32_MAX)
+			bit_set(p->used6, m, v);
+	} else if (s->host != 0) {
+		bit_set(p->used6, s->host, v);
+	}
 }
 
 static int
-insert(struct ox_addrpool *p, const uint8_t *key, uint32_t host, struct slot *s)
+insert(struct ox_addrpool *p, const uint8_t *key, uint32_t host, bool v4_fixed,
+       const uint8_t *v6, struct slot *s)
 {
 	if (p->count >= p->conf.max_clients || s == NULL)
 		return -ENOSPC;
 	memcpy(s->key, key, OX_ADDRPOOL_KEY_LEN);
 	s->host = host;
+	s->v4_fixed = v4_fixed;
+	s->v6_fixed = v6 != NULL;
+	if (v6 != NULL)
+		memcpy(s->v6, v6, 16);
+	else
+		memset(s->v6, 0, 16);
 	s->state = SLOT_USED;
-	bit_set(p->used, host, true);
+	mark(p, s, true);
 	p->count++;
 	return 0;
 }
 
+static bool
+all_zero(const uint8_t *b, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (b[i] != 0)
+			return false;
+	return true;
+}
+
 int
-ox_addrpool_reserve(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN], uint32_t v4)
+ox_addrpool_reserve(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN], uint32_t v4,
+		    const uint8_t *v6)
 {
 	struct slot *s, *free_slot;
-	uint32_t host;
+	uint32_t host = 0, m = UINT32_MAX;
 
-	if (v4 - p->conf.v4_net >= p->n_hosts)
+	if (v6 != NULL && all_zero(v6, 16))
+		v6 = NULL;
+	if (v4 == 0 && v6 == NULL)
 		return -EINVAL;
-	host = v4 - p->conf.v4_net;
-	if (host < 2 || host == p->n_hosts - 1)
+	if (v4 != 0) {
+		if (v4 - p->conf.v4_net >= p->n_hosts)
+			return -EINVAL;
+		host = v4 - p->conf.v4_net;
+		if (host < 2 || host == p->n_hosts - 1)
+			return -EINVAL;
+	}
+	if (v6 != NULL) {
+		if (!in_v6_pool(p, v6))
+			return -EINVAL;
+		m = v6_host(p, v6);
+		/* The prefix's own address and the relay's are never a client's. */
+		if (m == 0 || m == 1)
+			return -EINVAL;
+	}
+	s = find(p, key, &free_slot);
+	if (s != NULL) {
+		if ((v4 == 0 || (s->v4_fixed && s->host == host)) &&
+		    (v6 == NULL ? !s->v6_fixed : s->v6_fixed && memcmp(s->v6, v6, 16) == 0) &&
+		    (v4 != 0 || !s->v4_fixed))
+			return 0;
+		return -EBUSY;
+	}
+	if (host != 0 && bit_get(p->used, host))
+		return -EEXIST;
+	/* The IPv6 this key will use must be nobody else's either. */
+	if (v6 == NULL && bit_get(p->used6, host))
+		return -EEXIST;
+	if (m != UINT32_MAX && bit_get(p->used6, m))
+		return -EEXIST;
+	return insert(p, key, host, host != 0, v6, free_slot);
+}
+
+int
+ox_addrpool_claim(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN], uint32_t v4)
+{
+	struct slot *s, *free_slot;
+	uint32_t host = v4 - p->conf.v4_net;
+
+	if (host >= p->n_hosts || host < 2 || host == p->n_hosts - 1)
 		return -EINVAL;
 	s = find(p, key, &free_slot);
 	if (s != NULL)
-		return s->host == host ? 0 : -EBUSY;
-	if (bit_get(p->used, host))
+		return s->host == host && !s->v4_fixed && !s->v6_fixed ? 0 : -EBUSY;
+	if (bit_get(p->used, host) || bit_get(p->used6, host))
 		return -EEXIST;
-	return insert(p, key, host, free_slot);
+	return insert(p, key, host, false, NULL, free_slot);
+}
+
+/* A free host number for a key, searched from where the key points so that
+ * it tends to land on the same address every time. 0 if none. */
+static uint32_t
+pick_host(const struct ox_addrpool *p, const uint8_t *key, bool need_v6)
+{
+	uint32_t assignable = p->n_hosts - 3, host, n;
+
+	host = 2 + (uint32_t)(key_hash(key) >> 32) % assignable;
+	for (n = 0; n < assignable; n++) {
+		if (!bit_get(p->used, host) && !(need_v6 && bit_get(p->used6, host)))
+			return host;
+		host = host + 1 > p->n_hosts - 2 ? 2 : host + 1;
+	}
+	return 0;
 }
 
 int
 ox_addrpool_get(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
 		struct ox_tunnel_addr *out)
 {
-	uint32_t assignable = p->n_hosts - 3, host, n;
 	struct slot *s, *free_slot;
+	uint32_t host;
 	int ret;
 
 	s = find(p, key, &free_slot);
-	if (s != NULL) {
-		fill(p, s->host, out);
+	if (s != NULL && s->host != 0) {
+		fill(p, s, out);
 		return 0;
 	}
-	if (p->count >= p->conf.max_clients)
+	if (s == NULL && p->count >= p->conf.max_clients)
 		return -ENOSPC;
-	/* Start where the key points, so it tends to land on the same address
-	 * every time; walk on to the next free one. */
-	host = 2 + (uint32_t)(key_hash(key) >> 32) % assignable;
-	for (n = 0; n < assignable && bit_get(p->used, host); n++)
-		host = host + 1 > p->n_hosts - 2 ? 2 : host + 1;
-	if (n == assignable)
+	host = pick_host(p, key, s == NULL || !s->v6_fixed);
+	if (host == 0)
 		return -ENOSPC;
-	ret = insert(p, key, host, free_slot);
-	if (ret == 0)
-		fill(p, host, out);
-	return ret;
+	if (s != NULL) {
+		/* A fixed IPv6 only: its IPv4 comes from the pool now. */
+		s->host = host;
+		bit_set(p->used, host, true);
+	} else {
+		ret = insert(p, key, host, false, NULL, free_slot);
+		if (ret != 0)
+			return ret;
+		s = find(p, key, NULL);
+	}
+	fill(p, s, out);
+	return 0;
+}
+
+int
+ox_addrpool_find(const struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
+		 struct ox_tunnel_addr *out)
+{
+	struct slot *s = find(p, key, NULL);
+
+	if (s == NULL || s->host == 0)
+		return -ENOENT;
+	fill(p, s, out);
+	return 0;
+}
+
+int
+ox_addrpool_next(const struct ox_addrpool *p, uint32_t *iter, const uint8_t **key,
+		 struct ox_tunnel_addr *out, bool *fixed)
+{
+	while (*iter < p->cap) {
+		const struct slot *s = &p->slots[(*iter)++];
+
+		if (s->state != SLOT_USED || s->host == 0)
+			continue;
+		*key = s->key;
+		fill(p, s, out);
+		*fixed = s->v4_fixed || s->v6_fixed;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int
@@ -232,8 +403,11 @@ ox_addrpool_release(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN
 
 	if (s == NULL)
 		return -ENOENT;
-	bit_set(p->used, s->host, false);
+	mark(p, s, false);
 	memset(s->key, 0, sizeof(s->key));
+	memset(s->v6, 0, sizeof(s->v6));
+	s->host = 0;
+	s->v4_fixed = s->v6_fixed = false;
 	s->state = SLOT_DELETED;
 	p->count--;
 	return 0;
@@ -242,7 +416,9 @@ ox_addrpool_release(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN
 void
 ox_addrpool_gateway(const struct ox_addrpool *p, struct ox_tunnel_addr *out)
 {
-	fill(p, 1, out);
+	out->host = 1;
+	out->v4 = p->conf.v4_net + 1;
+	derive_v6(p, 1, out->v6);
 }
 
 uint32_t

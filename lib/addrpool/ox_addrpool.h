@@ -10,7 +10,9 @@
  * number, from which both addresses derive (IPv4: net + n, IPv6: prefix +
  * n). A new key's host number is searched from a hash of the key, so the
  * same key tends to get the same address after a server restart too.
- * Addresses named in the allow-list are reserved for their key.
+ * Addresses named in the allow-list are reserved for their key: an IPv4, an
+ * IPv6 inside the IPv6 prefix (which then replaces the derived one), or
+ * both. No IPv4 and no IPv6 is ever held by two keys, derived or fixed.
  *
  * Single writer (the control plane); no DPDK dependency.
  */
@@ -66,20 +68,43 @@ struct ox_addrpool *ox_addrpool_create(const struct ox_addrpool_conf *c);
 void ox_addrpool_free(struct ox_addrpool *p);
 
 /**
- * Reserve a fixed IPv4 address for a key (from the allow-list).
+ * Reserve fixed addresses for a key (from the allow-list).
  *
  * @param p
  *   Pool.
  * @param key
  *   Client key.
  * @param v4
- *   Address inside the pool, host order.
+ *   IPv4 inside the pool, host order; 0 = none fixed (one from the pool
+ *   at ox_addrpool_get()).
+ * @param v6
+ *   IPv6 inside the IPv6 prefix; NULL or all zero = none fixed (derived
+ *   from the host number).
  * @return
- *   0, -EINVAL outside the pool or not assignable, -EEXIST held by another
- *   key, -EBUSY the key already has another address, -ENOSPC pool full.
+ *   0 (also when the key holds exactly these already), -EINVAL nothing
+ *   fixed, outside the pool or not assignable, -EEXIST an address (or the
+ *   IPv6 derived from the IPv4) held by another key, -EBUSY the key holds
+ *   other addresses, -ENOSPC pool full.
  */
 int ox_addrpool_reserve(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
-			uint32_t v4);
+			uint32_t v4, const uint8_t *v6);
+
+/**
+ * Give a key a pool address it held before, not as a fixed one: a reload
+ * rebuilding the pool carries sticky addresses over this way.
+ *
+ * @param p
+ *   Pool.
+ * @param key
+ *   Client key.
+ * @param v4
+ *   Its IPv4, host order (the IPv6 is derived).
+ * @return
+ *   0, -EINVAL not assignable, -EEXIST taken (by a fixed address), -EBUSY
+ *   the key holds others, -ENOSPC pool full.
+ */
+int ox_addrpool_claim(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
+		      uint32_t v4);
 
 /**
  * The addresses of a key, assigned now if it has none yet.
@@ -95,6 +120,40 @@ int ox_addrpool_reserve(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY
  */
 int ox_addrpool_get(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
 		    struct ox_tunnel_addr *out);
+
+/**
+ * The addresses a key holds, without assigning any.
+ *
+ * @param p
+ *   Pool.
+ * @param key
+ *   Client key.
+ * @param out
+ *   Its addresses.
+ * @return
+ *   0, or -ENOENT if it holds none (yet).
+ */
+int ox_addrpool_find(const struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
+		     struct ox_tunnel_addr *out);
+
+/**
+ * Walk the keys holding addresses.
+ *
+ * @param p
+ *   Pool.
+ * @param iter
+ *   0 to start; advanced by each call.
+ * @param key
+ *   Set to the key (valid until the pool changes).
+ * @param out
+ *   Its addresses.
+ * @param fixed
+ *   Set when they are (partly) fixed ones.
+ * @return
+ *   0, or -ENOENT past the last.
+ */
+int ox_addrpool_next(const struct ox_addrpool *p, uint32_t *iter, const uint8_t **key,
+		     struct ox_tunnel_addr *out, bool *fixed);
 
 /**
  * Give a key's addresses back (its key left the allow-list).

@@ -75,7 +75,8 @@ make_hash(const struct ox_sessions_conf *c, const char *suffix, uint32_t key_len
 	char name[RTE_HASH_NAMESIZE];
 	struct rte_hash_parameters hp = {
 		.name = name,
-		.entries = c->capacity + c->capacity / 4,
+		/* rte_hash wants at least one bucket's worth (8). */
+		.entries = RTE_MAX(c->capacity + c->capacity / 4, 16u),
 		.key_len = key_len,
 		.hash_func = rte_hash_crc,
 		.socket_id = c->socket_id,
@@ -154,10 +155,12 @@ ox_sessions_create(const struct ox_sessions_conf *c)
 	s->by_v4 = s->dq ? make_hash(c, "v4", sizeof(uint32_t), s->qsbr) : NULL;
 	s->by_v6 = s->by_v4 ? make_hash(c, "v6", 16, s->qsbr) : NULL;
 	if (s->by_v6 == NULL) {
+		int err = rte_errno;
+
 		SESS_LOG(ERR, "cannot create the tables of %u sessions: %s", c->capacity,
-			 rte_strerror(rte_errno));
+			 rte_strerror(err));
 		ox_sessions_free(s);
-		rte_errno = ENOMEM;
+		rte_errno = err;
 		return NULL;
 	}
 	return s;

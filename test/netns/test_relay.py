@@ -13,6 +13,10 @@ cases:
   reload    SIGHUP: a key added is accepted without dropping sessions, a key
             removed ends its session, a broken file keeps the old list; an
             idle session is reaped
+  addresses fixed IPv4 and IPv6 from the allow-list at start; a key with a
+            fixed IPv4 added by SIGHUP gets it; a removed key's address is
+            reused; a listed key whose pool address becomes another's fixed
+            one moves; churn through more keys than --max-sessions
   hs-flood  well-formed initiations flooded: cookies, sessions unharmed
   bad-files truncated, unreadable, missing key and allow-list files
 """
@@ -231,6 +235,71 @@ def case_reload(tb, binary, keys):
     check_stop(tb, srv)
 
 
+def case_addresses(tb, binary, keys):
+    a_priv, a_pub = keys.make("alice")
+    b_priv, b_pub = keys.make("bob")
+    c_priv, c_pub = keys.make("carol")
+    d_priv, d_pub = keys.make("dave")
+    e_priv, e_pub = keys.make("erin")
+    alice = "%s alice 100.64.0.50 fd6f:7869:647a::a11c" % a_pub
+    bob = "%s bob fd6f:7869:647a::b0b" % b_pub
+    allow = keys.allow([alice, bob, "%s carol" % c_pub])
+    srv = start_server(tb, binary, keys, allow, ["--max-sessions", "4"])
+    r = peer(tb, keys, 0, a_priv, "handshake")
+    nc.check(r.get("v4") == "100.64.0.50" and r.get("v6") == "fd6f:7869:647a::a11c",
+             "fixed IPv4 and IPv6 at start (%s, %s)" % (r.get("v4"), r.get("v6")))
+    r = peer(tb, keys, 0, b_priv, "handshake")
+    nc.check(r.get("v6") == "fd6f:7869:647a::b0b" and r.get("v4", "").startswith("100."),
+             "a fixed IPv6 alone: it, and an IPv4 from the pool (%s, %s)"
+             % (r.get("v4"), r.get("v6")))
+    r = peer(tb, keys, 0, c_priv, "ping", "100.64.0.1", "1")
+    carol_v4 = r.get("v4")
+    nc.check(r.get("received") == 1, "carol gets a pool address (%s)" % carol_v4)
+
+    # dave joins with a fixed IPv4; erin takes carol's pool address as her
+    # fixed one while carol stays listed: carol's session ends, she moves.
+    keys.allow([alice, bob, "%s carol" % c_pub, "%s dave 100.64.0.60" % d_pub])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    r = peer(tb, keys, 0, d_priv, "handshake")
+    nc.check(r.get("v4") == "100.64.0.60", "a key added by SIGHUP gets its fixed IPv4 (%s)"
+             % r.get("v4"))
+    keys.allow([alice, bob, "%s carol" % c_pub, "%s erin %s" % (e_pub, carol_v4)])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    nc.check("ended: its tunnel addresses changed" in srv.log,
+             "carol's session ended when her address became erin's")
+    r = peer(tb, keys, 0, e_priv, "ping", "100.64.0.1", "1")
+    nc.check(r.get("v4") == carol_v4 and r.get("received") == 1,
+             "erin has carol's former address, and it works (%s)" % r.get("v4"))
+    r = peer(tb, keys, 1, c_priv, "ping", "100.64.0.1", "1")
+    nc.check(r.get("received") == 1 and r.get("v4") not in (carol_v4, None),
+             "carol reconnects with another address (%s)" % r.get("v4"))
+    # carol leaves: her address goes back to the pool for a fixed line.
+    carol_v4 = r.get("v4")
+    keys.allow([alice, bob, "%s dave %s" % (d_pub, carol_v4)])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    r = peer(tb, keys, 0, d_priv, "handshake")
+    nc.check(r.get("v4") == carol_v4, "a removed key's address is reused (%s)" % r.get("v4"))
+
+    # Churn: more distinct keys than --max-sessions (4), two listed at a time.
+    ok = 0
+    for i in range(10):
+        k_priv, k_pub = keys.make("churn%d" % i)
+        keys.allow([alice, "%s churn%d" % (k_pub, i)])
+        srv.proc.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        r = peer(tb, keys, i % 2, k_priv, "handshake", timeout=30)
+        ok += bool(r.get("handshake") and r.get("v4"))
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    nc.check(ok == 10, "10 keys through a relay of 4 sessions, each with an address (%d)" % ok)
+    nc.check(rel["hs_drop_no_address"] == 0, "no client was refused an address")
+    r = peer(tb, keys, 0, a_priv, "handshake")
+    nc.check(r.get("v4") == "100.64.0.50", "alice kept her fixed address throughout")
+    check_stop(tb, srv)
+
+
 def case_hs_flood(tb, binary, keys):
     """A flood of well-formed initiations (one valid INIT sent again and
     again): the cookie path switches on, established sessions keep working,
@@ -341,6 +410,8 @@ def main():
             LCORES = "0@0,1@1,2@1"
             case_protocol(tb, binary, keys)
             print("handoffs: %d" % HANDOFFS[0])
+        elif case == "addresses":
+            case_addresses(tb, binary, keys)
         elif case == "reload":
             case_reload(tb, binary, keys)
         elif case == "hs-flood":

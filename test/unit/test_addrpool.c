@@ -79,15 +79,117 @@ test_reserve(void)
 	p = ox_addrpool_create(&c);
 	key_of(10, k1);
 	key_of(11, k2);
-	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50")) == 0, "reserve");
-	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50")) == 0, "reserve again, same");
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50"), NULL) == 0, "reserve");
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50"), NULL) == 0, "reserve again, same");
 	EXPECT(ox_addrpool_get(p, k1, &a) == 0 && a.v4 == ip4("100.64.0.50"), "get reserved");
-	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.50")) == -EEXIST, "held by another");
-	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.51")) == -EBUSY, "key has another");
-	EXPECT(ox_addrpool_reserve(p, k2, ip4("10.0.0.5")) == -EINVAL, "outside the pool");
-	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.0")) == -EINVAL, "network address");
-	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.1")) == -EINVAL, "relay's address");
-	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.127.255.255")) == -EINVAL, "broadcast");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.50"), NULL) == -EEXIST, "held by another");
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.51"), NULL) == -EBUSY, "key has another");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("10.0.0.5"), NULL) == -EINVAL, "outside the pool");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.0"), NULL) == -EINVAL, "network address");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.1"), NULL) == -EINVAL, "relay's address");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.127.255.255"), NULL) == -EINVAL, "broadcast");
+	EXPECT(ox_addrpool_reserve(p, k2, 0, NULL) == -EINVAL, "nothing fixed");
+	ox_addrpool_free(p);
+}
+
+static void
+ip6(const char *s, uint8_t out[16])
+{
+	if (inet_pton(AF_INET6, s, out) != 1)
+		abort();
+}
+
+/* Fixed IPv6 addresses: used instead of the derived one, never given to
+ * two keys, nor derived for another key. */
+static void
+test_reserve_v6(void)
+{
+	struct ox_addrpool_conf c;
+	struct ox_tunnel_addr a, b, g;
+	struct ox_addrpool *p;
+	uint8_t k1[32], k2[32], k3[32], k4[32], v6[16], w6[16];
+	uint32_t i, hits = 0;
+	char txt[64];
+
+	ox_addrpool_conf_default(&c);
+	p = ox_addrpool_create(&c);
+	key_of(20, k1);
+	key_of(21, k2);
+	key_of(22, k3);
+	key_of(23, k4);
+	ip6("fd6f:7869:647a::beef", v6);
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.60"), v6) == 0, "IPv4 and IPv6 fixed");
+	EXPECT(ox_addrpool_get(p, k1, &a) == 0 && a.v4 == ip4("100.64.0.60") &&
+	       memcmp(a.v6, v6, 16) == 0, "both as fixed");
+	EXPECT(ox_addrpool_reserve(p, k2, 0, v6) == -EEXIST, "the same IPv6 for another key");
+	ip6("fd6f:7869:647a::1:2", w6);
+	EXPECT(ox_addrpool_reserve(p, k2, 0, w6) == 0, "IPv6 only");
+	EXPECT(ox_addrpool_find(p, k2, &b) == -ENOENT, "no IPv4 yet");
+	EXPECT(ox_addrpool_get(p, k2, &b) == 0 && b.v4 != 0 && memcmp(b.v6, w6, 16) == 0,
+	       "IPv4 from the pool, IPv6 as fixed");
+	EXPECT(ox_addrpool_find(p, k2, &g) == 0 && g.v4 == b.v4, "found");
+	ip6("2001:db8::5", w6);
+	EXPECT(ox_addrpool_reserve(p, k3, 0, w6) == -EINVAL, "IPv6 outside the prefix");
+	ip6("fd6f:7869:647a::1", w6);
+	EXPECT(ox_addrpool_reserve(p, k3, 0, w6) == -EINVAL, "the relay's IPv6");
+	/* A fixed IPv6 of the derived form takes that host's IPv6: the key
+	 * that gets host 0x70 by IPv4 would collide. */
+	ip6("fd6f:7869:647a::70", w6);
+	EXPECT(ox_addrpool_reserve(p, k3, 0, w6) == 0, "derived-form IPv6 reserved");
+	EXPECT(ox_addrpool_reserve(p, k4, ip4("100.64.0.112"), NULL) == -EEXIST,
+	       "an IPv4 whose derived IPv6 is someone's fixed one refused");
+	/* No key ever gets host 0x70 from the pool. */
+	for (i = 0; i < 3000; i++) {
+		key_of(1000 + i, k4);
+		if (ox_addrpool_get(p, k4, &b) == 0 && b.host == 0x70)
+			hits++;
+	}
+	EXPECT(hits == 0, "host 0x70 never handed out with its derived IPv6 taken (%u)", hits);
+	/* Released: free for someone else. */
+	EXPECT(ox_addrpool_release(p, k1) == 0, "release");
+	EXPECT(ox_addrpool_reserve(p, k2, 0, v6) == -EBUSY, "k2 holds another");
+	EXPECT(ox_addrpool_reserve(p, k3, ip4("100.64.0.60"), NULL) == -EBUSY, "k3 holds another");
+	key_of(30, k1);
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.60"), v6) == 0,
+	       "both addresses of a released key reserved by another");
+	/* Walk. */
+	i = 0;
+	{
+		const uint8_t *k;
+		bool fixed;
+		uint32_t it = 0, n = 0, nfixed = 0;
+
+		while (ox_addrpool_next(p, &it, &k, &g, &fixed) == 0) {
+			n++;
+			nfixed += fixed;
+		}
+		snprintf(txt, sizeof(txt), "%u/%u", n, nfixed);
+		EXPECT(n == ox_addrpool_count(p) - 1 && nfixed == 2,
+		       "walk: every key with an address once, fixed ones marked (%s)", txt);
+	}
+	ox_addrpool_free(p);
+}
+
+/* A reload carries pool addresses over as pool (not fixed) ones. */
+static void
+test_claim(void)
+{
+	struct ox_addrpool_conf c;
+	struct ox_tunnel_addr a;
+	struct ox_addrpool *p;
+	uint8_t k1[32], k2[32];
+
+	ox_addrpool_conf_default(&c);
+	p = ox_addrpool_create(&c);
+	key_of(40, k1);
+	key_of(41, k2);
+	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.70"), NULL) == 0, "fixed");
+	EXPECT(ox_addrpool_claim(p, k2, ip4("100.64.0.70")) == -EEXIST, "claim of a fixed one");
+	EXPECT(ox_addrpool_claim(p, k2, ip4("100.64.0.71")) == 0, "claim");
+	EXPECT(ox_addrpool_claim(p, k2, ip4("100.64.0.71")) == 0, "claim again");
+	EXPECT(ox_addrpool_get(p, k2, &a) == 0 && a.v4 == ip4("100.64.0.71"), "kept");
+	EXPECT(ox_addrpool_reserve(p, k2, ip4("100.64.0.71"), NULL) == -EBUSY,
+	       "a claimed address is not a fixed one");
 	ox_addrpool_free(p);
 }
 
@@ -204,6 +306,8 @@ main(void)
 {
 	test_defaults();
 	test_reserve();
+	test_reserve_v6();
+	test_claim();
 	test_exhaustion();
 	test_many_and_churn();
 	test_bad_conf();
