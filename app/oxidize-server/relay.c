@@ -14,8 +14,15 @@
  *    promotes its keypairs, and updates where the client is (roaming).
  *    DATA arriving on another worker is handed to the owner's inbox;
  *  - any worker may seal for any session (TAP return path, client to
- *    client): the send counter is one atomic add, and the endpoint is read
- *    under a seqlock.
+ *    client) with the send key its owner published (two per session, the
+ *    one in use flipped with a release store; the other is written again
+ *    only a grace period later, so no lcore ever seals with a key being
+ *    replaced or wiped): the send counter is one atomic add, and the
+ *    endpoint is read under a seqlock;
+ *  - receiver indexes are random 32-bit numbers, one per keypair (as
+ *    WireGuard's), issued by the control thread into a lock-free hash that
+ *    every worker reads; the owner hands back those of keypairs it drops.
+ *    A session's keys are wiped once it has ended and no lcore can hold it.
  * No locks, syscalls or allocations per packet; mbufs are reused in place.
  */
 #include <errno.h>
@@ -30,6 +37,7 @@
 #include <rte_ip.h>
 #include <rte_malloc.h>
 #include <rte_mbuf_dyn.h>
+#include <rte_rcu_qsbr.h>
 #include <rte_seqlock.h>
 #include <rte_udp.h>
 #include <sodium.h>
@@ -46,7 +54,15 @@ const char *const ox_relay_ctr_names[OX_RELAY_CTR_MAX] = {
 #define INSTALLS	1024		/* keypairs in flight to their owners */
 #define EVENTS_SIZE	4096
 #define CTRL_BURST	32
-#define EPOCH_SHIFT	30		/* above OX_SESSIONS_INDEX_MASK */
+#define IDX_MAX		8		/* receiver indexes one session holds at once */
+
+/* What workers tell the control thread (the events ring): a kind in the
+ * high 32 bits of the pointer-sized word, a value in the low 32. */
+enum relay_event {
+	EV_END = 1,		/* a DISCONNECT: end session (value: its handle) */
+	EV_RETIRE = 2,		/* a keypair left its peer (value: receiver index) */
+};
+_Static_assert(sizeof(void *) == 8, "events pack a kind and a 32-bit value in a pointer");
 
 /* Why the control thread refused an initiation that lib/oxtunnel accepted,
  * or lost its answer; one counter each (telemetry: hs_drop_<name>). */
@@ -55,6 +71,7 @@ const char *const ox_relay_ctr_names[OX_RELAY_CTR_MAX] = {
 	X(NO_ADDRESS, "no_address") \
 	X(SESSIONS_FULL, "sessions_full") \
 	X(ADDRESS_IN_USE, "address_in_use") \
+	X(NO_INDEX, "no_receiver_index") \
 	X(REPLY_INBOX_FULL, "reply_inbox_full")
 
 enum relay_hs_drop {
@@ -88,11 +105,18 @@ struct relay_ep {
 
 /* A session's private area (lib/sessions). */
 struct relay_sess {
-	struct ox_peer peer;		/* owner only */
+	struct ox_peer peer;		/* owner only: receive keys, replay windows */
+	struct ox_sendkey tx[2];	/* owner writes, anyone seals with tx[tx_cur] */
+	uint8_t tx_cur;			/* owner stores (release), anyone loads (acquire) */
+	bool tx_old_live;		/* owner: tx[!tx_cur] still holds a key to wipe */
+	uint32_t tx_index;		/* owner: receiver index tx[tx_cur] comes from */
+	uint64_t tx_token;		/* owner: RCU token of the last flip */
+	bool ending;			/* owner: a DISCONNECT was passed on */
 	rte_seqlock_t ep_lock;
 	struct relay_ep ep;		/* owner writes, anyone reads */
 	uint16_t owner;			/* worker id; set before the session is used */
-	uint8_t epoch;			/* control: keypair number, 2 bits */
+	uint8_t n_idx;			/* control: receiver indexes held in by_index */
+	uint32_t idx[IDX_MAX];		/* control */
 };
 
 /* A keypair on its way from the control thread to the owner. */
@@ -109,8 +133,10 @@ struct ox_relay {
 	struct ox_allowlist allow;
 	struct ox_addrpool *pool;
 	struct rte_ring *hs_ring;	/* INIT mbufs, workers -> control */
-	struct rte_ring *events;	/* session indexes to end, workers -> control */
+	struct rte_ring *events;	/* enum relay_event, workers -> control */
 	struct rte_hash *by_key;	/* control only: client key -> session */
+	struct rte_hash *by_index;	/* receiver index -> session; control writes */
+	struct rte_rcu_qsbr *rcu;	/* the workers' quiescent states (lib/sessions) */
 	struct relay_install *installs;
 	unsigned int next_install;
 	int dyn_off;			/* mbuf dynfield: union relay_dyn */
@@ -256,7 +282,7 @@ static void
 seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
-	struct ox_keypair *kp;
+	struct ox_sendkey *sk;
 	struct relay_ep ep;
 	struct rte_ether_hdr *eth;
 	struct rte_udp_hdr *udp;
@@ -264,8 +290,8 @@ seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 	uint8_t *hdr;
 	int ret;
 
-	kp = ox_peer_current(&rs->peer);
-	if (unlikely(kp == NULL)) {
+	sk = &rs->tx[__atomic_load_n(&rs->tx_cur, __ATOMIC_ACQUIRE)];
+	if (unlikely(!sk->valid)) {
 		ox_drop_dp(w, m, OX_DP_DROP_NO_KEYS);
 		return;
 	}
@@ -279,7 +305,7 @@ seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 	}
 	hdr = (uint8_t *)rte_pktmbuf_prepend(m, OX_DATA_HDR_LEN);
 	rte_pktmbuf_append(m, OX_TAG_LEN);
-	ret = ox_data_seal(w->aead, kp, hdr, plain, now);
+	ret = ox_data_seal_sk(w->aead, sk, hdr, plain, now);
 	if (unlikely(ret < 0)) {
 		drop_ox(w, m, ret);
 		return;
@@ -446,6 +472,54 @@ unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 		rte_pktmbuf_free(m);
 }
 
+/* ------------------------------------------------------------ keys */
+
+/* Hand the receiver indexes of dropped keypairs back to the control thread.
+ * One that cannot be posted stays in by_index until the session ends, which
+ * is harmless: it resolves to a session that has no keypair under it. */
+static void
+post_retired(struct ox_worker *w, struct relay_sess *rs)
+{
+	uint32_t idx[OX_PEER_RETIRED_MAX];
+	unsigned int n, i;
+
+	n = ox_peer_take_retired(&rs->peer, idx);
+	for (i = 0; i < n; i++)
+		if (rte_ring_mp_enqueue(w->relay->events,
+				(void *)((uintptr_t)EV_RETIRE << 32 | idx[i])) != 0)
+			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
+}
+
+/*
+ * Owner: publish the send half of the current keypair when it changed, in
+ * the send key slot not in use, and wipe the one left behind once a grace
+ * period has passed. A slot is rewritten only after every lcore has passed
+ * a quiescent state since it was last in use: until then the change waits
+ * (the old key still seals; the client keeps its previous keypair).
+ */
+static void
+publish_tx(struct ox_worker *w, struct relay_sess *rs)
+{
+	const struct ox_keypair *kp = ox_peer_current(&rs->peer);
+	uint8_t next;
+
+	if (likely(kp == NULL || kp->local_index == rs->tx_index) && !rs->tx_old_live)
+		return;
+	if (rte_rcu_qsbr_check(w->relay->rcu, rs->tx_token, false) != 1)
+		return;
+	next = (uint8_t)(rs->tx_cur ^ 1);
+	if (kp != NULL && kp->local_index != rs->tx_index) {
+		ox_sendkey_from(&rs->tx[next], kp);
+		__atomic_store_n(&rs->tx_cur, next, __ATOMIC_RELEASE);
+		rs->tx_index = kp->local_index;
+		rs->tx_token = rte_rcu_qsbr_start(w->relay->rcu);
+		rs->tx_old_live = rs->tx[rs->tx_cur ^ 1].valid;
+		return;
+	}
+	ox_sendkey_wipe(&rs->tx[next]);
+	rs->tx_old_live = false;
+}
+
 /* ---------------------------------------------------------------- DATA */
 
 /* A DATA datagram this worker owns the session of. */
@@ -466,6 +540,10 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	ox_ctr_add(&w->stats.relay[OX_RELAY_DECRYPTED], 1);
+	/* A first packet under new keys promoted them. */
+	if (unlikely(rs->peer.n_retired != 0))
+		post_retired(w, rs);
+	publish_tx(w, rs);
 	__atomic_store_n(&sess->last_rx_ns, now, __ATOMIC_RELAXED);
 	/* Roaming: a new source is adopted only now that it authenticated. */
 	ep_from_pkt(&ep, p);
@@ -494,10 +572,16 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	case OX_INNER_DISCONNECT:
 		ox_ctr_add(&w->stats.relay[OX_RELAY_DISCONNECT], 1);
-		/* Lost when the queue is full: the idle timeout ends it. */
-		if (rte_ring_mp_enqueue(w->relay->events,
-				(void *)(uintptr_t)sess->index) != 0)
-			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
+		/* Passed on once: more DISCONNECTs of a session that is ending
+		 * cannot fill the queue. Lost when it is full anyway: the idle
+		 * timeout ends the session. */
+		if (!rs->ending) {
+			if (rte_ring_mp_enqueue(w->relay->events,
+					(void *)((uintptr_t)EV_END << 32 | sess->index)) != 0)
+				ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
+			else
+				rs->ending = true;
+		}
 		rte_pktmbuf_free(m);
 		return;
 	case OX_INNER_BATCH:
@@ -506,6 +590,15 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	default:
 		forward_inner(w, sess, m, now);
 	}
+}
+
+/* The session a receiver index was issued to, or NULL (any lcore). */
+static inline struct ox_session *
+by_index(const struct ox_relay *r, uint32_t index)
+{
+	void *data;
+
+	return rte_hash_lookup_data(r->by_index, &index, &data) >= 0 ? data : NULL;
 }
 
 /* The worker hook: every datagram to our port that is not an OXPI probe. */
@@ -525,7 +618,7 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 	}
 	switch (r) {
 	case OX_MSG_DATA:
-		sess = ox_sessions_by_index(w->sessions, msg.index);
+		sess = by_index(w->relay, msg.index);
 		if (unlikely(sess == NULL)) {
 			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
 			return true;
@@ -595,9 +688,13 @@ ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
 	case INBOX_RESPONSE:
 		in = relay_dyn(r, m)->install;
 		sess = ox_sessions_by_index(w->sessions, in->sess_index);
-		if (sess != NULL)
-			ox_peer_install(&((struct relay_sess *)ox_session_priv(sess))->peer,
-					&in->kp, false);
+		if (sess != NULL) {
+			struct relay_sess *rs = ox_session_priv(sess);
+
+			ox_peer_install(&rs->peer, &in->kp, false);
+			if (rs->peer.n_retired != 0)
+				post_retired(w, rs);
+		}
 		ox_keypair_wipe(&in->kp);
 		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
 		if (sess == NULL) {
@@ -613,7 +710,7 @@ ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
 		/* relay_rx parsed it and classified it as DATA already. */
 		pkt_unmark(r, m, &p);
 		memcpy(&idx, p.frame + p.payload_off + 4, sizeof(idx));
-		sess = ox_sessions_by_index(w->sessions, rte_le_to_cpu_32(idx));
+		sess = by_index(r, rte_le_to_cpu_32(idx));
 		if (sess == NULL || ((struct relay_sess *)ox_session_priv(sess))->owner != w->id) {
 			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
 			return;
@@ -656,16 +753,75 @@ to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind 
 	return 0;
 }
 
+/* A new receiver index: random, never 0, held by nobody. */
+static int
+index_issue(struct ox_relay *r, struct ox_session *sess, uint32_t *out)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	uint32_t idx;
+	int i;
+
+	if (rs->n_idx == IDX_MAX)
+		return -ENOSPC;
+	for (i = 0; i < 16; i++) {
+		idx = (uint32_t)rte_rand();
+		if (idx != 0 && rte_hash_lookup(r->by_index, &idx) < 0)
+			break;
+	}
+	if (i == 16 || rte_hash_add_key_data(r->by_index, &idx, sess) != 0)
+		return -ENOSPC;
+	rs->idx[rs->n_idx++] = idx;
+	*out = idx;
+	return 0;
+}
+
+/* A receiver index no keypair of its session uses any more. */
+static void
+index_retire(struct ox_relay *r, uint32_t idx)
+{
+	struct ox_session *sess = by_index(r, idx);
+	struct relay_sess *rs;
+	unsigned int i;
+
+	if (sess == NULL)
+		return;
+	rs = ox_session_priv(sess);
+	for (i = 0; i < rs->n_idx; i++) {
+		if (rs->idx[i] == idx) {
+			rs->idx[i] = rs->idx[--rs->n_idx];
+			rte_hash_del_key(r->by_index, &idx);
+			return;
+		}
+	}
+}
+
 /*
- * End a session. Workers may still hold it until their next quiescent
- * state, so its keys are wiped when lib/sessions hands the slot out again
- * (the private area is zeroed then), or at exit.
+ * Wipe what a session held, once lib/sessions says no lcore can hold it
+ * any more (a grace period after its end).
+ */
+static void
+session_released(struct ox_session *sess, void *arg)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+
+	(void)arg;
+	ox_peer_wipe(&rs->peer);
+	ox_sendkey_wipe(&rs->tx[0]);
+	ox_sendkey_wipe(&rs->tx[1]);
+}
+
+/*
+ * End a session: lookups stop finding it at once; its keys are wiped a
+ * grace period later (session_released), when no worker can hold it.
  */
 static void
 remove_session(struct ox_relay *r, struct ox_session *sess)
 {
+	struct relay_sess *rs = ox_session_priv(sess);
 	int32_t pos;
 
+	while (rs->n_idx > 0)
+		rte_hash_del_key(r->by_index, &rs->idx[--rs->n_idx]);
 	pos = rte_hash_del_key(r->by_key, sess->key);
 	if (pos < 0)
 		SRV_LOG(WARNING, "session %#x had no key entry", sess->index);
@@ -687,6 +843,7 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	struct ox_src src;
 	struct ox_pkt p;
 	uint8_t *payload;
+	uint32_t idx;
 	void *data;
 	int ret;
 
@@ -752,7 +909,10 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 		r->hs_new++;
 	}
 	rs = ox_session_priv(sess);
-	rs->epoch = (uint8_t)((rs->epoch + 1) & 3);
+	if (index_issue(r, sess, &idx) != 0) {
+		r->relay_hs_drops[RELAY_HS_NO_INDEX]++;
+		goto free_resp;
+	}
 	memset(&pl, 0, sizeof(pl));
 	pl.v4 = sess->addr.v4;
 	memcpy(pl.v6, sess->addr.v6, 16);
@@ -761,10 +921,9 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	pl.mtu = r->srv->conf.mtu;
 	pl.keepalive_s = r->srv->conf.keepalive;
 	in->sess_index = sess->index;
-	if (ox_hs_make_response(r->hs, &resp, &pl,
-			sess->index | (uint32_t)rs->epoch << EPOCH_SHIFT, now,
-			payload, &in->kp) != 0) {
+	if (ox_hs_make_response(r->hs, &resp, &pl, idx, now, payload, &in->kp) != 0) {
 		r->hs_drops[OX_DROP_CRYPTO]++;
+		index_retire(r, idx);
 		goto free;
 	}
 	r->hs_ok++;
@@ -775,9 +934,11 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 	relay_dyn(r, m)->install = in;
 	/* The owner installs the keypair before the client can use it. */
 	if (to_worker(r, rs->owner, m, INBOX_RESPONSE) != 0) {
-		/* Never reaches the owner: the slot would stay taken. */
+		/* Never reaches the owner: the slot and the index would
+		 * stay taken. */
 		ox_keypair_wipe(&in->kp);
 		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+		index_retire(r, idx);
 	}
 	return;
 free_resp:
@@ -982,15 +1143,27 @@ ox_relay_control(struct ox_server *srv)
 			r->n_bad++;
 		}
 	}
-	n = rte_ring_sc_dequeue_burst(r->events, ev, CTRL_BURST, NULL);
-	work += n;
-	for (i = 0; i < n; i++) {
-		struct ox_session *sess = ox_sessions_by_index(srv->sessions,
-							       (uint32_t)(uintptr_t)ev[i]);
+	/* Every event waiting: none is left to fill the ring. */
+	while ((n = rte_ring_sc_dequeue_burst(r->events, ev, CTRL_BURST, NULL)) > 0) {
+		work += n;
+		for (i = 0; i < n; i++) {
+			uintptr_t e = (uintptr_t)ev[i];
+			uint32_t v = (uint32_t)e;
+			struct ox_session *sess;
 
-		if (sess != NULL) {
-			SRV_LOG(INFO, "session %#x ended by its client", sess->index);
-			remove_session(r, sess);
+			switch (e >> 32) {
+			case EV_END:
+				sess = ox_sessions_by_index(srv->sessions, v);
+				if (sess != NULL) {
+					SRV_LOG(INFO, "session %#x ended by its client",
+						sess->index);
+					remove_session(r, sess);
+				}
+				break;
+			case EV_RETIRE:
+				index_retire(r, v);
+				break;
+			}
 		}
 	}
 	if (reload_requested) {
@@ -1018,6 +1191,20 @@ ox_relay_init(struct ox_server *srv)
 		.entries = RTE_MAX(srv->conf.max_sessions, 16u),
 		.key_len = OX_KEY_LEN,
 		.socket_id = (int)rte_socket_id(),
+	};
+	/* Three keypairs a session (current, previous, next), each with its
+	 * index; lock-free readers, entries recycled after a grace period. */
+	struct rte_hash_parameters ip = {
+		.name = "ox_by_index",
+		.entries = RTE_MAX(srv->conf.max_sessions * 3, 64u),
+		.key_len = sizeof(uint32_t),
+		.socket_id = (int)rte_socket_id(),
+		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
+			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+	};
+	struct rte_hash_rcu_config irc = {
+		.v = ox_sessions_rcu(srv->sessions),
+		.mode = RTE_HASH_QSBR_MODE_DQ,
 	};
 	uint8_t priv[OX_KEY_LEN];
 	char err[512], pub64[OX_KEY_B64_LEN + 1];
@@ -1068,11 +1255,17 @@ ox_relay_init(struct ox_server *srv)
 	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(),
 				    RING_F_SC_DEQ);
 	r->by_key = rte_hash_create(&hp);
+	r->rcu = ox_sessions_rcu(srv->sessions);
+	r->by_index = rte_hash_create(&ip);
+	if (r->by_index != NULL && rte_hash_rcu_qsbr_add(r->by_index, &irc) != 0) {
+		rte_hash_free(r->by_index);
+		r->by_index = NULL;
+	}
 	r->installs = rte_zmalloc("ox_installs", sizeof(*r->installs) * INSTALLS,
 				  RTE_CACHE_LINE_SIZE);
 	r->dyn_off = rte_mbuf_dynfield_register(&dyn);
 	if (r->hs_ring == NULL || r->events == NULL || r->by_key == NULL ||
-	    r->installs == NULL || r->dyn_off < 0) {
+	    r->by_index == NULL || r->installs == NULL || r->dyn_off < 0) {
 		ret = -rte_errno;
 		fprintf(stderr, "oxidize-server: relay setup failed: %s\n", rte_strerror(rte_errno));
 		goto fail;
@@ -1099,6 +1292,7 @@ ox_relay_init(struct ox_server *srv)
 		w->hook = relay_rx;
 		w->tap_hook = relay_tap;
 	}
+	ox_sessions_set_release(srv->sessions, session_released, r);
 	srv->relay = r;
 	ox_key_to_base64(pub64, ox_hs_public(r->hs));
 	SRV_LOG(NOTICE, "relay: public key %s, %u allowed key(s), tunnel MTU %u",
@@ -1148,9 +1342,11 @@ ox_relay_free(struct ox_server *srv)
 		uint32_t iter = 0;
 
 		while (rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0)
-			ox_peer_wipe(&((struct relay_sess *)ox_session_priv(data))->peer);
+			session_released(data, r);
 	}
 	rte_hash_free(r->by_key);
+	rte_hash_free(r->by_index);
+	ox_sessions_set_release(srv->sessions, NULL, NULL);
 	if (r->installs != NULL) {
 		for (i = 0; i < INSTALLS; i++)
 			ox_keypair_wipe(&r->installs[i].kp);

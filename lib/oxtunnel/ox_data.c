@@ -60,33 +60,76 @@ elapsed(uint64_t now_ns, uint64_t since_ns, uint64_t limit_ns)
 	return now_ns > since_ns && now_ns - since_ns >= limit_ns;
 }
 
-int
-ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
-	     size_t plain_len, uint64_t now_ns)
+/* Seal with the send fields of a keypair or of a send key. */
+static int
+seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next,
+     uint64_t limit, uint64_t birth_ns, uint64_t expire_ns, uint32_t remote_index,
+     uint8_t *pkt, size_t plain_len, uint64_t now_ns)
 {
 	uint64_t counter;
 
-	if (!kp->valid)
-		return -OX_DROP_KEY_EXPIRED;
 	if (plain_len > OX_MAX_PLAINTEXT)
 		return -OX_DROP_TOO_LONG;
-	if (elapsed(now_ns, kp->birth_ns, kp->expire_ns))
+	if (elapsed(now_ns, birth_ns, expire_ns))
 		return -OX_DROP_KEY_EXPIRED;
 	/* One atomic add hands out each counter once, whatever the number
 	 * of senders; past the limit every caller is refused, and the
-	 * counter cannot wrap (2^64 refusals would be needed). */
-	counter = atomic_fetch_add_explicit(&kp->send_counter, 1, memory_order_relaxed);
-	if (counter >= kp->send_limit)
+	 * counter cannot wrap: it is pinned there. */
+	counter = atomic_fetch_add_explicit(next, 1, memory_order_relaxed);
+	if (counter >= limit) {
+		atomic_store_explicit(next, limit, memory_order_relaxed);
 		return -OX_DROP_KEY_EXPIRED;
+	}
 
 	ox_put_hdr(pkt, OX_MSG_DATA);
-	ox_put_le32(pkt + 4, kp->remote_index);
+	ox_put_le32(pkt + 4, remote_index);
 	ox_put_le64(pkt + 8, counter);
-	if (ox_aead_seal(a, kp->send_key, counter, pkt, OX_DATA_HDR_LEN,
+	if (ox_aead_seal(a, key, counter, pkt, OX_DATA_HDR_LEN,
 			pkt + OX_DATA_HDR_LEN, plain_len,
 			pkt + OX_DATA_HDR_LEN + plain_len) != 0)
 		return -OX_DROP_CRYPTO;
 	return (int)(plain_len + OX_DATA_OVERHEAD);
+}
+
+int
+ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
+	     size_t plain_len, uint64_t now_ns)
+{
+	if (!kp->valid)
+		return -OX_DROP_KEY_EXPIRED;
+	return seal(a, kp->send_key, &kp->send_counter, kp->send_limit, kp->birth_ns,
+		    kp->expire_ns, kp->remote_index, pkt, plain_len, now_ns);
+}
+
+int
+ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt,
+		size_t plain_len, uint64_t now_ns)
+{
+	if (!sk->valid)
+		return -OX_DROP_KEY_EXPIRED;
+	return seal(a, sk->key, &sk->counter, sk->limit, sk->birth_ns, sk->expire_ns,
+		    sk->remote_index, pkt, plain_len, now_ns);
+}
+
+void
+ox_sendkey_from(struct ox_sendkey *sk, const struct ox_keypair *kp)
+{
+	memcpy(sk->key, kp->send_key, OX_KEY_LEN);
+	atomic_store_explicit(&sk->counter,
+		atomic_load_explicit(&kp->send_counter, memory_order_relaxed),
+		memory_order_relaxed);
+	sk->limit = kp->send_limit;
+	sk->birth_ns = kp->birth_ns;
+	sk->expire_ns = kp->expire_ns;
+	sk->remote_index = kp->remote_index;
+	sk->valid = kp->valid;
+}
+
+void
+ox_sendkey_wipe(struct ox_sendkey *sk)
+{
+	sodium_memzero(sk->key, sizeof(sk->key));
+	sk->valid = false;
 }
 
 int
@@ -152,8 +195,21 @@ ox_peer_init(struct ox_peer *p)
 static void
 wipe_slot(struct ox_peer *p, int8_t *role)
 {
-	if (*role >= 0)
-		ox_keypair_wipe(&p->kp[*role]);
+	if (*role >= 0) {
+		struct ox_keypair *kp = &p->kp[*role];
+
+		/* A caller that never takes them back (a client) loses none
+		 * that matter: only the newest are kept. */
+		if (kp->valid) {
+			if (p->n_retired == OX_PEER_RETIRED_MAX) {
+				memmove(p->retired, p->retired + 1,
+					sizeof(p->retired) - sizeof(p->retired[0]));
+				p->n_retired--;
+			}
+			p->retired[p->n_retired++] = kp->local_index;
+		}
+		ox_keypair_wipe(kp);
+	}
 	*role = -1;
 }
 
@@ -250,4 +306,15 @@ ox_peer_wipe(struct ox_peer *p)
 	for (i = 0; i < 3; i++)
 		ox_keypair_wipe(&p->kp[i]);
 	p->cur = p->prev = p->next = -1;
+	p->n_retired = 0;
+}
+
+unsigned int
+ox_peer_take_retired(struct ox_peer *p, uint32_t out[OX_PEER_RETIRED_MAX])
+{
+	unsigned int n = p->n_retired;
+
+	memcpy(out, p->retired, n * sizeof(out[0]));
+	p->n_retired = 0;
+	return n;
 }

@@ -291,13 +291,51 @@ bool ox_keypair_needs_rekey(const struct ox_keypair *kp, uint64_t now_ns);
 void ox_keypair_wipe(struct ox_keypair *kp);
 
 /**
+ * The send half of a keypair on its own (a few dozen bytes, where a keypair
+ * with its replay window is a few hundred): what a server publishes for
+ * every thread to seal with, while the receive half stays with the one
+ * thread that opens. Same threading as the send side of struct ox_keypair.
+ */
+struct ox_sendkey {
+	uint8_t key[OX_KEY_LEN];
+	_Atomic uint64_t counter;	/**< next counter to send */
+	uint64_t limit;			/**< counters >= this are never sent */
+	uint64_t birth_ns;
+	uint64_t expire_ns;
+	uint32_t remote_index;
+	bool valid;
+};
+
+/**
+ * Copy a keypair's send half, with its counter as it is now. Not atomic
+ * with respect to senders of @p kp: call it while nobody sends with @p kp.
+ */
+void ox_sendkey_from(struct ox_sendkey *sk, const struct ox_keypair *kp);
+
+/** Wipe a send key and mark it unusable. */
+void ox_sendkey_wipe(struct ox_sendkey *sk);
+
+/** ox_data_seal() with a send key. */
+int ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt,
+		    size_t plain_len, uint64_t now_ns);
+
+/** Receiver indexes of dropped keypairs an ox_peer remembers. */
+#define OX_PEER_RETIRED_MAX	4
+
+/**
  * The keypairs of one peer: current, the one before it (kept for in-flight
  * packets until it expires) and, on the responder, the next one (from a
  * handshake whose first data packet has not come yet). One writer.
+ *
+ * The receiver indexes of keypairs it drops (replaced, or pushed out by a
+ * newer one) are noted, for a server that hands out unique indexes to take
+ * back with ox_peer_take_retired(). One install or open drops at most three.
  */
 struct ox_peer {
 	struct ox_keypair kp[3];
 	int8_t cur, prev, next;		/**< slot in kp[], or -1 */
+	uint8_t n_retired;
+	uint32_t retired[OX_PEER_RETIRED_MAX];
 };
 
 void ox_peer_init(struct ox_peer *p);
@@ -324,6 +362,13 @@ int ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len,
 
 /** Wipe every keypair. */
 void ox_peer_wipe(struct ox_peer *p);
+
+/**
+ * Take the receiver indexes of the keypairs dropped since the last call.
+ *
+ * @return how many were written to @p out.
+ */
+unsigned int ox_peer_take_retired(struct ox_peer *p, uint32_t out[OX_PEER_RETIRED_MAX]);
 
 /* ---------------------------------------------------------------- BATCH */
 

@@ -29,6 +29,8 @@ struct ox_sessions {
 	struct rte_hash *by_v6;
 	struct rte_rcu_qsbr *qsbr;
 	struct rte_rcu_qsbr_dq *dq;	/* removed slots waiting for a grace period */
+	ox_sessions_release_t release;
+	void *release_arg;
 };
 
 static inline struct ox_session *
@@ -45,8 +47,18 @@ slot_free_cb(void *p, void *e, unsigned int n)
 	const uint32_t *slots = e;
 	unsigned int i;
 
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
+		if (s->release != NULL)
+			s->release(slot_at(s, slots[i]), s->release_arg);
 		s->free[s->n_free++] = slots[i];
+	}
+}
+
+void
+ox_sessions_set_release(struct ox_sessions *s, ox_sessions_release_t fn, void *arg)
+{
+	s->release = fn;
+	s->release_arg = arg;
 }
 
 /* rte_hash_crc reads keys 8 bytes at a time: hand it an aligned copy (an
@@ -265,7 +277,7 @@ ox_sessions_del(struct ox_sessions *s, struct ox_session *sess)
 	if (rte_rcu_qsbr_dq_enqueue(s->dq, &sess->slot) != 0) {
 		/* Queue full (cannot happen: it holds the whole table); wait. */
 		rte_rcu_qsbr_synchronize(s->qsbr, RTE_QSBR_THRID_INVALID);
-		s->free[s->n_free++] = sess->slot;
+		slot_free_cb(s, &sess->slot, 1);
 	}
 	return 0;
 }

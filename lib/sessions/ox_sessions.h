@@ -184,6 +184,24 @@ ox_session_priv(struct ox_session *sess)
  */
 uint32_t ox_sessions_count(const struct ox_sessions *s);
 
+/** Called for a removed session once no reader can hold it. */
+typedef void (*ox_sessions_release_t)(struct ox_session *sess, void *arg);
+
+/**
+ * Have @p fn called (by the control thread, from ox_sessions_reclaim() or
+ * ox_sessions_add()) for every removed session once its grace period has
+ * ended, before its slot can be handed out again: the place to wipe the
+ * keys in its private area.
+ *
+ * @param s
+ *   Table.
+ * @param fn
+ *   Callback, or NULL for none.
+ * @param arg
+ *   Its argument.
+ */
+void ox_sessions_set_release(struct ox_sessions *s, ox_sessions_release_t fn, void *arg);
+
 /**
  * Reclaim slots whose grace period has ended (control thread; also done
  * by ox_sessions_add() when it runs short).

@@ -18,6 +18,9 @@ Scenarios print one JSON object:
   responder SECONDS      answer ICMP echo requests to our address for a while
   flood SECONDS          (no handshake) one valid INIT sent again and again
   sealed DST             one echo to DST; print that datagram (hex), as accepted
+  unconfirmed N DST      N handshakes never confirmed, then ping DST under the first keys
+  rekeys N [SECONDS]     N confirmed handshakes in a row while receiving; count the
+                         DATA that opens under our keys, under a zero key, or neither
 
 The handshake takes a COOKIE reply (the relay under load) and retries with
 mac2, as the specification says.
@@ -186,24 +189,28 @@ class Peer:
                 continue
             if len(r) != 88 or r[3] != RESPONSE or struct.unpack("<I", r[4:8])[0] != idx:
                 continue
-            re = r[8:40]
-            ns.mix_hash(re)
-            ns.mix_key(dh(e, re))
-            ns.mix_key(dh(self.s, re))
-            pl = ns.decrypt(r[40:88])
-            k1, k2 = hkdf2(ns.ck, b"")
-            self.tx, self.rx = ChaCha20Poly1305(k1), ChaCha20Poly1305(k2)
-            self.remote_index = struct.unpack("<I", pl[0:4])[0]
-            self.local_index = idx
-            self.v4 = socket.inet_ntoa(pl[4:8])
-            self.v6 = socket.inet_ntop(socket.AF_INET6, pl[8:24])
-            self.v4_prefix, self.v6_prefix = pl[24], pl[25]
-            self.mtu, self.keepalive = struct.unpack("<HH", pl[26:30])
-            self.send_n = 0
-            self.seen = set()
+            self.take_response(r, idx, e, ns)
             self.send(b"")		# key confirmation
             return True
         return False
+
+    def take_response(self, r, idx, e, ns):
+        """Derive the keys of a RESPONSE to our initiation idx; they become ours."""
+        re = r[8:40]
+        ns.mix_hash(re)
+        ns.mix_key(dh(e, re))
+        ns.mix_key(dh(self.s, re))
+        pl = ns.decrypt(r[40:88])
+        k1, k2 = hkdf2(ns.ck, b"")
+        self.tx, self.rx = ChaCha20Poly1305(k1), ChaCha20Poly1305(k2)
+        self.remote_index = struct.unpack("<I", pl[0:4])[0]
+        self.local_index = idx
+        self.v4 = socket.inet_ntoa(pl[4:8])
+        self.v6 = socket.inet_ntop(socket.AF_INET6, pl[8:24])
+        self.v4_prefix, self.v6_prefix = pl[24], pl[25]
+        self.mtu, self.keepalive = struct.unpack("<HH", pl[26:30])
+        self.send_n = 0
+        self.seen = set()
 
     def seal(self, plaintext):
         hdr = bytes([0x4F, 0x58, VERSION, DATA]) + struct.pack("<IQ", self.remote_index,
@@ -343,6 +350,79 @@ def main():
     elif s == "disconnect":
         p.send(b"\x03")
         out.update(sent=True)
+    elif s == "unconfirmed":
+        # N more handshakes whose keys are never used (lost from the relay's
+        # point of view: no first DATA confirms them), then traffic under
+        # the first keys, which must still work both ways.
+        keep = (p.tx, p.rx, p.remote_index, p.local_index, p.send_n, p.seen)
+        answered = 0
+        for _ in range(int(a.args[0])):
+            time.sleep(0.06)	# within the per-source rate (20/s)
+            idx, e, ns, mac1, msg = p.make_init()
+            p.sock.sendto(msg, p.server)
+            deadline = time.time() + 2.0
+            while time.time() < deadline:
+                try:
+                    r, _ = p.sock.recvfrom(2048)
+                except socket.timeout:
+                    continue
+                if len(r) == 88 and r[3] == RESPONSE and struct.unpack("<I", r[4:8])[0] == idx:
+                    answered += 1
+                    break
+        p.tx, p.rx, p.remote_index, p.local_index, p.send_n, p.seen = keep
+        got, _ = ping(p, a.args[1], 3)
+        out.update(answered=answered, received=got)
+    elif s == "rekeys":
+        # N handshakes in a row, each confirmed, while the relay seals
+        # traffic to us from its lcores: every DATA must open under one of
+        # our keys, and none under an all-zero key (one wiped in use).
+        zero = ChaCha20Poly1305(b"\0" * 32)
+        keys = {p.local_index: p.rx}
+        st = dict(data=0, opened=0, zero_key=0, unknown=0, rekeys=0)
+
+        def examine(d):
+            if len(d) < 32 or d[:4] != bytes([0x4F, 0x58, VERSION, DATA]):
+                return
+            idx, n = struct.unpack("<IQ", d[4:16])
+            st["data"] += 1
+            for c in ([keys[idx]] if idx in keys else []):
+                try:
+                    c.decrypt(nonce(n), d[16:], d[:16])
+                    st["opened"] += 1
+                    return
+                except Exception:
+                    pass
+            try:
+                zero.decrypt(nonce(n), d[16:], d[:16])
+                st["zero_key"] += 1
+            except Exception:
+                st["unknown"] += 1
+
+        def pump(until, want=None):
+            while time.time() < until:
+                try:
+                    d, _ = p.sock.recvfrom(9216)
+                except socket.timeout:
+                    continue
+                if want and len(d) == 88 and d[3] == RESPONSE and \
+                        struct.unpack("<I", d[4:8])[0] == want:
+                    return d
+                examine(d)
+            return None
+
+        for _ in range(int(a.args[0])):
+            pump(time.time() + 0.3)
+            idx, e, ns, mac1, msg = p.make_init()
+            p.sock.sendto(msg, p.server)
+            r = pump(time.time() + 2.0, want=idx)
+            if r is None:
+                continue
+            p.take_response(r, idx, e, ns)
+            keys[idx] = p.rx
+            p.send(b"")
+            st["rekeys"] += 1
+        pump(time.time() + float(a.args[1]) if len(a.args) > 1 else time.time() + 1.0)
+        out.update(st)
     elif s == "responder":
         print(json.dumps(out), flush=True)
         end = time.time() + float(a.args[0])

@@ -17,6 +17,9 @@ cases:
             fixed IPv4 added by SIGHUP gets it; a removed key's address is
             reused; a listed key whose pool address becomes another's fixed
             one moves; churn through more keys than --max-sessions
+  keys      receiver indexes: many unconfirmed handshakes keep the current
+            keys working; rekeys while two lcores seal to the client never
+            send a packet under a wiped (zero) key
   hs-flood  well-formed initiations flooded: cookies, sessions unharmed
   bad-files truncated, unreadable, missing key and allow-list files
 """
@@ -300,6 +303,35 @@ def case_addresses(tb, binary, keys):
     check_stop(tb, srv)
 
 
+def case_keys(tb, binary, keys):
+    a_priv, a_pub = keys.make("alice")
+    allow = keys.allow(["%s alice 100.64.0.77" % a_pub])
+    srv = start_server(tb, binary, keys, allow)
+    r = peer(tb, keys, 0, a_priv, "unconfirmed", "6", "100.64.0.1")
+    nc.check(r.get("answered") == 6, "six more handshakes answered (%s)" % r.get("answered"))
+    nc.check(r.get("received") == 3, "after 6 unconfirmed handshakes the confirmed keys "
+             "still work both ways (%s/3)" % r.get("received"))
+    # The relay's kernel pings alice through the TAP: sealed by whichever
+    # lcore polls the TAP, while alice rekeys on her session's owner.
+    ping = tb.popen(tb.relay, ["ping", "-q", "-i", "0.002", "-c", "3000", "-W", "1",
+                               "100.64.0.77"], stdout=subprocess.PIPE, text=True)
+    try:
+        r = peer(tb, keys, 0, a_priv, "rekeys", "15", "1", timeout=90)
+    finally:
+        ping.kill()
+        ping.wait()
+    nc.check(r.get("rekeys", 0) >= 12, "alice rekeyed %s times" % r.get("rekeys"))
+    nc.check(r.get("opened", 0) > 300, "traffic flowed through the rekeys (%s packets)"
+             % r.get("opened"))
+    nc.check(r.get("zero_key") == 0, "no packet sealed under a zero key (%s)"
+             % r.get("zero_key"))
+    nc.check(r.get("unknown") == 0, "every packet opened under one of alice's keys "
+             "(%s did not)" % r.get("unknown"))
+    tot = stats(srv)
+    nc.check(tot["drop_event_queue_full"] == 0, "no retired index lost")
+    check_stop(tb, srv)
+
+
 def case_hs_flood(tb, binary, keys):
     """A flood of well-formed initiations (one valid INIT sent again and
     again): the cookie path switches on, established sessions keep working,
@@ -410,6 +442,9 @@ def main():
             LCORES = "0@0,1@1,2@1"
             case_protocol(tb, binary, keys)
             print("handoffs: %d" % HANDOFFS[0])
+        elif case == "keys":
+            LCORES = "0@0,1@1,2@1"
+            case_keys(tb, binary, keys)
         elif case == "addresses":
             case_addresses(tb, binary, keys)
         elif case == "reload":

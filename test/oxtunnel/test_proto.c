@@ -280,6 +280,15 @@ test_counter_limit(void)
 	       "1000 refused");
 	EXPECT(seal(x, &a, pkt, "0123456789012345678901234", NS(2)) == -OX_DROP_KEY_EXPIRED,
 	       "still refused");
+	/* Refusals do not move the counter on: it cannot wrap to 0. */
+	EXPECT(atomic_load(&a.send_counter) == 1000, "counter pinned at the limit (%llu)",
+	       (unsigned long long)atomic_load(&a.send_counter));
+	a.send_limit = UINT64_MAX;
+	atomic_store(&a.send_counter, UINT64_MAX);
+	EXPECT(seal(x, &a, pkt, "0123456789012345678901234", NS(2)) == -OX_DROP_KEY_EXPIRED &&
+	       seal(x, &a, pkt, "0123456789012345678901234", NS(2)) == -OX_DROP_KEY_EXPIRED &&
+	       atomic_load(&a.send_counter) == UINT64_MAX, "no wrap past 2^64 - 1");
+	a.send_limit = 1000;
 	/* A forged counter at the limit is refused before the AEAD. */
 	ox_put_le64(pkt + 8, 1000);
 	EXPECT(ox_data_open(x, &b, pkt, 64, NS(2)) == -OX_DROP_KEY_EXPIRED, "counter past limit");
@@ -290,6 +299,55 @@ test_counter_limit(void)
 	len = seal(x, &b, pkt, "0123456789012345678901234", NS(2));
 	EXPECT(ox_data_open(x, &a, pkt, (size_t)len, NS(2)) > 0 &&
 	       ox_keypair_needs_rekey(&a, NS(2)), "rekey on received counters");
+	ox_aead_free(x);
+}
+
+/* A send key seals exactly as its keypair; a peer reports the receiver
+ * indexes of the keypairs it drops. */
+static void
+test_sendkey_retired(void)
+{
+	struct ox_aead *x = ox_aead_create(OX_AEAD_OPENSSL);
+	struct ox_keypair a, b, n1, n2, n3;
+	struct ox_sendkey sk;
+	struct ox_peer p;
+	uint8_t p1[128], p2[128];
+	uint32_t idx[OX_PEER_RETIRED_MAX];
+	int l1, l2;
+	unsigned int k;
+
+	keypair_pair(&a, &b);
+	atomic_store(&a.send_counter, 41);
+	ox_sendkey_from(&sk, &a);
+	l1 = seal(x, &a, p1, "same bytes either way", NS(2));
+	memcpy(p2 + OX_DATA_HDR_LEN, "same bytes either way", 21);
+	l2 = ox_data_seal_sk(x, &sk, p2, 21, NS(2));
+	EXPECT(l1 == l2 && l1 > 0 && memcmp(p1, p2, (size_t)l1) == 0,
+	       "a send key seals the keypair's bytes");
+	EXPECT(ox_data_open(x, &b, p2, (size_t)l2, NS(2)) == 21, "and it opens");
+	ox_sendkey_wipe(&sk);
+	EXPECT(ox_data_seal_sk(x, &sk, p2, 21, NS(2)) == -OX_DROP_KEY_EXPIRED,
+	       "a wiped send key seals nothing");
+
+	/* Responder: current 0x10, then three unconfirmed ones in a row. */
+	ox_peer_init(&p);
+	keypair_pair(&a, &b);
+	b.local_index = 0x10;
+	ox_peer_install(&p, &b, true);
+	n1 = b, n2 = b, n3 = b;
+	n1.local_index = 0x11;
+	n2.local_index = 0x12;
+	n3.local_index = 0x13;
+	ox_peer_install(&p, &n1, false);
+	EXPECT(ox_peer_take_retired(&p, idx) == 0, "nothing dropped yet");
+	ox_peer_install(&p, &n2, false);
+	ox_peer_install(&p, &n3, false);
+	k = ox_peer_take_retired(&p, idx);
+	EXPECT(k == 2 && idx[0] == 0x11 && idx[1] == 0x12, "the replaced next keypairs "
+	       "reported (%u)", k);
+	EXPECT(ox_peer_current(&p) != NULL && ox_peer_current(&p)->local_index == 0x10,
+	       "the current one stays");
+	EXPECT(ox_peer_take_retired(&p, idx) == 0, "taken once");
 	ox_aead_free(x);
 }
 
@@ -872,6 +930,7 @@ main(void)
 	test_data(OX_AEAD_OPENSSL, "openssl");
 	test_data(OX_AEAD_SODIUM, "libsodium");
 	test_counter_limit();
+	test_sendkey_retired();
 	test_nonce_unique();
 	test_handshake();
 	test_rekey();
