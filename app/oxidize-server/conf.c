@@ -80,6 +80,16 @@ static const struct opt_def opt_defs[] = {
 	  "handshakes queued for the control thread (default 4096)" },
 	{ "hs-load-pps", OPT_U32, FIELD(hs_load_pps), 10, 100000000, "N",
 	  "initiations per second above which mac2 cookies are required (default 1000)" },
+	{ "exit-deny", OPT_STR, FIELD(exit_deny), 0, 0, "LIST",
+	  "prefixes clients may not reach, comma-separated (beside the defaults)" },
+	{ "exit-allow", OPT_STR, FIELD(exit_allow), 0, 0, "LIST",
+	  "prefixes clients may reach; the longest matching prefix decides" },
+	{ "exit-open", OPT_STR, FIELD(exit_open), 0, 0, "LIST",
+	  "ports of the relay host open to clients, e.g. udp/53,tcp/53" },
+	{ "probes-off", OPT_BOOL, FIELD(probes_off), 0, 1, NULL,
+	  "leave OXPI probes unanswered (counted as probes_off)" },
+	{ "probe-rate", OPT_U32, FIELD(probe_rate), 0, 100000000, "N",
+	  "OXPI probes answered per source per second and lcore; 0 = all (default 1000)" },
 	{ "config", OPT_STR, FIELD(config), 0, 0, "FILE",
 	  "read options from FILE, section [server], keys as the flags" },
 };
@@ -130,6 +140,7 @@ conf_defaults(struct ox_server_conf *c)
 	c->drain_us = 100;
 	c->max_sessions = 1u << 20;
 	c->mtu = 1420;
+	c->probe_rate = 1000;
 	c->keepalive = 25;
 	c->idle_timeout = 180;
 	c->hs_queue = 4096;

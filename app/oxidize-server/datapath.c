@@ -31,6 +31,20 @@ is_probe(const uint8_t *payload, uint16_t len)
 	return len >= 4 && memcmp(payload, "OXPI", 4) == 0;
 }
 
+/* The probe's source within its per-source rate (IPv4 as ::ffff:a.b.c.d). */
+static inline bool
+probe_allowed(struct ox_worker *w, const struct ox_pkt *p)
+{
+	uint8_t src[16] = { [10] = 0xff, [11] = 0xff };
+
+	if (p->ipv6)
+		memcpy(src, ((const struct rte_ipv6_hdr *)(p->frame + p->l3_off))->src_addr, 16);
+	else
+		memcpy(src + 12, &((const struct rte_ipv4_hdr *)(p->frame + p->l3_off))->src_addr,
+		       4);
+	return ox_ratelimit_take(w->probe_rl, src, w->now_ns) == OX_RL_ALLOW;
+}
+
 static inline void
 handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 {
@@ -53,11 +67,21 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 	}
 	payload = p.frame + p.payload_off;
 	if (is_probe(payload, p.payload_len)) {
+		if (unlikely(w->probes_off)) {
+			ox_drop_dp(w, m, OX_DP_DROP_PROBES_OFF);
+			return;
+		}
 		/* Nothing authenticates a probe but its UDP checksum. */
 		csum = ox_pkt_csum_check(&p);
 		if (unlikely(csum < 0)) {
 			ox_ctr_add(&w->stats.pkt_drops[-csum], 1);
 			rte_pktmbuf_free(m);
+			return;
+		}
+		/* Anyone can ask, with any source: answers per source are
+		 * limited, so the relay reflects little toward a victim. */
+		if (w->probe_rl != NULL && !probe_allowed(w, &p)) {
+			ox_drop_dp(w, m, OX_DP_DROP_PROBE_LIMITED);
 			return;
 		}
 		ox_pkt_reply(&p);
@@ -162,8 +186,9 @@ ox_worker_main(void *arg)
 			n = rte_eth_rx_burst(s->port_id, s->queue, pkts, w->burst);
 			if (n == 0)
 				continue;
-			/* One clock read per burst serves the relay's timers. */
-			if (w->relay != NULL)
+			/* One clock read per burst serves the relay's timers
+			 * and the probe rate limit. */
+			if (w->relay != NULL || w->probe_rl != NULL)
 				w->now_ns = ox_mono_ns();
 			bytes = 0;
 			for (j = 0; j < n && j < OX_PREFETCH_AHEAD; j++)

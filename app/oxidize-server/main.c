@@ -334,6 +334,18 @@ setup_workers(struct ox_server *srv)
 		w->drain_tsc = rte_get_tsc_hz() / 1000000 * srv->conf.drain_us;
 		w->sessions = srv->sessions;
 		w->rcu = ox_sessions_rcu(srv->sessions);
+		w->probes_off = srv->conf.probes_off;
+		if (srv->conf.probe_rate != 0) {
+			struct ox_ratelimit_conf rc = {
+				.per_second = srv->conf.probe_rate,
+				.burst = srv->conf.probe_rate,
+				.entries = 4096,
+			};
+
+			w->probe_rl = ox_ratelimit_create(&rc);
+			if (w->probe_rl == NULL)
+				return -errno;
+		}
 		srv->workers[srv->n_workers++] = w;
 	}
 	/* Every (port, queue) to exactly one lcore, round robin: a queue and
@@ -471,6 +483,7 @@ shutdown_server(struct ox_server *srv, bool workers_launched)
 	for (i = 0; i < srv->n_workers; i++) {
 		for (j = 0; j < srv->workers[i]->n_slots; j++)
 			rte_free(srv->workers[i]->slots[j].txb);
+		ox_ratelimit_free(srv->workers[i]->probe_rl);
 		rte_free(srv->workers[i]);
 	}
 	srv->n_workers = 0;

@@ -137,6 +137,8 @@ struct ox_relay {
 	struct rte_hash *by_key;	/* control only: client key -> session */
 	struct rte_hash *by_index;	/* receiver index -> session; control writes */
 	struct rte_rcu_qsbr *rcu;	/* the workers' quiescent states (lib/sessions) */
+	struct ox_policy *policy;	/* exit policy; read-only once built */
+	struct ox_tunnel_addr gw;	/* the relay's own tunnel addresses */
 	struct relay_install *installs;
 	unsigned int next_install;
 	int dyn_off;			/* mbuf dynfield: union relay_dyn */
@@ -377,8 +379,13 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
+		/* An IHL below 5 (first byte 0x40..0x44) is no IPv4 header. */
+		if (unlikely((ip[0] & 0xf) < 5)) {
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
 		tot = rte_be_to_cpu_16(h->total_length);
-		if (unlikely(tot < sizeof(*h) || tot > len)) {
+		if (unlikely(tot < (ip[0] & 0xf) * 4u || tot > len)) {
 			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
@@ -392,16 +399,19 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		dst = ox_sessions_by_v4(w->sessions, daddr);
 	} else if ((ip[0] >> 4) == 6) {
 		struct rte_ipv6_hdr *h = (struct rte_ipv6_hdr *)ip;
+		uint32_t tot6;
 
 		if (unlikely(len < sizeof(*h))) {
 			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
-		tot = (uint16_t)(rte_be_to_cpu_16(h->payload_len) + sizeof(*h));
-		if (unlikely(tot > len)) {
+		/* Summed in 32 bits: a payload length near 64 KB must not wrap. */
+		tot6 = rte_be_to_cpu_16(h->payload_len) + (uint32_t)sizeof(*h);
+		if (unlikely(tot6 > len)) {
 			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
 			return;
 		}
+		tot = (uint16_t)tot6;
 		if (unlikely(memcmp(h->src_addr, sess->addr.v6, 16) != 0)) {
 			ox_drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
 			return;
@@ -414,6 +424,12 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	}
 	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
 		ox_drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		return;
+	}
+	/* The exit policy: to other clients and the internet by default,
+	 * never to the relay host's own services unless opened. */
+	if (unlikely(!ox_policy_check(w->relay->policy, ip, tot))) {
+		ox_drop_dp(w, m, OX_DP_DROP_EXIT_REFUSED);
 		return;
 	}
 	if (dst != NULL) {
@@ -660,12 +676,45 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 	}
 }
 
+/* Is this source one of the tunnel pools' client addresses (not the
+ * relay's own)? */
+static inline bool
+from_client_pool(const struct ox_relay *r, const uint8_t *ip)
+{
+	const struct ox_addrpool_conf *pc = &r->srv->pool_conf;
+
+	if ((ip[0] >> 4) == 4) {
+		const struct rte_ipv4_hdr *h = (const struct rte_ipv4_hdr *)ip;
+		uint32_t src = rte_be_to_cpu_32(h->src_addr);
+
+		return src != r->gw.v4 &&
+			(src ^ pc->v4_net) >> (32 - pc->v4_prefix) == 0;
+	} else {
+		const struct rte_ipv6_hdr *h = (const struct rte_ipv6_hdr *)ip;
+		unsigned int bits = pc->v6_prefix, i;
+
+		if (memcmp(h->src_addr, r->gw.v6, 16) == 0)
+			return false;
+		for (i = 0; i < bits / 8; i++)
+			if (h->src_addr[i] != pc->v6_net[i])
+				return false;
+		return bits % 8 == 0 ||
+			((h->src_addr[i] ^ pc->v6_net[i]) & (uint8_t)(0xff00 >> (bits % 8))) == 0;
+	}
+}
+
 /* The TAP hook: a packet for a client's tunnel address. */
 static bool
 relay_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_session *sess)
 {
 	(void)s;
 	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
+	/* Client addresses live behind the relay, never in front of it: from
+	 * the kernel's side such a source is someone posing as a client. */
+	if (unlikely(from_client_pool(w->relay, rte_pktmbuf_mtod(m, const uint8_t *)))) {
+		ox_drop_dp(w, m, OX_DP_DROP_TAP_SPOOFED_SRC);
+		return true;
+	}
 	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
 		ox_drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
 		return true;
@@ -1250,6 +1299,10 @@ ox_relay_init(struct ox_server *srv)
 		ret = -EINVAL;
 		goto fail;
 	}
+	ox_addrpool_gateway(r->pool, &r->gw);
+	ret = srv_exit_policy(srv, &r->gw, &r->policy);
+	if (ret != 0)
+		goto fail;
 	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),
 				     (int)rte_socket_id(), RING_F_SC_DEQ);
 	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(),
@@ -1353,6 +1406,7 @@ ox_relay_free(struct ox_server *srv)
 		rte_free(r->installs);
 	}
 	ox_addrpool_free(r->pool);
+	ox_policy_free(r->policy);
 	ox_allowlist_free(&r->allow);
 	ox_hs_free(r->hs);
 	rte_free(r);

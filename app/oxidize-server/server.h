@@ -17,6 +17,8 @@
 #include "ox_addrpool.h"
 #include "ox_flash.h"
 #include "ox_pkt.h"
+#include "ox_policy.h"
+#include "ox_ratelimit.h"
 #include "ox_sessions.h"
 #include "ox_tunnel.h"
 
@@ -54,6 +56,11 @@ struct ox_server_conf {
 	uint32_t idle_timeout;		/* session reaped after this long silent, s */
 	uint32_t hs_queue;		/* handshake queue to the control thread */
 	uint32_t hs_load_pps;		/* initiations/s above which cookies are required */
+	char exit_allow[512];		/* prefixes clients may reach, "a/n,b/m" */
+	char exit_deny[512];		/* prefixes they may not */
+	char exit_open[256];		/* relay host ports open to them, "udp/53,tcp/53" */
+	bool probes_off;		/* OXPI probes go unanswered */
+	uint32_t probe_rate;		/* probes answered per source per second; 0 = all */
 };
 
 /** Datapath drop reasons past the outer checks (lib/pkt has those). */
@@ -69,6 +76,10 @@ struct ox_server_conf {
 	X(SPOOFED_SRC, "spoofed_src") \
 	X(INNER_MALFORMED, "inner_malformed") \
 	X(INNER_TOO_BIG, "inner_too_big") \
+	X(EXIT_REFUSED, "exit_refused") \
+	X(TAP_SPOOFED_SRC, "tap_spoofed_src") \
+	X(PROBE_LIMITED, "probe_limited") \
+	X(PROBES_OFF, "probes_off") \
 	X(NO_EXIT, "no_exit") \
 	X(NO_ROOM, "no_headroom") \
 	X(NO_KEYS, "no_keys") \
@@ -170,6 +181,8 @@ struct ox_worker {
 	struct ox_relay *relay;		/* NULL: echo only */
 	void (*poll_hook)(struct ox_worker *w);	/* single-lcore: the control work */
 	uint64_t now_ns;		/* relay: ox_mono_ns() at the current burst */
+	bool probes_off;		/* OXPI probes dropped */
+	struct ox_ratelimit *probe_rl;	/* OXPI per source; NULL: unlimited */
 	struct ox_slot slots[OX_MAX_SLOTS];
 } __rte_cache_aligned;
 
@@ -259,6 +272,10 @@ int ox_worker_main(void *arg);
 int ox_worker_init_txb(struct ox_worker *w, struct ox_slot *s);
 unsigned int ox_worker_flush(struct ox_worker *w);
 void ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum);
+
+/* exit.c */
+int srv_exit_policy(const struct ox_server *srv, const struct ox_tunnel_addr *gw,
+		    struct ox_policy **out);
 
 /* tap.c */
 int ox_tap_setup(struct ox_server *srv);

@@ -25,8 +25,6 @@
 
 #include "server.h"
 
-#define TAP_MTU 1420
-
 static int
 parse_cidr(const char *s, int af, void *addr, uint8_t *len)
 {
@@ -164,7 +162,9 @@ ox_tap_setup(struct ox_server *srv)
 			ret = rte_eth_tx_queue_setup(srv->tap_port, q, 512, rte_socket_id(), NULL);
 	}
 	if (ret == 0)
-		ret = rte_eth_dev_set_mtu(srv->tap_port, TAP_MTU);
+		/* The tunnel's MTU: what the kernel routes toward clients is
+		 * never larger than they accept. */
+		ret = rte_eth_dev_set_mtu(srv->tap_port, srv->conf.mtu);
 	if (ret == 0)
 		ret = rte_eth_dev_start(srv->tap_port);
 	if (ret != 0) {
@@ -213,6 +213,6 @@ ox_tap_setup(struct ox_server *srv)
 	inet_ntop(AF_INET, &v4, addr4, sizeof(addr4));
 	inet_ntop(AF_INET6, gw.v6, addr6, sizeof(addr6));
 	SRV_LOG(INFO, "exit TAP %s: %s/%u and %s/%u, MTU %u, %u queue(s)", name, addr4,
-		srv->pool_conf.v4_prefix, addr6, srv->pool_conf.v6_prefix, TAP_MTU, nq);
+		srv->pool_conf.v4_prefix, addr6, srv->pool_conf.v6_prefix, srv->conf.mtu, nq);
 	return 0;
 }

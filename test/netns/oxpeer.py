@@ -18,6 +18,7 @@ Scenarios print one JSON object:
   responder SECONDS      answer ICMP echo requests to our address for a while
   flood SECONDS          (no handshake) one valid INIT sent again and again
   sealed DST             one echo to DST; print that datagram (hex), as accepted
+  udp DST PORT           one UDP datagram from our tunnel address; did DST answer?
   unconfirmed N DST      N handshakes never confirmed, then ping DST under the first keys
   rekeys N [SECONDS]     N confirmed handshakes in a row while receiving; count the
                          DATA that opens under our keys, under a zero key, or neither
@@ -350,6 +351,21 @@ def main():
     elif s == "disconnect":
         p.send(b"\x03")
         out.update(sent=True)
+    elif s == "udp":
+        dst, port = a.args[0], int(a.args[1])
+        body = b"oxpeer-udp"
+        udp = struct.pack("!HHHH", 40000, port, 8 + len(body), 0) + body
+        p.send(ipv4(p.v4, dst, 17, udp))
+        answered = False
+        deadline = time.time() + 1.5
+        while time.time() < deadline and not answered:
+            pt = p.recv(max(0.05, deadline - time.time()))
+            # From the port asked (a host bound to 0.0.0.0 answers from
+            # the address of its route back, not always the one asked).
+            if pt and len(pt) >= 28 and pt[0] >> 4 == 4 and pt[9] == 17:
+                ihl = (pt[0] & 15) * 4
+                answered = struct.unpack("!H", pt[ihl:ihl + 2])[0] == port
+        out.update(answered=answered)
     elif s == "unconfirmed":
         # N more handshakes whose keys are never used (lost from the relay's
         # point of view: no first DATA confirms them), then traffic under

@@ -20,6 +20,10 @@ cases:
   keys      receiver indexes: many unconfirmed handshakes keep the current
             keys working; rekeys while two lcores seal to the client never
             send a packet under a wiped (zero) key
+  exit      the exit policy: the relay host's addresses refused but for
+            opened ports, its tunnel address answers pings, link-local and
+            loopback refused, the internet and operator prefixes; from the
+            TAP, a client's address as source is refused
   hs-flood  well-formed initiations flooded: cookies, sessions unharmed
   bad-files truncated, unreadable, missing key and allow-list files
 """
@@ -102,16 +106,20 @@ def stats(srv):
     return nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
 
 
+def nat(tb):
+    """The relay namespace NATs tunnel traffic out of eth1, as the README says."""
+    tb.run(tb.relay, ["nft", "-f", "-"], input=(
+        "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+        "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+    tb.sysctl(tb.relay, "net.ipv4.ip_forward", "1")
+
+
 def case_protocol(tb, binary, keys):
     a_priv, a_pub = keys.make("alice")
     b_priv, b_pub = keys.make("bob")
     m_priv, _ = keys.make("mallory")
     allow = keys.allow(["%s alice" % a_pub, "%s bob" % b_pub])
-    # The relay namespace NATs tunnel traffic out of eth1, as docs/README say.
-    tb.run(tb.relay, ["nft", "-f", "-"], input=(
-        "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-        "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
-    tb.sysctl(tb.relay, "net.ipv4.ip_forward", "1")
+    nat(tb)
     srv = start_server(tb, binary, keys, allow)
 
     r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "5")
@@ -332,6 +340,82 @@ def case_keys(tb, binary, keys):
     check_stop(tb, srv)
 
 
+# A UDP echo on port 8080 of the address in argv[1] (0.0.0.0: every one).
+UDP_ECHO = ("import socket,sys;s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM);"
+            "s.bind((sys.argv[1],8080));s.settimeout(60)\n"
+            "while True:\n d,a=s.recvfrom(2048);s.sendto(d,a)")
+
+
+def case_exit(tb, binary, keys):
+    a_priv, a_pub = keys.make("alice")
+    allow = keys.allow(["%s alice 100.64.0.80" % a_pub])
+    # A service on every address of the relay host, and one on the internet.
+    echo_r = tb.popen(tb.relay, [sys.executable, "-c", UDP_ECHO, "0.0.0.0"])
+    echo_i = tb.popen(tb.inet, [sys.executable, "-c", UDP_ECHO, otb.INET_SERVICE_IP])
+    nat(tb)
+    try:
+        srv = start_server(tb, binary, keys, allow)
+        nc.check("exit policy:" in srv.log, "the server logs its exit policy")
+
+        def refused():
+            return stats(srv)["drop_exit_refused"]
+
+        r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "2")
+        nc.check(r.get("received") == 2, "the relay's tunnel address answers pings")
+        r = peer(tb, keys, 0, a_priv, "udp", otb.INET_SERVICE_IP, "8080")
+        nc.check(r.get("answered") is True, "a service on the internet is reached")
+        n0 = refused()
+        for dst, what in (("100.64.0.1", "the relay's tunnel address"),
+                          (tb.relay_ip, "the relay's LAN address"),
+                          (otb.RELAY_WAN_IP, "the relay's uplink address")):
+            r = peer(tb, keys, 0, a_priv, "udp", dst, "8080")
+            nc.check(r.get("answered") is False, "UDP 8080 on %s refused" % what)
+        r = peer(tb, keys, 0, a_priv, "ping", tb.relay_ip, "1")
+        nc.check(r.get("received") == 0, "no ping of the relay's LAN address")
+        for dst in ("169.254.169.254", "127.0.0.1", "224.0.0.1", "255.255.255.255"):
+            peer(tb, keys, 0, a_priv, "udp", dst, "80")
+        nc.check(refused() - n0 == 8, "each refused packet counted as exit_refused (%d of 8)"
+                 % (refused() - n0))
+        check_stop(tb, srv)
+
+        # The operator opens a port of the relay and closes part of the internet,
+        # with an exception inside it.
+        srv = start_server(tb, binary, keys, allow, [
+            "--exit-open", "udp/8080", "--exit-deny", "198.19.0.0/16,2001:db8::/32",
+            "--exit-allow", "198.19.0.1/32"])
+        r = peer(tb, keys, 0, a_priv, "udp", "100.64.0.1", "8080")
+        nc.check(r.get("answered") is True, "--exit-open udp/8080 opens it on the tunnel address")
+        r = peer(tb, keys, 0, a_priv, "udp", otb.INET_SERVICE_IP, "8080")
+        nc.check(r.get("answered") is True, "--exit-allow of a /32 inside a denied /16 wins")
+        n0 = refused()
+        peer(tb, keys, 0, a_priv, "udp", "198.19.0.2", "8080")
+        nc.check(refused() - n0 == 1, "--exit-deny refuses the rest of the /16")
+        # From the kernel's side, a packet to alice posing as another client.
+        tb.run(tb.relay, [sys.executable, "-c",
+                          "import socket,struct\n"
+                          "s=socket.socket(socket.AF_INET,socket.SOCK_RAW,socket.IPPROTO_RAW)\n"
+                          "b=b'spoof'\n"
+                          "u=struct.pack('!HHHH',5000,6000,8+len(b),0)+b\n"
+                          "h=struct.pack('!BBHHHBBH4s4s',0x45,0,20+len(u),0,0,64,17,0,"
+                          "socket.inet_aton('100.64.0.99'),socket.inet_aton('100.64.0.80'))\n"
+                          "s.sendto(h+u,('100.64.0.80',0))"])
+        time.sleep(0.3)
+        nc.check(stats(srv)["drop_tap_spoofed_src"] == 1,
+                 "from the TAP, a client's address as source is refused")
+        check_stop(tb, srv)
+        bad = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
+                                     "--key", os.path.join(keys.dir, "server.key"),
+                                     "--allow", allow, "--exit-deny", "10.0.0.0/33"],
+                        lcores=LCORES)
+        rc = bad.wait_exit()
+        nc.check(rc != 0 and "--exit-deny: '10.0.0.0/33': not understood" in bad.log,
+                 "a bad prefix stops the start with the item named")
+    finally:
+        for p in (echo_r, echo_i):
+            p.kill()
+            p.wait()
+
+
 def case_hs_flood(tb, binary, keys):
     """A flood of well-formed initiations (one valid INIT sent again and
     again): the cookie path switches on, established sessions keep working,
@@ -445,6 +529,8 @@ def main():
         elif case == "keys":
             LCORES = "0@0,1@1,2@1"
             case_keys(tb, binary, keys)
+        elif case == "exit":
+            case_exit(tb, binary, keys)
         elif case == "addresses":
             case_addresses(tb, binary, keys)
         elif case == "reload":

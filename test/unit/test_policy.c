@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * lib/policy under EAL (--no-huge): the longest prefix decides; the relay
+ * host's addresses pass only opened ports, its gateway address also echo
+ * requests; later fragments and IPv6 extension headers to the host are
+ * refused; lists and prefixes are parsed strictly.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <netinet/in.h>
+
+#include <rte_eal.h>
+#include <rte_errno.h>
+#include <rte_memory.h>
+
+#include "ox_test.h"
+#include "ox_policy.h"
+
+/* An IPv4 packet to dst: proto, destination port (or ICMP type), flags. */
+static uint16_t
+pkt4(uint8_t *b, const char *dst, uint8_t proto, uint16_t port, uint16_t frag)
+{
+	memset(b, 0, 64);
+	b[0] = 0x45;
+	b[3] = 28;
+	b[6] = (uint8_t)(frag >> 8);
+	b[7] = (uint8_t)frag;
+	b[8] = 64;
+	b[9] = proto;
+	inet_pton(AF_INET, "100.64.0.9", b + 12);
+	inet_pton(AF_INET, dst, b + 16);
+	if (proto == IPPROTO_ICMP) {
+		b[20] = (uint8_t)port;
+	} else {
+		b[22] = (uint8_t)(port >> 8);
+		b[23] = (uint8_t)port;
+	}
+	return 28;
+}
+
+static uint16_t
+pkt6(uint8_t *b, const char *dst, uint8_t proto, uint16_t port)
+{
+	memset(b, 0, 64);
+	b[0] = 0x60;
+	b[5] = 8;
+	b[6] = proto;
+	b[7] = 64;
+	inet_pton(AF_INET6, "fd6f:7869:647a::9", b + 8);
+	inet_pton(AF_INET6, dst, b + 24);
+	if (proto == IPPROTO_ICMPV6) {
+		b[40] = (uint8_t)port;
+	} else {
+		b[42] = (uint8_t)(port >> 8);
+		b[43] = (uint8_t)port;
+	}
+	return 48;
+}
+
+static void
+add(struct ox_policy *p, const char *prefix, enum ox_policy_action a)
+{
+	uint8_t addr[16], depth;
+	bool v6;
+
+	EXPECT(ox_policy_parse_prefix(prefix, &v6, addr, &depth) == 0 &&
+	       ox_policy_add(p, v6, addr, depth, a) == 0, "add %s", prefix);
+}
+
+static void
+test_decisions(void)
+{
+	struct ox_policy *p = ox_policy_create("t", 64, SOCKET_ID_ANY);
+	char err[128];
+	uint8_t b[64];
+	uint16_t n;
+
+	EXPECT(p != NULL, "create: %s", rte_strerror(rte_errno));
+	if (p == NULL)
+		return;
+	n = pkt4(b, "198.51.100.7", IPPROTO_UDP, 53, 0);
+	EXPECT(ox_policy_check(p, b, n), "an empty policy allows");
+	add(p, "169.254.0.0/16", OX_POLICY_DENY);
+	add(p, "198.51.100.0/24", OX_POLICY_DENY);
+	add(p, "198.51.100.7/32", OX_POLICY_ALLOW);
+	add(p, "192.0.2.1", OX_POLICY_HOST);
+	add(p, "100.64.0.1", OX_POLICY_GATEWAY);
+	add(p, "fe80::/10", OX_POLICY_DENY);
+	add(p, "2001:db8::1", OX_POLICY_HOST);
+	add(p, "fd6f:7869:647a::1", OX_POLICY_GATEWAY);
+	EXPECT(ox_policy_open_list(p, "udp/53, tcp/8080", err, sizeof(err)) == 0, "open list");
+
+	n = pkt4(b, "198.51.100.7", IPPROTO_UDP, 53, 0);
+	EXPECT(ox_policy_check(p, b, n), "a /32 allow inside a /24 deny");
+	n = pkt4(b, "198.51.100.8", IPPROTO_UDP, 53, 0);
+	EXPECT(!ox_policy_check(p, b, n), "the rest of the /24 denied");
+	n = pkt4(b, "169.254.169.254", IPPROTO_TCP, 80, 0);
+	EXPECT(!ox_policy_check(p, b, n), "link-local denied");
+	n = pkt4(b, "203.0.113.5", IPPROTO_TCP, 443, 0);
+	EXPECT(ox_policy_check(p, b, n), "no match: allowed");
+	n = pkt4(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
+	EXPECT(ox_policy_check(p, b, n), "host: opened udp/53");
+	n = pkt4(b, "192.0.2.1", IPPROTO_TCP, 53, 0);
+	EXPECT(!ox_policy_check(p, b, n), "host: tcp/53 not opened");
+	n = pkt4(b, "192.0.2.1", IPPROTO_TCP, 8080, 0);
+	EXPECT(ox_policy_check(p, b, n), "host: opened tcp/8080");
+	n = pkt4(b, "192.0.2.1", IPPROTO_ICMP, 8, 0);
+	EXPECT(!ox_policy_check(p, b, n), "host: no echo");
+	n = pkt4(b, "100.64.0.1", IPPROTO_ICMP, 8, 0);
+	EXPECT(ox_policy_check(p, b, n), "gateway: echo request");
+	n = pkt4(b, "100.64.0.1", IPPROTO_ICMP, 13, 0);
+	EXPECT(!ox_policy_check(p, b, n), "gateway: other ICMP refused");
+	n = pkt4(b, "100.64.0.1", IPPROTO_UDP, 53, 0x0010);
+	EXPECT(!ox_policy_check(p, b, n), "host: a later fragment refused");
+	n = pkt4(b, "100.64.0.1", IPPROTO_UDP, 53, 0x2000);
+	EXPECT(ox_policy_check(p, b, n), "host: a first fragment to an open port passes");
+	n = pkt4(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
+	EXPECT(!ox_policy_check(p, b, 22), "host: no room for the ports, refused");
+
+	n = pkt6(b, "fe80::1", IPPROTO_UDP, 53);
+	EXPECT(!ox_policy_check(p, b, n), "v6 link-local denied");
+	n = pkt6(b, "2001:db8::1", IPPROTO_UDP, 53);
+	EXPECT(ox_policy_check(p, b, n), "v6 host: opened udp/53");
+	n = pkt6(b, "2001:db8::1", IPPROTO_UDP, 54);
+	EXPECT(!ox_policy_check(p, b, n), "v6 host: udp/54 closed");
+	n = pkt6(b, "2001:db8::1", IPPROTO_HOPOPTS, 53);
+	EXPECT(!ox_policy_check(p, b, n), "v6 host: extension header refused");
+	n = pkt6(b, "fd6f:7869:647a::1", IPPROTO_ICMPV6, 128);
+	EXPECT(ox_policy_check(p, b, n), "v6 gateway: echo request");
+	n = pkt6(b, "2001:db8::2", IPPROTO_TCP, 22);
+	EXPECT(ox_policy_check(p, b, n), "v6 no match: allowed");
+	add(p, "::/0", OX_POLICY_DENY);
+	EXPECT(!ox_policy_check(p, b, n), "v6 /0 deny");
+	n = pkt6(b, "2001:db8::1", IPPROTO_UDP, 53);
+	EXPECT(ox_policy_check(p, b, n), "longer prefixes still win over /0");
+	add(p, "0.0.0.0/0", OX_POLICY_DENY);
+	n = pkt4(b, "203.0.113.5", IPPROTO_TCP, 443, 0);
+	EXPECT(!ox_policy_check(p, b, n), "v4 /0 deny");
+	ox_policy_free(p);
+}
+
+static void
+test_parse(void)
+{
+	static const char *const bad[] = {
+		"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::/129", "10.0.0.0/8x", "fe80::/-1",
+		"", "host", "1.2.3.4/8/8",
+	};
+	struct ox_policy *p = ox_policy_create("tp", 4, SOCKET_ID_ANY);
+	uint8_t addr[16], depth;
+	char err[128];
+	unsigned int i;
+	bool v6;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		EXPECT(ox_policy_parse_prefix(bad[i], &v6, addr, &depth) == -EINVAL,
+		       "'%s' refused", bad[i]);
+	EXPECT(ox_policy_parse_prefix("2001:db8::/32", &v6, addr, &depth) == 0 && v6 &&
+	       depth == 32, "v6 prefix");
+	EXPECT(ox_policy_add_list(p, "10.0.0.0/8,,bogus", OX_POLICY_DENY, err, sizeof(err)) ==
+	       -EINVAL && strstr(err, "'bogus'") != NULL, "a bad item is named (%s)", err);
+	EXPECT(ox_policy_open_list(p, "udp/0", err, sizeof(err)) == -EINVAL, "port 0");
+	EXPECT(ox_policy_open_list(p, "sctp/5", err, sizeof(err)) == -EINVAL, "sctp");
+	EXPECT(ox_policy_open_list(p, "udp/65536", err, sizeof(err)) == -EINVAL, "port 65536");
+	EXPECT(ox_policy_add_list(p, "1.0.0.0/8,2.0.0.0/8,3.0.0.0/8,4.0.0.0/8,5.0.0.0/8",
+				  OX_POLICY_DENY, err, sizeof(err)) == -ENOSPC, "rules full");
+	ox_policy_free(p);
+}
+
+int
+main(int argc, char **argv)
+{
+	static char a1[] = "--no-huge", a2[] = "-m", a3[] = "512", a4[] = "--no-pci",
+		    a5[] = "--file-prefix", a6[] = "--no-telemetry", a7[] = "-l", a8[] = "0",
+		    a9[] = "--log-level", a10[] = "lib.eal:error", a11[] = "--no-shconf";
+	char prefix[32];
+	char *eal[] = { argv[0], a1, a2, a3, a4, a5, prefix, a6, a7, a8, a9, a10, a11, NULL };
+	int n = (int)(sizeof(eal) / sizeof(eal[0])) - 1;
+
+	(void)argc;
+	snprintf(prefix, sizeof(prefix), "oxpol%d", (int)getpid());
+	if (rte_eal_init(n, eal) < 0) {
+		printf("SKIP: EAL cannot start here: %s\n", rte_strerror(rte_errno));
+		return 77;
+	}
+	test_decisions();
+	test_parse();
+	rte_eal_cleanup();
+	return ox_test_finish("policy");
+}
