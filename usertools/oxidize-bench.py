@@ -173,7 +173,8 @@ class Bench:
             prefix = "oxbsrv%s" % tb.tag.replace("-", "")
             argv = [self.server, "--lcores", lcores, "--no-pci", "--file-prefix", prefix,
                     "--huge-unlink"] + EAL_QUIET + ["--", "--iface", "eth0", "--port",
-                                                    str(PORT)] + self.busy_args()
+                                                    str(PORT), "--probe-rate", "0"] + \
+                self.busy_args()   # the echo is measured, not the per-source limit
             p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "up on AF_XDP"):

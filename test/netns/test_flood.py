@@ -113,7 +113,8 @@ def run(tb, server, perf, client, d):
     # The worker on cpu 0, the load generator on cpu 1.
     srv = nc.Server(tb, server, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
                                  "--key", os.path.join(d, "server.key"), "--allow",
-                                 os.path.join(d, "allow"), "--max-sessions", "4096"],
+                                 os.path.join(d, "allow"), "--max-sessions", "4096",
+                                 "--probe-rate", "0"],
                     lcores="0@1,1@0")
     srv.wait_up()
     peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oxpeer.py")

@@ -130,6 +130,35 @@ def steering_left_alone(tb):
     nc.check(out.strip() == "kernel-udp", "UDP to port 9999 reached the relay's kernel")
 
 
+def case_probe_limits(tb, binary):
+    """OXPI answers are limited per source; --probes-off answers none."""
+    rate = 5
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--probe-rate",
+                                 str(rate)])
+    srv.wait_up()
+    t0 = time.time()
+    r = otb.oxpi_probe(tb, 0, tb.relay_ip, PORT, flows=16, count=300, timeout=0.01)
+    took = time.time() - t0
+    tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    # A bucket of `rate` per lcore (2 queues), refilled at `rate`/s for as
+    # long as the probes last: the rest is refused and counted.
+    most = 2 * rate + 2 * rate * took + 2
+    print("probe: %s in %.1f s" % (r, took))
+    nc.check(rate <= r["received"] <= most,
+             "one source gets its rate's worth of answers (%d of 300, at most %.0f)"
+             % (r["received"], most))
+    nc.check(tot["drop_probe_limited"] == r["sent"] - r["received"],
+             "the rest counted as probe_limited (%d)" % tot["drop_probe_limited"])
+    check_clean_stop(tb, srv)
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--probes-off"])
+    srv.wait_up()
+    r = otb.oxpi_probe(tb, 0, tb.relay_ip, PORT, flows=4, count=50, timeout=0.05)
+    tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+    nc.check(r["received"] == 0 and tot["drop_probes_off"] == 50,
+             "--probes-off: none answered, all counted (%d)" % tot["drop_probes_off"])
+    check_clean_stop(tb, srv)
+
+
 def case_kill9(tb, binary):
     srv = nc.Server(tb, binary, ["--iface", "eth0"])
     srv.wait_up()
@@ -350,6 +379,8 @@ def main():
     try:
         if case.startswith("echo"):
             case_echo(tb, binary, queues)
+        elif case == "probe-limits":
+            case_probe_limits(tb, binary)
         elif case == "kill9":
             case_kill9(tb, binary)
         elif case == "foreign":
