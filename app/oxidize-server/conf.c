@@ -70,6 +70,8 @@ static const struct opt_def opt_defs[] = {
 	  "server private key (base64, mode 600); turns the relay on" },
 	{ "allow", OPT_STR, FIELD(allow_file), 0, 0, "FILE",
 	  "allow-list of client public keys (reloaded on SIGHUP)" },
+	{ "state", OPT_STR, FIELD(state_file), 0, 0, "FILE",
+	  "keep the last handshake time of each key here, across restarts" },
 	{ "mtu", OPT_U16, FIELD(mtu), 576, 8920, "N",
 	  "tunnel MTU given to clients (default 1420)" },
 	{ "keepalive", OPT_U16, FIELD(keepalive), 1, 3600, "S",

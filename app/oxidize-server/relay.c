@@ -55,6 +55,7 @@ const char *const ox_relay_ctr_names[OX_RELAY_CTR_MAX] = {
 #define EVENTS_SIZE	4096
 #define CTRL_BURST	32
 #define IDX_MAX		8		/* receiver indexes one session holds at once */
+#define HANDOFF_MAX	64		/* DATA of one session waiting in its owner's inbox */
 
 /* What workers tell the control thread (the events ring): a kind in the
  * high 32 bits of the pointer-sized word, a value in the low 32. */
@@ -115,6 +116,7 @@ struct relay_sess {
 	rte_seqlock_t ep_lock;
 	struct relay_ep ep;		/* owner writes, anyone reads */
 	uint16_t owner;			/* worker id; set before the session is used */
+	uint32_t handoffs;		/* DATA in the owner's inbox (atomic, any lcore) */
 	uint8_t n_idx;			/* control: receiver indexes held in by_index */
 	uint32_t idx[IDX_MAX];		/* control */
 };
@@ -131,6 +133,8 @@ struct ox_relay {
 	uint8_t mac1_key[OX_KEY_LEN];	/* set at init, then read by every worker */
 	struct ox_hs_server *hs;
 	struct ox_allowlist allow;
+	struct ox_tsstore *ts;		/* greatest accepted timestamp per key */
+	bool ts_failing;		/* the state file could not be written */
 	struct ox_addrpool *pool;
 	struct rte_ring *hs_ring;	/* INIT mbufs, workers -> control */
 	struct rte_ring *events;	/* enum relay_event, workers -> control */
@@ -184,6 +188,7 @@ ox_relay_request_reload(void)
  */
 struct relay_pkt_mark {
 	uint16_t l3_off, l4_off, payload_off, payload_len;
+	uint32_t sess;		/* DATA handed to its owner: the session's handle */
 };
 
 union relay_dyn {
@@ -644,13 +649,23 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 			owner_data(w, sess, m, p);
 			return true;
 		}
-		/* The client moved to another queue: its owner decides. */
+		/* The client moved to another queue: its owner decides. Only
+		 * the owner can tell a forgery, so one session (anyone who
+		 * knows its index) may hold only so much of the inbox. */
+		if (__atomic_fetch_add(&rs->handoffs, 1, __ATOMIC_RELAXED) >= HANDOFF_MAX) {
+			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
+			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_SESSION_LIMIT);
+			return true;
+		}
 		m->hash.usr = INBOX_DATA;
 		pkt_mark(w->relay, m, p);
-		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0)
+		relay_dyn(w->relay, m)->pkt.sess = sess->index;
+		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0) {
+			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
 			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_FULL);
-		else
+		} else {
 			ox_ctr_add(&w->stats.relay[OX_RELAY_HANDOFF], 1);
+		}
 		return true;
 	case OX_MSG_INIT:
 		/* Without the server's public key an initiation never reaches
@@ -756,6 +771,11 @@ ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
 		ox_worker_tx(w, w->tx_slot, m);
 		return;
 	case INBOX_DATA:
+		/* Off the session's count, if it is still the same session. */
+		sess = ox_sessions_by_index(w->sessions, relay_dyn(r, m)->pkt.sess);
+		if (sess != NULL)
+			__atomic_fetch_sub(&((struct relay_sess *)ox_session_priv(sess))->handoffs, 1,
+					   __ATOMIC_RELAXED);
 		/* relay_rx parsed it and classified it as DATA already. */
 		pkt_unmark(r, m, &p);
 		memcpy(&idx, p.frame + p.payload_off + 4, sizeof(idx));
@@ -924,6 +944,9 @@ handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
 		r->hs_drops[-ret]++;
 		goto free;
 	}
+	/* Accepted: its timestamp outlives the allow-list entry. */
+	if (ox_tsstore_note(r->ts, resp.peer_key, resp.peer->last_init) != 0)
+		r->ts_failing = true;
 	in = install_slot(r);
 	if (in == NULL) {
 		/* Owners are not keeping up; the client retries in 5 s. */
@@ -1103,6 +1126,8 @@ reload_allowlist(struct ox_relay *r)
 	ret = ox_allowlist_load(&fresh, r->srv->conf.allow_file, &r->allow,
 				r->srv->conf.max_sessions, err, sizeof(err));
 	if (ret == 0) {
+		/* A key listed again keeps refusing its old initiations. */
+		ox_tsstore_apply(r->ts, &fresh);
 		pool = pool_build(&fresh, r->pool, &r->srv->pool_conf, err, sizeof(err));
 		if (pool == NULL) {
 			ox_allowlist_free(&fresh);
@@ -1220,9 +1245,20 @@ ox_relay_control(struct ox_server *srv)
 		reload_allowlist(r);
 	}
 	if (now - r->last_reap_ns > 1000000000u) {
+		char err[256];
+
 		r->last_reap_ns = now;
 		reap_idle(r, now);
 		ox_sessions_reclaim(srv->sessions);
+		/* Said once when it starts failing, once when it works again. */
+		if (ox_tsstore_flush(r->ts, err, sizeof(err)) != 0) {
+			if (!r->ts_failing)
+				SRV_LOG(ERR, "handshake state not saved: %s", err);
+			r->ts_failing = true;
+		} else if (r->ts_failing) {
+			SRV_LOG(NOTICE, "handshake state saved again");
+			r->ts_failing = false;
+		}
 	}
 	return work;
 }
@@ -1291,6 +1327,17 @@ ox_relay_init(struct ox_server *srv)
 		fprintf(stderr, "oxidize-server: %s\n", err);
 		goto fail;
 	}
+	r->ts = ox_tsstore_open(srv->conf.state_file[0] ? srv->conf.state_file : NULL,
+				err, sizeof(err));
+	if (r->ts == NULL) {
+		ret = -errno;
+		fprintf(stderr, "oxidize-server: --state: %s\n", err);
+		goto fail;
+	}
+	if (srv->conf.state_file[0] == '\0')
+		SRV_LOG(NOTICE, "relay: no --state file: after a restart, initiations captured "
+			"before it are not recognised as replays");
+	ox_tsstore_apply(r->ts, &r->allow);
 	ox_hs_set_allowlist(r->hs, &r->allow);
 	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
 	r->pool = pool_build(&r->allow, NULL, &srv->pool_conf, err, sizeof(err));
@@ -1404,6 +1451,13 @@ ox_relay_free(struct ox_server *srv)
 		for (i = 0; i < INSTALLS; i++)
 			ox_keypair_wipe(&r->installs[i].kp);
 		rte_free(r->installs);
+	}
+	if (r->ts != NULL) {
+		char err[256];
+
+		if (ox_tsstore_flush(r->ts, err, sizeof(err)) != 0)
+			SRV_LOG(ERR, "handshake state not saved: %s", err);
+		ox_tsstore_close(r->ts);
 	}
 	ox_addrpool_free(r->pool);
 	ox_policy_free(r->policy);

@@ -51,6 +51,7 @@ struct ox_server_conf {
 	uint32_t max_sessions;
 	char key_file[256];		/* server private key; "" = echo only, no relay */
 	char allow_file[256];		/* allow-list of client public keys */
+	char state_file[256];		/* handshake timestamps kept across restarts; "" = none */
 	uint16_t mtu;			/* tunnel MTU given to clients */
 	uint16_t keepalive;		/* keepalive interval given to clients, s */
 	uint32_t idle_timeout;		/* session reaped after this long silent, s */
@@ -72,6 +73,7 @@ struct ox_server_conf {
 	X(TAP_NO_SESSION, "tap_no_session") \
 	X(HS_QUEUE_FULL, "hs_queue_full") \
 	X(HANDOFF_FULL, "handoff_full") \
+	X(HANDOFF_SESSION_LIMIT, "handoff_session_limit") \
 	X(EVENT_QUEUE_FULL, "event_queue_full") \
 	X(SPOOFED_SRC, "spoofed_src") \
 	X(INNER_MALFORMED, "inner_malformed") \

@@ -449,6 +449,49 @@ struct ox_allow_entry *ox_allowlist_find(const struct ox_allowlist *al,
 
 void ox_allowlist_free(struct ox_allowlist *al);
 
+/* ------------------------------------------------- handshake timestamps */
+
+/**
+ * The greatest handshake timestamp accepted from each key, beyond the
+ * allow-list (a key removed and listed again) and, with a file, beyond a
+ * restart: a captured initiation cannot be replayed to a server that has
+ * forgotten it. The file is an append-only log written by
+ * ox_tsstore_note() and flushed by ox_tsstore_flush() (so a crash loses at
+ * most what was not flushed), compacted when opened and when it has grown
+ * to four times its keys. One thread.
+ */
+struct ox_tsstore;
+
+/**
+ * Open a store.
+ *
+ * @param path
+ *   Its file (created, mode 600), or NULL for memory only.
+ * @return
+ *   The store, or NULL with errno set and a message in @p err.
+ */
+struct ox_tsstore *ox_tsstore_open(const char *path, char *err, size_t errlen);
+
+/** Close a store (flushes nothing: call ox_tsstore_flush() first). */
+void ox_tsstore_close(struct ox_tsstore *s);
+
+/** Raise each entry's last_init of @p al to what the store holds. */
+void ox_tsstore_apply(struct ox_tsstore *s, struct ox_allowlist *al);
+
+/**
+ * Record an accepted timestamp (in memory, and queued for the file).
+ *
+ * @return 0, or -ENOMEM.
+ */
+int ox_tsstore_note(struct ox_tsstore *s, const uint8_t key[OX_KEY_LEN], const uint8_t ts[12]);
+
+/**
+ * Write what was noted to the file; compact it when it has grown.
+ *
+ * @return 0, or -errno with a message in @p err.
+ */
+int ox_tsstore_flush(struct ox_tsstore *s, char *err, size_t errlen);
+
 /* ------------------------------------------------------------ handshake */
 
 /** Where a datagram came from: IPv4 as ::ffff:a.b.c.d, port in host order. */

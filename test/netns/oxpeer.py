@@ -18,6 +18,7 @@ Scenarios print one JSON object:
   responder SECONDS      answer ICMP echo requests to our address for a while
   flood SECONDS          (no handshake) one valid INIT sent again and again
   sealed DST             one echo to DST; print that datagram (hex), as accepted
+  replay-init HEX        (no handshake) send a captured INIT again; was it answered?
   udp DST PORT           one UDP datagram from our tunnel address; did DST answer?
   unconfirmed N DST      N handshakes never confirmed, then ping DST under the first keys
   rekeys N [SECONDS]     N confirmed handshakes in a row while receiving; count the
@@ -168,6 +169,7 @@ class Peer:
         self.cookies = 0
         idx, e, ns, mac1, msg = self.make_init()
         self.sock.sendto(msg, self.server)
+        self.last_init = msg
         deadline = time.time() + timeout
         resend = time.time() + 1.0
         while time.time() < deadline:
@@ -176,6 +178,7 @@ class Peer:
                 # as a client does after REKEY_TIMEOUT (here 1 s).
                 idx, e, ns, mac1, msg = self.make_init()
                 self.sock.sendto(msg, self.server)
+                self.last_init = msg
                 resend = time.time() + 1.0
             try:
                 r, _ = self.sock.recvfrom(2048)
@@ -187,6 +190,7 @@ class Peer:
                 self.cookies += 1
                 idx, e, ns, mac1, msg = self.make_init()
                 self.sock.sendto(msg, self.server)
+                self.last_init = msg
                 continue
             if len(r) != 88 or r[3] != RESPONSE or struct.unpack("<I", r[4:8])[0] != idx:
                 continue
@@ -309,12 +313,25 @@ def main():
             sent += 256
         print(json.dumps({"scenario": "flood", "sent": sent}))
         return 0
+    if a.scenario == "replay-init":
+        # A captured initiation sent again, as an attacker would: answered?
+        p.sock.sendto(bytes.fromhex(a.args[0]), p.server)
+        answered = False
+        end = time.time() + 1.5
+        while time.time() < end and not answered:
+            try:
+                r, _ = p.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            answered = len(r) == 88 and r[3] == RESPONSE
+        print(json.dumps({"scenario": "replay-init", "answered": answered}))
+        return 0
     out = {"scenario": a.scenario, "handshake": p.handshake()}
     out["cookies"] = p.cookies
     if not out["handshake"]:
         print(json.dumps(out))
         return 1
-    out.update(v4=p.v4, v6=p.v6, v4_prefix=p.v4_prefix, v6_prefix=p.v6_prefix, mtu=p.mtu,
+    out.update(init=p.last_init.hex(), v4=p.v4, v6=p.v6, v4_prefix=p.v4_prefix, v6_prefix=p.v6_prefix, mtu=p.mtu,
                keepalive=p.keepalive, index=p.remote_index)
     s = a.scenario
     if s == "ping":

@@ -20,6 +20,7 @@ cases:
   keys      receiver indexes: many unconfirmed handshakes keep the current
             keys working; rekeys while two lcores seal to the client never
             send a packet under a wiped (zero) key
+  replay    a captured initiation refused after a reload and a restart
   exit      the exit policy: the relay host's addresses refused but for
             opened ports, its tunnel address answers pings, link-local and
             loopback refused, the internet and operator prefixes; from the
@@ -416,6 +417,45 @@ def case_exit(tb, binary, keys):
             p.wait()
 
 
+def case_replay(tb, binary, keys):
+    """A captured initiation is refused after its key left the allow-list
+    and came back, and after a restart (--state keeps the timestamps)."""
+    a_priv, a_pub = keys.make("alice")
+    b_priv, b_pub = keys.make("bob")
+    state = os.path.join(keys.dir, "handshakes.state")
+    allow = keys.allow(["%s alice" % a_pub, "%s bob" % b_pub])
+    srv = start_server(tb, binary, keys, allow, ["--state", state])
+    init = peer(tb, keys, 0, a_priv, "handshake").get("init")
+    nc.check(init is not None, "an initiation captured")
+
+    def replay(what):
+        n0 = nc.telemetry(srv.prefix, "/oxidize/relay")["hs_drop_stale_init"]
+        r = peer(tb, keys, 1, a_priv, "replay-init", init)
+        n1 = nc.telemetry(srv.prefix, "/oxidize/relay")["hs_drop_stale_init"]
+        nc.check(r.get("answered") is False and n1 == n0 + 1,
+                 "%s: the captured initiation is refused as stale" % what)
+
+    replay("at once")
+    keys.allow(["%s bob" % b_pub])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    keys.allow(["%s alice" % a_pub, "%s bob" % b_pub])
+    srv.proc.send_signal(signal.SIGHUP)
+    time.sleep(0.5)
+    replay("after alice left the allow-list and came back")
+    check_stop(tb, srv)
+    srv = start_server(tb, binary, keys, allow, ["--state", state])
+    replay("after a restart")
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "1")
+    nc.check(r.get("received") == 1, "alice's fresh handshake still works")
+    check_stop(tb, srv)
+    with open(state) as f:
+        lines = f.read().split("\n")
+    nc.check(any(l.startswith(a_pub + " ") for l in lines) and
+             oct(os.stat(state).st_mode & 0o777) == "0o600",
+             "the state file holds alice's timestamp, mode 600")
+
+
 def case_hs_flood(tb, binary, keys):
     """A flood of well-formed initiations (one valid INIT sent again and
     again): the cookie path switches on, established sessions keep working,
@@ -529,6 +569,8 @@ def main():
         elif case == "keys":
             LCORES = "0@0,1@1,2@1"
             case_keys(tb, binary, keys)
+        elif case == "replay":
+            case_replay(tb, binary, keys)
         elif case == "exit":
             case_exit(tb, binary, keys)
         elif case == "addresses":
