@@ -35,7 +35,7 @@ static const struct opt_def opt_defs[] = {
 	{ "port", OPT_U16, FIELD(port), 1, 65535, "P",
 	  "OxTunnel UDP port (default 51820)" },
 	{ "iface", OPT_STR, FIELD(iface), 0, 0, "IF",
-	  "FLASH: one net_af_xdp port per queue of IF, steered by ox_steer" },
+	  "FLASH on IF, one port per queue (default: the default route's interface)" },
 	{ "queues", OPT_U16, FIELD(queues), 0, OX_FLASH_MAX_QUEUES, "N",
 	  "queues to drive; 0 = all that IF or each port has (default 0)" },
 	{ "burst", OPT_U16, FIELD(burst), 1, OX_MAX_BURST, "N",

@@ -376,6 +376,44 @@ setup_workers(struct ox_server *srv)
 	return 0;
 }
 
+/*
+ * The interface of the default route: IPv4 from /proc/net/route, else IPv6
+ * from /proc/net/ipv6_route. @return 0, or -ENOENT when there is none.
+ */
+static int
+default_route_iface(char *out, size_t len)
+{
+	char line[512], ifn[64];
+	unsigned int dst, flags, plen;
+	char dst6[40];
+	FILE *f;
+	int found = 0;
+
+	f = fopen("/proc/net/route", "re");
+	if (f != NULL) {
+		/* Iface Destination Gateway Flags ...; RTF_UP is 1. */
+		while (!found && fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "%63s %x %*x %x", ifn, &dst, &flags) == 3 && dst == 0 &&
+			    (flags & 1) && strcmp(ifn, "Iface") != 0)
+				found = 1;
+		fclose(f);
+	}
+	f = found ? NULL : fopen("/proc/net/ipv6_route", "re");
+	if (f != NULL) {
+		/* dst plen src plen next-hop metric refcnt use flags iface */
+		while (!found && fgets(line, sizeof(line), f) != NULL)
+			if (sscanf(line, "%32s %x %*s %*x %*s %*x %*x %*x %x %63s", dst6, &plen,
+				   &flags, ifn) == 4 && plen == 0 && (flags & 1) &&
+			    strcmp(ifn, "lo") != 0)
+				found = 1;
+		fclose(f);
+	}
+	if (!found || strlen(ifn) >= len)
+		return -ENOENT;
+	snprintf(out, len, "%s", ifn);
+	return 0;
+}
+
 static uint16_t
 count_af_xdp_ports(void)
 {
@@ -560,6 +598,17 @@ main(int argc, char **argv)
 		goto out_eal;
 	}
 
+	/* No interface and no ports from EAL: the one the default route
+	 * leaves by, as a relay's uplink usually is. */
+	if (srv.conf.iface[0] == '\0' && rte_eth_dev_count_avail() == 0) {
+		if (default_route_iface(srv.conf.iface, sizeof(srv.conf.iface)) != 0) {
+			fprintf(stderr, "oxidize-server: no --iface and no default route to take "
+				"one from: give --iface IF (or EAL --vdev/-a ports)\n");
+			goto out_eal;
+		}
+		SRV_LOG(NOTICE, "no --iface: using %s, the interface of the default route",
+			srv.conf.iface);
+	}
 	if (srv.conf.iface[0] != '\0' && rte_eth_dev_count_avail() == 0) {
 		if (check_privileges() != 0)
 			goto out_eal;

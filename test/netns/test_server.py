@@ -333,6 +333,9 @@ def case_errors(tb, binary):
 
     run(["--iface", "nosuch0"], expect=["interface nosuch0 does not exist"],
         name="interface missing")
+    # No --iface: the relay namespace has no default route, so no interface.
+    run([], expect=["no --iface and no default route", "give --iface IF"],
+        name="no --iface, no default route")
     run(["--iface", "eth0", "--queues", "4"],
         expect=["eth0 has 2 queues", "ethtool -L eth0 combined"], name="too many queues")
     run(["--iface", "eth0", "--rx-desc", "1000"],
@@ -351,13 +354,27 @@ def case_errors(tb, binary):
         expect=["missing privileges: CAP_SYS_ADMIN"], name="CAP_BPF alone is not enough")
     # The least that works (what config/oxidize-server.service grants).
     least = "+net_admin,+net_raw,+ipc_lock,+sys_admin"
-    r = tb.run(tb.relay, ["setpriv", "--inh-caps=-all," + least, "--ambient-caps=-all," + least,
+    # As the unit runs it: those capabilities only, no new privileges,
+    # umask 077.
+    r = tb.run(tb.relay, ["sh", "-c", 'umask 077; exec "$@"', "sh",
+                          "setpriv", "--no-new-privs", "--inh-caps=-all," + least,
+                          "--ambient-caps=-all," + least,
                           "--bounding-set=-all," + least, binary, "-l", "0", "--no-pci",
                           "--in-memory", "--log-level", "lib.eal:error", "--log-level",
                           "pmd.net.af_xdp:error", "--", "--iface", "eth0", "--duration", "1"],
                check=False, bpffs=True, timeout=60)
     nc.check(r.returncode == 0 and "up on AF_XDP" in r.stdout + r.stderr,
-             "runs with only CAP_NET_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK, CAP_SYS_ADMIN")
+             "runs with only CAP_NET_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK, CAP_SYS_ADMIN, "
+             "no new privileges, umask 077")
+    # No --iface: the interface of the default route (toward a host of the
+    # testbed, on eth0), said in the log.
+    tb.run(tb.relay, ["ip", "route", "add", "default", "via", otb.client_ip(0), "dev", "eth0"])
+    srv = nc.Server(tb, binary, ["--duration", "1"], lcores="0")
+    rc = srv.wait_exit()
+    tb.run(tb.relay, ["ip", "route", "del", "default"])
+    print(srv.log)
+    nc.check(rc == 0 and "no --iface: using eth0, the interface of the default route" in srv.log
+             and "up on AF_XDP: eth0" in srv.log, "without --iface, the default route's eth0")
     # A bridge has no native XDP: the server says generic mode is used.
     tb.run(tb.relay, ["ip", "link", "add", "oxbr0", "type", "bridge"])
     tb.run(tb.relay, ["ip", "link", "set", "oxbr0", "up"])
