@@ -1,11 +1,12 @@
-#!/usr/bin/env python3
+#!/usr/bin/python3
 # SPDX-License-Identifier: BSD-3-Clause
 """Prometheus exporter for oxidize-server.
 
-Serves the server's telemetry (/oxidize/stats, /oxidize/ports, read from
-DPDK's telemetry socket of --file-prefix) in the Prometheus text format:
+Serves the server's telemetry (/oxidize/stats, /oxidize/ports, /oxidize/xdp,
+/oxidize/relay, read from DPDK's telemetry socket of --file-prefix) through
+Debian's python3-prometheus-client:
 
-  oxidize-exporter.py [--file-prefix oxidize] [--listen 127.0.0.1:9851]
+  oxidize-exporter.py [--file-prefix oxidize] [--listen 127.0.0.1:9851] [--once]
 
 Metrics: oxidize_rx_packets_total, oxidize_tx_packets_total, *_bytes_total,
 oxidize_echo_total, oxidize_busy_cycles_total and oxidize_drops_total{reason}
@@ -21,20 +22,28 @@ nothing is cached.
 """
 
 import argparse
-import http.server
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from oxidize_telemetry import query  # noqa: E402
 
+try:
+    from prometheus_client import start_http_server
+    from prometheus_client.core import (REGISTRY, CounterMetricFamily, GaugeMetricFamily)
+    from prometheus_client.exposition import generate_latest
+except ImportError:
+    sys.exit("oxidize-exporter: needs python3-prometheus-client (apt-get install "
+             "python3-prometheus-client; run with Debian's /usr/bin/python3)")
+
 COUNTERS = (
-    ("rx_pkts", "oxidize_rx_packets_total", "Datagrams received"),
-    ("rx_bytes", "oxidize_rx_bytes_total", "Bytes received"),
-    ("tx_pkts", "oxidize_tx_packets_total", "Datagrams sent"),
-    ("tx_bytes", "oxidize_tx_bytes_total", "Bytes sent"),
-    ("echo", "oxidize_echo_total", "OXPI probes answered"),
-    ("busy_cycles", "oxidize_busy_cycles_total", "TSC cycles of loop turns that moved packets"),
+    ("rx_pkts", "oxidize_rx_packets", "Datagrams received"),
+    ("rx_bytes", "oxidize_rx_bytes", "Bytes received"),
+    ("tx_pkts", "oxidize_tx_packets", "Datagrams sent"),
+    ("tx_bytes", "oxidize_tx_bytes", "Bytes sent"),
+    ("echo", "oxidize_echo", "OXPI probes answered"),
+    ("busy_cycles", "oxidize_busy_cycles", "TSC cycles of loop turns that moved packets"),
 )
 
 # Relay counters of /oxidize/stats (server.h OX_RELAY_CTRS).
@@ -43,85 +52,89 @@ RELAY_COUNTERS = ("decrypted", "to_tap", "from_tap", "client_to_client", "keepal
                   "batch_pkts")
 
 
-def esc(v):
-    return str(v).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+class OxidizeCollector:
+    """Asks the server at every scrape."""
 
+    def __init__(self, prefix):
+        self.prefix = prefix
 
-def render(prefix):
-    lines = []
-    try:
-        t = query(prefix, ["/oxidize/stats", "/oxidize/ports", "/oxidize/xdp",
-                           "/oxidize/relay"])
-    except (OSError, ValueError, KeyError) as e:
-        return ("# oxidize-server not reachable: %s\n"
-                "# HELP oxidize_up 1 if the server's telemetry answered\n"
-                "# TYPE oxidize_up gauge\noxidize_up 0\n" % esc(e))
-    lines += ["# HELP oxidize_up 1 if the server's telemetry answered", "# TYPE oxidize_up gauge",
-              "oxidize_up 1"]
-    stats = t["/oxidize/stats"]
-    groups = [("all", stats.get("total", {}))]
-    groups += [(k[len("lcore_"):], v) for k, v in sorted(stats.items())
-               if k.startswith("lcore_")]
-    for key, name, help_ in COUNTERS:
-        lines += ["# HELP %s %s" % (name, help_), "# TYPE %s counter" % name]
+    def collect(self):
+        up = GaugeMetricFamily("oxidize_up", "1 if the server's telemetry answered")
+        try:
+            t = query(self.prefix, ["/oxidize/stats", "/oxidize/ports", "/oxidize/xdp",
+                                    "/oxidize/relay"])
+        except (OSError, ValueError, KeyError):
+            up.add_metric([], 0)
+            yield up
+            return
+        up.add_metric([], 1)
+        yield up
+        stats = t["/oxidize/stats"]
+        groups = [("all", stats.get("total", {}))]
+        groups += [(k[len("lcore_"):], v) for k, v in sorted(stats.items())
+                   if k.startswith("lcore_")]
+        for key, name, help_ in COUNTERS:
+            m = CounterMetricFamily(name, help_, labels=["lcore"])
+            for lcore, g in groups:
+                if key in g:
+                    m.add_metric([lcore], g[key])
+            yield m
+        m = CounterMetricFamily("oxidize_drops", "Datagrams dropped, by reason",
+                                labels=["lcore", "reason"])
         for lcore, g in groups:
-            if key in g:
-                lines.append('%s{lcore="%s"} %d' % (name, lcore, g[key]))
-    lines += ["# HELP oxidize_drops_total Datagrams dropped, by reason",
-              "# TYPE oxidize_drops_total counter"]
-    for lcore, g in groups:
-        for k, v in sorted(g.items()):
-            if k.startswith("drop_"):
-                lines.append('oxidize_drops_total{lcore="%s",reason="%s"} %d'
-                             % (lcore, k[len("drop_"):], v))
-    relay_keys = [k for k in RELAY_COUNTERS if k in groups[0][1]]
-    if relay_keys:
-        lines += ["# HELP oxidize_relay_packets_total What the relay did with packets",
-                  "# TYPE oxidize_relay_packets_total counter"]
-        for lcore, g in groups:
-            for k in relay_keys:
-                lines.append('oxidize_relay_packets_total{lcore="%s",what="%s"} %d'
-                             % (lcore, k, g.get(k, 0)))
-    rel = t.get("/oxidize/relay") or {}
-    if "sessions" in rel:
-        lines += ["# HELP oxidize_sessions Live sessions", "# TYPE oxidize_sessions gauge",
-                  "oxidize_sessions %d" % rel["sessions"]]
-    if "handshakes" in rel:
-        lines += ["# HELP oxidize_handshakes_total Completed handshakes, new sessions or rekeys",
-                  "# TYPE oxidize_handshakes_total counter",
-                  'oxidize_handshakes_total{kind="new"} %d' % rel["handshakes_new"],
-                  'oxidize_handshakes_total{kind="rekey"} %d' % rel["handshakes_rekey"],
-                  "# HELP oxidize_cookies_sent_total Cookie replies to initiations under load",
-                  "# TYPE oxidize_cookies_sent_total counter",
-                  "oxidize_cookies_sent_total %d" % rel["cookies_sent"],
-                  "# HELP oxidize_under_load 1 while initiations need a cookie",
-                  "# TYPE oxidize_under_load gauge",
-                  "oxidize_under_load %d" % rel["under_load"],
-                  "# HELP oxidize_allowlist_keys Keys on the allow-list",
-                  "# TYPE oxidize_allowlist_keys gauge",
-                  "oxidize_allowlist_keys %d" % rel["allowlist_keys"],
-                  "# HELP oxidize_handshake_drops_total Initiations refused, by reason",
-                  "# TYPE oxidize_handshake_drops_total counter"]
-        for k, v in sorted(rel.items()):
-            if k.startswith("hs_drop_"):
-                lines.append('oxidize_handshake_drops_total{reason="%s"} %d'
-                             % (k[len("hs_drop_"):], v))
-    for key, name, help_ in (("rx_pkts", "oxidize_port_rx_packets_total",
-                              "Datagrams received on the port"),
-                             ("tx_pkts", "oxidize_port_tx_packets_total",
-                              "Datagrams sent on the port")):
-        lines += ["# HELP %s %s" % (name, help_), "# TYPE %s counter" % name]
-        for port, p in sorted(t["/oxidize/ports"].items()):
-            lines.append('%s{port="%s",iface="%s",queue="%d",mode="%s",umem="%s",xdp="%s"} %d'
-                         % (name, port[len("port_"):], esc(p["iface"]), p["queue"],
-                            esc(p["mode"]), esc(p["umem"]), esc(p["xdp"]), p[key]))
-    xdp = t.get("/oxidize/xdp") or {}
-    lines += ["# HELP oxidize_xdp_frames_total Frames ox_steer redirected to the sockets or "
-              "left to the kernel, by reason", "# TYPE oxidize_xdp_frames_total counter"]
-    for k, v in sorted(xdp.items()):
-        if isinstance(v, int) and k != "prog_id":
-            lines.append('oxidize_xdp_frames_total{action="%s"} %d' % (k, v))
-    return "\n".join(lines) + "\n"
+            for k, v in sorted(g.items()):
+                if k.startswith("drop_"):
+                    m.add_metric([lcore, k[len("drop_"):]], v)
+        yield m
+        relay_keys = [k for k in RELAY_COUNTERS if k in groups[0][1]]
+        if relay_keys:
+            m = CounterMetricFamily("oxidize_relay_packets", "What the relay did with packets",
+                                    labels=["lcore", "what"])
+            for lcore, g in groups:
+                for k in relay_keys:
+                    m.add_metric([lcore, k], g.get(k, 0))
+            yield m
+        rel = t.get("/oxidize/relay") or {}
+        if "sessions" in rel:
+            g = GaugeMetricFamily("oxidize_sessions", "Live sessions")
+            g.add_metric([], rel["sessions"])
+            yield g
+        if "handshakes" in rel:
+            m = CounterMetricFamily("oxidize_handshakes",
+                                    "Completed handshakes, new sessions or rekeys",
+                                    labels=["kind"])
+            m.add_metric(["new"], rel["handshakes_new"])
+            m.add_metric(["rekey"], rel["handshakes_rekey"])
+            yield m
+            yield CounterMetricFamily("oxidize_cookies_sent",
+                                      "Cookie replies to initiations under load",
+                                      value=rel["cookies_sent"])
+            yield GaugeMetricFamily("oxidize_under_load", "1 while initiations need a cookie",
+                                    value=rel["under_load"])
+            yield GaugeMetricFamily("oxidize_allowlist_keys", "Keys on the allow-list",
+                                    value=rel["allowlist_keys"])
+            m = CounterMetricFamily("oxidize_handshake_drops", "Initiations refused, by reason",
+                                    labels=["reason"])
+            for k, v in sorted(rel.items()):
+                if k.startswith("hs_drop_"):
+                    m.add_metric([k[len("hs_drop_"):]], v)
+            yield m
+        labels = ["port", "iface", "queue", "mode", "umem", "xdp"]
+        for key, name, help_ in (("rx_pkts", "oxidize_port_rx_packets",
+                                  "Datagrams received on the port"),
+                                 ("tx_pkts", "oxidize_port_tx_packets",
+                                  "Datagrams sent on the port")):
+            m = CounterMetricFamily(name, help_, labels=labels)
+            for port, p in sorted(t["/oxidize/ports"].items()):
+                m.add_metric([port[len("port_"):], p["iface"], str(p["queue"]), p["mode"],
+                              p["umem"], p["xdp"]], p[key])
+            yield m
+        m = CounterMetricFamily("oxidize_xdp_frames", "Frames ox_steer redirected to the "
+                                "sockets or left to the kernel, by reason", labels=["action"])
+        for k, v in sorted((t.get("/oxidize/xdp") or {}).items()):
+            if isinstance(v, int) and k != "prog_id":
+                m.add_metric([k], v)
+        yield m
 
 
 def main():
@@ -130,31 +143,17 @@ def main():
     ap.add_argument("--listen", default="127.0.0.1:9851", help="address:port to serve on")
     ap.add_argument("--once", action="store_true", help="print one scrape and exit")
     args = ap.parse_args()
+    REGISTRY.register(OxidizeCollector(args.file_prefix))
     if args.once:
-        sys.stdout.write(render(args.file_prefix))
+        sys.stdout.write(generate_latest(REGISTRY).decode())
         return 0
     host, _, port = args.listen.rpartition(":")
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            if self.path != "/metrics":
-                self.send_error(404, "only /metrics here")
-                return
-            body = render(args.file_prefix).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, fmt, *a):
-            pass
-
-    srv = http.server.ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
+    start_http_server(int(port), addr=host or "127.0.0.1")
     print("oxidize-exporter: serving http://%s/metrics for file prefix %s"
           % (args.listen, args.file_prefix), flush=True)
     try:
-        srv.serve_forever()
+        while True:
+            time.sleep(3600)
     except KeyboardInterrupt:
         pass
     return 0

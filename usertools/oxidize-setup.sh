@@ -56,6 +56,7 @@ PACKAGES=(
 	pkg-config
 	python3
 	python3-matplotlib
+	python3-prometheus-client
 	python3-pyelftools
 	xdp-tools
 )

@@ -131,7 +131,9 @@ def scrape_exporter(tb, prefix):
     import subprocess
     import sys
     exporter = os.path.join(os.path.dirname(oxt.__file__), "oxidize-exporter.py")
-    ex = tb.popen(tb.relay, [sys.executable, exporter, "--file-prefix", prefix,
+    # Run as installed: its own interpreter line (Debian's python3, which
+    # has python3-prometheus-client).
+    ex = tb.popen(tb.relay, [exporter, "--file-prefix", prefix,
                              "--listen", "127.0.0.1:9851"], stdout=subprocess.PIPE, text=True)
     try:
         ex.stdout.readline()

@@ -193,7 +193,7 @@ def scrape_exporter(tb, srv):
     import re
     text = nc.scrape_exporter(tb, srv.prefix)
     rel = nc.telemetry(srv.prefix, "/oxidize/relay")
-    nc.check(re.search(r"^oxidize_sessions %d$" % rel["sessions"], text, re.M) is not None,
+    nc.check(re.search(r"^oxidize_sessions %d(\.0)?$" % rel["sessions"], text, re.M) is not None,
              "exporter: sessions gauge (%d)" % rel["sessions"])
     nc.check(re.search(r'^oxidize_handshakes_total\{kind="new"\} [1-9]', text, re.M) and
              re.search(r'^oxidize_handshake_drops_total\{reason="unknown_peer"\} [1-9]', text,
