@@ -82,12 +82,18 @@ class Bench:
         self.rss = os.path.join(build, "test", "bpf", "rss_emul.bpf.o")
         self.results = []
         self.busy_budget = busy_budget
+        self.worker_fifo = 0
         self.half_rate = self.half_rate_k = self.relay_rate = self.idle_rate = None
         self.rounds = 1
 
     def busy_args(self):
         """oxidize-server/oxidize-perf arguments for the busy-poll setting."""
         return [] if self.busy_budget is None else ["--busy-budget", str(self.busy_budget)]
+
+    def server_args(self):
+        """oxidize-server arguments of the run: busy-poll and scheduling."""
+        fifo = ["--worker-fifo", str(self.worker_fifo)] if self.worker_fifo else []
+        return self.busy_args() + fifo
 
     def busy_devarg(self):
         """The same setting as a net_af_xdp devarg (testpmd)."""
@@ -174,7 +180,7 @@ class Bench:
             argv = [self.server, "--lcores", lcores, "--no-pci", "--file-prefix", prefix,
                     "--huge-unlink"] + EAL_QUIET + ["--", "--iface", "eth0", "--port",
                                                     str(PORT), "--probe-rate", "0"] + \
-                self.busy_args()   # the echo is measured, not the per-source limit
+                self.server_args()   # the echo is measured, not the per-source limit
             p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "up on AF_XDP"):
@@ -302,7 +308,7 @@ class Bench:
             argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix", prefix,
                     "--huge-unlink"] + EAL_QUIET + \
                 ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions", "4096"] + \
-                key_args + (["--tap", "oxtun0"] if exit else []) + self.busy_args()
+                key_args + (["--tap", "oxtun0"] if exit else []) + self.server_args()
             p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "up on AF_XDP"):
@@ -992,6 +998,9 @@ def main():
                     help="preferred busy-poll budget for every AF_XDP socket of the run "
                     "(oxidize-server/oxidize-perf --busy-budget, testpmd's busy_budget devarg): "
                     "N, 0 = the PMD's default, -1 = off")
+    ap.add_argument("--worker-fifo", type=int, default=0,
+                    help="oxidize-server --worker-fifo PRIO: its worker lcore runs SCHED_FIFO "
+                    "(0 = no, the default)")
     ap.add_argument("--plot-only", nargs=2, metavar=("JSON", "DIR"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.plot_only:
@@ -1009,6 +1018,7 @@ def main():
     b = Bench(os.path.abspath(args.build), 1.0 if args.quick else args.seconds, args.quick,
               kudp=args.kudp and os.path.abspath(args.kudp),
               only=args.only and args.only.split(","), busy_budget=args.busy_budget)
+    b.worker_fifo = args.worker_fifo
     t0 = time.time()
     print("oxidize-bench: %s run, %.0f s per case, output %s" % (
         "quick" if args.quick else "full", b.seconds, out), flush=True)

@@ -92,6 +92,8 @@ static const struct opt_def opt_defs[] = {
 	  "leave OXPI probes unanswered (counted as probes_off)" },
 	{ "probe-rate", OPT_U32, FIELD(probe_rate), 0, 100000000, "N",
 	  "OXPI probes answered per source per second and lcore; 0 = all (default 1000)" },
+	{ "worker-fifo", OPT_U32, FIELD(worker_fifo), 0, 99, "PRIO",
+	  "worker lcores (not the main one) run SCHED_FIFO at PRIO; 0 = no (default)" },
 	{ "config", OPT_STR, FIELD(config), 0, 0, "FILE",
 	  "read options from FILE, section [server], keys as the flags" },
 };

@@ -6,6 +6,8 @@
  * through a TX buffer drained at least every drain_us. No locks, no
  * allocation; the only syscalls are the PMD's own (AF_XDP wake-ups).
  */
+#include <pthread.h>
+#include <sched.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -174,6 +176,17 @@ ox_worker_main(void *arg)
 	uint16_t i, j, n;
 
 	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_slots);
+	if (w->fifo_prio != 0) {
+		struct sched_param sp = { .sched_priority = (int)w->fifo_prio };
+		int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+
+		if (err != 0)
+			SRV_LOG(WARNING, "lcore %u stays SCHED_OTHER: SCHED_FIFO %u refused: %s "
+				"(needs CAP_SYS_NICE)", w->lcore_id, w->fifo_prio, strerror(err));
+		else
+			SRV_LOG(NOTICE, "lcore %u runs SCHED_FIFO at priority %u", w->lcore_id,
+				w->fifo_prio);
+	}
 	if (w->rcu != NULL) {
 		rte_rcu_qsbr_thread_register(w->rcu, w->lcore_id);
 		rte_rcu_qsbr_thread_online(w->rcu, w->lcore_id);

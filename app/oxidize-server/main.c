@@ -335,6 +335,8 @@ setup_workers(struct ox_server *srv)
 		w->sessions = srv->sessions;
 		w->rcu = ox_sessions_rcu(srv->sessions);
 		w->probes_off = srv->conf.probes_off;
+		if (lcores[i] != rte_get_main_lcore())
+			w->fifo_prio = srv->conf.worker_fifo;
 		if (srv->conf.probe_rate != 0) {
 			struct ox_ratelimit_conf rc = {
 				.per_second = srv->conf.probe_rate,

@@ -62,6 +62,7 @@ struct ox_server_conf {
 	char exit_open[256];		/* relay host ports open to them, "udp/53,tcp/53" */
 	bool probes_off;		/* OXPI probes go unanswered */
 	uint32_t probe_rate;		/* probes answered per source per second; 0 = all */
+	uint32_t worker_fifo;		/* SCHED_FIFO priority of worker lcores; 0 = none */
 };
 
 /** Datapath drop reasons past the outer checks (lib/pkt has those). */
@@ -184,6 +185,7 @@ struct ox_worker {
 	void (*poll_hook)(struct ox_worker *w);	/* single-lcore: the control work */
 	uint64_t now_ns;		/* relay: ox_mono_ns() at the current burst */
 	bool probes_off;		/* OXPI probes dropped */
+	uint32_t fifo_prio;		/* SCHED_FIFO priority to take; 0 = stay as started */
 	struct ox_ratelimit *probe_rl;	/* OXPI per source; NULL: unlimited */
 	struct ox_slot slots[OX_MAX_SLOTS];
 } __rte_cache_aligned;
