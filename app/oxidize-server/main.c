@@ -652,6 +652,9 @@ main(int argc, char **argv)
 	ret = ox_relay_init(&srv);
 	if (ret != 0)
 		goto out;
+	SRV_LOG(INFO, "mbuf pool: %u mbufs, %u of them for what the handshake ring and the "
+		"lcores' inboxes can hold", srv.pool->size,
+		ox_relay_mbufs_held(&srv.conf, rte_lcore_count()));
 	signal(SIGHUP, on_sighup);
 	if (ox_telemetry_register(&srv) != 0)
 		SRV_LOG(WARNING, "telemetry commands not registered");

@@ -18,6 +18,7 @@ Scenarios print one JSON object:
   responder SECONDS      answer ICMP echo requests to our address for a while
   flood SECONDS          (no handshake) one valid INIT sent again and again
   sealed DST             one echo to DST; print that datagram (hex), as accepted
+  plain HEX...           send each hex string as one DATA plaintext
   replay-init HEX        (no handshake) send a captured INIT again; was it answered?
   udp DST PORT           one UDP datagram from our tunnel address; did DST answer?
   unconfirmed N DST      N handshakes never confirmed, then ping DST under the first keys
@@ -368,6 +369,10 @@ def main():
     elif s == "disconnect":
         p.send(b"\x03")
         out.update(sent=True)
+    elif s == "plain":
+        for h in a.args:
+            p.send(bytes.fromhex(h))
+        out.update(sent=len(a.args))
     elif s == "udp":
         dst, port = a.args[0], int(a.args[1])
         body = b"oxpeer-udp"

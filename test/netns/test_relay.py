@@ -154,6 +154,14 @@ def case_protocol(tb, binary, keys):
     nc.check(r.get("received") == 0 and after["drop_spoofed_src"] - before["drop_spoofed_src"] == 3,
              "spoofed inner sources dropped and counted (%d)" %
              (after["drop_spoofed_src"] - before["drop_spoofed_src"]))
+    # Inner headers that lie: an IPv4 IHL of 4 (first byte 0x44), and an
+    # IPv6 payload length of 65535, whose + 40 wraps a 16-bit sum to 39.
+    v4 = bytes.fromhex("44000020000040004001") + bytes(10) + bytes(12)
+    v6 = bytes.fromhex("60000000ffff1140") + bytes(32) + bytes(8)
+    peer(tb, keys, 0, a_priv, "plain", v4.hex(), v6.hex())
+    time.sleep(0.3)
+    n = stats(srv)["drop_inner_malformed"] - after["drop_inner_malformed"]
+    nc.check(n == 2, "an IHL below 5 and a wrapping IPv6 length are inner_malformed (%d)" % n)
     # Client to client: bob answers echo requests to his address.
     resp = tb.popen(tb.clients[1], [sys.executable, PEER, "--server", tb.relay_ip, "--port",
                                     str(PORT), "--server-pub", keys.server_pub, "--key", b_priv,
@@ -466,6 +474,11 @@ def case_hs_flood(tb, binary, keys):
     f_priv, f_pub = keys.make("flooder")
     allow = keys.allow(["%s alice" % a_pub, "%s carol" % c_pub, "%s flooder" % f_pub])
     srv = start_server(tb, binary, keys, allow, ["--hs-load-pps", "200"])
+    # The pool holds what the handshake ring (4096) and the two lcores'
+    # inboxes (4096 each) can park, on top of the rings and bursts.
+    nc.check("of them for what the handshake ring and the lcores' inboxes can hold" in srv.log
+             and " 12288 of them" in srv.log, "the mbuf pool counts the handshake ring and "
+             "the inboxes")
     r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "3")
     nc.check(r.get("received") == 3, "alice is in before the flood")
     flood = tb.popen(tb.clients[1], [sys.executable, PEER, "--server", tb.relay_ip, "--port",

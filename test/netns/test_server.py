@@ -278,10 +278,13 @@ def case_exit_tap(tb, binary):
     nc.check(rc == 1 and "exit TAP oxtun0 was deleted from under the server" in srv.log,
              "deleted TAP: error and exit status 1 after %.1f s" % (time.time() - t0))
     nc.check(not tb.xdp_attached(tb.relay, "eth0"), "deleted TAP: nothing left on eth0")
-    srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0"], tag=tb.tag + "e")
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0", "--mtu", "1280"],
+                    tag=tb.tag + "e")
     srv.wait_up()
-    nc.check(tb.run(tb.relay, ["ip", "link", "show", "oxtun0"], check=False).returncode == 0,
-             "a restart recreates the TAP")
+    r = tb.run(tb.relay, ["ip", "-j", "link", "show", "oxtun0"], check=False)
+    nc.check(r.returncode == 0, "a restart recreates the TAP")
+    nc.check(r.returncode == 0 and json.loads(r.stdout)[0]["mtu"] == 1280,
+             "the TAP takes --mtu (1280)")
     check_clean_stop(tb, srv)
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--tap", "oxtun0", "--pool4",
                                  "100.64.0.0/33"], tag=tb.tag + "p")
@@ -366,6 +369,20 @@ def case_errors(tb, binary):
     nc.check(r.returncode == 0 and "up on AF_XDP" in r.stdout + r.stderr,
              "runs with only CAP_NET_ADMIN, CAP_NET_RAW, CAP_IPC_LOCK, CAP_SYS_ADMIN, "
              "no new privileges, umask 077")
+    # --worker-fifo without CAP_SYS_NICE: said, and the server runs on.
+    r = tb.run(tb.relay, ["setpriv", "--inh-caps=-all," + least, "--ambient-caps=-all," + least,
+                          "--bounding-set=-all," + least, binary, "-l", "0-1", "--no-pci",
+                          "--in-memory", "--log-level", "lib.eal:error", "--log-level",
+                          "pmd.net.af_xdp:error", "--", "--iface", "eth0", "--duration", "1",
+                          "--worker-fifo", "10"], check=False, bpffs=True, timeout=60)
+    out = r.stdout + r.stderr
+    nc.check(r.returncode == 0 and "stays SCHED_OTHER: SCHED_FIFO 10 refused" in out and
+             "up on AF_XDP" in out, "--worker-fifo without CAP_SYS_NICE: warned, runs on")
+    srv = nc.Server(tb, binary, ["--iface", "eth0", "--duration", "1", "--worker-fifo", "10"],
+                    lcores="0-1")
+    rc = srv.wait_exit()
+    nc.check(rc == 0 and "lcore 1 runs SCHED_FIFO at priority 10" in srv.log,
+             "--worker-fifo: the worker lcore runs SCHED_FIFO")
     # No --iface: the interface of the default route (toward a host of the
     # testbed, on eth0), said in the log.
     tb.run(tb.relay, ["ip", "route", "add", "default", "via", otb.client_ip(0), "dev", "eth0"])

@@ -140,6 +140,58 @@ test_exists(void)
 	ox_sessions_free(s);
 }
 
+static unsigned int released;
+
+static void
+on_release(struct ox_session *sess, void *arg)
+{
+	(void)arg;
+	released++;
+	memset(ox_session_priv(sess), 0, 64);	/* what the relay does: wipe keys */
+}
+
+/* A removed session is handed to the release hook once no reader can hold
+ * it: not before its grace period, and once. */
+static void
+test_release(void)
+{
+	struct ox_sessions_conf c = { .name = "rel", .capacity = 8, .priv_size = 64,
+				      .socket_id = SOCKET_ID_ANY, .max_readers = 4 };
+	struct ox_tunnel_addr a;
+	struct ox_session *sess;
+	struct ox_sessions *s;
+	struct rte_rcu_qsbr *v;
+	uint8_t key[32];
+
+	s = ox_sessions_create(&c);
+	EXPECT(s != NULL, "table");
+	if (s == NULL)
+		return;
+	v = ox_sessions_rcu(s);
+	ox_sessions_set_release(s, on_release, NULL);
+	/* A reader (thread id 3) that is online and has not moved on. */
+	rte_rcu_qsbr_thread_register(v, 3);
+	rte_rcu_qsbr_thread_online(v, 3);
+	key_of(1, key);
+	addr_of(1, &a);
+	EXPECT(ox_sessions_add(s, key, &a, 0, &sess) == 0, "add");
+	memset(ox_session_priv(sess), 0xaa, 64);
+	released = 0;
+	EXPECT(ox_sessions_del(s, sess) == 0, "remove");
+	ox_sessions_reclaim(s);
+	EXPECT(released == 0 && ((uint8_t *)ox_session_priv(sess))[0] == 0xaa,
+	       "not released while a reader may hold it");
+	rte_rcu_qsbr_quiescent(v, 3);
+	ox_sessions_reclaim(s);
+	EXPECT(released == 1 && ((uint8_t *)ox_session_priv(sess))[0] == 0,
+	       "released (keys wiped) once the reader moved on (%u)", released);
+	ox_sessions_reclaim(s);
+	EXPECT(released == 1, "released once");
+	rte_rcu_qsbr_thread_offline(v, 3);
+	rte_rcu_qsbr_thread_unregister(v, 3);
+	ox_sessions_free(s);
+}
+
 /* Reader side of the RCU test, on a worker lcore. */
 struct reader {
 	struct ox_sessions *s;
@@ -255,6 +307,7 @@ main(int argc, char **argv)
 	test_bad();
 	test_big();
 	test_exists();
+	test_release();
 	test_rcu();
 	rte_eal_cleanup();
 	return ox_test_finish("sessions");
