@@ -19,8 +19,8 @@
 
 #define ALLOW_MAX_FILE	(256u << 20)
 
-static void __attribute__((format(printf, 3, 4)))
-errf(char *err, size_t errlen, const char *fmt, ...)
+void
+ox_errf(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -79,11 +79,11 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
 			static const uint8_t zero[16];
 
 			if (memcmp(e->v6, zero, 16) != 0) {
-				errf(err, errlen, "line %u: a second IPv6 address", e->line);
+				ox_errf(err, errlen, "line %u: a second IPv6 address", e->line);
 				return -EINVAL;
 			}
 			if (memcmp(a6, zero, 16) == 0) {
-				errf(err, errlen, "line %u: IPv6 address :: cannot be given out", e->line);
+				ox_errf(err, errlen, "line %u: IPv6 address :: cannot be given out", e->line);
 				return -EINVAL;
 			}
 			memcpy(e->v6, a6, 16);
@@ -91,12 +91,12 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
 		}
 		if (inet_pton(AF_INET, buf, &a4) == 1) {
 			if (e->v4 != 0) {
-				errf(err, errlen, "line %u: a second IPv4 address", e->line);
+				ox_errf(err, errlen, "line %u: a second IPv4 address", e->line);
 				return -EINVAL;
 			}
 			e->v4 = ntohl(a4.s_addr);
 			if (e->v4 == 0) {
-				errf(err, errlen, "line %u: IPv4 address 0.0.0.0 cannot be given out", e->line);
+				ox_errf(err, errlen, "line %u: IPv4 address 0.0.0.0 cannot be given out", e->line);
 				return -EINVAL;
 			}
 			return 0;
@@ -107,7 +107,7 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
 		e->name[n] = '\0';
 		return 0;
 	}
-	errf(err, errlen, "line %u: '%.*s' is neither %s an IPv4 or IPv6 address",
+	ox_errf(err, errlen, "line %u: '%.*s' is neither %s an IPv4 or IPv6 address",
 	     e->line, (int)(n > 64 ? 64 : n), t,
 	     pos == 1 ? "a name ([A-Za-z_.-][A-Za-z0-9_.-]{0,30}) nor" : "");
 	return -EINVAL;
@@ -129,13 +129,13 @@ parse_line(struct ox_allow_entry *e, const char *p, size_t len, char *err, size_
 			i++;
 		if (pos == 0) {
 			if (ox_key_from_base64(e->key, p + start, i - start) != 0) {
-				errf(err, errlen, "line %u: '%.*s' is not a base64 public key "
+				ox_errf(err, errlen, "line %u: '%.*s' is not a base64 public key "
 				     "(44 characters)", e->line,
 				     (int)(i - start > 64 ? 64 : i - start), p + start);
 				return -EINVAL;
 			}
 		} else if (pos > 3) {
-			errf(err, errlen, "line %u: too many fields (key, name, two addresses)",
+			ox_errf(err, errlen, "line %u: too many fields (key, name, two addresses)",
 			     e->line);
 			return -EINVAL;
 		} else {
@@ -184,7 +184,7 @@ check_addresses(const struct ox_allowlist *al, char *err, size_t errlen)
 	qsort(v, n, sizeof(*v), v4_cmp);
 	for (i = 1; i < n; i++)
 		if (v[i]->v4 == v[i - 1]->v4) {
-			errf(err, errlen, "lines %u and %u: the same IPv4 address",
+			ox_errf(err, errlen, "lines %u and %u: the same IPv4 address",
 			     v[i - 1]->line, v[i]->line);
 			ret = -EINVAL;
 			goto out;
@@ -195,7 +195,7 @@ check_addresses(const struct ox_allowlist *al, char *err, size_t errlen)
 	qsort(v, n, sizeof(*v), v6_cmp);
 	for (i = 1; i < n; i++)
 		if (memcmp(v[i]->v6, v[i - 1]->v6, 16) == 0) {
-			errf(err, errlen, "lines %u and %u: the same IPv6 address",
+			ox_errf(err, errlen, "lines %u and %u: the same IPv6 address",
 			     v[i - 1]->line, v[i]->line);
 			ret = -EINVAL;
 			goto out;
@@ -223,7 +223,7 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		eol = nl ? (size_t)(nl - text) : len;
 		line++;
 		if (memchr(text + off, '\0', eol - off) != NULL) {
-			errf(err, errlen, "line %u: NUL byte", line);
+			ox_errf(err, errlen, "line %u: NUL byte", line);
 			ret = -EINVAL;
 			goto fail;
 		}
@@ -234,7 +234,7 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 			ne = realloc(e, sizeof(*e) * cap);
 			if (ne == NULL) {
 				ret = -ENOMEM;
-				errf(err, errlen, "out of memory at line %u", line);
+				ox_errf(err, errlen, "out of memory at line %u", line);
 				goto fail;
 			}
 			e = ne;
@@ -246,7 +246,7 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 			goto fail;
 		if (ret > 0) {
 			if (n >= max_entries) {
-				errf(err, errlen, "line %u: more than %u keys", line, max_entries);
+				ox_errf(err, errlen, "line %u: more than %u keys", line, max_entries);
 				ret = -E2BIG;
 				goto fail;
 			}
@@ -258,7 +258,7 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		qsort(e, n, sizeof(*e), key_cmp);
 	for (i = 1; i < n; i++)
 		if (memcmp(e[i].key, e[i - 1].key, OX_KEY_LEN) == 0) {
-			errf(err, errlen, "lines %u and %u: the same key",
+			ox_errf(err, errlen, "lines %u and %u: the same key",
 			     e[i - 1].line < e[i].line ? e[i - 1].line : e[i].line,
 			     e[i - 1].line < e[i].line ? e[i].line : e[i - 1].line);
 			ret = -EINVAL;
@@ -297,29 +297,29 @@ ox_allowlist_load(struct ox_allowlist *al, const char *path,
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
 		ret = -errno;
-		errf(err, errlen, "cannot open allow-list %s: %s", path, strerror(errno));
+		ox_errf(err, errlen, "cannot open allow-list %s: %s", path, strerror(errno));
 		return ret;
 	}
 	if (fstat(fd, &st) != 0) {
 		ret = -errno;
-		errf(err, errlen, "cannot stat allow-list %s: %s", path, strerror(errno));
+		ox_errf(err, errlen, "cannot stat allow-list %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
 		ret = -EINVAL;
-		errf(err, errlen, "allow-list %s is not a regular file", path);
+		ox_errf(err, errlen, "allow-list %s is not a regular file", path);
 		goto out;
 	}
 	if ((uint64_t)st.st_size > ALLOW_MAX_FILE) {
 		ret = -EFBIG;
-		errf(err, errlen, "allow-list %s is larger than %u MiB", path,
+		ox_errf(err, errlen, "allow-list %s is larger than %u MiB", path,
 		     ALLOW_MAX_FILE >> 20);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		ret = -ENOMEM;
-		errf(err, errlen, "allow-list %s: out of memory", path);
+		ox_errf(err, errlen, "allow-list %s: out of memory", path);
 		goto out;
 	}
 	while (got < (size_t)st.st_size) {
@@ -328,7 +328,7 @@ ox_allowlist_load(struct ox_allowlist *al, const char *path,
 			continue;
 		if (r < 0) {
 			ret = -errno;
-			errf(err, errlen, "cannot read allow-list %s: %s", path, strerror(errno));
+			ox_errf(err, errlen, "cannot read allow-list %s: %s", path, strerror(errno));
 			goto out;
 		}
 		if (r == 0)
@@ -340,7 +340,7 @@ ox_allowlist_load(struct ox_allowlist *al, const char *path,
 		char msg[256];
 
 		snprintf(msg, sizeof(msg), "%s", err);
-		errf(err, errlen, "allow-list %s: %s", path, msg);
+		ox_errf(err, errlen, "allow-list %s: %s", path, msg);
 	}
 out:
 	free(buf);

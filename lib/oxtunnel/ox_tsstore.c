@@ -8,7 +8,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -33,18 +32,6 @@ struct ox_tsstore {
 	uint32_t logged;	/* lines in the log since it was compacted */
 	bool dirty;		/* lines written but not flushed */
 };
-
-static void __attribute__((format(printf, 3, 4)))
-errf(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 /* Keys are X25519 public keys: their first bytes are as good as a hash. */
 static struct ts_slot *
@@ -144,7 +131,7 @@ compact(struct ox_tsstore *s, char *err, size_t errlen)
 		return -ENAMETOOLONG;
 	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-		errf(err, errlen, "%s: %s", tmp, strerror(errno));
+		ox_errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		if (fd >= 0)
 			close(fd);
 		return -errno;
@@ -153,12 +140,12 @@ compact(struct ox_tsstore *s, char *err, size_t errlen)
 		if (s->t[i].used)
 			put_line(f, s->t[i].key, s->t[i].ts);
 	if (fflush(f) != 0 || fsync(fileno(f)) != 0 || fclose(f) != 0) {
-		errf(err, errlen, "%s: %s", tmp, strerror(errno));
+		ox_errf(err, errlen, "%s: %s", tmp, strerror(errno));
 		unlink(tmp);
 		return -EIO;
 	}
 	if (rename(tmp, s->path) != 0) {
-		errf(err, errlen, "%s: %s", s->path, strerror(errno));
+		ox_errf(err, errlen, "%s: %s", s->path, strerror(errno));
 		unlink(tmp);
 		return -errno;
 	}
@@ -166,7 +153,7 @@ compact(struct ox_tsstore *s, char *err, size_t errlen)
 		fclose(s->log);
 	s->log = fopen(s->path, "ae");
 	if (s->log == NULL) {
-		errf(err, errlen, "%s: %s", s->path, strerror(errno));
+		ox_errf(err, errlen, "%s: %s", s->path, strerror(errno));
 		return -errno;
 	}
 	s->logged = 0;
@@ -195,14 +182,14 @@ ox_tsstore_open(const char *path, char *err, size_t errlen)
 	f = fopen(path, "re");
 	if (f == NULL && errno != ENOENT) {
 		ret = -errno;
-		errf(err, errlen, "%s: %s", path, strerror(errno));
+		ox_errf(err, errlen, "%s: %s", path, strerror(errno));
 		goto fail;
 	}
 	if (f != NULL) {
 		ret = load(s, f);
 		fclose(f);
 		if (ret != 0) {
-			errf(err, errlen, "%s: %s", path, strerror(-ret));
+			ox_errf(err, errlen, "%s: %s", path, strerror(-ret));
 			goto fail;
 		}
 	}
@@ -212,7 +199,7 @@ ox_tsstore_open(const char *path, char *err, size_t errlen)
 	return s;
 nomem:
 	ret = -ENOMEM;
-	errf(err, errlen, "out of memory");
+	ox_errf(err, errlen, "out of memory");
 fail:
 	ox_tsstore_close(s);
 	errno = -ret;
@@ -272,7 +259,7 @@ ox_tsstore_flush(struct ox_tsstore *s, char *err, size_t errlen)
 		return 0;
 	s->dirty = false;
 	if (fflush(s->log) != 0) {
-		errf(err, errlen, "%s: %s", s->path, strerror(errno));
+		ox_errf(err, errlen, "%s: %s", s->path, strerror(errno));
 		return -EIO;
 	}
 	return 0;

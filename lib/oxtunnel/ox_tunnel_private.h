@@ -66,6 +66,10 @@ int ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint
 		    const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
 		    const uint8_t tag[OX_TAG_LEN]);
 
+/* snprintf into an error buffer that may be NULL (then nothing). */
+void ox_errf(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Keyed BLAKE2b-128 (mac1, mac2, cookie) and BLAKE2b-256 (derived keys). */
 void ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen,
 	    const uint8_t *in, size_t len);

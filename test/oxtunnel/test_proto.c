@@ -351,6 +351,61 @@ test_sendkey_retired(void)
 	ox_aead_free(x);
 }
 
+/* The timestamp store: notes survive a reopen of its file, apply raises
+ * an allow-list's timestamps, a torn last line is skipped. */
+static void
+test_tsstore(void)
+{
+	char dir[] = "/tmp/oxtsXXXXXX", path[64], err[256];
+	uint8_t k1[32], k2[32], t1[12] = { 0x40, 0, 0, 0, 0, 0, 0, 9 }, t0[12] = { 0x40 };
+	struct ox_allowlist al;
+	struct ox_tsstore *ts;
+	char text[256], b1[OX_KEY_B64_LEN + 1], b2[OX_KEY_B64_LEN + 1];
+	FILE *f;
+
+	EXPECT(mkdtemp(dir) != NULL, "tmp dir");
+	snprintf(path, sizeof(path), "%s/state", dir);
+	randombytes_buf(k1, 32);
+	randombytes_buf(k2, 32);
+	ts = ox_tsstore_open(path, err, sizeof(err));
+	EXPECT(ts != NULL, "open a new store: %s", err);
+	if (ts == NULL)
+		return;
+	EXPECT(ox_tsstore_note(ts, k1, t1) == 0 && ox_tsstore_note(ts, k1, t0) == 0,
+	       "note, and an older one (ignored)");
+	EXPECT(ox_tsstore_flush(ts, err, sizeof(err)) == 0, "flush: %s", err);
+	ox_tsstore_close(ts);
+	/* A crash in the middle of a line. */
+	f = fopen(path, "a");
+	fputs("garbage-that-is-no-line", f);
+	fclose(f);
+	ts = ox_tsstore_open(path, err, sizeof(err));
+	EXPECT(ts != NULL, "reopen: %s", err);
+	if (ts == NULL)
+		return;
+	ox_key_to_base64(b1, k1);
+	ox_key_to_base64(b2, k2);
+	snprintf(text, sizeof(text), "%s one\n%s two\n", b1, b2);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0,
+	       "list: %s", err);
+	ox_tsstore_apply(ts, &al);
+	EXPECT(memcmp(ox_allowlist_find(&al, k1)->last_init, t1, 12) == 0,
+	       "the noted timestamp came back from the file");
+	EXPECT(memcmp(ox_allowlist_find(&al, k2)->last_init, (uint8_t[12]){ 0 }, 12) == 0,
+	       "an unknown key keeps none");
+	ox_allowlist_free(&al);
+	ox_tsstore_close(ts);
+	ts = ox_tsstore_open(NULL, err, sizeof(err));
+	EXPECT(ts != NULL && ox_tsstore_note(ts, k2, t1) == 0 &&
+	       ox_tsstore_flush(ts, err, sizeof(err)) == 0, "a store in memory only");
+	ox_tsstore_close(ts);
+	snprintf(text, sizeof(text), "%s/nosuchdir/state", dir);
+	EXPECT(ox_tsstore_open(text, err, sizeof(err)) == NULL && strstr(err, "nosuchdir") != NULL,
+	       "an unwritable path is refused with its name (%s)", err);
+	unlink(path);
+	rmdir(dir);
+}
+
 /* Nonces never repeat, however many threads send on one keypair. */
 #define SEAL_THREADS 4
 #define SEAL_EACH 50000
@@ -931,6 +986,7 @@ main(void)
 	test_data(OX_AEAD_SODIUM, "libsodium");
 	test_counter_limit();
 	test_sendkey_retired();
+	test_tsstore();
 	test_nonce_unique();
 	test_handshake();
 	test_rekey();

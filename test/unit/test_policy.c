@@ -17,6 +17,7 @@
 #include <rte_memory.h>
 
 #include "ox_test.h"
+#include "ox_test_eal.h"
 #include "ox_policy.h"
 
 /* An IPv4 packet to dst: proto, destination port (or ICMP type), flags. */
@@ -173,19 +174,9 @@ test_parse(void)
 int
 main(int argc, char **argv)
 {
-	static char a1[] = "--no-huge", a2[] = "-m", a3[] = "512", a4[] = "--no-pci",
-		    a5[] = "--file-prefix", a6[] = "--no-telemetry", a7[] = "-l", a8[] = "0",
-		    a9[] = "--log-level", a10[] = "lib.eal:error", a11[] = "--no-shconf";
-	char prefix[32];
-	char *eal[] = { argv[0], a1, a2, a3, a4, a5, prefix, a6, a7, a8, a9, a10, a11, NULL };
-	int n = (int)(sizeof(eal) / sizeof(eal[0])) - 1;
-
 	(void)argc;
-	snprintf(prefix, sizeof(prefix), "oxpol%d", (int)getpid());
-	if (rte_eal_init(n, eal) < 0) {
-		printf("SKIP: EAL cannot start here: %s\n", rte_strerror(rte_errno));
+	if (ox_test_eal_init(argv[0], "oxpol", "0", "512") != 0)
 		return 77;
-	}
 	test_decisions();
 	test_parse();
 	rte_eal_cleanup();

@@ -21,6 +21,7 @@
 #include <rte_rcu_qsbr.h>
 
 #include "ox_test.h"
+#include "ox_test_eal.h"
 #include "ox_addrpool.h"
 #include "ox_sessions.h"
 
@@ -291,19 +292,9 @@ test_bad(void)
 int
 main(int argc, char **argv)
 {
-	static char a1[] = "--no-huge", a2[] = "-m", a3[] = "1024", a4[] = "--no-pci",
-		    a5[] = "--file-prefix", a6[] = "--no-telemetry", a7[] = "-l", a8[] = "0-1",
-		    a9[] = "--log-level", a10[] = "lib.eal:error", a11[] = "--no-shconf";
-	char prefix[32];
-	char *eal[] = { argv[0], a1, a2, a3, a4, a5, prefix, a6, a7, a8, a9, a10, a11, NULL };
-	int n = (int)(sizeof(eal) / sizeof(eal[0])) - 1;
-
 	(void)argc;
-	snprintf(prefix, sizeof(prefix), "oxsess%d", (int)getpid());
-	if (rte_eal_init(n, eal) < 0) {
-		printf("SKIP: EAL cannot start here: %s\n", rte_strerror(rte_errno));
+	if (ox_test_eal_init(argv[0], "oxsess", "0-1", "1024") != 0)
 		return 77;
-	}
 	test_bad();
 	test_big();
 	test_exists();
