@@ -210,7 +210,7 @@ receive(struct rte_mbuf *m, uint64_t us_cycles, uint64_t *received, uint64_t *fo
 	uint8_t *pl;
 
 	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0,
-			 &p) >= 0 || ox_pkt_csum_check(&p) < 0 ||
+			 &p) < 0 || ox_pkt_csum_check(&p) < 0 ||
 	    p.payload_len < PROBE_HDR || memcmp(p.frame + p.payload_off, "OXPO", 4) != 0) {
 		(*foreign)++;
 		return;

@@ -548,7 +548,7 @@ relay_receive(struct relay_run *r, struct rte_mbuf *m, uint64_t now_ns)
 	uint8_t *d;
 
 	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0,
-			 &p) >= 0)
+			 &p) < 0)
 		goto foreign;
 	d = p.frame + p.payload_off;
 	if (ox_msg_parse(d, p.payload_len, &msg) != OX_MSG_DATA)

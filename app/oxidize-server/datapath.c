@@ -62,8 +62,8 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 		return;
 	}
 	r = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);
-	if (unlikely(r >= 0)) {
-		ox_ctr_add(&w->stats.pkt_drops[r], 1);
+	if (unlikely(r < 0)) {
+		ox_ctr_add(&w->stats.pkt_drops[-r], 1);
 		rte_pktmbuf_free(m);
 		return;
 	}

@@ -469,7 +469,7 @@ log_final(struct ox_server *srv)
 		}
 	}
 	ox_stats_sum(srv, &st);
-	for (k = 0; k < OX_PKT_DROP_MAX; k++)
+	for (k = 1; k < OX_PKT_DROP_MAX; k++)
 		if (st.pkt_drops[k])
 			SRV_LOG(INFO, "drop %s: %" PRIu64, ox_pkt_drop_names[k], st.pkt_drops[k]);
 	for (k = 0; k < OX_DP_DROP_MAX; k++)

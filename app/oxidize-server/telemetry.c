@@ -36,7 +36,7 @@ put_stats(struct rte_tel_data *d, const struct ox_lcore_stats *st)
 	rte_tel_data_add_dict_u64(d, "busy_cycles", st->busy_cycles);
 	rte_tel_data_add_dict_u64(d, "busy_cycles_per_pkt",
 				  st->rx_pkts ? st->busy_cycles / st->rx_pkts : 0);
-	for (k = 0; k < OX_PKT_DROP_MAX; k++) {
+	for (k = 1; k < OX_PKT_DROP_MAX; k++) {
 		snprintf(key, sizeof(key), "drop_%s", ox_pkt_drop_names[k]);
 		rte_tel_data_add_dict_u64(d, key, st->pkt_drops[k]);
 	}

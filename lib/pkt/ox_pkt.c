@@ -11,6 +11,7 @@
 #define REPLY_TTL 64
 
 const char *const ox_pkt_drop_names[OX_PKT_DROP_MAX] = {
+	[OX_PKT_DROP_NONE] = "none",
 #define OX_PKT_NAME(e, s) [OX_PKT_DROP_ ## e] = s,
 	OX_PKT_DROP_REASONS(OX_PKT_NAME)
 #undef OX_PKT_NAME
@@ -36,31 +37,31 @@ parse_ipv4(struct ox_pkt *p, uint32_t len, uint32_t *l4_len)
 	uint32_t hlen, tot;
 
 	if (len < p->l3_off + sizeof(*ip))
-		return OX_PKT_DROP_SHORT_FRAME;
+		return -OX_PKT_DROP_SHORT_FRAME;
 	if ((ip->version_ihl >> 4) != 4)
-		return OX_PKT_DROP_BAD_IP_VERSION;
+		return -OX_PKT_DROP_BAD_IP_VERSION;
 	hlen = (uint32_t)(ip->version_ihl & 0xf) * 4;
 	/* An IHL below 5 would put the UDP header inside the IP header. */
 	if (hlen < sizeof(*ip))
-		return OX_PKT_DROP_BAD_IP_HDR_LEN;
+		return -OX_PKT_DROP_BAD_IP_HDR_LEN;
 	if (len < p->l3_off + hlen)
-		return OX_PKT_DROP_SHORT_FRAME;
+		return -OX_PKT_DROP_SHORT_FRAME;
 	tot = rte_be_to_cpu_16(ip->total_length);
 	/* The IP length may be shorter than the frame (Ethernet padding),
 	 * never longer, and never shorter than its own header. */
 	if (tot < hlen || tot > len - p->l3_off)
-		return OX_PKT_DROP_BAD_IP_LEN;
+		return -OX_PKT_DROP_BAD_IP_LEN;
 	if (rte_raw_cksum(ip, hlen) != 0xffff)
-		return OX_PKT_DROP_BAD_IP_CSUM;
+		return -OX_PKT_DROP_BAD_IP_CSUM;
 	/* Fragments are never reassembled here: MF set or an offset. */
 	if (ip->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG | RTE_IPV4_HDR_OFFSET_MASK))
-		return OX_PKT_DROP_IP_FRAGMENT;
+		return -OX_PKT_DROP_IP_FRAGMENT;
 	if (ip->next_proto_id != IPPROTO_UDP)
-		return OX_PKT_DROP_NOT_UDP;
+		return -OX_PKT_DROP_NOT_UDP;
 	p->l4_off = (uint16_t)(p->l3_off + hlen);
 	p->frame_len = (uint16_t)(p->l3_off + tot);
 	*l4_len = tot - hlen;
-	return -1;
+	return 0;
 }
 
 static int
@@ -70,24 +71,24 @@ parse_ipv6(struct ox_pkt *p, uint32_t len, uint32_t *l4_len)
 	uint32_t plen;
 
 	if (len < p->l3_off + sizeof(*ip6))
-		return OX_PKT_DROP_SHORT_FRAME;
+		return -OX_PKT_DROP_SHORT_FRAME;
 	if ((rte_be_to_cpu_32(ip6->vtc_flow) >> 28) != 6)
-		return OX_PKT_DROP_BAD_IP_VERSION;
+		return -OX_PKT_DROP_BAD_IP_VERSION;
 	plen = rte_be_to_cpu_16(ip6->payload_len);
 	if (plen > len - p->l3_off - sizeof(*ip6))
-		return OX_PKT_DROP_BAD_IP_LEN;
+		return -OX_PKT_DROP_BAD_IP_LEN;
 	if (ip6->proto == IPPROTO_FRAGMENT)
-		return OX_PKT_DROP_IP_FRAGMENT;
+		return -OX_PKT_DROP_IP_FRAGMENT;
 	/* Hop-by-hop, routing, destination options: not on a tunnel's path. */
 	if (ip6->proto == IPPROTO_HOPOPTS || ip6->proto == IPPROTO_ROUTING ||
 	    ip6->proto == IPPROTO_DSTOPTS)
-		return OX_PKT_DROP_IP6_EXT_HDR;
+		return -OX_PKT_DROP_IP6_EXT_HDR;
 	if (ip6->proto != IPPROTO_UDP)
-		return OX_PKT_DROP_NOT_UDP;
+		return -OX_PKT_DROP_NOT_UDP;
 	p->l4_off = (uint16_t)(p->l3_off + sizeof(*ip6));
 	p->frame_len = (uint16_t)(p->l4_off + plen);
 	*l4_len = plen;
-	return -1;
+	return 0;
 }
 
 int
@@ -100,10 +101,10 @@ ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out
 	int ret;
 
 	if (len < sizeof(*eth))
-		return OX_PKT_DROP_SHORT_FRAME;
+		return -OX_PKT_DROP_SHORT_FRAME;
 	/* Frames beyond 64 KB cannot carry one IP packet; offsets are 16-bit. */
 	if (len > UINT16_MAX)
-		return OX_PKT_DROP_BAD_IP_LEN;
+		return -OX_PKT_DROP_BAD_IP_LEN;
 	out->frame = frame;
 	out->l3_off = sizeof(*eth);
 	type = eth->ether_type;
@@ -112,7 +113,7 @@ ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out
 		const struct rte_vlan_hdr *vh = (const struct rte_vlan_hdr *)(eth + 1);
 
 		if (len < sizeof(*eth) + sizeof(*vh))
-			return OX_PKT_DROP_SHORT_FRAME;
+			return -OX_PKT_DROP_SHORT_FRAME;
 		type = vh->eth_proto;
 		out->l3_off += sizeof(*vh);
 	}
@@ -123,23 +124,23 @@ ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out
 		out->ipv6 = true;
 		ret = parse_ipv6(out, len, &l4_len);
 	} else {
-		return OX_PKT_DROP_NOT_IP;
+		return -OX_PKT_DROP_NOT_IP;
 	}
-	if (ret >= 0)
+	if (ret < 0)
 		return ret;
 
 	if (l4_len < sizeof(*udp))
-		return OX_PKT_DROP_BAD_UDP_LEN;
+		return -OX_PKT_DROP_BAD_UDP_LEN;
 	udp = (struct rte_udp_hdr *)(frame + out->l4_off);
 	ulen = rte_be_to_cpu_16(udp->dgram_len);
 	/* The UDP length must fit the IP payload and cover its own header. */
 	if (ulen < sizeof(*udp) || ulen > l4_len)
-		return OX_PKT_DROP_BAD_UDP_LEN;
+		return -OX_PKT_DROP_BAD_UDP_LEN;
 	if (dst_port != 0 && udp->dst_port != rte_cpu_to_be_16(dst_port))
-		return OX_PKT_DROP_WRONG_PORT;
+		return -OX_PKT_DROP_WRONG_PORT;
 	out->payload_off = (uint16_t)(out->l4_off + sizeof(*udp));
 	out->payload_len = (uint16_t)(ulen - sizeof(*udp));
-	return -1;
+	return 0;
 }
 
 int

@@ -38,15 +38,16 @@
 	X(BAD_UDP_CSUM, "bad_udp_csum") \
 	X(WRONG_PORT, "wrong_port")
 
-/** Outer drop reasons. */
+/** Outer drop reasons; functions return them negated, 0 is success. */
 enum ox_pkt_drop {
+	OX_PKT_DROP_NONE = 0,
 #define OX_PKT_ENUM(e, s) OX_PKT_DROP_ ## e,
 	OX_PKT_DROP_REASONS(OX_PKT_ENUM)
 #undef OX_PKT_ENUM
 	OX_PKT_DROP_MAX
 };
 
-/** Name of each outer drop reason, indexed by enum ox_pkt_drop. */
+/** Name of each outer drop reason, indexed by enum ox_pkt_drop ([0] "none"). */
 extern const char *const ox_pkt_drop_names[OX_PKT_DROP_MAX];
 
 /** A validated UDP datagram inside a frame. */
@@ -80,7 +81,7 @@ struct ox_pkt {
  * @param out
  *   Filled on success.
  * @return
- *   -1 on success, else the enum ox_pkt_drop reason.
+ *   0, or a negative enum ox_pkt_drop.
  */
 int ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out);
 
