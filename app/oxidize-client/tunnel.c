@@ -44,7 +44,6 @@
 #define NS_PER_S		UINT64_C(1000000000)
 #define SILENCE_SLACK_NS	(UINT64_C(5) * NS_PER_S)
 #define STATS_EVERY_NS		(UINT64_C(10) * NS_PER_S)
-#define DEFAULT_MTU		1420
 #define KEEPALIVE_NONCE		8
 #define SOCK_BUF		(4 << 20)
 
@@ -470,8 +469,8 @@ configure(struct tunnel *t, const struct ox_hs_payload *pl)
 		mtu = pl->mtu;
 		if (mtu < CLIENT_MIN_MTU || mtu > CLIENT_MAX_MTU) {
 			if (mtu != 0)
-				say("relay's MTU %u out of range; using %u\n", mtu, DEFAULT_MTU);
-			mtu = DEFAULT_MTU;
+				say("relay's MTU %u out of range; using %u\n", mtu, OX_DEFAULT_MTU);
+			mtu = OX_DEFAULT_MTU;
 		}
 	}
 	if (pl->v4) {
@@ -664,7 +663,7 @@ on_data(struct tunnel *t, uint8_t *buf, size_t len, uint64_t now)
 	}
 	switch (p[0]) {
 	case OX_INNER_KEEPALIVE:
-		if (n > 1 + 64) {
+		if (n > 1 + OX_KEEPALIVE_MAX_ECHO) {
 			t->st.ox_drop[OX_DROP_BAD_INNER]++;
 			return;
 		}

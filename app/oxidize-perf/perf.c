@@ -119,7 +119,7 @@ build_flow(const struct perf_conf *c, struct flow *f, uint16_t sport)
 	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
 	ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*udp) + c->size);
-	ip->time_to_live = 64;
+	ip->time_to_live = OX_PKT_TTL;
 	ip->next_proto_id = IPPROTO_UDP;
 	ip->src_addr = c->src.s_addr;
 	ip->dst_addr = c->dst.s_addr;

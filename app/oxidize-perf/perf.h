@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 
 #include "ox_flash.h"
+#include "ox_tunnel.h"
 
 #define PERF_BURST	32
 #define PERF_MAX_FLOWS	4096
@@ -43,7 +44,7 @@ extern volatile int perf_stop;
 /* Inner IPv4 packet sizes the relay mode sends: headers and its marker up
  * to the relay's default tunnel MTU. */
 #define PERF_RELAY_INNER_MIN	48
-#define PERF_RELAY_INNER_MAX	1420
+#define PERF_RELAY_INNER_MAX	OX_DEFAULT_MTU
 /* Longest relay run: under REKEY_AFTER_TIME (doc/oxtunnel.md), as the
  * simulated clients keep their first keys. */
 #define PERF_RELAY_MAX_S	100

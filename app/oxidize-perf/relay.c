@@ -419,7 +419,7 @@ build_frame(struct relay_run *r, uint64_t j, uint64_t now_ns)
 	iip->total_length = rte_cpu_to_be_16(c->size);
 	iip->packet_id = rte_cpu_to_be_16((uint16_t)(j / n));
 	iip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-	iip->time_to_live = 64;
+	iip->time_to_live = OX_PKT_TTL;
 	iip->next_proto_id = IPPROTO_UDP;
 	iip->src_addr = cl->v4;
 	iip->dst_addr = c->exit_ip.s_addr ? c->exit_ip.s_addr : r->cl[(i + 1) % n].v4;
@@ -450,7 +450,7 @@ build_frame(struct relay_run *r, uint64_t j, uint64_t now_ns)
 	ip->version_ihl = RTE_IPV4_VHL_DEF;
 	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + dglen));
 	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = 64;
+	ip->time_to_live = OX_PKT_TTL;
 	ip->next_proto_id = IPPROTO_UDP;
 	ip->src_addr = c->src.s_addr;
 	ip->dst_addr = c->dst.s_addr;

@@ -143,7 +143,7 @@ conf_defaults(struct ox_server_conf *c)
 	c->burst = 32;
 	c->drain_us = 100;
 	c->max_sessions = 1u << 20;
-	c->mtu = 1420;
+	c->mtu = OX_DEFAULT_MTU;
 	c->probe_rate = 1000;
 	c->keepalive = 25;
 	c->idle_timeout = 180;

@@ -332,7 +332,7 @@ seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 		ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
 		ip6->payload_len = udp->dgram_len;
 		ip6->proto = IPPROTO_UDP;
-		ip6->hop_limits = 64;
+		ip6->hop_limits = OX_PKT_TTL;
 		memcpy(ip6->src_addr, ep.local_ip, 16);
 		memcpy(ip6->dst_addr, ep.peer_ip, 16);
 		/* IPv6 forbids a zero UDP checksum. */
@@ -346,7 +346,7 @@ seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 		ip->total_length = rte_cpu_to_be_16((uint16_t)(l3len + sizeof(*udp) + ret));
 		ip->packet_id = 0;
 		ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-		ip->time_to_live = 64;
+		ip->time_to_live = OX_PKT_TTL;
 		ip->next_proto_id = IPPROTO_UDP;
 		memcpy(&ip->src_addr, ep.local_ip, 4);
 		memcpy(&ip->dst_addr, ep.peer_ip, 4);
@@ -582,7 +582,7 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	kind = *rte_pktmbuf_mtod(m, uint8_t *);
 	switch (kind) {
 	case OX_INNER_KEEPALIVE:
-		if (unlikely(n > 1 + 64)) {
+		if (unlikely(n > 1 + OX_KEEPALIVE_MAX_ECHO)) {
 			drop_ox(w, m, -OX_DROP_BAD_INNER);
 			return;
 		}

@@ -8,8 +8,8 @@
  * The kernel interface gets the relay's own tunnel addresses (host 1 of
  * each pool) with the pools' prefixes, so the kernel routes the pools into
  * it, NOARP (there is no link layer to resolve: the datapath reads the IP
- * header) and a 1420-byte MTU, which leaves room for the outer headers and
- * the OxTunnel framing inside a 1500-byte path.
+ * header) and the tunnel MTU (--mtu, OX_DEFAULT_MTU by default), so the
+ * kernel never routes toward a client a packet the client would not take.
  */
 #include <arpa/inet.h>
 #include <errno.h>

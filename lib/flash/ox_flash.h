@@ -22,8 +22,9 @@
 
 #include "ox_steer.h"
 
-/** Most queues (and so ports) FLASH drives on one interface. */
-#define OX_FLASH_MAX_QUEUES 64
+/** Most queues (and so ports) FLASH drives on one interface: what
+ * ox_steer's socket map holds. */
+#define OX_FLASH_MAX_QUEUES OX_STEER_MAX_QUEUES
 
 /** How the ports of one FLASH instance register their UMEM. */
 enum ox_flash_umem_mode {

@@ -57,6 +57,14 @@ enum ox_msg_type {
 #define OX_COOKIE_LEN		64
 #define OX_PROBE_MIN_LEN	4
 
+/**
+ * The tunnel MTU a relay gives clients by default: a 1500-byte path less
+ * an outer IPv6 header (40), UDP (8) and the DATA overhead (32).
+ */
+#define OX_DEFAULT_MTU		1420
+/** Most bytes a KEEPALIVE carries after its kind byte (echoed in the ACK). */
+#define OX_KEEPALIVE_MAX_ECHO	64
+
 /** First byte of a decrypted DATA plaintext other than an IP packet. */
 enum ox_inner_kind {
 	OX_INNER_KEEPALIVE = 0x01,	/**< asks for an ACK; echoes its bytes */

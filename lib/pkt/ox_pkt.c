@@ -8,7 +8,6 @@
 
 #include "ox_pkt.h"
 
-#define REPLY_TTL 64
 
 const char *const ox_pkt_drop_names[OX_PKT_DROP_MAX] = {
 	[OX_PKT_DROP_NONE] = "none",
@@ -197,7 +196,7 @@ ox_pkt_reply(struct ox_pkt *p)
 		memcpy(a, ip6->src_addr, 16);
 		memcpy(ip6->src_addr, ip6->dst_addr, 16);
 		memcpy(ip6->dst_addr, a, 16);
-		ip6->hop_limits = REPLY_TTL;
+		ip6->hop_limits = OX_PKT_TTL;
 	} else {
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p->frame + p->l3_off);
 		uint16_t old_word, new_word;
@@ -207,7 +206,7 @@ ox_pkt_reply(struct ox_pkt *p)
 		ip->src_addr = ip->dst_addr;
 		ip->dst_addr = a;
 		memcpy(&old_word, &ip->time_to_live, 2);
-		ip->time_to_live = REPLY_TTL;
+		ip->time_to_live = OX_PKT_TTL;
 		memcpy(&new_word, &ip->time_to_live, 2);
 		ip->hdr_checksum = csum_replace16(ip->hdr_checksum, old_word, new_word);
 	}

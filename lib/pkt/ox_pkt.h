@@ -38,6 +38,9 @@
 	X(BAD_UDP_CSUM, "bad_udp_csum") \
 	X(WRONG_PORT, "wrong_port")
 
+/** TTL / hop limit of the IP packets the relay sends. */
+#define OX_PKT_TTL 64
+
 /** Outer drop reasons; functions return them negated, 0 is success. */
 enum ox_pkt_drop {
 	OX_PKT_DROP_NONE = 0,
@@ -111,7 +114,8 @@ int ox_pkt_csum_check(const struct ox_pkt *p);
 
 /**
  * Turn a parsed datagram into its reply, in place: Ethernet and IP
- * addresses and UDP ports swapped, IPv4 TTL / IPv6 hop limit reset to 64.
+ * addresses and UDP ports swapped, IPv4 TTL / IPv6 hop limit reset to
+ * OX_PKT_TTL.
  * The payload is left as it is; the caller changes it and calls
  * ox_pkt_csum_update() (or ox_pkt_finish() for a payload of a new length).
  *

@@ -51,7 +51,7 @@
 #define GEN_MASK	0xfffu
 #define POOL4		0x64400000u	/* 100.64.0.0 */
 #define POOL4_PREFIX	10
-#define TUNNEL_MTU	1420
+#define TUNNEL_MTU	OX_DEFAULT_MTU
 #define KEEPALIVE_S	25
 
 /* Relay counters, in JSON order. */

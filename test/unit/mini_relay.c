@@ -38,7 +38,7 @@
 
 #define MAX_PEERS	64
 #define NS_PER_S	UINT64_C(1000000000)
-#define TUN_MTU		1420
+#define TUN_MTU		OX_DEFAULT_MTU
 #define RX_BURST	64
 #define GSO_MAX_SEGS	64
 #define GSO_MAX_BYTES	60000
