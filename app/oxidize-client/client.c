@@ -166,7 +166,7 @@ cmd_ping(const struct ping_opts *o)
 
 		memcpy(probe + 4, &flow, 4);
 		memcpy(probe + 8, &seq, 8);
-		t0 = mono_ns();
+		t0 = ox_mono_ns();
 		if (send(fd, probe, o->size, 0) != (ssize_t)o->size) {
 			fprintf(stderr, "oxidize-client: send: %s\n", strerror(errno));
 			goto out;
@@ -174,7 +174,7 @@ cmd_ping(const struct ping_opts *o)
 		deadline = t0 + (uint64_t)o->timeout_ms * 1000000ull;
 		for (;;) {
 			struct pollfd p = { .fd = fd, .events = POLLIN };
-			uint64_t now = mono_ns();
+			uint64_t now = ox_mono_ns();
 			ssize_t n;
 
 			if (now >= deadline) {
@@ -187,7 +187,7 @@ cmd_ping(const struct ping_opts *o)
 			/* The reply is the probe with OXPO, never anything larger. */
 			if (n == (ssize_t)o->size && memcmp(reply, "OXPO", 4) == 0 &&
 			    memcmp(reply + 4, probe + 4, o->size - 4) == 0) {
-				rtt[received++] = mono_ns() - t0;
+				rtt[received++] = ox_mono_ns() - t0;
 				printf("seq %lu: %u bytes, rtt %.1f us\n", seq, o->size,
 				       rtt[received - 1] / 1000.0);
 				break;

@@ -13,16 +13,6 @@
 
 #include "ox_tunnel.h"
 
-/* CLOCK_MONOTONIC in ns: probe RTTs and the tunnel's timers. */
-static inline uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 #define CLIENT_DEFAULT_PORT	"51820"
 #define CLIENT_DEFAULT_TUN	"ox0"
 #define CLIENT_MAX_ROUTES	32

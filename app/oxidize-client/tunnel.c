@@ -756,7 +756,7 @@ on_udp(struct tunnel *t)
 			t->st.drop[CD_UDP_RECV]++;
 		return;
 	}
-	now = mono_ns();
+	now = ox_mono_ns();
 	for (i = 0; i < n; i++) {
 		size_t len = t->rx_msg[i].msg_len, off, seg;
 		int gso = gro_size(&t->rx_msg[i].msg_hdr);
@@ -807,7 +807,7 @@ static void
 on_tun(struct tunnel *t)
 {
 	struct ox_keypair *kp = ox_peer_current(&t->peer);
-	uint64_t now = mono_ns();
+	uint64_t now = ox_mono_ns();
 	unsigned int n = 0, reads;
 	int ret;
 
@@ -849,7 +849,7 @@ on_tun(struct tunnel *t)
 static void
 on_tick(struct tunnel *t)
 {
-	uint64_t now = mono_ns(), exp;
+	uint64_t now = ox_mono_ns(), exp;
 	struct ox_keypair *kp = ox_peer_current(&t->peer);
 
 	/* The expiry count does not matter: every tick looks at the clock. */
@@ -920,7 +920,7 @@ run(struct tunnel *t)
 	struct epoll_event ev[8];
 	int n, i;
 
-	t->start_ns = mono_ns();
+	t->start_ns = ox_mono_ns();
 	t->next_stats_ns = t->start_ns + STATS_EVERY_NS;
 	hs_begin(t, t->start_ns);
 	while (!t->stop) {
@@ -997,7 +997,7 @@ client_up(const struct client_conf *c)
 	say("tunnel %s to relay %s, UDP GRO %s\n", c->tun, t->server_str, t->gro ? "on" : "off");
 	rc = run(t);
 	if (ox_peer_current(&t->peer) != NULL)
-		send_ctl(t, &disconnect, 1, mono_ns());
+		send_ctl(t, &disconnect, 1, ox_mono_ns());
 	stats_print(t, rc == 0 ? "exit: " : "failed: ");
 out:
 	routes_del(t);

@@ -102,15 +102,6 @@ struct relay_run {
 	uint64_t received, foreign, verified, bad_auth, bad_inner, replayed;
 };
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---------------------------------------------------------------- keys */
 
 static int
@@ -234,7 +225,7 @@ static ssize_t
 recv_until(int fd, uint8_t *buf, size_t cap, uint64_t deadline)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-	uint64_t now = mono_ns();
+	uint64_t now = ox_mono_ns();
 
 	if (now >= deadline)
 		return -1;
@@ -246,7 +237,7 @@ recv_until(int fd, uint8_t *buf, size_t cap, uint64_t deadline)
 static void
 hs_pace(struct relay_run *r)
 {
-	uint64_t now = mono_ns();
+	uint64_t now = ox_mono_ns();
 	struct timespec ts;
 
 	if (r->inits_sent >= HS_BURST && now < r->last_init_ns + HS_GAP_NS) {
@@ -255,7 +246,7 @@ hs_pace(struct relay_run *r)
 		nanosleep(&ts, NULL);
 	}
 	r->inits_sent++;
-	r->last_init_ns = mono_ns();
+	r->last_init_ns = ox_mono_ns();
 }
 
 /* KEEPALIVE -> ACK: the relay has the client's keys confirmed and its address. */
@@ -273,18 +264,18 @@ client_keepalive(struct relay_run *r, struct rclient *cl, int fd)
 	for (tries = 0; tries < HS_TRIES && !perf_stop; tries++) {
 		buf[OX_DATA_HDR_LEN] = OX_INNER_KEEPALIVE;
 		memcpy(buf + OX_DATA_HDR_LEN + 1, probe, sizeof(probe));
-		n = ox_data_seal(r->aead, &cl->kp, buf, 1 + sizeof(probe), mono_ns());
+		n = ox_data_seal(r->aead, &cl->kp, buf, 1 + sizeof(probe), ox_mono_ns());
 		if (n < 0)
 			return -EIO;
 		if (send(fd, buf, (size_t)n, 0) != n)
 			return -errno;
-		deadline = mono_ns() + HS_WAIT_NS;
-		while (mono_ns() < deadline) {
+		deadline = ox_mono_ns() + HS_WAIT_NS;
+		while (ox_mono_ns() < deadline) {
 			len = recv_until(fd, buf, sizeof(buf), deadline);
 			if (len < 0 || ox_msg_parse(buf, (size_t)len, &m) != OX_MSG_DATA ||
 			    m.index != cl->kp.local_index)
 				continue;
-			n = ox_data_open(r->aead, &cl->kp, buf, (size_t)len, mono_ns());
+			n = ox_data_open(r->aead, &cl->kp, buf, (size_t)len, ox_mono_ns());
 			if (n == 1 + (int)sizeof(probe) && buf[OX_DATA_HDR_LEN] == OX_INNER_ACK &&
 			    memcmp(buf + OX_DATA_HDR_LEN + 1, probe, sizeof(probe)) == 0)
 				return 0;
@@ -333,7 +324,7 @@ client_connect(struct relay_run *r, uint32_t i, const uint8_t priv[OX_KEY_LEN])
 
 		hs_pace(r);
 		ox_tai64n_now(tai);
-		if (ox_initiator_begin(&in, index, tai, mono_ns(), buf) != 0) {
+		if (ox_initiator_begin(&in, index, tai, ox_mono_ns(), buf) != 0) {
 			ret = -EIO;
 			goto out_wipe;
 		}
@@ -341,11 +332,11 @@ client_connect(struct relay_run *r, uint32_t i, const uint8_t priv[OX_KEY_LEN])
 			ret = -errno;
 			goto out_wipe;
 		}
-		deadline = mono_ns() + HS_WAIT_NS;
-		while (mono_ns() < deadline) {
+		deadline = ox_mono_ns() + HS_WAIT_NS;
+		while (ox_mono_ns() < deadline) {
 			len = recv_until(fd, buf, sizeof(buf), deadline);
 			if (len > 0 && ox_initiator_consume_response(&in, buf, (size_t)len,
-					mono_ns(), &pl, &cl->kp) == 0) {
+					ox_mono_ns(), &pl, &cl->kp) == 0) {
 				cl->v4 = htonl(pl.v4);
 				ret = client_keepalive(r, cl, fd);
 				goto out_wipe;
@@ -467,7 +458,7 @@ static int
 prepare(struct relay_run *r)
 {
 	const struct perf_conf *c = r->c;
-	uint64_t want = c->packets, j, now = mono_ns();
+	uint64_t want = c->packets, j, now = ox_mono_ns();
 	void *mem;
 	int ret;
 
@@ -659,7 +650,7 @@ blast(struct relay_run *r, struct ox_flash *f, double hs_s, double seal_s)
 			n = rte_eth_rx_burst(f->ports[j].port_id, 0, pkts, PERF_BURST);
 			if (n == 0)
 				continue;
-			now_ns = mono_ns();
+			now_ns = ox_mono_ns();
 			for (i = 0; i < n; i++)
 				relay_receive(r, pkts[i], now_ns);
 			rte_pktmbuf_free_bulk(pkts, n);
@@ -689,15 +680,15 @@ perf_relay_run(struct perf_conf *c)
 		ret = -ENOMEM;
 		goto out;
 	}
-	t0 = mono_ns();
+	t0 = ox_mono_ns();
 	ret = connect_all(&r);
 	if (ret != 0)
 		goto out;
-	t1 = mono_ns();
+	t1 = ox_mono_ns();
 	ret = prepare(&r);
 	if (ret != 0)
 		goto out;
-	t2 = mono_ns();
+	t2 = ox_mono_ns();
 	ret = perf_flash_up(&f, c);
 	if (ret != 0)
 		goto out;

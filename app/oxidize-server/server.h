@@ -230,16 +230,6 @@ ox_ctr_add(uint64_t *c, uint64_t n)
 	__atomic_store_n(c, *c + n, __ATOMIC_RELAXED);
 }
 
-/** CLOCK_MONOTONIC in ns: the clock of session and key timers. */
-static inline uint64_t
-ox_mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /** Count a drop under its datapath reason and free the mbuf. */
 static inline void
 ox_drop_dp(struct ox_worker *w, struct rte_mbuf *m, enum ox_dp_drop why)

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 /* ---------------------------------------------------------------- wire */
 
@@ -206,6 +207,20 @@ int ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t coun
 		 const uint8_t tag[OX_TAG_LEN]);
 
 /* ---------------------------------------------------- keypairs, replay */
+
+/**
+ * CLOCK_MONOTONIC in nanoseconds: the clock of every timer and limit of
+ * this library (the now_ns arguments), for the server, the client and the
+ * tools alike.
+ */
+static inline uint64_t
+ox_mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * UINT64_C(1000000000) + (uint64_t)ts.tv_nsec;
+}
 
 /** Limits and timers (doc/oxtunnel.md, "Timers and limits"). */
 #define OX_REKEY_AFTER_MESSAGES		(UINT64_C(1) << 60)

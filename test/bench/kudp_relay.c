@@ -114,15 +114,6 @@ now_s(void)
 	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static uint64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 static inline uint32_t
 get_be32(const uint8_t *p)
 {
@@ -526,7 +517,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		rx += n;
-		now = now_ns();
+		now = ox_mono_ns();
 		for (i = 0, kk = 0; i < n; i++) {
 			/* The socket is dual-stack: every source is a sockaddr_in6. */
 			if (in[i].msg_hdr.msg_namelen != sizeof(addrs[i])) {

@@ -184,7 +184,7 @@ main(void)
 	struct ox_allowlist al;
 	struct hs_ctx h = { .next_index = 1 };
 	struct ox_aead *x;
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = ox_mono_ns();
 
 	if (sodium_init() < 0)
 		return 1;
@@ -230,7 +230,7 @@ main(void)
 	       "%lu other drops, %lu corrupt\n", (unsigned long)c.received, PACKETS,
 	       (unsigned long)s.dups_sent, (unsigned long)c.dups_rejected,
 	       (unsigned long)c.other_drops, (unsigned long)c.corrupt);
-	printf("handshakes: %u; %.2f s\n", h.handshakes, (double)(mono_ns() - t0) / 1e9);
+	printf("handshakes: %u; %.2f s\n", h.handshakes, (double)(ox_mono_ns() - t0) / 1e9);
 	EXPECT(s.received == PACKETS && c.received == PACKETS, "everything delivered once");
 	EXPECT(s.dups_rejected == c.dups_sent && c.dups_rejected == s.dups_sent,
 	       "every duplicate rejected");

@@ -20,15 +20,6 @@ hex_decode(uint8_t *out, size_t cap, const char *hex)
 	return (int)n;
 }
 
-static inline uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* xorshift64*: reproducible test randomness. */
 static inline uint64_t
 rng_next(uint64_t *s)

@@ -110,15 +110,6 @@ on_signal(int sig)
 	stop = 1;
 }
 
-static uint64_t
-mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * NS_PER_S + (uint64_t)ts.tv_nsec;
-}
-
 static void
 drop(struct mini_relay *r, int reason)
 {
@@ -559,12 +550,12 @@ main(int argc, char **argv)
 	sigaction(SIGTERM, &sig, NULL);
 	fprintf(stderr, "mini-relay: listening on port %lu, %u allowed key(s), keepalive %lu s\n",
 		port, al.n, keepalive);
-	t0 = mono_ns();
+	t0 = ox_mono_ns();
 	while (!stop) {
 		struct pollfd pfd = { .fd = r->fd, .events = POLLIN };
 		int i;
 
-		now = mono_ns();
+		now = ox_mono_ns();
 		if (duration && now - t0 >= duration * NS_PER_S)
 			break;
 		if (poll(&pfd, 1, 200) <= 0)
@@ -579,7 +570,7 @@ main(int argc, char **argv)
 			if (n < 0)
 				break;
 			if (fl == sizeof(from))
-				datagram_in(r, (size_t)n, &from, mono_ns());
+				datagram_in(r, (size_t)n, &from, ox_mono_ns());
 		}
 		gso_flush(r);
 	}
