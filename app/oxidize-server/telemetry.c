@@ -17,7 +17,13 @@
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
 
-#include "server.h"
+#include "relay.h"
+
+const char *const relay_hs_drop_names[RELAY_HS_MAX] = {
+#define RELAY_HS_NAME(e, s) [RELAY_HS_ ## e] = s,
+	RELAY_HS_DROPS(RELAY_HS_NAME)
+#undef RELAY_HS_NAME
+};
 
 /* rte_telemetry callbacks take no user pointer: one server per process. */
 static struct ox_server *tel_srv;
@@ -195,4 +201,40 @@ ox_telemetry_register(struct ox_server *srv)
 		ret = rte_telemetry_register_cmd("/oxidize/xdp", tel_xdp,
 			"Returns ox_steer's redirect and per-reason pass counters. No parameters");
 	return ret;
+}
+
+void
+ox_relay_telemetry(const struct ox_server *srv, struct rte_tel_data *d)
+{
+	const struct ox_relay *r = srv->relay;
+	char key[64];
+	unsigned int k;
+
+	rte_tel_data_add_dict_u64(d, "sessions", ox_sessions_count(srv->sessions));
+	if (r == NULL)
+		return;
+	rte_tel_data_add_dict_u64(d, "handshakes", r->hs_ok);
+	rte_tel_data_add_dict_u64(d, "handshakes_new", r->hs_new);
+	rte_tel_data_add_dict_u64(d, "handshakes_rekey", r->hs_rekey);
+	rte_tel_data_add_dict_u64(d, "cookies_sent", r->cookies);
+	rte_tel_data_add_dict_u64(d, "under_load", r->under_load);
+	rte_tel_data_add_dict_u64(d, "under_load_polls", r->under_load_polls);
+	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
+				  r->hs_ok ? r->cycles_ok / r->hs_ok : 0);
+	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused",
+				  r->n_bad ? r->cycles_bad / r->n_bad : 0);
+	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
+	rte_tel_data_add_dict_u64(d, "sessions_reaped", r->reaped);
+	rte_tel_data_add_dict_u64(d, "sessions_removed", r->removed);
+	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow.n);
+	rte_tel_data_add_dict_u64(d, "allowlist_reloads", r->reloads);
+	rte_tel_data_add_dict_u64(d, "allowlist_reload_errors", r->reload_errors);
+	for (k = 1; k < OX_DROP_MAX; k++) {
+		snprintf(key, sizeof(key), "hs_drop_%s", ox_drop_name((int)k));
+		rte_tel_data_add_dict_u64(d, key, r->hs_drops[k]);
+	}
+	for (k = 0; k < RELAY_HS_MAX; k++) {
+		snprintf(key, sizeof(key), "hs_drop_%s", relay_hs_drop_names[k]);
+		rte_tel_data_add_dict_u64(d, key, r->relay_hs_drops[k]);
+	}
 }

@@ -1,0 +1,235 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SRV_RELAY_H
+#define SRV_RELAY_H
+/*
+ * The relay: OxTunnel v2 sessions on the lcore loops.
+ *
+ * Who writes what:
+ *  - the control thread (main lcore) owns the handshake (lib/oxtunnel's
+ *    ox_hs_server, the allow-list, cookies, rate limits), creates and
+ *    removes sessions, and reaps idle ones. Workers hand it INIT datagrams
+ *    over one multi-producer ring; it answers through the worker that owns
+ *    the session, never touching a TX queue itself;
+ *  - each session has one owner worker (the one whose queue got its first
+ *    INIT; RSS keeps a client's flow there). Only the owner opens the
+ *    session's DATA (the replay window has one writer), installs and
+ *    promotes its keypairs, and updates where the client is (roaming).
+ *    DATA arriving on another worker is handed to the owner's inbox;
+ *  - any worker may seal for any session (TAP return path, client to
+ *    client) with the send key its owner published (two per session, the
+ *    one in use flipped with a release store; the other is written again
+ *    only a grace period later, so no lcore ever seals with a key being
+ *    replaced or wiped): the send counter is one atomic add, and the
+ *    endpoint is read under a seqlock;
+ *  - receiver indexes are random 32-bit numbers, one per keypair (as
+ *    WireGuard's), issued by the control thread into a lock-free hash that
+ *    every worker reads; the owner hands back those of keypairs it drops.
+ *    A session's keys are wiped once it has ended and no lcore can hold it.
+ * No locks, syscalls or allocations per packet; mbufs are reused in place.
+ *
+ * The files, by role (as the WireGuard module splits itself):
+ *   relay_rx.c   receive and dispatch: the worker hook, DATA on its owner,
+ *                inner packets to a client or the exit, the inbox
+ *   relay_tx.c   send and seal: endpoints, sealing for a session, the TAP
+ *                return path
+ *   relay_ctl.c  the control thread: handshakes, receiver indexes,
+ *                allow-list reloads and the address pool, idle reaping
+ *   relay.c      setup and teardown
+ *   telemetry.c  /oxidize/relay, beside the rest of the telemetry
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_hash.h>
+#include <rte_ip.h>
+#include <rte_mbuf_dyn.h>
+#include <rte_seqlock.h>
+
+#include "server.h"
+
+#define INBOX_SIZE	4096
+#define INSTALLS	1024		/* keypairs in flight to their owners */
+#define EVENTS_SIZE	4096
+#define CTRL_BURST	32
+#define IDX_MAX		8		/* receiver indexes one session holds at once */
+#define HANDOFF_MAX	64		/* DATA of one session waiting in its owner's inbox */
+
+/* What workers tell the control thread (the events ring): a kind in the
+ * high 32 bits of the pointer-sized word, a value in the low 32. */
+enum relay_event {
+	EV_END = 1,		/* a DISCONNECT: end session (value: its handle) */
+	EV_RETIRE = 2,		/* a keypair left its peer (value: receiver index) */
+};
+_Static_assert(sizeof(void *) == 8, "events pack a kind and a 32-bit value in a pointer");
+
+/* Why the control thread refused an initiation that lib/oxtunnel accepted,
+ * or lost its answer; one counter each (telemetry: hs_drop_<name>). */
+#define RELAY_HS_DROPS(X) \
+	X(INSTALLS_FULL, "installs_full") \
+	X(NO_ADDRESS, "no_address") \
+	X(SESSIONS_FULL, "sessions_full") \
+	X(ADDRESS_IN_USE, "address_in_use") \
+	X(NO_INDEX, "no_receiver_index") \
+	X(REPLY_INBOX_FULL, "reply_inbox_full")
+
+enum relay_hs_drop {
+#define RELAY_HS_ENUM(e, s) RELAY_HS_ ## e,
+	RELAY_HS_DROPS(RELAY_HS_ENUM)
+#undef RELAY_HS_ENUM
+	RELAY_HS_MAX
+};
+
+/* What an mbuf in a worker's inbox is (mbuf hash.usr). */
+enum inbox_kind {
+	INBOX_SEND = 1,		/* a finished frame: send it */
+	INBOX_RESPONSE = 2,	/* a RESPONSE frame: install its keypair, then send */
+	INBOX_DATA = 3,		/* a DATA datagram this worker owns: process it */
+};
+
+/* Where a client is, as the last authenticated packet said. */
+struct relay_ep {
+	struct rte_ether_addr peer_mac;	/* next hop toward the client */
+	bool ipv6;
+	uint8_t peer_ip[16];		/* IPv4 in the first 4 bytes */
+	uint8_t local_ip[16];		/* our address the client sent to */
+	uint16_t peer_port;		/* network order */
+};
+
+/* A session's private area (lib/sessions). */
+struct relay_sess {
+	struct ox_peer peer;		/* owner only: receive keys, replay windows */
+	struct ox_sendkey tx[2];	/* owner writes, anyone seals with tx[tx_cur] */
+	uint8_t tx_cur;			/* owner stores (release), anyone loads (acquire) */
+	bool tx_old_live;		/* owner: tx[!tx_cur] still holds a key to wipe */
+	uint32_t tx_index;		/* owner: receiver index tx[tx_cur] comes from */
+	uint64_t tx_token;		/* owner: RCU token of the last flip */
+	bool ending;			/* owner: a DISCONNECT was passed on */
+	rte_seqlock_t ep_lock;
+	struct relay_ep ep;		/* owner writes, anyone reads */
+	uint16_t owner;			/* worker id; set before the session is used */
+	uint32_t handoffs;		/* DATA in the owner's inbox (atomic, any lcore) */
+	uint8_t n_idx;			/* control: receiver indexes held in by_index */
+	uint32_t idx[IDX_MAX];		/* control */
+};
+
+/* A keypair on its way from the control thread to the owner. */
+struct relay_install {
+	struct ox_keypair kp;
+	uint32_t sess_index;
+	uint32_t busy;			/* control sets, owner clears (release) */
+};
+
+struct ox_relay {
+	struct ox_server *srv;
+	uint8_t mac1_key[OX_KEY_LEN];	/* set at init, then read by every worker */
+	struct ox_hs_server *hs;
+	struct ox_allowlist allow;
+	struct ox_tsstore *ts;		/* greatest accepted timestamp per key */
+	bool ts_failing;		/* the state file could not be written */
+	struct ox_addrpool *pool;
+	struct rte_ring *hs_ring;	/* INIT mbufs, workers -> control */
+	struct rte_ring *events;	/* enum relay_event, workers -> control */
+	struct rte_hash *by_key;	/* control only: client key -> session */
+	struct rte_hash *by_index;	/* receiver index -> session; control writes */
+	struct rte_rcu_qsbr *rcu;	/* the workers' quiescent states (lib/sessions) */
+	struct ox_policy *policy;	/* exit policy; read-only once built */
+	struct ox_tunnel_addr gw;	/* the relay's own tunnel addresses */
+	struct relay_install *installs;
+	unsigned int next_install;
+	int dyn_off;			/* mbuf dynfield: union relay_dyn */
+	uint64_t last_reap_ns;
+	/* Control thread counters. */
+	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
+	uint64_t hs_drops[OX_DROP_MAX];
+	uint64_t relay_hs_drops[RELAY_HS_MAX];
+	uint64_t cycles_ok, cycles_bad, n_bad;	/* control time per initiation */
+	uint64_t under_load_polls;			/* polls spent under load */
+	uint64_t win_start_ns;			/* initiation rate window */
+	uint64_t win_inits, last_win_inits;
+	bool under_load;
+};
+
+/*
+ * Where relay_rx's parse found the headers, kept in the mbuf for whoever
+ * takes a datagram next (a session's owner, the control thread for an
+ * INIT): the frame is not parsed, nor its checksum summed, a second time.
+ */
+struct relay_pkt_mark {
+	uint16_t l3_off, l4_off, payload_off, payload_len;
+	uint32_t sess;		/* DATA handed to its owner: the session's handle */
+};
+
+union relay_dyn {
+	struct relay_install *install;	/* a RESPONSE on its way to the owner */
+	struct relay_pkt_mark pkt;	/* a datagram relay_rx has parsed */
+};
+
+static inline union relay_dyn *
+relay_dyn(const struct ox_relay *r, struct rte_mbuf *m)
+{
+	return RTE_MBUF_DYNFIELD(m, r->dyn_off, union relay_dyn *);
+}
+
+static inline void
+pkt_mark(const struct ox_relay *r, struct rte_mbuf *m, const struct ox_pkt *p)
+{
+	struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
+
+	k->l3_off = p->l3_off;
+	k->l4_off = p->l4_off;
+	k->payload_off = p->payload_off;
+	k->payload_len = p->payload_len;
+}
+
+static inline void
+pkt_unmark(const struct ox_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
+{
+	const struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
+
+	p->frame = rte_pktmbuf_mtod(m, uint8_t *);
+	p->frame_len = (uint16_t)m->data_len;
+	p->l3_off = k->l3_off;
+	p->l4_off = k->l4_off;
+	p->payload_off = k->payload_off;
+	p->payload_len = k->payload_len;
+	p->ipv6 = (p->frame[p->l3_off] >> 4) == 6;
+}
+
+static inline void
+drop_ox(struct ox_worker *w, struct rte_mbuf *m, int reason)
+{
+	ox_ctr_add(&w->stats.ox_drops[-reason], 1);
+	rte_pktmbuf_free(m);
+}
+
+/* The session a receiver index was issued to, or NULL (any lcore). */
+static inline struct ox_session *
+by_index(const struct ox_relay *r, uint32_t index)
+{
+	void *data;
+
+	return rte_hash_lookup_data(r->by_index, &index, &data) >= 0 ? data : NULL;
+}
+
+/* relay_tx.c */
+void relay_ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p);
+void relay_ep_write(struct relay_sess *rs, const struct relay_ep *ep);
+void relay_seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+		   uint64_t now);
+bool relay_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m,
+	       struct ox_session *sess);
+
+/* relay_rx.c */
+bool relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_pkt *p);
+
+/* relay_ctl.c */
+void relay_session_released(struct ox_session *sess, void *arg);
+struct ox_addrpool *relay_pool_build(const struct ox_allowlist *al,
+				     const struct ox_addrpool *old,
+				     const struct ox_addrpool_conf *pc, char *err, size_t errlen);
+
+/* telemetry.c */
+extern const char *const relay_hs_drop_names[RELAY_HS_MAX];
+
+#endif /* SRV_RELAY_H */

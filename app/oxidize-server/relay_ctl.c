@@ -1,0 +1,500 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The relay's control thread: initiations (lib/oxtunnel's responder, the
+ * allow-list, cookies and rate limits), receiver indexes, sessions made and
+ * ended, keypairs handed to their owners, allow-list reloads with the
+ * address pool rebuilt, idle reaping and the handshake timestamps' file.
+ * It never touches a TX queue: replies go out through the owner's inbox.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ip.h>
+#include <rte_random.h>
+#include <rte_udp.h>
+#include <sodium.h>
+
+#include "relay.h"
+
+static volatile sig_atomic_t reload_requested;
+
+void
+ox_relay_request_reload(void)
+{
+	reload_requested = 1;
+}
+
+/* ------------------------------------------------------------- control */
+
+static struct relay_install *
+install_slot(struct ox_relay *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < INSTALLS; i++) {
+		struct relay_install *in = &r->installs[(r->next_install + i) % INSTALLS];
+
+		if (__atomic_load_n(&in->busy, __ATOMIC_ACQUIRE) == 0) {
+			r->next_install = (r->next_install + i + 1) % INSTALLS;
+			return in;
+		}
+	}
+	return NULL;
+}
+
+/* Hand a finished frame to a worker's TX. @return 0, or -ENOBUFS (freed). */
+static int
+to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind kind)
+{
+	m->hash.usr = kind;
+	if (rte_ring_mp_enqueue(r->srv->workers[wid]->inbox, m) != 0) {
+		r->relay_hs_drops[RELAY_HS_REPLY_INBOX_FULL]++;
+		rte_pktmbuf_free(m);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+/* A new receiver index: random, never 0, held by nobody. */
+static int
+index_issue(struct ox_relay *r, struct ox_session *sess, uint32_t *out)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	uint32_t idx;
+	int i;
+
+	if (rs->n_idx == IDX_MAX)
+		return -ENOSPC;
+	for (i = 0; i < 16; i++) {
+		idx = (uint32_t)rte_rand();
+		if (idx != 0 && rte_hash_lookup(r->by_index, &idx) < 0)
+			break;
+	}
+	if (i == 16 || rte_hash_add_key_data(r->by_index, &idx, sess) != 0)
+		return -ENOSPC;
+	rs->idx[rs->n_idx++] = idx;
+	*out = idx;
+	return 0;
+}
+
+/* A receiver index no keypair of its session uses any more. */
+static void
+index_retire(struct ox_relay *r, uint32_t idx)
+{
+	struct ox_session *sess = by_index(r, idx);
+	struct relay_sess *rs;
+	unsigned int i;
+
+	if (sess == NULL)
+		return;
+	rs = ox_session_priv(sess);
+	for (i = 0; i < rs->n_idx; i++) {
+		if (rs->idx[i] == idx) {
+			rs->idx[i] = rs->idx[--rs->n_idx];
+			rte_hash_del_key(r->by_index, &idx);
+			return;
+		}
+	}
+}
+
+/*
+ * Wipe what a session held, once lib/sessions says no lcore can hold it
+ * any more (a grace period after its end).
+ */
+void
+relay_session_released(struct ox_session *sess, void *arg)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+
+	(void)arg;
+	ox_peer_wipe(&rs->peer);
+	ox_sendkey_wipe(&rs->tx[0]);
+	ox_sendkey_wipe(&rs->tx[1]);
+}
+
+/*
+ * End a session: lookups stop finding it at once; its keys are wiped a
+ * grace period later (relay_session_released), when no worker can hold it.
+ */
+static void
+remove_session(struct ox_relay *r, struct ox_session *sess)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	int32_t pos;
+
+	while (rs->n_idx > 0)
+		rte_hash_del_key(r->by_index, &rs->idx[--rs->n_idx]);
+	pos = rte_hash_del_key(r->by_key, sess->key);
+	if (pos < 0)
+		SRV_LOG(WARNING, "session %#x had no key entry", sess->index);
+	ox_sessions_del(r->srv->sessions, sess);
+	r->removed++;
+}
+
+static void
+handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
+{
+	uint16_t wid = (uint16_t)m->hash.usr;
+	uint8_t cookie[OX_COOKIE_LEN];
+	struct ox_responder resp;
+	struct ox_hs_payload pl;
+	struct relay_install *in;
+	struct ox_session *sess = NULL;
+	struct relay_sess *rs;
+	struct ox_tunnel_addr addr;
+	struct ox_src src;
+	struct ox_pkt p;
+	uint8_t *payload;
+	uint32_t idx;
+	void *data;
+	int ret;
+
+	pkt_unmark(r, m, &p);
+	payload = p.frame + p.payload_off;
+	memset(&src, 0, sizeof(src));
+	if (p.ipv6) {
+		memcpy(src.addr, ((struct rte_ipv6_hdr *)(p.frame + p.l3_off))->src_addr, 16);
+	} else {
+		src.addr[10] = 0xff;
+		src.addr[11] = 0xff;
+		memcpy(src.addr + 12, &((struct rte_ipv4_hdr *)(p.frame + p.l3_off))->src_addr, 4);
+	}
+	src.port = rte_be_to_cpu_16(((struct rte_udp_hdr *)(p.frame + p.l4_off))->src_port);
+
+	ret = ox_hs_consume_init(r->hs, payload, p.payload_len, &src, now, r->under_load,
+				 &resp, cookie);
+	if (ret == -OX_DROP_COOKIE_SENT) {
+		r->cookies++;
+		r->hs_drops[OX_DROP_COOKIE_SENT]++;
+		memcpy(payload, cookie, sizeof(cookie));
+		ox_pkt_reply(&p);
+		ox_pkt_finish(&p, sizeof(cookie));
+		m->data_len = m->pkt_len = (uint16_t)(p.payload_off + sizeof(cookie));
+		to_worker(r, wid, m, INBOX_SEND);
+		return;
+	}
+	if (ret < 0) {
+		r->hs_drops[-ret]++;
+		goto free;
+	}
+	/* Accepted: its timestamp outlives the allow-list entry. */
+	if (ox_tsstore_note(r->ts, resp.peer_key, resp.peer->last_init) != 0)
+		r->ts_failing = true;
+	in = install_slot(r);
+	if (in == NULL) {
+		/* Owners are not keeping up; the client retries in 5 s. */
+		r->relay_hs_drops[RELAY_HS_INSTALLS_FULL]++;
+		goto free_resp;
+	}
+	if (rte_hash_lookup_data(r->by_key, resp.peer_key, &data) >= 0) {
+		sess = data;
+		r->hs_rekey++;
+	} else {
+		ret = ox_addrpool_get(r->pool, resp.peer_key, &addr);
+		if (ret != 0) {
+			r->relay_hs_drops[RELAY_HS_NO_ADDRESS]++;
+			goto free_resp;
+		}
+		ret = ox_sessions_add(r->srv->sessions, resp.peer_key, &addr, now, &sess);
+		if (ret != 0) {
+			r->relay_hs_drops[ret == -EEXIST ? RELAY_HS_ADDRESS_IN_USE :
+					  RELAY_HS_SESSIONS_FULL]++;
+			goto free_resp;
+		}
+		rs = ox_session_priv(sess);
+		ox_peer_init(&rs->peer);
+		rte_seqlock_init(&rs->ep_lock);
+		relay_ep_from_pkt(&rs->ep, &p);
+		rs->owner = wid;
+		if (rte_hash_add_key_data(r->by_key, resp.peer_key, sess) != 0) {
+			ox_sessions_del(r->srv->sessions, sess);
+			r->relay_hs_drops[RELAY_HS_SESSIONS_FULL]++;
+			goto free_resp;
+		}
+		r->hs_new++;
+	}
+	rs = ox_session_priv(sess);
+	if (index_issue(r, sess, &idx) != 0) {
+		r->relay_hs_drops[RELAY_HS_NO_INDEX]++;
+		goto free_resp;
+	}
+	memset(&pl, 0, sizeof(pl));
+	pl.v4 = sess->addr.v4;
+	memcpy(pl.v6, sess->addr.v6, 16);
+	pl.v4_prefix = r->srv->pool_conf.v4_prefix;
+	pl.v6_prefix = r->srv->pool_conf.v6_prefix;
+	pl.mtu = r->srv->conf.mtu;
+	pl.keepalive_s = r->srv->conf.keepalive;
+	in->sess_index = sess->index;
+	if (ox_hs_make_response(r->hs, &resp, &pl, idx, now, payload, &in->kp) != 0) {
+		r->hs_drops[OX_DROP_CRYPTO]++;
+		index_retire(r, idx);
+		goto free;
+	}
+	r->hs_ok++;
+	__atomic_store_n(&in->busy, 1, __ATOMIC_RELEASE);
+	ox_pkt_reply(&p);
+	ox_pkt_finish(&p, OX_RESPONSE_LEN);
+	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + OX_RESPONSE_LEN);
+	relay_dyn(r, m)->install = in;
+	/* The owner installs the keypair before the client can use it. */
+	if (to_worker(r, rs->owner, m, INBOX_RESPONSE) != 0) {
+		/* Never reaches the owner: the slot and the index would
+		 * stay taken. */
+		ox_keypair_wipe(&in->kp);
+		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+		index_retire(r, idx);
+	}
+	return;
+free_resp:
+	sodium_memzero(&resp, sizeof(resp));
+free:
+	rte_pktmbuf_free(m);
+}
+
+static bool
+zero16(const uint8_t *b)
+{
+	static const uint8_t z[16];
+
+	return memcmp(b, z, 16) == 0;
+}
+
+/*
+ * The address pool an allow-list gives, the same at start and at every
+ * reload: its fixed addresses reserved first, then, from @p old, the pool
+ * addresses of keys still listed without fixed ones, where no fixed one took
+ * them (clients keep their addresses across reloads). A key left off the
+ * list is not carried over: its addresses are free again.
+ */
+struct ox_addrpool *
+relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
+	   const struct ox_addrpool_conf *pc, char *err, size_t errlen)
+{
+	const struct ox_allow_entry *e;
+	struct ox_addrpool *p;
+	struct ox_tunnel_addr a;
+	const uint8_t *key;
+	uint32_t i, iter = 0;
+	bool fixed;
+	int ret;
+
+	p = ox_addrpool_create(pc);
+	if (p == NULL) {
+		snprintf(err, errlen, "cannot make the address pool: %s", strerror(errno));
+		return NULL;
+	}
+	for (i = 0; i < al->n; i++) {
+		e = &al->e[i];
+		if (e->v4 == 0 && zero16(e->v6))
+			continue;
+		ret = ox_addrpool_reserve(p, e->key, e->v4, zero16(e->v6) ? NULL : e->v6);
+		if (ret != 0) {
+			snprintf(err, errlen, "allow-list line %u: %s", e->line,
+				 ret == -EINVAL ? "address outside the pools, or the relay's own" :
+				 ret == -EEXIST ? "address (or the IPv6 derived from the IPv4) "
+						  "is another line's" :
+				 strerror(-ret));
+			ox_addrpool_free(p);
+			return NULL;
+		}
+	}
+	while (old != NULL && ox_addrpool_next(old, &iter, &key, &a, &fixed) == 0) {
+		e = ox_allowlist_find(al, key);
+		if (e == NULL || e->v4 != 0 || !zero16(e->v6))
+			continue;
+		/* -EEXIST: a fixed address took it; the key gets another. */
+		ox_addrpool_claim(p, key, a.v4);
+	}
+	return p;
+}
+
+/*
+ * After a reload: end the sessions of keys no longer listed, and of keys
+ * whose addresses are not the ones the new pool holds for them (a fixed
+ * address added, changed or taken from them).
+ */
+static void
+end_stale_sessions(struct ox_relay *r)
+{
+	const void *key;
+	void *data;
+	uint32_t iter = 0;
+	struct ox_session *gone[CTRL_BURST];
+	const char *why[CTRL_BURST];
+	struct ox_tunnel_addr a;
+	unsigned int n, i;
+
+	/* Deleting a key moves no other (no extendable buckets): the walk
+	 * goes on where it stopped. */
+	do {
+		n = 0;
+		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
+			struct ox_session *sess = data;
+
+			if (ox_allowlist_find(&r->allow, key) == NULL) {
+				why[n] = "key no longer on the allow-list";
+				gone[n++] = sess;
+			} else if (ox_addrpool_find(r->pool, key, &a) != 0 ||
+				   a.v4 != sess->addr.v4 || memcmp(a.v6, sess->addr.v6, 16) != 0) {
+				why[n] = "its tunnel addresses changed";
+				gone[n++] = sess;
+			}
+		}
+		for (i = 0; i < n; i++) {
+			SRV_LOG(INFO, "session %#x ended: %s", gone[i]->index, why[i]);
+			remove_session(r, gone[i]);
+		}
+	} while (n == CTRL_BURST);
+}
+
+static void
+reload_allowlist(struct ox_relay *r)
+{
+	struct ox_allowlist fresh;
+	struct ox_addrpool *pool;
+	char err[512];
+	int ret;
+
+	ret = ox_allowlist_load(&fresh, r->srv->conf.allow_file, &r->allow,
+				r->srv->conf.max_sessions, err, sizeof(err));
+	if (ret == 0) {
+		/* A key listed again keeps refusing its old initiations. */
+		ox_tsstore_apply(r->ts, &fresh);
+		pool = relay_pool_build(&fresh, r->pool, &r->srv->pool_conf, err, sizeof(err));
+		if (pool == NULL) {
+			ox_allowlist_free(&fresh);
+			ret = -EINVAL;
+		}
+	}
+	if (ret != 0) {
+		r->reload_errors++;
+		SRV_LOG(ERR, "allow-list not reloaded, the previous one stays: %s", err);
+		return;
+	}
+	/* Only the control thread reads the list and the pool: swap and free
+	 * at once. */
+	ox_hs_set_allowlist(r->hs, &fresh);
+	ox_allowlist_free(&r->allow);
+	r->allow = fresh;
+	ox_hs_set_allowlist(r->hs, &r->allow);
+	ox_addrpool_free(r->pool);
+	r->pool = pool;
+	r->reloads++;
+	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow.n);
+	end_stale_sessions(r);
+}
+
+static void
+reap_idle(struct ox_relay *r, uint64_t now)
+{
+	uint64_t idle = (uint64_t)r->srv->conf.idle_timeout * 1000000000u;
+	struct ox_session *gone[CTRL_BURST];
+	const void *key;
+	void *data;
+	uint32_t iter = 0;
+	unsigned int n = 0, i;
+
+	while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
+		struct ox_session *sess = data;
+		uint64_t last = __atomic_load_n(&sess->last_rx_ns, __ATOMIC_RELAXED);
+
+		if (now > last && now - last > idle)
+			gone[n++] = sess;
+	}
+	for (i = 0; i < n; i++) {
+		SRV_LOG(INFO, "session %#x ended: idle for %u s", gone[i]->index,
+			r->srv->conf.idle_timeout);
+		remove_session(r, gone[i]);
+		r->reaped++;
+	}
+}
+
+unsigned int
+ox_relay_control(struct ox_server *srv)
+{
+	struct ox_relay *r = srv->relay;
+	struct rte_mbuf *ms[CTRL_BURST];
+	void *ev[CTRL_BURST];
+	unsigned int n, i, work;
+	uint64_t now;
+
+	if (r == NULL)
+		return 0;
+	now = ox_mono_ns();
+	/* Under load when initiations queue up or arrive faster than
+	 * --hs-load-pps (over the last 100 ms): then only sources that proved
+	 * their address (mac2) get a Diffie-Hellman. */
+	if (now - r->win_start_ns >= 100000000u) {
+		r->last_win_inits = r->win_inits;
+		r->win_inits = 0;
+		r->win_start_ns = now;
+	}
+	r->under_load = rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 8 ||
+		r->last_win_inits * 10 > srv->conf.hs_load_pps ||
+		r->win_inits * 10 > srv->conf.hs_load_pps;
+	if (r->under_load)
+		r->under_load_polls++;
+	n = rte_ring_sc_dequeue_burst(r->hs_ring, (void **)ms, CTRL_BURST, NULL);
+	work = n;
+	r->win_inits += n;
+	for (i = 0; i < n; i++) {
+		uint64_t t0 = rte_rdtsc(), ok0 = r->hs_ok;
+
+		handle_init(r, ms[i], now);
+		/* What an initiation costs the control thread, bogus or not. */
+		if (r->hs_ok != ok0) {
+			r->cycles_ok += rte_rdtsc() - t0;
+		} else {
+			r->cycles_bad += rte_rdtsc() - t0;
+			r->n_bad++;
+		}
+	}
+	/* Every event waiting: none is left to fill the ring. */
+	while ((n = rte_ring_sc_dequeue_burst(r->events, ev, CTRL_BURST, NULL)) > 0) {
+		work += n;
+		for (i = 0; i < n; i++) {
+			uintptr_t e = (uintptr_t)ev[i];
+			uint32_t v = (uint32_t)e;
+			struct ox_session *sess;
+
+			switch (e >> 32) {
+			case EV_END:
+				sess = ox_sessions_by_index(srv->sessions, v);
+				if (sess != NULL) {
+					SRV_LOG(INFO, "session %#x ended by its client",
+						sess->index);
+					remove_session(r, sess);
+				}
+				break;
+			case EV_RETIRE:
+				index_retire(r, v);
+				break;
+			}
+		}
+	}
+	if (reload_requested) {
+		reload_requested = 0;
+		reload_allowlist(r);
+	}
+	if (now - r->last_reap_ns > 1000000000u) {
+		char err[256];
+
+		r->last_reap_ns = now;
+		reap_idle(r, now);
+		ox_sessions_reclaim(srv->sessions);
+		/* Said once when it starts failing, once when it works again. */
+		if (ox_tsstore_flush(r->ts, err, sizeof(err)) != 0) {
+			if (!r->ts_failing)
+				SRV_LOG(ERR, "handshake state not saved: %s", err);
+			r->ts_failing = true;
+		} else if (r->ts_failing) {
+			SRV_LOG(NOTICE, "handshake state saved again");
+			r->ts_failing = false;
+		}
+	}
+	return work;
+}

@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The relay, receive and dispatch: the worker hook classifies every
+ * datagram to the port; DATA is opened on its session's owner lcore (handed
+ * over if it arrived elsewhere), its inner packet goes to another client or
+ * out through the exit TAP after the exit policy; INITs whose mac1 holds go
+ * to the control thread; the inbox takes what other lcores hand over.
+ */
+#include <string.h>
+
+#include <rte_ether.h>
+#include <rte_ip.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_udp.h>
+
+#include "relay.h"
+
+/* ------------------------------------------------------------- inner */
+
+/* Trim m to the plaintext [off, off + len). */
+static inline void
+to_plaintext(struct rte_mbuf *m, uint16_t off, uint16_t len)
+{
+	rte_pktmbuf_adj(m, off);
+	rte_pktmbuf_trim(m, (uint16_t)(m->data_len - len));
+}
+
+/* An inner IP packet from a session: to another client, or out the TAP. */
+static void
+forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+	      uint64_t now)
+{
+	uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *);
+	uint16_t len = (uint16_t)m->data_len, tot;
+	struct ox_session *dst;
+	struct rte_ether_hdr *eth;
+
+	if ((ip[0] >> 4) == 4) {
+		struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
+		uint32_t src, daddr;
+
+		if (unlikely(len < sizeof(*h))) {
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		/* An IHL below 5 (first byte 0x40..0x44) is no IPv4 header. */
+		if (unlikely((ip[0] & 0xf) < 5)) {
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		tot = rte_be_to_cpu_16(h->total_length);
+		if (unlikely(tot < (ip[0] & 0xf) * 4u || tot > len)) {
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		src = rte_be_to_cpu_32(h->src_addr);
+		if (unlikely(src != sess->addr.v4)) {
+			ox_drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			return;
+		}
+		daddr = rte_be_to_cpu_32(h->dst_addr);
+		rte_pktmbuf_trim(m, (uint16_t)(len - tot));	/* padding */
+		dst = ox_sessions_by_v4(w->sessions, daddr);
+	} else if ((ip[0] >> 4) == 6) {
+		struct rte_ipv6_hdr *h = (struct rte_ipv6_hdr *)ip;
+		uint32_t tot6;
+
+		if (unlikely(len < sizeof(*h))) {
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		/* Summed in 32 bits: a payload length near 64 KB must not wrap. */
+		tot6 = rte_be_to_cpu_16(h->payload_len) + (uint32_t)sizeof(*h);
+		if (unlikely(tot6 > len)) {
+			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			return;
+		}
+		tot = (uint16_t)tot6;
+		if (unlikely(memcmp(h->src_addr, sess->addr.v6, 16) != 0)) {
+			ox_drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			return;
+		}
+		rte_pktmbuf_trim(m, (uint16_t)(len - tot));
+		dst = ox_sessions_by_v6(w->sessions, h->dst_addr);
+	} else {
+		drop_ox(w, m, -OX_DROP_BAD_INNER);
+		return;
+	}
+	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
+		ox_drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		return;
+	}
+	/* The exit policy: to other clients and the internet by default,
+	 * never to the relay host's own services unless opened. */
+	if (unlikely(!ox_policy_check(w->relay->policy, ip, tot))) {
+		ox_drop_dp(w, m, OX_DP_DROP_EXIT_REFUSED);
+		return;
+	}
+	if (dst != NULL) {
+		/* Client to client: re-sealed in the same mbuf, never leaves
+		 * the data plane. */
+		ox_ctr_add(&w->stats.relay[OX_RELAY_CLIENT_TO_CLIENT], 1);
+		relay_seal_to(w, dst, m, now);
+		return;
+	}
+	if (unlikely(w->tap_slot == NULL)) {
+		ox_drop_dp(w, m, OX_DP_DROP_NO_EXIT);
+		return;
+	}
+	if (unlikely(rte_pktmbuf_headroom(m) < sizeof(*eth))) {
+		ox_drop_dp(w, m, OX_DP_DROP_NO_ROOM);
+		return;
+	}
+	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth));
+	rte_ether_addr_copy(&w->tap_slot->mac, &eth->dst_addr);
+	rte_ether_addr_copy(&w->tx_slot->mac, &eth->src_addr);
+	eth->ether_type = rte_cpu_to_be_16((ip[0] >> 4) == 4 ? RTE_ETHER_TYPE_IPV4 :
+					   RTE_ETHER_TYPE_IPV6);
+	ox_ctr_add(&w->stats.relay[OX_RELAY_TO_TAP], 1);
+	ox_worker_tx(w, w->tap_slot, m);
+}
+
+/* Each packet of a BATCH into an mbuf of its own. */
+static void
+unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
+{
+	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *), *pkt;
+	size_t off = 0, plen, room;
+	struct rte_mbuf *n;
+	int r;
+
+	/* A fresh mbuf keeps its headroom for the outer headers a
+	 * client-to-client packet gets; the rest must hold packet and tag. */
+	room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
+	while ((r = ox_batch_next(p, m->data_len, &off, &pkt, &plen)) == 1) {
+		if (unlikely(plen + OX_TAG_LEN > room)) {
+			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_INNER_TOO_BIG], 1);
+			continue;
+		}
+		n = rte_pktmbuf_alloc(m->pool);
+		if (unlikely(n == NULL)) {
+			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_NO_MBUF], 1);
+			continue;
+		}
+		memcpy(rte_pktmbuf_append(n, (uint16_t)plen), pkt, plen);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_BATCH_PKTS], 1);
+		forward_inner(w, sess, n, now);
+	}
+	if (r < 0)
+		drop_ox(w, m, r);
+	else
+		rte_pktmbuf_free(m);
+}
+
+/* ------------------------------------------------------------ keys */
+
+/* Hand the receiver indexes of dropped keypairs back to the control thread.
+ * One that cannot be posted stays in by_index until the session ends, which
+ * is harmless: it resolves to a session that has no keypair under it. */
+static void
+post_retired(struct ox_worker *w, struct relay_sess *rs)
+{
+	uint32_t idx[OX_PEER_RETIRED_MAX];
+	unsigned int n, i;
+
+	n = ox_peer_take_retired(&rs->peer, idx);
+	for (i = 0; i < n; i++)
+		if (rte_ring_mp_enqueue(w->relay->events,
+				(void *)((uintptr_t)EV_RETIRE << 32 | idx[i])) != 0)
+			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
+}
+
+/*
+ * Owner: publish the send half of the current keypair when it changed, in
+ * the send key slot not in use, and wipe the one left behind once a grace
+ * period has passed. A slot is rewritten only after every lcore has passed
+ * a quiescent state since it was last in use: until then the change waits
+ * (the old key still seals; the client keeps its previous keypair).
+ */
+static void
+publish_tx(struct ox_worker *w, struct relay_sess *rs)
+{
+	const struct ox_keypair *kp = ox_peer_current(&rs->peer);
+	uint8_t next;
+
+	if (likely(kp == NULL || kp->local_index == rs->tx_index) && !rs->tx_old_live)
+		return;
+	if (rte_rcu_qsbr_check(w->relay->rcu, rs->tx_token, false) != 1)
+		return;
+	next = (uint8_t)(rs->tx_cur ^ 1);
+	if (kp != NULL && kp->local_index != rs->tx_index) {
+		ox_sendkey_from(&rs->tx[next], kp);
+		__atomic_store_n(&rs->tx_cur, next, __ATOMIC_RELEASE);
+		rs->tx_index = kp->local_index;
+		rs->tx_token = rte_rcu_qsbr_start(w->relay->rcu);
+		rs->tx_old_live = rs->tx[rs->tx_cur ^ 1].valid;
+		return;
+	}
+	ox_sendkey_wipe(&rs->tx[next]);
+	rs->tx_old_live = false;
+}
+
+/* ---------------------------------------------------------------- DATA */
+
+/* A DATA datagram this worker owns the session of. */
+static void
+owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+	   struct ox_pkt *p)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	uint8_t *payload = p->frame + p->payload_off;
+	uint64_t now = w->now_ns;
+	struct relay_ep ep;
+	uint8_t kind;
+	int n;
+
+	n = ox_peer_open(w->aead, &rs->peer, payload, p->payload_len, now);
+	if (unlikely(n < 0)) {
+		drop_ox(w, m, n);
+		return;
+	}
+	ox_ctr_add(&w->stats.relay[OX_RELAY_DECRYPTED], 1);
+	/* A first packet under new keys promoted them. */
+	if (unlikely(rs->peer.n_retired != 0))
+		post_retired(w, rs);
+	publish_tx(w, rs);
+	__atomic_store_n(&sess->last_rx_ns, now, __ATOMIC_RELAXED);
+	/* Roaming: a new source is adopted only now that it authenticated. */
+	relay_ep_from_pkt(&ep, p);
+	if (unlikely(memcmp(&ep, &rs->ep, sizeof(ep)) != 0)) {
+		relay_ep_write(rs, &ep);
+		ox_ctr_add(&w->stats.relay[OX_RELAY_ROAMED], 1);
+	}
+	if (n == 0) {
+		ox_ctr_add(&w->stats.relay[OX_RELAY_KEY_CONFIRM], 1);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	to_plaintext(m, (uint16_t)(payload - rte_pktmbuf_mtod(m, uint8_t *) + OX_DATA_HDR_LEN),
+		     (uint16_t)n);
+	kind = *rte_pktmbuf_mtod(m, uint8_t *);
+	switch (kind) {
+	case OX_INNER_KEEPALIVE:
+		if (unlikely(n > 1 + OX_KEEPALIVE_MAX_ECHO)) {
+			drop_ox(w, m, -OX_DROP_BAD_INNER);
+			return;
+		}
+		ox_ctr_add(&w->stats.relay[OX_RELAY_KEEPALIVE], 1);
+		*rte_pktmbuf_mtod(m, uint8_t *) = OX_INNER_ACK;
+		ox_ctr_add(&w->stats.relay[OX_RELAY_ACK], 1);
+		relay_seal_to(w, sess, m, now);
+		return;
+	case OX_INNER_DISCONNECT:
+		ox_ctr_add(&w->stats.relay[OX_RELAY_DISCONNECT], 1);
+		/* Passed on once: more DISCONNECTs of a session that is ending
+		 * cannot fill the queue. Lost when it is full anyway: the idle
+		 * timeout ends the session. */
+		if (!rs->ending) {
+			if (rte_ring_mp_enqueue(w->relay->events,
+					(void *)((uintptr_t)EV_END << 32 | sess->index)) != 0)
+				ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
+			else
+				rs->ending = true;
+		}
+		rte_pktmbuf_free(m);
+		return;
+	case OX_INNER_BATCH:
+		unbatch(w, sess, m, now);
+		return;
+	default:
+		forward_inner(w, sess, m, now);
+	}
+}
+
+/* The worker hook: every datagram to our port that is not an OXPI probe. */
+bool
+relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_pkt *p)
+{
+	struct ox_session *sess;
+	struct relay_sess *rs;
+	struct ox_msg msg;
+	int r;
+
+	(void)s;
+	r = ox_msg_parse(p->frame + p->payload_off, p->payload_len, &msg);
+	if (unlikely(r < 0)) {
+		drop_ox(w, m, r);
+		return true;
+	}
+	switch (r) {
+	case OX_MSG_DATA:
+		sess = by_index(w->relay, msg.index);
+		if (unlikely(sess == NULL)) {
+			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
+			return true;
+		}
+		rs = ox_session_priv(sess);
+		if (likely(rs->owner == w->id)) {
+			owner_data(w, sess, m, p);
+			return true;
+		}
+		/* The client moved to another queue: its owner decides. Only
+		 * the owner can tell a forgery, so one session (anyone who
+		 * knows its index) may hold only so much of the inbox. */
+		if (__atomic_fetch_add(&rs->handoffs, 1, __ATOMIC_RELAXED) >= HANDOFF_MAX) {
+			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
+			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_SESSION_LIMIT);
+			return true;
+		}
+		m->hash.usr = INBOX_DATA;
+		pkt_mark(w->relay, m, p);
+		relay_dyn(w->relay, m)->pkt.sess = sess->index;
+		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0) {
+			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
+			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_FULL);
+		} else {
+			ox_ctr_add(&w->stats.relay[OX_RELAY_HANDOFF], 1);
+		}
+		return true;
+	case OX_MSG_INIT:
+		/* Without the server's public key an initiation never reaches
+		 * the control thread's one queue: flooding it takes the key. */
+		r = ox_init_check_mac1(w->relay->mac1_key, p->frame + p->payload_off,
+				       p->payload_len);
+		if (unlikely(r < 0)) {
+			drop_ox(w, m, r);
+			return true;
+		}
+		/* Which worker got it: that one owns a new session. */
+		m->hash.usr = w->id;
+		pkt_mark(w->relay, m, p);
+		if (rte_ring_mp_enqueue(w->relay->hs_ring, m) != 0)
+			ox_drop_dp(w, m, OX_DP_DROP_HS_QUEUE_FULL);
+		else
+			ox_ctr_add(&w->stats.relay[OX_RELAY_HS_QUEUED], 1);
+		return true;
+	default:
+		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
+		drop_ox(w, m, -OX_DROP_UNEXPECTED);
+		return true;
+	}
+}
+
+void
+ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
+{
+	struct ox_relay *r = w->relay;
+	struct relay_install *in;
+	struct ox_session *sess;
+	struct ox_pkt p;
+	uint32_t idx;
+
+	switch (m->hash.usr) {
+	case INBOX_RESPONSE:
+		in = relay_dyn(r, m)->install;
+		sess = ox_sessions_by_index(w->sessions, in->sess_index);
+		if (sess != NULL) {
+			struct relay_sess *rs = ox_session_priv(sess);
+
+			ox_peer_install(&rs->peer, &in->kp, false);
+			if (rs->peer.n_retired != 0)
+				post_retired(w, rs);
+		}
+		ox_keypair_wipe(&in->kp);
+		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+		if (sess == NULL) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+		ox_worker_tx(w, w->tx_slot, m);
+		return;
+	case INBOX_SEND:
+		ox_worker_tx(w, w->tx_slot, m);
+		return;
+	case INBOX_DATA:
+		/* Off the session's count, if it is still the same session. */
+		sess = ox_sessions_by_index(w->sessions, relay_dyn(r, m)->pkt.sess);
+		if (sess != NULL)
+			__atomic_fetch_sub(&((struct relay_sess *)ox_session_priv(sess))->handoffs, 1,
+					   __ATOMIC_RELAXED);
+		/* relay_rx parsed it and classified it as DATA already. */
+		pkt_unmark(r, m, &p);
+		memcpy(&idx, p.frame + p.payload_off + 4, sizeof(idx));
+		sess = by_index(r, rte_le_to_cpu_32(idx));
+		if (sess == NULL || ((struct relay_sess *)ox_session_priv(sess))->owner != w->id) {
+			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
+			return;
+		}
+		owner_data(w, sess, m, &p);
+		return;
+	default:
+		rte_pktmbuf_free(m);
+	}
+}
