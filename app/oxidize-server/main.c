@@ -187,10 +187,32 @@ setup_flash(struct ox_server *srv, bool adopt)
 	}
 	ret = adopt ? ox_flash_adopt(&srv->flash, &fc) : ox_flash_create(&srv->flash, &fc);
 	if (ret != 0) {
-		if (ret == -EIO)
+		/* lib/flash said what happened; what to do is ours to say. */
+		const char *ifn = c->iface[0] ? c->iface : srv->flash.iface;
+
+		switch (ret) {
+		case -EIO:
 			explain_umem_failure();
+			break;
+		case -ENOMEM:
+			SRV_LOG(ERR, "reserve more hugepages (usertools/flash-bind.py --prepare %s "
+				"--hugepages N, or usertools/oxidize-setup.sh --hugepages N), or "
+				"drive fewer --queues", ifn);
+			break;
+		case -ERANGE:
+			SRV_LOG(ERR, "raise the queues with ethtool -L %s combined N (or "
+				"usertools/flash-bind.py --prepare %s --queues N), or ask for fewer "
+				"--queues", ifn, ifn);
+			break;
+		case -EEXIST:
+			SRV_LOG(ERR, "remove that program (usertools/flash-bind.py --reset %s) or "
+				"pass --xdp-replace", ifn);
+			break;
+		}
 		return ret;
 	}
+	if (srv->flash.umem_mode == OX_FLASH_UMEM_PER_QUEUE)
+		SRV_LOG(NOTICE, "usertools/oxidize-setup.sh builds a net_af_xdp with shared UMEM");
 	srv->use_flash = true;
 	srv->pool = srv->flash.pool;
 	for (i = 0; i < srv->flash.n_ports; i++) {

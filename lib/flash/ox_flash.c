@@ -345,9 +345,7 @@ flash_bringup(struct ox_flash *f, const struct ox_flash_conf *conf)
 	snprintf(pool_name, sizeof(pool_name), "flash_%u", f->ifindex);
 	f->pool = ox_flash_pool_create(pool_name, n_mbufs, rte_socket_id());
 	if (f->pool == NULL) {
-		FLASH_LOG(ERR, "cannot create a pool of %u mbufs (%u MB): %s; reserve more "
-			  "hugepages (usertools/flash-bind.py --prepare, or "
-			  "usertools/oxidize-setup.sh --hugepages N)", n_mbufs,
+		FLASH_LOG(ERR, "cannot create a pool of %u mbufs (%u MB): %s", n_mbufs,
 			  (unsigned int)((uint64_t)n_mbufs * 2560 >> 20), rte_strerror(rte_errno));
 		ret = -ENOMEM;
 		return ret;
@@ -422,11 +420,10 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 		return n_queues;
 	if (conf->n_queues != 0) {
 		if (conf->start_queue + conf->n_queues > n_queues) {
-			FLASH_LOG(ERR, "%s has %d queues; queues %u..%u asked for (raise them with "
-				  "ethtool -L %s combined N)", conf->iface, n_queues,
-				  conf->start_queue, conf->start_queue + conf->n_queues - 1,
-				  conf->iface);
-			return -EINVAL;
+			FLASH_LOG(ERR, "%s has %d queues; queues %u..%u asked for", conf->iface,
+				  n_queues, conf->start_queue,
+				  conf->start_queue + conf->n_queues - 1);
+			return -ERANGE;
 		}
 		n_queues = conf->n_queues;
 	} else {
@@ -457,8 +454,7 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 				f->umem_mode = OX_FLASH_UMEM_PER_QUEUE;
 				FLASH_LOG(WARNING, "net_af_xdp has no shared UMEM here; FLASH uses "
 					  "one UMEM per queue over one mempool (still no copy "
-					  "between ports; usertools/oxidize-setup.sh builds a "
-					  "PMD with it)");
+					  "between ports)");
 			}
 		}
 		if (ret != 0) {

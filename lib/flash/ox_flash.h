@@ -100,8 +100,12 @@ int ox_flash_detect_queues(const char *iface);
  * @param conf
  *   Options.
  * @return
- *   0, or -errno (-ENODEV interface missing, -EINVAL bad option,
- *   -ENOMEM pool, -EIO probe or port setup refused).
+ *   0, or -errno: -ENODEV interface missing, -EINVAL bad option, -ERANGE
+ *   more queues asked for than the interface has, -EBUSY another process
+ *   drives the interface, -EEXIST someone else's XDP program is attached
+ *   (and conf->xdp_replace is not set), -ENOMEM no room for the pool, -EIO
+ *   probe or port setup refused. Each is logged; what to do about it is
+ *   the caller's to say.
  */
 int ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf);
 

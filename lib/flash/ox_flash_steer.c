@@ -181,8 +181,7 @@ flash_xdp_check(struct ox_flash *f, const struct ox_flash_conf *conf)
 			  f->iface);
 	} else {
 		FLASH_LOG(ERR, "%s already has XDP program '%s' (id %u, %s mode) that is not "
-			  "ours; remove it (usertools/flash-bind.py --reset %s) or pass "
-			  "--xdp-replace", f->iface, name, id, xdp_mode_str(mode), f->iface);
+			  "ours", f->iface, name, id, xdp_mode_str(mode));
 		return -EEXIST;
 	}
 	ret = bpf_xdp_detach((int)f->ifindex, 0, NULL);
