@@ -29,7 +29,7 @@ struct opt_def {
 	const char *help;
 };
 
-#define FIELD(f) offsetof(struct ox_server_conf, f), sizeof(((struct ox_server_conf *)0)->f)
+#define FIELD(f) offsetof(struct srv_server_conf, f), sizeof(((struct srv_server_conf *)0)->f)
 
 static const struct opt_def opt_defs[] = {
 	{ "port", OPT_U16, FIELD(port), 1, 65535, "P",
@@ -38,7 +38,7 @@ static const struct opt_def opt_defs[] = {
 	  "FLASH on IF, one port per queue (default: the default route's interface)" },
 	{ "queues", OPT_U16, FIELD(queues), 0, OX_FLASH_MAX_QUEUES, "N",
 	  "queues to drive; 0 = all that IF or each port has (default 0)" },
-	{ "burst", OPT_U16, FIELD(burst), 1, OX_MAX_BURST, "N",
+	{ "burst", OPT_U16, FIELD(burst), 1, SRV_MAX_BURST, "N",
 	  "RX/TX burst size (default 32)" },
 	{ "xdp-prog", OPT_STR, FIELD(xdp_prog), 0, 0, "PATH",
 	  "ox_steer object (default: the built, else the installed one)" },
@@ -104,7 +104,7 @@ static const struct opt_def opt_defs[] = {
 static FILE *conf_err;
 
 void
-ox_conf_error_stream(FILE *f)
+srv_conf_error_stream(FILE *f)
 {
 	conf_err = f;
 }
@@ -114,7 +114,7 @@ ox_conf_error_stream(FILE *f)
 #define OPT_BASE 256
 
 void
-ox_conf_usage(const char *prog)
+srv_conf_usage(const char *prog)
 {
 	char flag[64];
 	size_t i;
@@ -136,7 +136,7 @@ ox_conf_usage(const char *prog)
 }
 
 static void
-conf_defaults(struct ox_server_conf *c)
+conf_defaults(struct srv_server_conf *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->port = 51820;
@@ -154,7 +154,7 @@ conf_defaults(struct ox_server_conf *c)
 }
 
 static int
-set_value(struct ox_server_conf *c, const struct opt_def *d, const char *val, const char *where)
+set_value(struct srv_server_conf *c, const struct opt_def *d, const char *val, const char *where)
 {
 	char *p = (char *)c + d->off;
 	char *end;
@@ -213,7 +213,7 @@ find_def(const char *name)
 }
 
 static int
-load_file(struct ox_server_conf *c, const char *path)
+load_file(struct srv_server_conf *c, const char *path)
 {
 	struct rte_cfgfile_entry *entries = NULL;
 	struct rte_cfgfile *cfg;
@@ -274,7 +274,7 @@ out:
 }
 
 int
-ox_conf_parse(struct ox_server_conf *c, int argc, char **argv)
+srv_conf_parse(struct srv_server_conf *c, int argc, char **argv)
 {
 	struct option lopts[N_OPTS + 2];
 	const char *config = NULL;
@@ -308,7 +308,7 @@ ox_conf_parse(struct ox_server_conf *c, int argc, char **argv)
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "h", lopts, NULL)) != -1) {
 		if (opt == OPT_HELP) {
-			ox_conf_usage(argv[0]);
+			srv_conf_usage(argv[0]);
 			return 1;
 		}
 		if (opt < OPT_BASE || opt >= OPT_BASE + (int)N_OPTS) {

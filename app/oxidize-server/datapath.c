@@ -20,10 +20,10 @@
 
 #include "server.h"
 
-const char *const ox_dp_drop_names[OX_DP_DROP_MAX] = {
-#define OX_DP_NAME(e, s) [OX_DP_DROP_ ## e] = s,
-	OX_DP_DROP_REASONS(OX_DP_NAME)
-#undef OX_DP_NAME
+const char *const srv_dp_drop_names[SRV_DP_DROP_MAX] = {
+#define SRV_DP_NAME(e, s) [SRV_DP_DROP_ ## e] = s,
+	SRV_DP_DROP_REASONS(SRV_DP_NAME)
+#undef SRV_DP_NAME
 };
 
 /* OXPI probe: answered with the same bytes but "OXPO", never larger. */
@@ -35,7 +35,7 @@ is_probe(const uint8_t *payload, uint16_t len)
 
 /* The probe's source within its per-source rate (IPv4 as ::ffff:a.b.c.d). */
 static inline bool
-probe_allowed(struct ox_worker *w, const struct ox_pkt *p)
+probe_allowed(struct srv_worker *w, const struct ox_pkt *p)
 {
 	uint8_t src[16] = { [10] = 0xff, [11] = 0xff };
 
@@ -48,7 +48,7 @@ probe_allowed(struct ox_worker *w, const struct ox_pkt *p)
 }
 
 static inline void
-handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
+handle(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m)
 {
 	struct ox_pkt p;
 	uint16_t old_w, new_w;
@@ -58,32 +58,32 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 	/* The PMDs we run on hand over single-segment mbufs; a chained one
 	 * would need a linearising copy we do not do on this path. */
 	if (unlikely(m->nb_segs != 1)) {
-		ox_drop_dp(w, m, OX_DP_DROP_MULTI_SEGMENT);
+		srv_drop_dp(w, m, SRV_DP_DROP_MULTI_SEGMENT);
 		return;
 	}
 	r = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);
 	if (unlikely(r < 0)) {
-		ox_ctr_add(&w->stats.pkt_drops[-r], 1);
+		srv_ctr_add(&w->stats.pkt_drops[-r], 1);
 		rte_pktmbuf_free(m);
 		return;
 	}
 	payload = p.frame + p.payload_off;
 	if (is_probe(payload, p.payload_len)) {
 		if (unlikely(w->probes_off)) {
-			ox_drop_dp(w, m, OX_DP_DROP_PROBES_OFF);
+			srv_drop_dp(w, m, SRV_DP_DROP_PROBES_OFF);
 			return;
 		}
 		/* Nothing authenticates a probe but its UDP checksum. */
 		csum = ox_pkt_csum_check(&p);
 		if (unlikely(csum < 0)) {
-			ox_ctr_add(&w->stats.pkt_drops[-csum], 1);
+			srv_ctr_add(&w->stats.pkt_drops[-csum], 1);
 			rte_pktmbuf_free(m);
 			return;
 		}
 		/* Anyone can ask, with any source: answers per source are
 		 * limited, so the relay reflects little toward a victim. */
 		if (w->probe_rl != NULL && !probe_allowed(w, &p)) {
-			ox_drop_dp(w, m, OX_DP_DROP_PROBE_LIMITED);
+			srv_drop_dp(w, m, SRV_DP_DROP_PROBE_LIMITED);
 			return;
 		}
 		ox_pkt_reply(&p);
@@ -99,19 +99,19 @@ handle(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 		/* Ethernet padding is not echoed. */
 		m->data_len = p.frame_len;
 		m->pkt_len = p.frame_len;
-		ox_ctr_add(&w->stats.echo, 1);
-		ox_worker_tx(w, s, m);
+		srv_ctr_add(&w->stats.echo, 1);
+		srv_worker_tx(w, s, m);
 		return;
 	}
 	if (w->hook != NULL && w->hook(w, s, m, &p))
 		return;
-	ox_drop_dp(w, m, OX_DP_DROP_NOT_OXTUNNEL);
+	srv_drop_dp(w, m, SRV_DP_DROP_NOT_OXTUNNEL);
 }
 
 /* A packet the kernel routed into the exit TAP: an inner IP packet for a
  * tunnel address. Without a session for it there is nobody to send it to. */
 static inline void
-handle_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
+handle_tap(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m)
 {
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	struct ox_session *sess = NULL;
@@ -127,21 +127,21 @@ handle_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m)
 
 		sess = ox_sessions_by_v6(w->sessions, ip6->dst_addr);
 	} else {
-		ox_drop_dp(w, m, OX_DP_DROP_TAP_NOT_IP);
+		srv_drop_dp(w, m, SRV_DP_DROP_TAP_NOT_IP);
 		return;
 	}
 	if (sess == NULL) {
-		ox_drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
+		srv_drop_dp(w, m, SRV_DP_DROP_TAP_NO_SESSION);
 		return;
 	}
 	/* Sessions are made by the relay, whose hook takes the packet on. */
 	if (w->tap_hook != NULL && w->tap_hook(w, s, m, sess))
 		return;
-	ox_drop_dp(w, m, OX_DP_DROP_TAP_NO_SESSION);
+	srv_drop_dp(w, m, SRV_DP_DROP_TAP_NO_SESSION);
 }
 
 static inline uint16_t
-flush_slot(struct ox_worker *w, struct ox_slot *s)
+flush_slot(struct srv_worker *w, struct srv_slot *s)
 {
 	uint16_t sent;
 
@@ -149,14 +149,14 @@ flush_slot(struct ox_worker *w, struct ox_slot *s)
 		return 0;
 	sent = rte_eth_tx_buffer_flush(s->port_id, s->queue, s->txb);
 	if (sent) {
-		ox_ctr_add(&s->tx_pkts, sent);
-		ox_ctr_add(&w->stats.tx_pkts, sent);
+		srv_ctr_add(&s->tx_pkts, sent);
+		srv_ctr_add(&w->stats.tx_pkts, sent);
 	}
 	return sent;
 }
 
 unsigned int
-ox_worker_flush(struct ox_worker *w)
+srv_worker_flush(struct srv_worker *w)
 {
 	unsigned int sent = 0;
 	uint16_t i;
@@ -167,10 +167,10 @@ ox_worker_flush(struct ox_worker *w)
 }
 
 int
-ox_worker_main(void *arg)
+srv_worker_main(void *arg)
 {
-	struct ox_worker *w = arg;
-	struct rte_mbuf *pkts[OX_MAX_BURST];
+	struct srv_worker *w = arg;
+	struct rte_mbuf *pkts[SRV_MAX_BURST];
 	uint64_t t0, last_drain = rte_rdtsc(), bytes;
 	unsigned int sent;
 	uint16_t i, j, n;
@@ -191,9 +191,9 @@ ox_worker_main(void *arg)
 		rte_rcu_qsbr_thread_register(w->rcu, w->lcore_id);
 		rte_rcu_qsbr_thread_online(w->rcu, w->lcore_id);
 	}
-	while (likely(!__atomic_load_n(&ox_stop, __ATOMIC_RELAXED))) {
+	while (likely(!__atomic_load_n(&srv_stop, __ATOMIC_RELAXED))) {
 		for (i = 0; i < w->n_slots; i++) {
-			struct ox_slot *s = &w->slots[i];
+			struct srv_slot *s = &w->slots[i];
 
 			t0 = rte_rdtsc();
 			n = rte_eth_rx_burst(s->port_id, s->queue, pkts, w->burst);
@@ -204,11 +204,11 @@ ox_worker_main(void *arg)
 			if (w->relay != NULL || w->probe_rl != NULL)
 				w->now_ns = ox_mono_ns();
 			bytes = 0;
-			for (j = 0; j < n && j < OX_PREFETCH_AHEAD; j++)
+			for (j = 0; j < n && j < SRV_PREFETCH_AHEAD; j++)
 				rte_prefetch0(rte_pktmbuf_mtod(pkts[j], void *));
 			for (j = 0; j < n; j++) {
-				if (j + OX_PREFETCH_AHEAD < n)
-					rte_prefetch0(rte_pktmbuf_mtod(pkts[j + OX_PREFETCH_AHEAD],
+				if (j + SRV_PREFETCH_AHEAD < n)
+					rte_prefetch0(rte_pktmbuf_mtod(pkts[j + SRV_PREFETCH_AHEAD],
 								      void *));
 				bytes += pkts[j]->pkt_len;
 				if (s->tap)
@@ -220,27 +220,27 @@ ox_worker_main(void *arg)
 			 * than hold replies for the drain timer, on every slot (the
 			 * relay sends from the TX slot and the TAP, not only here). */
 			if (n < w->burst)
-				ox_worker_flush(w);
-			ox_ctr_add(&w->stats.rx_pkts, n);
-			ox_ctr_add(&w->stats.rx_bytes, bytes);
-			ox_ctr_add(&s->rx_pkts, n);
-			ox_ctr_add(&w->stats.busy_cycles, rte_rdtsc() - t0);
+				srv_worker_flush(w);
+			srv_ctr_add(&w->stats.rx_pkts, n);
+			srv_ctr_add(&w->stats.rx_bytes, bytes);
+			srv_ctr_add(&s->rx_pkts, n);
+			srv_ctr_add(&w->stats.busy_cycles, rte_rdtsc() - t0);
 		}
 		if (unlikely(rte_rdtsc() - last_drain > w->drain_tsc)) {
 			t0 = rte_rdtsc();
-			sent = ox_worker_flush(w);
+			sent = srv_worker_flush(w);
 			last_drain = rte_rdtsc();
 			if (sent)
-				ox_ctr_add(&w->stats.busy_cycles, last_drain - t0);
+				srv_ctr_add(&w->stats.busy_cycles, last_drain - t0);
 		}
 		if (w->inbox != NULL) {
 			n = rte_ring_sc_dequeue_burst(w->inbox, (void **)pkts, w->burst, NULL);
 			if (n)
 				w->now_ns = ox_mono_ns();
 			for (j = 0; j < n; j++)
-				ox_relay_inbox(w, pkts[j]);
+				relay_inbox(w, pkts[j]);
 			if (n)
-				ox_worker_flush(w);
+				srv_worker_flush(w);
 		}
 		if (w->poll_hook != NULL)
 			w->poll_hook(w);
@@ -248,7 +248,7 @@ ox_worker_main(void *arg)
 		if (w->rcu != NULL)
 			rte_rcu_qsbr_quiescent(w->rcu, w->lcore_id);
 	}
-	ox_worker_flush(w);
+	srv_worker_flush(w);
 	if (w->rcu != NULL) {
 		rte_rcu_qsbr_thread_offline(w->rcu, w->lcore_id);
 		rte_rcu_qsbr_thread_unregister(w->rcu, w->lcore_id);
@@ -260,19 +260,19 @@ ox_worker_main(void *arg)
 static void
 tx_drop_cb(struct rte_mbuf **pkts, uint16_t unsent, void *userdata)
 {
-	struct ox_worker *w = userdata;
+	struct srv_worker *w = userdata;
 	uint16_t i;
 	uint64_t bytes = 0;
 
 	for (i = 0; i < unsent; i++)
 		bytes += pkts[i]->pkt_len;
-	ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_TX_FULL], unsent);
-	ox_ctr_add(&w->stats.tx_bytes, (uint64_t)0 - bytes);	/* counted at enqueue */
+	srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_TX_FULL], unsent);
+	srv_ctr_add(&w->stats.tx_bytes, (uint64_t)0 - bytes);	/* counted at enqueue */
 	rte_pktmbuf_free_bulk(pkts, unsent);
 }
 
 int
-ox_worker_init_txb(struct ox_worker *w, struct ox_slot *s)
+srv_worker_init_txb(struct srv_worker *w, struct srv_slot *s)
 {
 	s->txb = rte_zmalloc_socket("ox_txb", RTE_ETH_TX_BUFFER_SIZE(w->burst), 0,
 				    rte_lcore_to_socket_id(w->lcore_id));
@@ -284,13 +284,13 @@ ox_worker_init_txb(struct ox_worker *w, struct ox_slot *s)
 }
 
 void
-ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum)
+srv_stats_sum(const struct srv_server *srv, struct srv_lcore_stats *sum)
 {
 	unsigned int i, k;
 
 	memset(sum, 0, sizeof(*sum));
 	for (i = 0; i < srv->n_workers; i++) {
-		const struct ox_lcore_stats *st = &srv->workers[i]->stats;
+		const struct srv_lcore_stats *st = &srv->workers[i]->stats;
 
 		sum->rx_pkts += __atomic_load_n(&st->rx_pkts, __ATOMIC_RELAXED);
 		sum->rx_bytes += __atomic_load_n(&st->rx_bytes, __ATOMIC_RELAXED);
@@ -300,11 +300,11 @@ ox_stats_sum(const struct ox_server *srv, struct ox_lcore_stats *sum)
 		sum->busy_cycles += __atomic_load_n(&st->busy_cycles, __ATOMIC_RELAXED);
 		for (k = 0; k < OX_PKT_DROP_MAX; k++)
 			sum->pkt_drops[k] += __atomic_load_n(&st->pkt_drops[k], __ATOMIC_RELAXED);
-		for (k = 0; k < OX_DP_DROP_MAX; k++)
+		for (k = 0; k < SRV_DP_DROP_MAX; k++)
 			sum->dp_drops[k] += __atomic_load_n(&st->dp_drops[k], __ATOMIC_RELAXED);
 		for (k = 0; k < OX_DROP_MAX; k++)
 			sum->ox_drops[k] += __atomic_load_n(&st->ox_drops[k], __ATOMIC_RELAXED);
-		for (k = 0; k < OX_RELAY_CTR_MAX; k++)
+		for (k = 0; k < RELAY_CTR_MAX; k++)
 			sum->relay[k] += __atomic_load_n(&st->relay[k], __ATOMIC_RELAXED);
 	}
 }

@@ -80,10 +80,10 @@ add_host_addresses(struct ox_policy *p, unsigned int *n_host, char *err, size_t 
 }
 
 int
-srv_exit_policy(const struct ox_server *srv, const struct ox_tunnel_addr *gw,
+srv_exit_policy(const struct srv_server *srv, const struct ox_tunnel_addr *gw,
 		struct ox_policy **out)
 {
-	const struct ox_server_conf *c = &srv->conf;
+	const struct srv_server_conf *c = &srv->conf;
 	struct ox_policy *p;
 	unsigned int n_host = 0;
 	char err[256];

@@ -27,34 +27,34 @@
 
 #include "server.h"
 
-RTE_LOG_REGISTER(ox_server_logtype, ox.server, INFO);
+RTE_LOG_REGISTER(srv_server_logtype, ox.server, INFO);
 
-volatile bool ox_stop;
+volatile bool srv_stop;
 
 static void
 on_signal(int sig __rte_unused)
 {
-	__atomic_store_n(&ox_stop, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&srv_stop, true, __ATOMIC_RELAXED);
 }
 
 static void
 on_sighup(int sig __rte_unused)
 {
-	ox_relay_request_reload();
+	relay_request_reload();
 }
 
-static struct ox_server *poll_srv;
+static struct srv_server *poll_srv;
 
 /* One lcore does everything: the control work every millisecond. */
 static void
-single_lcore_control(struct ox_worker *w __rte_unused)
+single_lcore_control(struct srv_worker *w __rte_unused)
 {
 	static uint64_t next;
 	uint64_t now = rte_get_timer_cycles();
 
 	if (now < next)
 		return;
-	if (ox_relay_control(poll_srv) == 0)
+	if (relay_control(poll_srv) == 0)
 		next = now + rte_get_timer_hz() / 1000;
 }
 
@@ -159,9 +159,9 @@ default_xdp_prog(void)
 /* FLASH: create one net_af_xdp port per queue of --iface, or adopt the
  * ones EAL made from --vdev arguments (adopt). */
 static int
-setup_flash(struct ox_server *srv, bool adopt)
+setup_flash(struct srv_server *srv, bool adopt)
 {
-	const struct ox_server_conf *c = &srv->conf;
+	const struct srv_server_conf *c = &srv->conf;
 	struct ox_flash_conf fc = {
 		.iface = c->iface,
 		.n_queues = c->queues,
@@ -174,8 +174,8 @@ setup_flash(struct ox_server *srv, bool adopt)
 		.tx_desc = c->tx_desc,
 		/* Bursts in flight per lcore, the exit TAP's RX rings, and what
 		 * the relay's handshake ring and inboxes can hold. */
-		.extra_mbufs = rte_lcore_count() * (OX_MAX_BURST * 2 + (c->tap[0] ? 1024 : 0)) +
-			       ox_relay_mbufs_held(c, rte_lcore_count()),
+		.extra_mbufs = rte_lcore_count() * (SRV_MAX_BURST * 2 + (c->tap[0] ? 1024 : 0)) +
+			       relay_mbufs_held(c, rte_lcore_count()),
 	};
 	uint16_t i;
 	int ret;
@@ -217,7 +217,7 @@ setup_flash(struct ox_server *srv, bool adopt)
 	srv->pool = srv->flash.pool;
 	for (i = 0; i < srv->flash.n_ports; i++) {
 		const struct ox_flash_port *fp = &srv->flash.ports[i];
-		struct ox_port_info *p = &srv->ports[srv->n_ports++];
+		struct srv_port_info *p = &srv->ports[srv->n_ports++];
 
 		p->port_id = fp->port_id;
 		memcpy(p->name, fp->name, sizeof(p->name));
@@ -247,20 +247,20 @@ n_worker_lcores(void)
 /* Ports EAL made (-a PCI, --vdev): one queue per worker lcore unless
  * --queues says otherwise, RSS across them. */
 static uint16_t
-generic_queues(const struct ox_server_conf *c, const struct rte_eth_dev_info *info)
+generic_queues(const struct srv_server_conf *c, const struct rte_eth_dev_info *info)
 {
 	uint16_t nq = c->queues ? c->queues : (uint16_t)n_worker_lcores();
 	uint16_t most = RTE_MIN(info->max_rx_queues, info->max_tx_queues);
 
 	if (c->queues == 0)
 		nq = RTE_MIN(nq, most);
-	return RTE_MIN(nq, (uint16_t)OX_MAX_SLOTS);
+	return RTE_MIN(nq, (uint16_t)SRV_MAX_SLOTS);
 }
 
 static int
-setup_generic(struct ox_server *srv)
+setup_generic(struct srv_server *srv)
 {
-	const struct ox_server_conf *c = &srv->conf;
+	const struct srv_server_conf *c = &srv->conf;
 	unsigned int n_mbufs = 0;
 	uint16_t port_id, q, nq;
 	int ret;
@@ -285,8 +285,8 @@ setup_generic(struct ox_server *srv)
 			"--vdev/-a arguments\n");
 		return -ENODEV;
 	}
-	n_mbufs += rte_lcore_count() * (OX_MAX_BURST * 2 + 512 + (c->tap[0] ? 1024 : 0)) +
-		   ox_relay_mbufs_held(c, rte_lcore_count());
+	n_mbufs += rte_lcore_count() * (SRV_MAX_BURST * 2 + 512 + (c->tap[0] ? 1024 : 0)) +
+		   relay_mbufs_held(c, rte_lcore_count());
 	srv->pool = ox_flash_pool_create("ox_pool", n_mbufs, rte_socket_id());
 	if (srv->pool == NULL) {
 		fprintf(stderr, "oxidize-server: cannot create a pool of %u mbufs: %s\n", n_mbufs,
@@ -296,7 +296,7 @@ setup_generic(struct ox_server *srv)
 	RTE_ETH_FOREACH_DEV(port_id) {
 		struct rte_eth_conf pc = { 0 };
 		struct rte_eth_dev_info info;
-		struct ox_port_info *p = &srv->ports[srv->n_ports++];
+		struct srv_port_info *p = &srv->ports[srv->n_ports++];
 
 		rte_eth_dev_info_get(port_id, &info);
 		nq = generic_queues(c, &info);
@@ -333,7 +333,7 @@ setup_generic(struct ox_server *srv)
 }
 
 static int
-setup_workers(struct ox_server *srv)
+setup_workers(struct srv_server *srv)
 {
 	unsigned int lcores[RTE_MAX_LCORE], n = 0, lcore, i, k = 0;
 	uint16_t q;
@@ -344,7 +344,7 @@ setup_workers(struct ox_server *srv)
 	if (n == 0)		/* -l with one core: the main lcore polls too */
 		lcores[n++] = rte_get_main_lcore();
 	for (i = 0; i < n; i++) {
-		struct ox_worker *w = rte_zmalloc_socket("ox_worker", sizeof(*w),
+		struct srv_worker *w = rte_zmalloc_socket("srv_worker", sizeof(*w),
 							 RTE_CACHE_LINE_SIZE,
 							 rte_lcore_to_socket_id(lcores[i]));
 		if (w == NULL)
@@ -376,10 +376,10 @@ setup_workers(struct ox_server *srv)
 	 * its TX twin are never shared. */
 	for (i = 0; i < srv->n_ports; i++) {
 		for (q = 0; q < srv->ports[i].n_queues; q++, k++) {
-			struct ox_worker *w = srv->workers[k % srv->n_workers];
-			struct ox_slot *s;
+			struct srv_worker *w = srv->workers[k % srv->n_workers];
+			struct srv_slot *s;
 
-			if (w->n_slots == OX_MAX_SLOTS)
+			if (w->n_slots == SRV_MAX_SLOTS)
 				return -E2BIG;
 			s = &w->slots[w->n_slots++];
 			s->port_id = srv->ports[i].port_id;
@@ -387,7 +387,7 @@ setup_workers(struct ox_server *srv)
 			rte_eth_macaddr_get(s->port_id, &s->mac);
 			if (w->tx_slot == NULL)
 				w->tx_slot = s;
-			ret = ox_worker_init_txb(w, s);
+			ret = srv_worker_init_txb(w, s);
 			if (ret != 0)
 				return ret;
 		}
@@ -452,16 +452,16 @@ count_af_xdp_ports(void)
 }
 
 static void
-log_totals(struct ox_server *srv, const char *what)
+log_totals(struct srv_server *srv, const char *what)
 {
-	struct ox_lcore_stats st;
+	struct srv_lcore_stats st;
 	uint64_t drops = 0;
 	unsigned int k;
 
-	ox_stats_sum(srv, &st);
+	srv_stats_sum(srv, &st);
 	for (k = 0; k < OX_PKT_DROP_MAX; k++)
 		drops += st.pkt_drops[k];
-	for (k = 0; k < OX_DP_DROP_MAX; k++)
+	for (k = 0; k < SRV_DP_DROP_MAX; k++)
 		drops += st.dp_drops[k];
 	SRV_LOG(INFO, "%s: rx %" PRIu64 " tx %" PRIu64 " echo %" PRIu64 " dropped %" PRIu64
 		" busy cycles/pkt %" PRIu64, what, st.rx_pkts, st.tx_pkts, st.echo, drops,
@@ -469,18 +469,18 @@ log_totals(struct ox_server *srv, const char *what)
 }
 
 static void
-log_final(struct ox_server *srv)
+log_final(struct srv_server *srv)
 {
-	struct ox_lcore_stats st;
+	struct srv_lcore_stats st;
 	unsigned int i, j, k;
 
 	log_totals(srv, "totals");
 	for (i = 0; i < srv->n_workers; i++) {
-		const struct ox_worker *w = srv->workers[i];
+		const struct srv_worker *w = srv->workers[i];
 
 		for (j = 0; j < w->n_slots; j++) {
-			const struct ox_slot *s = &w->slots[j];
-			const struct ox_port_info *p = NULL;
+			const struct srv_slot *s = &w->slots[j];
+			const struct srv_port_info *p = NULL;
 
 			for (k = 0; k < srv->n_ports; k++)
 				if (srv->ports[k].port_id == s->port_id)
@@ -490,19 +490,19 @@ log_final(struct ox_server *srv)
 				w->lcore_id, s->rx_pkts, s->tx_pkts);
 		}
 	}
-	ox_stats_sum(srv, &st);
+	srv_stats_sum(srv, &st);
 	for (k = 1; k < OX_PKT_DROP_MAX; k++)
 		if (st.pkt_drops[k])
 			SRV_LOG(INFO, "drop %s: %" PRIu64, ox_pkt_drop_names[k], st.pkt_drops[k]);
-	for (k = 0; k < OX_DP_DROP_MAX; k++)
+	for (k = 0; k < SRV_DP_DROP_MAX; k++)
 		if (st.dp_drops[k])
-			SRV_LOG(INFO, "drop %s: %" PRIu64, ox_dp_drop_names[k], st.dp_drops[k]);
+			SRV_LOG(INFO, "drop %s: %" PRIu64, srv_dp_drop_names[k], st.dp_drops[k]);
 }
 
 /* TX completions free mbufs only when the PMD is called again: call it
  * with nothing to send until every mbuf is back, or 200 ms pass. */
 static unsigned int
-reap_tx(struct ox_server *srv)
+reap_tx(struct srv_server *srv)
 {
 	uint64_t deadline = rte_get_timer_cycles() + rte_get_timer_hz() / 5;
 	unsigned int i, j, in_use;
@@ -521,16 +521,16 @@ reap_tx(struct ox_server *srv)
 }
 
 static int
-shutdown_server(struct ox_server *srv, bool workers_launched)
+shutdown_server(struct srv_server *srv, bool workers_launched)
 {
 	unsigned int i, j, in_use;
 	int rc = 0;
 
-	__atomic_store_n(&ox_stop, true, __ATOMIC_RELAXED);
+	__atomic_store_n(&srv_stop, true, __ATOMIC_RELAXED);
 	if (workers_launched)
 		rte_eal_mp_wait_lcore();
 	/* Its rings may hold mbufs: back to the pool before counting. */
-	ox_relay_free(srv);
+	relay_free(srv);
 	if (srv->pool != NULL && workers_launched) {
 		log_final(srv);
 		in_use = reap_tx(srv);
@@ -584,7 +584,7 @@ shutdown_server(struct ox_server *srv, bool workers_launched)
 int
 main(int argc, char **argv)
 {
-	static struct ox_server srv;
+	static struct srv_server srv;
 	bool launched = false;
 	uint64_t hz, next_stats, end;
 	unsigned int i;
@@ -603,18 +603,18 @@ main(int argc, char **argv)
 	}
 	argc -= ret;
 	argv += ret;
-	ret = ox_conf_parse(&srv.conf, argc, argv);
+	ret = srv_conf_parse(&srv.conf, argc, argv);
 	if (ret != 0) {
 		rc = ret > 0 ? 0 : 1;
 		goto out_eal;
 	}
 
-	if (ox_parse_pools(&srv.conf, &srv.pool_conf) != 0)
+	if (srv_parse_pools(&srv.conf, &srv.pool_conf) != 0)
 		goto out_eal;
 	srv.sessions = ox_sessions_create(&(struct ox_sessions_conf){
 		.name = "oxsess", .capacity = srv.conf.max_sessions, .socket_id = rte_socket_id(),
 		.max_readers = RTE_MAX_LCORE,
-		.priv_size = srv.conf.key_file[0] != '\0' ? ox_relay_priv_size() : 0 });
+		.priv_size = srv.conf.key_file[0] != '\0' ? relay_priv_size() : 0 });
 	if (srv.sessions == NULL) {
 		fprintf(stderr, "oxidize-server: cannot make a table of %u sessions: %s (lower "
 			"--max-sessions or reserve more hugepages)\n", srv.conf.max_sessions,
@@ -667,30 +667,30 @@ main(int argc, char **argv)
 		goto out;
 	}
 	if (srv.conf.tap[0] != '\0') {
-		ret = ox_tap_setup(&srv);
+		ret = srv_tap_setup(&srv);
 		if (ret != 0)
 			goto out;
 	}
-	ret = ox_relay_init(&srv);
+	ret = relay_init(&srv);
 	if (ret != 0)
 		goto out;
 	SRV_LOG(INFO, "mbuf pool: %u mbufs, %u of them for what the handshake ring and the "
 		"lcores' inboxes can hold", srv.pool->size,
-		ox_relay_mbufs_held(&srv.conf, rte_lcore_count()));
+		relay_mbufs_held(&srv.conf, rte_lcore_count()));
 	signal(SIGHUP, on_sighup);
-	if (ox_telemetry_register(&srv) != 0)
+	if (srv_telemetry_register(&srv) != 0)
 		SRV_LOG(WARNING, "telemetry commands not registered");
 	srv.baseline_in_use = rte_mempool_in_use_count(srv.pool);
 
 	for (i = 0; i < srv.n_ports; i++) {
-		const struct ox_port_info *p = &srv.ports[i];
+		const struct srv_port_info *p = &srv.ports[i];
 
 		SRV_LOG(INFO, "port %u: %s:%u, %u queue(s), %s, UMEM %s, XDP %s", p->port_id,
 			p->iface, p->queue, p->n_queues, p->copy_mode, p->umem, p->xdp_mode);
 	}
 	for (i = 0; i < srv.n_workers; i++)
 		if (srv.workers[i]->lcore_id != rte_get_main_lcore())
-			rte_eal_remote_launch(ox_worker_main, srv.workers[i],
+			rte_eal_remote_launch(srv_worker_main, srv.workers[i],
 					      srv.workers[i]->lcore_id);
 	launched = true;
 	if (srv.use_flash)
@@ -712,10 +712,10 @@ main(int argc, char **argv)
 		poll_srv = &srv;
 		if (srv.relay != NULL)
 			srv.workers[0]->poll_hook = single_lcore_control;
-		ox_worker_main(srv.workers[0]);
+		srv_worker_main(srv.workers[0]);
 	} else {
 		rc = 0;
-		while (!__atomic_load_n(&ox_stop, __ATOMIC_RELAXED)) {
+		while (!__atomic_load_n(&srv_stop, __ATOMIC_RELAXED)) {
 			uint64_t now = rte_get_timer_cycles();
 
 			if (now >= end)
@@ -733,7 +733,7 @@ main(int argc, char **argv)
 				break;
 			}
 			/* Handshakes waiting: no sleep until they are done. */
-			if (ox_relay_control(&srv) == 0)
+			if (relay_control(&srv) == 0)
 				rte_delay_us_sleep(srv.relay != NULL ? 1000 : 50 * 1000);
 		}
 		goto out;

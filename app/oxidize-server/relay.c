@@ -15,14 +15,14 @@
 
 #include "relay.h"
 
-const char *const ox_relay_ctr_names[OX_RELAY_CTR_MAX] = {
-#define OX_RELAY_NAME(e, s) [OX_RELAY_ ## e] = s,
-	OX_RELAY_CTRS(OX_RELAY_NAME)
-#undef OX_RELAY_NAME
+const char *const relay_ctr_names[RELAY_CTR_MAX] = {
+#define RELAY_NAME(e, s) [RELAY_ ## e] = s,
+	RELAY_CTRS(RELAY_NAME)
+#undef RELAY_NAME
 };
 
 uint32_t
-ox_relay_mbufs_held(const struct ox_server_conf *c, unsigned int n_workers)
+relay_mbufs_held(const struct srv_server_conf *c, unsigned int n_workers)
 {
 	if (c->key_file[0] == '\0')
 		return 0;
@@ -31,13 +31,13 @@ ox_relay_mbufs_held(const struct ox_server_conf *c, unsigned int n_workers)
 }
 
 uint32_t
-ox_relay_priv_size(void)
+relay_priv_size(void)
 {
 	return sizeof(struct relay_sess);
 }
 
 int
-ox_relay_init(struct ox_server *srv)
+relay_init(struct srv_server *srv)
 {
 	static const struct rte_mbuf_dynfield dyn = {
 		.name = "oxidize_relay_install",
@@ -66,7 +66,7 @@ ox_relay_init(struct ox_server *srv)
 	};
 	uint8_t priv[OX_KEY_LEN];
 	char err[512], pub64[OX_KEY_B64_LEN + 1];
-	struct ox_relay *r;
+	struct srv_relay *r;
 	unsigned int i;
 	int ret;
 
@@ -144,7 +144,7 @@ ox_relay_init(struct ox_server *srv)
 		goto fail;
 	}
 	for (i = 0; i < srv->n_workers; i++) {
-		struct ox_worker *w = srv->workers[i];
+		struct srv_worker *w = srv->workers[i];
 		char name[RTE_RING_NAMESIZE];
 
 		snprintf(name, sizeof(name), "ox_inbox%u", i);
@@ -174,21 +174,21 @@ ox_relay_init(struct ox_server *srv)
 fail:
 	sodium_memzero(priv, sizeof(priv));
 	srv->relay = r;
-	ox_relay_free(srv);
+	relay_free(srv);
 	return ret < 0 ? ret : -EINVAL;
 }
 
 void
-ox_relay_free(struct ox_server *srv)
+relay_free(struct srv_server *srv)
 {
-	struct ox_relay *r = srv->relay;
+	struct srv_relay *r = srv->relay;
 	struct rte_mbuf *m;
 	unsigned int i;
 
 	if (r == NULL)
 		return;
 	for (i = 0; i < srv->n_workers; i++) {
-		struct ox_worker *w = srv->workers[i];
+		struct srv_worker *w = srv->workers[i];
 
 		if (w->inbox != NULL) {
 			while (rte_ring_dequeue(w->inbox, (void **)&m) == 0)

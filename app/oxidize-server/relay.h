@@ -120,8 +120,8 @@ struct relay_install {
 	uint32_t busy;			/* control sets, owner clears (release) */
 };
 
-struct ox_relay {
-	struct ox_server *srv;
+struct srv_relay {
+	struct srv_server *srv;
 	uint8_t mac1_key[OX_KEY_LEN];	/* set at init, then read by every worker */
 	struct ox_hs_server *hs;
 	struct ox_allowlist allow;
@@ -166,13 +166,13 @@ union relay_dyn {
 };
 
 static inline union relay_dyn *
-relay_dyn(const struct ox_relay *r, struct rte_mbuf *m)
+relay_dyn(const struct srv_relay *r, struct rte_mbuf *m)
 {
 	return RTE_MBUF_DYNFIELD(m, r->dyn_off, union relay_dyn *);
 }
 
 static inline void
-pkt_mark(const struct ox_relay *r, struct rte_mbuf *m, const struct ox_pkt *p)
+pkt_mark(const struct srv_relay *r, struct rte_mbuf *m, const struct ox_pkt *p)
 {
 	struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
 
@@ -183,7 +183,7 @@ pkt_mark(const struct ox_relay *r, struct rte_mbuf *m, const struct ox_pkt *p)
 }
 
 static inline void
-pkt_unmark(const struct ox_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
+pkt_unmark(const struct srv_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
 {
 	const struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
 
@@ -197,15 +197,15 @@ pkt_unmark(const struct ox_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
 }
 
 static inline void
-drop_ox(struct ox_worker *w, struct rte_mbuf *m, int reason)
+drop_ox(struct srv_worker *w, struct rte_mbuf *m, int reason)
 {
-	ox_ctr_add(&w->stats.ox_drops[-reason], 1);
+	srv_ctr_add(&w->stats.ox_drops[-reason], 1);
 	rte_pktmbuf_free(m);
 }
 
 /* The session a receiver index was issued to, or NULL (any lcore). */
 static inline struct ox_session *
-by_index(const struct ox_relay *r, uint32_t index)
+by_index(const struct srv_relay *r, uint32_t index)
 {
 	void *data;
 
@@ -215,13 +215,13 @@ by_index(const struct ox_relay *r, uint32_t index)
 /* relay_tx.c */
 void relay_ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p);
 void relay_ep_write(struct relay_sess *rs, const struct relay_ep *ep);
-void relay_seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		   uint64_t now);
-bool relay_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m,
+bool relay_tap(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m,
 	       struct ox_session *sess);
 
 /* relay_rx.c */
-bool relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_pkt *p);
+bool relay_rx(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m, struct ox_pkt *p);
 
 /* relay_ctl.c */
 void relay_session_released(struct ox_session *sess, void *arg);

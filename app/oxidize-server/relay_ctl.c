@@ -22,7 +22,7 @@
 static volatile sig_atomic_t reload_requested;
 
 void
-ox_relay_request_reload(void)
+relay_request_reload(void)
 {
 	reload_requested = 1;
 }
@@ -30,7 +30,7 @@ ox_relay_request_reload(void)
 /* ------------------------------------------------------------- control */
 
 static struct relay_install *
-install_slot(struct ox_relay *r)
+install_slot(struct srv_relay *r)
 {
 	unsigned int i;
 
@@ -47,7 +47,7 @@ install_slot(struct ox_relay *r)
 
 /* Hand a finished frame to a worker's TX. @return 0, or -ENOBUFS (freed). */
 static int
-to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind kind)
+to_worker(struct srv_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind kind)
 {
 	m->hash.usr = kind;
 	if (rte_ring_mp_enqueue(r->srv->workers[wid]->inbox, m) != 0) {
@@ -60,7 +60,7 @@ to_worker(struct ox_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind 
 
 /* A new receiver index: random, never 0, held by nobody. */
 static int
-index_issue(struct ox_relay *r, struct ox_session *sess, uint32_t *out)
+index_issue(struct srv_relay *r, struct ox_session *sess, uint32_t *out)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
 	uint32_t idx;
@@ -82,7 +82,7 @@ index_issue(struct ox_relay *r, struct ox_session *sess, uint32_t *out)
 
 /* A receiver index no keypair of its session uses any more. */
 static void
-index_retire(struct ox_relay *r, uint32_t idx)
+index_retire(struct srv_relay *r, uint32_t idx)
 {
 	struct ox_session *sess = by_index(r, idx);
 	struct relay_sess *rs;
@@ -120,7 +120,7 @@ relay_session_released(struct ox_session *sess, void *arg)
  * grace period later (relay_session_released), when no worker can hold it.
  */
 static void
-remove_session(struct ox_relay *r, struct ox_session *sess)
+remove_session(struct srv_relay *r, struct ox_session *sess)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
 	int32_t pos;
@@ -135,7 +135,7 @@ remove_session(struct ox_relay *r, struct ox_session *sess)
 }
 
 static void
-handle_init(struct ox_relay *r, struct rte_mbuf *m, uint64_t now)
+handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 {
 	uint16_t wid = (uint16_t)m->hash.usr;
 	uint8_t cookie[OX_COOKIE_LEN];
@@ -318,7 +318,7 @@ relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
  * address added, changed or taken from them).
  */
 static void
-end_stale_sessions(struct ox_relay *r)
+end_stale_sessions(struct srv_relay *r)
 {
 	const void *key;
 	void *data;
@@ -352,7 +352,7 @@ end_stale_sessions(struct ox_relay *r)
 }
 
 static void
-reload_allowlist(struct ox_relay *r)
+reload_allowlist(struct srv_relay *r)
 {
 	struct ox_allowlist fresh;
 	struct ox_addrpool *pool;
@@ -389,7 +389,7 @@ reload_allowlist(struct ox_relay *r)
 }
 
 static void
-reap_idle(struct ox_relay *r, uint64_t now)
+reap_idle(struct srv_relay *r, uint64_t now)
 {
 	uint64_t idle = (uint64_t)r->srv->conf.idle_timeout * 1000000000u;
 	struct ox_session *gone[CTRL_BURST];
@@ -414,9 +414,9 @@ reap_idle(struct ox_relay *r, uint64_t now)
 }
 
 unsigned int
-ox_relay_control(struct ox_server *srv)
+relay_control(struct srv_server *srv)
 {
-	struct ox_relay *r = srv->relay;
+	struct srv_relay *r = srv->relay;
 	struct rte_mbuf *ms[CTRL_BURST];
 	void *ev[CTRL_BURST];
 	unsigned int n, i, work;

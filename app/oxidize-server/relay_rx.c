@@ -27,7 +27,7 @@ to_plaintext(struct rte_mbuf *m, uint16_t off, uint16_t len)
 
 /* An inner IP packet from a session: to another client, or out the TAP. */
 static void
-forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	      uint64_t now)
 {
 	uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *);
@@ -40,22 +40,22 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		uint32_t src, daddr;
 
 		if (unlikely(len < sizeof(*h))) {
-			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			srv_drop_dp(w, m, SRV_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		/* An IHL below 5 (first byte 0x40..0x44) is no IPv4 header. */
 		if (unlikely((ip[0] & 0xf) < 5)) {
-			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			srv_drop_dp(w, m, SRV_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		tot = rte_be_to_cpu_16(h->total_length);
 		if (unlikely(tot < (ip[0] & 0xf) * 4u || tot > len)) {
-			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			srv_drop_dp(w, m, SRV_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		src = rte_be_to_cpu_32(h->src_addr);
 		if (unlikely(src != sess->addr.v4)) {
-			ox_drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			srv_drop_dp(w, m, SRV_DP_DROP_SPOOFED_SRC);
 			return;
 		}
 		daddr = rte_be_to_cpu_32(h->dst_addr);
@@ -66,18 +66,18 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		uint32_t tot6;
 
 		if (unlikely(len < sizeof(*h))) {
-			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			srv_drop_dp(w, m, SRV_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		/* Summed in 32 bits: a payload length near 64 KB must not wrap. */
 		tot6 = rte_be_to_cpu_16(h->payload_len) + (uint32_t)sizeof(*h);
 		if (unlikely(tot6 > len)) {
-			ox_drop_dp(w, m, OX_DP_DROP_INNER_MALFORMED);
+			srv_drop_dp(w, m, SRV_DP_DROP_INNER_MALFORMED);
 			return;
 		}
 		tot = (uint16_t)tot6;
 		if (unlikely(memcmp(h->src_addr, sess->addr.v6, 16) != 0)) {
-			ox_drop_dp(w, m, OX_DP_DROP_SPOOFED_SRC);
+			srv_drop_dp(w, m, SRV_DP_DROP_SPOOFED_SRC);
 			return;
 		}
 		rte_pktmbuf_trim(m, (uint16_t)(len - tot));
@@ -87,28 +87,28 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
-		ox_drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		srv_drop_dp(w, m, SRV_DP_DROP_INNER_TOO_BIG);
 		return;
 	}
 	/* The exit policy: to other clients and the internet by default,
 	 * never to the relay host's own services unless opened. */
 	if (unlikely(!ox_policy_check(w->relay->policy, ip, tot))) {
-		ox_drop_dp(w, m, OX_DP_DROP_EXIT_REFUSED);
+		srv_drop_dp(w, m, SRV_DP_DROP_EXIT_REFUSED);
 		return;
 	}
 	if (dst != NULL) {
 		/* Client to client: re-sealed in the same mbuf, never leaves
 		 * the data plane. */
-		ox_ctr_add(&w->stats.relay[OX_RELAY_CLIENT_TO_CLIENT], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_CLIENT_TO_CLIENT], 1);
 		relay_seal_to(w, dst, m, now);
 		return;
 	}
 	if (unlikely(w->tap_slot == NULL)) {
-		ox_drop_dp(w, m, OX_DP_DROP_NO_EXIT);
+		srv_drop_dp(w, m, SRV_DP_DROP_NO_EXIT);
 		return;
 	}
 	if (unlikely(rte_pktmbuf_headroom(m) < sizeof(*eth))) {
-		ox_drop_dp(w, m, OX_DP_DROP_NO_ROOM);
+		srv_drop_dp(w, m, SRV_DP_DROP_NO_ROOM);
 		return;
 	}
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth));
@@ -116,13 +116,13 @@ forward_inner(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	rte_ether_addr_copy(&w->tx_slot->mac, &eth->src_addr);
 	eth->ether_type = rte_cpu_to_be_16((ip[0] >> 4) == 4 ? RTE_ETHER_TYPE_IPV4 :
 					   RTE_ETHER_TYPE_IPV6);
-	ox_ctr_add(&w->stats.relay[OX_RELAY_TO_TAP], 1);
-	ox_worker_tx(w, w->tap_slot, m);
+	srv_ctr_add(&w->stats.relay[RELAY_TO_TAP], 1);
+	srv_worker_tx(w, w->tap_slot, m);
 }
 
 /* Each packet of a BATCH into an mbuf of its own. */
 static void
-unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
+unbatch(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *), *pkt;
 	size_t off = 0, plen, room;
@@ -134,16 +134,16 @@ unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
 	room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
 	while ((r = ox_batch_next(p, m->data_len, &off, &pkt, &plen)) == 1) {
 		if (unlikely(plen + OX_TAG_LEN > room)) {
-			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_INNER_TOO_BIG], 1);
+			srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_INNER_TOO_BIG], 1);
 			continue;
 		}
 		n = rte_pktmbuf_alloc(m->pool);
 		if (unlikely(n == NULL)) {
-			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_NO_MBUF], 1);
+			srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_NO_MBUF], 1);
 			continue;
 		}
 		memcpy(rte_pktmbuf_append(n, (uint16_t)plen), pkt, plen);
-		ox_ctr_add(&w->stats.relay[OX_RELAY_BATCH_PKTS], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_BATCH_PKTS], 1);
 		forward_inner(w, sess, n, now);
 	}
 	if (r < 0)
@@ -158,7 +158,7 @@ unbatch(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64
  * One that cannot be posted stays in by_index until the session ends, which
  * is harmless: it resolves to a session that has no keypair under it. */
 static void
-post_retired(struct ox_worker *w, struct relay_sess *rs)
+post_retired(struct srv_worker *w, struct relay_sess *rs)
 {
 	uint32_t idx[OX_PEER_RETIRED_MAX];
 	unsigned int n, i;
@@ -167,7 +167,7 @@ post_retired(struct ox_worker *w, struct relay_sess *rs)
 	for (i = 0; i < n; i++)
 		if (rte_ring_mp_enqueue(w->relay->events,
 				(void *)((uintptr_t)EV_RETIRE << 32 | idx[i])) != 0)
-			ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
+			srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_EVENT_QUEUE_FULL], 1);
 }
 
 /*
@@ -178,7 +178,7 @@ post_retired(struct ox_worker *w, struct relay_sess *rs)
  * (the old key still seals; the client keeps its previous keypair).
  */
 static void
-publish_tx(struct ox_worker *w, struct relay_sess *rs)
+publish_tx(struct srv_worker *w, struct relay_sess *rs)
 {
 	const struct ox_keypair *kp = ox_peer_current(&rs->peer);
 	uint8_t next;
@@ -204,7 +204,7 @@ publish_tx(struct ox_worker *w, struct relay_sess *rs)
 
 /* A DATA datagram this worker owns the session of. */
 static void
-owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
+owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	   struct ox_pkt *p)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
@@ -219,7 +219,7 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		drop_ox(w, m, n);
 		return;
 	}
-	ox_ctr_add(&w->stats.relay[OX_RELAY_DECRYPTED], 1);
+	srv_ctr_add(&w->stats.relay[RELAY_DECRYPTED], 1);
 	/* A first packet under new keys promoted them. */
 	if (unlikely(rs->peer.n_retired != 0))
 		post_retired(w, rs);
@@ -229,10 +229,10 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	relay_ep_from_pkt(&ep, p);
 	if (unlikely(memcmp(&ep, &rs->ep, sizeof(ep)) != 0)) {
 		relay_ep_write(rs, &ep);
-		ox_ctr_add(&w->stats.relay[OX_RELAY_ROAMED], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_ROAMED], 1);
 	}
 	if (n == 0) {
-		ox_ctr_add(&w->stats.relay[OX_RELAY_KEY_CONFIRM], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_KEY_CONFIRM], 1);
 		rte_pktmbuf_free(m);
 		return;
 	}
@@ -245,20 +245,20 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 			drop_ox(w, m, -OX_DROP_BAD_INNER);
 			return;
 		}
-		ox_ctr_add(&w->stats.relay[OX_RELAY_KEEPALIVE], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_KEEPALIVE], 1);
 		*rte_pktmbuf_mtod(m, uint8_t *) = OX_INNER_ACK;
-		ox_ctr_add(&w->stats.relay[OX_RELAY_ACK], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_ACK], 1);
 		relay_seal_to(w, sess, m, now);
 		return;
 	case OX_INNER_DISCONNECT:
-		ox_ctr_add(&w->stats.relay[OX_RELAY_DISCONNECT], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_DISCONNECT], 1);
 		/* Passed on once: more DISCONNECTs of a session that is ending
 		 * cannot fill the queue. Lost when it is full anyway: the idle
 		 * timeout ends the session. */
 		if (!rs->ending) {
 			if (rte_ring_mp_enqueue(w->relay->events,
 					(void *)((uintptr_t)EV_END << 32 | sess->index)) != 0)
-				ox_ctr_add(&w->stats.dp_drops[OX_DP_DROP_EVENT_QUEUE_FULL], 1);
+				srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_EVENT_QUEUE_FULL], 1);
 			else
 				rs->ending = true;
 		}
@@ -274,7 +274,7 @@ owner_data(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 
 /* The worker hook: every datagram to our port that is not an OXPI probe. */
 bool
-relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_pkt *p)
+relay_rx(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m, struct ox_pkt *p)
 {
 	struct ox_session *sess;
 	struct relay_sess *rs;
@@ -304,7 +304,7 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 		 * knows its index) may hold only so much of the inbox. */
 		if (__atomic_fetch_add(&rs->handoffs, 1, __ATOMIC_RELAXED) >= HANDOFF_MAX) {
 			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
-			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_SESSION_LIMIT);
+			srv_drop_dp(w, m, SRV_DP_DROP_HANDOFF_SESSION_LIMIT);
 			return true;
 		}
 		m->hash.usr = INBOX_DATA;
@@ -312,9 +312,9 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 		relay_dyn(w->relay, m)->pkt.sess = sess->index;
 		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0) {
 			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
-			ox_drop_dp(w, m, OX_DP_DROP_HANDOFF_FULL);
+			srv_drop_dp(w, m, SRV_DP_DROP_HANDOFF_FULL);
 		} else {
-			ox_ctr_add(&w->stats.relay[OX_RELAY_HANDOFF], 1);
+			srv_ctr_add(&w->stats.relay[RELAY_HANDOFF], 1);
 		}
 		return true;
 	case OX_MSG_INIT:
@@ -330,9 +330,9 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 		m->hash.usr = w->id;
 		pkt_mark(w->relay, m, p);
 		if (rte_ring_mp_enqueue(w->relay->hs_ring, m) != 0)
-			ox_drop_dp(w, m, OX_DP_DROP_HS_QUEUE_FULL);
+			srv_drop_dp(w, m, SRV_DP_DROP_HS_QUEUE_FULL);
 		else
-			ox_ctr_add(&w->stats.relay[OX_RELAY_HS_QUEUED], 1);
+			srv_ctr_add(&w->stats.relay[RELAY_HS_QUEUED], 1);
 		return true;
 	default:
 		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
@@ -342,9 +342,9 @@ relay_rx(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_p
 }
 
 void
-ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
+relay_inbox(struct srv_worker *w, struct rte_mbuf *m)
 {
-	struct ox_relay *r = w->relay;
+	struct srv_relay *r = w->relay;
 	struct relay_install *in;
 	struct ox_session *sess;
 	struct ox_pkt p;
@@ -367,10 +367,10 @@ ox_relay_inbox(struct ox_worker *w, struct rte_mbuf *m)
 			rte_pktmbuf_free(m);
 			return;
 		}
-		ox_worker_tx(w, w->tx_slot, m);
+		srv_worker_tx(w, w->tx_slot, m);
 		return;
 	case INBOX_SEND:
-		ox_worker_tx(w, w->tx_slot, m);
+		srv_worker_tx(w, w->tx_slot, m);
 		return;
 	case INBOX_DATA:
 		/* Off the session's count, if it is still the same session. */

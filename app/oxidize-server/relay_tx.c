@@ -64,7 +64,7 @@ relay_ep_write(struct relay_sess *rs, const struct relay_ep *ep)
  * behind, seal for the session and send from this worker.
  */
 void
-relay_seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
+relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
 	struct ox_sendkey *sk;
@@ -77,7 +77,7 @@ relay_seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, 
 
 	sk = &rs->tx[__atomic_load_n(&rs->tx_cur, __ATOMIC_ACQUIRE)];
 	if (unlikely(!sk->valid)) {
-		ox_drop_dp(w, m, OX_DP_DROP_NO_KEYS);
+		srv_drop_dp(w, m, SRV_DP_DROP_NO_KEYS);
 		return;
 	}
 	ep_read(rs, &ep);
@@ -85,7 +85,7 @@ relay_seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, 
 	outer = (uint16_t)(sizeof(*eth) + l3len + sizeof(*udp));
 	if (unlikely(rte_pktmbuf_headroom(m) < outer + OX_DATA_HDR_LEN ||
 		     rte_pktmbuf_tailroom(m) < OX_TAG_LEN)) {
-		ox_drop_dp(w, m, OX_DP_DROP_NO_ROOM);
+		srv_drop_dp(w, m, SRV_DP_DROP_NO_ROOM);
 		return;
 	}
 	hdr = (uint8_t *)rte_pktmbuf_prepend(m, OX_DATA_HDR_LEN);
@@ -131,13 +131,13 @@ relay_seal_to(struct ox_worker *w, struct ox_session *sess, struct rte_mbuf *m, 
 		ip->hdr_checksum = 0;
 		ip->hdr_checksum = rte_ipv4_cksum(ip);
 	}
-	ox_worker_tx(w, w->tx_slot, m);
+	srv_worker_tx(w, w->tx_slot, m);
 }
 
 /* Is this source one of the tunnel pools' client addresses (not the
  * relay's own)? */
 static inline bool
-from_client_pool(const struct ox_relay *r, const uint8_t *ip)
+from_client_pool(const struct srv_relay *r, const uint8_t *ip)
 {
 	const struct ox_addrpool_conf *pc = &r->srv->pool_conf;
 
@@ -163,21 +163,21 @@ from_client_pool(const struct ox_relay *r, const uint8_t *ip)
 
 /* The TAP hook: a packet for a client's tunnel address. */
 bool
-relay_tap(struct ox_worker *w, struct ox_slot *s, struct rte_mbuf *m, struct ox_session *sess)
+relay_tap(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m, struct ox_session *sess)
 {
 	(void)s;
 	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
 	/* Client addresses live behind the relay, never in front of it: from
 	 * the kernel's side such a source is someone posing as a client. */
 	if (unlikely(from_client_pool(w->relay, rte_pktmbuf_mtod(m, const uint8_t *)))) {
-		ox_drop_dp(w, m, OX_DP_DROP_TAP_SPOOFED_SRC);
+		srv_drop_dp(w, m, SRV_DP_DROP_TAP_SPOOFED_SRC);
 		return true;
 	}
 	if (unlikely(m->data_len > w->relay->srv->conf.mtu)) {
-		ox_drop_dp(w, m, OX_DP_DROP_INNER_TOO_BIG);
+		srv_drop_dp(w, m, SRV_DP_DROP_INNER_TOO_BIG);
 		return true;
 	}
-	ox_ctr_add(&w->stats.relay[OX_RELAY_FROM_TAP], 1);
+	srv_ctr_add(&w->stats.relay[RELAY_FROM_TAP], 1);
 	relay_seal_to(w, sess, m, w->now_ns);
 	return true;
 }

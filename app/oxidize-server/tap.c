@@ -48,7 +48,7 @@ parse_cidr(const char *s, int af, void *addr, uint8_t *len)
 }
 
 int
-ox_parse_pools(const struct ox_server_conf *c, struct ox_addrpool_conf *pc)
+srv_parse_pools(const struct srv_server_conf *c, struct ox_addrpool_conf *pc)
 {
 	struct in_addr a4;
 	struct ox_addrpool *test;
@@ -124,7 +124,7 @@ fail:
 }
 
 int
-ox_tap_setup(struct ox_server *srv)
+srv_tap_setup(struct srv_server *srv)
 {
 	char args[64], addr4[INET_ADDRSTRLEN], addr6[INET6_ADDRSTRLEN];
 	const char *name = srv->conf.tap;
@@ -132,7 +132,7 @@ ox_tap_setup(struct ox_server *srv)
 	struct rte_eth_dev_info info;
 	struct ox_tunnel_addr gw;
 	struct ox_addrpool *pool;
-	struct ox_port_info *p;
+	struct srv_port_info *p;
 	uint16_t nq, q;
 	uint32_t v4;
 	int ret;
@@ -184,10 +184,10 @@ ox_tap_setup(struct ox_server *srv)
 		return ret;
 	}
 	for (q = 0; q < nq; q++) {
-		struct ox_worker *w = srv->workers[q];
-		struct ox_slot *s;
+		struct srv_worker *w = srv->workers[q];
+		struct srv_slot *s;
 
-		if (w->n_slots == OX_MAX_SLOTS)
+		if (w->n_slots == SRV_MAX_SLOTS)
 			return -E2BIG;
 		s = &w->slots[w->n_slots++];
 		s->port_id = srv->tap_port;
@@ -196,7 +196,7 @@ ox_tap_setup(struct ox_server *srv)
 		/* Frames into the TAP go to the kernel side's own address. */
 		rte_eth_macaddr_get(srv->tap_port, &s->mac);
 		w->tap_slot = s;
-		ret = ox_worker_init_txb(w, s);
+		ret = srv_worker_init_txb(w, s);
 		if (ret != 0)
 			return ret;
 	}

@@ -26,10 +26,10 @@ const char *const relay_hs_drop_names[RELAY_HS_MAX] = {
 };
 
 /* rte_telemetry callbacks take no user pointer: one server per process. */
-static struct ox_server *tel_srv;
+static struct srv_server *tel_srv;
 
 static void
-put_stats(struct rte_tel_data *d, const struct ox_lcore_stats *st)
+put_stats(struct rte_tel_data *d, const struct srv_lcore_stats *st)
 {
 	char key[64];
 	unsigned int k;
@@ -46,29 +46,29 @@ put_stats(struct rte_tel_data *d, const struct ox_lcore_stats *st)
 		snprintf(key, sizeof(key), "drop_%s", ox_pkt_drop_names[k]);
 		rte_tel_data_add_dict_u64(d, key, st->pkt_drops[k]);
 	}
-	for (k = 0; k < OX_DP_DROP_MAX; k++) {
-		snprintf(key, sizeof(key), "drop_%s", ox_dp_drop_names[k]);
+	for (k = 0; k < SRV_DP_DROP_MAX; k++) {
+		snprintf(key, sizeof(key), "drop_%s", srv_dp_drop_names[k]);
 		rte_tel_data_add_dict_u64(d, key, st->dp_drops[k]);
 	}
 	for (k = 1; k < OX_DROP_MAX; k++) {
 		snprintf(key, sizeof(key), "drop_ox_%s", ox_drop_name((int)k));
 		rte_tel_data_add_dict_u64(d, key, st->ox_drops[k]);
 	}
-	for (k = 0; k < OX_RELAY_CTR_MAX; k++)
-		rte_tel_data_add_dict_u64(d, ox_relay_ctr_names[k], st->relay[k]);
+	for (k = 0; k < RELAY_CTR_MAX; k++)
+		rte_tel_data_add_dict_u64(d, relay_ctr_names[k], st->relay[k]);
 }
 
 static int
 tel_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 	  struct rte_tel_data *d)
 {
-	struct ox_lcore_stats sum, one;
+	struct srv_lcore_stats sum, one;
 	struct rte_tel_data *c;
 	char key[32];
 	unsigned int i;
 
 	rte_tel_data_start_dict(d);
-	ox_stats_sum(tel_srv, &sum);
+	srv_stats_sum(tel_srv, &sum);
 	c = rte_tel_data_alloc();
 	if (c == NULL)
 		return -ENOMEM;
@@ -81,10 +81,10 @@ tel_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 	rte_tel_data_add_dict_u64(d, "mbufs_baseline", tel_srv->baseline_in_use);
 	rte_tel_data_add_dict_u64(d, "mbufs_total", tel_srv->pool->size);
 	for (i = 0; i < tel_srv->n_workers; i++) {
-		struct ox_server one_srv = { .n_workers = 1 };
+		struct srv_server one_srv = { .n_workers = 1 };
 
 		one_srv.workers[0] = tel_srv->workers[i];
-		ox_stats_sum(&one_srv, &one);
+		srv_stats_sum(&one_srv, &one);
 		c = rte_tel_data_alloc();
 		if (c == NULL)
 			return -ENOMEM;
@@ -104,7 +104,7 @@ slot_counts(uint16_t port_id, uint64_t *rx, uint64_t *tx)
 	*rx = 0;
 	*tx = 0;
 	for (i = 0; i < tel_srv->n_workers; i++) {
-		const struct ox_worker *w = tel_srv->workers[i];
+		const struct srv_worker *w = tel_srv->workers[i];
 
 		for (j = 0; j < w->n_slots; j++) {
 			if (w->slots[j].port_id != port_id)
@@ -127,7 +127,7 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 
 	rte_tel_data_start_dict(d);
 	for (i = 0; i < tel_srv->n_ports; i++) {
-		const struct ox_port_info *p = &tel_srv->ports[i];
+		const struct srv_port_info *p = &tel_srv->ports[i];
 
 		c = rte_tel_data_alloc();
 		if (c == NULL)
@@ -160,7 +160,7 @@ tel_relay(const char *cmd __rte_unused, const char *params __rte_unused,
 	  struct rte_tel_data *d)
 {
 	rte_tel_data_start_dict(d);
-	ox_relay_telemetry(tel_srv, d);
+	relay_telemetry(tel_srv, d);
 	return 0;
 }
 
@@ -184,7 +184,7 @@ tel_xdp(const char *cmd __rte_unused, const char *params __rte_unused,
 }
 
 int
-ox_telemetry_register(struct ox_server *srv)
+srv_telemetry_register(struct srv_server *srv)
 {
 	int ret;
 
@@ -204,9 +204,9 @@ ox_telemetry_register(struct ox_server *srv)
 }
 
 void
-ox_relay_telemetry(const struct ox_server *srv, struct rte_tel_data *d)
+relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 {
-	const struct ox_relay *r = srv->relay;
+	const struct srv_relay *r = srv->relay;
 	char key[64];
 	unsigned int k;
 

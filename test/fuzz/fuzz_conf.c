@@ -19,7 +19,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct ox_server_conf c;
+	struct srv_server_conf c;
 	char path[64], prog[] = "oxidize-server", opt[] = "--config";
 	char *argv[4];
 	int fd;
@@ -28,7 +28,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (null == NULL) {
 		null = fopen("/dev/null", "w");
-		ox_conf_error_stream(null);
+		srv_conf_error_stream(null);
 		opterr = 0;
 	}
 	fd = memfd_create("oxconf", MFD_CLOEXEC);
@@ -45,8 +45,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	argv[3] = NULL;
 	/* Accepted or refused with a message: either way, no crash, and an
 	 * accepted value stays inside its declared range. */
-	if (ox_conf_parse(&c, 3, argv) == 0) {
-		if (c.port == 0 || c.burst == 0 || c.burst > OX_MAX_BURST ||
+	if (srv_conf_parse(&c, 3, argv) == 0) {
+		if (c.port == 0 || c.burst == 0 || c.burst > SRV_MAX_BURST ||
 		    c.queues > OX_FLASH_MAX_QUEUES || c.drain_us == 0 ||
 		    memchr(c.iface, '\0', sizeof(c.iface)) == NULL)
 			abort();
