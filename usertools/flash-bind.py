@@ -9,6 +9,11 @@ In the manner of dpdk-devbind.py:
                                           set channels and rings, BPF JIT, hugepages,
                                           socket buffers; print the EAL --vdev arguments
   flash-bind.py --reset IF                remove XDP programs left on IF
+  flash-bind.py --shared-umem [DIR ...]   does the net_af_xdp PMD (the first one found
+                                          under DIR..., default Oxidize's DPDK then the
+                                          stock one) have shared UMEM? exit 0 yes, 1 no,
+                                          2 no PMD found: the one probe the build, the
+                                          setup and the benchmarks use
 Run as root for --prepare and --reset. Interfaces are those of the current
 network namespace (run it with `ip netns exec NS` for another).
 """
@@ -175,12 +180,28 @@ def need_root():
         sys.exit("flash-bind.py: must run as root for this")
 
 
-def pmd_has_shared_umem():
-    for base in ("/opt/oxidize/dpdk/lib", "/usr/lib/x86_64-linux-gnu"):
-        for f in glob.glob(base + "/dpdk/pmds-*/librte_net_af_xdp.so.*.*"):
-            with open(f, "rb") as fh:
-                return b"Shared UMEM feature not available" not in fh.read()
-    return False
+PMD_DIRS = ("/opt/oxidize/dpdk", "/usr/lib/x86_64-linux-gnu/dpdk")
+
+
+def pmd_has_shared_umem(dirs=PMD_DIRS):
+    """Whether the first net_af_xdp PMD found under `dirs` has shared UMEM
+    (it carries this message only when built without it); None when there
+    is no PMD there."""
+    for base in dirs:
+        for root, subdirs, files in sorted(os.walk(base)):
+            subdirs.sort()
+            for f in sorted(files):
+                path = os.path.join(root, f)
+                if f.startswith("librte_net_af_xdp.so") and not os.path.islink(path):
+                    with open(path, "rb") as fh:
+                        return b"Shared UMEM feature not available" not in fh.read()
+    return None
+
+
+def shared_umem(dirs):
+    has = pmd_has_shared_umem(dirs or PMD_DIRS)
+    print("net_af_xdp shared UMEM: %s" % {True: "yes", False: "no", None: "no PMD found"}[has])
+    return {True: 0, False: 1, None: 2}[has]
 
 
 def default_xdp_prog():
@@ -307,12 +328,16 @@ def main():
     g.add_argument("-s", "--status", action="store_true", help="show interfaces and host")
     g.add_argument("--prepare", metavar="IF", help="prepare IF for FLASH")
     g.add_argument("--reset", metavar="IF", help="remove XDP programs from IF")
+    g.add_argument("--shared-umem", nargs="*", metavar="DIR",
+                   help="does the net_af_xdp PMD under DIR... have shared UMEM (exit 0)")
     ap.add_argument("--queues", type=int, default=0, help="queues to use (default: all)")
     ap.add_argument("--port", type=int, default=51820, help="OxTunnel UDP port")
     ap.add_argument("--hugepages", type=int, default=DEFAULT_HUGEPAGES,
                     help="2 MB hugepages to reserve (default %d)" % DEFAULT_HUGEPAGES)
     ap.add_argument("--xdp-prog", help="ox_steer object for the vdev arguments")
     args = ap.parse_args()
+    if args.shared_umem is not None:
+        return shared_umem(args.shared_umem)
     if args.status:
         return status()
     if args.prepare:

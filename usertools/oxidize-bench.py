@@ -62,11 +62,10 @@ def testpmd_path():
 
 
 def shared_umem_ok():
-    import glob
-    for f in glob.glob("/opt/oxidize/dpdk/lib/dpdk/pmds-*/librte_net_af_xdp.so.*.*"):
-        with open(f, "rb") as fh:
-            return b"Shared UMEM feature not available" not in fh.read()
-    return False
+    """Oxidize's DPDK's PMD has shared UMEM (flash-bind.py's probe)."""
+    return subprocess.run([sys.executable, os.path.join(HERE, "flash-bind.py"),
+                           "--shared-umem", "/opt/oxidize/dpdk"],
+                          stdout=subprocess.DEVNULL).returncode == 0
 
 
 class Bench:

@@ -122,12 +122,11 @@ setup_hugepages() {
 	fi
 }
 
-# The installed PMD carries this message only when built without shared UMEM.
+# The one probe of the PMD, flash-bind.py's: no PMD under $1 counts as
+# lacking it.
+HERE=$(cd "$(dirname "$0")" && pwd)
 pmd_lacks_shared_umem() {
-	local pmd
-	pmd=$(find "$1" -name 'librte_net_af_xdp.so*' -type f 2>/dev/null | head -n1)
-	[ -n "$pmd" ] || return 0
-	grep -q "Shared UMEM feature not available" "$pmd"
+	! python3 "$HERE/flash-bind.py" --shared-umem "$1" >/dev/null
 }
 
 dpdk_build_id() {
