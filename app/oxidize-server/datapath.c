@@ -48,7 +48,7 @@ probe_allowed(struct srv_worker *w, const struct ox_pkt *p)
 }
 
 static inline void
-handle(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m)
+handle(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m)
 {
 	struct ox_pkt p;
 	uint16_t old_w, new_w;
@@ -111,7 +111,7 @@ handle(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m)
 /* A packet the kernel routed into the exit TAP: an inner IP packet for a
  * tunnel address. Without a session for it there is nobody to send it to. */
 static inline void
-handle_tap(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m)
+handle_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m)
 {
 	const struct rte_ether_hdr *eth = rte_pktmbuf_mtod(m, const struct rte_ether_hdr *);
 	struct ox_session *sess = NULL;
@@ -141,7 +141,7 @@ handle_tap(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m)
 }
 
 static inline uint16_t
-flush_slot(struct srv_worker *w, struct srv_slot *s)
+flush_queue(struct srv_worker *w, struct srv_queue *s)
 {
 	uint16_t sent;
 
@@ -161,8 +161,8 @@ srv_worker_flush(struct srv_worker *w)
 	unsigned int sent = 0;
 	uint16_t i;
 
-	for (i = 0; i < w->n_slots; i++)
-		sent += flush_slot(w, &w->slots[i]);
+	for (i = 0; i < w->n_queues_polled; i++)
+		sent += flush_queue(w, &w->queues[i]);
 	return sent;
 }
 
@@ -175,7 +175,7 @@ srv_worker_main(void *arg)
 	unsigned int sent;
 	uint16_t i, j, n;
 
-	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_slots);
+	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_queues_polled);
 	if (w->fifo_prio != 0) {
 		struct sched_param sp = { .sched_priority = (int)w->fifo_prio };
 		int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
@@ -192,8 +192,8 @@ srv_worker_main(void *arg)
 		rte_rcu_qsbr_thread_online(w->rcu, w->lcore_id);
 	}
 	while (likely(!__atomic_load_n(&srv_stop, __ATOMIC_RELAXED))) {
-		for (i = 0; i < w->n_slots; i++) {
-			struct srv_slot *s = &w->slots[i];
+		for (i = 0; i < w->n_queues_polled; i++) {
+			struct srv_queue *s = &w->queues[i];
 
 			t0 = rte_rdtsc();
 			n = rte_eth_rx_burst(s->port_id, s->queue, pkts, w->burst);
@@ -217,8 +217,8 @@ srv_worker_main(void *arg)
 					handle(w, s, pkts[j]);
 			}
 			/* A short burst means the queue is empty: send now rather
-			 * than hold replies for the drain timer, on every slot (the
-			 * relay sends from the TX slot and the TAP, not only here). */
+			 * than hold replies for the drain timer, on every queue (the
+			 * relay sends from the TX queue and the TAP, not only here). */
 			if (n < w->burst)
 				srv_worker_flush(w);
 			srv_ctr_add(&w->stats.rx_pkts, n);
@@ -272,7 +272,7 @@ tx_drop_cb(struct rte_mbuf **pkts, uint16_t unsent, void *userdata)
 }
 
 int
-srv_worker_init_txb(struct srv_worker *w, struct srv_slot *s)
+srv_worker_init_txb(struct srv_worker *w, struct srv_queue *s)
 {
 	s->txb = rte_zmalloc_socket("ox_txb", RTE_ETH_TX_BUFFER_SIZE(w->burst), 0,
 				    rte_lcore_to_socket_id(w->lcore_id));

@@ -254,7 +254,7 @@ generic_queues(const struct srv_server_conf *c, const struct rte_eth_dev_info *i
 
 	if (c->queues == 0)
 		nq = RTE_MIN(nq, most);
-	return RTE_MIN(nq, (uint16_t)SRV_MAX_SLOTS);
+	return RTE_MIN(nq, (uint16_t)SRV_MAX_QUEUES);
 }
 
 static int
@@ -377,16 +377,16 @@ setup_workers(struct srv_server *srv)
 	for (i = 0; i < srv->n_ports; i++) {
 		for (q = 0; q < srv->ports[i].n_queues; q++, k++) {
 			struct srv_worker *w = srv->workers[k % srv->n_workers];
-			struct srv_slot *s;
+			struct srv_queue *s;
 
-			if (w->n_slots == SRV_MAX_SLOTS)
+			if (w->n_queues_polled == SRV_MAX_QUEUES)
 				return -E2BIG;
-			s = &w->slots[w->n_slots++];
+			s = &w->queues[w->n_queues_polled++];
 			s->port_id = srv->ports[i].port_id;
 			s->queue = q;
 			rte_eth_macaddr_get(s->port_id, &s->mac);
-			if (w->tx_slot == NULL)
-				w->tx_slot = s;
+			if (w->tx_queue == NULL)
+				w->tx_queue = s;
 			ret = srv_worker_init_txb(w, s);
 			if (ret != 0)
 				return ret;
@@ -394,7 +394,7 @@ setup_workers(struct srv_server *srv)
 	}
 	/* Lcores with nothing to poll would only spin. */
 	for (i = 0; i < srv->n_workers; i++)
-		if (srv->workers[i]->n_slots == 0)
+		if (srv->workers[i]->n_queues_polled == 0)
 			SRV_LOG(NOTICE, "lcore %u has no queue to poll (more lcores than queues)",
 				srv->workers[i]->lcore_id);
 	return 0;
@@ -478,8 +478,8 @@ log_final(struct srv_server *srv)
 	for (i = 0; i < srv->n_workers; i++) {
 		const struct srv_worker *w = srv->workers[i];
 
-		for (j = 0; j < w->n_slots; j++) {
-			const struct srv_slot *s = &w->slots[j];
+		for (j = 0; j < w->n_queues_polled; j++) {
+			const struct srv_queue *s = &w->queues[j];
 			const struct srv_port_info *p = NULL;
 
 			for (k = 0; k < srv->n_ports; k++)
@@ -509,9 +509,9 @@ reap_tx(struct srv_server *srv)
 
 	do {
 		for (i = 0; i < srv->n_workers; i++)
-			for (j = 0; j < srv->workers[i]->n_slots; j++)
-				rte_eth_tx_burst(srv->workers[i]->slots[j].port_id,
-						 srv->workers[i]->slots[j].queue, NULL, 0);
+			for (j = 0; j < srv->workers[i]->n_queues_polled; j++)
+				rte_eth_tx_burst(srv->workers[i]->queues[j].port_id,
+						 srv->workers[i]->queues[j].queue, NULL, 0);
 		in_use = rte_mempool_in_use_count(srv->pool);
 		if (in_use <= srv->baseline_in_use)
 			break;
@@ -543,8 +543,8 @@ shutdown_server(struct srv_server *srv, bool workers_launched)
 		}
 	}
 	for (i = 0; i < srv->n_workers; i++) {
-		for (j = 0; j < srv->workers[i]->n_slots; j++)
-			rte_free(srv->workers[i]->slots[j].txb);
+		for (j = 0; j < srv->workers[i]->n_queues_polled; j++)
+			rte_free(srv->workers[i]->queues[j].txb);
 		ox_ratelimit_free(srv->workers[i]->probe_rl);
 		rte_free(srv->workers[i]);
 	}

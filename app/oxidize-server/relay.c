@@ -155,7 +155,7 @@ relay_init(struct srv_server *srv)
 			ret = -ENOMEM;
 			goto fail;
 		}
-		if (w->tx_slot == NULL) {
+		if (w->tx_queue == NULL) {
 			fprintf(stderr, "oxidize-server: lcore %u has no port queue to send from; "
 				"use no more lcores than queues\n", w->lcore_id);
 			ret = -EINVAL;

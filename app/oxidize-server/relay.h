@@ -217,11 +217,11 @@ void relay_ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p);
 void relay_ep_write(struct relay_sess *rs, const struct relay_ep *ep);
 void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		   uint64_t now);
-bool relay_tap(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m,
+bool relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
 	       struct ox_session *sess);
 
 /* relay_rx.c */
-bool relay_rx(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m, struct ox_pkt *p);
+bool relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct ox_pkt *p);
 
 /* relay_ctl.c */
 void relay_session_released(struct ox_session *sess, void *arg);

@@ -30,7 +30,7 @@ relay_request_reload(void)
 /* ------------------------------------------------------------- control */
 
 static struct relay_install *
-install_slot(struct srv_relay *r)
+install_take(struct srv_relay *r)
 {
 	unsigned int i;
 
@@ -183,7 +183,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	/* Accepted: its timestamp outlives the allow-list entry. */
 	if (ox_tsstore_note(r->ts, resp.peer_key, resp.peer->last_init) != 0)
 		r->ts_failing = true;
-	in = install_slot(r);
+	in = install_take(r);
 	if (in == NULL) {
 		/* Owners are not keeping up; the client retries in 5 s. */
 		r->relay_hs_drops[RELAY_HS_INSTALLS_FULL]++;
@@ -242,7 +242,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	relay_dyn(r, m)->install = in;
 	/* The owner installs the keypair before the client can use it. */
 	if (to_worker(r, rs->owner, m, INBOX_RESPONSE) != 0) {
-		/* Never reaches the owner: the slot and the index would
+		/* Never reaches the owner: the install entry and the index would
 		 * stay taken. */
 		ox_keypair_wipe(&in->kp);
 		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);

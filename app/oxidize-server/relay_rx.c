@@ -103,7 +103,7 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		relay_seal_to(w, dst, m, now);
 		return;
 	}
-	if (unlikely(w->tap_slot == NULL)) {
+	if (unlikely(w->tap_queue == NULL)) {
 		srv_drop_dp(w, m, SRV_DP_DROP_NO_EXIT);
 		return;
 	}
@@ -112,12 +112,12 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth));
-	rte_ether_addr_copy(&w->tap_slot->mac, &eth->dst_addr);
-	rte_ether_addr_copy(&w->tx_slot->mac, &eth->src_addr);
+	rte_ether_addr_copy(&w->tap_queue->mac, &eth->dst_addr);
+	rte_ether_addr_copy(&w->tx_queue->mac, &eth->src_addr);
 	eth->ether_type = rte_cpu_to_be_16((ip[0] >> 4) == 4 ? RTE_ETHER_TYPE_IPV4 :
 					   RTE_ETHER_TYPE_IPV6);
 	srv_ctr_add(&w->stats.relay[RELAY_TO_TAP], 1);
-	srv_worker_tx(w, w->tap_slot, m);
+	srv_worker_tx(w, w->tap_queue, m);
 }
 
 /* Each packet of a BATCH into an mbuf of its own. */
@@ -172,10 +172,11 @@ post_retired(struct srv_worker *w, struct relay_sess *rs)
 
 /*
  * Owner: publish the send half of the current keypair when it changed, in
- * the send key slot not in use, and wipe the one left behind once a grace
- * period has passed. A slot is rewritten only after every lcore has passed
- * a quiescent state since it was last in use: until then the change waits
- * (the old key still seals; the client keeps its previous keypair).
+ * the send key not in use (tx[], two per session), and wipe the one left
+ * behind once a grace period has passed. One is rewritten only after every
+ * lcore has passed a quiescent state since it was last in use: until then
+ * the change waits (the old key still seals; the client keeps its previous
+ * keypair).
  */
 static void
 publish_tx(struct srv_worker *w, struct relay_sess *rs)
@@ -274,7 +275,7 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 
 /* The worker hook: every datagram to our port that is not an OXPI probe. */
 bool
-relay_rx(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m, struct ox_pkt *p)
+relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct ox_pkt *p)
 {
 	struct ox_session *sess;
 	struct relay_sess *rs;
@@ -367,10 +368,10 @@ relay_inbox(struct srv_worker *w, struct rte_mbuf *m)
 			rte_pktmbuf_free(m);
 			return;
 		}
-		srv_worker_tx(w, w->tx_slot, m);
+		srv_worker_tx(w, w->tx_queue, m);
 		return;
 	case INBOX_SEND:
-		srv_worker_tx(w, w->tx_slot, m);
+		srv_worker_tx(w, w->tx_queue, m);
 		return;
 	case INBOX_DATA:
 		/* Off the session's count, if it is still the same session. */

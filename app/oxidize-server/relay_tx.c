@@ -97,7 +97,7 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	}
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, outer);
 	rte_ether_addr_copy(&ep.peer_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&w->tx_slot->mac, &eth->src_addr);
+	rte_ether_addr_copy(&w->tx_queue->mac, &eth->src_addr);
 	udp = (struct rte_udp_hdr *)((uint8_t *)(eth + 1) + l3len);
 	udp->src_port = rte_cpu_to_be_16(w->udp_port);
 	udp->dst_port = ep.peer_port;
@@ -131,7 +131,7 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		ip->hdr_checksum = 0;
 		ip->hdr_checksum = rte_ipv4_cksum(ip);
 	}
-	srv_worker_tx(w, w->tx_slot, m);
+	srv_worker_tx(w, w->tx_queue, m);
 }
 
 /* Is this source one of the tunnel pools' client addresses (not the
@@ -163,7 +163,7 @@ from_client_pool(const struct srv_relay *r, const uint8_t *ip)
 
 /* The TAP hook: a packet for a client's tunnel address. */
 bool
-relay_tap(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m, struct ox_session *sess)
+relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct ox_session *sess)
 {
 	(void)s;
 	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));

@@ -27,7 +27,7 @@ extern int srv_server_logtype;
 	rte_log(RTE_LOG_ ## level, srv_server_logtype, "oxidize: " fmt "\n", ##__VA_ARGS__)
 
 #define SRV_MAX_BURST 512
-#define SRV_MAX_SLOTS 128	/* (port, queue) pairs one server drives */
+#define SRV_MAX_QUEUES 128	/* (port, queue) pairs one server drives */
 #define SRV_PREFETCH_AHEAD 4
 
 /** Options; every one settable by flag and in the config file. */
@@ -136,7 +136,7 @@ struct srv_lcore_stats {
 } __rte_cache_aligned;
 
 /** One (port, queue) pair polled by one lcore, which also owns its TX queue. */
-struct srv_slot {
+struct srv_queue {
 	uint16_t port_id;
 	uint16_t queue;
 	bool tap;			/* the exit TAP: inner IP packets from the kernel */
@@ -154,21 +154,21 @@ struct srv_relay;
  * Returns true if it took the mbuf (sent or freed it), false to have it
  * counted as not_oxtunnel and freed.
  */
-typedef bool (*srv_dp_hook_t)(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m,
+typedef bool (*srv_dp_hook_t)(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
 			     struct ox_pkt *p);
 
 /**
  * Hook for packets from the exit TAP whose destination has a session (the
  * relay encrypts them for that client). Returns true if it took the mbuf.
  */
-typedef bool (*srv_tap_hook_t)(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m,
+typedef bool (*srv_tap_hook_t)(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
 			      struct ox_session *sess);
 
 /** A worker lcore and what it owns. */
 struct srv_worker {
 	struct srv_lcore_stats stats;	/* first: cache-aligned, hot */
 	unsigned int lcore_id;
-	uint16_t n_slots;
+	uint16_t n_queues_polled;
 	uint16_t burst;
 	uint16_t udp_port;
 	uint64_t drain_tsc;
@@ -177,8 +177,8 @@ struct srv_worker {
 	struct ox_sessions *sessions;	/* shared, lock-free for readers */
 	struct rte_rcu_qsbr *rcu;	/* this lcore reports quiescent states */
 	uint16_t id;			/* position in srv_server.workers */
-	struct srv_slot *tx_slot;	/* where this lcore sends to clients */
-	struct srv_slot *tap_slot;	/* its exit TAP queue, or NULL */
+	struct srv_queue *tx_queue;	/* where this lcore sends to clients */
+	struct srv_queue *tap_queue;	/* its exit TAP queue, or NULL */
 	struct rte_ring *inbox;		/* mbufs other lcores hand to this one */
 	struct ox_aead *aead;		/* this lcore's AEAD context */
 	struct srv_relay *relay;		/* NULL: echo only */
@@ -187,7 +187,7 @@ struct srv_worker {
 	bool probes_off;		/* OXPI probes dropped */
 	uint32_t fifo_prio;		/* SCHED_FIFO priority to take; 0 = stay as started */
 	struct ox_ratelimit *probe_rl;	/* OXPI per source; NULL: unlimited */
-	struct srv_slot slots[SRV_MAX_SLOTS];
+	struct srv_queue queues[SRV_MAX_QUEUES];
 } __rte_cache_aligned;
 
 /** Port as the control plane describes it (telemetry, logs). */
@@ -239,12 +239,12 @@ srv_drop_dp(struct srv_worker *w, struct rte_mbuf *m, enum srv_dp_drop why)
 }
 
 /**
- * Queue m for transmission on slot s of worker w. The buffer sends by
+ * Queue m for transmission on queue s of worker w. The buffer sends by
  * itself when full: what it sent then is counted here, the rest when
  * flushed.
  */
 static inline void
-srv_worker_tx(struct srv_worker *w, struct srv_slot *s, struct rte_mbuf *m)
+srv_worker_tx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m)
 {
 	uint16_t sent;
 
@@ -263,7 +263,7 @@ void srv_conf_usage(const char *prog);
 
 /* datapath.c */
 int srv_worker_main(void *arg);
-int srv_worker_init_txb(struct srv_worker *w, struct srv_slot *s);
+int srv_worker_init_txb(struct srv_worker *w, struct srv_queue *s);
 unsigned int srv_worker_flush(struct srv_worker *w);
 void srv_stats_sum(const struct srv_server *srv, struct srv_lcore_stats *sum);
 

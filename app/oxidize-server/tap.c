@@ -185,17 +185,17 @@ srv_tap_setup(struct srv_server *srv)
 	}
 	for (q = 0; q < nq; q++) {
 		struct srv_worker *w = srv->workers[q];
-		struct srv_slot *s;
+		struct srv_queue *s;
 
-		if (w->n_slots == SRV_MAX_SLOTS)
+		if (w->n_queues_polled == SRV_MAX_QUEUES)
 			return -E2BIG;
-		s = &w->slots[w->n_slots++];
+		s = &w->queues[w->n_queues_polled++];
 		s->port_id = srv->tap_port;
 		s->queue = q;
 		s->tap = true;
 		/* Frames into the TAP go to the kernel side's own address. */
 		rte_eth_macaddr_get(srv->tap_port, &s->mac);
-		w->tap_slot = s;
+		w->tap_queue = s;
 		ret = srv_worker_init_txb(w, s);
 		if (ret != 0)
 			return ret;

@@ -97,7 +97,7 @@ tel_stats(const char *cmd __rte_unused, const char *params __rte_unused,
 }
 
 static void
-slot_counts(uint16_t port_id, uint64_t *rx, uint64_t *tx)
+queue_counts(uint16_t port_id, uint64_t *rx, uint64_t *tx)
 {
 	unsigned int i, j;
 
@@ -106,11 +106,11 @@ slot_counts(uint16_t port_id, uint64_t *rx, uint64_t *tx)
 	for (i = 0; i < tel_srv->n_workers; i++) {
 		const struct srv_worker *w = tel_srv->workers[i];
 
-		for (j = 0; j < w->n_slots; j++) {
-			if (w->slots[j].port_id != port_id)
+		for (j = 0; j < w->n_queues_polled; j++) {
+			if (w->queues[j].port_id != port_id)
 				continue;
-			*rx += __atomic_load_n(&w->slots[j].rx_pkts, __ATOMIC_RELAXED);
-			*tx += __atomic_load_n(&w->slots[j].tx_pkts, __ATOMIC_RELAXED);
+			*rx += __atomic_load_n(&w->queues[j].rx_pkts, __ATOMIC_RELAXED);
+			*tx += __atomic_load_n(&w->queues[j].tx_pkts, __ATOMIC_RELAXED);
 		}
 	}
 }
@@ -140,7 +140,7 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 		rte_tel_data_add_dict_string(c, "mode", p->copy_mode);
 		rte_tel_data_add_dict_string(c, "umem", p->umem);
 		rte_tel_data_add_dict_string(c, "xdp", p->xdp_mode);
-		slot_counts(p->port_id, &rx, &tx);
+		queue_counts(p->port_id, &rx, &tx);
 		rte_tel_data_add_dict_u64(c, "rx_pkts", rx);
 		rte_tel_data_add_dict_u64(c, "tx_pkts", tx);
 		if (rte_eth_stats_get(p->port_id, &es) == 0) {
