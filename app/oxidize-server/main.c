@@ -100,9 +100,9 @@ check_privileges(void)
 		strcat(missing, " CAP_SYS_ADMIN");
 	if (missing[0] == '\0')
 		return 0;
-	fprintf(stderr, "oxidize-server: missing privileges:%s. Run as root, or grant them: "
+	SRV_LOG(ERR, "missing privileges:%s. Run as root, or grant them: "
 		"setcap cap_net_admin,cap_net_raw,cap_ipc_lock,cap_sys_admin+ep "
-		"oxidize-server (config/oxidize-server.service grants the same)\n", missing);
+		"oxidize-server (config/oxidize-server.service grants the same)", missing);
 	return -EPERM;
 }
 
@@ -129,9 +129,9 @@ explain_eal_failure(void)
 				mounted = true;
 		fclose(f);
 	}
-	fprintf(stderr, "oxidize-server: hugepages missing or unusable (%lu reserved, %lu free, "
+	SRV_LOG(ERR, "hugepages missing or unusable (%lu reserved, %lu free, "
 		"hugetlbfs %s; a --huge-dir must be a hugetlbfs mount): reserve and mount them "
-		"with usertools/flash-bind.py --prepare IF or usertools/oxidize-setup.sh\n",
+		"with usertools/flash-bind.py --prepare IF or usertools/oxidize-setup.sh",
 		total, free_pages, mounted ? "mounted" : "not mounted");
 }
 
@@ -142,9 +142,9 @@ explain_umem_failure(void)
 
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    !(effective_caps() & (1ULL << CAP_IPC_LOCK_BIT)))
-		fprintf(stderr, "oxidize-server: UMEM registration needs locked memory: memlock "
+		SRV_LOG(ERR, "UMEM registration needs locked memory: memlock "
 			"limit is %llu KB without CAP_IPC_LOCK; raise it (ulimit -l unlimited, "
-			"LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK\n",
+			"LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK",
 			(unsigned long long)rl.rlim_cur / 1024);
 }
 
@@ -181,7 +181,7 @@ setup_flash(struct srv_server *srv, bool adopt)
 	int ret;
 
 	if (!adopt && access(fc.xdp_prog, R_OK) != 0) {
-		fprintf(stderr, "oxidize-server: XDP program %s: %s (give --xdp-prog PATH)\n",
+		SRV_LOG(ERR, "XDP program %s: %s (give --xdp-prog PATH)",
 			fc.xdp_prog, strerror(errno));
 		return -ENOENT;
 	}
@@ -273,23 +273,23 @@ setup_generic(struct srv_server *srv)
 			return ret;
 		nq = generic_queues(c, &info);
 		if (nq > info.max_rx_queues || nq > info.max_tx_queues) {
-			fprintf(stderr, "oxidize-server: port %u has %u RX / %u TX queues; %u asked "
-				"for\n", port_id, info.max_rx_queues, info.max_tx_queues, nq);
+			SRV_LOG(ERR, "port %u has %u RX / %u TX queues; %u asked "
+				"for", port_id, info.max_rx_queues, info.max_tx_queues, nq);
 			return -EINVAL;
 		}
 		n_mbufs += nq * (uint32_t)((c->rx_desc ? c->rx_desc : 1024) +
 					   (c->tx_desc ? c->tx_desc : 1024));
 	}
 	if (n_mbufs == 0) {
-		fprintf(stderr, "oxidize-server: no ports: give --iface IF for FLASH, or EAL "
-			"--vdev/-a arguments\n");
+		SRV_LOG(ERR, "no ports: give --iface IF for FLASH, or EAL "
+			"--vdev/-a arguments");
 		return -ENODEV;
 	}
 	n_mbufs += rte_lcore_count() * (SRV_MAX_BURST * 2 + 512 + (c->tap[0] ? 1024 : 0)) +
 		   relay_mbufs_held(c, rte_lcore_count());
 	srv->pool = ox_flash_pool_create("ox_pool", n_mbufs, rte_socket_id());
 	if (srv->pool == NULL) {
-		fprintf(stderr, "oxidize-server: cannot create a pool of %u mbufs: %s\n", n_mbufs,
+		SRV_LOG(ERR, "cannot create a pool of %u mbufs: %s", n_mbufs,
 			rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
@@ -316,7 +316,7 @@ setup_generic(struct srv_server *srv)
 		if (ret == 0)
 			ret = rte_eth_dev_start(port_id);
 		if (ret != 0) {
-			fprintf(stderr, "oxidize-server: port %u (%s) setup failed: %s\n", port_id,
+			SRV_LOG(ERR, "port %u (%s) setup failed: %s", port_id,
 				info.driver_name, rte_strerror(-ret));
 			return ret;
 		}
@@ -594,7 +594,7 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0) {
-		fprintf(stderr, "oxidize-server: EAL initialisation failed: %s\n",
+		SRV_LOG(ERR, "EAL initialisation failed: %s",
 			rte_strerror(rte_errno));
 		/* EAL's failures here are nearly always privileges or hugepages. */
 		if (check_privileges() == 0)
@@ -616,8 +616,8 @@ main(int argc, char **argv)
 		.max_readers = RTE_MAX_LCORE,
 		.priv_size = srv.conf.key_file[0] != '\0' ? relay_priv_size() : 0 });
 	if (srv.sessions == NULL) {
-		fprintf(stderr, "oxidize-server: cannot make a table of %u sessions: %s (lower "
-			"--max-sessions or reserve more hugepages)\n", srv.conf.max_sessions,
+		SRV_LOG(ERR, "cannot make a table of %u sessions: %s (lower "
+			"--max-sessions or reserve more hugepages)", srv.conf.max_sessions,
 			rte_strerror(rte_errno));
 		goto out_eal;
 	}
@@ -626,8 +626,8 @@ main(int argc, char **argv)
 	 * leaves by, as a relay's uplink usually is. */
 	if (srv.conf.iface[0] == '\0' && rte_eth_dev_count_avail() == 0) {
 		if (default_route_iface(srv.conf.iface, sizeof(srv.conf.iface)) != 0) {
-			fprintf(stderr, "oxidize-server: no --iface and no default route to take "
-				"one from: give --iface IF (or EAL --vdev/-a ports)\n");
+			SRV_LOG(ERR, "no --iface and no default route to take "
+				"one from: give --iface IF (or EAL --vdev/-a ports)");
 			goto out_eal;
 		}
 		SRV_LOG(NOTICE, "no --iface: using %s, the interface of the default route",
@@ -637,15 +637,15 @@ main(int argc, char **argv)
 		if (check_privileges() != 0)
 			goto out_eal;
 		if (if_nametoindex(srv.conf.iface) == 0) {
-			fprintf(stderr, "oxidize-server: interface %s does not exist (see ip link; "
-				"inside a namespace, run the server in it)\n", srv.conf.iface);
+			SRV_LOG(ERR, "interface %s does not exist (see ip link; "
+				"inside a namespace, run the server in it)", srv.conf.iface);
 			goto out_eal;
 		}
 		ret = setup_flash(&srv, false);
 	} else if (count_af_xdp_ports() > 0) {
 		if (count_af_xdp_ports() != rte_eth_dev_count_avail()) {
-			fprintf(stderr, "oxidize-server: net_af_xdp ports mixed with other ports; "
-				"run FLASH ports on their own\n");
+			SRV_LOG(ERR, "net_af_xdp ports mixed with other ports; "
+				"run FLASH ports on their own");
 			goto out_eal;
 		}
 		if (srv.conf.iface[0] != '\0')
@@ -658,12 +658,12 @@ main(int argc, char **argv)
 		ret = setup_generic(&srv);
 	}
 	if (ret != 0) {
-		fprintf(stderr, "oxidize-server: port setup failed: %s\n", strerror(-ret));
+		SRV_LOG(ERR, "port setup failed: %s", strerror(-ret));
 		goto out;
 	}
 	ret = setup_workers(&srv);
 	if (ret != 0) {
-		fprintf(stderr, "oxidize-server: worker setup failed: %s\n", strerror(-ret));
+		SRV_LOG(ERR, "worker setup failed: %s", strerror(-ret));
 		goto out;
 	}
 	if (srv.conf.tap[0] != '\0') {

@@ -73,8 +73,8 @@ relay_init(struct srv_server *srv)
 	if (srv->conf.key_file[0] == '\0')
 		return 0;
 	if (srv->conf.allow_file[0] == '\0') {
-		fprintf(stderr, "oxidize-server: --key needs --allow (the allow-list of client "
-			"public keys)\n");
+		SRV_LOG(ERR, "--key needs --allow (the allow-list of client "
+			"public keys)");
 		return -EINVAL;
 	}
 	r = rte_zmalloc("ox_relay", sizeof(*r), RTE_CACHE_LINE_SIZE);
@@ -83,28 +83,28 @@ relay_init(struct srv_server *srv)
 	r->srv = srv;
 	ret = ox_key_load(srv->conf.key_file, priv, err, sizeof(err));
 	if (ret != 0) {
-		fprintf(stderr, "oxidize-server: %s\n", err);
+		SRV_LOG(ERR, "%s", err);
 		goto fail;
 	}
 	r->hs = ox_hs_create(priv, NULL);
 	sodium_memzero(priv, sizeof(priv));
 	if (r->hs == NULL) {
 		ret = -errno;
-		fprintf(stderr, "oxidize-server: key file %s does not hold a usable X25519 key\n",
+		SRV_LOG(ERR, "key file %s does not hold a usable X25519 key",
 			srv->conf.key_file);
 		goto fail;
 	}
 	ret = ox_allowlist_load(&r->allow, srv->conf.allow_file, NULL, srv->conf.max_sessions,
 				err, sizeof(err));
 	if (ret != 0) {
-		fprintf(stderr, "oxidize-server: %s\n", err);
+		SRV_LOG(ERR, "%s", err);
 		goto fail;
 	}
 	r->ts = ox_tsstore_open(srv->conf.state_file[0] ? srv->conf.state_file : NULL,
 				err, sizeof(err));
 	if (r->ts == NULL) {
 		ret = -errno;
-		fprintf(stderr, "oxidize-server: --state: %s\n", err);
+		SRV_LOG(ERR, "--state: %s", err);
 		goto fail;
 	}
 	if (srv->conf.state_file[0] == '\0')
@@ -115,7 +115,7 @@ relay_init(struct srv_server *srv)
 	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
 	r->pool = relay_pool_build(&r->allow, NULL, &srv->pool_conf, err, sizeof(err));
 	if (r->pool == NULL) {
-		fprintf(stderr, "oxidize-server: %s\n", err);
+		SRV_LOG(ERR, "%s", err);
 		ret = -EINVAL;
 		goto fail;
 	}
@@ -140,7 +140,7 @@ relay_init(struct srv_server *srv)
 	if (r->hs_ring == NULL || r->events == NULL || r->by_key == NULL ||
 	    r->by_index == NULL || r->installs == NULL || r->dyn_off < 0) {
 		ret = -rte_errno;
-		fprintf(stderr, "oxidize-server: relay setup failed: %s\n", rte_strerror(rte_errno));
+		SRV_LOG(ERR, "relay setup failed: %s", rte_strerror(rte_errno));
 		goto fail;
 	}
 	for (i = 0; i < srv->n_workers; i++) {
@@ -156,8 +156,8 @@ relay_init(struct srv_server *srv)
 			goto fail;
 		}
 		if (w->tx_queue == NULL) {
-			fprintf(stderr, "oxidize-server: lcore %u has no port queue to send from; "
-				"use no more lcores than queues\n", w->lcore_id);
+			SRV_LOG(ERR, "lcore %u has no port queue to send from; "
+				"use no more lcores than queues", w->lcore_id);
 			ret = -EINVAL;
 			goto fail;
 		}
