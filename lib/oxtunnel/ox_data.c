@@ -178,6 +178,27 @@ ox_keypair_needs_rekey(const struct ox_keypair *kp, uint64_t now_ns)
 }
 
 void
+ox_keypair_init(struct ox_keypair *kp, const uint8_t send[OX_KEY_LEN],
+		const uint8_t recv[OX_KEY_LEN], uint32_t local, uint32_t remote,
+		uint64_t now_ns, bool initiator)
+{
+	memset(kp, 0, sizeof(*kp));
+	memcpy(kp->send_key, send, OX_KEY_LEN);
+	memcpy(kp->recv_key, recv, OX_KEY_LEN);
+	atomic_store_explicit(&kp->send_counter, 0, memory_order_relaxed);
+	kp->send_limit = OX_REJECT_AFTER_MESSAGES;
+	kp->rekey_messages = OX_REKEY_AFTER_MESSAGES;
+	kp->birth_ns = now_ns;
+	kp->rekey_ns = OX_REKEY_AFTER_NS;
+	kp->expire_ns = OX_REJECT_AFTER_NS;
+	kp->local_index = local;
+	kp->remote_index = remote;
+	kp->initiator = initiator;
+	kp->valid = true;
+	ox_replay_init(&kp->replay);
+}
+
+void
 ox_keypair_wipe(struct ox_keypair *kp)
 {
 	sodium_memzero(kp->send_key, sizeof(kp->send_key));

@@ -218,27 +218,6 @@ out:
 }
 
 static void
-keypair_fill(struct ox_keypair *kp, const uint8_t send[OX_KEY_LEN],
-	     const uint8_t recv[OX_KEY_LEN], uint32_t local, uint32_t remote,
-	     uint64_t now_ns, bool initiator)
-{
-	memset(kp, 0, sizeof(*kp));
-	memcpy(kp->send_key, send, OX_KEY_LEN);
-	memcpy(kp->recv_key, recv, OX_KEY_LEN);
-	atomic_store_explicit(&kp->send_counter, 0, memory_order_relaxed);
-	kp->send_limit = OX_REJECT_AFTER_MESSAGES;
-	kp->rekey_messages = OX_REKEY_AFTER_MESSAGES;
-	kp->birth_ns = now_ns;
-	kp->rekey_ns = OX_REKEY_AFTER_NS;
-	kp->expire_ns = OX_REJECT_AFTER_NS;
-	kp->local_index = local;
-	kp->remote_index = remote;
-	kp->initiator = initiator;
-	kp->valid = true;
-	ox_replay_init(&kp->replay);
-}
-
-static void
 payload_put(uint8_t p[OX_HS_PAYLOAD_LEN], const struct ox_hs_payload *pl, uint32_t index)
 {
 	memset(p, 0, OX_HS_PAYLOAD_LEN);
@@ -304,7 +283,7 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 	}
 	/* k1 carries initiator -> responder. */
 	ox_noise_split(&ns, k1, k2);
-	keypair_fill(kp, k2, k1, local_index, r->remote_index, now_ns, false);
+	ox_keypair_init(kp, k2, k1, local_index, r->remote_index, now_ns, false);
 out:
 	sodium_memzero(e_priv, sizeof(e_priv));
 	sodium_memzero(k1, sizeof(k1));
@@ -432,7 +411,7 @@ ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_
 		goto out;
 	}
 	ox_noise_split(&ns, k1, k2);
-	keypair_fill(kp, k1, k2, in->local_index, pl->index, now_ns, true);
+	ox_keypair_init(kp, k1, k2, in->local_index, pl->index, now_ns, true);
 	in->pending = false;
 	sodium_memzero(in->e_priv, sizeof(in->e_priv));
 	sodium_memzero(in->h, sizeof(in->h));

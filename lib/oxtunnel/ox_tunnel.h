@@ -310,6 +310,27 @@ int ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t 
  */
 bool ox_keypair_needs_rekey(const struct ox_keypair *kp, uint64_t now_ns);
 
+/**
+ * Fill a keypair with a handshake's keys (or a test's): counters at 0, the
+ * limits and timers of doc/oxtunnel.md, an empty replay window, valid.
+ *
+ * @param kp
+ *   Keypair to fill.
+ * @param send, recv
+ *   The key of each direction.
+ * @param local
+ *   Receiver index the peer sends to us.
+ * @param remote
+ *   Receiver index we send to the peer.
+ * @param now_ns
+ *   Its birth.
+ * @param initiator
+ *   The side that rekeys.
+ */
+void ox_keypair_init(struct ox_keypair *kp, const uint8_t send[OX_KEY_LEN],
+		     const uint8_t recv[OX_KEY_LEN], uint32_t local, uint32_t remote,
+		     uint64_t now_ns, bool initiator);
+
 /** Wipe a keypair's keys and mark it unusable. */
 void ox_keypair_wipe(struct ox_keypair *kp);
 

@@ -23,24 +23,17 @@ static void
 setup(void)
 {
 	struct ox_keypair kp;
+	uint8_t k40[OX_KEY_LEN], k80[OX_KEY_LEN];
 	int i;
 
 	aead = ox_aead_create(OX_AEAD_OPENSSL);
 	if (aead == NULL)
 		abort();
-	memset(&kp, 0, sizeof(kp));
 	for (i = 0; i < OX_KEY_LEN; i++) {
-		kp.send_key[i] = (uint8_t)(0x40 + i);
-		kp.recv_key[i] = (uint8_t)(0x80 + i);
+		k40[i] = (uint8_t)(0x40 + i);
+		k80[i] = (uint8_t)(0x80 + i);
 	}
-	kp.send_limit = OX_REJECT_AFTER_MESSAGES;
-	kp.rekey_messages = OX_REKEY_AFTER_MESSAGES;
-	kp.expire_ns = OX_REJECT_AFTER_NS;
-	kp.rekey_ns = OX_REKEY_AFTER_NS;
-	kp.birth_ns = 1;
-	kp.local_index = 1;
-	kp.remote_index = 1;
-	kp.valid = true;
+	ox_keypair_init(&kp, k40, k80, 1, 1, 1, false);
 	ox_peer_init(&rx);
 	ox_peer_install(&rx, &kp, true);
 	ox_peer_init(&rx_own);

@@ -52,7 +52,7 @@ main(int argc, char **argv)
 	struct ox_keypair kp;
 	struct ox_batch b;
 	struct ox_aead *a;
-	uint8_t inner[60];
+	uint8_t inner[60], k40[OX_KEY_LEN], k80[OX_KEY_LEN];
 	int len;
 
 	if (argc != 2 || sodium_init() < 0)
@@ -62,16 +62,11 @@ main(int argc, char **argv)
 	a = ox_aead_create(OX_AEAD_SODIUM);
 
 	/* datagram: the sender's keys of fuzz_datagram.c */
-	memset(&kp, 0, sizeof(kp));
 	for (int i = 0; i < OX_KEY_LEN; i++) {
-		kp.send_key[i] = (uint8_t)(0x80 + i);
-		kp.recv_key[i] = (uint8_t)(0x40 + i);
+		k80[i] = (uint8_t)(0x80 + i);
+		k40[i] = (uint8_t)(0x40 + i);
 	}
-	kp.send_limit = OX_REJECT_AFTER_MESSAGES;
-	kp.expire_ns = OX_REJECT_AFTER_NS;
-	kp.birth_ns = 1;
-	kp.remote_index = 1;
-	kp.valid = true;
+	ox_keypair_init(&kp, k80, k40, 1, 1, 1, false);
 	memset(inner, 0x45, sizeof(inner));
 	ox_batch_init(&b, pkt + OX_DATA_HDR_LEN, 1024);
 	ox_batch_add(&b, inner, 20);

@@ -148,21 +148,8 @@ keypair_pair(struct ox_keypair *a, struct ox_keypair *b)
 
 	randombytes_buf(k1, 32);
 	randombytes_buf(k2, 32);
-	memset(a, 0, sizeof(*a));
-	memset(b, 0, sizeof(*b));
-	memcpy(a->send_key, k1, 32);
-	memcpy(a->recv_key, k2, 32);
-	memcpy(b->send_key, k2, 32);
-	memcpy(b->recv_key, k1, 32);
-	a->send_limit = b->send_limit = OX_REJECT_AFTER_MESSAGES;
-	a->rekey_messages = b->rekey_messages = OX_REKEY_AFTER_MESSAGES;
-	a->expire_ns = b->expire_ns = OX_REJECT_AFTER_NS;
-	a->rekey_ns = b->rekey_ns = OX_REKEY_AFTER_NS;
-	a->birth_ns = b->birth_ns = NS(1);
-	a->local_index = b->remote_index = 0x1111;
-	b->local_index = a->remote_index = 0x2222;
-	a->initiator = true;
-	a->valid = b->valid = true;
+	ox_keypair_init(a, k1, k2, 0x1111, 0x2222, NS(1), true);
+	ox_keypair_init(b, k2, k1, 0x2222, 0x1111, NS(1), false);
 }
 
 static int
