@@ -144,3 +144,55 @@ def scrape_exporter(tb, prefix):
         ex.kill()
         ex.wait()
     return r.stdout
+
+
+def relay_mac(tb, iface="eth0"):
+    """MAC address of the relay's interface (where generators send)."""
+    import json
+    return json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", iface]).stdout)[0]["address"]
+
+
+def server_pid(tb):
+    """PID of the oxidize-server running in the relay namespace, or None."""
+    import subprocess
+    out = subprocess.run(["ip", "netns", "pids", tb.relay], stdout=subprocess.PIPE,
+                         text=True).stdout.split()
+    for p in out:
+        try:
+            with open("/proc/%s/comm" % p) as f:
+                if f.read().strip() == "oxidize-server":
+                    return int(p)
+        except OSError:
+            pass
+    return None
+
+
+def server_rss_kb(tb):
+    """Resident memory of the relay namespace's oxidize-server, KB, or None."""
+    pid = server_pid(tb)
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1])
+    except (OSError, TypeError):
+        pass
+    return None
+
+
+PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oxpeer.py")
+
+
+def oxpeer(tb, client, server_pub, priv, *args, port=51820, timeout=60, quiet=False):
+    """Run test/netns/oxpeer.py in client namespace `client` against the relay
+    with key `priv` (base64); its JSON result, {} if it printed none."""
+    import json
+    r = tb.run(tb.clients[client], [sys.executable, PEER, "--server", tb.relay_ip,
+                                    "--port", str(port), "--server-pub", server_pub,
+                                    "--key", priv] + list(args), check=False, timeout=timeout)
+    if r.stderr.strip() and not quiet:
+        print(r.stderr.strip())
+    out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+    if not quiet:
+        print("peer %s: %s" % (args[0], out))
+    return out

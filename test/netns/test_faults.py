@@ -29,7 +29,7 @@ PORT = 51820
 
 
 def perf(tb, binary, rate, seconds, client=0, tag="a"):
-    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    mac = nc.relay_mac(tb)
     r = tb.run(tb.clients[client], [binary, "--lcores", "0@1", "--no-pci", "--file-prefix",
                                     "oxft%s%s" % (tag, tb.tag.replace("-", "")), "--huge-unlink",
                                     "--log-level", "lib.eal:error", "--log-level",
@@ -41,22 +41,6 @@ def perf(tb, binary, rate, seconds, client=0, tag="a"):
     if not lines:
         nc.fail("oxidize-perf failed: %s" % r.stderr[-500:])
     return json.loads(lines[-1])
-
-
-def rss_kb(tb):
-    for p in subprocess.run(["ip", "netns", "pids", tb.relay], stdout=subprocess.PIPE,
-                            text=True).stdout.split():
-        try:
-            with open("/proc/%s/comm" % p) as f:
-                if f.read().strip() != "oxidize-server":
-                    continue
-            with open("/proc/%s/status" % p) as f:
-                for line in f:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1])
-        except OSError:
-            pass
-    return None
 
 
 def case_link_flap(tb, server, perf_bin):
@@ -132,7 +116,7 @@ def case_soak(tb, server, perf_bin, seconds, client_bin):
                                                           otb.INET_SERVICE_IP],
                                            check=False).returncode != 0:
         pass
-    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    mac = nc.relay_mac(tb)
     res = {}
     t = threading.Thread(target=lambda: res.update(perf(tb, perf_bin, 20000, seconds)))
     t.start()
@@ -148,7 +132,7 @@ def case_soak(tb, server, perf_bin, seconds, client_bin):
     while time.time() < end:
         time.sleep(min(5, max(0.1, end - time.time())))
         st = nc.telemetry(srv.prefix, "/oxidize/stats")
-        samples.append((rss_kb(tb), st["mbufs_in_use"], st["total"]["rx_pkts"]))
+        samples.append((nc.server_rss_kb(tb), st["mbufs_in_use"], st["total"]["rx_pkts"]))
     t.join()
     gsent = json.loads(garbage.communicate(timeout=seconds + 60)[0])
     pout = pinger.communicate(timeout=seconds + 60)[0]

@@ -12,7 +12,6 @@ usage: test_flash_umem.py FLASH_RX_BINARY shared|per-queue
 import re
 import subprocess
 import sys
-import time
 
 import netns_common as nc
 import oxidize_testbed as otb

@@ -21,7 +21,6 @@ usage: test_flood.py SERVER_BIN PERF_BIN CLIENT_BIN
 import json
 import os
 import shutil
-import subprocess
 import tempfile
 import sys
 import threading
@@ -64,27 +63,6 @@ EXPECT = {
 }
 
 
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def server_pid(tb):
-    out = subprocess.run(["ip", "netns", "pids", tb.relay], stdout=subprocess.PIPE,
-                         text=True).stdout.split()
-    for p in out:
-        try:
-            with open("/proc/%s/comm" % p) as f:
-                if f.read().strip() == "oxidize-server":
-                    return int(p)
-        except OSError:
-            pass
-    return None
-
-
 def main():
     server, perf, client = sys.argv[1], sys.argv[2], sys.argv[3]
     nc.require_host()
@@ -119,22 +97,18 @@ def run(tb, server, perf, client, d):
                                  "--probe-rate", "0"],
                     lcores="0@1,1@0")
     srv.wait_up()
-    peer = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oxpeer.py")
 
     def oxpeer(key, *args, client=0):
-        r = tb.run(tb.clients[client], [sys.executable, peer, "--server", tb.relay_ip, "--server-pub",
-                                   spub, "--key", key_of(key)] + list(args), check=False,
-                   timeout=120)
-        return json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
+        return nc.oxpeer(tb, client, spub, key_of(key), *args, port=PORT, timeout=120,
+                         quiet=True)
 
     # A live session whose index and one accepted datagram the garbage reuses.
     v = oxpeer(kv, "sealed", "100.64.0.1")
     nc.check(v.get("reply") is True, "a session to aim garbage at")
-    pid = server_pid(tb)
-    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    mac = nc.relay_mac(tb)
     # Warm up, then take the baselines.
     otb.oxpi_probe(tb, 0, tb.relay_ip, PORT, flows=4, count=50)
-    rss0 = rss_kb(pid)
+    rss0 = nc.server_rss_kb(tb)
     xdp0 = nc.telemetry(srv.prefix, "/oxidize/xdp")
     srv0 = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
     rel0 = nc.telemetry(srv.prefix, "/oxidize/relay")
@@ -212,7 +186,7 @@ def run(tb, server, perf, client, d):
              "(hs_queued +%d for %d sent)" % (queued, sent["init_bad_mac1"]))
     nc.check(rel1["hs_drop_bad_mac1"] == rel0["hs_drop_bad_mac1"],
              "the control thread saw none of them")
-    rss1 = rss_kb(pid)
+    rss1 = nc.server_rss_kb(tb)
     print("RSS before %d KB, after %d KB" % (rss0, rss1))
     nc.check(rss1 - rss0 < 1024, "server RSS back near its baseline (+%d KB)" % (rss1 - rss0))
     rc = srv.stop()

@@ -79,14 +79,7 @@ def require_crypto():
 
 
 def peer(tb, keys, client, priv, *args, timeout=60):
-    r = tb.run(tb.clients[client], [sys.executable, PEER, "--server", tb.relay_ip,
-                                    "--port", str(PORT), "--server-pub", keys.server_pub,
-                                    "--key", priv] + list(args), check=False, timeout=timeout)
-    if r.stderr.strip():
-        print(r.stderr.strip())
-    out = json.loads(r.stdout.strip().splitlines()[-1]) if r.stdout.strip() else {}
-    print("peer %s: %s" % (args[0], out))
-    return out
+    return nc.oxpeer(tb, client, keys.server_pub, priv, *args, port=PORT, timeout=timeout)
 
 
 LCORES = "0-1"

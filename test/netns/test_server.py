@@ -225,7 +225,7 @@ def case_v6_vlan(tb, binary):
     r6 = probe(tb, count=100, flows=4, dst="2001:2::1")
     nc.check(r6["received"] == 100 and r6["bad"] == 0, "OXPI over IPv6 echoed (%d/100)"
              % r6["received"])
-    mac = json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]["address"]
+    mac = nc.relay_mac(tb)
     raw = os.path.join(os.path.dirname(os.path.abspath(__file__)), "rawprobe.py")
     r = tb.run(tb.clients[0], [sys.executable, raw, "eth0", mac, otb.client_ip(0), tb.relay_ip,
                                str(PORT), "42", "50"])
