@@ -24,7 +24,7 @@
 #include <rte_mempool.h>
 
 #include "ox_flash.h"
-#include "ox_flash_private.h"
+#include "private/ox_flash_private.h"
 
 RTE_LOG_REGISTER(ox_flash_logtype, ox.flash, INFO);
 

@@ -27,7 +27,7 @@
 #include <rte_log.h>
 
 #include "ox_flash.h"
-#include "ox_flash_private.h"
+#include "private/ox_flash_private.h"
 #include "ox_steer.h"
 
 #define FLASH_LOCK_DIR "/run/oxidize"

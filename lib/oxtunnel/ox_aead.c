@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 #include <sodium.h>
 
-#include "ox_tunnel_private.h"
+#include "private/ox_tunnel_private.h"
 
 struct ox_aead {
 	size_t sodium_below;	/* packets shorter than this go to libsodium */

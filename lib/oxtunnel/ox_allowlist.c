@@ -15,7 +15,7 @@
 
 #include <sodium.h>
 
-#include "ox_tunnel_private.h"
+#include "private/ox_tunnel_private.h"
 
 #define ALLOW_MAX_FILE	(256u << 20)
 

@@ -5,7 +5,7 @@
  */
 #include <sodium.h>
 
-#include "ox_tunnel_private.h"
+#include "private/ox_tunnel_private.h"
 
 void
 ox_replay_init(struct ox_replay *r)

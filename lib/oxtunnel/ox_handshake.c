@@ -12,7 +12,7 @@
 #include <sodium.h>
 
 #include "ox_ratelimit.h"
-#include "ox_tunnel_private.h"
+#include "private/ox_tunnel_private.h"
 
 struct ox_hs_server {
 	uint8_t s_priv[OX_KEY_LEN];

@@ -6,7 +6,7 @@
  */
 #include <sodium.h>
 
-#include "ox_tunnel_private.h"
+#include "private/ox_tunnel_private.h"
 
 /* HMAC-SHA256 of the concatenation a || b. */
 static void

@@ -15,7 +15,7 @@
 
 #include <sodium.h>
 
-#include "ox_tunnel_private.h"
+#include "private/ox_tunnel_private.h"
 
 struct ts_slot {
 	uint8_t key[OX_KEY_LEN];

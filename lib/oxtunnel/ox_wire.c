@@ -12,7 +12,7 @@
 
 #include <sodium.h>
 
-#include "ox_tunnel_private.h"
+#include "private/ox_tunnel_private.h"
 
 static const char *const drop_names[OX_DROP_MAX] = {
 	[OX_DROP_NONE] = "none",
