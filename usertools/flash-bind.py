@@ -24,7 +24,6 @@ import json
 import os
 import re
 import resource
-import shutil
 import subprocess
 import sys
 
@@ -46,6 +45,11 @@ def sh(argv, check=False):
                               check=check)
     except FileNotFoundError:
         return subprocess.CompletedProcess(argv, 127, "", "%s: not installed" % argv[0])
+
+
+def failed(r, fmt):
+    """"" when the command r succeeded, else fmt filled with its error."""
+    return "" if r.returncode == 0 else fmt % r.stderr.strip()
 
 
 def read(path, default=""):
@@ -120,8 +124,8 @@ def xdp_progs(iface):
     progs = []
     for att in xdp.get("attached", [xdp]):
         prog = att.get("prog", {})
-        mode = {1: "native", 2: "generic", 3: "offload"}.get(att.get("mode", xdp.get("mode")),
-                                                              str(att.get("mode")))
+        mode = att.get("mode", xdp.get("mode"))
+        mode = {1: "native", 2: "generic", 3: "offload"}.get(mode, str(mode))
         if prog.get("id"):
             progs.append((mode, prog["id"], prog.get("name", "?")))
     return progs
@@ -232,13 +236,11 @@ def prepare(args):
     if ch and ch["max"].get("combined", 0) > 0:
         queues = queues or min(ch["max"]["combined"], os.cpu_count() or 1)
         r = sh(["ethtool", "-L", iface, "combined", str(queues)])
-        notes.append("channels: combined %d%s" % (queues, "" if r.returncode == 0 else
-                                                   " FAILED: " + r.stderr.strip()))
+        notes.append("channels: combined %d%s" % (queues, failed(r, " FAILED: %s")))
     elif ch and ch["max"].get("rx", 0) > 0:
         queues = queues or ch["max"]["rx"]
         r = sh(["ethtool", "-L", iface, "rx", str(queues), "tx", str(queues)])
-        notes.append("channels: rx/tx %d%s" % (queues, "" if r.returncode == 0 else
-                                                " FAILED: " + r.stderr.strip()))
+        notes.append("channels: rx/tx %d%s" % (queues, failed(r, " FAILED: %s")))
     else:
         found = sysfs_queues(iface)[0]
         queues = queues or found or 1
@@ -250,15 +252,14 @@ def prepare(args):
     if rg:
         want_rx, want_tx = min(rg["max_rx"], 4096), min(rg["max_tx"], 4096)
         r = sh(["ethtool", "-G", iface, "rx", str(want_rx), "tx", str(want_tx)])
-        notes.append("rings: rx %d tx %d%s" % (want_rx, want_tx, "" if r.returncode == 0
-                                                else " (unchanged: %s)" % r.stderr.strip()))
+        notes.append("rings: rx %d tx %d%s" % (want_rx, want_tx, failed(r, " (unchanged: %s)")))
     else:
         notes.append("rings: not adjustable on this driver")
     # XDP sees only what is in the frame: a tag the NIC strips into
     # metadata would be invisible to ox_steer.
     r = sh(["ethtool", "-K", iface, "rxvlan", "off"])
-    notes.append("rx VLAN offload: %s" % ("off (tags stay visible to XDP)" if r.returncode == 0
-                                         else "unchanged: " + r.stderr.strip()))
+    notes.append("rx VLAN offload: %s"
+                 % (failed(r, "unchanged: %s") or "off (tags stay visible to XDP)"))
     try:
         with open("/proc/sys/net/core/bpf_jit_enable", "w") as f:
             f.write("1")

@@ -779,8 +779,8 @@ def relay_section(b, io):
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rel:
         if "skipped" in r:
-            lines.append("| %s | | | | | | | | skipped: %s | | | | | |" % (r["case"],
-                                                                        r["skipped"]))
+            lines.append("| %s | | | | | | | | skipped: %s | | | | | |"
+                         % (r["case"], r["skipped"]))
             continue
         if r["kind"] == "aead":
             lines.append("| %s | %d | | | %s | | | %.2f | %s | | | %.2f | | |" % (
@@ -810,8 +810,9 @@ def relay_section(b, io):
               "Gbps is the single-core limit the per-lcore figure is held against. "
               "kudp-relay's CPU time is what the kernel charged to its process (its system "
               "calls included); its receive path, which ran on the generator's cpu, is in the "
-              "receive column instead, as for oxidize-server. Flat-out rows overload the relay: their loss and RTT are "
-              "queueing, the rows at a fixed rate show the RTT of a relay that keeps up.", ""]
+              "receive column instead, as for oxidize-server. Flat-out rows overload the "
+              "relay: their loss and RTT are queueing, the rows at a fixed rate show the RTT "
+              "of a relay that keeps up.", ""]
     drops = [r for r in rel if r.get("dut_drops")]
     if drops:
         lines += ["Drops the relays counted: " + "; ".join(

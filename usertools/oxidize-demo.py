@@ -208,8 +208,8 @@ def run_demo(tb, server, client, d, args, procs):
     p.wait(timeout=30)
     t.join(5)
     attached = tb.xdp_attached(tb.relay, tb.relay_iface)
-    say("   exit status %d; XDP program on %s: %s" % (p.returncode, tb.relay_iface,
-                                                     "still attached" if attached else "none"))
+    say("   exit status %d; XDP program on %s: %s"
+        % (p.returncode, tb.relay_iface, "still attached" if attached else "none"))
     if p.returncode != 0 or attached:
         sys.exit(1)
 

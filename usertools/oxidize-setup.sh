@@ -31,6 +31,7 @@ PACKAGES=(
 	ansible-core
 	build-essential
 	clang
+	clang-format
 	dpdk
 	dpdk-dev
 	dpkg-dev
@@ -52,12 +53,14 @@ PACKAGES=(
 	ninja-build
 	nftables
 	python3-cryptography
+	python3-flake8
 	openssl
 	pkg-config
 	python3
 	python3-matplotlib
 	python3-prometheus-client
 	python3-pyelftools
+	shellcheck
 	xdp-tools
 )
 

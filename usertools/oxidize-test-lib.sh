@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Functions of usertools/oxidize-test.sh, sourced by it and by
 # test/unit/test_runner.sh. They add to the caller's $passed, $failed and

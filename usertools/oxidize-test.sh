@@ -7,7 +7,7 @@
 #
 # 1. usertools/oxidize-setup.sh: packages, hugepages, bpffs, DPDK with
 #    shared UMEM (built once, then cached);
-# 2. build/       gcc, -Dwerror=true            -> suites unit, netns, bench
+# 2. build/       gcc, -Dwerror=true            -> suites lint, unit, netns, bench
 #    build-san/   clang, ASan+UBSan, libFuzzer  -> suites unit, netns, fuzz
 #    build-nodpdk/ gcc without DPDK (what clients link) -> suite unit
 #    build-stock/ gcc against Debian's stock DPDK -> the FLASH fallback test
@@ -45,6 +45,7 @@ pkgcfg=${setup_out##*PKG_CONFIG_PATH=}
 
 export PKG_CONFIG_PATH=$pkgcfg
 if prepare build -Dwerror=true; then
+	run build lint --suite lint
 	run build unit --suite unit
 	run build netns --suite netns
 	run build bench --suite bench
@@ -56,7 +57,7 @@ if [ "$quick" = 0 ]; then
 		export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 		export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 		# Leaks inside DPDK's net_af_xdp and libbpf are not ours to fix.
-		export LSAN_OPTIONS=suppressions=$(pwd)/test/lsan.supp:print_suppressions=0
+		export LSAN_OPTIONS=suppressions=$PWD/test/lsan.supp:print_suppressions=0
 		run build-san unit-san --suite unit --timeout-multiplier 3
 		run build-san netns-san --suite netns --timeout-multiplier 3
 		run build-san fuzz --suite fuzz
@@ -70,7 +71,7 @@ if [ "$quick" = 0 ]; then
 	fi
 
 	if [ -n "$pkgcfg" ]; then
-		if PKG_CONFIG_PATH= prepare build-stock -Dwerror=true -Dfuzz=disabled; then
+		if PKG_CONFIG_PATH="" prepare build-stock -Dwerror=true -Dfuzz=disabled; then
 			run build-stock stock flash-umem
 		fi
 	fi

@@ -28,28 +28,27 @@
 
 #include "client.h"
 
-#define PROBE_HDR 16		/* "OXPI" + u32 flow + u64 seq */
+#define PROBE_HDR 16 /* "OXPI" + u32 flow + u64 seq */
 #define MAX_PROBE 1472
 #define MAX_FLOWS 64
 
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-		"Usage: oxidize-client genkey\n"
-		"       oxidize-client pubkey < PRIVATE_KEY\n"
-		"       oxidize-client ping HOST [--port P] [--count N] [--interval MS]\n"
-		"                           [--flows N] [--size BYTES] [--timeout MS]\n"
-		"       oxidize-client up --server HOST[:PORT] --server-key BASE64 --key FILE\n"
-		"                         [options]   (oxidize-client up --help)\n\n"
-		"genkey   print a new X25519 private key, base64\n"
-		"pubkey   read a private key on stdin, print its public key\n"
-		"up       bring up the tunnel to a relay on a TUN device (root)\n"
-		"ping     send --count OXPI probes (default 20) to HOST (default port\n"
-		"         51820), one every --interval ms (default 100), from --flows\n"
-		"         UDP sockets; print each reply's RTT, then loss and p50/p90/\n"
-		"         p99/p99.9/min/max. Exit 0 if any reply came back. --ping HOST\n"
-		"         is the same.\n");
+	fprintf(f, "Usage: oxidize-client genkey\n"
+		   "       oxidize-client pubkey < PRIVATE_KEY\n"
+		   "       oxidize-client ping HOST [--port P] [--count N] [--interval MS]\n"
+		   "                           [--flows N] [--size BYTES] [--timeout MS]\n"
+		   "       oxidize-client up --server HOST[:PORT] --server-key BASE64 --key FILE\n"
+		   "                         [options]   (oxidize-client up --help)\n\n"
+		   "genkey   print a new X25519 private key, base64\n"
+		   "pubkey   read a private key on stdin, print its public key\n"
+		   "up       bring up the tunnel to a relay on a TUN device (root)\n"
+		   "ping     send --count OXPI probes (default 20) to HOST (default port\n"
+		   "         51820), one every --interval ms (default 100), from --flows\n"
+		   "         UDP sockets; print each reply's RTT, then loss and p50/p90/\n"
+		   "         p99/p99.9/min/max. Exit 0 if any reply came back. --ping HOST\n"
+		   "         is the same.\n");
 }
 
 static int
@@ -91,7 +90,8 @@ cmd_pubkey(void)
 
 	if (read_key(stdin, priv) != 0 || ox_key_public(pub, priv) != 0) {
 		sodium_memzero(priv, sizeof(priv));
-		fprintf(stderr, "oxidize-client: stdin is not a base64 X25519 key (44 characters)\n");
+		fprintf(stderr,
+			"oxidize-client: stdin is not a base64 X25519 key (44 characters)\n");
 		return 1;
 	}
 	sodium_memzero(priv, sizeof(priv));
@@ -203,8 +203,8 @@ cmd_ping(const struct ping_opts *o)
 		qsort(rtt, received, sizeof(*rtt), cmp_u64);
 		printf("rtt us: p50 %.1f p90 %.1f p99 %.1f p99.9 %.1f min %.1f max %.1f\n",
 		       pct_us(rtt, received, 50), pct_us(rtt, received, 90),
-		       pct_us(rtt, received, 99), pct_us(rtt, received, 99.9),
-		       rtt[0] / 1000.0, rtt[received - 1] / 1000.0);
+		       pct_us(rtt, received, 99), pct_us(rtt, received, 99.9), rtt[0] / 1000.0,
+		       rtt[received - 1] / 1000.0);
 		rc = 0;
 	}
 out:
@@ -249,11 +249,21 @@ parse_ping(int argc, char **argv, struct ping_opts *o)
 		if (*end != '\0' || v < 0)
 			return -EINVAL;
 		switch (opt) {
-		case 'c': o->count = (unsigned long)v; break;
-		case 'i': o->interval_ms = (unsigned int)v; break;
-		case 't': o->timeout_ms = (unsigned int)v; break;
-		case 'f': o->flows = (unsigned int)v; break;
-		case 's': o->size = (unsigned int)v; break;
+		case 'c':
+			o->count = (unsigned long)v;
+			break;
+		case 'i':
+			o->interval_ms = (unsigned int)v;
+			break;
+		case 't':
+			o->timeout_ms = (unsigned int)v;
+			break;
+		case 'f':
+			o->flows = (unsigned int)v;
+			break;
+		case 's':
+			o->size = (unsigned int)v;
+			break;
 		}
 	}
 	if (optind != argc - 1 || o->count == 0 || o->count > 10000000 || o->flows == 0 ||

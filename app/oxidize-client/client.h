@@ -13,16 +13,16 @@
 
 #include "ox_tunnel.h"
 
-#define CLIENT_DEFAULT_PORT	"51820"
-#define CLIENT_DEFAULT_TUN	"ox0"
-#define CLIENT_MAX_ROUTES	32
-#define CLIENT_MIN_MTU		576
-#define CLIENT_MAX_MTU		OX_MAX_PLAINTEXT
+#define CLIENT_DEFAULT_PORT "51820"
+#define CLIENT_DEFAULT_TUN "ox0"
+#define CLIENT_MAX_ROUTES 32
+#define CLIENT_MIN_MTU 576
+#define CLIENT_MAX_MTU OX_MAX_PLAINTEXT
 
 /** One destination prefix; family AF_INET or AF_INET6. */
 struct client_prefix {
 	int family;
-	uint8_t addr[16];	/**< network order, IPv4 in the first 4 bytes */
+	uint8_t addr[16]; /**< network order, IPv4 in the first 4 bytes */
 	uint8_t len;
 };
 
@@ -36,8 +36,8 @@ struct client_conf {
 	char tun[IFNAMSIZ];
 	struct client_prefix routes[CLIENT_MAX_ROUTES];
 	unsigned int n_routes;
-	unsigned int mtu;		/**< 0: the server's */
-	unsigned int duration_s;	/**< 0: until a signal */
+	unsigned int mtu;	 /**< 0: the server's */
+	unsigned int duration_s; /**< 0: until a signal */
 	bool verbose;
 };
 

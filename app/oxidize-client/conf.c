@@ -345,7 +345,7 @@ client_conf_parse(struct client_conf *c, int argc, char **argv)
 		return -EINVAL;
 	if (c->host[0] == '\0' || !c->have_server_key || c->key_file[0] == '\0') {
 		fprintf(stderr, "oxidize-client: up needs --server, --server-key and --key "
-			"(or their config keys)\n");
+				"(or their config keys)\n");
 		return -EINVAL;
 	}
 	return 0;

@@ -224,8 +224,7 @@ nl_route(struct nl *nl, bool add, const struct nl_route *r)
 	q.rt.rtm_type = RTN_UNICAST;
 	/* IPv4 routes without a gateway are on the link; IPv6 knows no
 	 * such distinction. */
-	q.rt.rtm_scope = r->has_gw || r->dst.family == AF_INET6 ? RT_SCOPE_UNIVERSE :
-		RT_SCOPE_LINK;
+	q.rt.rtm_scope = r->has_gw || r->dst.family == AF_INET6 ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
 	req_attr(&q, RTA_DST, r->dst.addr, alen);
 	req_attr(&q, RTA_OIF, &r->oif, sizeof(r->oif));
 	if (r->has_gw)

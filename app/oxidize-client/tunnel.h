@@ -34,16 +34,16 @@
 
 #include "client.h"
 
-#define BURST			32
-#define GRO_BUF			65536	/* one GRO super-datagram */
-#define TX_BUF			OX_MAX_DATAGRAM	/* header, packet, tag */
-#define CTL_BUF			(OX_DATA_OVERHEAD + 128)
-#define TICK_NS			(UINT64_C(250) * 1000000)
-#define NS_PER_S		UINT64_C(1000000000)
-#define SILENCE_SLACK_NS	(UINT64_C(5) * NS_PER_S)
-#define STATS_EVERY_NS		(UINT64_C(10) * NS_PER_S)
-#define KEEPALIVE_NONCE		8
-#define SOCK_BUF		(4 << 20)
+#define BURST 32
+#define GRO_BUF 65536	       /* one GRO super-datagram */
+#define TX_BUF OX_MAX_DATAGRAM /* header, packet, tag */
+#define CTL_BUF (OX_DATA_OVERHEAD + 128)
+#define TICK_NS (UINT64_C(250) * 1000000)
+#define NS_PER_S UINT64_C(1000000000)
+#define SILENCE_SLACK_NS (UINT64_C(5) * NS_PER_S)
+#define STATS_EVERY_NS (UINT64_C(10) * NS_PER_S)
+#define KEEPALIVE_NONCE 8
+#define SOCK_BUF (4 << 20)
 
 /* The client's own drop and error counters, beside enum ox_drop's. */
 #define CLIENT_DROPS(X) \
@@ -56,17 +56,19 @@
 	X(TRUNCATED, "truncated")
 
 enum client_drop {
+/* clang-format off */
 #define CD_ENUM(n, s) CD_##n,
 	CLIENT_DROPS(CD_ENUM)
 #undef CD_ENUM
 	CD_MAX
+	/* clang-format on */
 };
 
 struct client_stats {
-	uint64_t rx_dgrams, rx_bytes;	/* UDP datagrams in (GRO segments apart) */
-	uint64_t rx_gro;		/* super-datagrams GRO made of several */
+	uint64_t rx_dgrams, rx_bytes; /* UDP datagrams in (GRO segments apart) */
+	uint64_t rx_gro;	      /* super-datagrams GRO made of several */
 	uint64_t tx_dgrams, tx_bytes;
-	uint64_t tun_in, tun_out;	/* IP packets read from / written to TUN */
+	uint64_t tun_in, tun_out; /* IP packets read from / written to TUN */
 	uint64_t hs_sent, hs_done, cookies;
 	uint64_t keepalives, acks;
 	uint64_t ox_drop[OX_DROP_MAX];
@@ -81,28 +83,28 @@ struct tunnel {
 	struct ox_aead *aead;
 	struct ox_initiator in;
 	struct ox_peer peer;
-	struct client_prefix server;	/* the relay's address, as a host prefix */
+	struct client_prefix server; /* the relay's address, as a host prefix */
 	char server_str[INET6_ADDRSTRLEN + 8];
 	bool gro;
 
 	/* What the TUN device carries now. */
 	bool configured;
-	struct client_prefix addr4, addr6;	/* family 0: none */
+	struct client_prefix addr4, addr6; /* family 0: none */
 	unsigned int mtu;
-	struct nl_route added[CLIENT_MAX_ROUTES * 2 + 1];	/* to remove at exit */
+	struct nl_route added[CLIENT_MAX_ROUTES * 2 + 1]; /* to remove at exit */
 	unsigned int n_added;
 
 	/* Timers, CLOCK_MONOTONIC nanoseconds. */
 	uint64_t start_ns;
-	uint64_t hs_sent_ns;		/* last initiation */
-	uint64_t hs_first_ns;		/* first initiation of the series; 0: none */
-	bool hs_warned;			/* REKEY_ATTEMPT_TIME passed in this series */
-	bool established;		/* keys agreed and the relay not silent */
+	uint64_t hs_sent_ns;  /* last initiation */
+	uint64_t hs_first_ns; /* first initiation of the series; 0: none */
+	bool hs_warned;	      /* REKEY_ATTEMPT_TIME passed in this series */
+	bool established;     /* keys agreed and the relay not silent */
 	uint64_t last_tx_ns, last_rx_ns, last_ka_ns;
 	uint64_t keepalive_ns;
 	uint64_t next_stats_ns;
 	bool stop;
-	bool failed;			/* stopped by an error */
+	bool failed; /* stopped by an error */
 
 	struct client_stats st;
 
@@ -118,8 +120,15 @@ struct tunnel {
 	} rx_cmsg[BURST];
 };
 
-#define say(...) do { fprintf(stderr, "oxidize-client: " __VA_ARGS__); } while (0)
-#define verbose(t, ...) do { if ((t)->conf->verbose) say(__VA_ARGS__); } while (0)
+#define say(...) \
+	do { \
+		fprintf(stderr, "oxidize-client: " __VA_ARGS__); \
+	} while (0)
+#define verbose(t, ...) \
+	do { \
+		if ((t)->conf->verbose) \
+			say(__VA_ARGS__); \
+	} while (0)
 
 /* tunnel_io.c */
 int cli_tun_open(struct tunnel *t);

@@ -46,7 +46,8 @@ cli_stats_print(const struct tunnel *t, const char *what)
 	size_t off, mark;
 	int i;
 
-	off = (size_t)snprintf(line, sizeof(line),
+	off = (size_t)snprintf(
+		line, sizeof(line),
 		"%srx %llu datagrams %llu bytes, tx %llu datagrams %llu bytes, "
 		"tun in %llu out %llu, handshakes %llu sent %llu done, keepalives %llu acks %llu",
 		what, (unsigned long long)s->rx_dgrams, (unsigned long long)s->rx_bytes,

@@ -139,7 +139,8 @@ cli_on_tick(struct tunnel *t)
 		if (now - t->hs_sent_ns >= OX_REKEY_TIMEOUT_NS) {
 			if (!t->hs_warned && now - t->hs_first_ns >= OX_REKEY_ATTEMPT_NS) {
 				say("no answer from the relay %s for %llu s; still trying every "
-				    "%llu s\n", t->server_str,
+				    "%llu s\n",
+				    t->server_str,
 				    (unsigned long long)(OX_REKEY_ATTEMPT_NS / NS_PER_S),
 				    (unsigned long long)(OX_REKEY_TIMEOUT_NS / NS_PER_S));
 				t->hs_warned = true;
@@ -159,10 +160,9 @@ cli_on_tick(struct tunnel *t)
 			t->established = false;
 			if (!t->in.pending)
 				cli_hs_begin(t, now);
-		} else if (kp != NULL &&
-			   (now - t->last_tx_ns >= t->keepalive_ns ||
-			    (now - t->last_rx_ns >= t->keepalive_ns &&
-			     now - t->last_ka_ns >= t->keepalive_ns))) {
+		} else if (kp != NULL && (now - t->last_tx_ns >= t->keepalive_ns ||
+					  (now - t->last_rx_ns >= t->keepalive_ns &&
+					   now - t->last_ka_ns >= t->keepalive_ns))) {
 			/* Nothing sent, or sent without an answer: ask for an
 			 * ACK so silence means the relay is gone. */
 			send_keepalive(t, now);
@@ -172,8 +172,7 @@ cli_on_tick(struct tunnel *t)
 		t->next_stats_ns = now + STATS_EVERY_NS;
 		cli_stats_print(t, "");
 	}
-	if (t->conf->duration_s &&
-	    now - t->start_ns >= (uint64_t)t->conf->duration_s * NS_PER_S)
+	if (t->conf->duration_s && now - t->start_ns >= (uint64_t)t->conf->duration_s * NS_PER_S)
 		t->stop = true;
 }
 

@@ -43,8 +43,9 @@ cli_tun_open(struct tunnel *t)
 		int ret = -errno;
 
 		say("cannot create TUN device %s: %s%s\n", t->conf->tun, strerror(errno),
-		    errno == EPERM ? " (needs CAP_NET_ADMIN)" :
-		    errno == EBUSY ? " (in use)" : "");
+		    errno == EPERM   ? " (needs CAP_NET_ADMIN)"
+		    : errno == EBUSY ? " (in use)"
+				     : "");
 		return ret;
 	}
 	t->tun_index = (int)if_nametoindex(ifr.ifr_name);
@@ -76,8 +77,8 @@ cli_udp_open(struct tunnel *t)
 		t->server.len = 128;
 	}
 	inet_ntop(t->server.family, t->server.addr, a, sizeof(a));
-	snprintf(t->server_str, sizeof(t->server_str), ai->ai_family == AF_INET6 ?
-		 "[%s]:%s" : "%s:%s", a, t->conf->port);
+	snprintf(t->server_str, sizeof(t->server_str),
+		 ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", a, t->conf->port);
 	t->udp = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (t->udp < 0 || connect(t->udp, ai->ai_addr, ai->ai_addrlen) != 0) {
 		ret = -errno;
@@ -121,8 +122,7 @@ cli_loop_open(struct tunnel *t, sigset_t *old)
 	t->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
 	t->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	t->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (t->sfd < 0 || t->tfd < 0 || t->ep < 0 ||
-	    timerfd_settime(t->tfd, 0, &its, NULL) != 0)
+	if (t->sfd < 0 || t->tfd < 0 || t->ep < 0 || timerfd_settime(t->tfd, 0, &its, NULL) != 0)
 		return -errno;
 	if (epoll_add(t, t->udp) || epoll_add(t, t->tun) || epoll_add(t, t->tfd) ||
 	    epoll_add(t, t->sfd))

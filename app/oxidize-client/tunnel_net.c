@@ -56,11 +56,13 @@ route_add(struct tunnel *t, const struct nl_route *r)
 
 	ret = nl_route(&t->nl, true, r);
 	if (ret == -EEXIST) {
-		say("route %s exists already; left as it is\n", cli_prefix_str(&r->dst, b, sizeof(b)));
+		say("route %s exists already; left as it is\n",
+		    cli_prefix_str(&r->dst, b, sizeof(b)));
 		return 0;
 	}
 	if (ret != 0) {
-		say("cannot add route %s: %s\n", cli_prefix_str(&r->dst, b, sizeof(b)), strerror(-ret));
+		say("cannot add route %s: %s\n", cli_prefix_str(&r->dst, b, sizeof(b)),
+		    strerror(-ret));
 		return ret;
 	}
 	t->added[t->n_added++] = *r;

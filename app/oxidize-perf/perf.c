@@ -56,7 +56,7 @@
 #define BURST PERF_BURST
 #define MAX_FLOWS PERF_MAX_FLOWS
 #define HIST_US PERF_HIST_US
-#define PROBE_HDR 20		/* "OXPI" + u64 seq + u64 tsc */
+#define PROBE_HDR 20 /* "OXPI" + u64 seq + u64 tsc */
 
 struct flow {
 	uint8_t frame[RTE_ETHER_HDR_LEN + 20 + 8 + 1500];
@@ -153,8 +153,7 @@ csum_add_fields(uint16_t csum, const uint8_t *fields, unsigned int len)
 }
 
 static inline int
-fill(struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n, uint64_t *seq,
-     uint16_t n_flows)
+fill(struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n, uint64_t *seq, uint16_t n_flows)
 {
 	uint64_t now = rte_rdtsc();
 	uint16_t i;
@@ -209,9 +208,9 @@ receive(struct rte_mbuf *m, uint64_t us_cycles, uint64_t *received, uint64_t *fo
 	uint64_t sent_tsc;
 	uint8_t *pl;
 
-	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0,
-			 &p) < 0 || ox_pkt_csum_check(&p) < 0 ||
-	    p.payload_len < PROBE_HDR || memcmp(p.frame + p.payload_off, "OXPO", 4) != 0) {
+	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0, &p) < 0 ||
+	    ox_pkt_csum_check(&p) < 0 || p.payload_len < PROBE_HDR ||
+	    memcmp(p.frame + p.payload_off, "OXPO", 4) != 0) {
 		(*foreign)++;
 		return;
 	}
@@ -282,7 +281,9 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 	c->verify_every = 4;
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
-		case 'i': c->iface = optarg; break;
+		case 'i':
+			c->iface = optarg;
+			break;
 		case 'd':
 			if (inet_pton(AF_INET, optarg, &c->dst) != 1)
 				goto bad;
@@ -291,22 +292,46 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 			if (rte_ether_unformat_addr(optarg, &c->dst_mac) != 0)
 				goto bad;
 			break;
-		case 'p': c->port = (uint16_t)atoi(optarg); break;
-		case 'f': n_flows = atol(optarg); break;
-		case 's': size = atol(optarg); break;
-		case 'r': c->rate = strtoull(optarg, NULL, 0); break;
-		case 't': c->duration = atof(optarg); break;
-		case 'q': c->queues = (uint16_t)atoi(optarg); break;
-		case 'j': c->json = true; break;
-		case 'b': c->busy_budget = atoi(optarg); break;
-		case 'R': c->relay_dir = optarg; break;
-		case 'c': clients = atol(optarg); break;
+		case 'p':
+			c->port = (uint16_t)atoi(optarg);
+			break;
+		case 'f':
+			n_flows = atol(optarg);
+			break;
+		case 's':
+			size = atol(optarg);
+			break;
+		case 'r':
+			c->rate = strtoull(optarg, NULL, 0);
+			break;
+		case 't':
+			c->duration = atof(optarg);
+			break;
+		case 'q':
+			c->queues = (uint16_t)atoi(optarg);
+			break;
+		case 'j':
+			c->json = true;
+			break;
+		case 'b':
+			c->busy_budget = atoi(optarg);
+			break;
+		case 'R':
+			c->relay_dir = optarg;
+			break;
+		case 'c':
+			clients = atol(optarg);
+			break;
 		case 'x':
 			if (inet_pton(AF_INET, optarg, &c->exit_ip) != 1 || c->exit_ip.s_addr == 0)
 				goto bad;
 			break;
-		case 'v': c->verify_every = (uint32_t)strtoul(optarg, NULL, 0); break;
-		case 'n': c->packets = strtoull(optarg, NULL, 0); break;
+		case 'v':
+			c->verify_every = (uint32_t)strtoul(optarg, NULL, 0);
+			break;
+		case 'n':
+			c->packets = strtoull(optarg, NULL, 0);
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -355,8 +380,7 @@ perf_flash_up(struct ox_flash *f, const struct perf_conf *c)
 }
 
 void
-perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *bsz,
-	    uint64_t *gap)
+perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *bsz, uint64_t *gap)
 {
 	uint64_t want;
 
@@ -368,7 +392,7 @@ perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *
 	 * and the RTT measures the relay, not the burst. */
 	want = c->rate * n_ports / 100000;
 	*bsz = want < 1 ? 1 : want > BURST ? BURST : (uint16_t)want;
-	*gap = hz * *bsz * n_ports / c->rate;	/* one burst per port per turn */
+	*gap = hz * *bsz * n_ports / c->rate; /* one burst per port per turn */
 }
 
 static int
@@ -435,8 +459,8 @@ probe_run(struct perf_conf *c)
 		       c->flows, c->rate);
 	else
 		printf("sent %" PRIu64 " (%.0f pps), received %" PRIu64 " (%.0f pps), "
-		       "loss %.4f%%, RTT p50 %.1f us p99 %.1f us p99.9 %.1f us\n", seq,
-		       seq / secs, received, received / secs, lost * 100,
+		       "loss %.4f%%, RTT p50 %.1f us p99 %.1f us p99.9 %.1f us\n",
+		       seq, seq / secs, received, received / secs, lost * 100,
 		       perf_percentile(received, 50), perf_percentile(received, 99),
 		       perf_percentile(received, 99.9));
 	ox_flash_destroy(&f);
@@ -457,7 +481,7 @@ main(int argc, char **argv)
 		return 1;
 	ret = parse_args(&c, argc - ret, argv + ret);
 	if (ret != 0) {
-		rc = ret > 0 ? 0 : 1;	/* --help */
+		rc = ret > 0 ? 0 : 1; /* --help */
 		goto out_eal;
 	}
 	signal(SIGINT, on_signal);

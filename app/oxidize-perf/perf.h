@@ -15,25 +15,25 @@
 #include "ox_flash.h"
 #include "ox_tunnel.h"
 
-#define PERF_BURST	32
-#define PERF_MAX_FLOWS	4096
-#define PERF_HIST_US	20000	/* 1 us buckets up to 20 ms, then one overflow bucket */
+#define PERF_BURST 32
+#define PERF_MAX_FLOWS 4096
+#define PERF_HIST_US 20000 /* 1 us buckets up to 20 ms, then one overflow bucket */
 
 struct perf_conf {
 	const char *iface;
 	struct in_addr src, dst;
 	struct rte_ether_addr dst_mac, src_mac;
 	uint16_t port;
-	uint16_t flows;		/* OXPI: source ports; relay: clients */
-	uint16_t size;		/* OXPI: UDP payload bytes; relay: inner IPv4 packet bytes */
+	uint16_t flows; /* OXPI: source ports; relay: clients */
+	uint16_t size;	/* OXPI: UDP payload bytes; relay: inner IPv4 packet bytes */
 	uint16_t queues;
-	uint64_t rate;		/* packets/s, 0 = flat out */
-	int busy_budget;	/* as oxidize-server's --busy-budget */
+	uint64_t rate;	 /* packets/s, 0 = flat out */
+	int busy_budget; /* as oxidize-server's --busy-budget */
 	double duration;
 	bool json;
 	/* Relay mode. */
 	const char *relay_dir;	/* key directory from `oxidize-perf keys`; NULL: OXPI mode */
-	struct in_addr exit_ip;	/* inner destination; 0: the next client */
+	struct in_addr exit_ip; /* inner destination; 0: the next client */
 	uint32_t verify_every;	/* open and time one received packet in this many */
 	uint64_t packets;	/* packets to pre-seal; 0: from rate and duration */
 };
@@ -43,11 +43,11 @@ extern volatile int perf_stop;
 
 /* Inner IPv4 packet sizes the relay mode sends: headers and its marker up
  * to the relay's default tunnel MTU. */
-#define PERF_RELAY_INNER_MIN	48
-#define PERF_RELAY_INNER_MAX	OX_DEFAULT_MTU
+#define PERF_RELAY_INNER_MIN 48
+#define PERF_RELAY_INNER_MAX OX_DEFAULT_MTU
 /* Longest relay run: under REKEY_AFTER_TIME (doc/oxtunnel.md), as the
  * simulated clients keep their first keys. */
-#define PERF_RELAY_MAX_S	100
+#define PERF_RELAY_MAX_S 100
 
 /* RTT histogram in microseconds, shared by both modes. */
 void perf_hist_add(uint64_t us);

@@ -58,32 +58,31 @@
 #include "ox_tunnel.h"
 #include "perf.h"
 
-#define SPORT_BASE	42000		/* client i sends from this + i */
-#define INNER_SPORT	40000		/* inner UDP source port base */
-#define INNER_DPORT_C2C	7		/* echo: only the generator reads them */
-#define INNER_DPORT_EXIT 9		/* discard */
-#define INNER_MAGIC	"OXRB"
-#define INNER_HDRS	(sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
-#define INNER_MARK	12		/* magic + u64 j */
-#define FRAME_HDRS	(RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + \
-			 sizeof(struct rte_udp_hdr))
-#define ARENA_MAX	(UINT64_C(2) << 30)	/* prepared frames */
-#define DEFAULT_PPS	700000.0		/* flat out: frames for this rate */
-#define HS_TRIES	3
-#define HS_WAIT_NS	(UINT64_C(1000) * 1000000)
+#define SPORT_BASE 42000   /* client i sends from this + i */
+#define INNER_SPORT 40000  /* inner UDP source port base */
+#define INNER_DPORT_C2C 7  /* echo: only the generator reads them */
+#define INNER_DPORT_EXIT 9 /* discard */
+#define INNER_MAGIC "OXRB"
+#define INNER_HDRS (sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define INNER_MARK 12 /* magic + u64 j */
+#define FRAME_HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define ARENA_MAX (UINT64_C(2) << 30) /* prepared frames */
+#define DEFAULT_PPS 700000.0	      /* flat out: frames for this rate */
+#define HS_TRIES 3
+#define HS_WAIT_NS (UINT64_C(1000) * 1000000)
 /* The relay allows one source 20 initiations/s after a burst of 5
  * (doc/oxtunnel.md section 8): stay under it. */
-#define HS_BURST	4
-#define HS_GAP_NS	(UINT64_C(60) * 1000000)
-#define PERF_NS_PER_S	1e9
+#define HS_BURST 4
+#define HS_GAP_NS (UINT64_C(60) * 1000000)
+#define PERF_NS_PER_S 1e9
 
 _Static_assert(PERF_RELAY_INNER_MIN >= INNER_HDRS + INNER_MARK, "inner packet too small");
 
 struct rclient {
 	struct ox_keypair kp;
-	uint32_t v4;		/* tunnel address from the handshake, network order */
-	uint16_t sport;		/* outer UDP source port, host order */
-	uint64_t rx;		/* DATA frames received for this client */
+	uint32_t v4;	/* tunnel address from the handshake, network order */
+	uint16_t sport; /* outer UDP source port, host order */
+	uint64_t rx;	/* DATA frames received for this client */
 };
 
 struct relay_run {
@@ -92,12 +91,12 @@ struct relay_run {
 	struct ox_aead *aead;
 	uint8_t server_pub[OX_KEY_LEN];
 	uint64_t inits_sent, last_init_ns;
-	uint8_t *arena;		/* prepared frames: packet j at j * stride */
+	uint8_t *arena; /* prepared frames: packet j at j * stride */
 	size_t arena_len;
 	uint32_t stride;
 	uint16_t frame_len;
 	uint64_t n_pkts;
-	uint64_t *send_tsc;	/* TSC when packet j was handed to a port */
+	uint64_t *send_tsc; /* TSC when packet j was handed to a port */
 	uint64_t us_cycles;
 	uint64_t received, foreign, verified, bad_auth, bad_inner, replayed;
 };
@@ -159,8 +158,7 @@ perf_relay_keys(int argc, char **argv)
 	if (argc == 3)
 		n = strtoul(argv[2], &end, 10);
 	if (argc != 3 || *end != '\0' || n < 1 || n > PERF_MAX_FLOWS) {
-		fprintf(stderr, "usage: oxidize-perf keys DIR N (1..%d clients)\n",
-			PERF_MAX_FLOWS);
+		fprintf(stderr, "usage: oxidize-perf keys DIR N (1..%d clients)\n", PERF_MAX_FLOWS);
 		return -EINVAL;
 	}
 	if (sodium_init() < 0)
@@ -335,8 +333,9 @@ client_connect(struct relay_run *r, uint32_t i, const uint8_t priv[OX_KEY_LEN])
 		deadline = ox_mono_ns() + HS_WAIT_NS;
 		while (ox_mono_ns() < deadline) {
 			len = recv_until(fd, buf, sizeof(buf), deadline);
-			if (len > 0 && ox_initiator_consume_response(&in, buf, (size_t)len,
-					ox_mono_ns(), &pl, &cl->kp) == 0) {
+			if (len > 0 &&
+			    ox_initiator_consume_response(&in, buf, (size_t)len, ox_mono_ns(), &pl,
+							  &cl->kp) == 0) {
 				cl->v4 = htonl(pl.v4);
 				ret = client_keepalive(r, cl, fd);
 				goto out_wipe;
@@ -416,8 +415,7 @@ build_frame(struct relay_run *r, uint64_t j, uint64_t now_ns)
 	iip->dst_addr = c->exit_ip.s_addr ? c->exit_ip.s_addr : r->cl[(i + 1) % n].v4;
 	iip->hdr_checksum = rte_ipv4_cksum(iip);
 	iudp->src_port = rte_cpu_to_be_16((uint16_t)(INNER_SPORT + i));
-	iudp->dst_port = rte_cpu_to_be_16(c->exit_ip.s_addr ? INNER_DPORT_EXIT :
-					  INNER_DPORT_C2C);
+	iudp->dst_port = rte_cpu_to_be_16(c->exit_ip.s_addr ? INNER_DPORT_EXIT : INNER_DPORT_C2C);
 	iudp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*iudp) + plen));
 	iudp->dgram_cksum = 0;
 	memcpy(pl, INNER_MAGIC, 4);
@@ -471,8 +469,7 @@ prepare(struct relay_run *r)
 	/* Every client the same number of packets. */
 	want = RTE_MAX(want - want % c->flows, (uint64_t)c->flows);
 	r->arena_len = want * r->stride;
-	mem = mmap(NULL, r->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-		   -1, 0);
+	mem = mmap(NULL, r->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (mem == MAP_FAILED) {
 		r->arena_len = 0;
 		fprintf(stderr, "oxidize-perf: no memory for %" PRIu64 " frames\n", want);
@@ -538,8 +535,7 @@ relay_receive(struct relay_run *r, struct rte_mbuf *m, uint64_t now_ns)
 	uint32_t i;
 	uint8_t *d;
 
-	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0,
-			 &p) < 0)
+	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0, &p) < 0)
 		goto foreign;
 	d = p.frame + p.payload_off;
 	if (ox_msg_parse(d, p.payload_len, &msg) != OX_MSG_DATA)
@@ -559,8 +555,8 @@ foreign:
 /* ----------------------------------------------------------------- run */
 
 static void
-report(const struct relay_run *r, uint64_t sent, uint64_t not_sent, double secs,
-       bool exhausted, double hs_s, double seal_s)
+report(const struct relay_run *r, uint64_t sent, uint64_t not_sent, double secs, bool exhausted,
+       double hs_s, double seal_s)
 {
 	const struct perf_conf *c = r->c;
 	bool exit_mode = c->exit_ip.s_addr != 0;

@@ -32,14 +32,12 @@ struct opt_def {
 #define FIELD(f) offsetof(struct srv_server_conf, f), sizeof(((struct srv_server_conf *)0)->f)
 
 static const struct opt_def opt_defs[] = {
-	{ "port", OPT_U16, FIELD(port), 1, 65535, "P",
-	  "OxTunnel UDP port (default 51820)" },
+	{ "port", OPT_U16, FIELD(port), 1, 65535, "P", "OxTunnel UDP port (default 51820)" },
 	{ "iface", OPT_STR, FIELD(iface), 0, 0, "IF",
 	  "FLASH on IF, one port per queue (default: the default route's interface)" },
 	{ "queues", OPT_U16, FIELD(queues), 0, OX_FLASH_MAX_QUEUES, "N",
 	  "queues to drive; 0 = all that IF or each port has (default 0)" },
-	{ "burst", OPT_U16, FIELD(burst), 1, SRV_MAX_BURST, "N",
-	  "RX/TX burst size (default 32)" },
+	{ "burst", OPT_U16, FIELD(burst), 1, SRV_MAX_BURST, "N", "RX/TX burst size (default 32)" },
 	{ "xdp-prog", OPT_STR, FIELD(xdp_prog), 0, 0, "PATH",
 	  "ox_steer object (default: the built, else the installed one)" },
 	{ "xdp-replace", OPT_BOOL, FIELD(xdp_replace), 0, 1, NULL,
@@ -124,7 +122,8 @@ srv_conf_usage(const char *prog)
 	       "one net_af_xdp port per queue of the interface, all over one UMEM, and\n"
 	       "attaches ox_steer so only the OxTunnel port leaves the kernel's path.\n"
 	       "Otherwise it drives the ports EAL created (PCI with RSS, net_tap, ...).\n\n"
-	       "Options:\n", prog);
+	       "Options:\n",
+	       prog);
 	for (i = 0; i < N_OPTS; i++) {
 		snprintf(flag, sizeof(flag), "--%s%s%s", opt_defs[i].name,
 			 opt_defs[i].arg ? " " : "", opt_defs[i].arg ? opt_defs[i].arg : "");
@@ -163,7 +162,7 @@ set_value(struct srv_server_conf *c, const struct opt_def *d, const char *val, c
 	if (d->type == OPT_STR) {
 		if (strlen(val) >= d->size) {
 			CONF_ERR("%s: %s: value longer than %zu characters\n", where, d->name,
-				d->size - 1);
+				 d->size - 1);
 			return -EINVAL;
 		}
 		memcpy(p, val, strlen(val) + 1);
@@ -193,11 +192,10 @@ set_value(struct srv_server_conf *c, const struct opt_def *d, const char *val, c
 	return 0;
 bad:
 	if (d->type == OPT_BOOL)
-		CONF_ERR("%s: %s: '%s' is not a boolean (true/false)\n", where, d->name,
-			val);
+		CONF_ERR("%s: %s: '%s' is not a boolean (true/false)\n", where, d->name, val);
 	else
-		CONF_ERR("%s: %s: '%s' is not a number in %ld..%ld\n", where, d->name, val,
-			d->min, d->max);
+		CONF_ERR("%s: %s: '%s' is not a number in %ld..%ld\n", where, d->name, val, d->min,
+			 d->max);
 	return -EINVAL;
 }
 
@@ -237,7 +235,7 @@ load_file(struct srv_server_conf *c, const char *path)
 	for (s = 0; s < n_sec; s++) {
 		if (strcmp(sections[s], "server") != 0) {
 			CONF_ERR("config %s: unknown section [%s] (only [server])\n", path,
-				sections[s]);
+				 sections[s]);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -256,7 +254,7 @@ load_file(struct srv_server_conf *c, const char *path)
 
 		if (d == NULL || strcmp(d->name, "config") == 0) {
 			CONF_ERR("config %s: unknown option '%s' in [server]\n", path,
-				entries[i].name);
+				 entries[i].name);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -323,8 +321,7 @@ srv_conf_parse(struct srv_server_conf *c, int argc, char **argv)
 			return ret;
 	}
 	if (optind < argc) {
-		CONF_ERR("unexpected argument '%s'; see %s -- --help\n", argv[optind],
-			argv[0]);
+		CONF_ERR("unexpected argument '%s'; see %s -- --help\n", argv[optind], argv[0]);
 		return -EINVAL;
 	}
 	return 0;

@@ -21,7 +21,7 @@
 #include "server.h"
 
 const char *const srv_dp_drop_names[SRV_DP_DROP_MAX] = {
-#define SRV_DP_NAME(e, s) [SRV_DP_DROP_ ## e] = s,
+#define SRV_DP_NAME(e, s) [SRV_DP_DROP_##e] = s,
 	SRV_DP_DROP_REASONS(SRV_DP_NAME)
 #undef SRV_DP_NAME
 };
@@ -181,8 +181,10 @@ srv_worker_main(void *arg)
 		int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
 
 		if (err != 0)
-			SRV_LOG(WARNING, "lcore %u stays SCHED_OTHER: SCHED_FIFO %u refused: %s "
-				"(needs CAP_SYS_NICE)", w->lcore_id, w->fifo_prio, strerror(err));
+			SRV_LOG(WARNING,
+				"lcore %u stays SCHED_OTHER: SCHED_FIFO %u refused: %s "
+				"(needs CAP_SYS_NICE)",
+				w->lcore_id, w->fifo_prio, strerror(err));
 		else
 			SRV_LOG(NOTICE, "lcore %u runs SCHED_FIFO at priority %u", w->lcore_id,
 				w->fifo_prio);
@@ -209,7 +211,7 @@ srv_worker_main(void *arg)
 			for (j = 0; j < n; j++) {
 				if (j + SRV_PREFETCH_AHEAD < n)
 					rte_prefetch0(rte_pktmbuf_mtod(pkts[j + SRV_PREFETCH_AHEAD],
-								      void *));
+								       void *));
 				bytes += pkts[j]->pkt_len;
 				if (s->tap)
 					handle_tap(w, s, pkts[j]);
@@ -267,7 +269,7 @@ tx_drop_cb(struct rte_mbuf **pkts, uint16_t unsent, void *userdata)
 	for (i = 0; i < unsent; i++)
 		bytes += pkts[i]->pkt_len;
 	srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_TX_FULL], unsent);
-	srv_ctr_add(&w->stats.tx_bytes, (uint64_t)0 - bytes);	/* counted at enqueue */
+	srv_ctr_add(&w->stats.tx_bytes, (uint64_t)0 - bytes); /* counted at enqueue */
 	rte_pktmbuf_free_bulk(pkts, unsent);
 }
 

@@ -61,7 +61,8 @@ add_host_addresses(struct ox_policy *p, unsigned int *n_host, char *err, size_t 
 			ret = ox_policy_add(p, false, (const uint8_t *)&a->sin_addr, 32,
 					    OX_POLICY_HOST);
 			(*n_host)++;
-			if (ret == 0 && (i->ifa_flags & IFF_BROADCAST) && i->ifa_broadaddr != NULL) {
+			if (ret == 0 && (i->ifa_flags & IFF_BROADCAST) &&
+			    i->ifa_broadaddr != NULL) {
 				a = (const struct sockaddr_in *)i->ifa_broadaddr;
 				ret = ox_policy_add(p, false, (const uint8_t *)&a->sin_addr, 32,
 						    OX_POLICY_DENY);
@@ -124,9 +125,11 @@ srv_exit_policy(const struct srv_server *srv, const struct ox_tunnel_addr *gw,
 		SRV_LOG(ERR, "--exit-open: %s (want udp/PORT,tcp/PORT,...)", err);
 		goto fail;
 	}
-	SRV_LOG(INFO, "exit policy: %u address(es) of this host refused%s%s, deny [%s], "
-		"allow [%s]", n_host, c->exit_open[0] ? " but for ports " : "", c->exit_open,
-		c->exit_deny, c->exit_allow);
+	SRV_LOG(INFO,
+		"exit policy: %u address(es) of this host refused%s%s, deny [%s], "
+		"allow [%s]",
+		n_host, c->exit_open[0] ? " but for ports " : "", c->exit_open, c->exit_deny,
+		c->exit_allow);
 	*out = p;
 	return 0;
 fail:

@@ -100,9 +100,11 @@ check_privileges(void)
 		strcat(missing, " CAP_SYS_ADMIN");
 	if (missing[0] == '\0')
 		return 0;
-	SRV_LOG(ERR, "missing privileges:%s. Run as root, or grant them: "
+	SRV_LOG(ERR,
+		"missing privileges:%s. Run as root, or grant them: "
 		"setcap cap_net_admin,cap_net_raw,cap_ipc_lock,cap_sys_admin+ep "
-		"oxidize-server (config/oxidize-server.service grants the same)", missing);
+		"oxidize-server (config/oxidize-server.service grants the same)",
+		missing);
 	return -EPERM;
 }
 
@@ -129,7 +131,8 @@ explain_eal_failure(void)
 				mounted = true;
 		fclose(f);
 	}
-	SRV_LOG(ERR, "hugepages missing or unusable (%lu reserved, %lu free, "
+	SRV_LOG(ERR,
+		"hugepages missing or unusable (%lu reserved, %lu free, "
 		"hugetlbfs %s; a --huge-dir must be a hugetlbfs mount): reserve and mount them "
 		"with usertools/flash-bind.py --prepare IF or usertools/oxidize-setup.sh",
 		total, free_pages, mounted ? "mounted" : "not mounted");
@@ -142,7 +145,8 @@ explain_umem_failure(void)
 
 	if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
 	    !(effective_caps() & (1ULL << CAP_IPC_LOCK_BIT)))
-		SRV_LOG(ERR, "UMEM registration needs locked memory: memlock "
+		SRV_LOG(ERR,
+			"UMEM registration needs locked memory: memlock "
 			"limit is %llu KB without CAP_IPC_LOCK; raise it (ulimit -l unlimited, "
 			"LimitMEMLOCK=infinity) or grant CAP_IPC_LOCK",
 			(unsigned long long)rl.rlim_cur / 1024);
@@ -181,8 +185,8 @@ setup_flash(struct srv_server *srv, bool adopt)
 	int ret;
 
 	if (!adopt && access(fc.xdp_prog, R_OK) != 0) {
-		SRV_LOG(ERR, "XDP program %s: %s (give --xdp-prog PATH)",
-			fc.xdp_prog, strerror(errno));
+		SRV_LOG(ERR, "XDP program %s: %s (give --xdp-prog PATH)", fc.xdp_prog,
+			strerror(errno));
 		return -ENOENT;
 	}
 	ret = adopt ? ox_flash_adopt(&srv->flash, &fc) : ox_flash_create(&srv->flash, &fc);
@@ -195,18 +199,25 @@ setup_flash(struct srv_server *srv, bool adopt)
 			explain_umem_failure();
 			break;
 		case -ENOMEM:
-			SRV_LOG(ERR, "reserve more hugepages (usertools/flash-bind.py --prepare %s "
+			SRV_LOG(ERR,
+				"reserve more hugepages (usertools/flash-bind.py --prepare %s "
 				"--hugepages N, or usertools/oxidize-setup.sh --hugepages N), or "
-				"drive fewer --queues", ifn);
+				"drive fewer --queues",
+				ifn);
 			break;
 		case -ERANGE:
-			SRV_LOG(ERR, "raise the queues with ethtool -L %s combined N (or "
-				"usertools/flash-bind.py --prepare %s --queues N), or ask for fewer "
-				"--queues", ifn, ifn);
+			SRV_LOG(ERR,
+				"raise the queues with ethtool -L %s combined N (or "
+				"usertools/flash-bind.py --prepare %s --queues N), or ask for "
+				"fewer "
+				"--queues",
+				ifn, ifn);
 			break;
 		case -EEXIST:
-			SRV_LOG(ERR, "remove that program (usertools/flash-bind.py --reset %s) or "
-				"pass --xdp-replace", ifn);
+			SRV_LOG(ERR,
+				"remove that program (usertools/flash-bind.py --reset %s) or "
+				"pass --xdp-replace",
+				ifn);
 			break;
 		}
 		return ret;
@@ -230,7 +241,8 @@ setup_flash(struct srv_server *srv, bool adopt)
 		p->xdp_mode = srv->flash.xdp_mode;
 	}
 	if (strcmp(srv->flash.xdp_mode, "generic") == 0)
-		SRV_LOG(WARNING, "%s: the driver has no native XDP; ox_steer runs in generic (skb) "
+		SRV_LOG(WARNING,
+			"%s: the driver has no native XDP; ox_steer runs in generic (skb) "
 			"mode, which costs a copy per packet - use a NIC with native XDP for speed",
 			srv->flash.iface);
 	return 0;
@@ -265,7 +277,8 @@ setup_generic(struct srv_server *srv)
 	uint16_t port_id, q, nq;
 	int ret;
 
-	RTE_ETH_FOREACH_DEV(port_id) {
+	RTE_ETH_FOREACH_DEV(port_id)
+	{
 		struct rte_eth_dev_info info;
 
 		ret = rte_eth_dev_info_get(port_id, &info);
@@ -273,8 +286,10 @@ setup_generic(struct srv_server *srv)
 			return ret;
 		nq = generic_queues(c, &info);
 		if (nq > info.max_rx_queues || nq > info.max_tx_queues) {
-			SRV_LOG(ERR, "port %u has %u RX / %u TX queues; %u asked "
-				"for", port_id, info.max_rx_queues, info.max_tx_queues, nq);
+			SRV_LOG(ERR,
+				"port %u has %u RX / %u TX queues; %u asked "
+				"for",
+				port_id, info.max_rx_queues, info.max_tx_queues, nq);
 			return -EINVAL;
 		}
 		n_mbufs += nq * (uint32_t)((c->rx_desc ? c->rx_desc : 1024) +
@@ -282,7 +297,7 @@ setup_generic(struct srv_server *srv)
 	}
 	if (n_mbufs == 0) {
 		SRV_LOG(ERR, "no ports: give --iface IF for FLASH, or EAL "
-			"--vdev/-a arguments");
+			     "--vdev/-a arguments");
 		return -ENODEV;
 	}
 	n_mbufs += rte_lcore_count() * (SRV_MAX_BURST * 2 + 512 + (c->tap[0] ? 1024 : 0)) +
@@ -293,7 +308,8 @@ setup_generic(struct srv_server *srv)
 			rte_strerror(rte_errno));
 		return -ENOMEM;
 	}
-	RTE_ETH_FOREACH_DEV(port_id) {
+	RTE_ETH_FOREACH_DEV(port_id)
+	{
 		struct rte_eth_conf pc = { 0 };
 		struct rte_eth_dev_info info;
 		struct srv_port_info *p = &srv->ports[srv->n_ports++];
@@ -302,8 +318,8 @@ setup_generic(struct srv_server *srv)
 		nq = generic_queues(c, &info);
 		if (nq > 1) {
 			pc.rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
-			pc.rx_adv_conf.rss_conf.rss_hf = (RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) &
-							 info.flow_type_rss_offloads;
+			pc.rx_adv_conf.rss_conf.rss_hf =
+				(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
 		}
 		ret = rte_eth_dev_configure(port_id, nq, nq, &pc);
 		for (q = 0; ret == 0 && q < nq; q++) {
@@ -316,8 +332,8 @@ setup_generic(struct srv_server *srv)
 		if (ret == 0)
 			ret = rte_eth_dev_start(port_id);
 		if (ret != 0) {
-			SRV_LOG(ERR, "port %u (%s) setup failed: %s", port_id,
-				info.driver_name, rte_strerror(-ret));
+			SRV_LOG(ERR, "port %u (%s) setup failed: %s", port_id, info.driver_name,
+				rte_strerror(-ret));
 			return ret;
 		}
 		p->port_id = port_id;
@@ -340,13 +356,13 @@ setup_workers(struct srv_server *srv)
 	int ret;
 
 	RTE_LCORE_FOREACH_WORKER(lcore)
-		lcores[n++] = lcore;
-	if (n == 0)		/* -l with one core: the main lcore polls too */
+	lcores[n++] = lcore;
+	if (n == 0) /* -l with one core: the main lcore polls too */
 		lcores[n++] = rte_get_main_lcore();
 	for (i = 0; i < n; i++) {
-		struct srv_worker *w = rte_zmalloc_socket("srv_worker", sizeof(*w),
-							 RTE_CACHE_LINE_SIZE,
-							 rte_lcore_to_socket_id(lcores[i]));
+		struct srv_worker *w =
+			rte_zmalloc_socket("srv_worker", sizeof(*w), RTE_CACHE_LINE_SIZE,
+					   rte_lcore_to_socket_id(lcores[i]));
 		if (w == NULL)
 			return -ENOMEM;
 		w->lcore_id = lcores[i];
@@ -427,8 +443,8 @@ default_route_iface(char *out, size_t len)
 		/* dst plen src plen next-hop metric refcnt use flags iface */
 		while (!found && fgets(line, sizeof(line), f) != NULL)
 			if (sscanf(line, "%32s %x %*s %*x %*s %*x %*x %*x %x %63s", dst6, &plen,
-				   &flags, ifn) == 4 && plen == 0 && (flags & 1) &&
-			    strcmp(ifn, "lo") != 0)
+				   &flags, ifn) == 4 &&
+			    plen == 0 && (flags & 1) && strcmp(ifn, "lo") != 0)
 				found = 1;
 		fclose(f);
 	}
@@ -445,9 +461,9 @@ count_af_xdp_ports(void)
 	uint16_t port_id, n = 0;
 
 	RTE_ETH_FOREACH_DEV(port_id)
-		if (rte_eth_dev_info_get(port_id, &info) == 0 &&
-		    strcmp(info.driver_name, "net_af_xdp") == 0)
-			n++;
+	if (rte_eth_dev_info_get(port_id, &info) == 0 &&
+	    strcmp(info.driver_name, "net_af_xdp") == 0)
+		n++;
 	return n;
 }
 
@@ -463,8 +479,10 @@ log_totals(struct srv_server *srv, const char *what)
 		drops += st.pkt_drops[k];
 	for (k = 0; k < SRV_DP_DROP_MAX; k++)
 		drops += st.dp_drops[k];
-	SRV_LOG(INFO, "%s: rx %" PRIu64 " tx %" PRIu64 " echo %" PRIu64 " dropped %" PRIu64
-		" busy cycles/pkt %" PRIu64, what, st.rx_pkts, st.tx_pkts, st.echo, drops,
+	SRV_LOG(INFO,
+		"%s: rx %" PRIu64 " tx %" PRIu64 " echo %" PRIu64 " dropped %" PRIu64
+		" busy cycles/pkt %" PRIu64,
+		what, st.rx_pkts, st.tx_pkts, st.echo, drops,
 		st.rx_pkts ? st.busy_cycles / st.rx_pkts : 0);
 }
 
@@ -594,8 +612,7 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0) {
-		SRV_LOG(ERR, "EAL initialisation failed: %s",
-			rte_strerror(rte_errno));
+		SRV_LOG(ERR, "EAL initialisation failed: %s", rte_strerror(rte_errno));
 		/* EAL's failures here are nearly always privileges or hugepages. */
 		if (check_privileges() == 0)
 			explain_eal_failure();
@@ -612,13 +629,16 @@ main(int argc, char **argv)
 	if (srv_parse_pools(&srv.conf, &srv.pool_conf) != 0)
 		goto out_eal;
 	srv.sessions = ox_sessions_create(&(struct ox_sessions_conf){
-		.name = "oxsess", .capacity = srv.conf.max_sessions, .socket_id = rte_socket_id(),
+		.name = "oxsess",
+		.capacity = srv.conf.max_sessions,
+		.socket_id = rte_socket_id(),
 		.max_readers = RTE_MAX_LCORE,
 		.priv_size = srv.conf.key_file[0] != '\0' ? relay_priv_size() : 0 });
 	if (srv.sessions == NULL) {
-		SRV_LOG(ERR, "cannot make a table of %u sessions: %s (lower "
-			"--max-sessions or reserve more hugepages)", srv.conf.max_sessions,
-			rte_strerror(rte_errno));
+		SRV_LOG(ERR,
+			"cannot make a table of %u sessions: %s (lower "
+			"--max-sessions or reserve more hugepages)",
+			srv.conf.max_sessions, rte_strerror(rte_errno));
 		goto out_eal;
 	}
 
@@ -627,7 +647,7 @@ main(int argc, char **argv)
 	if (srv.conf.iface[0] == '\0' && rte_eth_dev_count_avail() == 0) {
 		if (default_route_iface(srv.conf.iface, sizeof(srv.conf.iface)) != 0) {
 			SRV_LOG(ERR, "no --iface and no default route to take "
-				"one from: give --iface IF (or EAL --vdev/-a ports)");
+				     "one from: give --iface IF (or EAL --vdev/-a ports)");
 			goto out_eal;
 		}
 		SRV_LOG(NOTICE, "no --iface: using %s, the interface of the default route",
@@ -637,24 +657,29 @@ main(int argc, char **argv)
 		if (check_privileges() != 0)
 			goto out_eal;
 		if (if_nametoindex(srv.conf.iface) == 0) {
-			SRV_LOG(ERR, "interface %s does not exist (see ip link; "
-				"inside a namespace, run the server in it)", srv.conf.iface);
+			SRV_LOG(ERR,
+				"interface %s does not exist (see ip link; "
+				"inside a namespace, run the server in it)",
+				srv.conf.iface);
 			goto out_eal;
 		}
 		ret = setup_flash(&srv, false);
 	} else if (count_af_xdp_ports() > 0) {
 		if (count_af_xdp_ports() != rte_eth_dev_count_avail()) {
 			SRV_LOG(ERR, "net_af_xdp ports mixed with other ports; "
-				"run FLASH ports on their own");
+				     "run FLASH ports on their own");
 			goto out_eal;
 		}
 		if (srv.conf.iface[0] != '\0')
-			SRV_LOG(WARNING, "--iface %s ignored: the --vdev arguments name the "
-				"interface", srv.conf.iface);
+			SRV_LOG(WARNING,
+				"--iface %s ignored: the --vdev arguments name the "
+				"interface",
+				srv.conf.iface);
 		ret = setup_flash(&srv, true);
 	} else {
 		if (srv.conf.iface[0] != '\0')
-			SRV_LOG(WARNING, "EAL already has ports; --iface %s ignored", srv.conf.iface);
+			SRV_LOG(WARNING, "EAL already has ports; --iface %s ignored",
+				srv.conf.iface);
 		ret = setup_generic(&srv);
 	}
 	if (ret != 0) {
@@ -674,9 +699,10 @@ main(int argc, char **argv)
 	ret = relay_init(&srv);
 	if (ret != 0)
 		goto out;
-	SRV_LOG(INFO, "mbuf pool: %u mbufs, %u of them for what the handshake ring and the "
-		"lcores' inboxes can hold", srv.pool->size,
-		relay_mbufs_held(&srv.conf, rte_lcore_count()));
+	SRV_LOG(INFO,
+		"mbuf pool: %u mbufs, %u of them for what the handshake ring and the "
+		"lcores' inboxes can hold",
+		srv.pool->size, relay_mbufs_held(&srv.conf, rte_lcore_count()));
 	signal(SIGHUP, on_sighup);
 	if (srv_telemetry_register(&srv) != 0)
 		SRV_LOG(WARNING, "telemetry commands not registered");
@@ -727,8 +753,10 @@ main(int argc, char **argv)
 			/* A deleted TAP would swallow the exit path silently: stop
 			 * with an error and let the service manager start afresh. */
 			if (srv.has_tap && if_nametoindex(srv.conf.tap) == 0) {
-				SRV_LOG(ERR, "exit TAP %s was deleted from under the server; stopping "
-					"(a restart recreates it)", srv.conf.tap);
+				SRV_LOG(ERR,
+					"exit TAP %s was deleted from under the server; stopping "
+					"(a restart recreates it)",
+					srv.conf.tap);
 				rc = 1;
 				break;
 			}

@@ -16,7 +16,7 @@
 #include "relay.h"
 
 const char *const relay_ctr_names[RELAY_CTR_MAX] = {
-#define RELAY_NAME(e, s) [RELAY_ ## e] = s,
+#define RELAY_NAME(e, s) [RELAY_##e] = s,
 	RELAY_CTRS(RELAY_NAME)
 #undef RELAY_NAME
 };
@@ -57,8 +57,8 @@ relay_init(struct srv_server *srv)
 		.entries = RTE_MAX(srv->conf.max_sessions * 3, 64u),
 		.key_len = sizeof(uint32_t),
 		.socket_id = (int)rte_socket_id(),
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
-			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+		.extra_flag =
+			RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
 	struct rte_hash_rcu_config irc = {
 		.v = ox_sessions_rcu(srv->sessions),
@@ -74,7 +74,7 @@ relay_init(struct srv_server *srv)
 		return 0;
 	if (srv->conf.allow_file[0] == '\0') {
 		SRV_LOG(ERR, "--key needs --allow (the allow-list of client "
-			"public keys)");
+			     "public keys)");
 		return -EINVAL;
 	}
 	r = rte_zmalloc("ox_relay", sizeof(*r), RTE_CACHE_LINE_SIZE);
@@ -90,18 +90,17 @@ relay_init(struct srv_server *srv)
 	sodium_memzero(priv, sizeof(priv));
 	if (r->hs == NULL) {
 		ret = -errno;
-		SRV_LOG(ERR, "key file %s does not hold a usable X25519 key",
-			srv->conf.key_file);
+		SRV_LOG(ERR, "key file %s does not hold a usable X25519 key", srv->conf.key_file);
 		goto fail;
 	}
-	ret = ox_allowlist_load(&r->allow, srv->conf.allow_file, NULL, srv->conf.max_sessions,
-				err, sizeof(err));
+	ret = ox_allowlist_load(&r->allow, srv->conf.allow_file, NULL, srv->conf.max_sessions, err,
+				sizeof(err));
 	if (ret != 0) {
 		SRV_LOG(ERR, "%s", err);
 		goto fail;
 	}
-	r->ts = ox_tsstore_open(srv->conf.state_file[0] ? srv->conf.state_file : NULL,
-				err, sizeof(err));
+	r->ts = ox_tsstore_open(srv->conf.state_file[0] ? srv->conf.state_file : NULL, err,
+				sizeof(err));
 	if (r->ts == NULL) {
 		ret = -errno;
 		SRV_LOG(ERR, "--state: %s", err);
@@ -109,7 +108,7 @@ relay_init(struct srv_server *srv)
 	}
 	if (srv->conf.state_file[0] == '\0')
 		SRV_LOG(NOTICE, "relay: no --state file: after a restart, initiations captured "
-			"before it are not recognised as replays");
+				"before it are not recognised as replays");
 	ox_tsstore_apply(r->ts, &r->allow);
 	ox_hs_set_allowlist(r->hs, &r->allow);
 	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
@@ -125,8 +124,7 @@ relay_init(struct srv_server *srv)
 		goto fail;
 	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),
 				     (int)rte_socket_id(), RING_F_SC_DEQ);
-	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(),
-				    RING_F_SC_DEQ);
+	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
 	r->by_key = rte_hash_create(&hp);
 	r->rcu = ox_sessions_rcu(srv->sessions);
 	r->by_index = rte_hash_create(&ip);
@@ -134,11 +132,11 @@ relay_init(struct srv_server *srv)
 		rte_hash_free(r->by_index);
 		r->by_index = NULL;
 	}
-	r->installs = rte_zmalloc("ox_installs", sizeof(*r->installs) * INSTALLS,
-				  RTE_CACHE_LINE_SIZE);
+	r->installs =
+		rte_zmalloc("ox_installs", sizeof(*r->installs) * INSTALLS, RTE_CACHE_LINE_SIZE);
 	r->dyn_off = rte_mbuf_dynfield_register(&dyn);
-	if (r->hs_ring == NULL || r->events == NULL || r->by_key == NULL ||
-	    r->by_index == NULL || r->installs == NULL || r->dyn_off < 0) {
+	if (r->hs_ring == NULL || r->events == NULL || r->by_key == NULL || r->by_index == NULL ||
+	    r->installs == NULL || r->dyn_off < 0) {
 		ret = -rte_errno;
 		SRV_LOG(ERR, "relay setup failed: %s", rte_strerror(rte_errno));
 		goto fail;
@@ -148,16 +146,18 @@ relay_init(struct srv_server *srv)
 		char name[RTE_RING_NAMESIZE];
 
 		snprintf(name, sizeof(name), "ox_inbox%u", i);
-		w->inbox = rte_ring_create(name, INBOX_SIZE, (int)rte_lcore_to_socket_id(w->lcore_id),
-					   RING_F_SC_DEQ);
+		w->inbox = rte_ring_create(name, INBOX_SIZE,
+					   (int)rte_lcore_to_socket_id(w->lcore_id), RING_F_SC_DEQ);
 		w->aead = ox_aead_create(OX_AEAD_AUTO);
 		if (w->inbox == NULL || w->aead == NULL) {
 			ret = -ENOMEM;
 			goto fail;
 		}
 		if (w->tx_queue == NULL) {
-			SRV_LOG(ERR, "lcore %u has no port queue to send from; "
-				"use no more lcores than queues", w->lcore_id);
+			SRV_LOG(ERR,
+				"lcore %u has no port queue to send from; "
+				"use no more lcores than queues",
+				w->lcore_id);
 			ret = -EINVAL;
 			goto fail;
 		}
@@ -168,8 +168,8 @@ relay_init(struct srv_server *srv)
 	ox_sessions_set_release(srv->sessions, relay_session_released, r);
 	srv->relay = r;
 	ox_key_to_base64(pub64, ox_hs_public(r->hs));
-	SRV_LOG(NOTICE, "relay: public key %s, %u allowed key(s), tunnel MTU %u",
-		pub64, r->allow.n, srv->conf.mtu);
+	SRV_LOG(NOTICE, "relay: public key %s, %u allowed key(s), tunnel MTU %u", pub64, r->allow.n,
+		srv->conf.mtu);
 	return 0;
 fail:
 	sodium_memzero(priv, sizeof(priv));

@@ -48,18 +48,18 @@
 
 #include "server.h"
 
-#define INBOX_SIZE	4096
-#define INSTALLS	1024		/* keypairs in flight to their owners */
-#define EVENTS_SIZE	4096
-#define CTRL_BURST	32
-#define IDX_MAX		8		/* receiver indexes one session holds at once */
-#define HANDOFF_MAX	64		/* DATA of one session waiting in its owner's inbox */
+#define INBOX_SIZE 4096
+#define INSTALLS 1024 /* keypairs in flight to their owners */
+#define EVENTS_SIZE 4096
+#define CTRL_BURST 32
+#define IDX_MAX 8      /* receiver indexes one session holds at once */
+#define HANDOFF_MAX 64 /* DATA of one session waiting in its owner's inbox */
 
 /* What workers tell the control thread (the events ring): a kind in the
  * high 32 bits of the pointer-sized word, a value in the low 32. */
 enum relay_event {
-	EV_END = 1,		/* a DISCONNECT: end session (value: its handle) */
-	EV_RETIRE = 2,		/* a keypair left its peer (value: receiver index) */
+	EV_END = 1,    /* a DISCONNECT: end session (value: its handle) */
+	EV_RETIRE = 2, /* a keypair left its peer (value: receiver index) */
 };
 _Static_assert(sizeof(void *) == 8, "events pack a kind and a 32-bit value in a pointer");
 
@@ -74,78 +74,80 @@ _Static_assert(sizeof(void *) == 8, "events pack a kind and a 32-bit value in a 
 	X(REPLY_INBOX_FULL, "reply_inbox_full")
 
 enum relay_hs_drop {
-#define RELAY_HS_ENUM(e, s) RELAY_HS_ ## e,
+/* clang-format off */
+#define RELAY_HS_ENUM(e, s) RELAY_HS_##e,
 	RELAY_HS_DROPS(RELAY_HS_ENUM)
 #undef RELAY_HS_ENUM
 	RELAY_HS_MAX
+	/* clang-format on */
 };
 
 /* What an mbuf in a worker's inbox is (mbuf hash.usr). */
 enum inbox_kind {
-	INBOX_SEND = 1,		/* a finished frame: send it */
-	INBOX_RESPONSE = 2,	/* a RESPONSE frame: install its keypair, then send */
-	INBOX_DATA = 3,		/* a DATA datagram this worker owns: process it */
+	INBOX_SEND = 1,	    /* a finished frame: send it */
+	INBOX_RESPONSE = 2, /* a RESPONSE frame: install its keypair, then send */
+	INBOX_DATA = 3,	    /* a DATA datagram this worker owns: process it */
 };
 
 /* Where a client is, as the last authenticated packet said. */
 struct relay_ep {
-	struct rte_ether_addr peer_mac;	/* next hop toward the client */
+	struct rte_ether_addr peer_mac; /* next hop toward the client */
 	bool ipv6;
-	uint8_t peer_ip[16];		/* IPv4 in the first 4 bytes */
-	uint8_t local_ip[16];		/* our address the client sent to */
-	uint16_t peer_port;		/* network order */
+	uint8_t peer_ip[16];  /* IPv4 in the first 4 bytes */
+	uint8_t local_ip[16]; /* our address the client sent to */
+	uint16_t peer_port;   /* network order */
 };
 
 /* A session's private area (lib/sessions). */
 struct relay_sess {
-	struct ox_peer peer;		/* owner only: receive keys, replay windows */
-	struct ox_sendkey tx[2];	/* owner writes, anyone seals with tx[tx_cur] */
-	uint8_t tx_cur;			/* owner stores (release), anyone loads (acquire) */
-	bool tx_old_live;		/* owner: tx[!tx_cur] still holds a key to wipe */
-	uint32_t tx_index;		/* owner: receiver index tx[tx_cur] comes from */
-	uint64_t tx_token;		/* owner: RCU token of the last flip */
-	bool ending;			/* owner: a DISCONNECT was passed on */
+	struct ox_peer peer;	 /* owner only: receive keys, replay windows */
+	struct ox_sendkey tx[2]; /* owner writes, anyone seals with tx[tx_cur] */
+	uint8_t tx_cur;		 /* owner stores (release), anyone loads (acquire) */
+	bool tx_old_live;	 /* owner: tx[!tx_cur] still holds a key to wipe */
+	uint32_t tx_index;	 /* owner: receiver index tx[tx_cur] comes from */
+	uint64_t tx_token;	 /* owner: RCU token of the last flip */
+	bool ending;		 /* owner: a DISCONNECT was passed on */
 	rte_seqlock_t ep_lock;
-	struct relay_ep ep;		/* owner writes, anyone reads */
-	uint16_t owner;			/* worker id; set before the session is used */
-	uint32_t handoffs;		/* DATA in the owner's inbox (atomic, any lcore) */
-	uint8_t n_idx;			/* control: receiver indexes held in by_index */
-	uint32_t idx[IDX_MAX];		/* control */
+	struct relay_ep ep;    /* owner writes, anyone reads */
+	uint16_t owner;	       /* worker id; set before the session is used */
+	uint32_t handoffs;     /* DATA in the owner's inbox (atomic, any lcore) */
+	uint8_t n_idx;	       /* control: receiver indexes held in by_index */
+	uint32_t idx[IDX_MAX]; /* control */
 };
 
 /* A keypair on its way from the control thread to the owner. */
 struct relay_install {
 	struct ox_keypair kp;
 	uint32_t sess_index;
-	uint32_t busy;			/* control sets, owner clears (release) */
+	uint32_t busy; /* control sets, owner clears (release) */
 };
 
 struct srv_relay {
 	struct srv_server *srv;
-	uint8_t mac1_key[OX_KEY_LEN];	/* set at init, then read by every worker */
+	uint8_t mac1_key[OX_KEY_LEN]; /* set at init, then read by every worker */
 	struct ox_hs_server *hs;
 	struct ox_allowlist allow;
-	struct ox_tsstore *ts;		/* greatest accepted timestamp per key */
-	bool ts_failing;		/* the state file could not be written */
+	struct ox_tsstore *ts; /* greatest accepted timestamp per key */
+	bool ts_failing;       /* the state file could not be written */
 	struct ox_addrpool *pool;
-	struct rte_ring *hs_ring;	/* INIT mbufs, workers -> control */
-	struct rte_ring *events;	/* enum relay_event, workers -> control */
-	struct rte_hash *by_key;	/* control only: client key -> session */
-	struct rte_hash *by_index;	/* receiver index -> session; control writes */
-	struct rte_rcu_qsbr *rcu;	/* the workers' quiescent states (lib/sessions) */
-	struct ox_policy *policy;	/* exit policy; read-only once built */
-	struct ox_tunnel_addr gw;	/* the relay's own tunnel addresses */
+	struct rte_ring *hs_ring;  /* INIT mbufs, workers -> control */
+	struct rte_ring *events;   /* enum relay_event, workers -> control */
+	struct rte_hash *by_key;   /* control only: client key -> session */
+	struct rte_hash *by_index; /* receiver index -> session; control writes */
+	struct rte_rcu_qsbr *rcu;  /* the workers' quiescent states (lib/sessions) */
+	struct ox_policy *policy;  /* exit policy; read-only once built */
+	struct ox_tunnel_addr gw;  /* the relay's own tunnel addresses */
 	struct relay_install *installs;
 	unsigned int next_install;
-	int dyn_off;			/* mbuf dynfield: union relay_dyn */
+	int dyn_off; /* mbuf dynfield: union relay_dyn */
 	uint64_t last_reap_ns;
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
 	uint64_t hs_drops[OX_DROP_MAX];
 	uint64_t relay_hs_drops[RELAY_HS_MAX];
-	uint64_t cycles_ok, cycles_bad, n_bad;	/* control time per initiation */
-	uint64_t under_load_polls;			/* polls spent under load */
-	uint64_t win_start_ns;			/* initiation rate window */
+	uint64_t cycles_ok, cycles_bad, n_bad; /* control time per initiation */
+	uint64_t under_load_polls;	       /* polls spent under load */
+	uint64_t win_start_ns;		       /* initiation rate window */
 	uint64_t win_inits, last_win_inits;
 	bool under_load;
 };
@@ -157,12 +159,12 @@ struct srv_relay {
  */
 struct relay_pkt_mark {
 	uint16_t l3_off, l4_off, payload_off, payload_len;
-	uint32_t sess;		/* DATA handed to its owner: the session's handle */
+	uint32_t sess; /* DATA handed to its owner: the session's handle */
 };
 
 union relay_dyn {
-	struct relay_install *install;	/* a RESPONSE on its way to the owner */
-	struct relay_pkt_mark pkt;	/* a datagram relay_rx has parsed */
+	struct relay_install *install; /* a RESPONSE on its way to the owner */
+	struct relay_pkt_mark pkt;     /* a datagram relay_rx has parsed */
 };
 
 static inline union relay_dyn *
@@ -215,8 +217,7 @@ by_index(const struct srv_relay *r, uint32_t index)
 /* relay_tx.c */
 void relay_ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p);
 void relay_ep_write(struct relay_sess *rs, const struct relay_ep *ep);
-void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
-		   uint64_t now);
+void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now);
 bool relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
 	       struct ox_session *sess);
 
@@ -225,8 +226,7 @@ bool relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, str
 
 /* relay_ctl.c */
 void relay_session_released(struct ox_session *sess, void *arg);
-struct ox_addrpool *relay_pool_build(const struct ox_allowlist *al,
-				     const struct ox_addrpool *old,
+struct ox_addrpool *relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
 				     const struct ox_addrpool_conf *pc, char *err, size_t errlen);
 
 /* telemetry.c */

@@ -164,8 +164,8 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	}
 	src.port = rte_be_to_cpu_16(((struct rte_udp_hdr *)(p.frame + p.l4_off))->src_port);
 
-	ret = ox_hs_consume_init(r->hs, payload, p.payload_len, &src, now, r->under_load,
-				 &resp, cookie);
+	ret = ox_hs_consume_init(r->hs, payload, p.payload_len, &src, now, r->under_load, &resp,
+				 cookie);
 	if (ret == -OX_DROP_COOKIE_SENT) {
 		r->cookies++;
 		r->hs_drops[OX_DROP_COOKIE_SENT]++;
@@ -200,8 +200,8 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		}
 		ret = ox_sessions_add(r->srv->sessions, resp.peer_key, &addr, now, &sess);
 		if (ret != 0) {
-			r->relay_hs_drops[ret == -EEXIST ? RELAY_HS_ADDRESS_IN_USE :
-					  RELAY_HS_SESSIONS_FULL]++;
+			r->relay_hs_drops[ret == -EEXIST ? RELAY_HS_ADDRESS_IN_USE
+							 : RELAY_HS_SESSIONS_FULL]++;
 			goto free_resp;
 		}
 		rs = ox_session_priv(sess);
@@ -272,7 +272,7 @@ zero16(const uint8_t *b)
  */
 struct ox_addrpool *
 relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
-	   const struct ox_addrpool_conf *pc, char *err, size_t errlen)
+		 const struct ox_addrpool_conf *pc, char *err, size_t errlen)
 {
 	const struct ox_allow_entry *e;
 	struct ox_addrpool *p;
@@ -294,10 +294,10 @@ relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
 		ret = ox_addrpool_reserve(p, e->key, e->v4, zero16(e->v6) ? NULL : e->v6);
 		if (ret != 0) {
 			snprintf(err, errlen, "allow-list line %u: %s", e->line,
-				 ret == -EINVAL ? "address outside the pools, or the relay's own" :
-				 ret == -EEXIST ? "address (or the IPv6 derived from the IPv4) "
-						  "is another line's" :
-				 strerror(-ret));
+				 ret == -EINVAL	  ? "address outside the pools, or the relay's own"
+				 : ret == -EEXIST ? "address (or the IPv6 derived from the IPv4) "
+						    "is another line's"
+						  : strerror(-ret));
 			ox_addrpool_free(p);
 			return NULL;
 		}
@@ -434,8 +434,8 @@ relay_control(struct srv_server *srv)
 		r->win_start_ns = now;
 	}
 	r->under_load = rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 8 ||
-		r->last_win_inits * 10 > srv->conf.hs_load_pps ||
-		r->win_inits * 10 > srv->conf.hs_load_pps;
+			r->last_win_inits * 10 > srv->conf.hs_load_pps ||
+			r->win_inits * 10 > srv->conf.hs_load_pps;
 	if (r->under_load)
 		r->under_load_polls++;
 	n = rte_ring_sc_dequeue_burst(r->hs_ring, (void **)ms, CTRL_BURST, NULL);

@@ -27,8 +27,7 @@ to_plaintext(struct rte_mbuf *m, uint16_t off, uint16_t len)
 
 /* An inner IP packet from a session: to another client, or out the TAP. */
 static void
-forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
-	      uint64_t now)
+forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
 {
 	uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *);
 	uint16_t len = (uint16_t)m->data_len, tot;
@@ -59,7 +58,7 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 			return;
 		}
 		daddr = rte_be_to_cpu_32(h->dst_addr);
-		rte_pktmbuf_trim(m, (uint16_t)(len - tot));	/* padding */
+		rte_pktmbuf_trim(m, (uint16_t)(len - tot)); /* padding */
 		dst = ox_sessions_by_v4(w->sessions, daddr);
 	} else if ((ip[0] >> 4) == 6) {
 		struct rte_ipv6_hdr *h = (struct rte_ipv6_hdr *)ip;
@@ -114,8 +113,8 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, sizeof(*eth));
 	rte_ether_addr_copy(&w->tap_queue->mac, &eth->dst_addr);
 	rte_ether_addr_copy(&w->tx_queue->mac, &eth->src_addr);
-	eth->ether_type = rte_cpu_to_be_16((ip[0] >> 4) == 4 ? RTE_ETHER_TYPE_IPV4 :
-					   RTE_ETHER_TYPE_IPV6);
+	eth->ether_type =
+		rte_cpu_to_be_16((ip[0] >> 4) == 4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
 	srv_ctr_add(&w->stats.relay[RELAY_TO_TAP], 1);
 	srv_worker_tx(w, w->tap_queue, m);
 }
@@ -166,7 +165,7 @@ post_retired(struct srv_worker *w, struct relay_sess *rs)
 	n = ox_peer_take_retired(&rs->peer, idx);
 	for (i = 0; i < n; i++)
 		if (rte_ring_mp_enqueue(w->relay->events,
-				(void *)((uintptr_t)EV_RETIRE << 32 | idx[i])) != 0)
+					(void *)((uintptr_t)EV_RETIRE << 32 | idx[i])) != 0)
 			srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_EVENT_QUEUE_FULL], 1);
 }
 
@@ -205,8 +204,7 @@ publish_tx(struct srv_worker *w, struct relay_sess *rs)
 
 /* A DATA datagram this worker owns the session of. */
 static void
-owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
-	   struct ox_pkt *p)
+owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, struct ox_pkt *p)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
 	uint8_t *payload = p->frame + p->payload_off;
@@ -257,8 +255,8 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		 * cannot fill the queue. Lost when it is full anyway: the idle
 		 * timeout ends the session. */
 		if (!rs->ending) {
-			if (rte_ring_mp_enqueue(w->relay->events,
-					(void *)((uintptr_t)EV_END << 32 | sess->index)) != 0)
+			if (rte_ring_mp_enqueue(w->relay->events, (void *)((uintptr_t)EV_END << 32 |
+									   sess->index)) != 0)
 				srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_EVENT_QUEUE_FULL], 1);
 			else
 				rs->ending = true;
@@ -377,8 +375,8 @@ relay_inbox(struct srv_worker *w, struct rte_mbuf *m)
 		/* Off the session's count, if it is still the same session. */
 		sess = ox_sessions_by_index(w->sessions, relay_dyn(r, m)->pkt.sess);
 		if (sess != NULL)
-			__atomic_fetch_sub(&((struct relay_sess *)ox_session_priv(sess))->handoffs, 1,
-					   __ATOMIC_RELAXED);
+			__atomic_fetch_sub(&((struct relay_sess *)ox_session_priv(sess))->handoffs,
+					   1, __ATOMIC_RELAXED);
 		/* relay_rx parsed it and classified it as DATA already. */
 		pkt_unmark(r, m, &p);
 		memcpy(&idx, p.frame + p.payload_off + 4, sizeof(idx));

@@ -24,7 +24,8 @@ relay_ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p)
 	rte_ether_addr_copy(&eth->src_addr, &ep->peer_mac);
 	ep->ipv6 = p->ipv6;
 	if (p->ipv6) {
-		const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
+		const struct rte_ipv6_hdr *ip6 =
+			(const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
 
 		memcpy(ep->peer_ip, ip6->src_addr, 16);
 		memcpy(ep->local_ip, ip6->dst_addr, 16);
@@ -145,8 +146,7 @@ from_client_pool(const struct srv_relay *r, const uint8_t *ip)
 		const struct rte_ipv4_hdr *h = (const struct rte_ipv4_hdr *)ip;
 		uint32_t src = rte_be_to_cpu_32(h->src_addr);
 
-		return src != r->gw.v4 &&
-			(src ^ pc->v4_net) >> (32 - pc->v4_prefix) == 0;
+		return src != r->gw.v4 && (src ^ pc->v4_net) >> (32 - pc->v4_prefix) == 0;
 	} else {
 		const struct rte_ipv6_hdr *h = (const struct rte_ipv6_hdr *)ip;
 		unsigned int bits = pc->v6_prefix, i;
@@ -157,7 +157,7 @@ from_client_pool(const struct srv_relay *r, const uint8_t *ip)
 			if (h->src_addr[i] != pc->v6_net[i])
 				return false;
 		return bits % 8 == 0 ||
-			((h->src_addr[i] ^ pc->v6_net[i]) & (uint8_t)(0xff00 >> (bits % 8))) == 0;
+		       ((h->src_addr[i] ^ pc->v6_net[i]) & (uint8_t)(0xff00 >> (bits % 8))) == 0;
 	}
 }
 

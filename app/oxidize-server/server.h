@@ -24,45 +24,45 @@
 
 extern int srv_server_logtype;
 #define SRV_LOG(level, fmt, ...) \
-	rte_log(RTE_LOG_ ## level, srv_server_logtype, "oxidize: " fmt "\n", ##__VA_ARGS__)
+	rte_log(RTE_LOG_##level, srv_server_logtype, "oxidize: " fmt "\n", ##__VA_ARGS__)
 
 #define SRV_MAX_BURST 512
-#define SRV_MAX_QUEUES 128	/* (port, queue) pairs one server drives */
+#define SRV_MAX_QUEUES 128 /* (port, queue) pairs one server drives */
 #define SRV_PREFETCH_AHEAD 4
 
 /** Options; every one settable by flag and in the config file. */
 struct srv_server_conf {
-	uint16_t port;			/* OxTunnel UDP port */
-	char iface[32];			/* FLASH interface; "" = use EAL's ports */
-	uint16_t queues;		/* 0 = all the interface / port has */
+	uint16_t port;	 /* OxTunnel UDP port */
+	char iface[32];	 /* FLASH interface; "" = use EAL's ports */
+	uint16_t queues; /* 0 = all the interface / port has */
 	uint16_t burst;
-	char xdp_prog[256];		/* ox_steer object */
+	char xdp_prog[256]; /* ox_steer object */
 	bool xdp_replace;
 	bool force_copy;
 	int busy_budget;
 	uint16_t rx_desc, tx_desc;
 	uint32_t drain_us;
-	uint32_t stats_interval;	/* seconds between log lines; 0 = none */
-	uint32_t duration;		/* seconds to run; 0 = until signalled */
+	uint32_t stats_interval; /* seconds between log lines; 0 = none */
+	uint32_t duration;	 /* seconds to run; 0 = until signalled */
 	char config[256];
-	char tap[16];			/* exit TAP interface; "" = none */
-	char pool4[32];			/* tunnel IPv4 pool, CIDR */
-	char pool6[64];			/* tunnel IPv6 pool, CIDR */
+	char tap[16];	/* exit TAP interface; "" = none */
+	char pool4[32]; /* tunnel IPv4 pool, CIDR */
+	char pool6[64]; /* tunnel IPv6 pool, CIDR */
 	uint32_t max_sessions;
-	char key_file[256];		/* server private key; "" = echo only, no relay */
-	char allow_file[256];		/* allow-list of client public keys */
-	char state_file[256];		/* handshake timestamps kept across restarts; "" = none */
-	uint16_t mtu;			/* tunnel MTU given to clients */
-	uint16_t keepalive;		/* keepalive interval given to clients, s */
-	uint32_t idle_timeout;		/* session reaped after this long silent, s */
-	uint32_t hs_queue;		/* handshake queue to the control thread */
-	uint32_t hs_load_pps;		/* initiations/s above which cookies are required */
-	char exit_allow[512];		/* prefixes clients may reach, "a/n,b/m" */
-	char exit_deny[512];		/* prefixes they may not */
-	char exit_open[256];		/* relay host ports open to them, "udp/53,tcp/53" */
-	bool probes_off;		/* OXPI probes go unanswered */
-	uint32_t probe_rate;		/* probes answered per source per second; 0 = all */
-	uint32_t worker_fifo;		/* SCHED_FIFO priority of worker lcores; 0 = none */
+	char key_file[256];    /* server private key; "" = echo only, no relay */
+	char allow_file[256];  /* allow-list of client public keys */
+	char state_file[256];  /* handshake timestamps kept across restarts; "" = none */
+	uint16_t mtu;	       /* tunnel MTU given to clients */
+	uint16_t keepalive;    /* keepalive interval given to clients, s */
+	uint32_t idle_timeout; /* session reaped after this long silent, s */
+	uint32_t hs_queue;     /* handshake queue to the control thread */
+	uint32_t hs_load_pps;  /* initiations/s above which cookies are required */
+	char exit_allow[512];  /* prefixes clients may reach, "a/n,b/m" */
+	char exit_deny[512];   /* prefixes they may not */
+	char exit_open[256];   /* relay host ports open to them, "udp/53,tcp/53" */
+	bool probes_off;       /* OXPI probes go unanswered */
+	uint32_t probe_rate;   /* probes answered per source per second; 0 = all */
+	uint32_t worker_fifo;  /* SCHED_FIFO priority of worker lcores; 0 = none */
 };
 
 /** Datapath drop reasons past the outer checks (lib/pkt has those). */
@@ -89,10 +89,12 @@ struct srv_server_conf {
 	X(NO_MBUF, "no_mbuf")
 
 enum srv_dp_drop {
-#define SRV_DP_ENUM(e, s) SRV_DP_DROP_ ## e,
+/* clang-format off */
+#define SRV_DP_ENUM(e, s) SRV_DP_DROP_##e,
 	SRV_DP_DROP_REASONS(SRV_DP_ENUM)
 #undef SRV_DP_ENUM
 	SRV_DP_DROP_MAX
+	/* clang-format on */
 };
 
 extern const char *const srv_dp_drop_names[SRV_DP_DROP_MAX];
@@ -113,10 +115,12 @@ extern const char *const srv_dp_drop_names[SRV_DP_DROP_MAX];
 	X(BATCH_PKTS, "batch_pkts")
 
 enum relay_ctr {
-#define RELAY_ENUM(e, s) RELAY_ ## e,
+/* clang-format off */
+#define RELAY_ENUM(e, s) RELAY_##e,
 	RELAY_CTRS(RELAY_ENUM)
 #undef RELAY_ENUM
 	RELAY_CTR_MAX
+	/* clang-format on */
 };
 
 extern const char *const relay_ctr_names[RELAY_CTR_MAX];
@@ -128,10 +132,10 @@ struct srv_lcore_stats {
 	uint64_t tx_pkts;
 	uint64_t tx_bytes;
 	uint64_t echo;
-	uint64_t busy_cycles;	/* cycles of loop turns that moved packets */
+	uint64_t busy_cycles; /* cycles of loop turns that moved packets */
 	uint64_t pkt_drops[OX_PKT_DROP_MAX];
 	uint64_t dp_drops[SRV_DP_DROP_MAX];
-	uint64_t ox_drops[OX_DROP_MAX];	/* OxTunnel protocol drops (lib/oxtunnel) */
+	uint64_t ox_drops[OX_DROP_MAX]; /* OxTunnel protocol drops (lib/oxtunnel) */
 	uint64_t relay[RELAY_CTR_MAX];
 } __rte_cache_aligned;
 
@@ -139,11 +143,11 @@ struct srv_lcore_stats {
 struct srv_queue {
 	uint16_t port_id;
 	uint16_t queue;
-	bool tap;			/* the exit TAP: inner IP packets from the kernel */
+	bool tap; /* the exit TAP: inner IP packets from the kernel */
 	uint64_t rx_pkts;
 	uint64_t tx_pkts;
 	struct rte_eth_dev_tx_buffer *txb;
-	struct rte_ether_addr mac;	/* the port's own address */
+	struct rte_ether_addr mac; /* the port's own address */
 };
 
 struct srv_worker;
@@ -155,18 +159,18 @@ struct srv_relay;
  * counted as not_oxtunnel and freed.
  */
 typedef bool (*srv_dp_hook_t)(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
-			     struct ox_pkt *p);
+			      struct ox_pkt *p);
 
 /**
  * Hook for packets from the exit TAP whose destination has a session (the
  * relay encrypts them for that client). Returns true if it took the mbuf.
  */
 typedef bool (*srv_tap_hook_t)(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
-			      struct ox_session *sess);
+			       struct ox_session *sess);
 
 /** A worker lcore and what it owns. */
 struct srv_worker {
-	struct srv_lcore_stats stats;	/* first: cache-aligned, hot */
+	struct srv_lcore_stats stats; /* first: cache-aligned, hot */
 	unsigned int lcore_id;
 	uint16_t n_queues_polled;
 	uint16_t burst;
@@ -174,19 +178,19 @@ struct srv_worker {
 	uint64_t drain_tsc;
 	srv_dp_hook_t hook;
 	srv_tap_hook_t tap_hook;
-	struct ox_sessions *sessions;	/* shared, lock-free for readers */
-	struct rte_rcu_qsbr *rcu;	/* this lcore reports quiescent states */
-	uint16_t id;			/* position in srv_server.workers */
-	struct srv_queue *tx_queue;	/* where this lcore sends to clients */
-	struct srv_queue *tap_queue;	/* its exit TAP queue, or NULL */
-	struct rte_ring *inbox;		/* mbufs other lcores hand to this one */
-	struct ox_aead *aead;		/* this lcore's AEAD context */
-	struct srv_relay *relay;		/* NULL: echo only */
-	void (*poll_hook)(struct srv_worker *w);	/* single-lcore: the control work */
-	uint64_t now_ns;		/* relay: ox_mono_ns() at the current burst */
-	bool probes_off;		/* OXPI probes dropped */
-	uint32_t fifo_prio;		/* SCHED_FIFO priority to take; 0 = stay as started */
-	struct ox_ratelimit *probe_rl;	/* OXPI per source; NULL: unlimited */
+	struct ox_sessions *sessions;		 /* shared, lock-free for readers */
+	struct rte_rcu_qsbr *rcu;		 /* this lcore reports quiescent states */
+	uint16_t id;				 /* position in srv_server.workers */
+	struct srv_queue *tx_queue;		 /* where this lcore sends to clients */
+	struct srv_queue *tap_queue;		 /* its exit TAP queue, or NULL */
+	struct rte_ring *inbox;			 /* mbufs other lcores hand to this one */
+	struct ox_aead *aead;			 /* this lcore's AEAD context */
+	struct srv_relay *relay;		 /* NULL: echo only */
+	void (*poll_hook)(struct srv_worker *w); /* single-lcore: the control work */
+	uint64_t now_ns;			 /* relay: ox_mono_ns() at the current burst */
+	bool probes_off;			 /* OXPI probes dropped */
+	uint32_t fifo_prio;	       /* SCHED_FIFO priority to take; 0 = stay as started */
+	struct ox_ratelimit *probe_rl; /* OXPI per source; NULL: unlimited */
 	struct srv_queue queues[SRV_MAX_QUEUES];
 } __rte_cache_aligned;
 
@@ -195,11 +199,11 @@ struct srv_port_info {
 	uint16_t port_id;
 	char name[RTE_DEV_NAME_MAX_LEN];
 	char iface[32];
-	uint16_t queue;		/* NIC queue (FLASH) or first queue */
+	uint16_t queue; /* NIC queue (FLASH) or first queue */
 	uint16_t n_queues;
 	bool flash;
-	const char *copy_mode;	/* "zero-copy", "copy", "n/a" */
-	const char *umem;	/* "shared", "per-queue", "n/a" */
+	const char *copy_mode; /* "zero-copy", "copy", "n/a" */
+	const char *umem;      /* "shared", "per-queue", "n/a" */
 	const char *xdp_mode;
 };
 
@@ -211,14 +215,14 @@ struct srv_server {
 	uint16_t tap_port;
 	bool has_tap;
 	bool use_flash;
-	struct rte_mempool *pool;	/* the pool every RX queue uses */
+	struct rte_mempool *pool; /* the pool every RX queue uses */
 	unsigned int baseline_in_use;
 	uint16_t n_ports;
 	struct srv_port_info ports[RTE_MAX_ETHPORTS];
 	unsigned int n_workers;
 	struct srv_worker *workers[RTE_MAX_LCORE];
 	uint64_t start_tsc;
-	struct srv_relay *relay;		/* NULL without --key */
+	struct srv_relay *relay; /* NULL without --key */
 };
 
 extern volatile bool srv_stop;

@@ -55,8 +55,7 @@ srv_parse_pools(const struct srv_server_conf *c, struct ox_addrpool_conf *pc)
 
 	ox_addrpool_conf_default(pc);
 	if (parse_cidr(c->pool4, AF_INET, &a4, &pc->v4_prefix) != 0) {
-		SRV_LOG(ERR, "--pool4 %s is not an IPv4 CIDR (a.b.c.d/len)",
-			c->pool4);
+		SRV_LOG(ERR, "--pool4 %s is not an IPv4 CIDR (a.b.c.d/len)", c->pool4);
 		return -EINVAL;
 	}
 	pc->v4_net = ntohl(a4.s_addr);
@@ -67,9 +66,11 @@ srv_parse_pools(const struct srv_server_conf *c, struct ox_addrpool_conf *pc)
 	pc->max_clients = c->max_sessions;
 	test = ox_addrpool_create(pc);
 	if (test == NULL) {
-		SRV_LOG(ERR, "pools %s and %s do not fit together: IPv4 /8 to "
+		SRV_LOG(ERR,
+			"pools %s and %s do not fit together: IPv4 /8 to "
 			"/30 with its host bits clear, IPv6 /48 to /120 with at least as many "
-			"host bits", c->pool4, c->pool6);
+			"host bits",
+			c->pool4, c->pool6);
 		return -EINVAL;
 	}
 	ox_addrpool_free(test);
@@ -142,8 +143,10 @@ srv_tap_setup(struct srv_server *srv)
 	if (ret == 0)
 		ret = rte_eth_dev_get_port_by_name("net_tap_oxexit", &srv->tap_port);
 	if (ret != 0) {
-		SRV_LOG(ERR, "cannot create the exit TAP %s: %s (does an "
-			"interface of that name exist already?)", name, rte_strerror(-ret));
+		SRV_LOG(ERR,
+			"cannot create the exit TAP %s: %s (does an "
+			"interface of that name exist already?)",
+			name, rte_strerror(-ret));
 		return ret;
 	}
 	srv->has_tap = true;
@@ -168,8 +171,7 @@ srv_tap_setup(struct srv_server *srv)
 	if (ret == 0)
 		ret = rte_eth_dev_start(srv->tap_port);
 	if (ret != 0) {
-		SRV_LOG(ERR, "exit TAP %s setup failed: %s", name,
-			rte_strerror(-ret));
+		SRV_LOG(ERR, "exit TAP %s setup failed: %s", name, rte_strerror(-ret));
 		return ret;
 	}
 	pool = ox_addrpool_create(&srv->pool_conf);
@@ -179,8 +181,7 @@ srv_tap_setup(struct srv_server *srv)
 	ox_addrpool_free(pool);
 	ret = tap_configure_kernel(name, &srv->pool_conf, &gw);
 	if (ret != 0) {
-		SRV_LOG(ERR, "cannot configure %s in the kernel: %s", name,
-			strerror(-ret));
+		SRV_LOG(ERR, "cannot configure %s in the kernel: %s", name, strerror(-ret));
 		return ret;
 	}
 	for (q = 0; q < nq; q++) {

@@ -20,7 +20,7 @@
 #include "relay.h"
 
 const char *const relay_hs_drop_names[RELAY_HS_MAX] = {
-#define RELAY_HS_NAME(e, s) [RELAY_HS_ ## e] = s,
+#define RELAY_HS_NAME(e, s) [RELAY_HS_##e] = s,
 	RELAY_HS_DROPS(RELAY_HS_NAME)
 #undef RELAY_HS_NAME
 };
@@ -59,8 +59,7 @@ put_stats(struct rte_tel_data *d, const struct srv_lcore_stats *st)
 }
 
 static int
-tel_stats(const char *cmd __rte_unused, const char *params __rte_unused,
-	  struct rte_tel_data *d)
+tel_stats(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
 	struct srv_lcore_stats sum, one;
 	struct rte_tel_data *c;
@@ -116,8 +115,7 @@ queue_counts(uint16_t port_id, uint64_t *rx, uint64_t *tx)
 }
 
 static int
-tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
-	  struct rte_tel_data *d)
+tel_ports(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
 	struct rte_tel_data *c;
 	struct rte_eth_stats es;
@@ -156,8 +154,7 @@ tel_ports(const char *cmd __rte_unused, const char *params __rte_unused,
 }
 
 static int
-tel_relay(const char *cmd __rte_unused, const char *params __rte_unused,
-	  struct rte_tel_data *d)
+tel_relay(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
 	rte_tel_data_start_dict(d);
 	relay_telemetry(tel_srv, d);
@@ -167,8 +164,7 @@ tel_relay(const char *cmd __rte_unused, const char *params __rte_unused,
 /* ox_steer's view: what the XDP program handed over and what it left to
  * the kernel, by reason. */
 static int
-tel_xdp(const char *cmd __rte_unused, const char *params __rte_unused,
-	struct rte_tel_data *d)
+tel_xdp(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
 	uint64_t v[OX_STEER_STAT_MAX];
 	unsigned int k;
@@ -189,16 +185,20 @@ srv_telemetry_register(struct srv_server *srv)
 	int ret;
 
 	tel_srv = srv;
-	ret = rte_telemetry_register_cmd("/oxidize/stats", tel_stats,
+	ret = rte_telemetry_register_cmd(
+		"/oxidize/stats", tel_stats,
 		"Returns totals and per-lcore counters. Takes no parameters");
 	if (ret == 0)
-		ret = rte_telemetry_register_cmd("/oxidize/ports", tel_ports,
+		ret = rte_telemetry_register_cmd(
+			"/oxidize/ports", tel_ports,
 			"Returns per-port interface, queue, mode and counters. No parameters");
 	if (ret == 0)
 		ret = rte_telemetry_register_cmd("/oxidize/relay", tel_relay,
-			"Relay: sessions, handshakes, cookies, handshake drops by reason. No parameters");
+						 "Relay: sessions, handshakes, cookies, handshake "
+						 "drops by reason. No parameters");
 	if (ret == 0)
-		ret = rte_telemetry_register_cmd("/oxidize/xdp", tel_xdp,
+		ret = rte_telemetry_register_cmd(
+			"/oxidize/xdp", tel_xdp,
 			"Returns ox_steer's redirect and per-reason pass counters. No parameters");
 	return ret;
 }

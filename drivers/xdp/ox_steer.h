@@ -22,26 +22,26 @@
 
 /** Value at key 0 of ox_steer_cfg. */
 struct ox_steer_cfg {
-	__u16 port_be;	/**< OxTunnel UDP port, network order; 0 = steer nothing */
+	__u16 port_be; /**< OxTunnel UDP port, network order; 0 = steer nothing */
 	__u16 pad;
 };
 
 /** Counters in ox_steer_stats (per CPU): one redirect, the rest say why a
  * frame was left to the kernel. The names are in OX_STEER_STAT_NAMES. */
 enum ox_steer_stat {
-	OX_STEER_STAT_REDIRECT = 0,	/**< handed to the queue's socket (or passed if none) */
-	OX_STEER_STAT_PASS_DISABLED,	/**< no port configured yet */
-	OX_STEER_STAT_PASS_SHORT,	/**< headers cut short, or an IPv4 IHL below 5 */
-	OX_STEER_STAT_PASS_NOT_IP,	/**< ARP, LLDP, ... */
-	OX_STEER_STAT_PASS_NOT_UDP,	/**< ICMP, TCP, IPv6 extension headers, ... */
-	OX_STEER_STAT_PASS_FRAGMENT,	/**< a non-first IPv4 fragment: no ports to match */
-	OX_STEER_STAT_PASS_OTHER_PORT,	/**< UDP to another port */
+	OX_STEER_STAT_REDIRECT = 0,    /**< handed to the queue's socket (or passed if none) */
+	OX_STEER_STAT_PASS_DISABLED,   /**< no port configured yet */
+	OX_STEER_STAT_PASS_SHORT,      /**< headers cut short, or an IPv4 IHL below 5 */
+	OX_STEER_STAT_PASS_NOT_IP,     /**< ARP, LLDP, ... */
+	OX_STEER_STAT_PASS_NOT_UDP,    /**< ICMP, TCP, IPv6 extension headers, ... */
+	OX_STEER_STAT_PASS_FRAGMENT,   /**< a non-first IPv4 fragment: no ports to match */
+	OX_STEER_STAT_PASS_OTHER_PORT, /**< UDP to another port */
 	OX_STEER_STAT_MAX,
 };
 
 /** Names of enum ox_steer_stat, in order (for telemetry). */
 #define OX_STEER_STAT_NAMES \
-	"redirect", "pass_disabled", "pass_short", "pass_not_ip", "pass_not_udp", \
-	"pass_fragment", "pass_other_port"
+	"redirect", "pass_disabled", "pass_short", "pass_not_ip", "pass_not_udp", "pass_fragment", \
+		"pass_other_port"
 
 #endif /* OX_STEER_H */

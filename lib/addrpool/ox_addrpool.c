@@ -11,8 +11,8 @@ enum slot_state { SLOT_EMPTY = 0, SLOT_USED, SLOT_DELETED };
 
 struct slot {
 	uint8_t key[OX_ADDRPOOL_KEY_LEN];
-	uint32_t host;		/* 0: none yet (a key with only a fixed IPv6) */
-	uint8_t v6[16];		/* fixed IPv6, when v6_fixed */
+	uint32_t host;	/* 0: none yet (a key with only a fixed IPv6) */
+	uint8_t v6[16]; /* fixed IPv6, when v6_fixed */
 	bool v4_fixed;
 	bool v6_fixed;
 	uint8_t state;
@@ -20,11 +20,11 @@ struct slot {
 
 struct ox_addrpool {
 	struct ox_addrpool_conf conf;
-	uint32_t n_hosts;	/* 2^(32 - v4_prefix) */
+	uint32_t n_hosts; /* 2^(32 - v4_prefix) */
 	uint32_t count;
-	uint32_t cap;		/* slots, a power of two >= 2 * max_clients */
-	uint64_t *used;		/* one bit per host number: its IPv4 is taken */
-	uint64_t *used6;	/* one bit per host number: prefix + n (IPv6) is taken */
+	uint32_t cap;	 /* slots, a power of two >= 2 * max_clients */
+	uint64_t *used;	 /* one bit per host number: its IPv4 is taken */
+	uint64_t *used6; /* one bit per host number: prefix + n (IPv6) is taken */
 	struct slot *slots;
 };
 
@@ -94,10 +94,10 @@ ox_addrpool_create(const struct ox_addrpool_conf *c)
 	/* Only the prefix of the IPv6 network counts; the host number goes
 	 * below it. */
 	for (i = c->v6_prefix / 8; i < 16; i++)
-		p->conf.v6_net[i] &= i == c->v6_prefix / 8 ?
-			(uint8_t)(0xff00 >> (c->v6_prefix % 8)) : 0;
+		p->conf.v6_net[i] &=
+			i == c->v6_prefix / 8 ? (uint8_t)(0xff00 >> (c->v6_prefix % 8)) : 0;
 	p->n_hosts = 1u << (32 - c->v4_prefix);
-	assignable = p->n_hosts - 3;	/* network, relay, broadcast */
+	assignable = p->n_hosts - 3; /* network, relay, broadcast */
 	if (p->conf.max_clients == 0 || p->conf.max_clients > assignable)
 		p->conf.max_clients = assignable;
 	for (cap = 16; cap < 2 * p->conf.max_clients; cap <<= 1)
@@ -128,7 +128,7 @@ ox_addrpool_free(struct ox_addrpool *p)
 	free(p->used);
 	free(p->used6);
 	if (p->slots != NULL)
-		memset(p->slots, 0, sizeof(*p->slots) * p->cap);	/* keys are identities */
+		memset(p->slots, 0, sizeof(*p->slots) * p->cap); /* keys are identities */
 	free(p->slots);
 	free(p);
 }
@@ -193,7 +193,7 @@ in_v6_pool(const struct ox_addrpool *p, const uint8_t v6[16])
 		if (v6[i] != p->conf.v6_net[i])
 			return false;
 	return pfx % 8 == 0 ||
-		((v6[pfx / 8] ^ p->conf.v6_net[pfx / 8]) & (uint8_t)(0xff00 >> (pfx % 8))) == 0;
+	       ((v6[pfx / 8] ^ p->conf.v6_net[pfx / 8]) & (uint8_t)(0xff00 >> (pfx % 8))) == 0;
 }
 
 /* The host number whose derived IPv6 this is, or UINT32_MAX if no host's
@@ -202,8 +202,8 @@ static uint32_t
 v6_host(const struct ox_addrpool *p, const uint8_t v6[16])
 {
 	uint8_t d[16];
-	uint32_t host = (uint32_t)v6[12] << 24 | (uint32_t)v6[13] << 16 |
-			(uint32_t)v6[14] << 8 | v6[15];
+	uint32_t host =
+		(uint32_t)v6[12] << 24 | (uint32_t)v6[13] << 16 | (uint32_t)v6[14] << 8 | v6[15];
 
 	if (host >= p->n_hosts)
 		return UINT32_MAX;
@@ -229,8 +229,8 @@ mark(struct ox_addrpool *p, const struct slot *s, bool v)
 }
 
 static int
-insert(struct ox_addrpool *p, const uint8_t *key, uint32_t host, bool v4_fixed,
-       const uint8_t *v6, struct slot *s)
+insert(struct ox_addrpool *p, const uint8_t *key, uint32_t host, bool v4_fixed, const uint8_t *v6,
+       struct slot *s)
 {
 	if (p->count >= p->conf.max_clients || s == NULL)
 		return -ENOSPC;

@@ -24,18 +24,18 @@
 
 /** Where the pool's addresses come from. */
 struct ox_addrpool_conf {
-	uint32_t v4_net;	/**< IPv4 network, host order (default 100.64.0.0) */
-	uint8_t v4_prefix;	/**< its prefix length, 8..30 (default 10) */
-	uint8_t v6_net[16];	/**< IPv6 prefix (default fd6f:7869:647a::/64) */
-	uint8_t v6_prefix;	/**< its prefix length, 48..120 (default 64) */
-	uint32_t max_clients;	/**< most keys held at once (default and cap: what v4 allows) */
+	uint32_t v4_net;      /**< IPv4 network, host order (default 100.64.0.0) */
+	uint8_t v4_prefix;    /**< its prefix length, 8..30 (default 10) */
+	uint8_t v6_net[16];   /**< IPv6 prefix (default fd6f:7869:647a::/64) */
+	uint8_t v6_prefix;    /**< its prefix length, 48..120 (default 64) */
+	uint32_t max_clients; /**< most keys held at once (default and cap: what v4 allows) */
 };
 
 /** The addresses of one client. */
 struct ox_tunnel_addr {
-	uint32_t v4;		/**< IPv4, host order */
-	uint8_t v6[16];		/**< IPv6 */
-	uint32_t host;		/**< host number inside the pool (>= 2) */
+	uint32_t v4;	/**< IPv4, host order */
+	uint8_t v6[16]; /**< IPv6 */
+	uint32_t host;	/**< host number inside the pool (>= 2) */
 };
 
 struct ox_addrpool;
@@ -86,8 +86,8 @@ void ox_addrpool_free(struct ox_addrpool *p);
  *   IPv6 derived from the IPv4) held by another key, -EBUSY the key holds
  *   other addresses, -ENOSPC pool full.
  */
-int ox_addrpool_reserve(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
-			uint32_t v4, const uint8_t *v6);
+int ox_addrpool_reserve(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN], uint32_t v4,
+			const uint8_t *v6);
 
 /**
  * Give a key a pool address it held before, not as a fixed one: a reload
@@ -103,8 +103,7 @@ int ox_addrpool_reserve(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY
  *   0, -EINVAL not assignable, -EEXIST taken (by a fixed address), -EBUSY
  *   the key holds others, -ENOSPC pool full.
  */
-int ox_addrpool_claim(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN],
-		      uint32_t v4);
+int ox_addrpool_claim(struct ox_addrpool *p, const uint8_t key[OX_ADDRPOOL_KEY_LEN], uint32_t v4);
 
 /**
  * The addresses of a key, assigned now if it has none yet.

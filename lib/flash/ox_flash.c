@@ -124,8 +124,8 @@ ox_flash_check_pool(struct rte_mempool *mp)
 	struct pool_span s;
 
 	if (mp->nb_mem_chunks != 1) {
-		FLASH_LOG(ERR, "pool %s spans %u memory chunks; the UMEM needs one",
-			  mp->name, mp->nb_mem_chunks);
+		FLASH_LOG(ERR, "pool %s spans %u memory chunks; the UMEM needs one", mp->name,
+			  mp->nb_mem_chunks);
 		return -EINVAL;
 	}
 	hdr = STAILQ_FIRST(&mp->mem_list);
@@ -187,8 +187,8 @@ flash_probe_port(struct ox_flash *f, const struct ox_flash_conf *conf, uint16_t 
 	int len, ret;
 
 	snprintf(p->name, sizeof(p->name), "net_af_xdp_%s_%u", conf->iface, q);
-	len = snprintf(args, sizeof(args), "iface=%s,start_queue=%u,queue_count=1%s",
-		       conf->iface, q, shared ? ",shared_umem=1" : "");
+	len = snprintf(args, sizeof(args), "iface=%s,start_queue=%u,queue_count=1%s", conf->iface,
+		       q, shared ? ",shared_umem=1" : "");
 	if (conf->xdp_prog != NULL)
 		len += snprintf(args + len, sizeof(args) - len, ",xdp_prog=%s", conf->xdp_prog);
 	if (conf->force_copy)
@@ -309,8 +309,10 @@ flash_setup_port(struct ox_flash *f, const struct ox_flash_conf *conf, struct ox
 	/* The socket, and the UMEM for the first port, are made here. */
 	ret = rte_eth_rx_queue_setup(p->port_id, 0, rx_desc, rte_socket_id(), NULL, f->pool);
 	if (ret != 0) {
-		FLASH_LOG(ERR, "%s: RX queue setup failed: %s (UMEM registration or socket "
-			  "bind refused; see the PMD's message above)", p->name, rte_strerror(-ret));
+		FLASH_LOG(ERR,
+			  "%s: RX queue setup failed: %s (UMEM registration or socket "
+			  "bind refused; see the PMD's message above)",
+			  p->name, rte_strerror(-ret));
 		return ret;
 	}
 	flash_read_zero_copy(p, before, n_before);
@@ -340,8 +342,7 @@ flash_bringup(struct ox_flash *f, const struct ox_flash_conf *conf)
 	/* Each socket's fill ring, plus a full TX ring in flight per port. */
 	n_mbufs = (unsigned int)f->n_ports *
 			  (FLASH_MBUFS_PER_SOCKET + (conf->tx_desc ? conf->tx_desc : 2048)) +
-		  conf->extra_mbufs +
-		  (rte_lcore_count() + 1) * FLASH_MBUF_CACHE * 2;
+		  conf->extra_mbufs + (rte_lcore_count() + 1) * FLASH_MBUF_CACHE * 2;
 	snprintf(pool_name, sizeof(pool_name), "flash_%u", f->ifindex);
 	f->pool = ox_flash_pool_create(pool_name, n_mbufs, rte_socket_id());
 	if (f->pool == NULL) {
@@ -370,7 +371,8 @@ flash_bringup(struct ox_flash *f, const struct ox_flash_conf *conf)
 	for (i = 0; i < f->n_ports; i++) {
 		ret = rte_eth_dev_start(f->ports[i].port_id);
 		if (ret != 0) {
-			FLASH_LOG(ERR, "%s: start failed: %s", f->ports[i].name, rte_strerror(-ret));
+			FLASH_LOG(ERR, "%s: start failed: %s", f->ports[i].name,
+				  rte_strerror(-ret));
 			ret = -EIO;
 			return ret;
 		}
@@ -380,7 +382,10 @@ flash_bringup(struct ox_flash *f, const struct ox_flash_conf *conf)
 		const struct ox_flash_port *p = &f->ports[i];
 
 		FLASH_LOG(INFO, "port %u: %s:%u %s mode, %s UMEM, XDP %s", p->port_id, f->iface,
-			  p->queue, !p->zc_known ? "unknown" : p->zero_copy ? "zero-copy" : "copy",
+			  p->queue,
+			  !p->zc_known	 ? "unknown"
+			  : p->zero_copy ? "zero-copy"
+					 : "copy",
 			  ox_flash_umem_mode_str(f->umem_mode), f->xdp_mode);
 	}
 	return 0;
@@ -401,8 +406,8 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 		return -EINVAL;
 	if ((conf->rx_desc != 0 && !is_pow2(conf->rx_desc)) ||
 	    (conf->tx_desc != 0 && !is_pow2(conf->tx_desc))) {
-		FLASH_LOG(ERR, "ring sizes must be powers of two (rx %u, tx %u)",
-			  conf->rx_desc, conf->tx_desc);
+		FLASH_LOG(ERR, "ring sizes must be powers of two (rx %u, tx %u)", conf->rx_desc,
+			  conf->tx_desc);
 		return -EINVAL;
 	}
 	snprintf(f->iface, sizeof(f->iface), "%s", conf->iface);
@@ -452,7 +457,8 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 			ret = flash_probe_port(f, conf, conf->start_queue, false);
 			if (ret == 0) {
 				f->umem_mode = OX_FLASH_UMEM_PER_QUEUE;
-				FLASH_LOG(WARNING, "net_af_xdp has no shared UMEM here; FLASH uses "
+				FLASH_LOG(WARNING,
+					  "net_af_xdp has no shared UMEM here; FLASH uses "
 					  "one UMEM per queue over one mempool (still no copy "
 					  "between ports)");
 			}
@@ -480,8 +486,8 @@ flash_adopt_args(struct ox_flash *f, struct ox_flash_port *p, char *xdp_prog, si
 		 bool *shared)
 {
 	static const char *const keys[] = {
-		"iface", "start_queue", "queue_count", "shared_umem", "xdp_prog", "busy_budget",
-		"force_copy", "use_cni", NULL,
+		"iface",       "start_queue", "queue_count", "shared_umem", "xdp_prog",
+		"busy_budget", "force_copy",  "use_cni",     NULL,
 	};
 	struct rte_eth_dev_info info;
 	const struct rte_devargs *da;
@@ -505,14 +511,16 @@ flash_adopt_args(struct ox_flash *f, struct ox_flash_port *p, char *xdp_prog, si
 	if (f->iface[0] == '\0')
 		snprintf(f->iface, sizeof(f->iface), "%s", v);
 	else if (strcmp(f->iface, v) != 0) {
-		FLASH_LOG(ERR, "net_af_xdp ports on %s and %s: FLASH takes one interface",
-			  f->iface, v);
+		FLASH_LOG(ERR, "net_af_xdp ports on %s and %s: FLASH takes one interface", f->iface,
+			  v);
 		goto out;
 	}
 	v = rte_kvargs_get(kv, "queue_count");
 	if (v != NULL && atoi(v) != 1) {
-		FLASH_LOG(ERR, "%s: queue_count=%s; FLASH wants one port per queue "
-			  "(queue_count=1)", p->name, v);
+		FLASH_LOG(ERR,
+			  "%s: queue_count=%s; FLASH wants one port per queue "
+			  "(queue_count=1)",
+			  p->name, v);
 		goto out;
 	}
 	v = rte_kvargs_get(kv, "start_queue");
@@ -543,7 +551,8 @@ ox_flash_adopt(struct ox_flash *f, const struct ox_flash_conf *conf)
 	f->steer_cfg_fd = -1;
 	f->steer_stats_fd = -1;
 	f->xdp_mode = "none";
-	RTE_ETH_FOREACH_DEV(port_id) {
+	RTE_ETH_FOREACH_DEV(port_id)
+	{
 		struct ox_flash_port *p;
 
 		if (rte_eth_dev_info_get(port_id, &info) != 0 ||
@@ -577,8 +586,10 @@ ox_flash_adopt(struct ox_flash *f, const struct ox_flash_conf *conf)
 	c.iface = f->iface;
 	c.xdp_prog = first_prog[0] ? first_prog : NULL;
 	if (c.xdp_prog == NULL)
-		FLASH_LOG(WARNING, "%s: the vdevs name no xdp_prog=: libxdp's default program "
-			  "takes every packet of each queue, not just the OxTunnel port", f->iface);
+		FLASH_LOG(WARNING,
+			  "%s: the vdevs name no xdp_prog=: libxdp's default program "
+			  "takes every packet of each queue, not just the OxTunnel port",
+			  f->iface);
 	ret = flash_lock(f);
 	if (ret == 0 && c.xdp_prog != NULL)
 		ret = flash_xdp_check(f, &c);

@@ -28,49 +28,49 @@
 
 /** How the ports of one FLASH instance register their UMEM. */
 enum ox_flash_umem_mode {
-	OX_FLASH_UMEM_SHARED = 0,	/**< one UMEM for all ports (shared_umem=1) */
-	OX_FLASH_UMEM_PER_QUEUE,	/**< one UMEM per port, all over one mempool */
+	OX_FLASH_UMEM_SHARED = 0, /**< one UMEM for all ports (shared_umem=1) */
+	OX_FLASH_UMEM_PER_QUEUE,  /**< one UMEM per port, all over one mempool */
 };
 
 /** Options of ox_flash_create(); zeroed fields take the documented default. */
 struct ox_flash_conf {
-	const char *iface;		/**< kernel interface name (required) */
-	uint16_t n_queues;		/**< queues to drive; 0 = all, see ox_flash_detect_queues() */
-	uint16_t start_queue;		/**< first NIC queue */
-	const char *xdp_prog;		/**< drivers/xdp ox_steer object; NULL: libxdp's default */
-	uint16_t steer_port;		/**< UDP port ox_steer hands to the sockets */
-	bool xdp_replace;		/**< replace another party's XDP program on iface */
-	bool force_copy;		/**< ask the kernel for copy mode */
-	bool no_shared_umem;		/**< never try shared UMEM */
-	int busy_budget;		/**< preferred busy-poll budget; 0 = PMD default, <0 = off */
-	uint16_t rx_desc;		/**< RX ring size (power of two); 0 = PMD default */
-	uint16_t tx_desc;		/**< TX ring size (power of two); 0 = PMD default */
-	uint32_t extra_mbufs;		/**< mbufs beyond what the sockets' rings hold */
+	const char *iface;    /**< kernel interface name (required) */
+	uint16_t n_queues;    /**< queues to drive; 0 = all, see ox_flash_detect_queues() */
+	uint16_t start_queue; /**< first NIC queue */
+	const char *xdp_prog; /**< drivers/xdp ox_steer object; NULL: libxdp's default */
+	uint16_t steer_port;  /**< UDP port ox_steer hands to the sockets */
+	bool xdp_replace;     /**< replace another party's XDP program on iface */
+	bool force_copy;      /**< ask the kernel for copy mode */
+	bool no_shared_umem;  /**< never try shared UMEM */
+	int busy_budget;      /**< preferred busy-poll budget; 0 = PMD default, <0 = off */
+	uint16_t rx_desc;     /**< RX ring size (power of two); 0 = PMD default */
+	uint16_t tx_desc;     /**< TX ring size (power of two); 0 = PMD default */
+	uint32_t extra_mbufs; /**< mbufs beyond what the sockets' rings hold */
 };
 
 /** One FLASH port: a net_af_xdp ethdev bound to one NIC queue. */
 struct ox_flash_port {
-	uint16_t port_id;		/**< ethdev port */
-	uint16_t queue;			/**< NIC queue the socket is bound to */
-	bool zero_copy;			/**< the kernel bound the socket in zero-copy mode */
-	bool zc_known;			/**< zero_copy could be read from the socket */
-	int xsk_fd;			/**< the PMD's AF_XDP socket (not ours to close) */
+	uint16_t port_id;		 /**< ethdev port */
+	uint16_t queue;			 /**< NIC queue the socket is bound to */
+	bool zero_copy;			 /**< the kernel bound the socket in zero-copy mode */
+	bool zc_known;			 /**< zero_copy could be read from the socket */
+	int xsk_fd;			 /**< the PMD's AF_XDP socket (not ours to close) */
 	char name[RTE_DEV_NAME_MAX_LEN]; /**< vdev name, e.g. net_af_xdp_eth0_1 */
 };
 
 /** A FLASH instance: the ports of one interface and their shared pool. */
 struct ox_flash {
-	char iface[32];			/**< interface name */
-	unsigned int ifindex;		/**< its index */
+	char iface[32];			   /**< interface name */
+	unsigned int ifindex;		   /**< its index */
 	enum ox_flash_umem_mode umem_mode; /**< what the PMD agreed to */
-	struct rte_mempool *pool;	/**< the one pool under every port's UMEM */
-	uint16_t n_ports;		/**< ports in ports[] */
-	bool started;			/**< ports were started */
-	int lock_fd;			/**< flock: one FLASH instance per interface */
-	uint32_t xdp_prog_id;		/**< attached XDP program, 0 if none */
-	const char *xdp_mode;		/**< "native", "generic", "offload" or "none" */
-	int steer_cfg_fd;		/**< ox_steer's configuration map, or -1 */
-	int steer_stats_fd;		/**< ox_steer's counters, or -1 */
+	struct rte_mempool *pool;	   /**< the one pool under every port's UMEM */
+	uint16_t n_ports;		   /**< ports in ports[] */
+	bool started;			   /**< ports were started */
+	int lock_fd;			   /**< flock: one FLASH instance per interface */
+	uint32_t xdp_prog_id;		   /**< attached XDP program, 0 if none */
+	const char *xdp_mode;		   /**< "native", "generic", "offload" or "none" */
+	int steer_cfg_fd;		   /**< ox_steer's configuration map, or -1 */
+	int steer_stats_fd;		   /**< ox_steer's counters, or -1 */
 	struct ox_flash_port ports[OX_FLASH_MAX_QUEUES]; /**< one per queue */
 };
 

@@ -134,8 +134,8 @@ flash_lock(struct ox_flash *f)
 		st.st_ino = 0;
 	if (mkdir(FLASH_LOCK_DIR, 0755) != 0 && errno != EEXIST)
 		return -errno;
-	snprintf(path, sizeof(path), FLASH_LOCK_DIR "/flash-%lu-%u.lock",
-		 (unsigned long)st.st_ino, f->ifindex);
+	snprintf(path, sizeof(path), FLASH_LOCK_DIR "/flash-%lu-%u.lock", (unsigned long)st.st_ino,
+		 f->ifindex);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -errno;
@@ -174,14 +174,18 @@ flash_xdp_check(struct ox_flash *f, const struct ox_flash_conf *conf)
 	prog_name(id, name, sizeof(name));
 	if (strcmp(name, OX_STEER_PROG_NAME) == 0) {
 		/* We hold the interface lock, so no live FLASH owns it. */
-		FLASH_LOG(WARNING, "replacing a stale %s program (id %u) left on %s by a "
-			  "process that did not exit cleanly", name, id, f->iface);
+		FLASH_LOG(WARNING,
+			  "replacing a stale %s program (id %u) left on %s by a "
+			  "process that did not exit cleanly",
+			  name, id, f->iface);
 	} else if (conf->xdp_replace) {
 		FLASH_LOG(WARNING, "replacing XDP program '%s' (id %u) on %s as asked", name, id,
 			  f->iface);
 	} else {
-		FLASH_LOG(ERR, "%s already has XDP program '%s' (id %u, %s mode) that is not "
-			  "ours", f->iface, name, id, xdp_mode_str(mode));
+		FLASH_LOG(ERR,
+			  "%s already has XDP program '%s' (id %u, %s mode) that is not "
+			  "ours",
+			  f->iface, name, id, xdp_mode_str(mode));
 		return -EEXIST;
 	}
 	ret = bpf_xdp_detach((int)f->ifindex, 0, NULL);
@@ -258,8 +262,8 @@ flash_xdp_wire(struct ox_flash *f, const struct ox_flash_conf *conf)
 		FLASH_LOG(ERR, "cannot configure ox_steer: %s", strerror(-ret));
 		goto out;
 	}
-	FLASH_LOG(INFO, "%s: ox_steer (id %u, %s mode) steers UDP port %u to %u queue(s)",
-		  f->iface, id, f->xdp_mode, conf->steer_port, f->n_ports);
+	FLASH_LOG(INFO, "%s: ox_steer (id %u, %s mode) steers UDP port %u to %u queue(s)", f->iface,
+		  id, f->xdp_mode, conf->steer_port, f->n_ports);
 	ret = 0;
 out:
 	if (xsks_fd >= 0)

@@ -16,7 +16,7 @@
 #include "private/ox_tunnel_private.h"
 
 struct ox_aead {
-	size_t sodium_below;	/* packets shorter than this go to libsodium */
+	size_t sodium_below; /* packets shorter than this go to libsodium */
 	EVP_CIPHER *cipher;
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
@@ -38,8 +38,9 @@ ox_aead_create(enum ox_aead_impl impl)
 	a = calloc(1, sizeof(*a));
 	if (a == NULL)
 		return NULL;
-	a->sodium_below = impl == OX_AEAD_SODIUM ? SIZE_MAX :
-			  impl == OX_AEAD_AUTO ? OX_AEAD_AUTO_THRESHOLD : 0;
+	a->sodium_below = impl == OX_AEAD_SODIUM ? SIZE_MAX
+			  : impl == OX_AEAD_AUTO ? OX_AEAD_AUTO_THRESHOLD
+						 : 0;
 	if (impl == OX_AEAD_SODIUM)
 		return a;
 
@@ -77,14 +78,15 @@ ox_aead_free(struct ox_aead *a)
 
 int
 ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
-		const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
-		uint8_t tag[OX_TAG_LEN])
+		const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len, uint8_t tag[OX_TAG_LEN])
 {
 	int outl;
 
 	if (len < a->sodium_below)
-		return crypto_aead_chacha20poly1305_ietf_encrypt_detached(buf, tag, NULL,
-				buf, len, ad, adlen, NULL, nonce, key) == 0 ? 0 : -EIO;
+		return crypto_aead_chacha20poly1305_ietf_encrypt_detached(
+			       buf, tag, NULL, buf, len, ad, adlen, NULL, nonce, key) == 0
+			       ? 0
+			       : -EIO;
 
 	if (len > INT32_MAX || adlen > INT32_MAX)
 		return -EIO;
@@ -109,8 +111,10 @@ ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t 
 	int outl;
 
 	if (len < a->sodium_below)
-		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(buf, NULL, buf,
-				len, tag, ad, adlen, nonce, key) == 0 ? 0 : -EBADMSG;
+		return crypto_aead_chacha20poly1305_ietf_decrypt_detached(
+			       buf, NULL, buf, len, tag, ad, adlen, nonce, key) == 0
+			       ? 0
+			       : -EBADMSG;
 
 	if (len > INT32_MAX || adlen > INT32_MAX)
 		return -EBADMSG;
@@ -123,7 +127,7 @@ ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t 
 	if (len && EVP_CipherUpdate(a->dec, buf, &outl, buf, (int)len) != 1)
 		return -EBADMSG;
 	if (EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_AEAD_SET_TAG, OX_TAG_LEN,
-			(void *)(uintptr_t)tag) != 1)
+				(void *)(uintptr_t)tag) != 1)
 		return -EBADMSG;
 	if (EVP_CipherFinal_ex(a->dec, buf + len, &outl) != 1)
 		return -EBADMSG;
@@ -131,9 +135,8 @@ ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t 
 }
 
 int
-ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
-	     const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
-	     uint8_t tag[OX_TAG_LEN])
+ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter, const uint8_t *ad,
+	     size_t adlen, uint8_t *buf, size_t len, uint8_t tag[OX_TAG_LEN])
 {
 	uint8_t nonce[12];
 
@@ -142,9 +145,8 @@ ox_aead_seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
 }
 
 int
-ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
-	     const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
-	     const uint8_t tag[OX_TAG_LEN])
+ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter, const uint8_t *ad,
+	     size_t adlen, uint8_t *buf, size_t len, const uint8_t tag[OX_TAG_LEN])
 {
 	uint8_t nonce[12];
 

@@ -17,7 +17,7 @@
 
 #include "private/ox_tunnel_private.h"
 
-#define ALLOW_MAX_FILE	(256u << 20)
+#define ALLOW_MAX_FILE (256u << 20)
 
 void
 ox_errf(char *err, size_t errlen, const char *fmt, ...)
@@ -56,8 +56,8 @@ name_ok(const char *t, size_t n)
 	for (i = 0; i < n; i++) {
 		char c = t[i];
 
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      (c >= '0' && c <= '9') || c == '_' || c == '-' || c == '.'))
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
 			return false;
 	}
 	return true;
@@ -65,8 +65,7 @@ name_ok(const char *t, size_t n)
 
 /* One token after the key: a name (second token only) or an address. */
 static int
-parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
-	    char *err, size_t errlen)
+parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos, char *err, size_t errlen)
 {
 	char buf[INET6_ADDRSTRLEN];
 	uint8_t a6[16];
@@ -83,7 +82,8 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
 				return -EINVAL;
 			}
 			if (memcmp(a6, zero, 16) == 0) {
-				ox_errf(err, errlen, "line %u: IPv6 address :: cannot be given out", e->line);
+				ox_errf(err, errlen, "line %u: IPv6 address :: cannot be given out",
+					e->line);
 				return -EINVAL;
 			}
 			memcpy(e->v6, a6, 16);
@@ -96,7 +96,9 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
 			}
 			e->v4 = ntohl(a4.s_addr);
 			if (e->v4 == 0) {
-				ox_errf(err, errlen, "line %u: IPv4 address 0.0.0.0 cannot be given out", e->line);
+				ox_errf(err, errlen,
+					"line %u: IPv4 address 0.0.0.0 cannot be given out",
+					e->line);
 				return -EINVAL;
 			}
 			return 0;
@@ -107,9 +109,9 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos,
 		e->name[n] = '\0';
 		return 0;
 	}
-	ox_errf(err, errlen, "line %u: '%.*s' is neither %s an IPv4 or IPv6 address",
-	     e->line, (int)(n > 64 ? 64 : n), t,
-	     pos == 1 ? "a name ([A-Za-z_.-][A-Za-z0-9_.-]{0,30}) nor" : "");
+	ox_errf(err, errlen, "line %u: '%.*s' is neither %s an IPv4 or IPv6 address", e->line,
+		(int)(n > 64 ? 64 : n), t,
+		pos == 1 ? "a name ([A-Za-z_.-][A-Za-z0-9_.-]{0,30}) nor" : "");
 	return -EINVAL;
 }
 
@@ -129,14 +131,15 @@ parse_line(struct ox_allow_entry *e, const char *p, size_t len, char *err, size_
 			i++;
 		if (pos == 0) {
 			if (ox_key_from_base64(e->key, p + start, i - start) != 0) {
-				ox_errf(err, errlen, "line %u: '%.*s' is not a base64 public key "
-				     "(44 characters)", e->line,
-				     (int)(i - start > 64 ? 64 : i - start), p + start);
+				ox_errf(err, errlen,
+					"line %u: '%.*s' is not a base64 public key "
+					"(44 characters)",
+					e->line, (int)(i - start > 64 ? 64 : i - start), p + start);
 				return -EINVAL;
 			}
 		} else if (pos > 3) {
 			ox_errf(err, errlen, "line %u: too many fields (key, name, two addresses)",
-			     e->line);
+				e->line);
 			return -EINVAL;
 		} else {
 			ret = parse_token(e, p + start, i - start, pos, err, errlen);
@@ -145,7 +148,7 @@ parse_line(struct ox_allow_entry *e, const char *p, size_t len, char *err, size_
 		}
 		pos++;
 	}
-	return pos;	/* 0: blank or comment */
+	return pos; /* 0: blank or comment */
 }
 
 static int
@@ -185,7 +188,7 @@ check_addresses(const struct ox_allowlist *al, char *err, size_t errlen)
 	for (i = 1; i < n; i++)
 		if (v[i]->v4 == v[i - 1]->v4) {
 			ox_errf(err, errlen, "lines %u and %u: the same IPv4 address",
-			     v[i - 1]->line, v[i]->line);
+				v[i - 1]->line, v[i]->line);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -196,7 +199,7 @@ check_addresses(const struct ox_allowlist *al, char *err, size_t errlen)
 	for (i = 1; i < n; i++)
 		if (memcmp(v[i]->v6, v[i - 1]->v6, 16) == 0) {
 			ox_errf(err, errlen, "lines %u and %u: the same IPv6 address",
-			     v[i - 1]->line, v[i]->line);
+				v[i - 1]->line, v[i]->line);
 			ret = -EINVAL;
 			goto out;
 		}
@@ -207,8 +210,7 @@ out:
 
 int
 ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
-		   const struct ox_allowlist *prev, uint32_t max_entries,
-		   char *err, size_t errlen)
+		   const struct ox_allowlist *prev, uint32_t max_entries, char *err, size_t errlen)
 {
 	struct ox_allow_entry *e = NULL, *old;
 	uint32_t n = 0, cap = 0, line = 0, i;
@@ -246,7 +248,8 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 			goto fail;
 		if (ret > 0) {
 			if (n >= max_entries) {
-				ox_errf(err, errlen, "line %u: more than %u keys", line, max_entries);
+				ox_errf(err, errlen, "line %u: more than %u keys", line,
+					max_entries);
 				ret = -E2BIG;
 				goto fail;
 			}
@@ -259,8 +262,8 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 	for (i = 1; i < n; i++)
 		if (memcmp(e[i].key, e[i - 1].key, OX_KEY_LEN) == 0) {
 			ox_errf(err, errlen, "lines %u and %u: the same key",
-			     e[i - 1].line < e[i].line ? e[i - 1].line : e[i].line,
-			     e[i - 1].line < e[i].line ? e[i].line : e[i - 1].line);
+				e[i - 1].line < e[i].line ? e[i - 1].line : e[i].line,
+				e[i - 1].line < e[i].line ? e[i].line : e[i - 1].line);
 			ret = -EINVAL;
 			goto fail;
 		}
@@ -284,9 +287,8 @@ fail:
 }
 
 int
-ox_allowlist_load(struct ox_allowlist *al, const char *path,
-		  const struct ox_allowlist *prev, uint32_t max_entries,
-		  char *err, size_t errlen)
+ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox_allowlist *prev,
+		  uint32_t max_entries, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -313,7 +315,7 @@ ox_allowlist_load(struct ox_allowlist *al, const char *path,
 	if ((uint64_t)st.st_size > ALLOW_MAX_FILE) {
 		ret = -EFBIG;
 		ox_errf(err, errlen, "allow-list %s is larger than %u MiB", path,
-		     ALLOW_MAX_FILE >> 20);
+			ALLOW_MAX_FILE >> 20);
 		goto out;
 	}
 	buf = malloc((size_t)st.st_size + 1);
@@ -328,11 +330,12 @@ ox_allowlist_load(struct ox_allowlist *al, const char *path,
 			continue;
 		if (r < 0) {
 			ret = -errno;
-			ox_errf(err, errlen, "cannot read allow-list %s: %s", path, strerror(errno));
+			ox_errf(err, errlen, "cannot read allow-list %s: %s", path,
+				strerror(errno));
 			goto out;
 		}
 		if (r == 0)
-			break;	/* shrank while read: parse what is there */
+			break; /* shrank while read: parse what is there */
 		got += (size_t)r;
 	}
 	ret = ox_allowlist_parse(al, buf, got, prev, max_entries, err, errlen);

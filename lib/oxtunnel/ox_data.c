@@ -62,9 +62,9 @@ elapsed(uint64_t now_ns, uint64_t since_ns, uint64_t limit_ns)
 
 /* Seal with the send fields of a keypair or of a send key. */
 static int
-seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next,
-     uint64_t limit, uint64_t birth_ns, uint64_t expire_ns, uint32_t remote_index,
-     uint8_t *pkt, size_t plain_len, uint64_t now_ns)
+seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, uint64_t limit,
+     uint64_t birth_ns, uint64_t expire_ns, uint32_t remote_index, uint8_t *pkt, size_t plain_len,
+     uint64_t now_ns)
 {
 	uint64_t counter;
 
@@ -84,26 +84,25 @@ seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next,
 	ox_put_hdr(pkt, OX_MSG_DATA);
 	ox_put_le32(pkt + 4, remote_index);
 	ox_put_le64(pkt + 8, counter);
-	if (ox_aead_seal(a, key, counter, pkt, OX_DATA_HDR_LEN,
-			pkt + OX_DATA_HDR_LEN, plain_len,
-			pkt + OX_DATA_HDR_LEN + plain_len) != 0)
+	if (ox_aead_seal(a, key, counter, pkt, OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN, plain_len,
+			 pkt + OX_DATA_HDR_LEN + plain_len) != 0)
 		return -OX_DROP_CRYPTO;
 	return (int)(plain_len + OX_DATA_OVERHEAD);
 }
 
 int
-ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
-	     size_t plain_len, uint64_t now_ns)
+ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t plain_len,
+	     uint64_t now_ns)
 {
 	if (!kp->valid)
 		return -OX_DROP_KEY_EXPIRED;
-	return seal(a, kp->send_key, &kp->send_counter, kp->send_limit, kp->birth_ns,
-		    kp->expire_ns, kp->remote_index, pkt, plain_len, now_ns);
+	return seal(a, kp->send_key, &kp->send_counter, kp->send_limit, kp->birth_ns, kp->expire_ns,
+		    kp->remote_index, pkt, plain_len, now_ns);
 }
 
 int
-ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt,
-		size_t plain_len, uint64_t now_ns)
+ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt, size_t plain_len,
+		uint64_t now_ns)
 {
 	if (!sk->valid)
 		return -OX_DROP_KEY_EXPIRED;
@@ -116,8 +115,8 @@ ox_sendkey_from(struct ox_sendkey *sk, const struct ox_keypair *kp)
 {
 	memcpy(sk->key, kp->send_key, OX_KEY_LEN);
 	atomic_store_explicit(&sk->counter,
-		atomic_load_explicit(&kp->send_counter, memory_order_relaxed),
-		memory_order_relaxed);
+			      atomic_load_explicit(&kp->send_counter, memory_order_relaxed),
+			      memory_order_relaxed);
 	sk->limit = kp->send_limit;
 	sk->birth_ns = kp->birth_ns;
 	sk->expire_ns = kp->expire_ns;
@@ -133,8 +132,7 @@ ox_sendkey_wipe(struct ox_sendkey *sk)
 }
 
 int
-ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len,
-	     uint64_t now_ns)
+ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len, uint64_t now_ns)
 {
 	uint64_t counter;
 	size_t plain_len;
@@ -157,9 +155,8 @@ ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len,
 	if (ret < 0)
 		return ret;
 	plain_len = len - OX_DATA_OVERHEAD;
-	if (ox_aead_open(a, kp->recv_key, counter, pkt, OX_DATA_HDR_LEN,
-			pkt + OX_DATA_HDR_LEN, plain_len,
-			pkt + OX_DATA_HDR_LEN + plain_len) != 0)
+	if (ox_aead_open(a, kp->recv_key, counter, pkt, OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN,
+			 plain_len, pkt + OX_DATA_HDR_LEN + plain_len) != 0)
 		return -OX_DROP_BAD_TAG;
 	ox_replay_commit(&kp->replay, counter);
 	return (int)plain_len;
@@ -179,8 +176,8 @@ ox_keypair_needs_rekey(const struct ox_keypair *kp, uint64_t now_ns)
 
 void
 ox_keypair_init(struct ox_keypair *kp, const uint8_t send[OX_KEY_LEN],
-		const uint8_t recv[OX_KEY_LEN], uint32_t local, uint32_t remote,
-		uint64_t now_ns, bool initiator)
+		const uint8_t recv[OX_KEY_LEN], uint32_t local, uint32_t remote, uint64_t now_ns,
+		bool initiator)
 {
 	memset(kp, 0, sizeof(*kp));
 	memcpy(kp->send_key, send, OX_KEY_LEN);
@@ -256,8 +253,8 @@ ox_peer_install(struct ox_peer *p, const struct ox_keypair *kp, bool confirmed)
 	memcpy(p->kp[slot].send_key, kp->send_key, OX_KEY_LEN);
 	memcpy(p->kp[slot].recv_key, kp->recv_key, OX_KEY_LEN);
 	atomic_store_explicit(&p->kp[slot].send_counter,
-		atomic_load_explicit(&kp->send_counter, memory_order_relaxed),
-		memory_order_relaxed);
+			      atomic_load_explicit(&kp->send_counter, memory_order_relaxed),
+			      memory_order_relaxed);
 	p->kp[slot].send_limit = kp->send_limit;
 	p->kp[slot].rekey_messages = kp->rekey_messages;
 	p->kp[slot].birth_ns = kp->birth_ns;
@@ -297,8 +294,7 @@ ox_peer_current(struct ox_peer *p)
 }
 
 int
-ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len,
-	     uint64_t now_ns)
+ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len, uint64_t now_ns)
 {
 	struct ox_keypair *kp;
 	int ret;

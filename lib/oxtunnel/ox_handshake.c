@@ -19,8 +19,8 @@ struct ox_hs_server {
 	uint8_t s_pub[OX_KEY_LEN];
 	uint8_t mac1_key[OX_KEY_LEN];
 	uint8_t cookie_key[OX_KEY_LEN];
-	uint8_t secret[OX_KEY_LEN];	/* cookie secret, rotated */
-	uint64_t secret_ns;		/* when it was made; 0 = never */
+	uint8_t secret[OX_KEY_LEN]; /* cookie secret, rotated */
+	uint64_t secret_ns;	    /* when it was made; 0 = never */
 	const struct ox_allowlist *allow;
 	struct ox_ratelimit *rl;
 };
@@ -145,9 +145,9 @@ prologue_of(uint8_t p[OX_PROLOGUE_LEN], const uint8_t *init)
 }
 
 int
-ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
-		       const struct ox_src *src, uint64_t now_ns, bool under_load,
-		       struct ox_responder *r, uint8_t reply[OX_COOKIE_LEN])
+ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const struct ox_src *src,
+		   uint64_t now_ns, bool under_load, struct ox_responder *r,
+		   uint8_t reply[OX_COOKIE_LEN])
 {
 	uint8_t mac[OX_MAC_LEN], cookie[OX_MAC_LEN];
 	uint8_t prologue[OX_PROLOGUE_LEN];
@@ -170,9 +170,9 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
 			ox_put_hdr(reply, OX_MSG_COOKIE);
 			memcpy(reply + 4, pkt + 4, 4);
 			randombytes_buf(reply + 8, 24);
-			crypto_aead_xchacha20poly1305_ietf_encrypt(reply + 32, NULL,
-				cookie, OX_MAC_LEN, pkt + OX_INIT_MAC1_OFF, OX_MAC_LEN,
-				NULL, reply + 8, s->cookie_key);
+			crypto_aead_xchacha20poly1305_ietf_encrypt(
+				reply + 32, NULL, cookie, OX_MAC_LEN, pkt + OX_INIT_MAC1_OFF,
+				OX_MAC_LEN, NULL, reply + 8, s->cookie_key);
 			sodium_memzero(cookie, sizeof(cookie));
 			return -OX_DROP_COOKIE_SENT;
 		}
@@ -256,10 +256,9 @@ payload_get(const uint8_t p[OX_HS_PAYLOAD_LEN], struct ox_hs_payload *pl)
 }
 
 int
-ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
-			const struct ox_hs_payload *pl, uint32_t local_index,
-			uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
-			struct ox_keypair *kp)
+ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct ox_hs_payload *pl,
+		    uint32_t local_index, uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
+		    struct ox_keypair *kp)
 {
 	uint8_t payload[OX_HS_PAYLOAD_LEN];
 	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];
@@ -276,8 +275,7 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 	payload_put(payload, pl, local_index);
 	ox_put_hdr(out, OX_MSG_RESPONSE);
 	ox_put_le32(out + 4, r->remote_index);
-	if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, payload, sizeof(payload),
-			 out + 8) != 0) {
+	if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, payload, sizeof(payload), out + 8) != 0) {
 		ret = -EIO;
 		goto out;
 	}
@@ -319,8 +317,8 @@ bad:
 }
 
 int
-ox_initiator_begin(struct ox_initiator *in, uint32_t local_index,
-		   const uint8_t tai64n[12], uint64_t now_ns, uint8_t out[OX_INIT_LEN])
+ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t tai64n[12],
+		   uint64_t now_ns, uint8_t out[OX_INIT_LEN])
 {
 	uint8_t prologue[OX_PROLOGUE_LEN];
 	uint8_t e_pub[OX_KEY_LEN];
@@ -333,8 +331,8 @@ ox_initiator_begin(struct ox_initiator *in, uint32_t local_index,
 	prologue_of(prologue, out);
 	ox_noise_init(&ns, prologue, sizeof(prologue));
 	ox_noise_mix_hash(&ns, in->server_pub, OX_KEY_LEN);
-	if (ox_ik_write1(&ns, in->s_priv, in->s_pub, in->e_priv, in->server_pub,
-			 tai64n, OX_TAI64N_LEN, out + 8) != 0) {
+	if (ox_ik_write1(&ns, in->s_priv, in->s_pub, in->e_priv, in->server_pub, tai64n,
+			 OX_TAI64N_LEN, out + 8) != 0) {
 		ret = -EIO;
 		goto out;
 	}
@@ -369,8 +367,8 @@ ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t 
 	if (ox_get_le32(pkt + 4) != in->local_index)
 		return -OX_DROP_UNKNOWN_INDEX;
 	if (crypto_aead_xchacha20poly1305_ietf_decrypt(cookie, NULL, NULL, pkt + 32,
-			OX_MAC_LEN + OX_TAG_LEN, in->last_mac1, OX_MAC_LEN,
-			pkt + 8, in->cookie_key) != 0)
+						       OX_MAC_LEN + OX_TAG_LEN, in->last_mac1,
+						       OX_MAC_LEN, pkt + 8, in->cookie_key) != 0)
 		return -OX_DROP_BAD_TAG;
 	memcpy(in->cookie, cookie, OX_MAC_LEN);
 	in->cookie_ns = now_ns ? now_ns : 1;
@@ -380,8 +378,7 @@ ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t 
 
 int
 ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_t len,
-			      uint64_t now_ns, struct ox_hs_payload *pl,
-			      struct ox_keypair *kp)
+			      uint64_t now_ns, struct ox_hs_payload *pl, struct ox_keypair *kp)
 {
 	uint8_t payload[OX_HS_PAYLOAD_LEN];
 	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];

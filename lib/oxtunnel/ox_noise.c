@@ -10,8 +10,8 @@
 
 /* HMAC-SHA256 of the concatenation a || b. */
 static void
-hmac2(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen,
-      const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+hmac2(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a, size_t alen,
+      const uint8_t *b, size_t blen)
 {
 	crypto_auth_hmacsha256_state st;
 
@@ -25,8 +25,8 @@ hmac2(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen,
 
 /* HKDF(ck, ikm) with two outputs. */
 static void
-hkdf2(const uint8_t ck[OX_HASH_LEN], const uint8_t *ikm, size_t ikmlen,
-      uint8_t o1[OX_HASH_LEN], uint8_t o2[OX_HASH_LEN])
+hkdf2(const uint8_t ck[OX_HASH_LEN], const uint8_t *ikm, size_t ikmlen, uint8_t o1[OX_HASH_LEN],
+      uint8_t o2[OX_HASH_LEN])
 {
 	uint8_t temp[OX_HASH_LEN];
 	const uint8_t one = 1, two = 2;
@@ -73,8 +73,7 @@ mix_key(struct ox_noise *ns, const uint8_t *ikm, size_t len)
 }
 
 int
-ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN],
-		const uint8_t pub[OX_KEY_LEN])
+ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN], const uint8_t pub[OX_KEY_LEN])
 {
 	uint8_t dh[OX_KEY_LEN];
 	int ret = 0;
@@ -98,8 +97,8 @@ encrypt_and_hash(struct ox_noise *ns, const uint8_t *in, size_t len, uint8_t *ou
 	if (!ns->has_k)
 		return -1;
 	ox_nonce(nonce, ns->n);
-	if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, in, len, ns->h,
-			OX_HASH_LEN, NULL, nonce, ns->k) != 0)
+	if (crypto_aead_chacha20poly1305_ietf_encrypt(out, &clen, in, len, ns->h, OX_HASH_LEN, NULL,
+						      nonce, ns->k) != 0)
 		return -1;
 	ns->n++;
 	ox_noise_mix_hash(ns, out, clen);
@@ -118,8 +117,8 @@ decrypt_and_hash(struct ox_noise *ns, const uint8_t *in, size_t len, uint8_t *ou
 	if (len < OX_TAG_LEN)
 		return -1;
 	ox_nonce(nonce, ns->n);
-	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, in, len, ns->h,
-			OX_HASH_LEN, nonce, ns->k) != 0)
+	if (crypto_aead_chacha20poly1305_ietf_decrypt(out, &mlen, NULL, in, len, ns->h, OX_HASH_LEN,
+						      nonce, ns->k) != 0)
 		return -1;
 	ns->n++;
 	ox_noise_mix_hash(ns, in, len);
@@ -139,10 +138,9 @@ ox_noise_wipe(struct ox_noise *ns)
 }
 
 int
-ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
-	     const uint8_t s_pub[OX_KEY_LEN], const uint8_t e_priv[OX_KEY_LEN],
-	     const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen,
-	     uint8_t *out)
+ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t s_pub[OX_KEY_LEN],
+	     const uint8_t e_priv[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN], const uint8_t *payload,
+	     size_t plen, uint8_t *out)
 {
 	/* e */
 	if (crypto_scalarmult_base(out, e_priv) != 0)
@@ -161,9 +159,8 @@ ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
 }
 
 int
-ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
-	    const uint8_t *in, size_t len, uint8_t re[OX_KEY_LEN],
-	    uint8_t rs[OX_KEY_LEN], uint8_t *payload)
+ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len,
+	    uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN], uint8_t *payload)
 {
 	const size_t fixed = 32 + 32 + OX_TAG_LEN;
 
@@ -185,9 +182,8 @@ ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
 }
 
 int
-ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
-	     const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN],
-	     const uint8_t *payload, size_t plen, uint8_t *out)
+ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN], const uint8_t re[OX_KEY_LEN],
+	     const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen, uint8_t *out)
 {
 	/* e */
 	if (crypto_scalarmult_base(out, e_priv) != 0)
@@ -203,9 +199,8 @@ ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
 }
 
 int
-ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
-	    const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len,
-	    uint8_t *payload)
+ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN], const uint8_t s_priv[OX_KEY_LEN],
+	    const uint8_t *in, size_t len, uint8_t *payload)
 {
 	if (len < 32 + OX_TAG_LEN)
 		return -1;
@@ -221,8 +216,7 @@ ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
 }
 
 void
-ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen,
-       const uint8_t *in, size_t len)
+ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint8_t *in, size_t len)
 {
 	crypto_generichash_blake2b(out, OX_MAC_LEN, in, len, key, keylen);
 }

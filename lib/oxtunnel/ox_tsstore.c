@@ -25,12 +25,12 @@ struct ts_slot {
 
 struct ox_tsstore {
 	struct ts_slot *t;
-	uint32_t cap;		/* power of two */
+	uint32_t cap; /* power of two */
 	uint32_t n;
-	char *path;		/* NULL: memory only */
+	char *path; /* NULL: memory only */
 	FILE *log;
-	uint32_t logged;	/* lines in the log since it was compacted */
-	bool dirty;		/* lines written but not flushed */
+	uint32_t logged; /* lines in the log since it was compacted */
+	bool dirty;	 /* lines written but not flushed */
 };
 
 /* Keys are X25519 public keys: their first bytes are as good as a hash. */
@@ -110,7 +110,8 @@ load(struct ox_tsstore *s, FILE *f)
 		if (ox_key_from_base64(key, line, OX_KEY_B64_LEN) != 0)
 			continue;
 		if (sodium_hex2bin(ts, sizeof(ts), line + OX_KEY_B64_LEN + 1, 2 * OX_TAI64N_LEN,
-				   NULL, &hexlen, NULL) != 0 || hexlen != OX_TAI64N_LEN)
+				   NULL, &hexlen, NULL) != 0 ||
+		    hexlen != OX_TAI64N_LEN)
 			continue;
 		if (raise_ts(s, key, ts) < 0)
 			return -ENOMEM;

@@ -27,48 +27,48 @@
 
 /* ---------------------------------------------------------------- wire */
 
-#define OX_KEY_LEN		32	/**< X25519 key, symmetric key */
-#define OX_KEY_B64_LEN		44	/**< base64 of a key, without NUL */
-#define OX_TAG_LEN		16	/**< Poly1305 tag */
-#define OX_MAC_LEN		16	/**< mac1, mac2, cookie */
-#define OX_MAX_DATAGRAM		9216	/**< largest datagram either side sends or takes */
+#define OX_KEY_LEN 32	     /**< X25519 key, symmetric key */
+#define OX_KEY_B64_LEN 44    /**< base64 of a key, without NUL */
+#define OX_TAG_LEN 16	     /**< Poly1305 tag */
+#define OX_MAC_LEN 16	     /**< mac1, mac2, cookie */
+#define OX_MAX_DATAGRAM 9216 /**< largest datagram either side sends or takes */
 
-#define OX_MAGIC0		0x4f	/**< 'O' */
-#define OX_MAGIC1		0x58	/**< 'X' */
+#define OX_MAGIC0 0x4f /**< 'O' */
+#define OX_MAGIC1 0x58 /**< 'X' */
 /** Byte 2 of every v2 message. The high bit never occurs in a v1 flags byte. */
-#define OX_WIRE_VERSION		0x82
+#define OX_WIRE_VERSION 0x82
 
 /** Message types (byte 3). */
 enum ox_msg_type {
-	OX_MSG_INIT = 1,	/**< handshake initiation, client -> server */
-	OX_MSG_RESPONSE = 2,	/**< handshake response, server -> client */
-	OX_MSG_COOKIE = 3,	/**< cookie reply to an initiation under load */
-	OX_MSG_DATA = 4,	/**< transport data */
-	OX_MSG_PROBE = 0x50,	/**< "OXPI" RTT probe (no version byte) */
+	OX_MSG_INIT = 1,     /**< handshake initiation, client -> server */
+	OX_MSG_RESPONSE = 2, /**< handshake response, server -> client */
+	OX_MSG_COOKIE = 3,   /**< cookie reply to an initiation under load */
+	OX_MSG_DATA = 4,     /**< transport data */
+	OX_MSG_PROBE = 0x50, /**< "OXPI" RTT probe (no version byte) */
 };
 
-#define OX_HDR_LEN		4	/**< magic, version, type */
-#define OX_DATA_HDR_LEN		16	/**< + receiver index u32, counter u64 */
-#define OX_DATA_OVERHEAD	(OX_DATA_HDR_LEN + OX_TAG_LEN)
-#define OX_MAX_PLAINTEXT	(OX_MAX_DATAGRAM - OX_DATA_OVERHEAD)
-#define OX_INIT_LEN		148
-#define OX_INIT_MAC1_OFF	116	/**< mac1 covers bytes [0, 116) */
-#define OX_INIT_MAC2_OFF	132	/**< mac2 covers bytes [0, 132) */
-#define OX_RESPONSE_LEN		88
-#define OX_COOKIE_LEN		64
-#define OX_PROBE_MIN_LEN	4
+#define OX_HDR_LEN 4	   /**< magic, version, type */
+#define OX_DATA_HDR_LEN 16 /**< + receiver index u32, counter u64 */
+#define OX_DATA_OVERHEAD (OX_DATA_HDR_LEN + OX_TAG_LEN)
+#define OX_MAX_PLAINTEXT (OX_MAX_DATAGRAM - OX_DATA_OVERHEAD)
+#define OX_INIT_LEN 148
+#define OX_INIT_MAC1_OFF 116 /**< mac1 covers bytes [0, 116) */
+#define OX_INIT_MAC2_OFF 132 /**< mac2 covers bytes [0, 132) */
+#define OX_RESPONSE_LEN 88
+#define OX_COOKIE_LEN 64
+#define OX_PROBE_MIN_LEN 4
 
 /**
  * The tunnel MTU a relay gives clients by default: a 1500-byte path less
  * an outer IPv6 header (40), UDP (8) and the DATA overhead (32).
  */
-#define OX_DEFAULT_MTU		1420
+#define OX_DEFAULT_MTU 1420
 /** Most bytes a KEEPALIVE carries after its kind byte (echoed in the ACK). */
-#define OX_KEEPALIVE_MAX_ECHO	64
+#define OX_KEEPALIVE_MAX_ECHO 64
 
 /** First byte of a decrypted DATA plaintext other than an IP packet. */
 enum ox_inner_kind {
-	OX_INNER_KEEPALIVE = 0x01,	/**< asks for an ACK; echoes its bytes */
+	OX_INNER_KEEPALIVE = 0x01, /**< asks for an ACK; echoes its bytes */
 	OX_INNER_ACK = 0x02,
 	OX_INNER_DISCONNECT = 0x03,
 	OX_INNER_BATCH = 0x04,
@@ -106,10 +106,12 @@ enum ox_inner_kind {
 
 enum ox_drop {
 	OX_DROP_NONE = 0,
+/* clang-format off */
 #define OX_DROP_ENUM(n, s) OX_DROP_##n,
 	OX_DROP_REASONS(OX_DROP_ENUM)
 #undef OX_DROP_ENUM
 	OX_DROP_MAX
+	/* clang-format on */
 };
 
 /** @return the counter name of a drop reason ("?" when out of range). */
@@ -117,9 +119,9 @@ const char *ox_drop_name(int reason);
 
 /** What ox_msg_parse() learnt from a datagram's clear fields. */
 struct ox_msg {
-	uint8_t type;		/**< enum ox_msg_type */
-	uint32_t index;		/**< INIT: sender index; others: receiver index */
-	uint64_t counter;	/**< DATA only */
+	uint8_t type;	  /**< enum ox_msg_type */
+	uint32_t index;	  /**< INIT: sender index; others: receiver index */
+	uint64_t counter; /**< DATA only */
 };
 
 /**
@@ -170,16 +172,16 @@ int ox_key_load(const char *path, uint8_t key[OX_KEY_LEN], char *err, size_t err
 
 /** Per-packet ChaCha20-Poly1305 implementations. */
 enum ox_aead_impl {
-	OX_AEAD_OPENSSL = 0,	/**< OpenSSL 3 EVP: faster from about 600 bytes up */
-	OX_AEAD_SODIUM = 1,	/**< libsodium: less fixed cost per call, faster below */
-	OX_AEAD_AUTO = 2,	/**< each packet to the faster one by its length */
+	OX_AEAD_OPENSSL = 0, /**< OpenSSL 3 EVP: faster from about 600 bytes up */
+	OX_AEAD_SODIUM = 1,  /**< libsodium: less fixed cost per call, faster below */
+	OX_AEAD_AUTO = 2,    /**< each packet to the faster one by its length */
 };
 
 /**
  * OX_AEAD_AUTO's switch-over: shorter plaintexts go to libsodium, longer
  * to OpenSSL (both give the same bytes). From doc/aead-performance.md.
  */
-#define OX_AEAD_AUTO_THRESHOLD	640
+#define OX_AEAD_AUTO_THRESHOLD 640
 
 /**
  * A per-thread AEAD context: keys are given per call, so one context
@@ -223,24 +225,24 @@ ox_mono_ns(void)
 }
 
 /** Limits and timers (doc/oxtunnel.md, "Timers and limits"). */
-#define OX_REKEY_AFTER_MESSAGES		(UINT64_C(1) << 60)
-#define OX_REJECT_AFTER_MESSAGES	(UINT64_MAX - (UINT64_C(1) << 13))
-#define OX_REKEY_AFTER_NS		(UINT64_C(120) * 1000000000)
-#define OX_REJECT_AFTER_NS		(UINT64_C(180) * 1000000000)
-#define OX_REKEY_TIMEOUT_NS		(UINT64_C(5) * 1000000000)
-#define OX_REKEY_ATTEMPT_NS		(UINT64_C(90) * 1000000000)
-#define OX_KEEPALIVE_NS			(UINT64_C(10) * 1000000000)
-#define OX_COOKIE_SECRET_NS		(UINT64_C(120) * 1000000000)
-#define OX_SESSION_IDLE_NS		(UINT64_C(180) * 1000000000)
+#define OX_REKEY_AFTER_MESSAGES (UINT64_C(1) << 60)
+#define OX_REJECT_AFTER_MESSAGES (UINT64_MAX - (UINT64_C(1) << 13))
+#define OX_REKEY_AFTER_NS (UINT64_C(120) * 1000000000)
+#define OX_REJECT_AFTER_NS (UINT64_C(180) * 1000000000)
+#define OX_REKEY_TIMEOUT_NS (UINT64_C(5) * 1000000000)
+#define OX_REKEY_ATTEMPT_NS (UINT64_C(90) * 1000000000)
+#define OX_KEEPALIVE_NS (UINT64_C(10) * 1000000000)
+#define OX_COOKIE_SECRET_NS (UINT64_C(120) * 1000000000)
+#define OX_SESSION_IDLE_NS (UINT64_C(180) * 1000000000)
 
 /** Replay bitmap words (RFC 6479): one word is always being recycled. */
-#define OX_REPLAY_WORDS		34
-#define OX_REPLAY_WINDOW	((OX_REPLAY_WORDS - 1) * 64)	/**< 2112 counters */
+#define OX_REPLAY_WORDS 34
+#define OX_REPLAY_WINDOW ((OX_REPLAY_WORDS - 1) * 64) /**< 2112 counters */
 
 /** RFC 6479 sliding window. One writer. */
 struct ox_replay {
-	uint64_t top;		/**< highest counter accepted */
-	bool any;		/**< anything accepted yet */
+	uint64_t top; /**< highest counter accepted */
+	bool any;     /**< anything accepted yet */
 	uint64_t bits[OX_REPLAY_WORDS];
 };
 
@@ -265,14 +267,14 @@ void ox_replay_commit(struct ox_replay *r, uint64_t counter);
 struct ox_keypair {
 	uint8_t send_key[OX_KEY_LEN];
 	uint8_t recv_key[OX_KEY_LEN];
-	_Atomic uint64_t send_counter;	/**< next counter to send */
-	uint64_t send_limit;		/**< counters >= this are never sent, nor accepted */
-	uint64_t rekey_messages;	/**< initiator rekeys past this many */
-	uint64_t birth_ns;		/**< when the handshake completed */
-	uint64_t rekey_ns;		/**< initiator rekeys past birth + this */
-	uint64_t expire_ns;		/**< unusable past birth + this */
-	uint32_t local_index;		/**< receiver index the peer sends to us */
-	uint32_t remote_index;		/**< receiver index we send to the peer */
+	_Atomic uint64_t send_counter; /**< next counter to send */
+	uint64_t send_limit;	       /**< counters >= this are never sent, nor accepted */
+	uint64_t rekey_messages;       /**< initiator rekeys past this many */
+	uint64_t birth_ns;	       /**< when the handshake completed */
+	uint64_t rekey_ns;	       /**< initiator rekeys past birth + this */
+	uint64_t expire_ns;	       /**< unusable past birth + this */
+	uint32_t local_index;	       /**< receiver index the peer sends to us */
+	uint32_t remote_index;	       /**< receiver index we send to the peer */
 	bool initiator;
 	bool valid;
 	struct ox_replay replay;
@@ -287,8 +289,8 @@ struct ox_keypair {
  *   The datagram length, or -OX_DROP_KEY_EXPIRED (too old, or the counter
  *   limit reached: rekey), or -OX_DROP_CRYPTO if the backend failed.
  */
-int ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt,
-		 size_t plain_len, uint64_t now_ns);
+int ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t plain_len,
+		 uint64_t now_ns);
 
 /**
  * Open a DATA message in place (already classified by ox_msg_parse() and
@@ -342,8 +344,8 @@ void ox_keypair_wipe(struct ox_keypair *kp);
  */
 struct ox_sendkey {
 	uint8_t key[OX_KEY_LEN];
-	_Atomic uint64_t counter;	/**< next counter to send */
-	uint64_t limit;			/**< counters >= this are never sent */
+	_Atomic uint64_t counter; /**< next counter to send */
+	uint64_t limit;		  /**< counters >= this are never sent */
 	uint64_t birth_ns;
 	uint64_t expire_ns;
 	uint32_t remote_index;
@@ -360,11 +362,11 @@ void ox_sendkey_from(struct ox_sendkey *sk, const struct ox_keypair *kp);
 void ox_sendkey_wipe(struct ox_sendkey *sk);
 
 /** ox_data_seal() with a send key. */
-int ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt,
-		    size_t plain_len, uint64_t now_ns);
+int ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt, size_t plain_len,
+		    uint64_t now_ns);
 
 /** Receiver indexes of dropped keypairs an ox_peer remembers. */
-#define OX_PEER_RETIRED_MAX	4
+#define OX_PEER_RETIRED_MAX 4
 
 /**
  * The keypairs of one peer: current, the one before it (kept for in-flight
@@ -377,7 +379,7 @@ int ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt,
  */
 struct ox_peer {
 	struct ox_keypair kp[3];
-	int8_t cur, prev, next;		/**< slot in kp[], or -1 */
+	int8_t cur, prev, next; /**< slot in kp[], or -1 */
 	uint8_t n_retired;
 	uint32_t retired[OX_PEER_RETIRED_MAX];
 };
@@ -401,8 +403,7 @@ struct ox_keypair *ox_peer_current(struct ox_peer *p);
  * ox_data_open() with the keypair found by the message's receiver index; a
  * packet that opens under the next keypair makes it current.
  */
-int ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len,
-		 uint64_t now_ns);
+int ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len, uint64_t now_ns);
 
 /** Wipe every keypair. */
 void ox_peer_wipe(struct ox_peer *p);
@@ -417,9 +418,9 @@ unsigned int ox_peer_take_retired(struct ox_peer *p, uint32_t out[OX_PEER_RETIRE
 /* ---------------------------------------------------------------- BATCH */
 
 /** Most packets one BATCH plaintext may carry. */
-#define OX_BATCH_MAX		64
+#define OX_BATCH_MAX 64
 /** Smallest inner packet (an IPv4 header). */
-#define OX_INNER_MIN		20
+#define OX_INNER_MIN 20
 
 /** Builds a BATCH plaintext: kind byte, u16 LE count, (u16 LE len, packet)*. */
 struct ox_batch {
@@ -445,24 +446,23 @@ size_t ox_batch_finish(struct ox_batch *b);
  *
  * @return 1 with *pkt and *pkt_len set, 0 at the end, or -OX_DROP_BAD_BATCH.
  */
-int ox_batch_next(const uint8_t *p, size_t len, size_t *off,
-		  const uint8_t **pkt, size_t *pkt_len);
+int ox_batch_next(const uint8_t *p, size_t len, size_t *off, const uint8_t **pkt, size_t *pkt_len);
 
 /* ----------------------------------------------------------- allow-list */
 
 /** One allowed client. */
 struct ox_allow_entry {
-	uint8_t key[OX_KEY_LEN];	/**< static public key */
-	char name[32];			/**< "" when the line has none */
-	uint32_t v4;			/**< fixed IPv4 (host order), 0 = from the pool */
-	uint8_t v6[16];			/**< fixed IPv6, all zero = from the pool */
-	uint8_t last_init[12];		/**< greatest TAI64N accepted (replay of initiations) */
-	uint32_t line;			/**< line in the file */
+	uint8_t key[OX_KEY_LEN]; /**< static public key */
+	char name[32];		 /**< "" when the line has none */
+	uint32_t v4;		 /**< fixed IPv4 (host order), 0 = from the pool */
+	uint8_t v6[16];		 /**< fixed IPv6, all zero = from the pool */
+	uint8_t last_init[12];	 /**< greatest TAI64N accepted (replay of initiations) */
+	uint32_t line;		 /**< line in the file */
 };
 
 /** Immutable after load apart from last_init (control thread). */
 struct ox_allowlist {
-	struct ox_allow_entry *e;	/**< sorted by key */
+	struct ox_allow_entry *e; /**< sorted by key */
 	uint32_t n;
 };
 
@@ -479,13 +479,12 @@ struct ox_allowlist {
  *   0, or -errno with a message naming the line in @p err.
  */
 int ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
-		       const struct ox_allowlist *prev, uint32_t max_entries,
-		       char *err, size_t errlen);
+		       const struct ox_allowlist *prev, uint32_t max_entries, char *err,
+		       size_t errlen);
 
 /** ox_allowlist_parse() of a file. */
-int ox_allowlist_load(struct ox_allowlist *al, const char *path,
-		      const struct ox_allowlist *prev, uint32_t max_entries,
-		      char *err, size_t errlen);
+int ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox_allowlist *prev,
+		      uint32_t max_entries, char *err, size_t errlen);
 
 /** @return the entry of a key, or NULL. */
 struct ox_allow_entry *ox_allowlist_find(const struct ox_allowlist *al,
@@ -546,15 +545,15 @@ struct ox_src {
 
 /** What the response carries to the client (encrypted). */
 struct ox_hs_payload {
-	uint32_t index;		/**< the server's receiver index for this client (set on
-				     the client side; ox_hs_make_response() writes its
-				     local_index argument instead) */
-	uint32_t v4;		/**< tunnel IPv4, host order */
-	uint8_t v6[16];		/**< tunnel IPv6 */
+	uint32_t index; /**< the server's receiver index for this client (set on
+			     the client side; ox_hs_make_response() writes its
+			     local_index argument instead) */
+	uint32_t v4;	/**< tunnel IPv4, host order */
+	uint8_t v6[16]; /**< tunnel IPv6 */
 	uint8_t v4_prefix;
 	uint8_t v6_prefix;
-	uint16_t mtu;		/**< tunnel MTU the client should set */
-	uint16_t keepalive_s;	/**< keepalive interval the server expects */
+	uint16_t mtu;	      /**< tunnel MTU the client should set */
+	uint16_t keepalive_s; /**< keepalive interval the server expects */
 };
 
 /** Server side: static key, MAC keys, cookie secret, allow-list, limits. */
@@ -562,18 +561,17 @@ struct ox_hs_server;
 
 /** Server settings. */
 struct ox_hs_conf {
-	uint32_t hs_per_second;		/**< initiations per source per second (20) */
-	uint32_t hs_burst;		/**< burst of the same (5) */
-	uint32_t ratelimit_entries;	/**< sources tracked at once (lib/ratelimit: an IPv4
-					     address or an IPv6 /64), power of two (4096);
-					     a new source past them is refused */
+	uint32_t hs_per_second;	    /**< initiations per source per second (20) */
+	uint32_t hs_burst;	    /**< burst of the same (5) */
+	uint32_t ratelimit_entries; /**< sources tracked at once (lib/ratelimit: an IPv4
+					 address or an IPv6 /64), power of two (4096);
+					 a new source past them is refused */
 };
 
 void ox_hs_conf_default(struct ox_hs_conf *c);
 
 /** @return the server, or NULL with errno set. */
-struct ox_hs_server *ox_hs_create(const uint8_t priv[OX_KEY_LEN],
-				   const struct ox_hs_conf *c);
+struct ox_hs_server *ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c);
 void ox_hs_free(struct ox_hs_server *s);
 
 /** @return the server's static public key. */
@@ -588,10 +586,10 @@ void ox_hs_set_allowlist(struct ox_hs_server *s, const struct ox_allowlist *al);
 /** Handshake state between reading an initiation and answering it. */
 struct ox_responder {
 	uint8_t h[32], ck[32];
-	uint8_t re[OX_KEY_LEN];			/**< client's ephemeral */
-	uint8_t peer_key[OX_KEY_LEN];		/**< client's static public key */
-	uint32_t remote_index;			/**< client's sender index */
-	struct ox_allow_entry *peer;		/**< its allow-list entry */
+	uint8_t re[OX_KEY_LEN];	      /**< client's ephemeral */
+	uint8_t peer_key[OX_KEY_LEN]; /**< client's static public key */
+	uint32_t remote_index;	      /**< client's sender index */
+	struct ox_allow_entry *peer;  /**< its allow-list entry */
 };
 
 /**
@@ -626,8 +624,8 @@ int ox_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, s
  *   0 with @p r filled in, or a negative enum ox_drop.
  */
 int ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
-			   const struct ox_src *src, uint64_t now_ns, bool under_load,
-			   struct ox_responder *r, uint8_t reply[OX_COOKIE_LEN]);
+		       const struct ox_src *src, uint64_t now_ns, bool under_load,
+		       struct ox_responder *r, uint8_t reply[OX_COOKIE_LEN]);
 
 /**
  * Answer a consumed initiation and derive the keypair (not yet confirmed,
@@ -636,9 +634,8 @@ int ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
  * @return 0, or -EIO (a degenerate key: nothing to send).
  */
 int ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
-			    const struct ox_hs_payload *pl, uint32_t local_index,
-			    uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
-			    struct ox_keypair *kp);
+			const struct ox_hs_payload *pl, uint32_t local_index, uint64_t now_ns,
+			uint8_t out[OX_RESPONSE_LEN], struct ox_keypair *kp);
 
 /** Client side of one handshake (and the cookie it may have been given). */
 struct ox_initiator {
@@ -648,11 +645,11 @@ struct ox_initiator {
 	uint8_t server_pub[OX_KEY_LEN];
 	uint8_t mac1_key[OX_KEY_LEN];
 	uint8_t cookie_key[OX_KEY_LEN];
-	uint8_t last_mac1[OX_MAC_LEN];	/**< of the last initiation sent */
+	uint8_t last_mac1[OX_MAC_LEN]; /**< of the last initiation sent */
 	uint8_t cookie[OX_MAC_LEN];
-	uint64_t cookie_ns;		/**< when the cookie came; 0 = none */
+	uint64_t cookie_ns; /**< when the cookie came; 0 = none */
 	uint32_t local_index;
-	bool pending;			/**< an initiation awaits its response */
+	bool pending; /**< an initiation awaits its response */
 };
 
 /**
@@ -669,9 +666,8 @@ int ox_initiator_init(struct ox_initiator *in, const uint8_t priv[OX_KEY_LEN],
  *
  * @return 0 or -EIO.
  */
-int ox_initiator_begin(struct ox_initiator *in, uint32_t local_index,
-		       const uint8_t tai64n[12], uint64_t now_ns,
-		       uint8_t out[OX_INIT_LEN]);
+int ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t tai64n[12],
+		       uint64_t now_ns, uint8_t out[OX_INIT_LEN]);
 
 /** Take a cookie reply. @return 0 or a negative enum ox_drop. */
 int ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t len,
@@ -684,8 +680,7 @@ int ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, siz
  * @return 0 or a negative enum ox_drop.
  */
 int ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_t len,
-				  uint64_t now_ns, struct ox_hs_payload *pl,
-				  struct ox_keypair *kp);
+				  uint64_t now_ns, struct ox_hs_payload *pl, struct ox_keypair *kp);
 
 /** Wipe the client side's secrets. */
 void ox_initiator_wipe(struct ox_initiator *in);

@@ -14,10 +14,9 @@
 
 #include "private/ox_tunnel_private.h"
 
-static const char *const drop_names[OX_DROP_MAX] = {
-	[OX_DROP_NONE] = "none",
+static const char *const drop_names[OX_DROP_MAX] = { [OX_DROP_NONE] = "none",
 #define OX_DROP_NAME(n, s) [OX_DROP_##n] = s,
-	OX_DROP_REASONS(OX_DROP_NAME)
+						     OX_DROP_REASONS(OX_DROP_NAME)
 #undef OX_DROP_NAME
 };
 
@@ -116,8 +115,7 @@ ox_key_public(uint8_t pub[OX_KEY_LEN], const uint8_t priv[OX_KEY_LEN])
 void
 ox_key_to_base64(char out[OX_KEY_B64_LEN + 1], const uint8_t key[OX_KEY_LEN])
 {
-	sodium_bin2base64(out, OX_KEY_B64_LEN + 1, key, OX_KEY_LEN,
-			  sodium_base64_VARIANT_ORIGINAL);
+	sodium_bin2base64(out, OX_KEY_B64_LEN + 1, key, OX_KEY_LEN, sodium_base64_VARIANT_ORIGINAL);
 }
 
 int
@@ -131,7 +129,7 @@ ox_key_from_base64(uint8_t key[OX_KEY_LEN], const char *s, size_t len)
 	/* 32 bytes end in one '=' whose preceding character has its two
 	 * low bits clear; libsodium checks that (no malleable encodings). */
 	if (sodium_base642bin(key, OX_KEY_LEN, s, len, NULL, &binlen, &end,
-			sodium_base64_VARIANT_ORIGINAL) != 0)
+			      sodium_base64_VARIANT_ORIGINAL) != 0)
 		return -EINVAL;
 	if (binlen != OX_KEY_LEN)
 		return -EINVAL;
@@ -162,8 +160,10 @@ ox_key_load(const char *path, uint8_t key[OX_KEY_LEN], char *err, size_t errlen)
 	}
 	if (st.st_mode & 077) {
 		ret = -EPERM;
-		snprintf(err, errlen, "key file %s is accessible to others (mode %03o); "
-			 "chmod 600 it", path, (unsigned int)(st.st_mode & 0777));
+		snprintf(err, errlen,
+			 "key file %s is accessible to others (mode %03o); "
+			 "chmod 600 it",
+			 path, (unsigned int)(st.st_mode & 0777));
 		goto out;
 	}
 	n = read(fd, buf, sizeof(buf) - 1);
@@ -173,13 +173,15 @@ ox_key_load(const char *path, uint8_t key[OX_KEY_LEN], char *err, size_t errlen)
 		goto out;
 	}
 	len = (size_t)n;
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' ||
-			   buf[len - 1] == ' ' || buf[len - 1] == '\t'))
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r' || buf[len - 1] == ' ' ||
+			   buf[len - 1] == '\t'))
 		len--;
 	if (len != OX_KEY_B64_LEN) {
 		ret = -EINVAL;
-		snprintf(err, errlen, "key file %s: expected one base64 key of %d "
-			 "characters, found %zu bytes", path, OX_KEY_B64_LEN, len);
+		snprintf(err, errlen,
+			 "key file %s: expected one base64 key of %d "
+			 "characters, found %zu bytes",
+			 path, OX_KEY_B64_LEN, len);
 		goto out;
 	}
 	ret = ox_key_from_base64(key, buf, len);
@@ -283,8 +285,7 @@ batch_validate(const uint8_t *p, size_t len)
 }
 
 int
-ox_batch_next(const uint8_t *p, size_t len, size_t *off,
-	      const uint8_t **pkt, size_t *pkt_len)
+ox_batch_next(const uint8_t *p, size_t len, size_t *off, const uint8_t **pkt, size_t *pkt_len)
 {
 	size_t plen;
 	int ret;

@@ -8,11 +8,9 @@
 
 #include "ox_pkt.h"
 
-
-const char *const ox_pkt_drop_names[OX_PKT_DROP_MAX] = {
-	[OX_PKT_DROP_NONE] = "none",
-#define OX_PKT_NAME(e, s) [OX_PKT_DROP_ ## e] = s,
-	OX_PKT_DROP_REASONS(OX_PKT_NAME)
+const char *const ox_pkt_drop_names[OX_PKT_DROP_MAX] = { [OX_PKT_DROP_NONE] = "none",
+#define OX_PKT_NAME(e, s) [OX_PKT_DROP_##e] = s,
+							 OX_PKT_DROP_REASONS(OX_PKT_NAME)
 #undef OX_PKT_NAME
 };
 
@@ -149,7 +147,8 @@ ox_pkt_csum_check(const struct ox_pkt *p)
 	uint16_t c = udp->dgram_cksum, ph;
 
 	if (p->ipv6) {
-		const struct rte_ipv6_hdr *ip6 = (const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
+		const struct rte_ipv6_hdr *ip6 =
+			(const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
 
 		/* A zero checksum is not allowed over IPv6 (RFC 8200 8.1). */
 		if (c == 0)

@@ -44,10 +44,12 @@
 /** Outer drop reasons; functions return them negated, 0 is success. */
 enum ox_pkt_drop {
 	OX_PKT_DROP_NONE = 0,
-#define OX_PKT_ENUM(e, s) OX_PKT_DROP_ ## e,
+/* clang-format off */
+#define OX_PKT_ENUM(e, s) OX_PKT_DROP_##e,
 	OX_PKT_DROP_REASONS(OX_PKT_ENUM)
 #undef OX_PKT_ENUM
 	OX_PKT_DROP_MAX
+	/* clang-format on */
 };
 
 /** Name of each outer drop reason, indexed by enum ox_pkt_drop ([0] "none"). */
@@ -55,13 +57,13 @@ extern const char *const ox_pkt_drop_names[OX_PKT_DROP_MAX];
 
 /** A validated UDP datagram inside a frame. */
 struct ox_pkt {
-	uint8_t *frame;		/**< start of the Ethernet header */
-	uint16_t l3_off;	/**< offset of the IP header */
-	uint16_t l4_off;	/**< offset of the UDP header */
-	uint16_t payload_off;	/**< offset of the UDP payload */
-	uint16_t payload_len;	/**< UDP payload bytes (from the UDP length) */
-	uint16_t frame_len;	/**< bytes of frame that belong to the packet */
-	bool ipv6;		/**< IPv6, else IPv4 */
+	uint8_t *frame;	      /**< start of the Ethernet header */
+	uint16_t l3_off;      /**< offset of the IP header */
+	uint16_t l4_off;      /**< offset of the UDP header */
+	uint16_t payload_off; /**< offset of the UDP payload */
+	uint16_t payload_len; /**< UDP payload bytes (from the UDP length) */
+	uint16_t frame_len;   /**< bytes of frame that belong to the packet */
+	bool ipv6;	      /**< IPv6, else IPv4 */
 };
 
 /**
@@ -90,8 +92,8 @@ int ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt 
 
 /** What the UDP checksum field of a datagram holds (ox_pkt_csum_check()). */
 enum ox_pkt_csum {
-	OX_PKT_CSUM_NONE = 0,	/**< zero: no checksum (IPv4 only) */
-	OX_PKT_CSUM_FULL = 1,	/**< a checksum of the whole datagram, and it verifies */
+	OX_PKT_CSUM_NONE = 0,	 /**< zero: no checksum (IPv4 only) */
+	OX_PKT_CSUM_FULL = 1,	 /**< a checksum of the whole datagram, and it verifies */
 	OX_PKT_CSUM_PARTIAL = 2, /**< the pseudo-header sum only: the sender offloaded
 				      the checksum and nothing completed it */
 };

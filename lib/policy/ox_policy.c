@@ -15,13 +15,13 @@
 
 #include "ox_policy.h"
 
-#define ICMP_ECHO_REQUEST	8
-#define ICMP6_ECHO_REQUEST	128
+#define ICMP_ECHO_REQUEST 8
+#define ICMP6_ECHO_REQUEST 128
 
 struct ox_policy {
 	struct rte_lpm *v4;
 	struct rte_lpm6 *v6;
-	uint64_t open_tcp[65536 / 64];	/* ports of the relay host clients may reach */
+	uint64_t open_tcp[65536 / 64]; /* ports of the relay host clients may reach */
 	uint64_t open_udp[65536 / 64];
 };
 
@@ -135,8 +135,8 @@ ox_policy_parse_prefix(const char *s, bool *ipv6, uint8_t addr[16], uint8_t *dep
 
 /* Walk a comma-separated list: fn for each non-empty item. */
 static int
-each_item(const char *list, int (*fn)(void *arg, const char *item), void *arg,
-	  char *err, size_t errlen)
+each_item(const char *list, int (*fn)(void *arg, const char *item), void *arg, char *err,
+	  size_t errlen)
 {
 	char item[128];
 	const char *p = list, *c;
@@ -191,8 +191,8 @@ add_item(void *arg, const char *item)
 }
 
 int
-ox_policy_add_list(struct ox_policy *p, const char *list, enum ox_policy_action action,
-		   char *err, size_t errlen)
+ox_policy_add_list(struct ox_policy *p, const char *list, enum ox_policy_action action, char *err,
+		   size_t errlen)
 {
 	struct add_arg a = { p, action };
 
@@ -246,7 +246,7 @@ ox_policy_open_list(struct ox_policy *p, const char *list, char *err, size_t err
 static inline bool
 port_open(const uint64_t *set, const uint8_t *l4)
 {
-	uint16_t port = (uint16_t)(l4[2] << 8 | l4[3]);	/* destination port */
+	uint16_t port = (uint16_t)(l4[2] << 8 | l4[3]); /* destination port */
 
 	return (set[port / 64] >> (port % 64)) & 1;
 }
@@ -287,7 +287,7 @@ ox_policy_check(const struct ox_policy *p, const uint8_t *ip, uint16_t len)
 			return false;
 		return host_allows(p, (uint8_t)hop, h->next_proto_id, ip + ihl, len - ihl,
 				   h->next_proto_id == IPPROTO_ICMP && len - ihl >= 1 &&
-				   ip[ihl] == ICMP_ECHO_REQUEST);
+					   ip[ihl] == ICMP_ECHO_REQUEST);
 	} else {
 		const struct rte_ipv6_hdr *h = (const struct rte_ipv6_hdr *)ip;
 
@@ -300,6 +300,6 @@ ox_policy_check(const struct ox_policy *p, const uint8_t *ip, uint16_t len)
 		/* Extension headers are not walked: to the host, refused. */
 		return host_allows(p, (uint8_t)hop, h->proto, ip + sizeof(*h), len - sizeof(*h),
 				   h->proto == IPPROTO_ICMPV6 && len > sizeof(*h) &&
-				   ip[sizeof(*h)] == ICMP6_ECHO_REQUEST);
+					   ip[sizeof(*h)] == ICMP6_ECHO_REQUEST);
 	}
 }

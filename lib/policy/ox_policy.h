@@ -19,10 +19,10 @@
 
 /** What a prefix's packets get. */
 enum ox_policy_action {
-	OX_POLICY_ALLOW = 0,	/**< forwarded */
-	OX_POLICY_DENY = 1,	/**< refused */
-	OX_POLICY_HOST = 2,	/**< the relay host: open ports only */
-	OX_POLICY_GATEWAY = 3,	/**< its tunnel address: open ports and echo requests */
+	OX_POLICY_ALLOW = 0,   /**< forwarded */
+	OX_POLICY_DENY = 1,    /**< refused */
+	OX_POLICY_HOST = 2,    /**< the relay host: open ports only */
+	OX_POLICY_GATEWAY = 3, /**< its tunnel address: open ports and echo requests */
 };
 
 struct ox_policy;

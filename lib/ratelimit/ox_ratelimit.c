@@ -16,7 +16,7 @@
 #define WAYS 4
 
 struct rl_bucket {
-	uint8_t key[16];	/* the source, IPv6 masked to its /64 */
+	uint8_t key[16]; /* the source, IPv6 masked to its /64 */
 	uint64_t credit_ns;
 	uint64_t last_ns;
 	bool used;
@@ -24,10 +24,10 @@ struct rl_bucket {
 
 struct ox_ratelimit {
 	uint8_t sip_key[crypto_shorthash_KEYBYTES];
-	uint64_t cost_ns;	/* credit one packet takes */
-	uint64_t max_ns;	/* bucket size */
+	uint64_t cost_ns; /* credit one packet takes */
+	uint64_t max_ns;  /* bucket size */
 	uint32_t set_mask;
-	struct rl_bucket b[];	/* sets of WAYS buckets */
+	struct rl_bucket b[]; /* sets of WAYS buckets */
 };
 
 static const uint8_t v4_mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };

@@ -22,16 +22,16 @@
 
 /** Settings of a table. */
 struct ox_ratelimit_conf {
-	uint32_t per_second;	/**< sustained packets per source per second, > 0 */
-	uint32_t burst;		/**< packets a quiet source may send at once, > 0 */
-	uint32_t entries;	/**< sources tracked at once: a power of two, 4..2^24 */
+	uint32_t per_second; /**< sustained packets per source per second, > 0 */
+	uint32_t burst;	     /**< packets a quiet source may send at once, > 0 */
+	uint32_t entries;    /**< sources tracked at once: a power of two, 4..2^24 */
 };
 
 /** Why a packet was refused. */
 enum ox_ratelimit_verdict {
-	OX_RL_ALLOW = 0,	/**< within the source's rate */
-	OX_RL_LIMITED = 1,	/**< the source's bucket is empty */
-	OX_RL_TABLE_FULL = 2,	/**< a new source, and no bucket free for it */
+	OX_RL_ALLOW = 0,      /**< within the source's rate */
+	OX_RL_LIMITED = 1,    /**< the source's bucket is empty */
+	OX_RL_TABLE_FULL = 2, /**< a new source, and no bucket free for it */
 };
 
 struct ox_ratelimit;

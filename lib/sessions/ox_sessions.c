@@ -14,7 +14,7 @@
 
 RTE_LOG_REGISTER(ox_sessions_logtype, ox.sessions, INFO);
 #define SESS_LOG(level, fmt, ...) \
-	rte_log(RTE_LOG_ ## level, ox_sessions_logtype, "sessions: " fmt "\n", ##__VA_ARGS__)
+	rte_log(RTE_LOG_##level, ox_sessions_logtype, "sessions: " fmt "\n", ##__VA_ARGS__)
 
 struct ox_sessions {
 	uint32_t capacity;
@@ -23,12 +23,12 @@ struct ox_sessions {
 	uint32_t slot_mask;
 	uint32_t count;
 	uint32_t n_free;
-	uint32_t *free;			/* stack of free slot numbers */
+	uint32_t *free; /* stack of free slot numbers */
 	uint8_t *slots;
 	struct rte_hash *by_v4;
 	struct rte_hash *by_v6;
 	struct rte_rcu_qsbr *qsbr;
-	struct rte_rcu_qsbr_dq *dq;	/* removed slots waiting for a grace period */
+	struct rte_rcu_qsbr_dq *dq; /* removed slots waiting for a grace period */
 	ox_sessions_release_t release;
 	void *release_arg;
 };
@@ -93,8 +93,8 @@ make_hash(const struct ox_sessions_conf *c, const char *suffix, uint32_t key_len
 		.hash_func = rte_hash_crc,
 		.socket_id = c->socket_id,
 		/* Lock-free readers; the control thread is the only writer. */
-		.extra_flag = RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF |
-			      RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
+		.extra_flag =
+			RTE_HASH_EXTRA_FLAGS_RW_CONCURRENCY_LF | RTE_HASH_EXTRA_FLAGS_EXT_TABLE,
 	};
 	struct rte_hash *h;
 
@@ -127,8 +127,8 @@ ox_sessions_create(const struct ox_sessions_conf *c)
 	if (s == NULL)
 		goto nomem;
 	s->capacity = c->capacity;
-	s->slot_size = RTE_ALIGN_CEIL(sizeof(struct ox_session) + c->priv_size,
-				      RTE_CACHE_LINE_SIZE);
+	s->slot_size =
+		RTE_ALIGN_CEIL(sizeof(struct ox_session) + c->priv_size, RTE_CACHE_LINE_SIZE);
 	for (s->slot_bits = 1; (1u << s->slot_bits) < c->capacity; s->slot_bits++)
 		;
 	s->slot_mask = (1u << s->slot_bits) - 1;
@@ -148,8 +148,7 @@ ox_sessions_create(const struct ox_sessions_conf *c)
 		struct ox_session *sess = slot_at(s, i);
 
 		sess->slot = i;
-		sess->index = (i | (uint32_t)(rte_rand() << s->slot_bits)) &
-			OX_SESSIONS_INDEX_MASK;
+		sess->index = (i | (uint32_t)(rte_rand() << s->slot_bits)) & OX_SESSIONS_INDEX_MASK;
 		s->free[i] = c->capacity - 1 - i;
 	}
 	s->n_free = c->capacity;
@@ -192,7 +191,7 @@ ox_sessions_free(struct ox_sessions *s)
 	if (s->dq != NULL)
 		rte_rcu_qsbr_dq_delete(s->dq);
 	if (s->slots != NULL)
-		memset(s->slots, 0, (size_t)s->capacity * s->slot_size);	/* keys, secrets */
+		memset(s->slots, 0, (size_t)s->capacity * s->slot_size); /* keys, secrets */
 	rte_free(s->slots);
 	rte_free(s->free);
 	rte_free(s->qsbr);

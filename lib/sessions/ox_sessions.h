@@ -35,27 +35,27 @@
  * caller's (the relay numbers a session's keypairs with them), ignored by
  * ox_sessions_by_index().
  */
-#define OX_SESSIONS_INDEX_MASK	0x3fffffffu
+#define OX_SESSIONS_INDEX_MASK 0x3fffffffu
 
 /** A session slot. Fields written by the control thread before the
  * session is published are read-only for workers afterwards. */
 struct ox_session {
-	uint32_t index;		/**< receiver index: slot | generation << slot bits */
-	uint32_t slot;		/**< position in the table */
+	uint32_t index;			  /**< receiver index: slot | generation << slot bits */
+	uint32_t slot;			  /**< position in the table */
 	uint8_t key[OX_ADDRPOOL_KEY_LEN]; /**< client's static public key */
-	struct ox_tunnel_addr addr; /**< its tunnel addresses */
-	uint64_t created_ns;	/**< when the control thread added it */
-	uint64_t last_rx_ns;	/**< last authenticated packet; written by workers (relaxed) */
-	bool live;		/**< published and not removed */
+	struct ox_tunnel_addr addr;	  /**< its tunnel addresses */
+	uint64_t created_ns;		  /**< when the control thread added it */
+	uint64_t last_rx_ns; /**< last authenticated packet; written by workers (relaxed) */
+	bool live;	     /**< published and not removed */
 } __rte_cache_aligned;
 
 /** Options of ox_sessions_create(). */
 struct ox_sessions_conf {
-	const char *name;	/**< unique name (rte_hash and memzone names) */
-	uint32_t capacity;	/**< most sessions at once (>= 1,000,000 for a relay) */
-	uint32_t priv_size;	/**< bytes of private state per session */
-	int socket_id;		/**< NUMA socket */
-	uint32_t max_readers;	/**< worker lcores that will register for RCU */
+	const char *name;     /**< unique name (rte_hash and memzone names) */
+	uint32_t capacity;    /**< most sessions at once (>= 1,000,000 for a relay) */
+	uint32_t priv_size;   /**< bytes of private state per session */
+	int socket_id;	      /**< NUMA socket */
+	uint32_t max_readers; /**< worker lcores that will register for RCU */
 };
 
 struct ox_sessions;

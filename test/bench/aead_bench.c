@@ -52,9 +52,9 @@
 #define KEY_LEN 32
 #define NONCE_LEN 12
 #define TAG_LEN 16
-#define HDR_LEN 16		/* authenticated, not encrypted */
+#define HDR_LEN 16 /* authenticated, not encrypted */
 #define MAX_PAYLOAD 1400
-#define RING 64			/* packets per timed pass */
+#define RING 64 /* packets per timed pass */
 /* Header, payload and tag, rounded up to a cache line. */
 #define SLOT ((HDR_LEN + MAX_PAYLOAD + TAG_LEN + 63) & ~63)
 
@@ -67,12 +67,11 @@ struct aead_ops {
 	const char *name;
 	int (*init)(struct aead *a, const uint8_t key[KEY_LEN]);
 	void (*fini)(struct aead *a);
-	int (*seal)(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-		    size_t adlen, const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN]);
+	int (*seal)(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+		    const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN]);
 	/* 0 if the tag is good; p then holds the plaintext */
-	int (*open)(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-		    size_t adlen, const uint8_t nonce[NONCE_LEN],
-		    const uint8_t tag[TAG_LEN]);
+	int (*open)(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+		    const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN]);
 };
 
 struct aead {
@@ -99,23 +98,25 @@ sodium_be_fini(struct aead *a)
 }
 
 static int
-sodium_be_seal(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-	       size_t adlen, const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
+sodium_be_seal(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+	       const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
 {
 	unsigned long long taglen;
 
-	if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(p, tag, &taglen, p,
-			len, ad, adlen, NULL, nonce, a->key) != 0)
+	if (crypto_aead_chacha20poly1305_ietf_encrypt_detached(p, tag, &taglen, p, len, ad, adlen,
+							       NULL, nonce, a->key) != 0)
 		return -1;
 	return taglen == TAG_LEN ? 0 : -1;
 }
 
 static int
-sodium_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-	       size_t adlen, const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN])
+sodium_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+	       const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN])
 {
-	return crypto_aead_chacha20poly1305_ietf_decrypt_detached(p, NULL, p, len,
-			tag, ad, adlen, nonce, a->key) == 0 ? 0 : -1;
+	return crypto_aead_chacha20poly1305_ietf_decrypt_detached(p, NULL, p, len, tag, ad, adlen,
+								  nonce, a->key) == 0
+		       ? 0
+		       : -1;
 }
 
 /* OpenSSL EVP: contexts made once, only the IV set per packet. */
@@ -133,8 +134,7 @@ ossl_be_fini(struct aead *a)
 }
 
 static int
-ossl_ctx_init(EVP_CIPHER_CTX **ctx, EVP_CIPHER *cipher, const uint8_t key[KEY_LEN],
-	      int enc)
+ossl_ctx_init(EVP_CIPHER_CTX **ctx, EVP_CIPHER *cipher, const uint8_t key[KEY_LEN], int enc)
 {
 	*ctx = EVP_CIPHER_CTX_new();
 	if (*ctx == NULL)
@@ -171,9 +171,8 @@ fail:
 
 /* key is NULL to keep the context's key, else it is set with the IV */
 static int
-ossl_seal_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len,
-	      const uint8_t *ad, size_t adlen, const uint8_t nonce[NONCE_LEN],
-	      uint8_t tag[TAG_LEN])
+ossl_seal_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len, const uint8_t *ad,
+	      size_t adlen, const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
 {
 	int outl;
 
@@ -183,8 +182,7 @@ ossl_seal_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len,
 		return -1;
 	if (adlen && EVP_EncryptUpdate(a->enc, NULL, &outl, ad, (int)adlen) != 1)
 		return -1;
-	if (len && (EVP_EncryptUpdate(a->enc, p, &outl, p, (int)len) != 1 ||
-		    outl != (int)len))
+	if (len && (EVP_EncryptUpdate(a->enc, p, &outl, p, (int)len) != 1 || outl != (int)len))
 		return -1;
 	/* A stream cipher: Final writes nothing, only computes the tag. */
 	if (EVP_EncryptFinal_ex(a->enc, p + len, &outl) != 1 || outl != 0)
@@ -195,9 +193,8 @@ ossl_seal_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len,
 }
 
 static int
-ossl_open_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len,
-	      const uint8_t *ad, size_t adlen, const uint8_t nonce[NONCE_LEN],
-	      const uint8_t tag[TAG_LEN])
+ossl_open_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len, const uint8_t *ad,
+	      size_t adlen, const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN])
 {
 	int outl;
 
@@ -209,12 +206,11 @@ ossl_open_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len,
 		return -1;
 	/* OpenSSL decrypts before it checks the tag: on failure the buffer
 	 * holds garbage, which a relay drops anyway. */
-	if (len && (EVP_DecryptUpdate(a->dec, p, &outl, p, (int)len) != 1 ||
-		    outl != (int)len))
+	if (len && (EVP_DecryptUpdate(a->dec, p, &outl, p, (int)len) != 1 || outl != (int)len))
 		return -1;
 	/* The tag is copied; the ctrl argument is not const only by API. */
-	if (EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_AEAD_SET_TAG, TAG_LEN,
-				(void *)(uintptr_t)tag) != 1)
+	if (EVP_CIPHER_CTX_ctrl(a->dec, EVP_CTRL_AEAD_SET_TAG, TAG_LEN, (void *)(uintptr_t)tag) !=
+	    1)
 		return -1;
 	if (EVP_DecryptFinal_ex(a->dec, p + len, &outl) != 1 || outl != 0)
 		return -1;
@@ -222,15 +218,15 @@ ossl_open_key(struct aead *a, const uint8_t *key, uint8_t *p, size_t len,
 }
 
 static int
-ossl_be_seal(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-	     size_t adlen, const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
+ossl_be_seal(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+	     const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
 {
 	return ossl_seal_key(a, NULL, p, len, ad, adlen, nonce, tag);
 }
 
 static int
-ossl_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-	     size_t adlen, const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN])
+ossl_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+	     const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN])
 {
 	return ossl_open_key(a, NULL, p, len, ad, adlen, nonce, tag);
 }
@@ -241,16 +237,15 @@ ossl_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
  * context reuse saves or not.
  */
 static int
-ossl_rekey_be_seal(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-		   size_t adlen, const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
+ossl_rekey_be_seal(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+		   const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
 {
 	return ossl_seal_key(a, a->key, p, len, ad, adlen, nonce, tag);
 }
 
 static int
-ossl_rekey_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
-		   size_t adlen, const uint8_t nonce[NONCE_LEN],
-		   const uint8_t tag[TAG_LEN])
+ossl_rekey_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+		   const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN])
 {
 	return ossl_open_key(a, a->key, p, len, ad, adlen, nonce, tag);
 }
@@ -258,8 +253,7 @@ ossl_rekey_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad,
 static const struct aead_ops backends[] = {
 	{ "libsodium", sodium_be_init, sodium_be_fini, sodium_be_seal, sodium_be_open },
 	{ "openssl-evp", ossl_be_init, ossl_be_fini, ossl_be_seal, ossl_be_open },
-	{ "openssl-evp-rekey", ossl_be_init, ossl_be_fini, ossl_rekey_be_seal,
-	  ossl_rekey_be_open },
+	{ "openssl-evp-rekey", ossl_be_init, ossl_be_fini, ossl_rekey_be_seal, ossl_rekey_be_open },
 };
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
 
@@ -301,10 +295,9 @@ fill(uint8_t *p, size_t len, uint32_t seed)
 
 /* RFC 8439 section 2.8.2, "Example and Test Vector for AEAD_CHACHA20_POLY1305". */
 static const uint8_t rfc_key[KEY_LEN] = {
-	0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87,
-	0x88, 0x89, 0x8a, 0x8b, 0x8c, 0x8d, 0x8e, 0x8f,
-	0x90, 0x91, 0x92, 0x93, 0x94, 0x95, 0x96, 0x97,
-	0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f,
+	0x80, 0x81, 0x82, 0x83, 0x84, 0x85, 0x86, 0x87, 0x88, 0x89, 0x8a,
+	0x8b, 0x8c, 0x8d, 0x8e, 0x8f, 0x90, 0x91, 0x92, 0x93, 0x94, 0x95,
+	0x96, 0x97, 0x98, 0x99, 0x9a, 0x9b, 0x9c, 0x9d, 0x9e, 0x9f,
 };
 static const uint8_t rfc_nonce[NONCE_LEN] = {
 	0x07, 0x00, 0x00, 0x00, 0x40, 0x41, 0x42, 0x43, 0x44, 0x45, 0x46, 0x47,
@@ -316,21 +309,14 @@ static const char rfc_plain[] =
 	"Ladies and Gentlemen of the class of '99: If I could offer you only one "
 	"tip for the future, sunscreen would be it.";
 static const uint8_t rfc_cipher[114] = {
-	0xd3, 0x1a, 0x8d, 0x34, 0x64, 0x8e, 0x60, 0xdb,
-	0x7b, 0x86, 0xaf, 0xbc, 0x53, 0xef, 0x7e, 0xc2,
-	0xa4, 0xad, 0xed, 0x51, 0x29, 0x6e, 0x08, 0xfe,
-	0xa9, 0xe2, 0xb5, 0xa7, 0x36, 0xee, 0x62, 0xd6,
-	0x3d, 0xbe, 0xa4, 0x5e, 0x8c, 0xa9, 0x67, 0x12,
-	0x82, 0xfa, 0xfb, 0x69, 0xda, 0x92, 0x72, 0x8b,
-	0x1a, 0x71, 0xde, 0x0a, 0x9e, 0x06, 0x0b, 0x29,
-	0x05, 0xd6, 0xa5, 0xb6, 0x7e, 0xcd, 0x3b, 0x36,
-	0x92, 0xdd, 0xbd, 0x7f, 0x2d, 0x77, 0x8b, 0x8c,
-	0x98, 0x03, 0xae, 0xe3, 0x28, 0x09, 0x1b, 0x58,
-	0xfa, 0xb3, 0x24, 0xe4, 0xfa, 0xd6, 0x75, 0x94,
-	0x55, 0x85, 0x80, 0x8b, 0x48, 0x31, 0xd7, 0xbc,
-	0x3f, 0xf4, 0xde, 0xf0, 0x8e, 0x4b, 0x7a, 0x9d,
-	0xe5, 0x76, 0xd2, 0x65, 0x86, 0xce, 0xc6, 0x4b,
-	0x61, 0x16,
+	0xd3, 0x1a, 0x8d, 0x34, 0x64, 0x8e, 0x60, 0xdb, 0x7b, 0x86, 0xaf, 0xbc, 0x53, 0xef, 0x7e,
+	0xc2, 0xa4, 0xad, 0xed, 0x51, 0x29, 0x6e, 0x08, 0xfe, 0xa9, 0xe2, 0xb5, 0xa7, 0x36, 0xee,
+	0x62, 0xd6, 0x3d, 0xbe, 0xa4, 0x5e, 0x8c, 0xa9, 0x67, 0x12, 0x82, 0xfa, 0xfb, 0x69, 0xda,
+	0x92, 0x72, 0x8b, 0x1a, 0x71, 0xde, 0x0a, 0x9e, 0x06, 0x0b, 0x29, 0x05, 0xd6, 0xa5, 0xb6,
+	0x7e, 0xcd, 0x3b, 0x36, 0x92, 0xdd, 0xbd, 0x7f, 0x2d, 0x77, 0x8b, 0x8c, 0x98, 0x03, 0xae,
+	0xe3, 0x28, 0x09, 0x1b, 0x58, 0xfa, 0xb3, 0x24, 0xe4, 0xfa, 0xd6, 0x75, 0x94, 0x55, 0x85,
+	0x80, 0x8b, 0x48, 0x31, 0xd7, 0xbc, 0x3f, 0xf4, 0xde, 0xf0, 0x8e, 0x4b, 0x7a, 0x9d, 0xe5,
+	0x76, 0xd2, 0x65, 0x86, 0xce, 0xc6, 0x4b, 0x61, 0x16,
 };
 static const uint8_t rfc_tag[TAG_LEN] = {
 	0x1a, 0xe1, 0x0b, 0x59, 0x4f, 0x09, 0xe2, 0x6a,
@@ -352,14 +338,12 @@ check_rfc8439(const struct aead_ops *ops)
 		return -1;
 	memcpy(buf, rfc_plain, sizeof(buf));
 	if (ops->seal(&a, buf, sizeof(buf), rfc_aad, sizeof(rfc_aad), rfc_nonce, tag) != 0 ||
-	    memcmp(buf, rfc_cipher, sizeof(buf)) != 0 ||
-	    memcmp(tag, rfc_tag, TAG_LEN) != 0) {
+	    memcmp(buf, rfc_cipher, sizeof(buf)) != 0 || memcmp(tag, rfc_tag, TAG_LEN) != 0) {
 		fprintf(stderr, "aead-bench: %s: RFC 8439 2.8.2 seal mismatch\n", ops->name);
 		bad = 1;
 	}
 	memcpy(buf, rfc_cipher, sizeof(buf));
-	if (ops->open(&a, buf, sizeof(buf), rfc_aad, sizeof(rfc_aad), rfc_nonce,
-		      rfc_tag) != 0 ||
+	if (ops->open(&a, buf, sizeof(buf), rfc_aad, sizeof(rfc_aad), rfc_nonce, rfc_tag) != 0 ||
 	    memcmp(buf, rfc_plain, sizeof(buf)) != 0) {
 		fprintf(stderr, "aead-bench: %s: RFC 8439 2.8.2 open mismatch\n", ops->name);
 		bad = 1;
@@ -377,8 +361,8 @@ check_rfc8439(const struct aead_ops *ops)
 static int
 check_cross(const struct aead_ops *r_ops, const struct aead_ops *x_ops)
 {
-	static const size_t lens[] = { 0, 1, 15, 16, 63, 64, 65, 127, 128, 255,
-				       256, 511, 512, 513, 1023, 1024, 1399, 1400 };
+	static const size_t lens[] = { 0,   1,	 15,  16,  63,	64,   65,   127,  128,
+				       255, 256, 511, 512, 513, 1023, 1024, 1399, 1400 };
 	uint8_t key[KEY_LEN], hdr[HDR_LEN], orig[MAX_PAYLOAD], ct[MAX_PAYLOAD];
 	uint8_t p1[MAX_PAYLOAD], p2[MAX_PAYLOAD], t1[TAG_LEN], t2[TAG_LEN];
 	uint8_t nonce[NONCE_LEN];
@@ -410,8 +394,8 @@ check_cross(const struct aead_ops *r_ops, const struct aead_ops *x_ops)
 			break;
 		}
 		if (memcmp(p1, p2, n) != 0 || memcmp(t1, t2, TAG_LEN) != 0) {
-			fprintf(stderr, "aead-bench: %s and %s differ at %zu bytes\n",
-				r_ops->name, x_ops->name, n);
+			fprintf(stderr, "aead-bench: %s and %s differ at %zu bytes\n", r_ops->name,
+				x_ops->name, n);
 			bad = 1;
 			break;
 		}
@@ -475,17 +459,17 @@ struct cell {
 	const struct aead_ops *ops;
 	int seal;
 	size_t bytes;
-	uint64_t *pass_ns;	/* every timed pass, all rounds */
+	uint64_t *pass_ns; /* every timed pass, all rounds */
 	uint64_t *pass_ticks;
 	size_t n, cap;
 	uint64_t total_ns;
-	uint64_t ctr;		/* next seal counter */
-	double round_min;	/* lowest and highest per-round median, ns/packet */
+	uint64_t ctr;	  /* next seal counter */
+	double round_min; /* lowest and highest per-round median, ns/packet */
 	double round_max;
 	/* results */
-	double ns;		/* median pass, per packet */
+	double ns; /* median pass, per packet */
 	double ns_mean;
-	double cycles;		/* median pass, TSC ticks per packet */
+	double cycles; /* median pass, TSC ticks per packet */
 	uint64_t packets;
 };
 
@@ -526,9 +510,9 @@ median(uint64_t *v, size_t n)
 }
 
 struct ring {
-	uint8_t *work;		/* RING slots, sealed or opened in place */
-	uint8_t *pristine;	/* what a pass starts from */
-	uint64_t *scratch;	/* for one round's median */
+	uint8_t *work;	   /* RING slots, sealed or opened in place */
+	uint8_t *pristine; /* what a pass starts from */
+	uint64_t *scratch; /* for one round's median */
 	size_t scratch_cap;
 };
 
@@ -653,8 +637,8 @@ measure_round(struct cell *c, double seconds, struct ring *ring)
 	rc = 0;
 	goto out;
 fail:
-	fprintf(stderr, "aead-bench: %s %s failed during the run (%zu bytes)\n",
-		c->ops->name, c->seal ? "seal" : "open", len);
+	fprintf(stderr, "aead-bench: %s %s failed during the run (%zu bytes)\n", c->ops->name,
+		c->seal ? "seal" : "open", len);
 out:
 	c->ops->fini(&a);
 	return rc;
@@ -681,14 +665,15 @@ print_table(const struct cell *cells, size_t n, double seconds, unsigned int rou
 	size_t i;
 
 	printf("ChaCha20-Poly1305 (RFC 8439), in place, %d-byte AAD, %.2f s per cell "
-	       "in %u interleaved rounds\n", HDR_LEN, seconds, rounds);
-	printf("libsodium %s; %s\n", sodium_version_string(),
-	       OpenSSL_version(OPENSSL_VERSION));
+	       "in %u interleaved rounds\n",
+	       HDR_LEN, seconds, rounds);
+	printf("libsodium %s; %s\n", sodium_version_string(), OpenSSL_version(OPENSSL_VERSION));
 	printf("correctness: RFC 8439 2.8.2 and cross-checks passed\n");
 	printf("ns%s: median of passes of %d packets; rounds: lowest and highest "
-	       "round median\n\n", HAVE_TSC ? " and cycles (TSC ticks)" : "", RING);
-	printf("%-18s %-4s %6s %9s %9s %15s", "backend", "op", "bytes", "ns/pkt",
-	       "mean ns", "rounds ns");
+	       "round median\n\n",
+	       HAVE_TSC ? " and cycles (TSC ticks)" : "", RING);
+	printf("%-18s %-4s %6s %9s %9s %15s", "backend", "op", "bytes", "ns/pkt", "mean ns",
+	       "rounds ns");
 	if (HAVE_TSC)
 		printf(" %10s", "cycles/pkt");
 	printf(" %8s %8s\n", "Gbit/s", "Mpps");
@@ -696,8 +681,8 @@ print_table(const struct cell *cells, size_t n, double seconds, unsigned int rou
 		const struct cell *c = &cells[i];
 
 		printf("%-18s %-4s %6zu %9.1f %9.1f %7.1f-%-7.1f", c->ops->name,
-		       c->seal ? "seal" : "open", c->bytes, c->ns, c->ns_mean,
-		       c->round_min, c->round_max);
+		       c->seal ? "seal" : "open", c->bytes, c->ns, c->ns_mean, c->round_min,
+		       c->round_max);
 		if (HAVE_TSC)
 			printf(" %10.0f", c->cycles);
 		printf(" %8.2f %8.2f\n", gbit_s(c), 1e3 / c->ns);
@@ -721,24 +706,22 @@ print_json(const struct cell *cells, size_t n, double seconds, unsigned int roun
 {
 	size_t i;
 
-	printf("{\"tool\": \"aead-bench\", \"seconds_per_cell\": %g, \"rounds\": %u, ",
-	       seconds, rounds);
-	printf("\"aad_bytes\": %d, \"ring\": %d, \"estimator\": \"median pass\", ",
-	       HDR_LEN, RING);
+	printf("{\"tool\": \"aead-bench\", \"seconds_per_cell\": %g, \"rounds\": %u, ", seconds,
+	       rounds);
+	printf("\"aad_bytes\": %d, \"ring\": %d, \"estimator\": \"median pass\", ", HDR_LEN, RING);
 	printf("\"libsodium\": ");
 	json_str(sodium_version_string());
 	printf(", \"openssl\": ");
 	json_str(OpenSSL_version(OPENSSL_VERSION));
-	printf(", \"tsc\": %s, \"verified\": true, \"results\": [\n",
-	       HAVE_TSC ? "true" : "false");
+	printf(", \"tsc\": %s, \"verified\": true, \"results\": [\n", HAVE_TSC ? "true" : "false");
 	for (i = 0; i < n; i++) {
 		const struct cell *c = &cells[i];
 
 		printf("  {\"backend\": \"%s\", \"op\": \"%s\", \"bytes\": %zu, "
 		       "\"ns_per_packet\": %.2f, \"ns_per_packet_mean\": %.2f, "
 		       "\"round_median_min\": %.2f, \"round_median_max\": %.2f, ",
-		       c->ops->name, c->seal ? "seal" : "open", c->bytes, c->ns,
-		       c->ns_mean, c->round_min, c->round_max);
+		       c->ops->name, c->seal ? "seal" : "open", c->bytes, c->ns, c->ns_mean,
+		       c->round_min, c->round_max);
 		if (HAVE_TSC)
 			printf("\"cycles_per_packet\": %.1f, ", c->cycles);
 		printf("\"gbit_s\": %.3f, \"packets\": %llu}%s\n", gbit_s(c),
@@ -760,8 +743,7 @@ parse_double(const char *arg, double lo, double hi, double *out)
 
 	errno = 0;
 	*out = strtod(arg, &end);
-	return errno != 0 || end == arg || *end != '\0' || !(*out >= lo && *out <= hi) ?
-		-1 : 0;
+	return errno != 0 || end == arg || *end != '\0' || !(*out >= lo && *out <= hi) ? -1 : 0;
 }
 
 int
@@ -825,8 +807,8 @@ main(int argc, char **argv)
 	/* Every other round backwards, so that no cell always follows another. */
 	for (round = 0; round < rounds; round++)
 		for (k = 0; k < n; k++)
-			if (measure_round(&cells[round % 2 ? n - 1 - k : k],
-					  seconds / rounds, &ring) != 0)
+			if (measure_round(&cells[round % 2 ? n - 1 - k : k], seconds / rounds,
+					  &ring) != 0)
 				goto out;
 	for (k = 0; k < n; k++)
 		cell_finish(&cells[k]);

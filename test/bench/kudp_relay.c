@@ -43,16 +43,16 @@
 
 #include "ox_tunnel.h"
 
-#define BATCH		32
-#define MAX_DGRAM	OX_MAX_DATAGRAM
-#define MAX_SESSIONS	65536
-#define SLOT_BITS	20		/* receiver index: generation << 20 | slot */
-#define SLOT_MASK	((1u << SLOT_BITS) - 1)
-#define GEN_MASK	0xfffu
-#define POOL4		0x64400000u	/* 100.64.0.0 */
-#define POOL4_PREFIX	10
-#define TUNNEL_MTU	OX_DEFAULT_MTU
-#define KEEPALIVE_S	25
+#define BATCH 32
+#define MAX_DGRAM OX_MAX_DATAGRAM
+#define MAX_SESSIONS 65536
+#define SLOT_BITS 20 /* receiver index: generation << 20 | slot */
+#define SLOT_MASK ((1u << SLOT_BITS) - 1)
+#define GEN_MASK 0xfffu
+#define POOL4 0x64400000u /* 100.64.0.0 */
+#define POOL4_PREFIX 10
+#define TUNNEL_MTU OX_DEFAULT_MTU
+#define KEEPALIVE_S 25
 
 /* Relay counters, in JSON order. */
 #define KUDP_CTRS(X) \
@@ -78,9 +78,9 @@ struct kudp_ctrs {
 /* One allowed key's session: slot = its place in the allow-list. */
 struct ksess {
 	struct ox_peer peer;
-	struct sockaddr_in6 ep;		/* the client, per its last authenticated datagram */
-	uint32_t v4;			/* tunnel address, host order */
-	uint16_t gen;			/* handshakes: high bits of its receiver indexes */
+	struct sockaddr_in6 ep; /* the client, per its last authenticated datagram */
+	uint32_t v4;		/* tunnel address, host order */
+	uint16_t gen;		/* handshakes: high bits of its receiver indexes */
 	bool live;
 };
 
@@ -88,8 +88,8 @@ struct kudp {
 	struct ox_hs_server *hs;
 	struct ox_allowlist allow;
 	struct ox_aead *aead;
-	struct ksess *sess;		/* allow.n of them */
-	uint32_t *by_v4;		/* open addressing: v4 -> slot + 1 */
+	struct ksess *sess; /* allow.n of them */
+	uint32_t *by_v4;    /* open addressing: v4 -> slot + 1 */
 	uint32_t v4_mask;
 	struct kudp_ctrs ctr;
 	uint64_t drops[OX_DROP_MAX];
@@ -172,8 +172,10 @@ sessions_init(struct kudp *k)
 		if (v4 == 0)
 			continue;
 		if ((v4 & ~0u << (32 - POOL4_PREFIX)) != POOL4 || by_v4(k, v4) != NULL) {
-			fprintf(stderr, "kudp-relay: allow-list line %u: address outside "
-				"100.64.0.0/10 or taken\n", k->allow.e[i].line);
+			fprintf(stderr,
+				"kudp-relay: allow-list line %u: address outside "
+				"100.64.0.0/10 or taken\n",
+				k->allow.e[i].line);
 			return -EINVAL;
 		}
 		v4_insert(k, v4, i);
@@ -207,8 +209,7 @@ count_drop(struct kudp *k, uint64_t *ctr)
 }
 
 static int
-handle_init(struct kudp *k, uint8_t *d, size_t len, const struct sockaddr_in6 *from,
-	    uint64_t now)
+handle_init(struct kudp *k, uint8_t *d, size_t len, const struct sockaddr_in6 *from, uint64_t now)
 {
 	uint8_t cookie[OX_COOKIE_LEN];
 	struct ox_responder resp;
@@ -266,8 +267,8 @@ seal_for(struct kudp *k, struct ksess *s, uint8_t *d, size_t plain, uint64_t now
 }
 
 static int
-handle_data(struct kudp *k, uint32_t index, uint8_t *d, size_t len,
-	    const struct sockaddr_in6 *from, uint64_t now, struct sockaddr_in6 *to)
+handle_data(struct kudp *k, uint32_t index, uint8_t *d, size_t len, const struct sockaddr_in6 *from,
+	    uint64_t now, struct sockaddr_in6 *to)
 {
 	uint32_t slot = index & SLOT_MASK, tot;
 	struct ksess *s, *dst;
@@ -308,8 +309,8 @@ handle_data(struct kudp *k, uint32_t index, uint8_t *d, size_t len,
 		break;
 	}
 	if ((in[0] >> 4) != 4)
-		return (in[0] >> 4) == 6 ? count_drop(k, &k->ctr.no_exit) :
-					   drop(k, -OX_DROP_BAD_INNER);
+		return (in[0] >> 4) == 6 ? count_drop(k, &k->ctr.no_exit)
+					 : drop(k, -OX_DROP_BAD_INNER);
 	if (n < 20)
 		return count_drop(k, &k->ctr.inner_malformed);
 	tot = (uint32_t)in[2] << 8 | in[3];
@@ -417,9 +418,11 @@ print_json(const struct kudp *k, unsigned long rx, unsigned long tx, double wall
 	int i, first = 1;
 
 	getrusage(RUSAGE_SELF, &ru);
-	printf("{\"rx\": %lu, \"tx\": %lu, \"other\": %lu, \"cpu_s\": %.3f, \"wall_s\": %.3f",
-	       rx, tx, k->other, ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	       ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6, wall);
+	printf("{\"rx\": %lu, \"tx\": %lu, \"other\": %lu, \"cpu_s\": %.3f, \"wall_s\": %.3f", rx,
+	       tx, k->other,
+	       ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+		       ru.ru_stime.tv_usec / 1e6,
+	       wall);
 	if (k->hs != NULL) {
 #define KUDP_PRINT(n) printf(", \"" #n "\": %" PRIu64, k->ctr.n);
 		KUDP_CTRS(KUDP_PRINT)

@@ -39,7 +39,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ox_allowlist_free(&again);
 		ox_allowlist_free(&al);
 	} else if (memchr(err, '\0', sizeof(err)) == NULL || err[0] == '\0') {
-		abort();	/* every refusal says why */
+		abort(); /* every refusal says why */
 	}
 	free(text);
 	return 0;

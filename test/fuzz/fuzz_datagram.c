@@ -15,8 +15,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct ox_aead *aead;
-static struct ox_peer rx;	/* what mode 0 feeds */
-static struct ox_peer rx_own;	/* mode 1's own receiver: counters of its own */
+static struct ox_peer rx;     /* what mode 0 feeds */
+static struct ox_peer rx_own; /* mode 1's own receiver: counters of its own */
 static struct ox_keypair tx;
 
 static void

@@ -90,8 +90,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				ox_mac(buf + OX_INIT_MAC1_OFF, mac1_key, OX_KEY_LEN, buf,
 				       OX_INIT_MAC1_OFF);
 			}
-			ret = ox_hs_consume_init(srv, buf, len, &src, now, data[0] & 2,
-						     &r, reply);
+			ret = ox_hs_consume_init(srv, buf, len, &src, now, data[0] & 2, &r, reply);
 			if (ret == 0) {
 				if (ox_hs_make_response(srv, &r, &pl, 9, now, resp, &kp) != 0)
 					abort();
@@ -101,7 +100,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			}
 		}
 	} else {
-		in.pending = true;	/* stays waiting whatever comes */
+		in.pending = true; /* stays waiting whatever comes */
 		if (ret == OX_MSG_RESPONSE)
 			ox_initiator_consume_response(&in, buf, len, now, &pl, &kp);
 		else if (ret == OX_MSG_COOKIE)

@@ -34,8 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		r = ox_pkt_csum_check(&p);
 		if (r < 0 && r != -OX_PKT_DROP_BAD_UDP_CSUM)
 			abort();
-		if (p.payload_off + (uint32_t)p.payload_len > size - 2 ||
-		    p.frame_len > size - 2)
+		if (p.payload_off + (uint32_t)p.payload_len > size - 2 || p.frame_len > size - 2)
 			abort();
 		ox_pkt_reply(&p);
 		if (p.payload_len >= 4) {

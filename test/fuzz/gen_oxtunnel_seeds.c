@@ -110,8 +110,10 @@ main(int argc, char **argv)
 	/* allowlist */
 	ox_key_to_base64(b64, spub);
 	ox_key_to_base64(b64c, cpub);
-	snprintf(text, sizeof(text), "# clients\n%s alice 100.64.0.5 fd6f:7869:647a::5\n"
-		 "%s bob # note\n\n", b64, b64c);
+	snprintf(text, sizeof(text),
+		 "# clients\n%s alice 100.64.0.5 fd6f:7869:647a::5\n"
+		 "%s bob # note\n\n",
+		 b64, b64c);
 	put("allowlist", "two", 0xff, text, strlen(text));
 	snprintf(text, sizeof(text), "%s\r\n", b64);
 	put("allowlist", "crlf", 0xff, text, strlen(text));

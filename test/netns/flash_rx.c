@@ -107,7 +107,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr, "usage: flash-rx [EAL] -- --iface IF [--queues N] "
-				"[--expect N] [--timeout S] [--port P]\n");
+					"[--expect N] [--timeout S] [--port P]\n");
 			goto out_eal;
 		}
 	}
@@ -125,8 +125,9 @@ main(int argc, char **argv)
 	printf("umem %s\n", ox_flash_umem_mode_str(f.umem_mode));
 	for (i = 0; i < f.n_ports; i++)
 		printf("port %u queue %u mode %s\n", f.ports[i].port_id, f.ports[i].queue,
-		       !f.ports[i].zc_known ? "unknown" :
-		       f.ports[i].zero_copy ? "zero-copy" : "copy");
+		       !f.ports[i].zc_known   ? "unknown"
+		       : f.ports[i].zero_copy ? "zero-copy"
+					      : "copy");
 	printf("READY\n");
 	fflush(stdout);
 

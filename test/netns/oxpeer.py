@@ -119,8 +119,9 @@ def hchacha20(key, n16):
             x[r] ^= x[p]
             x[r] = ((x[r] << k) & 0xFFFFFFFF) | (x[r] >> (32 - k))
     for _ in range(10):
-        qr(0, 4, 8, 12); qr(1, 5, 9, 13); qr(2, 6, 10, 14); qr(3, 7, 11, 15)
-        qr(0, 5, 10, 15); qr(1, 6, 11, 12); qr(2, 7, 8, 13); qr(3, 4, 9, 14)
+        for a, b, c, d in ((0, 4, 8, 12), (1, 5, 9, 13), (2, 6, 10, 14), (3, 7, 11, 15),
+                           (0, 5, 10, 15), (1, 6, 11, 12), (2, 7, 8, 13), (3, 4, 9, 14)):
+            qr(a, b, c, d)
     return struct.pack("<8I", *(x[0:4] + x[12:16]))
 
 
@@ -219,8 +220,8 @@ class Peer:
         self.seen = set()
 
     def seal(self, plaintext):
-        hdr = bytes([0x4F, 0x58, VERSION, DATA]) + struct.pack("<IQ", self.remote_index,
-                                                                  self.send_n)
+        hdr = bytes([0x4F, 0x58, VERSION, DATA])
+        hdr += struct.pack("<IQ", self.remote_index, self.send_n)
         ct = self.tx.encrypt(nonce(self.send_n), plaintext, hdr)
         self.send_n += 1
         return hdr + ct
@@ -332,8 +333,8 @@ def main():
     if not out["handshake"]:
         print(json.dumps(out))
         return 1
-    out.update(init=p.last_init.hex(), v4=p.v4, v6=p.v6, v4_prefix=p.v4_prefix, v6_prefix=p.v6_prefix, mtu=p.mtu,
-               keepalive=p.keepalive, index=p.remote_index)
+    out.update(init=p.last_init.hex(), v4=p.v4, v6=p.v6, v4_prefix=p.v4_prefix,
+               v6_prefix=p.v6_prefix, mtu=p.mtu, keepalive=p.keepalive, index=p.remote_index)
     s = a.scenario
     if s == "ping":
         got, rtts = ping(p, a.args[0], int(a.args[1]) if len(a.args) > 1 else 5)
@@ -395,7 +396,7 @@ def main():
         keep = (p.tx, p.rx, p.remote_index, p.local_index, p.send_n, p.seen)
         answered = 0
         for _ in range(int(a.args[0])):
-            time.sleep(0.06)	# within the per-source rate (20/s)
+            time.sleep(0.06)  # within the per-source rate (20/s)
             idx, e, ns, mac1, msg = p.make_init()
             p.sock.sendto(msg, p.server)
             deadline = time.time() + 2.0

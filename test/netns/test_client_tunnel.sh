@@ -27,8 +27,9 @@ command -v ping >/dev/null || skip "no ping"
 
 R=oxc-r-$$ C=oxc-c-$$
 tmp=$(mktemp -d /tmp/oxc-tunnel.XXXXXX)
-relay_pid= client_pid= fail=0
+relay_pid="" client_pid="" fail=0
 
+# shellcheck disable=SC2317  # run by the EXIT trap
 cleanup() {
 	for p in $client_pid $relay_pid; do
 		kill -9 "$p" 2>/dev/null

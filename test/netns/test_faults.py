@@ -112,9 +112,8 @@ def case_soak(tb, server, perf_bin, seconds, client_bin):
                                   str(int(seconds) + 60)], stdout=subprocess.PIPE,
                   stderr=subprocess.STDOUT, text=True)
     t0 = time.time()
-    while time.time() - t0 < 15 and tb.run(tb.clients[1], ["ping", "-c", "1", "-W", "1",
-                                                          otb.INET_SERVICE_IP],
-                                           check=False).returncode != 0:
+    ping = ["ping", "-c", "1", "-W", "1", otb.INET_SERVICE_IP]
+    while time.time() - t0 < 15 and tb.run(tb.clients[1], ping, check=False).returncode != 0:
         pass
     mac = nc.relay_mac(tb)
     res = {}
@@ -148,11 +147,11 @@ def case_soak(tb, server, perf_bin, seconds, client_bin):
     print("load: %s" % res)
     print("tunnel ping: %s\nclient: %s" % (pout.strip(), clog.strip()[-400:]))
     rss = [s[0] for s in samples[1:]] or [s[0] for s in samples]
-    nc.check(max(rss) - min(rss) < 2048, "RSS flat over %ds (%d..%d KB)" % (seconds, min(rss),
-                                                                          max(rss)))
-    nc.check(max(s[1] for s in samples) <= st["mbufs_baseline"] + 4096,
-             "mbufs in use bounded (max %d, baseline %d)" % (max(s[1] for s in samples),
-                                                              st["mbufs_baseline"]))
+    nc.check(max(rss) - min(rss) < 2048,
+             "RSS flat over %ds (%d..%d KB)" % (seconds, min(rss), max(rss)))
+    mbufs = max(s[1] for s in samples)
+    nc.check(mbufs <= st["mbufs_baseline"] + 4096,
+             "mbufs in use bounded (max %d, baseline %d)" % (mbufs, st["mbufs_baseline"]))
     nc.check(res["lost"] == 0, "no probe lost over %ds (%d sent)" % (seconds, res["sent"]))
     # The last one may still be in flight when -w ends the run.
     nc.check(count >= seconds * 20 and count - pinged <= 1,

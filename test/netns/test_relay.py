@@ -5,7 +5,8 @@ OxTunnel v2 client written from doc/oxtunnel.md).
 
 usage: test_relay.py SERVER CLIENT CASE
 cases:
-  protocol[-2w]  (-2w: two worker lcores) handshake and addresses; a key not on the allow-list refused;
+  protocol[-2w]  (-2w: two worker lcores) handshake and addresses; a key not on the allow-list
+            refused;
             ping the relay's tunnel address through the TAP; KEEPALIVE->ACK;
             replayed datagrams dropped; a new source port keeps the session;
             a spoofed inner source dropped; client to client; the internet
@@ -61,7 +62,7 @@ class Keys:
     def allow(self, lines):
         path = os.path.join(self.dir, "allow")
         with open(path + ".new", "w") as f:
-            f.write("# test allow-list\n" + "".join(l + "\n" for l in lines))
+            f.write("# test allow-list\n" + "".join(line + "\n" for line in lines))
         os.replace(path + ".new", path)
         return path
 
@@ -134,9 +135,8 @@ def case_protocol(tb, binary, keys):
     after = stats(srv)
     nc.check(r.get("first_reply") and r.get("replies_to_replays") == 0,
              "replayed datagrams get no answer")
-    nc.check(after["drop_ox_replay"] - before["drop_ox_replay"] == 5,
-             "5 replays counted as replay (%d)" % (after["drop_ox_replay"] -
-                                                    before["drop_ox_replay"]))
+    replays = after["drop_ox_replay"] - before["drop_ox_replay"]
+    nc.check(replays == 5, "5 replays counted as replay (%d)" % replays)
     r = peer(tb, keys, 0, a_priv, "roam", "100.64.0.1")
     nc.check(r.get("before") == 2 and r.get("after") == 3,
              "a new source port keeps the session; replies follow it (%s, %s)" %
@@ -243,8 +243,8 @@ def case_reload(tb, binary, keys):
     time.sleep(12)
     rel = nc.telemetry(srv.prefix, "/oxidize/relay")
     nc.check(rel["sessions"] == 0 and rel["sessions_reaped"] == 1,
-             "an idle session is reaped (%d left, %d reaped)" % (rel["sessions"],
-                                                                rel["sessions_reaped"]))
+             "an idle session is reaped (%d left, %d reaped)"
+             % (rel["sessions"], rel["sessions_reaped"]))
     check_stop(tb, srv)
 
 
@@ -452,7 +452,7 @@ def case_replay(tb, binary, keys):
     check_stop(tb, srv)
     with open(state) as f:
         lines = f.read().split("\n")
-    nc.check(any(l.startswith(a_pub + " ") for l in lines) and
+    nc.check(any(line.startswith(a_pub + " ") for line in lines) and
              oct(os.stat(state).st_mode & 0o777) == "0o600",
              "the state file holds alice's timestamp, mode 600")
 

@@ -23,7 +23,7 @@
 
 struct ox_noise_vector_msg {
 	const char *payload;	/* lowercase hex */
-	const char *ciphertext;	/* lowercase hex */
+	const char *ciphertext; /* lowercase hex */
 };
 
 struct ox_noise_vector {
@@ -31,7 +31,7 @@ struct ox_noise_vector {
 	const char *prologue;		/* hex */
 	const char *init_static;	/* private key, hex */
 	const char *init_ephemeral;	/* private key, hex */
-	const char *init_remote_static;	/* responder's public key, hex */
+	const char *init_remote_static; /* responder's public key, hex */
 	const char *resp_static;	/* private key, hex */
 	const char *resp_ephemeral;	/* private key, hex */
 	const char *handshake_hash;	/* hex, "" if the source has none */
@@ -134,7 +134,6 @@ static const struct ox_noise_vector ox_noise_vectors[] = {
 	},
 };
 
-#define OX_NOISE_N_VECTORS \
-	(sizeof(ox_noise_vectors) / sizeof(ox_noise_vectors[0]))
+#define OX_NOISE_N_VECTORS (sizeof(ox_noise_vectors) / sizeof(ox_noise_vectors[0]))
 
 #endif /* OX_NOISE_VECTORS_H */

@@ -17,11 +17,11 @@
 #include "ox_tunnel_private.h"
 #include "test_util.h"
 
-#define PACKETS		1000000u
-#define POOL		64
-#define DUP_PER_MILLE	20
-#define REKEY_EVERY	250000u
-#define SLOT		1500
+#define PACKETS 1000000u
+#define POOL 64
+#define DUP_PER_MILLE 20
+#define REKEY_EVERY 250000u
+#define SLOT 1500
 
 struct link {
 	uint8_t pkt[POOL][SLOT];
@@ -32,7 +32,7 @@ struct link {
 struct side {
 	const char *name;
 	struct ox_peer peer;
-	uint8_t *seen;		/* per sequence number */
+	uint8_t *seen; /* per sequence number */
 	uint64_t received, dups_sent, dups_rejected, other_drops, corrupt;
 	uint32_t sent;
 };
@@ -99,8 +99,7 @@ deliver(struct ox_aead *x, struct link *l, unsigned int i, struct side *to)
 }
 
 static void
-push(struct ox_aead *x, struct link *l, const uint8_t *pkt, size_t len, bool dup,
-     struct side *to)
+push(struct ox_aead *x, struct link *l, const uint8_t *pkt, size_t len, bool dup, struct side *to)
 {
 	if (l->n == POOL)
 		deliver(x, l, (unsigned int)(rng_next(&rng) % POOL), to);
@@ -177,7 +176,7 @@ rekey(struct hs_ctx *h, struct side *c, struct side *s)
 int
 main(void)
 {
-	static struct link up, down;	/* client -> server, server -> client */
+	static struct link up, down; /* client -> server, server -> client */
 	struct side c = { .name = "client" }, s = { .name = "server" };
 	uint8_t spriv[32], spub[32], cpriv[32], cpub[32];
 	char text[128], err[128];
@@ -193,7 +192,8 @@ main(void)
 	ox_key_generate(cpriv, cpub);
 	ox_key_to_base64(text, cpub);
 	strcat(text, " client\n");
-	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 1, err, sizeof(err)) == 0, "%s", err);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 1, err, sizeof(err)) == 0, "%s",
+	       err);
 	h.srv = ox_hs_create(spriv, NULL);
 	EXPECT(x && h.srv, "setup");
 	if (!x || !h.srv)
@@ -223,13 +223,15 @@ main(void)
 		deliver(x, &down, (unsigned int)(rng_next(&rng) % down.n), &c);
 
 	printf("client->server: %lu of %u delivered, %lu duplicates injected, %lu rejected, "
-	       "%lu other drops, %lu corrupt\n", (unsigned long)s.received, PACKETS,
-	       (unsigned long)c.dups_sent, (unsigned long)s.dups_rejected,
-	       (unsigned long)s.other_drops, (unsigned long)s.corrupt);
+	       "%lu other drops, %lu corrupt\n",
+	       (unsigned long)s.received, PACKETS, (unsigned long)c.dups_sent,
+	       (unsigned long)s.dups_rejected, (unsigned long)s.other_drops,
+	       (unsigned long)s.corrupt);
 	printf("server->client: %lu of %u delivered, %lu duplicates injected, %lu rejected, "
-	       "%lu other drops, %lu corrupt\n", (unsigned long)c.received, PACKETS,
-	       (unsigned long)s.dups_sent, (unsigned long)c.dups_rejected,
-	       (unsigned long)c.other_drops, (unsigned long)c.corrupt);
+	       "%lu other drops, %lu corrupt\n",
+	       (unsigned long)c.received, PACKETS, (unsigned long)s.dups_sent,
+	       (unsigned long)c.dups_rejected, (unsigned long)c.other_drops,
+	       (unsigned long)c.corrupt);
 	printf("handshakes: %u; %.2f s\n", h.handshakes, (double)(ox_mono_ns() - t0) / 1e9);
 	EXPECT(s.received == PACKETS && c.received == PACKETS, "everything delivered once");
 	EXPECT(s.dups_rejected == c.dups_sent && c.dups_rejected == s.dups_sent,

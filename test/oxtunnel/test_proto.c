@@ -19,13 +19,13 @@
 #include "ox_tunnel_private.h"
 #include "test_util.h"
 
-#define NS(s) ((uint64_t)(s) * 1000000000u)
+#define NS(s) ((uint64_t)(s)*1000000000u)
 
 /* ------------------------------------------------------------ parsing */
 
 struct parse_case {
 	const char *name;
-	const char *bytes;	/* hex of the first bytes; the rest is zero */
+	const char *bytes; /* hex of the first bytes; the rest is zero */
 	size_t len;
 	int want;
 };
@@ -74,13 +74,14 @@ test_parse(void)
 		memset(buf, 0, sizeof(buf));
 		hex_decode(buf, sizeof(buf), c->bytes);
 		ret = ox_msg_parse(buf, c->len, &m);
-		EXPECT(ret == c->want, "parse %s: got %d (%s), want %d (%s)", c->name,
-		       ret, ox_drop_name(ret), c->want, ox_drop_name(c->want));
+		EXPECT(ret == c->want, "parse %s: got %d (%s), want %d (%s)", c->name, ret,
+		       ox_drop_name(ret), c->want, ox_drop_name(c->want));
 	}
 	/* Fields come out little-endian. */
 	hex_decode(buf, sizeof(buf), "4f58820478563412efcdab8967452301");
 	EXPECT(ox_msg_parse(buf, 64, &m) == OX_MSG_DATA && m.index == 0x12345678 &&
-	       m.counter == UINT64_C(0x0123456789abcdef), "data fields");
+		       m.counter == UINT64_C(0x0123456789abcdef),
+	       "data fields");
 	/* Every drop reason has a distinct name. */
 	for (i = 1; i < OX_DROP_MAX; i++)
 		for (unsigned int j = i + 1; j < OX_DROP_MAX; j++)
@@ -124,7 +125,8 @@ test_replay(void)
 	/* The window edge: top - WINDOW + 1 is in, top - WINDOW is out. */
 	ox_replay_commit(&r, 10000);
 	EXPECT(ox_replay_check(&r, 10000 - OX_REPLAY_WINDOW + 1) == 0, "window edge in");
-	EXPECT(ox_replay_check(&r, 10000 - OX_REPLAY_WINDOW) == -OX_DROP_TOO_OLD, "window edge out");
+	EXPECT(ox_replay_check(&r, 10000 - OX_REPLAY_WINDOW) == -OX_DROP_TOO_OLD,
+	       "window edge out");
 	EXPECT(ox_replay_check(&r, 100) == -OX_DROP_TOO_OLD, "far behind");
 	EXPECT(OX_REPLAY_WINDOW >= 2048, "window of at least 2048");
 	/* A jump of more than the whole bitmap clears it. */
@@ -163,7 +165,7 @@ seal(struct ox_aead *x, struct ox_keypair *kp, uint8_t *pkt, const char *text, u
 
 struct tamper_case {
 	const char *name;
-	size_t off;		/* byte flipped; SIZE_MAX: none */
+	size_t off; /* byte flipped; SIZE_MAX: none */
 	int want;
 };
 
@@ -211,8 +213,8 @@ test_data(enum ox_aead_impl impl, const char *iname)
 	EXPECT(memcmp(copy + OX_DATA_HDR_LEN, msg, mlen) == 0, "%s: decrypted in place", iname);
 	/* Counter 0 was just accepted: the same packet again is a replay. */
 	memcpy(copy, pkt, (size_t)len);
-	EXPECT(ox_data_open(x, &b, copy, (size_t)len, NS(2)) == -OX_DROP_REPLAY,
-	       "%s: replayed", iname);
+	EXPECT(ox_data_open(x, &b, copy, (size_t)len, NS(2)) == -OX_DROP_REPLAY, "%s: replayed",
+	       iname);
 	/* Truncated by one. */
 	ox_replay_init(&b.replay);
 	memcpy(copy, pkt, (size_t)len);
@@ -226,20 +228,24 @@ test_data(enum ox_aead_impl impl, const char *iname)
 	       "%s: empty message", iname);
 	/* Wrong direction: a's own message does not open with a's keys. */
 	len = seal(x, &a, pkt, msg, NS(2));
-	EXPECT(ox_data_open(x, &a, pkt, (size_t)len, NS(2)) == -OX_DROP_BAD_TAG,
-	       "%s: reflected", iname);
+	EXPECT(ox_data_open(x, &a, pkt, (size_t)len, NS(2)) == -OX_DROP_BAD_TAG, "%s: reflected",
+	       iname);
 	/* Too old to use: REJECT_AFTER elapsed. */
 	EXPECT(seal(x, &a, pkt, msg, NS(1) + OX_REJECT_AFTER_NS) == -OX_DROP_KEY_EXPIRED,
 	       "%s: seal expired", iname);
 	len = seal(x, &a, pkt, msg, NS(2));
 	EXPECT(ox_data_open(x, &b, pkt, (size_t)len, NS(1) + OX_REJECT_AFTER_NS) ==
-	       -OX_DROP_KEY_EXPIRED, "%s: open expired", iname);
+		       -OX_DROP_KEY_EXPIRED,
+	       "%s: open expired", iname);
 	/* Rekey by time, initiator only. */
-	EXPECT(!ox_keypair_needs_rekey(&a, NS(1) + OX_REKEY_AFTER_NS - 1), "%s: no rekey yet", iname);
+	EXPECT(!ox_keypair_needs_rekey(&a, NS(1) + OX_REKEY_AFTER_NS - 1), "%s: no rekey yet",
+	       iname);
 	EXPECT(ox_keypair_needs_rekey(&a, NS(1) + OX_REKEY_AFTER_NS), "%s: rekey by time", iname);
-	EXPECT(!ox_keypair_needs_rekey(&b, NS(1) + OX_REKEY_AFTER_NS), "%s: responder never", iname);
+	EXPECT(!ox_keypair_needs_rekey(&b, NS(1) + OX_REKEY_AFTER_NS), "%s: responder never",
+	       iname);
 	ox_keypair_wipe(&a);
-	EXPECT(seal(x, &a, pkt, msg, NS(2)) == -OX_DROP_KEY_EXPIRED && !a.valid, "%s: wiped", iname);
+	EXPECT(seal(x, &a, pkt, msg, NS(2)) == -OX_DROP_KEY_EXPIRED && !a.valid, "%s: wiped",
+	       iname);
 	ox_aead_free(x);
 }
 
@@ -273,8 +279,10 @@ test_counter_limit(void)
 	a.send_limit = UINT64_MAX;
 	atomic_store(&a.send_counter, UINT64_MAX);
 	EXPECT(seal(x, &a, pkt, "0123456789012345678901234", NS(2)) == -OX_DROP_KEY_EXPIRED &&
-	       seal(x, &a, pkt, "0123456789012345678901234", NS(2)) == -OX_DROP_KEY_EXPIRED &&
-	       atomic_load(&a.send_counter) == UINT64_MAX, "no wrap past 2^64 - 1");
+		       seal(x, &a, pkt, "0123456789012345678901234", NS(2)) ==
+			       -OX_DROP_KEY_EXPIRED &&
+		       atomic_load(&a.send_counter) == UINT64_MAX,
+	       "no wrap past 2^64 - 1");
 	a.send_limit = 1000;
 	/* A forged counter at the limit is refused before the AEAD. */
 	ox_put_le64(pkt + 8, 1000);
@@ -285,7 +293,8 @@ test_counter_limit(void)
 	atomic_store(&b.send_counter, 10);
 	len = seal(x, &b, pkt, "0123456789012345678901234", NS(2));
 	EXPECT(ox_data_open(x, &a, pkt, (size_t)len, NS(2)) > 0 &&
-	       ox_keypair_needs_rekey(&a, NS(2)), "rekey on received counters");
+		       ox_keypair_needs_rekey(&a, NS(2)),
+	       "rekey on received counters");
 	ox_aead_free(x);
 }
 
@@ -330,8 +339,10 @@ test_sendkey_retired(void)
 	ox_peer_install(&p, &n2, false);
 	ox_peer_install(&p, &n3, false);
 	k = ox_peer_take_retired(&p, idx);
-	EXPECT(k == 2 && idx[0] == 0x11 && idx[1] == 0x12, "the replaced next keypairs "
-	       "reported (%u)", k);
+	EXPECT(k == 2 && idx[0] == 0x11 && idx[1] == 0x12,
+	       "the replaced next keypairs "
+	       "reported (%u)",
+	       k);
 	EXPECT(ox_peer_current(&p) != NULL && ox_peer_current(&p)->local_index == 0x10,
 	       "the current one stays");
 	EXPECT(ox_peer_take_retired(&p, idx) == 0, "taken once");
@@ -384,7 +395,8 @@ test_tsstore(void)
 	ox_tsstore_close(ts);
 	ts = ox_tsstore_open(NULL, err, sizeof(err));
 	EXPECT(ts != NULL && ox_tsstore_note(ts, k2, t1) == 0 &&
-	       ox_tsstore_flush(ts, err, sizeof(err)) == 0, "a store in memory only");
+		       ox_tsstore_flush(ts, err, sizeof(err)) == 0,
+	       "a store in memory only");
 	ox_tsstore_close(ts);
 	snprintf(text, sizeof(text), "%s/nosuchdir/state", dir);
 	EXPECT(ox_tsstore_open(text, err, sizeof(err)) == NULL && strstr(err, "nosuchdir") != NULL,
@@ -453,10 +465,11 @@ test_nonce_unique(void)
 			if (c >= total || seen[c]++)
 				dups++;
 		}
-	EXPECT(failures == 0 && dups == 0, "%u threads x %u seals: %u failures, %u reused or "
-	       "out-of-range counters", SEAL_THREADS, SEAL_EACH, failures, dups);
-	printf("nonces: %u seals from %u threads, every counter used once\n", total,
-	       SEAL_THREADS);
+	EXPECT(failures == 0 && dups == 0,
+	       "%u threads x %u seals: %u failures, %u reused or "
+	       "out-of-range counters",
+	       SEAL_THREADS, SEAL_EACH, failures, dups);
+	printf("nonces: %u seals from %u threads, every counter used once\n", total, SEAL_THREADS);
 	free(seen);
 }
 
@@ -479,13 +492,17 @@ static const struct ox_src src_b = { { [10] = 0xff, [11] = 0xff, 198, 18, 0, 3 }
 
 /* One full handshake; returns the server's drop (0 = done). */
 static int
-handshake(struct ox_hs_server *srv, struct ox_initiator *in, const struct ox_src *src,
-	  uint64_t now, bool load, uint32_t cidx, uint32_t sidx,
-	  struct ox_keypair *ckp, struct ox_keypair *skp, uint8_t cookie[OX_COOKIE_LEN])
+handshake(struct ox_hs_server *srv, struct ox_initiator *in, const struct ox_src *src, uint64_t now,
+	  bool load, uint32_t cidx, uint32_t sidx, struct ox_keypair *ckp, struct ox_keypair *skp,
+	  uint8_t cookie[OX_COOKIE_LEN])
 {
 	uint8_t init[OX_INIT_LEN], resp[OX_RESPONSE_LEN], ts[12];
-	struct ox_hs_payload pl = { .v4 = 0x64400002, .v4_prefix = 10, .v6_prefix = 64,
-				    .mtu = 1420, .keepalive_s = 25 }, got;
+	struct ox_hs_payload pl = { .v4 = 0x64400002,
+				    .v4_prefix = 10,
+				    .v6_prefix = 64,
+				    .mtu = 1420,
+				    .keepalive_s = 25 },
+			     got;
 	struct ox_responder r;
 	struct ox_msg m;
 	int ret;
@@ -494,7 +511,8 @@ handshake(struct ox_hs_server *srv, struct ox_initiator *in, const struct ox_src
 	pl.v6[15] = 2;
 	ox_tai64n_now(ts);
 	EXPECT(ox_initiator_begin(in, cidx, ts, now, init) == 0, "begin");
-	EXPECT(ox_msg_parse(init, sizeof(init), &m) == OX_MSG_INIT && m.index == cidx, "init parses");
+	EXPECT(ox_msg_parse(init, sizeof(init), &m) == OX_MSG_INIT && m.index == cidx,
+	       "init parses");
 	ret = ox_hs_consume_init(srv, init, sizeof(init), src, now, load, &r, cookie);
 	if (ret != 0)
 		return ret;
@@ -504,10 +522,12 @@ handshake(struct ox_hs_server *srv, struct ox_initiator *in, const struct ox_src
 	ret = ox_initiator_consume_response(in, resp, sizeof(resp), now, &got, ckp);
 	EXPECT(ret == 0, "client takes response: %s", ox_drop_name(ret));
 	EXPECT(got.index == sidx && got.v4 == pl.v4 && got.mtu == 1420 &&
-	       memcmp(got.v6, pl.v6, 16) == 0 && got.v4_prefix == 10 && got.v6_prefix == 64 &&
-	       got.keepalive_s == 25, "payload arrives");
-	EXPECT(ckp->remote_index == sidx && skp->remote_index == cidx &&
-	       ckp->local_index == cidx && skp->local_index == sidx, "indexes");
+		       memcmp(got.v6, pl.v6, 16) == 0 && got.v4_prefix == 10 &&
+		       got.v6_prefix == 64 && got.keepalive_s == 25,
+	       "payload arrives");
+	EXPECT(ckp->remote_index == sidx && skp->remote_index == cidx && ckp->local_index == cidx &&
+		       skp->local_index == sidx,
+	       "indexes");
 	return 0;
 }
 
@@ -519,10 +539,12 @@ exchange_ok(struct ox_aead *x, struct ox_keypair *c, struct ox_keypair *s, const
 
 	len = seal(x, c, pkt, "client to server payload", NS(1000));
 	EXPECT(len > 0 && ox_data_open(x, s, pkt, (size_t)len, NS(1000)) == 24 &&
-	       memcmp(pkt + 16, "client to server payload", 24) == 0, "%s: c->s", what);
+		       memcmp(pkt + 16, "client to server payload", 24) == 0,
+	       "%s: c->s", what);
 	len = seal(x, s, pkt, "server to client payload", NS(1000));
 	EXPECT(len > 0 && ox_data_open(x, c, pkt, (size_t)len, NS(1000)) == 24 &&
-	       memcmp(pkt + 16, "server to client payload", 24) == 0, "%s: s->c", what);
+		       memcmp(pkt + 16, "server to client payload", 24) == 0,
+	       "%s: s->c", what);
 }
 
 static void
@@ -579,7 +601,8 @@ test_handshake(void)
 	memcpy(old_init, init, sizeof(init));
 	for (i = 0; i < OX_INIT_MAC1_OFF; i += 9) {
 		init[i] ^= 0x20;
-		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r,
+					 cookie);
 		EXPECT(ret == -OX_DROP_BAD_MAC1 || (i == 3 && ret == -OX_DROP_UNEXPECTED),
 		       "flip at %d: %s", i, ox_drop_name(ret));
 		init[i] ^= 0x20;
@@ -589,14 +612,15 @@ test_handshake(void)
 	ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
 	EXPECT(ret == 0, "mac2 ignored without load: %s", ox_drop_name(ret));
 	/* The same initiation again: stale timestamp. */
-	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1001), false,
-				     &r, cookie);
+	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1001), false, &r,
+				 cookie);
 	EXPECT(ret == -OX_DROP_STALE_INIT, "replayed initiation: %s", ox_drop_name(ret));
 	/* An allow-list reload keeps the last timestamp. */
-	EXPECT(ox_allowlist_parse(&al2, text, strlen(text), &al, 100, err, sizeof(err)) == 0, "reload");
+	EXPECT(ox_allowlist_parse(&al2, text, strlen(text), &al, 100, err, sizeof(err)) == 0,
+	       "reload");
 	ox_hs_set_allowlist(srv, &al2);
-	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1002), false,
-				     &r, cookie);
+	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1002), false, &r,
+				 cookie);
 	EXPECT(ret == -OX_DROP_STALE_INIT, "replayed after reload: %s", ox_drop_name(ret));
 	ox_allowlist_free(&al);
 
@@ -611,7 +635,8 @@ test_handshake(void)
 		/* A tampered cookie reply is refused. */
 		cookie[40] ^= 1;
 		EXPECT(ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(2000)) ==
-		       -OX_DROP_BAD_TAG, "tampered cookie");
+			       -OX_DROP_BAD_TAG,
+		       "tampered cookie");
 		cookie[40] ^= 1;
 		EXPECT(ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(2000)) == 0,
 		       "cookie taken");
@@ -629,8 +654,10 @@ test_handshake(void)
 	EXPECT(ret == -OX_DROP_COOKIE_SENT, "old cookie: %s", ox_drop_name(ret));
 	/* A cookie reply for no pending handshake is ignored. */
 	EXPECT(ox_initiator_consume_cookie(&in_m, cookie, sizeof(cookie), NS(2003)) ==
-	       -OX_DROP_UNKNOWN_INDEX || ox_initiator_consume_cookie(&in_m, cookie, sizeof(cookie),
-	       NS(2003)) == -OX_DROP_UNEXPECTED, "cookie for someone else");
+			       -OX_DROP_UNKNOWN_INDEX ||
+		       ox_initiator_consume_cookie(&in_m, cookie, sizeof(cookie), NS(2003)) ==
+			       -OX_DROP_UNEXPECTED,
+	       "cookie for someone else");
 
 	/* Rate limit: a burst of 5 from one source, then refusals until
 	 * time refills the bucket; another source is not affected. */
@@ -643,8 +670,8 @@ test_handshake(void)
 	EXPECT(limited == 20 - (int)conf.hs_burst, "rate limited %d of 20", limited);
 	ret = handshake(srv, &in, &src_a, NS(3000), false, 7, 11, &ckp, &skp, cookie);
 	EXPECT(ret == 0, "other source unaffected: %s", ox_drop_name(ret));
-	ret = handshake(srv, &in, &src_b, NS(3000) + 1000000000u / conf.hs_per_second, false,
-			7, 11, &ckp, &skp, cookie);
+	ret = handshake(srv, &in, &src_b, NS(3000) + 1000000000u / conf.hs_per_second, false, 7, 11,
+			&ckp, &skp, cookie);
 	EXPECT(ret == 0, "refilled: %s", ox_drop_name(ret));
 
 	/* A response the client did not ask for, or tampered. */
@@ -654,21 +681,26 @@ test_handshake(void)
 
 		ox_tai64n_now(ts);
 		ox_initiator_begin(&in, 21, ts, NS(4000), init);
-		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(4000), false, &r, cookie);
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(4000), false, &r,
+					 cookie);
 		EXPECT(ret == 0, "consume: %s", ox_drop_name(ret));
 		ox_hs_make_response(srv, &r, &pl, 22, NS(4000), resp, &skp);
 		resp[50] ^= 1;
-		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
-		       -OX_DROP_HS_DECRYPT, "tampered response");
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got,
+						     &ckp) == -OX_DROP_HS_DECRYPT,
+		       "tampered response");
 		resp[50] ^= 1;
 		resp[4] ^= 1;
-		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
-		       -OX_DROP_UNKNOWN_INDEX, "response for another index");
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got,
+						     &ckp) == -OX_DROP_UNKNOWN_INDEX,
+		       "response for another index");
 		resp[4] ^= 1;
-		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
-		       0, "the genuine one still works");
-		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got, &ckp) ==
-		       -OX_DROP_UNEXPECTED, "a second copy");
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got,
+						     &ckp) == 0,
+		       "the genuine one still works");
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(4000), &got,
+						     &ckp) == -OX_DROP_UNEXPECTED,
+		       "a second copy");
 	}
 	ox_hs_free(srv);
 	ox_allowlist_free(&al2);
@@ -703,7 +735,8 @@ test_rekey(void)
 	ox_peer_init(&cp);
 	ox_peer_init(&sp);
 
-	EXPECT(handshake(srv, &in, &src_a, NS(10), false, 100, 200, &ckp, &skp, cookie) == 0, "hs1");
+	EXPECT(handshake(srv, &in, &src_a, NS(10), false, 100, 200, &ckp, &skp, cookie) == 0,
+	       "hs1");
 	ox_peer_install(&cp, &ckp, true);
 	ox_peer_install(&sp, &skp, false);
 	EXPECT(ox_peer_current(&sp) == NULL, "responder waits for confirmation");
@@ -713,7 +746,8 @@ test_rekey(void)
 
 	/* A packet sealed before the rekey, delivered after it. */
 	old_len = seal(x, ox_peer_current(&cp), old_pkt, "in flight during rekey", NS(12));
-	EXPECT(handshake(srv, &in, &src_a, NS(130), false, 101, 201, &ckp, &skp, cookie) == 0, "hs2");
+	EXPECT(handshake(srv, &in, &src_a, NS(130), false, 101, 201, &ckp, &skp, cookie) == 0,
+	       "hs2");
 	ox_peer_install(&cp, &ckp, true);
 	ox_peer_install(&sp, &skp, false);
 	EXPECT(ox_peer_current(&cp)->local_index == 101, "client switched");
@@ -728,17 +762,20 @@ test_rekey(void)
 	EXPECT(ox_peer_current(&sp)->local_index == 201, "server switched");
 	/* Old keys expire REJECT_AFTER after their handshake. */
 	old_len = seal(x, ox_peer_find(&cp, 100), old_pkt, "late", NS(140));
-	EXPECT(old_len > 0 && ox_peer_open(x, &sp, old_pkt, (size_t)old_len, NS(10) +
-	       OX_REJECT_AFTER_NS) == -OX_DROP_KEY_EXPIRED, "previous keys expire");
+	EXPECT(old_len > 0 && ox_peer_open(x, &sp, old_pkt, (size_t)old_len,
+					   NS(10) + OX_REJECT_AFTER_NS) == -OX_DROP_KEY_EXPIRED,
+	       "previous keys expire");
 	/* Unknown index. */
 	pkt[4] ^= 0x55;
 	EXPECT(ox_peer_open(x, &sp, pkt, (size_t)len, NS(131)) == -OX_DROP_UNKNOWN_INDEX,
 	       "unknown index");
 	/* A third handshake wipes the first keypair. */
-	EXPECT(handshake(srv, &in, &src_a, NS(250), false, 102, 202, &ckp, &skp, cookie) == 0, "hs3");
+	EXPECT(handshake(srv, &in, &src_a, NS(250), false, 102, 202, &ckp, &skp, cookie) == 0,
+	       "hs3");
 	ox_peer_install(&cp, &ckp, true);
 	EXPECT(ox_peer_find(&cp, 100) == NULL && ox_peer_find(&cp, 101) != NULL &&
-	       ox_peer_find(&cp, 102) != NULL, "two keypairs kept");
+		       ox_peer_find(&cp, 102) != NULL,
+	       "two keypairs kept");
 	/* An index used again replaces the keypair that had it. */
 	{
 		struct ox_keypair again = ckp;
@@ -747,7 +784,7 @@ test_rekey(void)
 		again.local_index = 101;
 		ox_peer_install(&cp, &again, false);
 		EXPECT(ox_peer_find(&cp, 101) == &cp.kp[cp.next] &&
-		       ox_peer_current(&cp)->local_index == 102 && cp.prev < 0,
+			       ox_peer_current(&cp)->local_index == 102 && cp.prev < 0,
 		       "a reused index names one keypair only");
 	}
 	ox_peer_wipe(&cp);
@@ -785,7 +822,8 @@ test_batch(void)
 	/* Room runs out before the count does. */
 	ox_batch_init(&b, buf, 3 + 2 * 1502);
 	EXPECT(ox_batch_add(&b, pkt, 1500) == 0 && ox_batch_add(&b, pkt, 1500) == 0 &&
-	       ox_batch_add(&b, pkt, 20) == -ENOSPC, "full by size");
+		       ox_batch_add(&b, pkt, 20) == -ENOSPC,
+	       "full by size");
 	len = ox_batch_finish(&b);
 
 	/* Malformed batches yield nothing. buf is now 04 | 02 00 | dc 05
@@ -793,7 +831,7 @@ test_batch(void)
 	const struct {
 		const char *name;
 		size_t trunc;
-		int at[2];	/* bytes to set, -1: none */
+		int at[2]; /* bytes to set, -1: none */
 		uint8_t val[2];
 	} bad[] = {
 		{ "truncated by one", 1, { -1, -1 }, { 0, 0 } },
@@ -876,10 +914,10 @@ test_keys(void)
 
 struct allow_case {
 	const char *name;
-	const char *text;	/* K0, K1: replaced by keys */
+	const char *text; /* K0, K1: replaced by keys */
 	int want;
 	uint32_t n;
-	const char *err;	/* substring of the message */
+	const char *err; /* substring of the message */
 };
 
 static const struct allow_case allow_cases[] = {
@@ -888,7 +926,8 @@ static const struct allow_case allow_cases[] = {
 	{ "one key", "K0\n", 0, 1, NULL },
 	{ "no final newline", "K0", 0, 1, NULL },
 	{ "crlf", "K0\r\nK1\r\n", 0, 2, NULL },
-	{ "name and addresses", "K0 alice 100.64.0.5 fd6f:7869:647a::5 # laptop\nK1 bob\n", 0, 2, NULL },
+	{ "name and addresses", "K0 alice 100.64.0.5 fd6f:7869:647a::5 # laptop\nK1 bob\n", 0, 2,
+	  NULL },
 	{ "address without name", "K0 100.64.0.5\n", 0, 1, NULL },
 	{ "bad key", "AAAA alice\n", -EINVAL, 0, "line 1: 'AAAA' is not a base64" },
 	{ "bad name", "# c\nK0 9lives\n", -EINVAL, 0, "line 2: '9lives'" },
@@ -939,26 +978,33 @@ test_allowlist(void)
 			EXPECT(al.n == c->n, "allow-list %s: %u entries", c->name, al.n);
 			ox_allowlist_free(&al);
 		} else if (c->err) {
-			EXPECT(strstr(err, c->err) != NULL, "allow-list %s: message '%s'", c->name, err);
+			EXPECT(strstr(err, c->err) != NULL, "allow-list %s: message '%s'", c->name,
+			       err);
 		}
 	}
 	/* Lookup, fields. */
-	snprintf(text, sizeof(text), "%s alice 100.64.0.5 fd6f:7869:647a::5\n%s\n", keys[0], keys[1]);
-	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "parse");
+	snprintf(text, sizeof(text), "%s alice 100.64.0.5 fd6f:7869:647a::5\n%s\n", keys[0],
+		 keys[1]);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0,
+	       "parse");
 	{
 		struct ox_allow_entry *e = ox_allowlist_find(&al, pub[0]);
 
 		EXPECT(e && strcmp(e->name, "alice") == 0 && e->v4 == 0x64400005 &&
-		       e->v6[15] == 5 && e->v6[0] == 0xfd && e->line == 1, "entry fields");
+			       e->v6[15] == 5 && e->v6[0] == 0xfd && e->line == 1,
+		       "entry fields");
 		e = ox_allowlist_find(&al, pub[1]);
 		EXPECT(e && e->name[0] == '\0' && e->v4 == 0 && e->line == 2, "bare entry");
 		EXPECT(ox_allowlist_find(&al, pub[2]) == NULL, "absent key");
 	}
 	ox_allowlist_free(&al);
-	EXPECT(ox_allowlist_load(&al, "/nonexistent/allow", NULL, 10, err, sizeof(err)) == -ENOENT &&
-	       strstr(err, "cannot open allow-list /nonexistent/allow"), "missing file: %s", err);
+	EXPECT(ox_allowlist_load(&al, "/nonexistent/allow", NULL, 10, err, sizeof(err)) ==
+			       -ENOENT &&
+		       strstr(err, "cannot open allow-list /nonexistent/allow"),
+	       "missing file: %s", err);
 	EXPECT(ox_allowlist_load(&al, "/tmp", NULL, 10, err, sizeof(err)) == -EINVAL &&
-	       strstr(err, "not a regular file"), "directory: %s", err);
+		       strstr(err, "not a regular file"),
+	       "directory: %s", err);
 }
 
 int

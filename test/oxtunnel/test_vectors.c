@@ -29,11 +29,12 @@ check_vector(const struct ox_noise_vector *v)
 
 	plen = hex_decode(prologue, sizeof(prologue), v->prologue);
 	EXPECT(plen >= 0 && hex_decode(i_s, 32, v->init_static) == 32 &&
-	       hex_decode(i_e, 32, v->init_ephemeral) == 32 &&
-	       hex_decode(rs, 32, v->init_remote_static) == 32 &&
-	       hex_decode(r_s, 32, v->resp_static) == 32 &&
-	       hex_decode(r_e, 32, v->resp_ephemeral) == 32 &&
-	       hex_decode(hh, 32, v->handshake_hash) == 32, "%s: decode", v->source);
+		       hex_decode(i_e, 32, v->init_ephemeral) == 32 &&
+		       hex_decode(rs, 32, v->init_remote_static) == 32 &&
+		       hex_decode(r_s, 32, v->resp_static) == 32 &&
+		       hex_decode(r_e, 32, v->resp_ephemeral) == 32 &&
+		       hex_decode(hh, 32, v->handshake_hash) == 32,
+	       "%s: decode", v->source);
 	EXPECT(ox_key_public(i_s_pub, i_s) == 0, "%s: initiator public", v->source);
 	EXPECT(ox_key_public(r_s_pub, r_s) == 0, "%s: responder public", v->source);
 	EXPECT(memcmp(r_s_pub, rs, 32) == 0, "%s: responder key", v->source);
@@ -48,26 +49,28 @@ check_vector(const struct ox_noise_vector *v)
 	cl = hex_decode(ct, BUF, v->messages[0].ciphertext);
 	EXPECT(pl >= 0 && cl == 32 + 48 + pl + 16, "%s: msg0 sizes", v->source);
 	EXPECT(ox_ik_write1(&ini, i_s, i_s_pub, i_e, rs, payload, (size_t)pl, out) == 0 &&
-	       memcmp(out, ct, (size_t)cl) == 0, "%s: msg0 bytes", v->source);
+		       memcmp(out, ct, (size_t)cl) == 0,
+	       "%s: msg0 bytes", v->source);
 	EXPECT(ox_ik_read1(&res, r_s, ct, (size_t)cl, re, learnt_rs, got) == 0 &&
-	       memcmp(got, payload, (size_t)pl) == 0 &&
-	       memcmp(learnt_rs, i_s_pub, 32) == 0, "%s: msg0 read", v->source);
+		       memcmp(got, payload, (size_t)pl) == 0 && memcmp(learnt_rs, i_s_pub, 32) == 0,
+	       "%s: msg0 read", v->source);
 
 	/* <- e, ee, se */
 	pl = hex_decode(payload, BUF, v->messages[1].payload);
 	cl = hex_decode(ct, BUF, v->messages[1].ciphertext);
 	EXPECT(pl >= 0 && cl == 32 + pl + 16, "%s: msg1 sizes", v->source);
 	EXPECT(ox_ik_write2(&res, r_e, re, learnt_rs, payload, (size_t)pl, out) == 0 &&
-	       memcmp(out, ct, (size_t)cl) == 0, "%s: msg1 bytes", v->source);
+		       memcmp(out, ct, (size_t)cl) == 0,
+	       "%s: msg1 bytes", v->source);
 	EXPECT(ox_ik_read2(&ini, i_e, i_s, ct, (size_t)cl, got) == 0 &&
-	       memcmp(got, payload, (size_t)pl) == 0, "%s: msg1 read", v->source);
+		       memcmp(got, payload, (size_t)pl) == 0,
+	       "%s: msg1 read", v->source);
 
-	EXPECT(memcmp(ini.h, hh, 32) == 0 && memcmp(res.h, hh, 32) == 0,
-	       "%s: handshake hash", v->source);
+	EXPECT(memcmp(ini.h, hh, 32) == 0 && memcmp(res.h, hh, 32) == 0, "%s: handshake hash",
+	       v->source);
 	ox_noise_split(&ini, i_k1, i_k2);
 	ox_noise_split(&res, r_k1, r_k2);
-	EXPECT(memcmp(i_k1, r_k1, 32) == 0 && memcmp(i_k2, r_k2, 32) == 0,
-	       "%s: split", v->source);
+	EXPECT(memcmp(i_k1, r_k1, 32) == 0 && memcmp(i_k2, r_k2, 32) == 0, "%s: split", v->source);
 
 	/* Transport messages alternate initiator, responder. */
 	for (m = 2; m < v->n_messages; m++) {
@@ -81,10 +84,12 @@ check_vector(const struct ox_noise_vector *v)
 		/* Noise transport messages are DATA's AEAD with no associated data. */
 		memcpy(out, payload, (size_t)pl);
 		EXPECT(ox_aead_seal(aead, k, *n, NULL, 0, out, (size_t)pl, out + pl) == 0 &&
-		       memcmp(out, ct, (size_t)cl) == 0, "%s: msg%u bytes", v->source, m);
+			       memcmp(out, ct, (size_t)cl) == 0,
+		       "%s: msg%u bytes", v->source, m);
 		memcpy(got, ct, (size_t)pl);
 		EXPECT(ox_aead_open(aead, k, *n, NULL, 0, got, (size_t)pl, ct + pl) == 0 &&
-		       memcmp(got, payload, (size_t)pl) == 0, "%s: msg%u open", v->source, m);
+			       memcmp(got, payload, (size_t)pl) == 0,
+		       "%s: msg%u open", v->source, m);
 		(*n)++;
 	}
 	ox_aead_free(aead);
@@ -92,18 +97,16 @@ check_vector(const struct ox_noise_vector *v)
 }
 
 /* RFC 8439 section 2.8.2, transcribed from the RFC. */
-static const char rfc_key[] =
-	"808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f";
+static const char rfc_key[] = "808182838485868788898a8b8c8d8e8f909192939495969798999a9b9c9d9e9f";
 static const char rfc_nonce[] = "070000004041424344454647";
 static const char rfc_aad[] = "50515253c0c1c2c3c4c5c6c7";
 static const char rfc_plain[] =
 	"Ladies and Gentlemen of the class of '99: If I could offer you only one "
 	"tip for the future, sunscreen would be it.";
-static const char rfc_cipher[] =
-	"d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
-	"3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"
-	"92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
-	"3ff4def08e4b7a9de576d26586cec64b6116";
+static const char rfc_cipher[] = "d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
+				 "3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b36"
+				 "92ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc"
+				 "3ff4def08e4b7a9de576d26586cec64b6116";
 static const char rfc_tag[] = "1ae10b594f09e26a7e902ecbd0600691";
 
 static void
@@ -123,10 +126,11 @@ check_rfc8439(enum ox_aead_impl impl, const char *name)
 	hex_decode(tag, 16, rfc_tag);
 	memcpy(buf, rfc_plain, len);
 	EXPECT(ox_aead_seal_iv(a, key, nonce, aad, 12, buf, len, t) == 0 &&
-	       memcmp(buf, ct, len) == 0 && memcmp(t, tag, 16) == 0,
+		       memcmp(buf, ct, len) == 0 && memcmp(t, tag, 16) == 0,
 	       "%s: RFC 8439 2.8.2 seal", name);
 	EXPECT(ox_aead_open_iv(a, key, nonce, aad, 12, buf, len, tag) == 0 &&
-	       memcmp(buf, rfc_plain, len) == 0, "%s: RFC 8439 2.8.2 open", name);
+		       memcmp(buf, rfc_plain, len) == 0,
+	       "%s: RFC 8439 2.8.2 open", name);
 	ox_aead_free(a);
 	printf("%s: RFC 8439 2.8.2 checked\n", name);
 }
@@ -157,9 +161,11 @@ check_cross(void)
 		EXPECT(ox_aead_seal(s, key, ctr, ad, 16, p2, n, t2) == 0, "sodium seal %zu", n);
 		EXPECT(memcmp(p1, p2, n) == 0 && memcmp(t1, t2, 16) == 0, "same output %zu", n);
 		EXPECT(ox_aead_open(s, key, ctr, ad, 16, p1, n, t1) == 0 &&
-		       memcmp(p1, orig, n) == 0, "sodium opens openssl %zu", n);
+			       memcmp(p1, orig, n) == 0,
+		       "sodium opens openssl %zu", n);
 		EXPECT(ox_aead_open(o, key, ctr, ad, 16, p2, n, t2) == 0 &&
-		       memcmp(p2, orig, n) == 0, "openssl opens sodium %zu", n);
+			       memcmp(p2, orig, n) == 0,
+		       "openssl opens sodium %zu", n);
 		/* wrong counter, wrong AD, flipped tag */
 		memcpy(p1, orig, n);
 		ox_aead_seal(o, key, ctr, ad, 16, p1, n, t1);

@@ -36,12 +36,12 @@
 
 #include "ox_tunnel.h"
 
-#define MAX_PEERS	64
-#define NS_PER_S	UINT64_C(1000000000)
-#define TUN_MTU		OX_DEFAULT_MTU
-#define RX_BURST	64
-#define GSO_MAX_SEGS	64
-#define GSO_MAX_BYTES	60000
+#define MAX_PEERS 64
+#define NS_PER_S UINT64_C(1000000000)
+#define TUN_MTU OX_DEFAULT_MTU
+#define RX_BURST 64
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 60000
 
 #define MR_COUNTERS(X) \
 	X(HANDSHAKES, "handshakes") \
@@ -57,10 +57,12 @@
 	X(GSO_SENDS, "gso_sends")
 
 enum mr_counter {
+/* clang-format off */
 #define MR_ENUM(n, s) MR_##n,
 	MR_COUNTERS(MR_ENUM)
 #undef MR_ENUM
 	MR_MAX
+	/* clang-format on */
 };
 
 static const char *const mr_names[] = {
@@ -73,8 +75,8 @@ struct mr_peer {
 	bool used;
 	uint8_t key[OX_KEY_LEN];
 	struct ox_peer peer;
-	struct sockaddr_in6 ep;		/* where the last authenticated packet came from */
-	uint32_t v4;			/* host order */
+	struct sockaddr_in6 ep; /* where the last authenticated packet came from */
+	uint32_t v4;		/* host order */
 	uint8_t v6[16];
 };
 
@@ -248,7 +250,7 @@ ip_in(struct mini_relay *r, struct mr_peer *p, const uint8_t *pkt, size_t len, u
 		}
 		swap(b + 12, b + 16, 4);
 		b[8] = 64;
-		b[ihl] = 0;			/* echo reply */
+		b[ihl] = 0; /* echo reply */
 		put_be16(b + ihl + 2, 0);
 		put_be16(b + ihl + 2, csum_fold(csum_add(0, b + ihl, tot - ihl)));
 		put_be16(b + 10, 0);
@@ -265,7 +267,7 @@ ip_in(struct mini_relay *r, struct mr_peer *p, const uint8_t *pkt, size_t len, u
 	}
 	swap(b + 8, b + 24, 16);
 	b[7] = 64;
-	b[40] = 129;				/* echo reply */
+	b[40] = 129; /* echo reply */
 	put_be16(b + 42, 0);
 	/* Pseudo-header: addresses, upper-layer length, next header. */
 	sum = csum_add(0, b + 8, 32);
@@ -307,7 +309,7 @@ data_in(struct mini_relay *r, size_t len, const struct sockaddr_in6 *from, uint3
 		return;
 	}
 	r->ctr[MR_DATA]++;
-	p->ep = *from;			/* roaming, after authentication only */
+	p->ep = *from; /* roaming, after authentication only */
 	if (n == 0) {
 		r->ctr[MR_CONFIRMED]++;
 		return;
@@ -418,14 +420,14 @@ init_in(struct mini_relay *r, size_t len, const struct sockaddr_in6 *from, uint6
 	ox_peer_install(&p->peer, &kp, false);
 	ox_keypair_wipe(&kp);
 	r->ctr[MR_HANDSHAKES]++;
-	if (sendto(r->fd, resp, sizeof(resp), 0, (const struct sockaddr *)from,
-		   sizeof(*from)) != (ssize_t)sizeof(resp))
+	if (sendto(r->fd, resp, sizeof(resp), 0, (const struct sockaddr *)from, sizeof(*from)) !=
+	    (ssize_t)sizeof(resp))
 		r->ctr[MR_SEND_FAILED]++;
 	nv4 = htonl(p->v4);
 	inet_ntop(AF_INET6, &from->sin6_addr, a, sizeof(a));
 	inet_ntop(AF_INET, &nv4, v4, sizeof(v4));
-	fprintf(stderr, "mini-relay: handshake from %s port %u: %s\n", a,
-		ntohs(from->sin6_port), v4);
+	fprintf(stderr, "mini-relay: handshake from %s port %u: %s\n", a, ntohs(from->sin6_port),
+		v4);
 }
 
 static void
@@ -471,7 +473,7 @@ static void
 usage(void)
 {
 	fprintf(stderr, "usage: mini-relay --key FILE --allow FILE [--port P] [--keepalive S] "
-		"[--duration S] [--gso] [--verbose]\n");
+			"[--duration S] [--gso] [--verbose]\n");
 }
 
 int
@@ -503,18 +505,34 @@ main(int argc, char **argv)
 		return 1;
 	while ((opt = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (opt) {
-		case 'p': port = strtoul(optarg, NULL, 10); break;
-		case 'k': key_file = optarg; break;
-		case 'a': allow_file = optarg; break;
-		case 'K': keepalive = strtoul(optarg, NULL, 10); break;
-		case 'd': duration = strtoul(optarg, NULL, 10); break;
-		case 'g': gso = true; break;
-		case 'v': verbose = true; break;
-		default: usage(); return 2;
+		case 'p':
+			port = strtoul(optarg, NULL, 10);
+			break;
+		case 'k':
+			key_file = optarg;
+			break;
+		case 'a':
+			allow_file = optarg;
+			break;
+		case 'K':
+			keepalive = strtoul(optarg, NULL, 10);
+			break;
+		case 'd':
+			duration = strtoul(optarg, NULL, 10);
+			break;
+		case 'g':
+			gso = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
+		default:
+			usage();
+			return 2;
 		}
 	}
-	if (key_file == NULL || allow_file == NULL || port == 0 || port > 65535 ||
-	    keepalive == 0 || keepalive > 3600) {
+	if (key_file == NULL || allow_file == NULL || port == 0 || port > 65535 || keepalive == 0 ||
+	    keepalive > 3600) {
 		usage();
 		return 2;
 	}
@@ -540,8 +558,7 @@ main(int argc, char **argv)
 	ox_hs_set_allowlist(r->hs, &al);
 	r->fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	sa.sin6_port = htons((uint16_t)port);
-	if (r->fd < 0 ||
-	    setsockopt(r->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0 ||
+	if (r->fd < 0 || setsockopt(r->fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero)) != 0 ||
 	    bind(r->fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
 		fprintf(stderr, "mini-relay: port %lu: %s\n", port, strerror(errno));
 		goto out;

@@ -6,25 +6,27 @@
 #include <stdio.h>
 
 static int ox_test_failures;
-static const char *ox_test_skipped;	/* why a part could not run, or NULL */
+static const char *ox_test_skipped; /* why a part could not run, or NULL */
 
 /* A part of the test cannot run here: the whole test reports skipped (77)
  * unless something failed, never passed. */
-#define SKIP_PART(...) do { \
-	static char ox_skip_why_[256]; \
-	snprintf(ox_skip_why_, sizeof(ox_skip_why_), __VA_ARGS__); \
-	printf("SKIP: %s\n", ox_skip_why_); \
-	ox_test_skipped = ox_skip_why_; \
-} while (0)
+#define SKIP_PART(...) \
+	do { \
+		static char ox_skip_why_[256]; \
+		snprintf(ox_skip_why_, sizeof(ox_skip_why_), __VA_ARGS__); \
+		printf("SKIP: %s\n", ox_skip_why_); \
+		ox_test_skipped = ox_skip_why_; \
+	} while (0)
 
-#define EXPECT(cond, ...) do { \
-	if (!(cond)) { \
-		ox_test_failures++; \
-		printf("FAIL %s:%d: ", __FILE__, __LINE__); \
-		printf(__VA_ARGS__); \
-		printf("\n"); \
-	} \
-} while (0)
+#define EXPECT(cond, ...) \
+	do { \
+		if (!(cond)) { \
+			ox_test_failures++; \
+			printf("FAIL %s:%d: ", __FILE__, __LINE__); \
+			printf(__VA_ARGS__); \
+			printf("\n"); \
+		} \
+	} while (0)
 
 /* Exit status for main(): 1 if a check failed, else 77 if a part was
  * skipped, else 0. */

@@ -19,8 +19,8 @@ ox_test_eal_init(const char *argv0, const char *name, const char *lcores, const 
 	/* Static: EAL may keep pointers into its arguments. */
 	static char prefix[32], a0[256], l[16], m[16];
 	static char a1[] = "--no-huge", a2[] = "-m", a4[] = "--no-pci", a5[] = "--file-prefix",
-	     a6[] = "--no-telemetry", a7[] = "-l", a9[] = "--log-level",
-	     a10[] = "lib.eal:error", a11[] = "--no-shconf";
+		    a6[] = "--no-telemetry", a7[] = "-l", a9[] = "--log-level",
+		    a10[] = "lib.eal:error", a11[] = "--no-shconf";
 	static char *eal[] = { a0, a1, a2, m, a4, a5, prefix, a6, a7, l, a9, a10, a11, NULL };
 
 	snprintf(a0, sizeof(a0), "%s", argv0);

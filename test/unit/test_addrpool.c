@@ -9,7 +9,6 @@
 #include "ox_test.h"
 #include "ox_addrpool.h"
 
-
 static void
 key_of(uint32_t n, uint8_t key[OX_ADDRPOOL_KEY_LEN])
 {
@@ -56,14 +55,15 @@ test_defaults(void)
 	EXPECT((a.v4 & 0xffc00000) == ip4("100.64.0.0") && a.v4 != gw.v4, "inside 100.64.0.0/10");
 	inet_ntop(AF_INET6, a.v6, s, sizeof(s));
 	EXPECT(memcmp(a.v6, v6, 8) == 0 && a.v6[12] == (a.host >> 24 & 0xff) &&
-	       a.v6[15] == (a.host & 0xff), "IPv6 = prefix + host number (%s)", s);
+		       a.v6[15] == (a.host & 0xff),
+	       "IPv6 = prefix + host number (%s)", s);
 	EXPECT(ox_addrpool_get(p, k2, &b) == 0 && b.v4 != a.v4, "another key, another address");
 	EXPECT(ox_addrpool_count(p) == 2, "two keys held");
 	/* Released and back: the key's preferred address again. */
 	EXPECT(ox_addrpool_release(p, k1) == 0, "release");
 	EXPECT(ox_addrpool_release(p, k1) == -ENOENT, "release twice");
 	EXPECT(ox_addrpool_get(p, k1, &b) == 0 && b.v4 == a.v4, "reconnect after release: "
-	       "same address");
+								"same address");
 	ox_addrpool_free(p);
 }
 
@@ -120,7 +120,8 @@ test_reserve_v6(void)
 	ip6("fd6f:7869:647a::beef", v6);
 	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.60"), v6) == 0, "IPv4 and IPv6 fixed");
 	EXPECT(ox_addrpool_get(p, k1, &a) == 0 && a.v4 == ip4("100.64.0.60") &&
-	       memcmp(a.v6, v6, 16) == 0, "both as fixed");
+		       memcmp(a.v6, v6, 16) == 0,
+	       "both as fixed");
 	EXPECT(ox_addrpool_reserve(p, k2, 0, v6) == -EEXIST, "the same IPv6 for another key");
 	ip6("fd6f:7869:647a::1:2", w6);
 	EXPECT(ox_addrpool_reserve(p, k2, 0, w6) == 0, "IPv6 only");
@@ -204,7 +205,7 @@ test_exhaustion(void)
 
 	ox_addrpool_conf_default(&c);
 	c.v4_net = ip4("198.51.100.8");
-	c.v4_prefix = 29;	/* 8: network, relay, 5 clients, broadcast */
+	c.v4_prefix = 29; /* 8: network, relay, 5 clients, broadcast */
 	p = ox_addrpool_create(&c);
 	EXPECT(p != NULL, "/29 pool");
 	for (i = 0; i < 5; i++) {
@@ -280,13 +281,16 @@ test_many_and_churn(void)
 static void
 test_bad_conf(void)
 {
-	static const struct { uint32_t net; uint8_t p4, p6; } bad[] = {
-		{ 0x64400000, 7, 64 },		/* v4 prefix too short */
-		{ 0x64400000, 31, 64 },		/* too long */
-		{ 0x64400001, 10, 64 },		/* host bits set */
-		{ 0x64400000, 10, 47 },		/* v6 prefix too short */
-		{ 0x64400000, 10, 121 },	/* v6 cannot hold 22 host bits */
-		{ 0x64000000, 8, 112 },		/* 24 host bits > 16 */
+	static const struct {
+		uint32_t net;
+		uint8_t p4, p6;
+	} bad[] = {
+		{ 0x64400000, 7, 64 },	 /* v4 prefix too short */
+		{ 0x64400000, 31, 64 },	 /* too long */
+		{ 0x64400001, 10, 64 },	 /* host bits set */
+		{ 0x64400000, 10, 47 },	 /* v6 prefix too short */
+		{ 0x64400000, 10, 121 }, /* v6 cannot hold 22 host bits */
+		{ 0x64000000, 8, 112 },	 /* 24 host bits > 16 */
 	};
 	struct ox_addrpool_conf c;
 	unsigned int i;
@@ -297,7 +301,8 @@ test_bad_conf(void)
 		c.v4_prefix = bad[i].p4;
 		c.v6_prefix = bad[i].p6;
 		errno = 0;
-		EXPECT(ox_addrpool_create(&c) == NULL && errno == EINVAL, "bad config %u refused", i);
+		EXPECT(ox_addrpool_create(&c) == NULL && errno == EINVAL, "bad config %u refused",
+		       i);
 	}
 }
 

@@ -25,10 +25,10 @@ first=$(printf '%s' "$k" | base64 -d | od -An -tu1 -N1 | tr -d ' ')
 p1=$(echo "$k" | "$client" pubkey) && p2=$(echo "$k" | "$client" pubkey) && [ "$p1" = "$p2" ]
 check $? "pubkey is deterministic"
 
-echo "not-a-key" | "$client" pubkey >/dev/null 2>&1
-[ $? != 0 ]; check $? "a malformed key is refused"
-echo "${k%?}" | "$client" pubkey >/dev/null 2>&1
-[ $? != 0 ]; check $? "a truncated key is refused"
+! echo "not-a-key" | "$client" pubkey >/dev/null 2>&1
+check $? "a malformed key is refused"
+! echo "${k%?}" | "$client" pubkey >/dev/null 2>&1
+check $? "a truncated key is refused"
 "$client" ping >/dev/null 2>&1
 [ $? = 2 ]; check $? "ping without a host is a usage error"
 
@@ -70,8 +70,8 @@ echo "$out" | tail -2
 check $? "ping over loopback: 50 probes, 50 answers"
 echo "$out" | grep -q "rtt us: p50 [0-9.]* p90 [0-9.]* p99 [0-9.]* p99.9"
 check $? "ping prints RTT percentiles"
-out=$("$client" --ping 127.0.0.1 --port $port --count 3 --interval 0)
-[ $? = 0 ] && echo "$out" | grep -q "3 sent, 3 received"
+out=$("$client" --ping 127.0.0.1 --port $port --count 3 --interval 0) &&
+	echo "$out" | grep -q "3 sent, 3 received"
 check $? "--ping is the ping subcommand"
 kill $kpid 2>/dev/null
 wait $kpid 2>/dev/null

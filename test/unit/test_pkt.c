@@ -19,7 +19,6 @@
 
 #define PORT 51820
 
-
 struct frame {
 	uint8_t b[2048];
 	uint32_t len;
@@ -44,12 +43,12 @@ build(struct frame *f, int ver, bool vlan, const char *payload, uint16_t plen)
 
 		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_VLAN);
 		vh->vlan_tci = rte_cpu_to_be_16(42);
-		vh->eth_proto = rte_cpu_to_be_16(ver == V4 ? RTE_ETHER_TYPE_IPV4 :
-						 RTE_ETHER_TYPE_IPV6);
+		vh->eth_proto =
+			rte_cpu_to_be_16(ver == V4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
 		l3 += sizeof(*vh);
 	} else {
-		eth->ether_type = rte_cpu_to_be_16(ver == V4 ? RTE_ETHER_TYPE_IPV4 :
-						   RTE_ETHER_TYPE_IPV6);
+		eth->ether_type =
+			rte_cpu_to_be_16(ver == V4 ? RTE_ETHER_TYPE_IPV4 : RTE_ETHER_TYPE_IPV6);
 	}
 	if (ver == V4) {
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
@@ -74,8 +73,10 @@ build(struct frame *f, int ver, bool vlan, const char *payload, uint16_t plen)
 		ip6->payload_len = rte_cpu_to_be_16(sizeof(*udp) + plen);
 		ip6->proto = IPPROTO_UDP;
 		ip6->hop_limits = 9;
-		memcpy(ip6->src_addr, "\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0a", 16);
-		memcpy(ip6->dst_addr, "\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
+		memcpy(ip6->src_addr,
+		       "\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x0a", 16);
+		memcpy(ip6->dst_addr,
+		       "\xfd\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x01", 16);
 		udp = (struct rte_udp_hdr *)(ip6 + 1);
 		udp->src_port = rte_cpu_to_be_16(40000);
 		udp->dst_port = rte_cpu_to_be_16(PORT);
@@ -156,59 +157,119 @@ struct mutation {
 	int expect;
 };
 
-static void m_none(struct frame *f, bool v) { (void)f; (void)v; }
-static void m_trunc_eth(struct frame *f, bool v) { (void)v; f->len = 10; }
-static void m_arp(struct frame *f, bool v)
+static void
+m_none(struct frame *f, bool v)
+{
+	(void)f;
+	(void)v;
+}
+static void
+m_trunc_eth(struct frame *f, bool v)
+{
+	(void)v;
+	f->len = 10;
+}
+static void
+m_arp(struct frame *f, bool v)
 {
 	if (v)
-		((struct rte_vlan_hdr *)(f->b + 14))->eth_proto = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
+		((struct rte_vlan_hdr *)(f->b + 14))->eth_proto =
+			rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
 	else
 		((struct rte_ether_hdr *)f->b)->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP);
 }
-static void m_trunc_ip4(struct frame *f, bool v) { f->len = l3off(v) + 12; }
-static void m_ver4(struct frame *f, bool v) { ip4(f, v)->version_ihl = 0x55; refresh_ip4_csum(f, v); }
-static void m_ihl(struct frame *f, bool v) { ip4(f, v)->version_ihl = 0x44; }
-static void m_ihl_long(struct frame *f, bool v) { ip4(f, v)->version_ihl = 0x4f; f->len = l3off(v) + 40; }
-static void m_iplen_long(struct frame *f, bool v)
+static void
+m_trunc_ip4(struct frame *f, bool v)
+{
+	f->len = l3off(v) + 12;
+}
+static void
+m_ver4(struct frame *f, bool v)
+{
+	ip4(f, v)->version_ihl = 0x55;
+	refresh_ip4_csum(f, v);
+}
+static void
+m_ihl(struct frame *f, bool v)
+{
+	ip4(f, v)->version_ihl = 0x44;
+}
+static void
+m_ihl_long(struct frame *f, bool v)
+{
+	ip4(f, v)->version_ihl = 0x4f;
+	f->len = l3off(v) + 40;
+}
+static void
+m_iplen_long(struct frame *f, bool v)
 {
 	ip4(f, v)->total_length = rte_cpu_to_be_16(rte_be_to_cpu_16(ip4(f, v)->total_length) + 1);
 	refresh_ip4_csum(f, v);
 }
-static void m_iplen_short(struct frame *f, bool v)
+static void
+m_iplen_short(struct frame *f, bool v)
 {
 	ip4(f, v)->total_length = rte_cpu_to_be_16(19);
 	refresh_ip4_csum(f, v);
 }
-static void m_ipcsum(struct frame *f, bool v) { ip4(f, v)->hdr_checksum ^= 0x0100; }
-static void m_frag_mf(struct frame *f, bool v)
+static void
+m_ipcsum(struct frame *f, bool v)
+{
+	ip4(f, v)->hdr_checksum ^= 0x0100;
+}
+static void
+m_frag_mf(struct frame *f, bool v)
 {
 	ip4(f, v)->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_MF_FLAG);
 	refresh_ip4_csum(f, v);
 }
-static void m_frag_off(struct frame *f, bool v)
+static void
+m_frag_off(struct frame *f, bool v)
 {
 	ip4(f, v)->fragment_offset = rte_cpu_to_be_16(3);
 	refresh_ip4_csum(f, v);
 }
-static void m_df(struct frame *f, bool v)
+static void
+m_df(struct frame *f, bool v)
 {
 	ip4(f, v)->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
 	refresh_ip4_csum(f, v);
 }
-static void m_tcp4(struct frame *f, bool v) { ip4(f, v)->next_proto_id = IPPROTO_TCP; refresh_ip4_csum(f, v); }
-static void m_udplen_long(struct frame *f, bool v)
+static void
+m_tcp4(struct frame *f, bool v)
+{
+	ip4(f, v)->next_proto_id = IPPROTO_TCP;
+	refresh_ip4_csum(f, v);
+}
+static void
+m_udplen_long(struct frame *f, bool v)
 {
 	udp4(f, v)->dgram_len = rte_cpu_to_be_16(rte_be_to_cpu_16(udp4(f, v)->dgram_len) + 1);
 }
-static void m_udplen_short(struct frame *f, bool v) { udp4(f, v)->dgram_len = rte_cpu_to_be_16(7); }
-static void m_udp_trunc_ip(struct frame *f, bool v)
+static void
+m_udplen_short(struct frame *f, bool v)
+{
+	udp4(f, v)->dgram_len = rte_cpu_to_be_16(7);
+}
+static void
+m_udp_trunc_ip(struct frame *f, bool v)
 {
 	ip4(f, v)->total_length = rte_cpu_to_be_16(20 + 4);
 	refresh_ip4_csum(f, v);
 }
-static void m_udpcsum(struct frame *f, bool v) { (void)v; f->b[f->len - 1] ^= 0x55; }
-static void m_udpcsum0(struct frame *f, bool v) { udp4(f, v)->dgram_cksum = 0; }
-static void m_port(struct frame *f, bool v)
+static void
+m_udpcsum(struct frame *f, bool v)
+{
+	(void)v;
+	f->b[f->len - 1] ^= 0x55;
+}
+static void
+m_udpcsum0(struct frame *f, bool v)
+{
+	udp4(f, v)->dgram_cksum = 0;
+}
+static void
+m_port(struct frame *f, bool v)
 {
 	struct rte_udp_hdr *u = udp4(f, v);
 
@@ -216,27 +277,56 @@ static void m_port(struct frame *f, bool v)
 	u->dgram_cksum = 0;
 	u->dgram_cksum = rte_ipv4_udptcp_cksum(ip4(f, v), u);
 }
-static void m_pad(struct frame *f, bool v) { (void)v; f->len += 6; /* Ethernet padding */ }
-static void m_trunc_ip6(struct frame *f, bool v) { f->len = l3off(v) + 30; }
-static void m_ver6(struct frame *f, bool v) { ip6(f, v)->vtc_flow = rte_cpu_to_be_32(4u << 28); }
-static void m_ip6len(struct frame *f, bool v)
+static void
+m_pad(struct frame *f, bool v)
+{
+	(void)v;
+	f->len += 6; /* Ethernet padding */
+}
+static void
+m_trunc_ip6(struct frame *f, bool v)
+{
+	f->len = l3off(v) + 30;
+}
+static void
+m_ver6(struct frame *f, bool v)
+{
+	ip6(f, v)->vtc_flow = rte_cpu_to_be_32(4u << 28);
+}
+static void
+m_ip6len(struct frame *f, bool v)
 {
 	ip6(f, v)->payload_len = rte_cpu_to_be_16(rte_be_to_cpu_16(ip6(f, v)->payload_len) + 1);
 }
-static void m_frag6(struct frame *f, bool v) { ip6(f, v)->proto = IPPROTO_FRAGMENT; }
-static void m_hbh6(struct frame *f, bool v) { ip6(f, v)->proto = IPPROTO_HOPOPTS; }
-static void m_tcp6(struct frame *f, bool v) { ip6(f, v)->proto = IPPROTO_TCP; }
-static void m_udpcsum0_6(struct frame *f, bool v)
+static void
+m_frag6(struct frame *f, bool v)
+{
+	ip6(f, v)->proto = IPPROTO_FRAGMENT;
+}
+static void
+m_hbh6(struct frame *f, bool v)
+{
+	ip6(f, v)->proto = IPPROTO_HOPOPTS;
+}
+static void
+m_tcp6(struct frame *f, bool v)
+{
+	ip6(f, v)->proto = IPPROTO_TCP;
+}
+static void
+m_udpcsum0_6(struct frame *f, bool v)
 {
 	((struct rte_udp_hdr *)(ip6(f, v) + 1))->dgram_cksum = 0;
 }
 /* What a local sender with checksum offload hands over (CHECKSUM_PARTIAL):
  * the pseudo-header sum, not complemented, and nothing over the data. */
-static void m_partial4(struct frame *f, bool v)
+static void
+m_partial4(struct frame *f, bool v)
 {
 	udp4(f, v)->dgram_cksum = rte_ipv4_phdr_cksum(ip4(f, v), 0);
 }
-static void m_partial6(struct frame *f, bool v)
+static void
+m_partial6(struct frame *f, bool v)
 {
 	((struct rte_udp_hdr *)(ip6(f, v) + 1))->dgram_cksum = rte_ipv6_phdr_cksum(ip6(f, v), 0);
 }
@@ -312,11 +402,10 @@ test_csum_forms(void)
 		build(&f, cases[i].ver, false, "OXPI0123456789", 14);
 		cases[i].mutate(&f, false);
 		r = parse_exact(&f, &p, &buf);
-		EXPECT(r == 0, "%s: the parse does not judge the UDP checksum (%s)",
-		       cases[i].name, reason(r));
+		EXPECT(r == 0, "%s: the parse does not judge the UDP checksum (%s)", cases[i].name,
+		       reason(r));
 		r = ox_pkt_csum_check(&p);
-		EXPECT(r == cases[i].form, "%s: form %d, want %d", cases[i].name, r,
-		       cases[i].form);
+		EXPECT(r == cases[i].form, "%s: form %d, want %d", cases[i].name, r, cases[i].form);
 		if (r == OX_PKT_CSUM_PARTIAL) {
 			/* The reply of a partial datagram leaves with a whole checksum. */
 			ox_pkt_reply(&p);
@@ -344,8 +433,8 @@ test_mutations(void)
 			build(&f, m->ver, v, "OXPI0123456789", 14);
 			m->mutate(&f, v);
 			r = parse_once(&f);
-			EXPECT(r == m->expect, "%s%s: got %s, want %s", m->name,
-			       v ? " (VLAN)" : "", reason(r), reason(m->expect));
+			EXPECT(r == m->expect, "%s%s: got %s, want %s", m->name, v ? " (VLAN)" : "",
+			       reason(r), reason(m->expect));
 			if (m->expect < 0)
 				seen[-m->expect] = true;
 		}
@@ -407,7 +496,8 @@ test_reply(void)
 			r = ox_pkt_parse(buf, q.frame_len, 40000, &p);
 			if (r == 0 && ox_pkt_csum_check(&p) != OX_PKT_CSUM_FULL)
 				r = -OX_PKT_DROP_BAD_UDP_CSUM;
-			EXPECT(r == 0 && p.payload_len == 4, "finished frame parses (%s)", reason(r));
+			EXPECT(r == 0 && p.payload_len == 4, "finished frame parses (%s)",
+			       reason(r));
 			r = ox_pkt_parse(buf, q.frame_len, 0, &p);
 			EXPECT(r == 0, "port 0 accepts any destination port (%s)", reason(r));
 			free(buf);

@@ -68,7 +68,8 @@ add(struct ox_policy *p, const char *prefix, enum ox_policy_action a)
 	bool v6;
 
 	EXPECT(ox_policy_parse_prefix(prefix, &v6, addr, &depth) == 0 &&
-	       ox_policy_add(p, v6, addr, depth, a) == 0, "add %s", prefix);
+		       ox_policy_add(p, v6, addr, depth, a) == 0,
+	       "add %s", prefix);
 }
 
 static void
@@ -147,8 +148,8 @@ static void
 test_parse(void)
 {
 	static const char *const bad[] = {
-		"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::/129", "10.0.0.0/8x", "fe80::/-1",
-		"", "host", "1.2.3.4/8/8",
+		"10.0.0.0/33", "10.0.0.0/", "10.0.0/8", "::/129",      "10.0.0.0/8x",
+		"fe80::/-1",   "",	    "host",	"1.2.3.4/8/8",
 	};
 	struct ox_policy *p = ox_policy_create("tp", 4, SOCKET_ID_ANY);
 	uint8_t addr[16], depth;
@@ -157,17 +158,20 @@ test_parse(void)
 	bool v6;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		EXPECT(ox_policy_parse_prefix(bad[i], &v6, addr, &depth) == -EINVAL,
-		       "'%s' refused", bad[i]);
-	EXPECT(ox_policy_parse_prefix("2001:db8::/32", &v6, addr, &depth) == 0 && v6 &&
-	       depth == 32, "v6 prefix");
+		EXPECT(ox_policy_parse_prefix(bad[i], &v6, addr, &depth) == -EINVAL, "'%s' refused",
+		       bad[i]);
+	EXPECT(ox_policy_parse_prefix("2001:db8::/32", &v6, addr, &depth) == 0 && v6 && depth == 32,
+	       "v6 prefix");
 	EXPECT(ox_policy_add_list(p, "10.0.0.0/8,,bogus", OX_POLICY_DENY, err, sizeof(err)) ==
-	       -EINVAL && strstr(err, "'bogus'") != NULL, "a bad item is named (%s)", err);
+			       -EINVAL &&
+		       strstr(err, "'bogus'") != NULL,
+	       "a bad item is named (%s)", err);
 	EXPECT(ox_policy_open_list(p, "udp/0", err, sizeof(err)) == -EINVAL, "port 0");
 	EXPECT(ox_policy_open_list(p, "sctp/5", err, sizeof(err)) == -EINVAL, "sctp");
 	EXPECT(ox_policy_open_list(p, "udp/65536", err, sizeof(err)) == -EINVAL, "port 65536");
 	EXPECT(ox_policy_add_list(p, "1.0.0.0/8,2.0.0.0/8,3.0.0.0/8,4.0.0.0/8,5.0.0.0/8",
-				  OX_POLICY_DENY, err, sizeof(err)) == -ENOSPC, "rules full");
+				  OX_POLICY_DENY, err, sizeof(err)) == -ENOSPC,
+	       "rules full");
 	ox_policy_free(p);
 }
 

@@ -78,9 +78,10 @@ test_one_source(void)
 	r = ox_ratelimit_take(rl, a, SEC);
 	EXPECT(r == OX_RL_LIMITED, "an empty bucket says limited (%d)", r);
 	EXPECT(ox_ratelimit_take(rl, b, SEC) == OX_RL_ALLOW, "the next IPv4 address is its own "
-	       "source");
+							     "source");
 	EXPECT(ox_ratelimit_take(rl, a, SEC + SEC / 20) == OX_RL_ALLOW, "refilled after 1/rate");
-	EXPECT(ox_ratelimit_take(rl, a, SEC + SEC / 20) == OX_RL_LIMITED, "one packet's worth only");
+	EXPECT(ox_ratelimit_take(rl, a, SEC + SEC / 20) == OX_RL_LIMITED,
+	       "one packet's worth only");
 	/* A clock that goes back gives no credit. */
 	EXPECT(ox_ratelimit_take(rl, a, SEC / 2) == OX_RL_LIMITED, "no credit from the past");
 	ox_ratelimit_free(rl);
@@ -105,8 +106,10 @@ test_ipv6_prefix(void)
 		ok += r == OX_RL_ALLOW;
 		full += r == OX_RL_TABLE_FULL;
 	}
-	EXPECT(ok == 5 && full == 0, "10,000 addresses of one /64: %d allowed (want 5), %d "
-	       "refused as table full (want 0)", ok, full);
+	EXPECT(ok == 5 && full == 0,
+	       "10,000 addresses of one /64: %d allowed (want 5), %d "
+	       "refused as table full (want 0)",
+	       ok, full);
 	EXPECT(ox_ratelimit_active(rl, SEC) == 1, "one bucket for the /64 (%u)",
 	       ox_ratelimit_active(rl, SEC));
 	v6(a, 2, 1);

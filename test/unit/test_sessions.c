@@ -27,7 +27,6 @@
 
 #define BIG (1u << 20)
 
-
 static void
 key_of(uint32_t n, uint8_t key[32])
 {
@@ -98,7 +97,8 @@ test_big(void)
 	key_of(7, key);
 	EXPECT(ox_sessions_add(s, key, &a, 2000, &sess) == 0, "re-add into the freed slot");
 	EXPECT(sess->slot == all[7]->slot && sess->index != old &&
-	       ox_sessions_by_index(s, old) == NULL && ox_sessions_by_index(s, sess->index) == sess,
+		       ox_sessions_by_index(s, old) == NULL &&
+		       ox_sessions_by_index(s, sess->index) == sess,
 	       "same slot, new index; the old one still misses");
 	addr_of(BIG + 1, &a);
 	EXPECT(ox_sessions_add(s, key, &a, 0, &sess) == -ENOSPC, "full again: refused");
@@ -148,7 +148,7 @@ on_release(struct ox_session *sess, void *arg)
 {
 	(void)arg;
 	released++;
-	memset(ox_session_priv(sess), 0, 64);	/* what the relay does: wipe keys */
+	memset(ox_session_priv(sess), 0, 64); /* what the relay does: wipe keys */
 }
 
 /* A removed session is handed to the release hook once no reader can hold
@@ -156,8 +156,11 @@ on_release(struct ox_session *sess, void *arg)
 static void
 test_release(void)
 {
-	struct ox_sessions_conf c = { .name = "rel", .capacity = 8, .priv_size = 64,
-				      .socket_id = SOCKET_ID_ANY, .max_readers = 4 };
+	struct ox_sessions_conf c = { .name = "rel",
+				      .capacity = 8,
+				      .priv_size = 64,
+				      .socket_id = SOCKET_ID_ANY,
+				      .max_readers = 4 };
 	struct ox_tunnel_addr a;
 	struct ox_session *sess;
 	struct ox_sessions *s;
@@ -196,9 +199,9 @@ test_release(void)
 /* Reader side of the RCU test, on a worker lcore. */
 struct reader {
 	struct ox_sessions *s;
-	int stop;		/* the control side stores, the reader loads (atomics) */
-	uint64_t lookups;	/* the reader stores, the control side loads (atomics) */
-	uint64_t torn;		/* a found session whose address was not the one asked for */
+	int stop;	  /* the control side stores, the reader loads (atomics) */
+	uint64_t lookups; /* the reader stores, the control side loads (atomics) */
+	uint64_t torn;	  /* a found session whose address was not the one asked for */
 };
 
 static int
@@ -268,7 +271,7 @@ test_rcu(void)
 			key_of(i, key);
 			addr_of(i + (round % 2 ? 0 : 64), &a);
 			while (ox_sessions_add(r.s, key, &a, 0, &sess[i]) == -ENOSPC)
-				rte_pause();	/* slots wait for the reader's grace period */
+				rte_pause(); /* slots wait for the reader's grace period */
 		}
 	}
 	__atomic_store_n(&r.stop, 1, __ATOMIC_RELEASE);

@@ -8,7 +8,7 @@
 
 extern int ox_flash_logtype;
 #define FLASH_LOG(level, fmt, ...) \
-	rte_log(RTE_LOG_ ## level, ox_flash_logtype, "flash: " fmt "\n", ##__VA_ARGS__)
+	rte_log(RTE_LOG_##level, ox_flash_logtype, "flash: " fmt "\n", ##__VA_ARGS__)
 
 /* Take the per-interface instance lock (-EBUSY if another process holds it). */
 int flash_lock(struct ox_flash *f);

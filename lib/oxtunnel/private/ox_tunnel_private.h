@@ -12,15 +12,15 @@
 
 #include "ox_tunnel.h"
 
-#define OX_NOISE_NAME		"Noise_IK_25519_ChaChaPoly_SHA256"
-#define OX_PROLOGUE		"OxTunnel v2"	/* then the first 8 bytes of INIT */
-#define OX_PROLOGUE_LEN		(sizeof(OX_PROLOGUE) - 1 + 8)
-#define OX_HASH_LEN		32
-#define OX_TAI64N_LEN		12
-#define OX_HS_PAYLOAD_LEN	32		/* response payload in clear */
+#define OX_NOISE_NAME "Noise_IK_25519_ChaChaPoly_SHA256"
+#define OX_PROLOGUE "OxTunnel v2" /* then the first 8 bytes of INIT */
+#define OX_PROLOGUE_LEN (sizeof(OX_PROLOGUE) - 1 + 8)
+#define OX_HASH_LEN 32
+#define OX_TAI64N_LEN 12
+#define OX_HS_PAYLOAD_LEN 32 /* response payload in clear */
 /* Noise bytes of the two messages with our payloads. */
-#define OX_IK1_LEN		(32 + 32 + OX_TAG_LEN + OX_TAI64N_LEN + OX_TAG_LEN)
-#define OX_IK2_LEN		(32 + OX_HS_PAYLOAD_LEN + OX_TAG_LEN)
+#define OX_IK1_LEN (32 + 32 + OX_TAG_LEN + OX_TAI64N_LEN + OX_TAG_LEN)
+#define OX_IK2_LEN (32 + OX_HS_PAYLOAD_LEN + OX_TAG_LEN)
 
 /* Noise SymmetricState (with its CipherState). */
 struct ox_noise {
@@ -46,17 +46,14 @@ void ox_noise_wipe(struct ox_noise *ns);
  */
 int ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
 		 const uint8_t s_pub[OX_KEY_LEN], const uint8_t e_priv[OX_KEY_LEN],
-		 const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen,
-		 uint8_t *out);
-int ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
-		const uint8_t *in, size_t len, uint8_t re[OX_KEY_LEN],
-		uint8_t rs[OX_KEY_LEN], uint8_t *payload);
+		 const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen, uint8_t *out);
+int ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in,
+		size_t len, uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN], uint8_t *payload);
 int ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
-		 const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN],
-		 const uint8_t *payload, size_t plen, uint8_t *out);
+		 const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN], const uint8_t *payload,
+		 size_t plen, uint8_t *out);
 int ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
-		const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len,
-		uint8_t *payload);
+		const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len, uint8_t *payload);
 
 /* The per-packet AEAD with a whole 96-bit nonce (RFC 8439 vectors). */
 int ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
@@ -67,20 +64,17 @@ int ox_aead_open_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint
 		    const uint8_t tag[OX_TAG_LEN]);
 
 /* snprintf into an error buffer that may be NULL (then nothing). */
-void ox_errf(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+void ox_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Keyed BLAKE2b-128 (mac1, mac2, cookie) and BLAKE2b-256 (derived keys). */
-void ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen,
-	    const uint8_t *in, size_t len);
-void ox_label_key(uint8_t out[OX_KEY_LEN], const char label[8],
-		  const uint8_t pub[OX_KEY_LEN]);
+void ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint8_t *in,
+	    size_t len);
+void ox_label_key(uint8_t out[OX_KEY_LEN], const char label[8], const uint8_t pub[OX_KEY_LEN]);
 
 static inline uint32_t
 ox_get_le32(const uint8_t *p)
 {
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-		(uint32_t)p[3] << 24;
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 static inline uint64_t
