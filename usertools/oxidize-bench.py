@@ -858,24 +858,22 @@ def make_plots(b, out_dir):
                                    .replace("kernel-UDP relay ", "kernel UDP\n")
                                    .replace("client to client", "client>client"),
                                    r["size"], r["queues"]) for r in done]
-        fig, ax = plt.subplots(figsize=(12, 4.5))
-        ax.bar(labels, [r["cycles"] for r in done], color="#c05020")
-        ax.set_ylabel("cycles / packet (lower is better)")
-        ax.set_title("Work per packet, same AF_XDP ports and load")
-        ax.tick_params(axis="x", labelsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "bench-cycles.png"), dpi=90)
-        plt.close(fig)
-        plots.append(("cycles per packet", "bench-cycles.png"))
-        fig, ax = plt.subplots(figsize=(12, 4.5))
-        ax.bar(labels, [r["dut_pps"] / 1e3 for r in done], color="#2060a0")
-        ax.set_ylabel("packets processed by the DUT, kpps")
-        ax.set_title("Throughput at the offered load (generator on the other core)")
-        ax.tick_params(axis="x", labelsize=7)
-        fig.tight_layout()
-        fig.savefig(os.path.join(out_dir, "bench-pps.png"), dpi=90)
-        plt.close(fig)
-        plots.append(("packets per second", "bench-pps.png"))
+        for what, png, values, color, ylabel, title in (
+                ("cycles per packet", "bench-cycles.png", [r["cycles"] for r in done],
+                 "#c05020", "cycles / packet (lower is better)",
+                 "Work per packet, same AF_XDP ports and load"),
+                ("packets per second", "bench-pps.png", [r["dut_pps"] / 1e3 for r in done],
+                 "#2060a0", "packets processed by the DUT, kpps",
+                 "Throughput at the offered load (generator on the other core)")):
+            fig, ax = plt.subplots(figsize=(12, 4.5))
+            ax.bar(labels, values, color=color)
+            ax.set_ylabel(ylabel)
+            ax.set_title(title)
+            ax.tick_params(axis="x", labelsize=7)
+            fig.tight_layout()
+            fig.savefig(os.path.join(out_dir, png), dpi=90)
+            plt.close(fig)
+            plots.append((what, png))
     lat = [r for r in b.results if "skipped" not in r and r["rate"] and
            r["rtt_p50"] is not None and r["rtt_p50"] >= 0]
     if lat:

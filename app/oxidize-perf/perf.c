@@ -103,35 +103,33 @@ iface_addrs(const char *iface, struct rte_ether_addr *mac, struct in_addr *ip)
 	return 0;
 }
 
+/* The outer flow of every frame this generator sends, from source port sport. */
+void
+perf_flow(const struct perf_conf *c, uint16_t sport, struct ox_pkt_flow *f)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(f->dst_mac, &c->dst_mac, sizeof(f->dst_mac));
+	memcpy(f->src_mac, &c->src_mac, sizeof(f->src_mac));
+	memcpy(f->src_ip, &c->src.s_addr, 4);
+	memcpy(f->dst_ip, &c->dst.s_addr, 4);
+	f->src_port = rte_cpu_to_be_16(sport);
+	f->dst_port = rte_cpu_to_be_16(c->port);
+}
+
 /* One complete frame per flow, checksummed with seq and tsc zero. */
 static void
 build_flow(const struct perf_conf *c, struct flow *f, uint16_t sport)
 {
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)f->frame;
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	uint8_t *pl = (uint8_t *)(udp + 1);
+	uint8_t *pl = f->frame + OX_PKT_HDR_LEN(false);
+	struct ox_pkt_flow fl;
 	uint16_t i;
 
 	memset(f->frame, 0, sizeof(f->frame));
-	rte_ether_addr_copy(&c->dst_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&c->src_mac, &eth->src_addr);
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16(sizeof(*ip) + sizeof(*udp) + c->size);
-	ip->time_to_live = OX_PKT_TTL;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = c->src.s_addr;
-	ip->dst_addr = c->dst.s_addr;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(sport);
-	udp->dst_port = rte_cpu_to_be_16(c->port);
-	udp->dgram_len = rte_cpu_to_be_16(sizeof(*udp) + c->size);
 	memcpy(pl, "OXPI", 4);
 	for (i = PROBE_HDR; i < c->size; i++)
 		pl[i] = (uint8_t)i;
-	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
-	f->len = (uint16_t)(sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + c->size);
+	perf_flow(c, sport, &fl);
+	f->len = ox_pkt_build(f->frame, &fl, c->size, OX_PKT_CSUM_FULL);
 }
 
 /* Add the 16-bit words of the now non-zero seq and tsc to the checksum. */
@@ -167,7 +165,7 @@ fill(struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n, uint64_t *seq, 
 		uint8_t *pl;
 
 		memcpy(d, f->frame, f->len);
-		udp = (struct rte_udp_hdr *)(d + RTE_ETHER_HDR_LEN + 20);
+		udp = (struct rte_udp_hdr *)(d + OX_PKT_HDR_LEN(false) - sizeof(*udp));
 		pl = (uint8_t *)(udp + 1);
 		memcpy(pl + 4, seq, 8);
 		memcpy(pl + 12, &now, 8);

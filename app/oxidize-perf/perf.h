@@ -13,6 +13,7 @@
 #include <rte_mbuf.h>
 
 #include "ox_flash.h"
+#include "ox_pkt.h"
 #include "ox_tunnel.h"
 
 #define PERF_BURST 32
@@ -48,6 +49,9 @@ extern volatile int perf_stop;
 /* Longest relay run: under REKEY_AFTER_TIME (doc/oxtunnel.md), as the
  * simulated clients keep their first keys. */
 #define PERF_RELAY_MAX_S 100
+
+/* The outer flow of the frames sent from source port sport (perf.c). */
+void perf_flow(const struct perf_conf *c, uint16_t sport, struct ox_pkt_flow *f);
 
 /* RTT histogram in microseconds, shared by both modes. */
 void perf_hist_add(uint64_t us);

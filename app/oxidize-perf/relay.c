@@ -63,9 +63,9 @@
 #define INNER_DPORT_C2C 7  /* echo: only the generator reads them */
 #define INNER_DPORT_EXIT 9 /* discard */
 #define INNER_MAGIC "OXRB"
-#define INNER_HDRS (sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define INNER_HDRS OX_PKT_IP_HDR_LEN(false)
 #define INNER_MARK 12 /* magic + u64 j */
-#define FRAME_HDRS (RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr) + sizeof(struct rte_udp_hdr))
+#define FRAME_HDRS OX_PKT_HDR_LEN(false)
 #define ARENA_MAX (UINT64_C(2) << 30) /* prepared frames */
 #define DEFAULT_PPS 700000.0	      /* flat out: frames for this rate */
 #define HS_TRIES 3
@@ -394,35 +394,22 @@ build_frame(struct relay_run *r, uint64_t j, uint64_t now_ns)
 	uint32_t n = c->flows, i = (uint32_t)(j % n);
 	struct rclient *cl = &r->cl[i];
 	uint8_t *f = r->arena + j * r->stride;
-	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)f;
-	struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip + 1);
-	uint8_t *dg = (uint8_t *)(udp + 1);
-	struct rte_ipv4_hdr *iip = (struct rte_ipv4_hdr *)(dg + OX_DATA_HDR_LEN);
-	struct rte_udp_hdr *iudp = (struct rte_udp_hdr *)(iip + 1);
-	uint8_t *pl = (uint8_t *)(iudp + 1);
-	uint16_t plen = (uint16_t)(c->size - INNER_HDRS), dglen, k;
+	uint8_t *dg = f + FRAME_HDRS;
+	uint8_t *pl = dg + OX_DATA_HDR_LEN + INNER_HDRS;
+	uint16_t plen = (uint16_t)(c->size - INNER_HDRS), k;
+	struct ox_pkt_flow in = { .ipv6 = false }, out;
+	uint32_t dst = c->exit_ip.s_addr ? c->exit_ip.s_addr : r->cl[(i + 1) % n].v4;
 	int ret;
 
-	memset(iip, 0, sizeof(*iip));
-	iip->version_ihl = RTE_IPV4_VHL_DEF;
-	iip->total_length = rte_cpu_to_be_16(c->size);
-	iip->packet_id = rte_cpu_to_be_16((uint16_t)(j / n));
-	iip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-	iip->time_to_live = OX_PKT_TTL;
-	iip->next_proto_id = IPPROTO_UDP;
-	iip->src_addr = cl->v4;
-	iip->dst_addr = c->exit_ip.s_addr ? c->exit_ip.s_addr : r->cl[(i + 1) % n].v4;
-	iip->hdr_checksum = rte_ipv4_cksum(iip);
-	iudp->src_port = rte_cpu_to_be_16((uint16_t)(INNER_SPORT + i));
-	iudp->dst_port = rte_cpu_to_be_16(c->exit_ip.s_addr ? INNER_DPORT_EXIT : INNER_DPORT_C2C);
-	iudp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*iudp) + plen));
-	iudp->dgram_cksum = 0;
 	memcpy(pl, INNER_MAGIC, 4);
 	memcpy(pl + 4, &j, sizeof(j));
 	for (k = INNER_MARK; k < plen; k++)
 		pl[k] = (uint8_t)k;
-	iudp->dgram_cksum = rte_ipv4_udptcp_cksum(iip, iudp);
+	memcpy(in.src_ip, &cl->v4, 4);
+	memcpy(in.dst_ip, &dst, 4);
+	in.src_port = rte_cpu_to_be_16((uint16_t)(INNER_SPORT + i));
+	in.dst_port = rte_cpu_to_be_16(c->exit_ip.s_addr ? INNER_DPORT_EXIT : INNER_DPORT_C2C);
+	ox_pkt_build_ip(dg + OX_DATA_HDR_LEN, &in, plen, OX_PKT_CSUM_FULL);
 
 	ret = ox_data_seal(r->aead, &cl->kp, dg, c->size, now_ns);
 	if (ret < 0) {
@@ -430,25 +417,8 @@ build_frame(struct relay_run *r, uint64_t j, uint64_t now_ns)
 			ox_drop_name(-ret));
 		return -EIO;
 	}
-	dglen = (uint16_t)ret;
-
-	rte_ether_addr_copy(&c->dst_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&c->src_mac, &eth->src_addr);
-	eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-	memset(ip, 0, sizeof(*ip));
-	ip->version_ihl = RTE_IPV4_VHL_DEF;
-	ip->total_length = rte_cpu_to_be_16((uint16_t)(sizeof(*ip) + sizeof(*udp) + dglen));
-	ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-	ip->time_to_live = OX_PKT_TTL;
-	ip->next_proto_id = IPPROTO_UDP;
-	ip->src_addr = c->src.s_addr;
-	ip->dst_addr = c->dst.s_addr;
-	ip->hdr_checksum = rte_ipv4_cksum(ip);
-	udp->src_port = rte_cpu_to_be_16(cl->sport);
-	udp->dst_port = rte_cpu_to_be_16(c->port);
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + dglen));
-	udp->dgram_cksum = 0;
-	udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	perf_flow(c, cl->sport, &out);
+	ox_pkt_build(f, &out, (uint16_t)ret, OX_PKT_CSUM_FULL);
 	return 0;
 }
 

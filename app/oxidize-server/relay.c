@@ -15,6 +15,11 @@
 
 #include "relay.h"
 
+/* The wire protocols on the port, asked in this order (relay_proto.h). */
+const struct relay_proto *const relay_protos[RELAY_PROTO_MAX] = {
+	&relay_proto_oxtunnel,
+};
+
 const char *const relay_ctr_names[RELAY_CTR_MAX] = {
 #define RELAY_NAME(e, s) [RELAY_##e] = s,
 	RELAY_CTRS(RELAY_NAME)

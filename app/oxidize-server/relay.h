@@ -28,6 +28,9 @@
  * No locks, syscalls or allocations per packet; mbufs are reused in place.
  *
  * The files, by role (as the WireGuard module splits itself):
+ *   relay_proto.h  the seam to the wire protocols: a handshake message for
+ *                the control thread, or a DATA that opens to inner packets
+ *                for a session; proto_oxtunnel.c is OxTunnel v2 behind it
  *   relay_rx.c   receive and dispatch: the worker hook, DATA on its owner,
  *                inner packets to a client or the exit, the inbox
  *   relay_tx.c   send and seal: endpoints, sealing for a session, the TAP
@@ -46,6 +49,7 @@
 #include <rte_mbuf_dyn.h>
 #include <rte_seqlock.h>
 
+#include "relay_proto.h"
 #include "server.h"
 
 #define INBOX_SIZE 4096
@@ -89,15 +93,6 @@ enum inbox_kind {
 	INBOX_DATA = 3,	    /* a DATA datagram this worker owns: process it */
 };
 
-/* Where a client is, as the last authenticated packet said. */
-struct relay_ep {
-	struct rte_ether_addr peer_mac; /* next hop toward the client */
-	bool ipv6;
-	uint8_t peer_ip[16];  /* IPv4 in the first 4 bytes */
-	uint8_t local_ip[16]; /* our address the client sent to */
-	uint16_t peer_port;   /* network order */
-};
-
 /* A session's private area (lib/sessions). */
 struct relay_sess {
 	struct ox_peer peer;	 /* owner only: receive keys, replay windows */
@@ -107,8 +102,10 @@ struct relay_sess {
 	uint32_t tx_index;	 /* owner: receiver index tx[tx_cur] comes from */
 	uint64_t tx_token;	 /* owner: RCU token of the last flip */
 	bool ending;		 /* owner: a DISCONNECT was passed on */
+	uint8_t proto;		 /* relay_protos[] index; set before the session is used */
 	rte_seqlock_t ep_lock;
-	struct relay_ep ep;    /* owner writes, anyone reads */
+	struct ox_pkt_flow ep; /* where the client is, as the last authenticated
+				  packet said: owner writes, anyone reads */
 	uint16_t owner;	       /* worker id; set before the session is used */
 	uint32_t handoffs;     /* DATA in the owner's inbox (atomic, any lcore) */
 	uint8_t n_idx;	       /* control: receiver indexes held in by_index */
@@ -159,7 +156,9 @@ struct srv_relay {
  */
 struct relay_pkt_mark {
 	uint16_t l3_off, l4_off, payload_off, payload_len;
-	uint32_t sess; /* DATA handed to its owner: the session's handle */
+	uint32_t sess;	/* DATA handed to its owner: the session's handle */
+	uint32_t index; /* DATA: its receiver index */
+	uint8_t proto;	/* relay_protos[] index */
 };
 
 union relay_dyn {
@@ -215,8 +214,7 @@ by_index(const struct srv_relay *r, uint32_t index)
 }
 
 /* relay_tx.c */
-void relay_ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p);
-void relay_ep_write(struct relay_sess *rs, const struct relay_ep *ep);
+void relay_ep_write(struct relay_sess *rs, const struct ox_pkt_flow *ep);
 void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now);
 bool relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
 	       struct ox_session *sess);

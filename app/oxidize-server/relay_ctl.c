@@ -134,13 +134,14 @@ remove_session(struct srv_relay *r, struct ox_session *sess)
 	r->removed++;
 }
 
+/* A handshake message from relay_rx, through its protocol's seam. */
 static void
 handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 {
 	uint16_t wid = (uint16_t)m->hash.usr;
-	uint8_t cookie[OX_COOKIE_LEN];
+	uint8_t pi = relay_dyn(r, m)->pkt.proto;
+	const struct relay_proto *proto = relay_protos[pi];
 	struct ox_responder resp;
-	struct ox_hs_payload pl;
 	struct relay_install *in;
 	struct ox_session *sess = NULL;
 	struct relay_sess *rs;
@@ -164,15 +165,14 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	}
 	src.port = rte_be_to_cpu_16(((struct rte_udp_hdr *)(p.frame + p.l4_off))->src_port);
 
-	ret = ox_hs_consume_init(r->hs, payload, p.payload_len, &src, now, r->under_load, &resp,
-				 cookie);
-	if (ret == -OX_DROP_COOKIE_SENT) {
+	ret = proto->hs_consume(r, payload, p.payload_len, &src, now, &resp);
+	if (ret > 0) {
+		/* A cookie reply, written in place: back as it is. */
 		r->cookies++;
 		r->hs_drops[OX_DROP_COOKIE_SENT]++;
-		memcpy(payload, cookie, sizeof(cookie));
 		ox_pkt_reply(&p);
-		ox_pkt_finish(&p, sizeof(cookie));
-		m->data_len = m->pkt_len = (uint16_t)(p.payload_off + sizeof(cookie));
+		ox_pkt_finish(&p, (uint16_t)ret);
+		m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
 		to_worker(r, wid, m, INBOX_SEND);
 		return;
 	}
@@ -191,8 +191,15 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	}
 	if (rte_hash_lookup_data(r->by_key, resp.peer_key, &data) >= 0) {
 		sess = data;
-		r->hs_rekey++;
-	} else {
+		/* A key that comes back with the other protocol starts over. */
+		if (((struct relay_sess *)ox_session_priv(sess))->proto != pi) {
+			remove_session(r, sess);
+			sess = NULL;
+		} else {
+			r->hs_rekey++;
+		}
+	}
+	if (sess == NULL) {
 		ret = ox_addrpool_get(r->pool, resp.peer_key, &addr);
 		if (ret != 0) {
 			r->relay_hs_drops[RELAY_HS_NO_ADDRESS]++;
@@ -207,8 +214,9 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		rs = ox_session_priv(sess);
 		ox_peer_init(&rs->peer);
 		rte_seqlock_init(&rs->ep_lock);
-		relay_ep_from_pkt(&rs->ep, &p);
+		ox_pkt_flow_reply(&rs->ep, &p);
 		rs->owner = wid;
+		rs->proto = pi;
 		if (rte_hash_add_key_data(r->by_key, resp.peer_key, sess) != 0) {
 			ox_sessions_del(r->srv->sessions, sess);
 			r->relay_hs_drops[RELAY_HS_SESSIONS_FULL]++;
@@ -221,24 +229,18 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		r->relay_hs_drops[RELAY_HS_NO_INDEX]++;
 		goto free_resp;
 	}
-	memset(&pl, 0, sizeof(pl));
-	pl.v4 = sess->addr.v4;
-	memcpy(pl.v6, sess->addr.v6, 16);
-	pl.v4_prefix = r->srv->pool_conf.v4_prefix;
-	pl.v6_prefix = r->srv->pool_conf.v6_prefix;
-	pl.mtu = r->srv->conf.mtu;
-	pl.keepalive_s = r->srv->conf.keepalive;
 	in->sess_index = sess->index;
-	if (ox_hs_make_response(r->hs, &resp, &pl, idx, now, payload, &in->kp) != 0) {
-		r->hs_drops[OX_DROP_CRYPTO]++;
+	ret = proto->hs_respond(r, &resp, sess, idx, now, payload, &in->kp);
+	if (ret < 0) {
+		r->hs_drops[-ret]++;
 		index_retire(r, idx);
 		goto free;
 	}
 	r->hs_ok++;
 	__atomic_store_n(&in->busy, 1, __ATOMIC_RELEASE);
 	ox_pkt_reply(&p);
-	ox_pkt_finish(&p, OX_RESPONSE_LEN);
-	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + OX_RESPONSE_LEN);
+	ox_pkt_finish(&p, (uint16_t)ret);
+	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
 	relay_dyn(r, m)->install = in;
 	/* The owner installs the keypair before the client can use it. */
 	if (to_worker(r, rs->owner, m, INBOX_RESPONSE) != 0) {

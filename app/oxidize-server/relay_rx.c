@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The relay, receive and dispatch: the worker hook classifies every
- * datagram to the port; DATA is opened on its session's owner lcore (handed
- * over if it arrived elsewhere), its inner packet goes to another client or
- * out through the exit TAP after the exit policy; INITs whose mac1 holds go
- * to the control thread; the inbox takes what other lcores hand over.
+ * The relay, receive and dispatch: the worker hook has every datagram to
+ * the port classified by its wire protocol (relay_proto.h); DATA is opened
+ * on its session's owner lcore (handed over if it arrived elsewhere), its
+ * inner packet goes to another client or out through the exit TAP after
+ * the exit policy; handshake messages that pass the protocol's cheap checks
+ * go to the control thread; the inbox takes what other lcores hand over.
  */
 #include <string.h>
 
@@ -121,7 +122,8 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 
 /* Each packet of a BATCH into an mbuf of its own. */
 static void
-unbatch(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
+unbatch(struct srv_worker *w, const struct relay_proto *proto, struct ox_session *sess,
+	struct rte_mbuf *m, uint64_t now)
 {
 	const uint8_t *p = rte_pktmbuf_mtod(m, const uint8_t *), *pkt;
 	size_t off = 0, plen, room;
@@ -131,7 +133,7 @@ unbatch(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint6
 	/* A fresh mbuf keeps its headroom for the outer headers a
 	 * client-to-client packet gets; the rest must hold packet and tag. */
 	room = rte_pktmbuf_data_room_size(m->pool) - RTE_PKTMBUF_HEADROOM;
-	while ((r = ox_batch_next(p, m->data_len, &off, &pkt, &plen)) == 1) {
+	while ((r = proto->next_packet(p, m->data_len, &off, &pkt, &plen)) == 1) {
 		if (unlikely(plen + OX_TAG_LEN > room)) {
 			srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_INNER_TOO_BIG], 1);
 			continue;
@@ -207,15 +209,16 @@ static void
 owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, struct ox_pkt *p)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
+	const struct relay_proto *proto = relay_protos[rs->proto];
 	uint8_t *payload = p->frame + p->payload_off;
 	uint64_t now = w->now_ns;
-	struct relay_ep ep;
-	uint8_t kind;
-	int n;
+	struct ox_pkt_flow ep;
+	uint16_t pt_off, pt_len;
+	int what;
 
-	n = ox_peer_open(w->aead, &rs->peer, payload, p->payload_len, now);
-	if (unlikely(n < 0)) {
-		drop_ox(w, m, n);
+	what = proto->open(w->aead, &rs->peer, payload, p->payload_len, now, &pt_off, &pt_len);
+	if (unlikely(what < 0)) {
+		drop_ox(w, m, what);
 		return;
 	}
 	srv_ctr_add(&w->stats.relay[RELAY_DECRYPTED], 1);
@@ -225,31 +228,17 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, st
 	publish_tx(w, rs);
 	__atomic_store_n(&sess->last_rx_ns, now, __ATOMIC_RELAXED);
 	/* Roaming: a new source is adopted only now that it authenticated. */
-	relay_ep_from_pkt(&ep, p);
+	ox_pkt_flow_reply(&ep, p);
 	if (unlikely(memcmp(&ep, &rs->ep, sizeof(ep)) != 0)) {
 		relay_ep_write(rs, &ep);
 		srv_ctr_add(&w->stats.relay[RELAY_ROAMED], 1);
 	}
-	if (n == 0) {
+	if (what == RELAY_OPEN_EMPTY) {
 		srv_ctr_add(&w->stats.relay[RELAY_KEY_CONFIRM], 1);
 		rte_pktmbuf_free(m);
 		return;
 	}
-	to_plaintext(m, (uint16_t)(payload - rte_pktmbuf_mtod(m, uint8_t *) + OX_DATA_HDR_LEN),
-		     (uint16_t)n);
-	kind = *rte_pktmbuf_mtod(m, uint8_t *);
-	switch (kind) {
-	case OX_INNER_KEEPALIVE:
-		if (unlikely(n > 1 + OX_KEEPALIVE_MAX_ECHO)) {
-			drop_ox(w, m, -OX_DROP_BAD_INNER);
-			return;
-		}
-		srv_ctr_add(&w->stats.relay[RELAY_KEEPALIVE], 1);
-		*rte_pktmbuf_mtod(m, uint8_t *) = OX_INNER_ACK;
-		srv_ctr_add(&w->stats.relay[RELAY_ACK], 1);
-		relay_seal_to(w, sess, m, now);
-		return;
-	case OX_INNER_DISCONNECT:
+	if (unlikely(what == RELAY_OPEN_END)) {
 		srv_ctr_add(&w->stats.relay[RELAY_DISCONNECT], 1);
 		/* Passed on once: more DISCONNECTs of a session that is ending
 		 * cannot fill the queue. Lost when it is full anyway: the idle
@@ -263,8 +252,17 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, st
 		}
 		rte_pktmbuf_free(m);
 		return;
-	case OX_INNER_BATCH:
-		unbatch(w, sess, m, now);
+	}
+	to_plaintext(m, (uint16_t)(payload - rte_pktmbuf_mtod(m, uint8_t *) + pt_off), pt_len);
+	switch (what) {
+	case RELAY_OPEN_REPLY:
+		/* A KEEPALIVE, its ACK now in place. */
+		srv_ctr_add(&w->stats.relay[RELAY_KEEPALIVE], 1);
+		srv_ctr_add(&w->stats.relay[RELAY_ACK], 1);
+		relay_seal_to(w, sess, m, now);
+		return;
+	case RELAY_OPEN_BATCH:
+		unbatch(w, proto, sess, m, now);
 		return;
 	default:
 		forward_inner(w, sess, m, now);
@@ -275,69 +273,67 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, st
 bool
 relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct ox_pkt *p)
 {
+	const uint8_t *d = p->frame + p->payload_off;
 	struct ox_session *sess;
 	struct relay_sess *rs;
-	struct ox_msg msg;
-	int r;
+	uint32_t index = 0;
+	int pi, r;
 
 	(void)s;
-	r = ox_msg_parse(p->frame + p->payload_off, p->payload_len, &msg);
+	pi = relay_proto_find(d, p->payload_len);
+	if (unlikely(pi < 0)) {
+		/* Every protocol's messages start with four bytes it knows. */
+		drop_ox(w, m,
+			p->payload_len < OX_HDR_LEN ? -OX_DROP_TOO_SHORT : -OX_DROP_BAD_MAGIC);
+		return true;
+	}
+	r = relay_protos[pi]->classify(w->relay, d, p->payload_len, &index);
 	if (unlikely(r < 0)) {
 		drop_ox(w, m, r);
 		return true;
 	}
-	switch (r) {
-	case OX_MSG_DATA:
-		sess = by_index(w->relay, msg.index);
-		if (unlikely(sess == NULL)) {
-			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
-			return true;
-		}
-		rs = ox_session_priv(sess);
-		if (likely(rs->owner == w->id)) {
-			owner_data(w, sess, m, p);
-			return true;
-		}
-		/* The client moved to another queue: its owner decides. Only
-		 * the owner can tell a forgery, so one session (anyone who
-		 * knows its index) may hold only so much of the inbox. */
-		if (__atomic_fetch_add(&rs->handoffs, 1, __ATOMIC_RELAXED) >= HANDOFF_MAX) {
-			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
-			srv_drop_dp(w, m, SRV_DP_DROP_HANDOFF_SESSION_LIMIT);
-			return true;
-		}
-		m->hash.usr = INBOX_DATA;
-		pkt_mark(w->relay, m, p);
-		relay_dyn(w->relay, m)->pkt.sess = sess->index;
-		if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0) {
-			__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
-			srv_drop_dp(w, m, SRV_DP_DROP_HANDOFF_FULL);
-		} else {
-			srv_ctr_add(&w->stats.relay[RELAY_HANDOFF], 1);
-		}
-		return true;
-	case OX_MSG_INIT:
-		/* Without the server's public key an initiation never reaches
-		 * the control thread's one queue: flooding it takes the key. */
-		r = ox_init_check_mac1(w->relay->mac1_key, p->frame + p->payload_off,
-				       p->payload_len);
-		if (unlikely(r < 0)) {
-			drop_ox(w, m, r);
-			return true;
-		}
+	if (r == RELAY_MSG_HANDSHAKE) {
 		/* Which worker got it: that one owns a new session. */
 		m->hash.usr = w->id;
 		pkt_mark(w->relay, m, p);
+		relay_dyn(w->relay, m)->pkt.proto = (uint8_t)pi;
 		if (rte_ring_mp_enqueue(w->relay->hs_ring, m) != 0)
 			srv_drop_dp(w, m, SRV_DP_DROP_HS_QUEUE_FULL);
 		else
 			srv_ctr_add(&w->stats.relay[RELAY_HS_QUEUED], 1);
 		return true;
-	default:
-		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
-		drop_ox(w, m, -OX_DROP_UNEXPECTED);
+	}
+	sess = by_index(w->relay, index);
+	/* An index is issued to a session of one protocol. */
+	if (unlikely(sess == NULL ||
+		     ((struct relay_sess *)ox_session_priv(sess))->proto != (uint8_t)pi)) {
+		drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
 		return true;
 	}
+	rs = ox_session_priv(sess);
+	if (likely(rs->owner == w->id)) {
+		owner_data(w, sess, m, p);
+		return true;
+	}
+	/* The client moved to another queue: its owner decides. Only the
+	 * owner can tell a forgery, so one session (anyone who knows its
+	 * index) may hold only so much of the inbox. */
+	if (__atomic_fetch_add(&rs->handoffs, 1, __ATOMIC_RELAXED) >= HANDOFF_MAX) {
+		__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
+		srv_drop_dp(w, m, SRV_DP_DROP_HANDOFF_SESSION_LIMIT);
+		return true;
+	}
+	m->hash.usr = INBOX_DATA;
+	pkt_mark(w->relay, m, p);
+	relay_dyn(w->relay, m)->pkt.sess = sess->index;
+	relay_dyn(w->relay, m)->pkt.index = index;
+	if (rte_ring_mp_enqueue(w->relay->srv->workers[rs->owner]->inbox, m) != 0) {
+		__atomic_fetch_sub(&rs->handoffs, 1, __ATOMIC_RELAXED);
+		srv_drop_dp(w, m, SRV_DP_DROP_HANDOFF_FULL);
+	} else {
+		srv_ctr_add(&w->stats.relay[RELAY_HANDOFF], 1);
+	}
+	return true;
 }
 
 void
@@ -379,8 +375,8 @@ relay_inbox(struct srv_worker *w, struct rte_mbuf *m)
 					   1, __ATOMIC_RELAXED);
 		/* relay_rx parsed it and classified it as DATA already. */
 		pkt_unmark(r, m, &p);
-		memcpy(&idx, p.frame + p.payload_off + 4, sizeof(idx));
-		sess = by_index(r, rte_le_to_cpu_32(idx));
+		idx = relay_dyn(r, m)->pkt.index;
+		sess = by_index(r, idx);
 		if (sess == NULL || ((struct relay_sess *)ox_session_priv(sess))->owner != w->id) {
 			drop_ox(w, m, -OX_DROP_UNKNOWN_INDEX);
 			return;

@@ -14,32 +14,8 @@
 
 /* ------------------------------------------------------------ endpoint */
 
-void
-relay_ep_from_pkt(struct relay_ep *ep, const struct ox_pkt *p)
-{
-	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)p->frame;
-	const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(p->frame + p->l4_off);
-
-	memset(ep, 0, sizeof(*ep));
-	rte_ether_addr_copy(&eth->src_addr, &ep->peer_mac);
-	ep->ipv6 = p->ipv6;
-	if (p->ipv6) {
-		const struct rte_ipv6_hdr *ip6 =
-			(const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
-
-		memcpy(ep->peer_ip, ip6->src_addr, 16);
-		memcpy(ep->local_ip, ip6->dst_addr, 16);
-	} else {
-		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p->frame + p->l3_off);
-
-		memcpy(ep->peer_ip, &ip->src_addr, 4);
-		memcpy(ep->local_ip, &ip->dst_addr, 4);
-	}
-	ep->peer_port = udp->src_port;
-}
-
 static void
-ep_read(struct relay_sess *rs, struct relay_ep *ep)
+ep_read(struct relay_sess *rs, struct ox_pkt_flow *ep)
 {
 	uint32_t sn;
 
@@ -50,7 +26,7 @@ ep_read(struct relay_sess *rs, struct relay_ep *ep)
 }
 
 void
-relay_ep_write(struct relay_sess *rs, const struct relay_ep *ep)
+relay_ep_write(struct relay_sess *rs, const struct ox_pkt_flow *ep)
 {
 	rte_seqlock_write_lock(&rs->ep_lock);
 	rs->ep = *ep;
@@ -68,11 +44,10 @@ void
 relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
+	const struct relay_proto *proto = relay_protos[rs->proto];
 	struct ox_sendkey *sk;
-	struct relay_ep ep;
-	struct rte_ether_hdr *eth;
-	struct rte_udp_hdr *udp;
-	uint16_t plain = (uint16_t)m->data_len, l3len, outer;
+	struct ox_pkt_flow ep;
+	uint16_t plain = (uint16_t)m->data_len, outer;
 	uint8_t *hdr;
 	int ret;
 
@@ -82,56 +57,26 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	ep_read(rs, &ep);
-	l3len = ep.ipv6 ? sizeof(struct rte_ipv6_hdr) : sizeof(struct rte_ipv4_hdr);
-	outer = (uint16_t)(sizeof(*eth) + l3len + sizeof(*udp));
-	if (unlikely(rte_pktmbuf_headroom(m) < outer + OX_DATA_HDR_LEN ||
-		     rte_pktmbuf_tailroom(m) < OX_TAG_LEN)) {
+	outer = OX_PKT_HDR_LEN(ep.ipv6);
+	if (unlikely(rte_pktmbuf_headroom(m) < outer + proto->data_hdr_len ||
+		     rte_pktmbuf_tailroom(m) < proto->data_tail_max)) {
 		srv_drop_dp(w, m, SRV_DP_DROP_NO_ROOM);
 		return;
 	}
-	hdr = (uint8_t *)rte_pktmbuf_prepend(m, OX_DATA_HDR_LEN);
-	rte_pktmbuf_append(m, OX_TAG_LEN);
-	ret = ox_data_seal_sk(w->aead, sk, hdr, plain, now);
+	hdr = (uint8_t *)rte_pktmbuf_prepend(m, proto->data_hdr_len);
+	ret = proto->seal(w->aead, sk, hdr, plain, now);
 	if (unlikely(ret < 0)) {
 		drop_ox(w, m, ret);
 		return;
 	}
-	eth = (struct rte_ether_hdr *)rte_pktmbuf_prepend(m, outer);
-	rte_ether_addr_copy(&ep.peer_mac, &eth->dst_addr);
-	rte_ether_addr_copy(&w->tx_queue->mac, &eth->src_addr);
-	udp = (struct rte_udp_hdr *)((uint8_t *)(eth + 1) + l3len);
-	udp->src_port = rte_cpu_to_be_16(w->udp_port);
-	udp->dst_port = ep.peer_port;
-	udp->dgram_len = rte_cpu_to_be_16((uint16_t)(sizeof(*udp) + ret));
-	udp->dgram_cksum = 0;
-	if (ep.ipv6) {
-		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(eth + 1);
-
-		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6);
-		ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
-		ip6->payload_len = udp->dgram_len;
-		ip6->proto = IPPROTO_UDP;
-		ip6->hop_limits = OX_PKT_TTL;
-		memcpy(ip6->src_addr, ep.local_ip, 16);
-		memcpy(ip6->dst_addr, ep.peer_ip, 16);
-		/* IPv6 forbids a zero UDP checksum. */
-		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
-	} else {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(eth + 1);
-
-		eth->ether_type = rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4);
-		ip->version_ihl = RTE_IPV4_VHL_DEF;
-		ip->type_of_service = 0;
-		ip->total_length = rte_cpu_to_be_16((uint16_t)(l3len + sizeof(*udp) + ret));
-		ip->packet_id = 0;
-		ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
-		ip->time_to_live = OX_PKT_TTL;
-		ip->next_proto_id = IPPROTO_UDP;
-		memcpy(&ip->src_addr, ep.local_ip, 4);
-		memcpy(&ip->dst_addr, ep.peer_ip, 4);
-		ip->hdr_checksum = 0;
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
-	}
+	/* The DATA is ret bytes from hdr: the tag (and any padding) behind. */
+	rte_pktmbuf_append(m, (uint16_t)(ret - proto->data_hdr_len - plain));
+	/* From this worker's port, whichever lcore the client last came in on. */
+	memcpy(ep.src_mac, &w->tx_queue->mac, sizeof(ep.src_mac));
+	ep.src_port = rte_cpu_to_be_16(w->udp_port);
+	/* No IPv4 UDP checksum: the AEAD tag covers the datagram. */
+	ox_pkt_build((uint8_t *)rte_pktmbuf_prepend(m, outer), &ep, (uint16_t)ret,
+		     OX_PKT_CSUM_NONE);
 	srv_worker_tx(w, w->tx_queue, m);
 }
 

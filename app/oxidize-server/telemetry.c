@@ -28,32 +28,37 @@ const char *const relay_hs_drop_names[RELAY_HS_MAX] = {
 /* rte_telemetry callbacks take no user pointer: one server per process. */
 static struct srv_server *tel_srv;
 
+/* One counter of a reason list: the key is prefix + the reason's name. */
+static void
+put_reason(struct rte_tel_data *d, const char *prefix, const char *name, uint64_t v)
+{
+	char key[64];
+
+	snprintf(key, sizeof(key), "%s%s", prefix, name);
+	rte_tel_data_add_dict_u64(d, key, v);
+}
+
 static void
 put_stats(struct rte_tel_data *d, const struct srv_lcore_stats *st)
 {
-	char key[64];
 	unsigned int k;
 
-	rte_tel_data_add_dict_u64(d, "rx_pkts", st->rx_pkts);
-	rte_tel_data_add_dict_u64(d, "rx_bytes", st->rx_bytes);
-	rte_tel_data_add_dict_u64(d, "tx_pkts", st->tx_pkts);
-	rte_tel_data_add_dict_u64(d, "tx_bytes", st->tx_bytes);
-	rte_tel_data_add_dict_u64(d, "echo", st->echo);
-	rte_tel_data_add_dict_u64(d, "busy_cycles", st->busy_cycles);
+#define PUT_LCORE(n) rte_tel_data_add_dict_u64(d, #n, st->n);
+	PUT_LCORE(rx_pkts)
+	PUT_LCORE(rx_bytes)
+	PUT_LCORE(tx_pkts)
+	PUT_LCORE(tx_bytes)
+	PUT_LCORE(echo)
+	PUT_LCORE(busy_cycles)
+#undef PUT_LCORE
 	rte_tel_data_add_dict_u64(d, "busy_cycles_per_pkt",
 				  st->rx_pkts ? st->busy_cycles / st->rx_pkts : 0);
-	for (k = 1; k < OX_PKT_DROP_MAX; k++) {
-		snprintf(key, sizeof(key), "drop_%s", ox_pkt_drop_names[k]);
-		rte_tel_data_add_dict_u64(d, key, st->pkt_drops[k]);
-	}
-	for (k = 0; k < SRV_DP_DROP_MAX; k++) {
-		snprintf(key, sizeof(key), "drop_%s", srv_dp_drop_names[k]);
-		rte_tel_data_add_dict_u64(d, key, st->dp_drops[k]);
-	}
-	for (k = 1; k < OX_DROP_MAX; k++) {
-		snprintf(key, sizeof(key), "drop_ox_%s", ox_drop_name((int)k));
-		rte_tel_data_add_dict_u64(d, key, st->ox_drops[k]);
-	}
+	for (k = 1; k < OX_PKT_DROP_MAX; k++)
+		put_reason(d, "drop_", ox_pkt_drop_names[k], st->pkt_drops[k]);
+	for (k = 0; k < SRV_DP_DROP_MAX; k++)
+		put_reason(d, "drop_", srv_dp_drop_names[k], st->dp_drops[k]);
+	for (k = 1; k < OX_DROP_MAX; k++)
+		put_reason(d, "drop_ox_", ox_drop_name((int)k), st->ox_drops[k]);
 	for (k = 0; k < RELAY_CTR_MAX; k++)
 		rte_tel_data_add_dict_u64(d, relay_ctr_names[k], st->relay[k]);
 }
@@ -207,7 +212,6 @@ void
 relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 {
 	const struct srv_relay *r = srv->relay;
-	char key[64];
 	unsigned int k;
 
 	rte_tel_data_add_dict_u64(d, "sessions", ox_sessions_count(srv->sessions));
@@ -229,12 +233,8 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow.n);
 	rte_tel_data_add_dict_u64(d, "allowlist_reloads", r->reloads);
 	rte_tel_data_add_dict_u64(d, "allowlist_reload_errors", r->reload_errors);
-	for (k = 1; k < OX_DROP_MAX; k++) {
-		snprintf(key, sizeof(key), "hs_drop_%s", ox_drop_name((int)k));
-		rte_tel_data_add_dict_u64(d, key, r->hs_drops[k]);
-	}
-	for (k = 0; k < RELAY_HS_MAX; k++) {
-		snprintf(key, sizeof(key), "hs_drop_%s", relay_hs_drop_names[k]);
-		rte_tel_data_add_dict_u64(d, key, r->relay_hs_drops[k]);
-	}
+	for (k = 1; k < OX_DROP_MAX; k++)
+		put_reason(d, "hs_drop_", ox_drop_name((int)k), r->hs_drops[k]);
+	for (k = 0; k < RELAY_HS_MAX; k++)
+		put_reason(d, "hs_drop_", relay_hs_drop_names[k], r->relay_hs_drops[k]);
 }

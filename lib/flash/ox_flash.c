@@ -391,17 +391,24 @@ flash_bringup(struct ox_flash *f, const struct ox_flash_conf *conf)
 	return 0;
 }
 
+/* Nothing held yet: what ox_flash_destroy() may be called on. */
+static void
+flash_reset(struct ox_flash *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->lock_fd = -1;
+	f->steer_cfg_fd = -1;
+	f->steer_stats_fd = -1;
+	f->xdp_mode = "none";
+}
+
 int
 ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 {
 	int n_queues, ret;
 	uint16_t i;
 
-	memset(f, 0, sizeof(*f));
-	f->lock_fd = -1;
-	f->steer_cfg_fd = -1;
-	f->steer_stats_fd = -1;
-	f->xdp_mode = "none";
+	flash_reset(f);
 	if (conf == NULL || conf->iface == NULL || strlen(conf->iface) >= sizeof(f->iface))
 		return -EINVAL;
 	if ((conf->rx_desc != 0 && !is_pow2(conf->rx_desc)) ||
@@ -546,11 +553,7 @@ ox_flash_adopt(struct ox_flash *f, const struct ox_flash_conf *conf)
 	uint16_t port_id;
 	int ret;
 
-	memset(f, 0, sizeof(*f));
-	f->lock_fd = -1;
-	f->steer_cfg_fd = -1;
-	f->steer_stats_fd = -1;
-	f->xdp_mode = "none";
+	flash_reset(f);
 	RTE_ETH_FOREACH_DEV(port_id)
 	{
 		struct ox_flash_port *p;

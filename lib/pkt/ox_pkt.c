@@ -249,3 +249,90 @@ ox_pkt_finish(struct ox_pkt *p, uint16_t payload_len)
 	p->frame_len = (uint16_t)(p->payload_off + payload_len);
 	return p->frame_len;
 }
+
+void
+ox_pkt_flow_reply(struct ox_pkt_flow *f, const struct ox_pkt *p)
+{
+	const struct rte_ether_hdr *eth = (const struct rte_ether_hdr *)p->frame;
+	const struct rte_udp_hdr *udp = (const struct rte_udp_hdr *)(p->frame + p->l4_off);
+
+	memset(f, 0, sizeof(*f));
+	memcpy(f->dst_mac, &eth->src_addr, 6);
+	memcpy(f->src_mac, &eth->dst_addr, 6);
+	f->ipv6 = p->ipv6;
+	if (p->ipv6) {
+		const struct rte_ipv6_hdr *ip6 =
+			(const struct rte_ipv6_hdr *)(p->frame + p->l3_off);
+
+		memcpy(f->dst_ip, ip6->src_addr, 16);
+		memcpy(f->src_ip, ip6->dst_addr, 16);
+	} else {
+		const struct rte_ipv4_hdr *ip = (const struct rte_ipv4_hdr *)(p->frame + p->l3_off);
+
+		memcpy(f->dst_ip, &ip->src_addr, 4);
+		memcpy(f->src_ip, &ip->dst_addr, 4);
+	}
+	f->dst_port = udp->src_port;
+	f->src_port = udp->dst_port;
+}
+
+uint16_t
+ox_pkt_build_ip(uint8_t *l3, const struct ox_pkt_flow *f, uint16_t payload_len,
+		enum ox_pkt_csum csum)
+{
+	uint16_t l3len = f->ipv6 ? sizeof(struct rte_ipv6_hdr) : sizeof(struct rte_ipv4_hdr);
+	struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(l3 + l3len);
+	uint16_t ulen = (uint16_t)(sizeof(*udp) + payload_len);
+
+	udp->src_port = f->src_port;
+	udp->dst_port = f->dst_port;
+	udp->dgram_len = rte_cpu_to_be_16(ulen);
+	udp->dgram_cksum = 0;
+	if (f->ipv6) {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
+
+		ip6->vtc_flow = rte_cpu_to_be_32(6u << 28);
+		ip6->payload_len = udp->dgram_len;
+		ip6->proto = IPPROTO_UDP;
+		ip6->hop_limits = OX_PKT_TTL;
+		memcpy(ip6->src_addr, f->src_ip, 16);
+		memcpy(ip6->dst_addr, f->dst_ip, 16);
+		/* IPv6 forbids a zero UDP checksum (RFC 8200 8.1). */
+		if (csum == OX_PKT_CSUM_PARTIAL)
+			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, 0);
+		else
+			udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+	} else {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+
+		ip->version_ihl = RTE_IPV4_VHL_DEF;
+		ip->type_of_service = 0;
+		ip->total_length = rte_cpu_to_be_16((uint16_t)(l3len + ulen));
+		ip->packet_id = 0;
+		ip->fragment_offset = rte_cpu_to_be_16(RTE_IPV4_HDR_DF_FLAG);
+		ip->time_to_live = OX_PKT_TTL;
+		ip->next_proto_id = IPPROTO_UDP;
+		memcpy(&ip->src_addr, f->src_ip, 4);
+		memcpy(&ip->dst_addr, f->dst_ip, 4);
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+		if (csum == OX_PKT_CSUM_PARTIAL)
+			udp->dgram_cksum = rte_ipv4_phdr_cksum(ip, 0);
+		else if (csum == OX_PKT_CSUM_FULL)
+			udp->dgram_cksum = rte_ipv4_udptcp_cksum(ip, udp);
+	}
+	return (uint16_t)(l3len + ulen);
+}
+
+uint16_t
+ox_pkt_build(uint8_t *frame, const struct ox_pkt_flow *f, uint16_t payload_len,
+	     enum ox_pkt_csum csum)
+{
+	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)frame;
+
+	memcpy(&eth->dst_addr, f->dst_mac, 6);
+	memcpy(&eth->src_addr, f->src_mac, 6);
+	eth->ether_type = rte_cpu_to_be_16(f->ipv6 ? RTE_ETHER_TYPE_IPV6 : RTE_ETHER_TYPE_IPV4);
+	return (uint16_t)(sizeof(*eth) +
+			  ox_pkt_build_ip(frame + sizeof(*eth), f, payload_len, csum));
+}

@@ -4,9 +4,10 @@
 /**
  * @file
  * Outer packet handling for the relay datapath: validation of
- * Ethernet / 802.1Q / IPv4 / IPv6 / UDP frames one condition at a time, and
+ * Ethernet / 802.1Q / IPv4 / IPv6 / UDP frames one condition at a time,
  * turning a received datagram into its reply in place (addresses and ports
- * swapped, checksums fixed incrementally).
+ * swapped, checksums fixed incrementally), and the one builder of
+ * Ethernet / IP / UDP headers for everything that sends a new datagram.
  *
  * Works on a contiguous frame (pointer and length) so that it is tested
  * without EAL; the server calls it on single-segment mbuf data.
@@ -151,5 +152,64 @@ void ox_pkt_csum_update(struct ox_pkt *p, uint16_t old_word, uint16_t new_word);
  *   New frame length.
  */
 uint16_t ox_pkt_finish(struct ox_pkt *p, uint16_t payload_len);
+
+/** Bytes of Ethernet, IP and UDP header ox_pkt_build() writes. */
+#define OX_PKT_HDR_LEN(ipv6) (14u + ((ipv6) ? 40u : 20u) + 8u)
+/** Bytes of IP and UDP header ox_pkt_build_ip() writes. */
+#define OX_PKT_IP_HDR_LEN(ipv6) (((ipv6) ? 40u : 20u) + 8u)
+
+/** The addresses of one UDP flow, as ox_pkt_build() writes them. */
+struct ox_pkt_flow {
+	uint8_t dst_mac[6];
+	uint8_t src_mac[6];
+	bool ipv6;
+	uint8_t src_ip[16]; /**< IPv4 in the first 4 bytes */
+	uint8_t dst_ip[16];
+	uint16_t src_port; /**< network order */
+	uint16_t dst_port; /**< network order */
+};
+
+/**
+ * The flow that answers a parsed datagram: its addresses and ports swapped.
+ *
+ * @param f
+ *   Flow to fill.
+ * @param p
+ *   Datagram from ox_pkt_parse().
+ */
+void ox_pkt_flow_reply(struct ox_pkt_flow *f, const struct ox_pkt *p);
+
+/**
+ * Write the IP and UDP headers of a new datagram in front of its payload:
+ * IPv4 with DF set, TTL OX_PKT_TTL and its header checksum, or IPv6 with
+ * hop limit OX_PKT_TTL.
+ *
+ * @param l3
+ *   Where the IP header goes; the payload is at l3 + OX_PKT_IP_HDR_LEN(ipv6).
+ * @param f
+ *   Addresses and ports (the MAC addresses are not used).
+ * @param payload_len
+ *   UDP payload bytes.
+ * @param csum
+ *   OX_PKT_CSUM_NONE: no UDP checksum (IPv4; IPv6 always gets a full one),
+ *   OX_PKT_CSUM_FULL: computed over the payload, OX_PKT_CSUM_PARTIAL: the
+ *   pseudo-header sum only, for hardware to complete.
+ * @return
+ *   IP packet length.
+ */
+uint16_t ox_pkt_build_ip(uint8_t *l3, const struct ox_pkt_flow *f, uint16_t payload_len,
+			 enum ox_pkt_csum csum);
+
+/**
+ * ox_pkt_build_ip() behind an Ethernet header.
+ *
+ * @param frame
+ *   Where the Ethernet header goes; the payload is at
+ *   frame + OX_PKT_HDR_LEN(f->ipv6).
+ * @return
+ *   Frame length.
+ */
+uint16_t ox_pkt_build(uint8_t *frame, const struct ox_pkt_flow *f, uint16_t payload_len,
+		      enum ox_pkt_csum csum);
 
 #endif /* OX_PKT_H */

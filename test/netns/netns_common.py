@@ -58,6 +58,16 @@ def testbed(**kw):
         skip(str(e))
 
 
+def run_case(tb, cases, case):
+    """Run cases[case] (a callable) on testbed tb, always taking tb down."""
+    try:
+        if case not in cases:
+            fail("unknown case %s (known: %s)" % (case, ", ".join(sorted(cases))))
+        cases[case]()
+    finally:
+        tb.down()
+
+
 telemetry = oxt.command
 
 

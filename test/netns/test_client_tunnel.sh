@@ -1,9 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-3-Clause
-# oxidize-client's tunnel against mini-relay, in two namespaces of its own:
+# oxidize-client's tunnel against kudp-relay, in two namespaces of its own:
 #
 #   netns oxc-r-PID                              netns oxc-c-PID
-#   mini-relay :51820 (keepalive 2 s, GSO)       oxidize-client up -> tun oxt0
+#   kudp-relay :51820 (keepalive 2 s, GSO)       oxidize-client up -> tun oxt0
 #     answers ping to 100.64.0.1,                  100.64.0.2/10
 #     fd6f:7869:647a::1                            fd6f:7869:647a::2/64, mtu 1420
 #   oxr0 198.18.5.1/24 ------------ veth ------------ oxc0 198.18.5.2/24
@@ -15,7 +15,7 @@
 # key not on the allow-list gets nothing, SIGTERM exits 0 and cleans up.
 # Nothing leaves the two namespaces; both are always deleted.
 #
-# usage: test_client_tunnel.sh OXIDIZE_CLIENT MINI_RELAY
+# usage: test_client_tunnel.sh OXIDIZE_CLIENT KUDP_RELAY
 set -u
 client=$1 relay=$2
 
@@ -74,9 +74,9 @@ wait_exit() {
 start_relay() {
 	# Not through inr: $! must be the relay itself (ip netns exec execs it).
 	ip netns exec "$R" "$relay" --port 51820 --key "$tmp/relay.key" --allow "$tmp/allow" \
-		--keepalive 2 --duration 150 --gso 2>"$tmp/$1" &
+		--keepalive 2 --duration 150 --gso --verbose >"$tmp/$1" 2>&1 &
 	relay_pid=$!
-	wait_for "$tmp/$1" "listening" 5
+	wait_for "$tmp/$1" "ready" 5
 }
 
 # Keys, private ones readable by root only.
@@ -96,7 +96,7 @@ inr ip addr add 198.18.5.1/24 dev oxr0 && inr ip link set oxr0 up && inr ip link
 inc ip route add default via 198.18.5.254 dev oxc0 || exit 1
 
 start_relay relay.log
-check $? "mini-relay listens"
+check $? "kudp-relay listens"
 
 # Most settings from a file; the command line wins over its duration.
 cat >"$tmp/client.conf" <<EOF
@@ -144,7 +144,7 @@ wait "$relay_pid" 2>/dev/null
 relay_pid=
 t0=$(date +%s)
 start_relay relay2.log
-check $? "mini-relay restarted"
+check $? "kudp-relay restarted"
 ok=1
 while [ $(($(date +%s) - t0)) -lt 25 ]; do
 	if inc ping -c 1 -W 1 100.64.0.1 >/dev/null 2>&1; then
@@ -197,14 +197,14 @@ check $? "client printed its summary line"
 kill -TERM "$relay_pid" 2>/dev/null
 wait_exit "$relay_pid" 5
 relay_pid=
-grep -q "disconnects 1" "$tmp/relay2.log" && grep -q "unknown_peer" "$tmp/relay2.log"
+grep -q '"disconnect": 1,' "$tmp/relay2.log" && grep -q '"unknown_peer": [1-9]' "$tmp/relay2.log"
 check $? "relay saw the DISCONNECT and refused the stranger"
 if grep -q "UDP GRO off" "$tmp/client.log"; then
 	echo "ok: (UDP GRO off in this kernel: GRO split not exercised)"
-elif grep -q "gso_sends [1-9]" "$tmp/relay2.log"; then
+elif grep -q '"gso_sends": [1-9]' "$tmp/relay2.log"; then
 	grep -q "^oxidize-client: exit: .* gro [1-9]" "$tmp/client.log"
 	check $? "GSO replies arrived as GRO super-datagrams and were split: $(grep -o \
-		'gso_sends [0-9]*' "$tmp/relay2.log"), client $(grep -o 'gro [0-9]*' \
+		'"gso_sends": [0-9]*' "$tmp/relay2.log"), client $(grep -o 'gro [0-9]*' \
 		"$tmp/client.log" | tail -1)"
 else
 	echo "ok: (the relay never had two replies at once: GRO split not exercised)"

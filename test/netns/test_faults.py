@@ -177,18 +177,12 @@ def main():
     server, perf_bin, case = sys.argv[1], sys.argv[2], sys.argv[3]
     nc.require_host()
     tb = nc.testbed(clients=2, queues=2)
-    try:
-        if case == "link-flap":
-            case_link_flap(tb, server, perf_bin)
-        elif case == "hugepages":
-            case_hugepages(tb, server)
-        elif case == "soak":
-            case_soak(tb, server, perf_bin, float(sys.argv[5]) if len(sys.argv) > 5 else 60,
-                      sys.argv[4])
-        else:
-            nc.fail("unknown case " + case)
-    finally:
-        tb.down()
+    soak_s = float(sys.argv[5]) if len(sys.argv) > 5 else 60
+    nc.run_case(tb, {
+        "link-flap": lambda: case_link_flap(tb, server, perf_bin),
+        "hugepages": lambda: case_hugepages(tb, server),
+        "soak": lambda: case_soak(tb, server, perf_bin, soak_s, sys.argv[4]),
+    }, case)
 
 
 if __name__ == "__main__":

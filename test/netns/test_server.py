@@ -410,29 +410,18 @@ def main():
     # client's form); every other case keeps the testbed's offload on, so
     # probes arrive with partial checksums.
     tb = nc.testbed(clients=1, queues=queues, sw_csum=(case == "echo-1q"))
-    try:
-        if case.startswith("echo"):
-            case_echo(tb, binary, queues)
-        elif case == "probe-limits":
-            case_probe_limits(tb, binary)
-        elif case == "kill9":
-            case_kill9(tb, binary)
-        elif case == "foreign":
-            case_foreign(tb, binary, sys.argv[3])
-        elif case == "tap":
-            case_tap(tb, binary)
-        elif case == "v6-vlan":
-            case_v6_vlan(tb, binary)
-        elif case == "partial":
-            case_partial(tb, binary)
-        elif case == "exit-tap":
-            case_exit_tap(tb, binary)
-        elif case == "errors":
-            case_errors(tb, binary)
-        else:
-            nc.fail("unknown case " + case)
-    finally:
-        tb.down()
+    nc.run_case(tb, {
+        "echo-1q": lambda: case_echo(tb, binary, queues),
+        "echo-2q": lambda: case_echo(tb, binary, queues),
+        "probe-limits": lambda: case_probe_limits(tb, binary),
+        "kill9": lambda: case_kill9(tb, binary),
+        "foreign": lambda: case_foreign(tb, binary, sys.argv[3]),
+        "tap": lambda: case_tap(tb, binary),
+        "v6-vlan": lambda: case_v6_vlan(tb, binary),
+        "partial": lambda: case_partial(tb, binary),
+        "exit-tap": lambda: case_exit_tap(tb, binary),
+        "errors": lambda: case_errors(tb, binary),
+    }, case)
 
 
 if __name__ == "__main__":

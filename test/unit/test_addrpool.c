@@ -67,18 +67,26 @@ test_defaults(void)
 	ox_addrpool_free(p);
 }
 
+/* A default pool and two keys, seed and seed + 1. */
+static struct ox_addrpool *
+pool_and_keys(uint32_t seed, uint8_t k1[32], uint8_t k2[32])
+{
+	struct ox_addrpool_conf c;
+
+	ox_addrpool_conf_default(&c);
+	key_of(seed, k1);
+	key_of(seed + 1, k2);
+	return ox_addrpool_create(&c);
+}
+
 static void
 test_reserve(void)
 {
-	struct ox_addrpool_conf c;
 	struct ox_tunnel_addr a;
 	struct ox_addrpool *p;
 	uint8_t k1[32], k2[32];
 
-	ox_addrpool_conf_default(&c);
-	p = ox_addrpool_create(&c);
-	key_of(10, k1);
-	key_of(11, k2);
+	p = pool_and_keys(10, k1, k2);
 	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50"), NULL) == 0, "reserve");
 	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.50"), NULL) == 0, "reserve again, same");
 	EXPECT(ox_addrpool_get(p, k1, &a) == 0 && a.v4 == ip4("100.64.0.50"), "get reserved");
@@ -175,15 +183,11 @@ test_reserve_v6(void)
 static void
 test_claim(void)
 {
-	struct ox_addrpool_conf c;
 	struct ox_tunnel_addr a;
 	struct ox_addrpool *p;
 	uint8_t k1[32], k2[32];
 
-	ox_addrpool_conf_default(&c);
-	p = ox_addrpool_create(&c);
-	key_of(40, k1);
-	key_of(41, k2);
+	p = pool_and_keys(40, k1, k2);
 	EXPECT(ox_addrpool_reserve(p, k1, ip4("100.64.0.70"), NULL) == 0, "fixed");
 	EXPECT(ox_addrpool_claim(p, k2, ip4("100.64.0.70")) == -EEXIST, "claim of a fixed one");
 	EXPECT(ox_addrpool_claim(p, k2, ip4("100.64.0.71")) == 0, "claim");

@@ -372,6 +372,79 @@ reason(int r)
 	return r == 0 ? "accepted" : r < 0 && -r < OX_PKT_DROP_MAX ? ox_pkt_drop_names[-r] : "?";
 }
 
+/* ox_pkt_build() writes frames ox_pkt_parse() accepts, with the checksum
+ * form asked for, and ox_pkt_flow_reply() of one is its flow turned round. */
+static void
+test_builder(void)
+{
+	static const struct {
+		bool ipv6;
+		enum ox_pkt_csum ask, want;
+	} cases[] = {
+		{ false, OX_PKT_CSUM_NONE, OX_PKT_CSUM_NONE },
+		{ false, OX_PKT_CSUM_FULL, OX_PKT_CSUM_FULL },
+		{ false, OX_PKT_CSUM_PARTIAL, OX_PKT_CSUM_PARTIAL },
+		/* IPv6 has no checksum-less form: a full one instead. */
+		{ true, OX_PKT_CSUM_NONE, OX_PKT_CSUM_FULL },
+		{ true, OX_PKT_CSUM_FULL, OX_PKT_CSUM_FULL },
+		{ true, OX_PKT_CSUM_PARTIAL, OX_PKT_CSUM_PARTIAL },
+	};
+	struct ox_pkt_flow f = {
+		.dst_mac = { 2, 0, 0, 0, 0, 1 },
+		.src_mac = { 2, 0, 0, 0, 0, 2 },
+		.src_port = RTE_BE16(51820),
+		.dst_port = RTE_BE16(40000),
+	}, back;
+	static const uint8_t a6[16] = { 0xfd, 0x6f, [15] = 1 }, b6[16] = { 0xfd, 0x6f, [15] = 2 };
+	static const uint8_t a4[4] = { 198, 18, 0, 1 }, b4[4] = { 198, 18, 0, 2 };
+	uint8_t frame[256], *pl;
+	struct ox_pkt p;
+	unsigned int i, k;
+	uint16_t len;
+	int r;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		f.ipv6 = cases[i].ipv6;
+		memset(f.src_ip, 0, 16);
+		memset(f.dst_ip, 0, 16);
+		memcpy(f.src_ip, f.ipv6 ? a6 : a4, f.ipv6 ? 16 : 4);
+		memcpy(f.dst_ip, f.ipv6 ? b6 : b4, f.ipv6 ? 16 : 4);
+		memset(frame, 0xee, sizeof(frame));
+		pl = frame + OX_PKT_HDR_LEN(f.ipv6);
+		for (k = 0; k < 101; k++)
+			pl[k] = (uint8_t)(k * 7);
+		len = ox_pkt_build(frame, &f, 101, cases[i].ask);
+		EXPECT(len == OX_PKT_HDR_LEN(f.ipv6) + 101, "build %u: length %u", i, len);
+		r = ox_pkt_parse(frame, len, 40000, &p);
+		EXPECT(r == 0, "build %u: parse says %s", i, reason(r));
+		if (r != 0)
+			continue;
+		EXPECT(p.ipv6 == f.ipv6 && p.payload_off == OX_PKT_HDR_LEN(f.ipv6) &&
+			       p.payload_len == 101 && p.frame_len == len,
+		       "build %u: payload at %u, %u bytes", i, p.payload_off, p.payload_len);
+		r = ox_pkt_csum_check(&p);
+		EXPECT(r == (int)cases[i].want, "build %u: checksum form %d, want %d", i, r,
+		       cases[i].want);
+		ox_pkt_flow_reply(&back, &p);
+		EXPECT(memcmp(back.dst_mac, f.src_mac, 6) == 0 &&
+			       memcmp(back.src_mac, f.dst_mac, 6) == 0 &&
+			       memcmp(back.src_ip, f.dst_ip, 16) == 0 &&
+			       memcmp(back.dst_ip, f.src_ip, 16) == 0 &&
+			       back.src_port == f.dst_port && back.dst_port == f.src_port &&
+			       back.ipv6 == f.ipv6,
+		       "build %u: the reply flow is the flow turned round", i);
+	}
+	/* The IP-level builder alone: an inner packet, IPv4 header valid. */
+	f.ipv6 = false;
+	memcpy(f.src_ip, a4, 4);
+	memcpy(f.dst_ip, b4, 4);
+	len = ox_pkt_build_ip(frame, &f, 12, OX_PKT_CSUM_FULL);
+	EXPECT(len == OX_PKT_IP_HDR_LEN(false) + 12 && rte_raw_cksum(frame, 20) == 0xffff &&
+		       rte_ipv4_udptcp_cksum_verify((struct rte_ipv4_hdr *)frame,
+						    (struct rte_udp_hdr *)(frame + 20)) == 0,
+	       "build_ip: a valid IPv4/UDP packet of %u bytes", len);
+}
+
 /* Authenticated datagrams skip the checksum: the parse alone accepts a
  * wrong one, the check refuses it; and each form is told apart. */
 static void
@@ -510,6 +583,7 @@ main(void)
 {
 	test_mutations();
 	test_csum_forms();
+	test_builder();
 	test_truncations();
 	test_reply();
 	return ox_test_finish("pkt");

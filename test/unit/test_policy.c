@@ -20,45 +20,39 @@
 #include "ox_test_eal.h"
 #include "ox_policy.h"
 
-/* An IPv4 packet to dst: proto, destination port (or ICMP type), flags. */
+/* An IPv4 or IPv6 packet (as dst is written) to dst: proto, destination
+ * port (or ICMP type), and for IPv4 the flags and fragment offset. */
 static uint16_t
-pkt4(uint8_t *b, const char *dst, uint8_t proto, uint16_t port, uint16_t frag)
+pkt(uint8_t *b, const char *dst, uint8_t proto, uint16_t port, uint16_t frag)
 {
-	memset(b, 0, 64);
-	b[0] = 0x45;
-	b[3] = 28;
-	b[6] = (uint8_t)(frag >> 8);
-	b[7] = (uint8_t)frag;
-	b[8] = 64;
-	b[9] = proto;
-	inet_pton(AF_INET, "100.64.0.9", b + 12);
-	inet_pton(AF_INET, dst, b + 16);
-	if (proto == IPPROTO_ICMP) {
-		b[20] = (uint8_t)port;
-	} else {
-		b[22] = (uint8_t)(port >> 8);
-		b[23] = (uint8_t)port;
-	}
-	return 28;
-}
+	bool v6 = strchr(dst, ':') != NULL;
+	uint8_t *l4 = b + (v6 ? 40 : 20);
 
-static uint16_t
-pkt6(uint8_t *b, const char *dst, uint8_t proto, uint16_t port)
-{
 	memset(b, 0, 64);
-	b[0] = 0x60;
-	b[5] = 8;
-	b[6] = proto;
-	b[7] = 64;
-	inet_pton(AF_INET6, "fd6f:7869:647a::9", b + 8);
-	inet_pton(AF_INET6, dst, b + 24);
-	if (proto == IPPROTO_ICMPV6) {
-		b[40] = (uint8_t)port;
+	if (v6) {
+		b[0] = 0x60;
+		b[5] = 8;
+		b[6] = proto;
+		b[7] = 64;
+		inet_pton(AF_INET6, "fd6f:7869:647a::9", b + 8);
+		inet_pton(AF_INET6, dst, b + 24);
 	} else {
-		b[42] = (uint8_t)(port >> 8);
-		b[43] = (uint8_t)port;
+		b[0] = 0x45;
+		b[3] = 28;
+		b[6] = (uint8_t)(frag >> 8);
+		b[7] = (uint8_t)frag;
+		b[8] = 64;
+		b[9] = proto;
+		inet_pton(AF_INET, "100.64.0.9", b + 12);
+		inet_pton(AF_INET, dst, b + 16);
 	}
-	return 48;
+	if (proto == IPPROTO_ICMP || proto == IPPROTO_ICMPV6) {
+		l4[0] = (uint8_t)port;
+	} else {
+		l4[2] = (uint8_t)(port >> 8);
+		l4[3] = (uint8_t)port;
+	}
+	return v6 ? 48 : 28;
 }
 
 static void
@@ -83,7 +77,7 @@ test_decisions(void)
 	EXPECT(p != NULL, "create: %s", rte_strerror(rte_errno));
 	if (p == NULL)
 		return;
-	n = pkt4(b, "198.51.100.7", IPPROTO_UDP, 53, 0);
+	n = pkt(b, "198.51.100.7", IPPROTO_UDP, 53, 0);
 	EXPECT(ox_policy_check(p, b, n), "an empty policy allows");
 	add(p, "169.254.0.0/16", OX_POLICY_DENY);
 	add(p, "198.51.100.0/24", OX_POLICY_DENY);
@@ -95,51 +89,51 @@ test_decisions(void)
 	add(p, "fd6f:7869:647a::1", OX_POLICY_GATEWAY);
 	EXPECT(ox_policy_open_list(p, "udp/53, tcp/8080", err, sizeof(err)) == 0, "open list");
 
-	n = pkt4(b, "198.51.100.7", IPPROTO_UDP, 53, 0);
+	n = pkt(b, "198.51.100.7", IPPROTO_UDP, 53, 0);
 	EXPECT(ox_policy_check(p, b, n), "a /32 allow inside a /24 deny");
-	n = pkt4(b, "198.51.100.8", IPPROTO_UDP, 53, 0);
+	n = pkt(b, "198.51.100.8", IPPROTO_UDP, 53, 0);
 	EXPECT(!ox_policy_check(p, b, n), "the rest of the /24 denied");
-	n = pkt4(b, "169.254.169.254", IPPROTO_TCP, 80, 0);
+	n = pkt(b, "169.254.169.254", IPPROTO_TCP, 80, 0);
 	EXPECT(!ox_policy_check(p, b, n), "link-local denied");
-	n = pkt4(b, "203.0.113.5", IPPROTO_TCP, 443, 0);
+	n = pkt(b, "203.0.113.5", IPPROTO_TCP, 443, 0);
 	EXPECT(ox_policy_check(p, b, n), "no match: allowed");
-	n = pkt4(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
+	n = pkt(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
 	EXPECT(ox_policy_check(p, b, n), "host: opened udp/53");
-	n = pkt4(b, "192.0.2.1", IPPROTO_TCP, 53, 0);
+	n = pkt(b, "192.0.2.1", IPPROTO_TCP, 53, 0);
 	EXPECT(!ox_policy_check(p, b, n), "host: tcp/53 not opened");
-	n = pkt4(b, "192.0.2.1", IPPROTO_TCP, 8080, 0);
+	n = pkt(b, "192.0.2.1", IPPROTO_TCP, 8080, 0);
 	EXPECT(ox_policy_check(p, b, n), "host: opened tcp/8080");
-	n = pkt4(b, "192.0.2.1", IPPROTO_ICMP, 8, 0);
+	n = pkt(b, "192.0.2.1", IPPROTO_ICMP, 8, 0);
 	EXPECT(!ox_policy_check(p, b, n), "host: no echo");
-	n = pkt4(b, "100.64.0.1", IPPROTO_ICMP, 8, 0);
+	n = pkt(b, "100.64.0.1", IPPROTO_ICMP, 8, 0);
 	EXPECT(ox_policy_check(p, b, n), "gateway: echo request");
-	n = pkt4(b, "100.64.0.1", IPPROTO_ICMP, 13, 0);
+	n = pkt(b, "100.64.0.1", IPPROTO_ICMP, 13, 0);
 	EXPECT(!ox_policy_check(p, b, n), "gateway: other ICMP refused");
-	n = pkt4(b, "100.64.0.1", IPPROTO_UDP, 53, 0x0010);
+	n = pkt(b, "100.64.0.1", IPPROTO_UDP, 53, 0x0010);
 	EXPECT(!ox_policy_check(p, b, n), "host: a later fragment refused");
-	n = pkt4(b, "100.64.0.1", IPPROTO_UDP, 53, 0x2000);
+	n = pkt(b, "100.64.0.1", IPPROTO_UDP, 53, 0x2000);
 	EXPECT(ox_policy_check(p, b, n), "host: a first fragment to an open port passes");
-	n = pkt4(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
+	n = pkt(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
 	EXPECT(!ox_policy_check(p, b, 22), "host: no room for the ports, refused");
 
-	n = pkt6(b, "fe80::1", IPPROTO_UDP, 53);
+	n = pkt(b, "fe80::1", IPPROTO_UDP, 53, 0);
 	EXPECT(!ox_policy_check(p, b, n), "v6 link-local denied");
-	n = pkt6(b, "2001:db8::1", IPPROTO_UDP, 53);
+	n = pkt(b, "2001:db8::1", IPPROTO_UDP, 53, 0);
 	EXPECT(ox_policy_check(p, b, n), "v6 host: opened udp/53");
-	n = pkt6(b, "2001:db8::1", IPPROTO_UDP, 54);
+	n = pkt(b, "2001:db8::1", IPPROTO_UDP, 54, 0);
 	EXPECT(!ox_policy_check(p, b, n), "v6 host: udp/54 closed");
-	n = pkt6(b, "2001:db8::1", IPPROTO_HOPOPTS, 53);
+	n = pkt(b, "2001:db8::1", IPPROTO_HOPOPTS, 53, 0);
 	EXPECT(!ox_policy_check(p, b, n), "v6 host: extension header refused");
-	n = pkt6(b, "fd6f:7869:647a::1", IPPROTO_ICMPV6, 128);
+	n = pkt(b, "fd6f:7869:647a::1", IPPROTO_ICMPV6, 128, 0);
 	EXPECT(ox_policy_check(p, b, n), "v6 gateway: echo request");
-	n = pkt6(b, "2001:db8::2", IPPROTO_TCP, 22);
+	n = pkt(b, "2001:db8::2", IPPROTO_TCP, 22, 0);
 	EXPECT(ox_policy_check(p, b, n), "v6 no match: allowed");
 	add(p, "::/0", OX_POLICY_DENY);
 	EXPECT(!ox_policy_check(p, b, n), "v6 /0 deny");
-	n = pkt6(b, "2001:db8::1", IPPROTO_UDP, 53);
+	n = pkt(b, "2001:db8::1", IPPROTO_UDP, 53, 0);
 	EXPECT(ox_policy_check(p, b, n), "longer prefixes still win over /0");
 	add(p, "0.0.0.0/0", OX_POLICY_DENY);
-	n = pkt4(b, "203.0.113.5", IPPROTO_TCP, 443, 0);
+	n = pkt(b, "203.0.113.5", IPPROTO_TCP, 443, 0);
 	EXPECT(!ox_policy_check(p, b, n), "v4 /0 deny");
 	ox_policy_free(p);
 }

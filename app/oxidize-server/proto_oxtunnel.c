@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * OxTunnel v2 at the relay's seam (relay_proto.h): "OX" datagrams, lib/oxtunnel
+ * for every byte. Its DATA plaintexts start with a kind byte: KEEPALIVE
+ * (answered with an ACK), DISCONNECT, BATCH, or the first byte of an inner
+ * IP packet. Its response carries the client's addresses, MTU and keepalive.
+ */
+#include <string.h>
+
+#include "relay.h"
+
+static bool
+oxt_match(const uint8_t *d, uint16_t len)
+{
+	return len >= 2 && d[0] == OX_MAGIC0 && d[1] == OX_MAGIC1;
+}
+
+static int
+oxt_classify(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index)
+{
+	struct ox_msg msg;
+	int ret;
+
+	ret = ox_msg_parse(d, len, &msg);
+	if (ret < 0)
+		return ret;
+	switch (ret) {
+	case OX_MSG_DATA:
+		*index = msg.index;
+		return RELAY_MSG_DATA;
+	case OX_MSG_INIT:
+		/* Without the server's public key an initiation never reaches
+		 * the control thread's one queue: flooding it takes the key. */
+		ret = ox_init_check_mac1(r->mac1_key, d, len);
+		return ret < 0 ? ret : RELAY_MSG_HANDSHAKE;
+	default:
+		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
+		return -OX_DROP_UNEXPECTED;
+	}
+}
+
+static int
+oxt_open(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
+	 uint16_t *pt_off, uint16_t *pt_len)
+{
+	uint8_t *pt = d + OX_DATA_HDR_LEN;
+	int n;
+
+	n = ox_peer_open(a, peer, d, len, now);
+	if (n < 0)
+		return n;
+	*pt_off = OX_DATA_HDR_LEN;
+	*pt_len = (uint16_t)n;
+	if (n == 0)
+		return RELAY_OPEN_EMPTY;
+	switch (pt[0]) {
+	case OX_INNER_KEEPALIVE:
+		if (n > 1 + OX_KEEPALIVE_MAX_ECHO)
+			return -OX_DROP_BAD_INNER;
+		/* The ACK echoes the KEEPALIVE's bytes. */
+		pt[0] = OX_INNER_ACK;
+		return RELAY_OPEN_REPLY;
+	case OX_INNER_DISCONNECT:
+		return RELAY_OPEN_END;
+	case OX_INNER_BATCH:
+		return RELAY_OPEN_BATCH;
+	default:
+		return RELAY_OPEN_PACKET;
+	}
+}
+
+static int
+oxt_seal(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, uint16_t plain_len, uint64_t now)
+{
+	return ox_data_seal_sk(a, sk, hdr, plain_len, now);
+}
+
+static int
+oxt_hs_consume(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
+	       uint64_t now, struct ox_responder *resp)
+{
+	uint8_t cookie[OX_COOKIE_LEN];
+	int ret;
+
+	ret = ox_hs_consume_init(r->hs, msg, len, src, now, r->under_load, resp, cookie);
+	if (ret == -OX_DROP_COOKIE_SENT) {
+		memcpy(msg, cookie, sizeof(cookie));
+		return (int)sizeof(cookie);
+	}
+	return ret;
+}
+
+static int
+oxt_hs_respond(struct srv_relay *r, struct ox_responder *resp, const struct ox_session *sess,
+	       uint32_t index, uint64_t now, uint8_t *out, struct ox_keypair *kp)
+{
+	struct ox_hs_payload pl;
+
+	memset(&pl, 0, sizeof(pl));
+	pl.v4 = sess->addr.v4;
+	memcpy(pl.v6, sess->addr.v6, 16);
+	pl.v4_prefix = r->srv->pool_conf.v4_prefix;
+	pl.v6_prefix = r->srv->pool_conf.v6_prefix;
+	pl.mtu = r->srv->conf.mtu;
+	pl.keepalive_s = r->srv->conf.keepalive;
+	if (ox_hs_make_response(r->hs, resp, &pl, index, now, out, kp) != 0)
+		return -OX_DROP_CRYPTO;
+	return OX_RESPONSE_LEN;
+}
+
+const struct relay_proto relay_proto_oxtunnel = {
+	.name = "oxtunnel",
+	.data_hdr_len = OX_DATA_HDR_LEN,
+	.data_tail_max = OX_TAG_LEN,
+	.match = oxt_match,
+	.classify = oxt_classify,
+	.open = oxt_open,
+	.next_packet = ox_batch_next,
+	.seal = oxt_seal,
+	.hs_consume = oxt_hs_consume,
+	.hs_respond = oxt_hs_respond,
+};

@@ -1,0 +1,106 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef SRV_RELAY_PROTO_H
+#define SRV_RELAY_PROTO_H
+/*
+ * The seam between a wire protocol and the relay.
+ *
+ * The relay knows sessions, owners, endpoints, other clients and the exit;
+ * a protocol knows its bytes. A datagram to the port reaches the first
+ * protocol whose match() takes its first bytes, and classify() says what it
+ * is: a handshake message for the control thread (the cheap, stateless
+ * checks done on the worker), or a DATA for the session of a receiver
+ * index. On the session's owner, open() opens the DATA in place and says
+ * what it held: nothing to pass on, one inner packet, several, a reply to
+ * seal back, or the end of the session. Any lcore seals for a session with
+ * seal(); the control thread judges and answers handshakes with
+ * hs_consume() and hs_respond().
+ *
+ * A second wire protocol adds one file that fills a struct relay_proto and
+ * one line in relay_protos[] (relay.c); nothing else branches on it.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "ox_tunnel.h"
+
+struct srv_relay;
+struct ox_session;
+
+/* What classify() found. */
+enum relay_msg {
+	RELAY_MSG_HANDSHAKE = 1, /* for the control thread */
+	RELAY_MSG_DATA = 2,	 /* for the session of *index */
+};
+
+/* What open() found in an authenticated DATA. */
+enum relay_open {
+	RELAY_OPEN_EMPTY = 0,  /* nothing to pass on (key confirmation) */
+	RELAY_OPEN_PACKET = 1, /* one inner IP packet */
+	RELAY_OPEN_BATCH = 2,  /* several, walked with next_packet() */
+	RELAY_OPEN_REPLY = 3,  /* a control reply, sealed back to the session */
+	RELAY_OPEN_END = 4,    /* the client ends the session */
+};
+
+struct relay_proto {
+	const char *name;
+	/* Bytes in front of a sealed plaintext, and at most behind it. */
+	uint16_t data_hdr_len;
+	uint16_t data_tail_max;
+
+	/* Worker: are these the first bytes of one of this protocol's messages? */
+	bool (*match)(const uint8_t *d, uint16_t len);
+	/* Worker: an enum relay_msg (with *index for DATA) or -OX_DROP_*. */
+	int (*classify)(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index);
+	/*
+	 * Owner: open a DATA in place with the session's receive keys. An enum
+	 * relay_open, the plaintext at d + *pt_off, *pt_len bytes; or
+	 * -OX_DROP_*.
+	 */
+	int (*open)(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
+		    uint16_t *pt_off, uint16_t *pt_len);
+	/* Owner: the next packet of a RELAY_OPEN_BATCH plaintext (ox_batch_next()). */
+	int (*next_packet)(const uint8_t *pt, size_t len, size_t *off, const uint8_t **pkt,
+			   size_t *pkt_len);
+	/*
+	 * Any lcore: seal the plain_len bytes at hdr + data_hdr_len in place
+	 * with a session's send key. @return the DATA's length, or -OX_DROP_*.
+	 */
+	int (*seal)(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, uint16_t plain_len,
+		    uint64_t now);
+	/*
+	 * Control thread: judge a handshake message from src. 0: accepted, *resp
+	 * filled; a positive length: an answer (a cookie reply) written over msg,
+	 * to go back as it is; or -OX_DROP_*.
+	 */
+	int (*hs_consume)(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
+			  uint64_t now, struct ox_responder *resp);
+	/*
+	 * Control thread: the response to an accepted handshake, for session
+	 * sess and its new receiver index, written at out; the keypair for the
+	 * session's owner. @return the response's length, or -OX_DROP_*.
+	 */
+	int (*hs_respond)(struct srv_relay *r, struct ox_responder *resp,
+			  const struct ox_session *sess, uint32_t index, uint64_t now, uint8_t *out,
+			  struct ox_keypair *kp);
+};
+
+/* The protocols, in the order match() is asked (relay.c). */
+#define RELAY_PROTO_MAX 1
+extern const struct relay_proto *const relay_protos[RELAY_PROTO_MAX];
+
+/* proto_oxtunnel.c */
+extern const struct relay_proto relay_proto_oxtunnel;
+
+/* The protocol whose message d starts, as its index in relay_protos[], or -1. */
+static inline int
+relay_proto_find(const uint8_t *d, uint16_t len)
+{
+	int i;
+
+	for (i = 0; i < RELAY_PROTO_MAX; i++)
+		if (relay_protos[i]->match(d, len))
+			return i;
+	return -1;
+}
+
+#endif /* SRV_RELAY_PROTO_H */
