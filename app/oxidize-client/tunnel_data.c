@@ -94,7 +94,7 @@ on_data(struct tunnel *t, uint8_t *buf, size_t len, uint64_t now)
 	t->last_rx_ns = now;
 	if (n == 0)
 		return;
-	if (p[0] >= 0x45 && p[0] <= 0x6f && (p[0] < 0x50 || p[0] >= 0x60)) {
+	if (ox_inner_is_ip(p[0])) {
 		cli_tun_write(t, p, (size_t)n);
 		return;
 	}

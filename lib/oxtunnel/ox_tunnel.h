@@ -75,6 +75,16 @@ enum ox_inner_kind {
 };
 
 /**
+ * Whether a plaintext's first byte starts an inner IP packet: IPv4 with a
+ * header length of at least 5 words (0x45..0x4f) or IPv6 (0x60..0x6f).
+ */
+static inline bool
+ox_inner_is_ip(uint8_t first)
+{
+	return (first >= 0x45 && first <= 0x4f) || (first >= 0x60 && first <= 0x6f);
+}
+
+/**
  * Drop reasons of the protocol layer, in counting order. X(name, text): the
  * text is the counter's name in telemetry.
  */

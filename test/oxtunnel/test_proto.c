@@ -797,6 +797,39 @@ test_rekey(void)
 
 /* ------------------------------------------------------------- BATCH */
 
+/* The first bytes that start an inner IP packet (doc/oxtunnel.md), at the
+ * edges of both ranges, and how many there are. */
+static void
+test_inner_is_ip(void)
+{
+	static const struct {
+		uint8_t b;
+		bool ip;
+	} edges[] = {
+		{ 0x00, false },
+		{ OX_INNER_KEEPALIVE, false },
+		{ OX_INNER_BATCH, false },
+		{ 0x40, false },
+		{ 0x44, false },
+		{ 0x45, true },
+		{ 0x4f, true },
+		{ 0x50, false },
+		{ 0x5f, false },
+		{ 0x60, true },
+		{ 0x6f, true },
+		{ 0x70, false },
+		{ 0xff, false },
+	};
+	unsigned int i, n = 0;
+
+	for (i = 0; i < sizeof(edges) / sizeof(edges[0]); i++)
+		EXPECT(ox_inner_is_ip(edges[i].b) == edges[i].ip, "first byte %#04x: IP %d",
+		       edges[i].b, edges[i].ip);
+	for (i = 0; i < 256; i++)
+		n += ox_inner_is_ip((uint8_t)i);
+	EXPECT(n == 27, "27 first bytes start an IP packet (%u)", n);
+}
+
 static void
 test_batch(void)
 {
@@ -1023,6 +1056,7 @@ main(void)
 	test_nonce_unique();
 	test_handshake();
 	test_rekey();
+	test_inner_is_ip();
 	test_batch();
 	test_keys();
 	test_allowlist();
