@@ -188,7 +188,7 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 	}
 
 	prologue_of(prologue, pkt);
-	ox_noise_init(&ns, prologue, sizeof(prologue));
+	ox_noise_init(&ns, &ox_noise_oxtunnel, prologue, sizeof(prologue));
 	ox_noise_mix_hash(&ns, s->s_pub, OX_KEY_LEN);
 	if (ox_ik_read1(&ns, s->s_priv, pkt + 8, OX_IK1_LEN, r->re, r->peer_key, ts) != 0) {
 		ret = -OX_DROP_HS_DECRYPT;
@@ -267,15 +267,13 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct
 	int ret = 0;
 
 	(void)s;
-	memcpy(ns.h, r->h, sizeof(ns.h));
-	memcpy(ns.ck, r->ck, sizeof(ns.ck));
-	ns.has_k = false;
-	ns.n = 0;
+	ox_noise_resume(&ns, &ox_noise_oxtunnel, r->h, r->ck);
 	ox_key_generate(e_priv, e_pub);
 	payload_put(payload, pl, local_index);
 	ox_put_hdr(out, OX_MSG_RESPONSE);
 	ox_put_le32(out + 4, r->remote_index);
-	if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, payload, sizeof(payload), out + 8) != 0) {
+	if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, NULL, payload, sizeof(payload),
+			 out + 8) != 0) {
 		ret = -EIO;
 		goto out;
 	}
@@ -329,7 +327,7 @@ ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t 
 	ox_put_hdr(out, OX_MSG_INIT);
 	ox_put_le32(out + 4, local_index);
 	prologue_of(prologue, out);
-	ox_noise_init(&ns, prologue, sizeof(prologue));
+	ox_noise_init(&ns, &ox_noise_oxtunnel, prologue, sizeof(prologue));
 	ox_noise_mix_hash(&ns, in->server_pub, OX_KEY_LEN);
 	if (ox_ik_write1(&ns, in->s_priv, in->s_pub, in->e_priv, in->server_pub, tai64n,
 			 OX_TAI64N_LEN, out + 8) != 0) {
@@ -393,11 +391,8 @@ ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_
 		return -OX_DROP_UNEXPECTED;
 	if (ox_get_le32(pkt + 4) != in->local_index)
 		return -OX_DROP_UNKNOWN_INDEX;
-	memcpy(ns.h, in->h, sizeof(ns.h));
-	memcpy(ns.ck, in->ck, sizeof(ns.ck));
-	ns.has_k = false;
-	ns.n = 0;
-	if (ox_ik_read2(&ns, in->e_priv, in->s_priv, pkt + 8, OX_IK2_LEN, payload) != 0) {
+	ox_noise_resume(&ns, &ox_noise_oxtunnel, in->h, in->ck);
+	if (ox_ik_read2(&ns, in->e_priv, in->s_priv, NULL, pkt + 8, OX_IK2_LEN, payload) != 0) {
 		/* Not for this handshake (or forged): keep waiting. */
 		ret = -OX_DROP_HS_DECRYPT;
 		goto out;

@@ -1,17 +1,39 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Noise_IK_25519_ChaChaPoly_SHA256 as the Noise Protocol Framework
- * (revision 34) defines it: SymmetricState, HKDF over HMAC-SHA256, and the
- * two IK messages. Checked against published vectors in test/oxtunnel.
+ * Noise IK as the Noise Protocol Framework (revision 34) defines it:
+ * SymmetricState, HKDF over the suite's HMAC, and the two IK messages, with
+ * the psk2 modifier (section 9) where the suite asks for it. Two suites:
+ *  - OxTunnel v2: Noise_IK_25519_ChaChaPoly_SHA256, SHA-256 from libsodium;
+ *    checked against published vectors in test/oxtunnel;
+ *  - WireGuard: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, BLAKE2s-256 and
+ *    HMAC-BLAKE2s from OpenSSL 3 (libsodium has no BLAKE2s).
+ * X25519 and ChaCha20-Poly1305 come from libsodium for both.
  */
+#include <pthread.h>
+
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <sodium.h>
 
 #include "private/ox_tunnel_private.h"
 
-/* HMAC-SHA256 of the concatenation a || b. */
+/* ------------------------------------------------------------- SHA-256 */
+
 static void
-hmac2(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a, size_t alen,
-      const uint8_t *b, size_t blen)
+sha256_hash(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	crypto_hash_sha256_state st;
+
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, a, alen);
+	if (blen)
+		crypto_hash_sha256_update(&st, b, blen);
+	crypto_hash_sha256_final(&st, out);
+}
+
+static void
+sha256_hmac(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a,
+	    size_t alen, const uint8_t *b, size_t blen)
 {
 	crypto_auth_hmacsha256_state st;
 
@@ -23,53 +45,163 @@ hmac2(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t
 	sodium_memzero(&st, sizeof(st));
 }
 
-/* HKDF(ck, ikm) with two outputs. */
-static void
-hkdf2(const uint8_t ck[OX_HASH_LEN], const uint8_t *ikm, size_t ikmlen, uint8_t o1[OX_HASH_LEN],
-      uint8_t o2[OX_HASH_LEN])
-{
-	uint8_t temp[OX_HASH_LEN];
-	const uint8_t one = 1, two = 2;
-	uint8_t t1[OX_HASH_LEN];
+const struct ox_noise_suite ox_noise_oxtunnel = {
+	.name = "Noise_IK_25519_ChaChaPoly_SHA256",
+	.psk2 = false,
+	.hash = sha256_hash,
+	.hmac = sha256_hmac,
+};
 
-	hmac2(temp, ck, OX_HASH_LEN, ikm, ikmlen, NULL, 0);
-	hmac2(t1, temp, OX_HASH_LEN, &one, 1, NULL, 0);
-	hmac2(o2, temp, OX_HASH_LEN, t1, OX_HASH_LEN, &two, 1);
+/* ------------------------------------------------------------- BLAKE2s */
+
+/* Fetched once: a fetch looks the algorithm up in the provider store. */
+static pthread_once_t b2s_once = PTHREAD_ONCE_INIT;
+static EVP_MD *b2s_md;
+static EVP_MAC *b2s_hmac_mac;
+
+static void
+b2s_fetch(void)
+{
+	b2s_md = EVP_MD_fetch(NULL, "BLAKE2S-256", NULL);
+	b2s_hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+}
+
+/*
+ * Without BLAKE2s (an OpenSSL built without it) the output is all ones: no
+ * peer derives the same keys, so every WireGuard handshake fails closed.
+ */
+static void
+b2s_hash(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+	EVP_MD_CTX *ctx;
+	unsigned int n = 0;
+
+	pthread_once(&b2s_once, b2s_fetch);
+	ctx = EVP_MD_CTX_new();
+	if (b2s_md == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, b2s_md, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx, a, alen) != 1 || (blen && EVP_DigestUpdate(ctx, b, blen) != 1) ||
+	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != OX_HASH_LEN)
+		memset(out, 0xff, OX_HASH_LEN);
+	EVP_MD_CTX_free(ctx);
+}
+
+static void
+b2s_hmac(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a, size_t alen,
+	 const uint8_t *b, size_t blen)
+{
+	static char digest[] = "BLAKE2S-256"; /* OSSL_PARAM takes it non-const */
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC_CTX *ctx = NULL;
+	size_t n = 0;
+
+	pthread_once(&b2s_once, b2s_fetch);
+	if (b2s_hmac_mac != NULL)
+		ctx = EVP_MAC_CTX_new(b2s_hmac_mac);
+	if (ctx == NULL || EVP_MAC_init(ctx, key, keylen, params) != 1 ||
+	    EVP_MAC_update(ctx, a, alen) != 1 || (blen && EVP_MAC_update(ctx, b, blen) != 1) ||
+	    EVP_MAC_final(ctx, out, &n, OX_HASH_LEN) != 1 || n != OX_HASH_LEN)
+		memset(out, 0xff, OX_HASH_LEN);
+	EVP_MAC_CTX_free(ctx);
+}
+
+const struct ox_noise_suite ox_noise_wireguard = {
+	.name = "Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s",
+	.psk2 = true,
+	.hash = b2s_hash,
+	.hmac = b2s_hmac,
+};
+
+/* ---------------------------------------------------------- HKDF, state */
+
+/* HKDF(ck, ikm) with three outputs; o3 may be NULL (two outputs). */
+static void
+hkdf(const struct ox_noise_suite *su, const uint8_t ck[OX_HASH_LEN], const uint8_t *ikm,
+     size_t ikmlen, uint8_t o1[OX_HASH_LEN], uint8_t o2[OX_HASH_LEN], uint8_t o3[OX_HASH_LEN])
+{
+	uint8_t temp[OX_HASH_LEN], t1[OX_HASH_LEN], t2[OX_HASH_LEN];
+	const uint8_t one = 1, two = 2, three = 3;
+
+	su->hmac(temp, ck, OX_HASH_LEN, ikm, ikmlen, NULL, 0);
+	su->hmac(t1, temp, OX_HASH_LEN, &one, 1, NULL, 0);
+	su->hmac(t2, temp, OX_HASH_LEN, t1, OX_HASH_LEN, &two, 1);
+	if (o3 != NULL)
+		su->hmac(o3, temp, OX_HASH_LEN, t2, OX_HASH_LEN, &three, 1);
 	memcpy(o1, t1, OX_HASH_LEN);
+	memcpy(o2, t2, OX_HASH_LEN);
 	sodium_memzero(temp, sizeof(temp));
 	sodium_memzero(t1, sizeof(t1));
+	sodium_memzero(t2, sizeof(t2));
 }
 
 void
-ox_noise_init(struct ox_noise *ns, const uint8_t *prologue, size_t plen)
+ox_noise_init(struct ox_noise *ns, const struct ox_noise_suite *suite, const uint8_t *prologue,
+	      size_t plen)
 {
-	/* The name is exactly HASHLEN bytes, so h is the name itself. */
-	_Static_assert(sizeof(OX_NOISE_NAME) - 1 == OX_HASH_LEN, "protocol name length");
-	memcpy(ns->h, OX_NOISE_NAME, OX_HASH_LEN);
+	size_t len = strlen(suite->name);
+
+	/* A name of HASHLEN bytes or fewer is h itself, zero-padded; a
+	 * longer one is hashed. */
+	memset(ns, 0, sizeof(*ns));
+	ns->suite = suite;
+	if (len <= OX_HASH_LEN)
+		memcpy(ns->h, suite->name, len);
+	else
+		suite->hash(ns->h, (const uint8_t *)suite->name, len, NULL, 0);
 	memcpy(ns->ck, ns->h, OX_HASH_LEN);
-	sodium_memzero(ns->k, sizeof(ns->k));
-	ns->n = 0;
-	ns->has_k = false;
 	ox_noise_mix_hash(ns, prologue, plen);
+}
+
+void
+ox_noise_resume(struct ox_noise *ns, const struct ox_noise_suite *suite,
+		const uint8_t h[OX_HASH_LEN], const uint8_t ck[OX_HASH_LEN])
+{
+	memset(ns, 0, sizeof(*ns));
+	ns->suite = suite;
+	memcpy(ns->h, h, OX_HASH_LEN);
+	memcpy(ns->ck, ck, OX_HASH_LEN);
 }
 
 void
 ox_noise_mix_hash(struct ox_noise *ns, const uint8_t *data, size_t len)
 {
-	crypto_hash_sha256_state st;
+	uint8_t h[OX_HASH_LEN];
 
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, ns->h, OX_HASH_LEN);
-	crypto_hash_sha256_update(&st, data, len);
-	crypto_hash_sha256_final(&st, ns->h);
+	ns->suite->hash(h, ns->h, OX_HASH_LEN, data, len);
+	memcpy(ns->h, h, OX_HASH_LEN);
 }
 
 static void
 mix_key(struct ox_noise *ns, const uint8_t *ikm, size_t len)
 {
-	hkdf2(ns->ck, ikm, len, ns->ck, ns->k);
+	hkdf(ns->suite, ns->ck, ikm, len, ns->ck, ns->k, NULL);
 	ns->n = 0;
 	ns->has_k = true;
+}
+
+void
+ox_noise_mix_psk(struct ox_noise *ns, const uint8_t psk[OX_KEY_LEN])
+{
+	static const uint8_t none[OX_KEY_LEN];
+	uint8_t th[OX_HASH_LEN];
+
+	/* No preshared key is the all-zero one (WireGuard). */
+	hkdf(ns->suite, ns->ck, psk != NULL ? psk : none, OX_KEY_LEN, ns->ck, th, ns->k);
+	ox_noise_mix_hash(ns, th, sizeof(th));
+	ns->n = 0;
+	ns->has_k = true;
+	sodium_memzero(th, sizeof(th));
+}
+
+/* The e token: MixHash(e), and in psk handshakes MixKey(e) too. */
+static void
+mix_e(struct ox_noise *ns, const uint8_t e[OX_KEY_LEN])
+{
+	ox_noise_mix_hash(ns, e, OX_KEY_LEN);
+	if (ns->suite->psk2)
+		mix_key(ns, e, OX_KEY_LEN);
 }
 
 int
@@ -128,7 +260,7 @@ decrypt_and_hash(struct ox_noise *ns, const uint8_t *in, size_t len, uint8_t *ou
 void
 ox_noise_split(const struct ox_noise *ns, uint8_t k1[OX_KEY_LEN], uint8_t k2[OX_KEY_LEN])
 {
-	hkdf2(ns->ck, NULL, 0, k1, k2);
+	hkdf(ns->suite, ns->ck, NULL, 0, k1, k2, NULL);
 }
 
 void
@@ -145,7 +277,7 @@ ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_
 	/* e */
 	if (crypto_scalarmult_base(out, e_priv) != 0)
 		return -1;
-	ox_noise_mix_hash(ns, out, OX_KEY_LEN);
+	mix_e(ns, out);
 	/* es */
 	if (ox_noise_mix_dh(ns, e_priv, rs) != 0)
 		return -1;
@@ -168,7 +300,7 @@ ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t
 		return -1;
 	/* e */
 	memcpy(re, in, OX_KEY_LEN);
-	ox_noise_mix_hash(ns, re, OX_KEY_LEN);
+	mix_e(ns, re);
 	/* es */
 	if (ox_noise_mix_dh(ns, s_priv, re) != 0)
 		return -1;
@@ -183,35 +315,42 @@ ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t
 
 int
 ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN], const uint8_t re[OX_KEY_LEN],
-	     const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen, uint8_t *out)
+	     const uint8_t rs[OX_KEY_LEN], const uint8_t *psk, const uint8_t *payload, size_t plen,
+	     uint8_t *out)
 {
 	/* e */
 	if (crypto_scalarmult_base(out, e_priv) != 0)
 		return -1;
-	ox_noise_mix_hash(ns, out, OX_KEY_LEN);
+	mix_e(ns, out);
 	/* ee */
 	if (ox_noise_mix_dh(ns, e_priv, re) != 0)
 		return -1;
 	/* se */
 	if (ox_noise_mix_dh(ns, e_priv, rs) != 0)
 		return -1;
+	/* psk */
+	if (ns->suite->psk2)
+		ox_noise_mix_psk(ns, psk);
 	return encrypt_and_hash(ns, payload, plen, out + 32);
 }
 
 int
 ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN], const uint8_t s_priv[OX_KEY_LEN],
-	    const uint8_t *in, size_t len, uint8_t *payload)
+	    const uint8_t *psk, const uint8_t *in, size_t len, uint8_t *payload)
 {
 	if (len < 32 + OX_TAG_LEN)
 		return -1;
 	/* e */
-	ox_noise_mix_hash(ns, in, OX_KEY_LEN);
+	mix_e(ns, in);
 	/* ee */
 	if (ox_noise_mix_dh(ns, e_priv, in) != 0)
 		return -1;
 	/* se */
 	if (ox_noise_mix_dh(ns, s_priv, in) != 0)
 		return -1;
+	/* psk */
+	if (ns->suite->psk2)
+		ox_noise_mix_psk(ns, psk);
 	return decrypt_and_hash(ns, in + 32, len - 32, payload);
 }
 

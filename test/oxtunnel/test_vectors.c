@@ -39,9 +39,9 @@ check_vector(const struct ox_noise_vector *v)
 	EXPECT(ox_key_public(r_s_pub, r_s) == 0, "%s: responder public", v->source);
 	EXPECT(memcmp(r_s_pub, rs, 32) == 0, "%s: responder key", v->source);
 
-	ox_noise_init(&ini, prologue, (size_t)plen);
+	ox_noise_init(&ini, &ox_noise_oxtunnel, prologue, (size_t)plen);
 	ox_noise_mix_hash(&ini, rs, 32);
-	ox_noise_init(&res, prologue, (size_t)plen);
+	ox_noise_init(&res, &ox_noise_oxtunnel, prologue, (size_t)plen);
 	ox_noise_mix_hash(&res, r_s_pub, 32);
 
 	/* -> e, es, s, ss */
@@ -59,10 +59,10 @@ check_vector(const struct ox_noise_vector *v)
 	pl = hex_decode(payload, BUF, v->messages[1].payload);
 	cl = hex_decode(ct, BUF, v->messages[1].ciphertext);
 	EXPECT(pl >= 0 && cl == 32 + pl + 16, "%s: msg1 sizes", v->source);
-	EXPECT(ox_ik_write2(&res, r_e, re, learnt_rs, payload, (size_t)pl, out) == 0 &&
+	EXPECT(ox_ik_write2(&res, r_e, re, learnt_rs, NULL, payload, (size_t)pl, out) == 0 &&
 		       memcmp(out, ct, (size_t)cl) == 0,
 	       "%s: msg1 bytes", v->source);
-	EXPECT(ox_ik_read2(&ini, i_e, i_s, ct, (size_t)cl, got) == 0 &&
+	EXPECT(ox_ik_read2(&ini, i_e, i_s, NULL, ct, (size_t)cl, got) == 0 &&
 		       memcmp(got, payload, (size_t)pl) == 0,
 	       "%s: msg1 read", v->source);
 

@@ -3,7 +3,10 @@
 #define OX_TUNNEL_PRIVATE_H
 /*
  * Inside lib/oxtunnel: the Noise symmetric state and the two IK messages,
- * shared by the handshake code and the test-vector test.
+ * shared by the handshake code and the test-vector test. One implementation
+ * serves both wire protocols, parameterised by a suite: OxTunnel v2's
+ * Noise_IK_25519_ChaChaPoly_SHA256 and WireGuard's
+ * Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -12,7 +15,6 @@
 
 #include "ox_tunnel.h"
 
-#define OX_NOISE_NAME "Noise_IK_25519_ChaChaPoly_SHA256"
 #define OX_PROLOGUE "OxTunnel v2" /* then the first 8 bytes of INIT */
 #define OX_PROLOGUE_LEN (sizeof(OX_PROLOGUE) - 1 + 8)
 #define OX_HASH_LEN 32
@@ -22,8 +24,27 @@
 #define OX_IK1_LEN (32 + 32 + OX_TAG_LEN + OX_TAI64N_LEN + OX_TAG_LEN)
 #define OX_IK2_LEN (32 + OX_HS_PAYLOAD_LEN + OX_TAG_LEN)
 
+/*
+ * A Noise protocol's name and hash. hash() and hmac() take their input in
+ * two parts (a || b; b may be empty) and give OX_HASH_LEN bytes.
+ */
+struct ox_noise_suite {
+	const char *name;
+	bool psk2; /* IKpsk2: e tokens also MixKey(e); a PSK after the response's se */
+	void (*hash)(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b,
+		     size_t blen);
+	void (*hmac)(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a,
+		     size_t alen, const uint8_t *b, size_t blen);
+};
+
+/* Noise_IK_25519_ChaChaPoly_SHA256 (libsodium) */
+extern const struct ox_noise_suite ox_noise_oxtunnel;
+/* Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s (OpenSSL's BLAKE2s and HMAC) */
+extern const struct ox_noise_suite ox_noise_wireguard;
+
 /* Noise SymmetricState (with its CipherState). */
 struct ox_noise {
+	const struct ox_noise_suite *suite;
 	uint8_t h[OX_HASH_LEN];
 	uint8_t ck[OX_HASH_LEN];
 	uint8_t k[OX_KEY_LEN];
@@ -31,10 +52,17 @@ struct ox_noise {
 	bool has_k;
 };
 
-void ox_noise_init(struct ox_noise *ns, const uint8_t *prologue, size_t plen);
+/* InitializeSymmetric(suite's name), then MixHash(prologue). */
+void ox_noise_init(struct ox_noise *ns, const struct ox_noise_suite *suite, const uint8_t *prologue,
+		   size_t plen);
+/* Pick a handshake up again from h and ck kept between its messages. */
+void ox_noise_resume(struct ox_noise *ns, const struct ox_noise_suite *suite,
+		     const uint8_t h[OX_HASH_LEN], const uint8_t ck[OX_HASH_LEN]);
 void ox_noise_mix_hash(struct ox_noise *ns, const uint8_t *data, size_t len);
 int ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN],
 		    const uint8_t pub[OX_KEY_LEN]);
+/* MixKeyAndHash(psk): what psk2 mixes after the response's se. */
+void ox_noise_mix_psk(struct ox_noise *ns, const uint8_t psk[OX_KEY_LEN]);
 void ox_noise_split(const struct ox_noise *ns, uint8_t k1[OX_KEY_LEN], uint8_t k2[OX_KEY_LEN]);
 void ox_noise_wipe(struct ox_noise *ns);
 
@@ -42,7 +70,9 @@ void ox_noise_wipe(struct ox_noise *ns);
  * IK message 1 (-> e, es, s, ss, payload) and 2 (<- e, ee, se, payload).
  * The caller has done ox_noise_init() and mixed the pre-message (the
  * responder's static key). Outputs are 32 + 48 + plen + 16 and 32 + plen +
- * 16 bytes. Return 0 or -1 (degenerate DH, or a tag that fails).
+ * 16 bytes. Return 0 or -1 (degenerate DH, or a tag that fails). With a
+ * psk2 suite, message 2 mixes psk (all zeros when the peer has none);
+ * other suites take NULL.
  */
 int ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
 		 const uint8_t s_pub[OX_KEY_LEN], const uint8_t e_priv[OX_KEY_LEN],
@@ -50,10 +80,11 @@ int ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
 int ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in,
 		size_t len, uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN], uint8_t *payload);
 int ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
-		 const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN], const uint8_t *payload,
-		 size_t plen, uint8_t *out);
+		 const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN], const uint8_t *psk,
+		 const uint8_t *payload, size_t plen, uint8_t *out);
 int ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
-		const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len, uint8_t *payload);
+		const uint8_t s_priv[OX_KEY_LEN], const uint8_t *psk, const uint8_t *in, size_t len,
+		uint8_t *payload);
 
 /* The per-packet AEAD with a whole 96-bit nonce (RFC 8439 vectors). */
 int ox_aead_seal_iv(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], const uint8_t nonce[12],
