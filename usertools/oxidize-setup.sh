@@ -60,7 +60,10 @@ PACKAGES=(
 	python3-matplotlib
 	python3-prometheus-client
 	python3-pyelftools
+	qrencode
 	shellcheck
+	wireguard-go
+	wireguard-tools
 	xdp-tools
 )
 

@@ -18,6 +18,7 @@
 /* The wire protocols on the port, asked in this order (relay_proto.h). */
 const struct relay_proto *const relay_protos[RELAY_PROTO_MAX] = {
 	&relay_proto_oxtunnel,
+	&relay_proto_wireguard,
 };
 
 const char *const relay_ctr_names[RELAY_CTR_MAX] = {
@@ -70,6 +71,7 @@ relay_init(struct srv_server *srv)
 		.mode = RTE_HASH_QSBR_MODE_DQ,
 	};
 	uint8_t priv[OX_KEY_LEN];
+	struct ox_hs_conf wg_conf;
 	char err[512], pub64[OX_KEY_B64_LEN + 1];
 	struct srv_relay *r;
 	unsigned int i;
@@ -92,8 +94,11 @@ relay_init(struct srv_server *srv)
 		goto fail;
 	}
 	r->hs = ox_hs_create(priv, NULL);
+	ox_hs_conf_default(&wg_conf);
+	wg_conf.wire = OX_WIRE_WIREGUARD;
+	r->wg_hs = ox_hs_create(priv, &wg_conf);
 	sodium_memzero(priv, sizeof(priv));
-	if (r->hs == NULL) {
+	if (r->hs == NULL || r->wg_hs == NULL) {
 		ret = -errno;
 		SRV_LOG(ERR, "key file %s does not hold a usable X25519 key", srv->conf.key_file);
 		goto fail;
@@ -116,7 +121,9 @@ relay_init(struct srv_server *srv)
 				"before it are not recognised as replays");
 	ox_tsstore_apply(r->ts, &r->allow);
 	ox_hs_set_allowlist(r->hs, &r->allow);
+	ox_hs_set_allowlist(r->wg_hs, &r->allow);
 	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
+	ox_wg_mac1_key(r->wg_mac1_key, ox_hs_public(r->wg_hs));
 	r->pool = relay_pool_build(&r->allow, NULL, &srv->pool_conf, err, sizeof(err));
 	if (r->pool == NULL) {
 		SRV_LOG(ERR, "%s", err);
@@ -241,6 +248,7 @@ relay_free(struct srv_server *srv)
 	ox_policy_free(r->policy);
 	ox_allowlist_free(&r->allow);
 	ox_hs_free(r->hs);
+	ox_hs_free(r->wg_hs);
 	rte_free(r);
 	srv->relay = NULL;
 }

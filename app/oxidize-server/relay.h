@@ -121,8 +121,10 @@ struct relay_install {
 
 struct srv_relay {
 	struct srv_server *srv;
-	uint8_t mac1_key[OX_KEY_LEN]; /* set at init, then read by every worker */
-	struct ox_hs_server *hs;
+	uint8_t mac1_key[OX_KEY_LEN];	 /* set at init, then read by every worker */
+	uint8_t wg_mac1_key[OX_KEY_LEN]; /* the same for WireGuard */
+	struct ox_hs_server *hs;	 /* OxTunnel v2 handshakes */
+	struct ox_hs_server *wg_hs;	 /* WireGuard's, same key and allow-list */
 	struct ox_allowlist allow;
 	struct ox_tsstore *ts; /* greatest accepted timestamp per key */
 	bool ts_failing;       /* the state file could not be written */

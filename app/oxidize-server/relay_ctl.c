@@ -380,9 +380,11 @@ reload_allowlist(struct srv_relay *r)
 	/* Only the control thread reads the list and the pool: swap and free
 	 * at once. */
 	ox_hs_set_allowlist(r->hs, &fresh);
+	ox_hs_set_allowlist(r->wg_hs, &fresh);
 	ox_allowlist_free(&r->allow);
 	r->allow = fresh;
 	ox_hs_set_allowlist(r->hs, &r->allow);
+	ox_hs_set_allowlist(r->wg_hs, &r->allow);
 	ox_addrpool_free(r->pool);
 	r->pool = pool;
 	r->reloads++;

@@ -58,7 +58,8 @@ struct relay_proto {
 	 */
 	int (*open)(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
 		    uint16_t *pt_off, uint16_t *pt_len);
-	/* Owner: the next packet of a RELAY_OPEN_BATCH plaintext (ox_batch_next()). */
+	/* Owner: the next packet of a RELAY_OPEN_BATCH plaintext (ox_batch_next());
+	 * NULL for a protocol without batches. */
 	int (*next_packet)(const uint8_t *pt, size_t len, size_t *off, const uint8_t **pkt,
 			   size_t *pkt_len);
 	/*
@@ -85,11 +86,12 @@ struct relay_proto {
 };
 
 /* The protocols, in the order match() is asked (relay.c). */
-#define RELAY_PROTO_MAX 1
+#define RELAY_PROTO_MAX 2
 extern const struct relay_proto *const relay_protos[RELAY_PROTO_MAX];
 
-/* proto_oxtunnel.c */
+/* proto_oxtunnel.c, proto_wireguard.c */
 extern const struct relay_proto relay_proto_oxtunnel;
+extern const struct relay_proto relay_proto_wireguard;
 
 /* The protocol whose message d starts, as its index in relay_protos[], or -1. */
 static inline int

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * The allow-list: which client static keys may complete a handshake, with
- * an optional name and fixed tunnel addresses. Parsed whole into a sorted
+ * an optional name, fixed tunnel addresses and a WireGuard preshared key
+ * ("psk=" and its base64). Parsed whole into a sorted
  * array, so a reload builds a new list and swaps it in.
  */
 #include <arpa/inet.h>
@@ -63,7 +64,25 @@ name_ok(const char *t, size_t n)
 	return true;
 }
 
-/* One token after the key: a name (second token only) or an address. */
+/* "psk=" and 44 base64 characters: WireGuard's preshared key. */
+static int
+parse_psk(struct ox_allow_entry *e, const char *t, size_t n, char *err, size_t errlen)
+{
+	if (!sodium_is_zero(e->psk, OX_KEY_LEN)) {
+		ox_errf(err, errlen, "line %u: a second preshared key", e->line);
+		return -EINVAL;
+	}
+	if (ox_key_from_base64(e->psk, t + 4, n - 4) != 0 || sodium_is_zero(e->psk, OX_KEY_LEN)) {
+		sodium_memzero(e->psk, OX_KEY_LEN);
+		ox_errf(err, errlen, "line %u: psk= takes a base64 key of 44 characters, not zero",
+			e->line);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* One token after the key: a name (second token only), an address or a
+ * preshared key. */
 static int
 parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos, char *err, size_t errlen)
 {
@@ -71,6 +90,8 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos, char *er
 	uint8_t a6[16];
 	struct in_addr a4;
 
+	if (n >= 4 && memcmp(t, "psk=", 4) == 0)
+		return parse_psk(e, t, n, err, errlen);
 	if (n < sizeof(buf)) {
 		memcpy(buf, t, n);
 		buf[n] = '\0';
@@ -137,8 +158,9 @@ parse_line(struct ox_allow_entry *e, const char *p, size_t len, char *err, size_
 					e->line, (int)(i - start > 64 ? 64 : i - start), p + start);
 				return -EINVAL;
 			}
-		} else if (pos > 3) {
-			ox_errf(err, errlen, "line %u: too many fields (key, name, two addresses)",
+		} else if (pos > 4) {
+			ox_errf(err, errlen,
+				"line %u: too many fields (key, name, two addresses, psk=)",
 				e->line);
 			return -EINVAL;
 		} else {

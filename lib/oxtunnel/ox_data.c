@@ -60,13 +60,27 @@ elapsed(uint64_t now_ns, uint64_t since_ns, uint64_t limit_ns)
 	return now_ns > since_ns && now_ns - since_ns >= limit_ns;
 }
 
+/* The header of a DATA message in the keypair's wire format. */
+static void
+put_data_hdr(uint8_t *pkt, uint8_t wire)
+{
+	if (wire == OX_WIRE_WIREGUARD) {
+		pkt[0] = OX_MSG_DATA;
+		pkt[1] = pkt[2] = pkt[3] = 0;
+	} else {
+		ox_put_hdr(pkt, OX_MSG_DATA);
+	}
+}
+
 /* Seal with the send fields of a keypair or of a send key. */
 static int
 seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, uint64_t limit,
-     uint64_t birth_ns, uint64_t expire_ns, uint32_t remote_index, uint8_t *pkt, size_t plain_len,
-     uint64_t now_ns)
+     uint64_t birth_ns, uint64_t expire_ns, uint32_t remote_index, uint8_t wire, uint8_t *pkt,
+     size_t plain_len, uint64_t now_ns)
 {
+	bool wg = wire == OX_WIRE_WIREGUARD;
 	uint64_t counter;
+	size_t pad;
 
 	if (plain_len > OX_MAX_PLAINTEXT)
 		return -OX_DROP_TOO_LONG;
@@ -81,11 +95,18 @@ seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, u
 		return -OX_DROP_KEY_EXPIRED;
 	}
 
-	ox_put_hdr(pkt, OX_MSG_DATA);
+	/* WireGuard hides lengths to OX_WG_PAD bytes (never past the largest
+	 * plaintext). */
+	pad = wg ? (OX_WG_PAD - plain_len % OX_WG_PAD) % OX_WG_PAD : 0;
+	if (plain_len + pad > OX_MAX_PLAINTEXT)
+		pad = OX_MAX_PLAINTEXT - plain_len;
+	memset(pkt + OX_DATA_HDR_LEN + plain_len, 0, pad);
+	plain_len += pad;
+	put_data_hdr(pkt, wire);
 	ox_put_le32(pkt + 4, remote_index);
 	ox_put_le64(pkt + 8, counter);
-	if (ox_aead_seal(a, key, counter, pkt, OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN, plain_len,
-			 pkt + OX_DATA_HDR_LEN + plain_len) != 0)
+	if (ox_aead_seal(a, key, counter, pkt, wg ? 0 : OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN,
+			 plain_len, pkt + OX_DATA_HDR_LEN + plain_len) != 0)
 		return -OX_DROP_CRYPTO;
 	return (int)(plain_len + OX_DATA_OVERHEAD);
 }
@@ -97,7 +118,7 @@ ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t plai
 	if (!kp->valid)
 		return -OX_DROP_KEY_EXPIRED;
 	return seal(a, kp->send_key, &kp->send_counter, kp->send_limit, kp->birth_ns, kp->expire_ns,
-		    kp->remote_index, pkt, plain_len, now_ns);
+		    kp->remote_index, kp->wire, pkt, plain_len, now_ns);
 }
 
 int
@@ -107,7 +128,7 @@ ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt, size_t p
 	if (!sk->valid)
 		return -OX_DROP_KEY_EXPIRED;
 	return seal(a, sk->key, &sk->counter, sk->limit, sk->birth_ns, sk->expire_ns,
-		    sk->remote_index, pkt, plain_len, now_ns);
+		    sk->remote_index, sk->wire, pkt, plain_len, now_ns);
 }
 
 void
@@ -121,6 +142,7 @@ ox_sendkey_from(struct ox_sendkey *sk, const struct ox_keypair *kp)
 	sk->birth_ns = kp->birth_ns;
 	sk->expire_ns = kp->expire_ns;
 	sk->remote_index = kp->remote_index;
+	sk->wire = kp->wire;
 	sk->valid = kp->valid;
 }
 
@@ -155,7 +177,8 @@ ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len,
 	if (ret < 0)
 		return ret;
 	plain_len = len - OX_DATA_OVERHEAD;
-	if (ox_aead_open(a, kp->recv_key, counter, pkt, OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN,
+	if (ox_aead_open(a, kp->recv_key, counter, pkt,
+			 kp->wire == OX_WIRE_WIREGUARD ? 0 : OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN,
 			 plain_len, pkt + OX_DATA_HDR_LEN + plain_len) != 0)
 		return -OX_DROP_BAD_TAG;
 	ox_replay_commit(&kp->replay, counter);
@@ -263,6 +286,7 @@ ox_peer_install(struct ox_peer *p, const struct ox_keypair *kp, bool confirmed)
 	p->kp[slot].local_index = kp->local_index;
 	p->kp[slot].remote_index = kp->remote_index;
 	p->kp[slot].initiator = kp->initiator;
+	p->kp[slot].wire = kp->wire;
 	p->kp[slot].replay = kp->replay;
 	p->kp[slot].valid = kp->valid;
 	if (confirmed) {

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The OxTunnel v2 handshake around Noise IK: the INIT / RESPONSE / COOKIE
- * messages, mac1 (any initiation must prove it knows the server's public
- * key before any Diffie-Hellman is spent on it), mac2 and cookies (under
- * load, proof of owning the source address), and a per-source token
- * bucket. The server object has one writer: the control thread.
+ * The handshake around Noise IK, for OxTunnel v2 and for WireGuard: the
+ * INIT / RESPONSE / COOKIE messages, mac1 (any initiation must prove it
+ * knows the server's public key before any Diffie-Hellman is spent on it),
+ * mac2 and cookies (under load, proof of owning the source address), and a
+ * per-source token bucket. The two differ in their header bytes, hash and
+ * MAC, prologue and response (struct hs_wire); the steps are the same. The
+ * server object has one writer: the control thread.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -14,7 +16,58 @@
 #include "ox_ratelimit.h"
 #include "private/ox_tunnel_private.h"
 
+/* What differs between the wire protocols' handshakes. */
+struct hs_wire {
+	const struct ox_noise_suite *suite;
+	void (*mac)(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint8_t *in,
+		    size_t len);
+	void (*label_key)(uint8_t out[OX_KEY_LEN], const char label[8],
+			  const uint8_t pub[OX_KEY_LEN]);
+	size_t response_len;
+};
+
+static const struct hs_wire wires[] = {
+	[OX_WIRE_OXTUNNEL] = { &ox_noise_oxtunnel, ox_mac, ox_label_key, OX_RESPONSE_LEN },
+	[OX_WIRE_WIREGUARD] = { &ox_noise_wireguard, ox_wg_mac, ox_wg_label_key,
+				OX_WG_RESPONSE_LEN },
+};
+
+/* A message's first four bytes: OxTunnel's magic, version and type, or
+ * WireGuard's type and three zero bytes. */
+static void
+put_msg_hdr(uint8_t *p, enum ox_wire wire, uint8_t type)
+{
+	if (wire == OX_WIRE_WIREGUARD) {
+		p[0] = type;
+		p[1] = p[2] = p[3] = 0;
+	} else {
+		ox_put_hdr(p, type);
+	}
+}
+
+static uint8_t
+msg_type(const uint8_t *p, enum ox_wire wire)
+{
+	return wire == OX_WIRE_WIREGUARD ? p[0] : p[3];
+}
+
+/* The Noise prologue: OxTunnel binds the INIT's first 8 bytes; WireGuard
+ * has its identifier. @return its length. */
+#define PROLOGUE_MAX 64
+static size_t
+prologue_of(uint8_t p[PROLOGUE_MAX], enum ox_wire wire, const uint8_t *init)
+{
+	if (wire == OX_WIRE_WIREGUARD) {
+		memcpy(p, OX_WG_IDENTIFIER, sizeof(OX_WG_IDENTIFIER) - 1);
+		return sizeof(OX_WG_IDENTIFIER) - 1;
+	}
+	memcpy(p, OX_PROLOGUE, sizeof(OX_PROLOGUE) - 1);
+	memcpy(p + sizeof(OX_PROLOGUE) - 1, init, 8);
+	return OX_PROLOGUE_LEN;
+}
+
 struct ox_hs_server {
+	enum ox_wire wire;
 	uint8_t s_priv[OX_KEY_LEN];
 	uint8_t s_pub[OX_KEY_LEN];
 	uint8_t mac1_key[OX_KEY_LEN];
@@ -33,6 +86,7 @@ ox_hs_conf_default(struct ox_hs_conf *c)
 	c->hs_per_second = 20;
 	c->hs_burst = 5;
 	c->ratelimit_entries = 4096;
+	c->wire = OX_WIRE_OXTUNNEL;
 }
 
 struct ox_hs_server *
@@ -54,14 +108,16 @@ ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c)
 	if (s == NULL)
 		return NULL;
 	memcpy(s->s_priv, priv, OX_KEY_LEN);
-	if (ox_key_public(s->s_pub, s->s_priv) != 0) {
+	if ((c->wire != OX_WIRE_OXTUNNEL && c->wire != OX_WIRE_WIREGUARD) ||
+	    ox_key_public(s->s_pub, s->s_priv) != 0) {
 		sodium_memzero(s, sizeof(*s));
 		free(s);
 		errno = EINVAL;
 		return NULL;
 	}
-	ox_mac1_key(s->mac1_key, s->s_pub);
-	ox_label_key(s->cookie_key, "cookie--", s->s_pub);
+	s->wire = c->wire;
+	wires[s->wire].label_key(s->mac1_key, "mac1----", s->s_pub);
+	wires[s->wire].label_key(s->cookie_key, "cookie--", s->s_pub);
 	rlc.per_second = c->hs_per_second;
 	rlc.burst = c->hs_burst;
 	rlc.entries = c->ratelimit_entries;
@@ -99,6 +155,12 @@ ox_hs_set_allowlist(struct ox_hs_server *s, const struct ox_allowlist *al)
 	s->allow = al;
 }
 
+size_t
+ox_hs_response_len(const struct ox_hs_server *s)
+{
+	return wires[s->wire].response_len;
+}
+
 /* The cookie of a source: MAC of its address and port under the secret. */
 static void
 cookie_of(struct ox_hs_server *s, const struct ox_src *src, uint64_t now_ns,
@@ -113,7 +175,7 @@ cookie_of(struct ox_hs_server *s, const struct ox_src *src, uint64_t now_ns,
 	memcpy(a, src->addr, 16);
 	a[16] = (uint8_t)(src->port >> 8);
 	a[17] = (uint8_t)src->port;
-	ox_mac(cookie, s->secret, sizeof(s->secret), a, sizeof(a));
+	wires[s->wire].mac(cookie, s->secret, sizeof(s->secret), a, sizeof(a));
 }
 
 void
@@ -122,26 +184,38 @@ ox_mac1_key(uint8_t out[OX_KEY_LEN], const uint8_t server_pub[OX_KEY_LEN])
 	ox_label_key(out, "mac1----", server_pub);
 }
 
-int
-ox_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len)
+void
+ox_wg_mac1_key(uint8_t out[OX_KEY_LEN], const uint8_t pub[OX_KEY_LEN])
+{
+	ox_wg_label_key(out, "mac1----", pub);
+}
+
+/* Both protocols' INITs are 148 bytes with mac1 and mac2 in one place. */
+static int
+check_mac1(enum ox_wire wire, const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len)
 {
 	uint8_t mac[OX_MAC_LEN];
 
 	if (len != OX_INIT_LEN)
 		return -OX_DROP_BAD_LENGTH;
-	if (pkt[3] != OX_MSG_INIT)
+	if (msg_type(pkt, wire) != OX_MSG_INIT)
 		return -OX_DROP_UNEXPECTED;
-	ox_mac(mac, mac1_key, OX_KEY_LEN, pkt, OX_INIT_MAC1_OFF);
+	wires[wire].mac(mac, mac1_key, OX_KEY_LEN, pkt, OX_INIT_MAC1_OFF);
 	if (sodium_memcmp(mac, pkt + OX_INIT_MAC1_OFF, OX_MAC_LEN) != 0)
 		return -OX_DROP_BAD_MAC1;
 	return 0;
 }
 
-static void
-prologue_of(uint8_t p[OX_PROLOGUE_LEN], const uint8_t *init)
+int
+ox_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len)
 {
-	memcpy(p, OX_PROLOGUE, sizeof(OX_PROLOGUE) - 1);
-	memcpy(p + sizeof(OX_PROLOGUE) - 1, init, 8);
+	return check_mac1(OX_WIRE_OXTUNNEL, mac1_key, pkt, len);
+}
+
+int
+ox_wg_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len)
+{
+	return check_mac1(OX_WIRE_WIREGUARD, mac1_key, pkt, len);
 }
 
 int
@@ -149,25 +223,27 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 		   uint64_t now_ns, bool under_load, struct ox_responder *r,
 		   uint8_t reply[OX_COOKIE_LEN])
 {
+	const struct hs_wire *w = &wires[s->wire];
 	uint8_t mac[OX_MAC_LEN], cookie[OX_MAC_LEN];
-	uint8_t prologue[OX_PROLOGUE_LEN];
+	uint8_t prologue[PROLOGUE_MAX];
 	uint8_t ts[OX_TAI64N_LEN];
 	struct ox_allow_entry *peer;
 	struct ox_noise ns;
+	size_t plen;
 	int ret;
 
-	ret = ox_init_check_mac1(s->mac1_key, pkt, len);
+	ret = check_mac1(s->wire, s->mac1_key, pkt, len);
 	if (ret < 0)
 		return ret;
 
 	if (under_load) {
 		cookie_of(s, src, now_ns, cookie);
-		ox_mac(mac, cookie, OX_MAC_LEN, pkt, OX_INIT_MAC2_OFF);
+		w->mac(mac, cookie, OX_MAC_LEN, pkt, OX_INIT_MAC2_OFF);
 		if (sodium_memcmp(mac, pkt + OX_INIT_MAC2_OFF, OX_MAC_LEN) != 0) {
 			/* Prove the source is reachable before spending DH on it:
 			 * the cookie, sealed under a key derived from our public
 			 * key and bound to this initiation's mac1. */
-			ox_put_hdr(reply, OX_MSG_COOKIE);
+			put_msg_hdr(reply, s->wire, OX_MSG_COOKIE);
 			memcpy(reply + 4, pkt + 4, 4);
 			randombytes_buf(reply + 8, 24);
 			crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -187,8 +263,8 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 		return -OX_DROP_RATE_LIMITED;
 	}
 
-	prologue_of(prologue, pkt);
-	ox_noise_init(&ns, &ox_noise_oxtunnel, prologue, sizeof(prologue));
+	plen = prologue_of(prologue, s->wire, pkt);
+	ox_noise_init(&ns, w->suite, prologue, plen);
 	ox_noise_mix_hash(&ns, s->s_pub, OX_KEY_LEN);
 	if (ox_ik_read1(&ns, s->s_priv, pkt + 8, OX_IK1_LEN, r->re, r->peer_key, ts) != 0) {
 		ret = -OX_DROP_HS_DECRYPT;
@@ -255,10 +331,29 @@ payload_get(const uint8_t p[OX_HS_PAYLOAD_LEN], struct ox_hs_payload *pl)
 	return 0;
 }
 
+/* WireGuard's response: sender and receiver index, e, an empty payload,
+ * mac1 under the initiator's key, no mac2 (we hold no cookie of theirs). */
+static int
+write_wg_response(struct ox_noise *ns, struct ox_responder *r, const uint8_t e_priv[OX_KEY_LEN],
+		  uint32_t local_index, uint8_t *out)
+{
+	uint8_t key[OX_KEY_LEN];
+
+	put_msg_hdr(out, OX_WIRE_WIREGUARD, OX_MSG_RESPONSE);
+	ox_put_le32(out + 4, local_index);
+	ox_put_le32(out + 8, r->remote_index);
+	if (ox_ik_write2(ns, e_priv, r->re, r->peer_key, r->peer ? r->peer->psk : NULL, NULL, 0,
+			 out + 12) != 0)
+		return -EIO;
+	ox_wg_mac1_key(key, r->peer_key);
+	ox_wg_mac(out + OX_WG_RESPONSE_MAC1_OFF, key, sizeof(key), out, OX_WG_RESPONSE_MAC1_OFF);
+	memset(out + OX_WG_RESPONSE_MAC2_OFF, 0, OX_MAC_LEN);
+	return 0;
+}
+
 int
 ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct ox_hs_payload *pl,
-		    uint32_t local_index, uint64_t now_ns, uint8_t out[OX_RESPONSE_LEN],
-		    struct ox_keypair *kp)
+		    uint32_t local_index, uint64_t now_ns, uint8_t *out, struct ox_keypair *kp)
 {
 	uint8_t payload[OX_HS_PAYLOAD_LEN];
 	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];
@@ -266,20 +361,26 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct
 	struct ox_noise ns;
 	int ret = 0;
 
-	(void)s;
-	ox_noise_resume(&ns, &ox_noise_oxtunnel, r->h, r->ck);
+	ox_noise_resume(&ns, wires[s->wire].suite, r->h, r->ck);
 	ox_key_generate(e_priv, e_pub);
-	payload_put(payload, pl, local_index);
-	ox_put_hdr(out, OX_MSG_RESPONSE);
-	ox_put_le32(out + 4, r->remote_index);
-	if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, NULL, payload, sizeof(payload),
-			 out + 8) != 0) {
-		ret = -EIO;
-		goto out;
+	if (s->wire == OX_WIRE_WIREGUARD) {
+		ret = write_wg_response(&ns, r, e_priv, local_index, out);
+		if (ret != 0)
+			goto out;
+	} else {
+		payload_put(payload, pl, local_index);
+		put_msg_hdr(out, s->wire, OX_MSG_RESPONSE);
+		ox_put_le32(out + 4, r->remote_index);
+		if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, NULL, payload, sizeof(payload),
+				 out + 8) != 0) {
+			ret = -EIO;
+			goto out;
+		}
 	}
 	/* k1 carries initiator -> responder. */
 	ox_noise_split(&ns, k1, k2);
 	ox_keypair_init(kp, k2, k1, local_index, r->remote_index, now_ns, false);
+	kp->wire = (uint8_t)s->wire;
 out:
 	sodium_memzero(e_priv, sizeof(e_priv));
 	sodium_memzero(k1, sizeof(k1));
@@ -293,11 +394,23 @@ int
 ox_initiator_init(struct ox_initiator *in, const uint8_t priv[OX_KEY_LEN],
 		  const uint8_t server_pub[OX_KEY_LEN])
 {
+	return ox_initiator_init_wire(in, OX_WIRE_OXTUNNEL, priv, server_pub, NULL);
+}
+
+int
+ox_initiator_init_wire(struct ox_initiator *in, enum ox_wire wire, const uint8_t priv[OX_KEY_LEN],
+		       const uint8_t server_pub[OX_KEY_LEN], const uint8_t *psk)
+{
 	uint8_t dh[OX_KEY_LEN];
 
 	if (sodium_init() < 0)
 		return -EIO;
+	if (wire != OX_WIRE_OXTUNNEL && wire != OX_WIRE_WIREGUARD)
+		return -EINVAL;
 	memset(in, 0, sizeof(*in));
+	in->wire = wire;
+	if (psk != NULL)
+		memcpy(in->psk, psk, OX_KEY_LEN);
 	memcpy(in->s_priv, priv, OX_KEY_LEN);
 	if (ox_key_public(in->s_pub, priv) != 0)
 		goto bad;
@@ -306,8 +419,8 @@ ox_initiator_init(struct ox_initiator *in, const uint8_t priv[OX_KEY_LEN],
 		goto bad;
 	sodium_memzero(dh, sizeof(dh));
 	memcpy(in->server_pub, server_pub, OX_KEY_LEN);
-	ox_mac1_key(in->mac1_key, server_pub);
-	ox_label_key(in->cookie_key, "cookie--", server_pub);
+	wires[wire].label_key(in->mac1_key, "mac1----", server_pub);
+	wires[wire].label_key(in->cookie_key, "cookie--", server_pub);
 	return 0;
 bad:
 	ox_initiator_wipe(in);
@@ -318,27 +431,29 @@ int
 ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t tai64n[12],
 		   uint64_t now_ns, uint8_t out[OX_INIT_LEN])
 {
-	uint8_t prologue[OX_PROLOGUE_LEN];
+	const struct hs_wire *w = &wires[in->wire];
+	uint8_t prologue[PROLOGUE_MAX];
 	uint8_t e_pub[OX_KEY_LEN];
 	struct ox_noise ns;
+	size_t plen;
 	int ret = 0;
 
 	ox_key_generate(in->e_priv, e_pub);
-	ox_put_hdr(out, OX_MSG_INIT);
+	put_msg_hdr(out, in->wire, OX_MSG_INIT);
 	ox_put_le32(out + 4, local_index);
-	prologue_of(prologue, out);
-	ox_noise_init(&ns, &ox_noise_oxtunnel, prologue, sizeof(prologue));
+	plen = prologue_of(prologue, in->wire, out);
+	ox_noise_init(&ns, w->suite, prologue, plen);
 	ox_noise_mix_hash(&ns, in->server_pub, OX_KEY_LEN);
 	if (ox_ik_write1(&ns, in->s_priv, in->s_pub, in->e_priv, in->server_pub, tai64n,
 			 OX_TAI64N_LEN, out + 8) != 0) {
 		ret = -EIO;
 		goto out;
 	}
-	ox_mac(out + OX_INIT_MAC1_OFF, in->mac1_key, OX_KEY_LEN, out, OX_INIT_MAC1_OFF);
+	w->mac(out + OX_INIT_MAC1_OFF, in->mac1_key, OX_KEY_LEN, out, OX_INIT_MAC1_OFF);
 	memcpy(in->last_mac1, out + OX_INIT_MAC1_OFF, OX_MAC_LEN);
 	if (in->cookie_ns != 0 && now_ns >= in->cookie_ns &&
 	    now_ns - in->cookie_ns < OX_COOKIE_SECRET_NS)
-		ox_mac(out + OX_INIT_MAC2_OFF, in->cookie, OX_MAC_LEN, out, OX_INIT_MAC2_OFF);
+		w->mac(out + OX_INIT_MAC2_OFF, in->cookie, OX_MAC_LEN, out, OX_INIT_MAC2_OFF);
 	else
 		memcpy(out + OX_INIT_MAC2_OFF, zero_mac, OX_MAC_LEN);
 	memcpy(in->h, ns.h, sizeof(in->h));
@@ -358,7 +473,7 @@ ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t 
 
 	if (len != OX_COOKIE_LEN)
 		return -OX_DROP_BAD_LENGTH;
-	if (pkt[3] != OX_MSG_COOKIE)
+	if (msg_type(pkt, in->wire) != OX_MSG_COOKIE)
 		return -OX_DROP_UNEXPECTED;
 	if (!in->pending)
 		return -OX_DROP_UNEXPECTED;
@@ -374,6 +489,57 @@ ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t 
 	return 0;
 }
 
+/* The initiator's end of the handshake once a keypair is derived. */
+static void
+initiator_done(struct ox_initiator *in)
+{
+	in->pending = false;
+	sodium_memzero(in->e_priv, sizeof(in->e_priv));
+	sodium_memzero(in->h, sizeof(in->h));
+	sodium_memzero(in->ck, sizeof(in->ck));
+}
+
+static int
+consume_wg_response(struct ox_initiator *in, const uint8_t *pkt, size_t len, uint64_t now_ns,
+		    struct ox_hs_payload *pl, struct ox_keypair *kp)
+{
+	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN], key[OX_KEY_LEN], mac[OX_MAC_LEN], none[1];
+	struct ox_noise ns;
+	int ret;
+
+	if (len != OX_WG_RESPONSE_LEN)
+		return -OX_DROP_BAD_LENGTH;
+	if (pkt[0] != OX_MSG_RESPONSE || pkt[1] != 0 || pkt[2] != 0 || pkt[3] != 0)
+		return -OX_DROP_UNEXPECTED;
+	if (!in->pending)
+		return -OX_DROP_UNEXPECTED;
+	if (ox_get_le32(pkt + 8) != in->local_index)
+		return -OX_DROP_UNKNOWN_INDEX;
+	/* mac1 under our own key: the server knew who it answers. */
+	ox_wg_mac1_key(key, in->s_pub);
+	ox_wg_mac(mac, key, sizeof(key), pkt, OX_WG_RESPONSE_MAC1_OFF);
+	if (sodium_memcmp(mac, pkt + OX_WG_RESPONSE_MAC1_OFF, OX_MAC_LEN) != 0)
+		return -OX_DROP_BAD_MAC1;
+	ox_noise_resume(&ns, &ox_noise_wireguard, in->h, in->ck);
+	if (ox_ik_read2(&ns, in->e_priv, in->s_priv, in->psk, pkt + 12, 32 + OX_TAG_LEN, none) !=
+	    0) {
+		ret = -OX_DROP_HS_DECRYPT;
+		goto out;
+	}
+	memset(pl, 0, sizeof(*pl));
+	pl->index = ox_get_le32(pkt + 4);
+	ox_noise_split(&ns, k1, k2);
+	ox_keypair_init(kp, k1, k2, in->local_index, pl->index, now_ns, true);
+	kp->wire = OX_WIRE_WIREGUARD;
+	initiator_done(in);
+	ret = 0;
+out:
+	sodium_memzero(k1, sizeof(k1));
+	sodium_memzero(k2, sizeof(k2));
+	ox_noise_wipe(&ns);
+	return ret;
+}
+
 int
 ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_t len,
 			      uint64_t now_ns, struct ox_hs_payload *pl, struct ox_keypair *kp)
@@ -383,6 +549,8 @@ ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_
 	struct ox_noise ns;
 	int ret;
 
+	if (in->wire == OX_WIRE_WIREGUARD)
+		return consume_wg_response(in, pkt, len, now_ns, pl, kp);
 	if (len != OX_RESPONSE_LEN)
 		return -OX_DROP_BAD_LENGTH;
 	if (pkt[3] != OX_MSG_RESPONSE)
@@ -404,10 +572,7 @@ ox_initiator_consume_response(struct ox_initiator *in, const uint8_t *pkt, size_
 	}
 	ox_noise_split(&ns, k1, k2);
 	ox_keypair_init(kp, k1, k2, in->local_index, pl->index, now_ns, true);
-	in->pending = false;
-	sodium_memzero(in->e_priv, sizeof(in->e_priv));
-	sodium_memzero(in->h, sizeof(in->h));
-	sodium_memzero(in->ck, sizeof(in->ck));
+	initiator_done(in);
 	ret = 0;
 out:
 	sodium_memzero(k1, sizeof(k1));

@@ -58,12 +58,14 @@ const struct ox_noise_suite ox_noise_oxtunnel = {
 static pthread_once_t b2s_once = PTHREAD_ONCE_INIT;
 static EVP_MD *b2s_md;
 static EVP_MAC *b2s_hmac_mac;
+static EVP_MAC *b2s_keyed_mac;
 
 static void
 b2s_fetch(void)
 {
 	b2s_md = EVP_MD_fetch(NULL, "BLAKE2S-256", NULL);
 	b2s_hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	b2s_keyed_mac = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
 }
 
 /*
@@ -105,6 +107,34 @@ b2s_hmac(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint
 	    EVP_MAC_final(ctx, out, &n, OX_HASH_LEN) != 1 || n != OX_HASH_LEN)
 		memset(out, 0xff, OX_HASH_LEN);
 	EVP_MAC_CTX_free(ctx);
+}
+
+/* WireGuard's MAC: keyed BLAKE2s with a 16-byte output (ones on failure,
+ * which no peer computes: the message is refused). */
+void
+ox_wg_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint8_t *in, size_t len)
+{
+	size_t size = OX_MAC_LEN, n = 0;
+	OSSL_PARAM params[] = {
+		OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
+		OSSL_PARAM_construct_end(),
+	};
+	EVP_MAC_CTX *ctx = NULL;
+
+	pthread_once(&b2s_once, b2s_fetch);
+	if (b2s_keyed_mac != NULL)
+		ctx = EVP_MAC_CTX_new(b2s_keyed_mac);
+	if (ctx == NULL || EVP_MAC_init(ctx, key, keylen, params) != 1 ||
+	    EVP_MAC_update(ctx, in, len) != 1 || EVP_MAC_final(ctx, out, &n, OX_MAC_LEN) != 1 ||
+	    n != OX_MAC_LEN)
+		memset(out, 0xff, OX_MAC_LEN);
+	EVP_MAC_CTX_free(ctx);
+}
+
+void
+ox_wg_label_key(uint8_t out[OX_KEY_LEN], const char label[8], const uint8_t pub[OX_KEY_LEN])
+{
+	b2s_hash(out, (const uint8_t *)label, 8, pub, OX_KEY_LEN);
 }
 
 const struct ox_noise_suite ox_noise_wireguard = {

@@ -38,7 +38,17 @@
 /** Byte 2 of every v2 message. The high bit never occurs in a v1 flags byte. */
 #define OX_WIRE_VERSION 0x82
 
-/** Message types (byte 3). */
+/**
+ * The two wire protocols lib/oxtunnel speaks: OxTunnel v2 (doc/oxtunnel.md)
+ * and WireGuard (the whitepaper and the Linux module). One Noise
+ * implementation, handshake and data path serve both; this says which bytes.
+ */
+enum ox_wire {
+	OX_WIRE_OXTUNNEL = 0,
+	OX_WIRE_WIREGUARD = 1,
+};
+
+/** Message types (OxTunnel: byte 3; WireGuard: byte 0, the same numbers). */
 enum ox_msg_type {
 	OX_MSG_INIT = 1,     /**< handshake initiation, client -> server */
 	OX_MSG_RESPONSE = 2, /**< handshake response, server -> client */
@@ -57,6 +67,15 @@ enum ox_msg_type {
 #define OX_RESPONSE_LEN 88
 #define OX_COOKIE_LEN 64
 #define OX_PROBE_MIN_LEN 4
+
+/* WireGuard: a type byte, three zero bytes, then the fields; the sizes of
+ * DATA's header and tag, and the INIT's mac offsets, are OxTunnel's. */
+#define OX_WG_RESPONSE_LEN 92
+#define OX_WG_RESPONSE_MAC1_OFF 60 /**< mac1 covers bytes [0, 60) */
+#define OX_WG_RESPONSE_MAC2_OFF 76 /**< mac2 covers bytes [0, 76) */
+#define OX_WG_PAD 16		   /**< DATA plaintexts are zero-padded to this */
+/** The WireGuard identifier: the prologue of its handshake. */
+#define OX_WG_IDENTIFIER "WireGuard v1 zx2c4 Jason@zx2c4.com"
 
 /**
  * The tunnel MTU a relay gives clients by default: a 1500-byte path less
@@ -142,6 +161,21 @@ struct ox_msg {
  *   The enum ox_msg_type, or a negative enum ox_drop.
  */
 int ox_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m);
+
+/**
+ * Whether a datagram starts like a WireGuard message: a type byte 1..4
+ * and three zero bytes.
+ */
+bool ox_wg_match(const uint8_t *buf, size_t len);
+
+/**
+ * ox_msg_parse() for WireGuard: one condition at a time, each type with its
+ * exact length (DATA: at least header and tag).
+ *
+ * @return
+ *   The enum ox_msg_type, or a negative enum ox_drop.
+ */
+int ox_wg_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m);
 
 /**
  * Turn an "OXPI" probe into its "OXPO" reply in place (same length).
@@ -287,13 +321,16 @@ struct ox_keypair {
 	uint32_t remote_index;	       /**< receiver index we send to the peer */
 	bool initiator;
 	bool valid;
+	uint8_t wire; /**< enum ox_wire of its DATA messages (OxTunnel unless set) */
 	struct ox_replay replay;
 };
 
 /**
  * Seal a DATA message in place. @p pkt holds OX_DATA_HDR_LEN bytes of
- * room, then @p plain_len bytes of plaintext, then OX_TAG_LEN bytes of room.
- * The header is written and authenticated as associated data.
+ * room, then @p plain_len bytes of plaintext, then OX_TAG_LEN bytes of room
+ * (WireGuard: OX_WG_PAD - 1 more, for the padding). OxTunnel authenticates
+ * the header as associated data; WireGuard pads the plaintext with zeros to
+ * a multiple of OX_WG_PAD and has no associated data.
  *
  * @return
  *   The datagram length, or -OX_DROP_KEY_EXPIRED (too old, or the counter
@@ -360,6 +397,7 @@ struct ox_sendkey {
 	uint64_t expire_ns;
 	uint32_t remote_index;
 	bool valid;
+	uint8_t wire; /**< enum ox_wire */
 };
 
 /**
@@ -467,6 +505,7 @@ struct ox_allow_entry {
 	uint32_t v4;		 /**< fixed IPv4 (host order), 0 = from the pool */
 	uint8_t v6[16];		 /**< fixed IPv6, all zero = from the pool */
 	uint8_t last_init[12];	 /**< greatest TAI64N accepted (replay of initiations) */
+	uint8_t psk[OX_KEY_LEN]; /**< WireGuard preshared key; all zero = none */
 	uint32_t line;		 /**< line in the file */
 };
 
@@ -576,6 +615,7 @@ struct ox_hs_conf {
 	uint32_t ratelimit_entries; /**< sources tracked at once (lib/ratelimit: an IPv4
 					 address or an IPv6 /64), power of two (4096);
 					 a new source past them is refused */
+	enum ox_wire wire;	    /**< the messages it reads and writes (OxTunnel) */
 };
 
 void ox_hs_conf_default(struct ox_hs_conf *c);
@@ -608,6 +648,9 @@ struct ox_responder {
  */
 void ox_mac1_key(uint8_t out[OX_KEY_LEN], const uint8_t server_pub[OX_KEY_LEN]);
 
+/** ox_mac1_key() for WireGuard: BLAKE2s of "mac1----" and the public key. */
+void ox_wg_mac1_key(uint8_t out[OX_KEY_LEN], const uint8_t pub[OX_KEY_LEN]);
+
 /**
  * Check an initiation's length and mac1, the proof that its sender knows
  * the server's public key. Needs no server object and no state, so any
@@ -621,6 +664,9 @@ void ox_mac1_key(uint8_t out[OX_KEY_LEN], const uint8_t server_pub[OX_KEY_LEN]);
  *   -OX_DROP_BAD_MAC1.
  */
 int ox_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len);
+
+/** ox_init_check_mac1() for WireGuard (mac1 is keyed BLAKE2s-128). */
+int ox_wg_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len);
 
 /**
  * Read an initiation from @p src: length, mac1, (under load) mac2 or a
@@ -641,11 +687,19 @@ int ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
  * Answer a consumed initiation and derive the keypair (not yet confirmed,
  * see ox_peer_install()). @p r is wiped.
  *
+ * @param pl
+ *   What an OxTunnel response carries; a WireGuard response carries nothing
+ *   (NULL is fine) and mixes the peer's preshared key from the allow-list.
+ * @param out
+ *   ox_hs_response_len() bytes.
  * @return 0, or -EIO (a degenerate key: nothing to send).
  */
 int ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 			const struct ox_hs_payload *pl, uint32_t local_index, uint64_t now_ns,
-			uint8_t out[OX_RESPONSE_LEN], struct ox_keypair *kp);
+			uint8_t *out, struct ox_keypair *kp);
+
+/** Bytes of the server's response: OX_RESPONSE_LEN or OX_WG_RESPONSE_LEN. */
+size_t ox_hs_response_len(const struct ox_hs_server *s);
 
 /** Client side of one handshake (and the cookie it may have been given). */
 struct ox_initiator {
@@ -659,7 +713,9 @@ struct ox_initiator {
 	uint8_t cookie[OX_MAC_LEN];
 	uint64_t cookie_ns; /**< when the cookie came; 0 = none */
 	uint32_t local_index;
-	bool pending; /**< an initiation awaits its response */
+	bool pending;		 /**< an initiation awaits its response */
+	enum ox_wire wire;	 /**< the messages it writes and reads */
+	uint8_t psk[OX_KEY_LEN]; /**< WireGuard's preshared key; zeros = none */
 };
 
 /**
@@ -668,6 +724,14 @@ struct ox_initiator {
  */
 int ox_initiator_init(struct ox_initiator *in, const uint8_t priv[OX_KEY_LEN],
 		      const uint8_t server_pub[OX_KEY_LEN]);
+
+/**
+ * ox_initiator_init() for a wire protocol; @p psk (WireGuard; NULL = none)
+ * is copied.
+ */
+int ox_initiator_init_wire(struct ox_initiator *in, enum ox_wire wire,
+			   const uint8_t priv[OX_KEY_LEN], const uint8_t server_pub[OX_KEY_LEN],
+			   const uint8_t *psk);
 
 /**
  * Write an initiation (new ephemeral key; mac2 when a cookie younger than
@@ -685,7 +749,8 @@ int ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, siz
 
 /**
  * Take the response: derive the keypair (confirmed; send a DATA message,
- * e.g. an empty one, so the server confirms it too) and the payload.
+ * e.g. an empty one, so the server confirms it too) and the payload (from
+ * WireGuard: only the index).
  *
  * @return 0 or a negative enum ox_drop.
  */

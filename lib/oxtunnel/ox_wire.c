@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Clear fields of OxTunnel v2 datagrams, the OXPI probe, BATCH plaintexts,
- * key encodings and the TAI64N clock.
+ * Clear fields of OxTunnel v2 and WireGuard datagrams, the OXPI probe,
+ * BATCH plaintexts, key encodings and the TAI64N clock.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -78,6 +78,53 @@ ox_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m)
 		return -OX_DROP_BAD_TYPE;
 	}
 	m->index = ox_get_le32(buf + 4);
+	return m->type;
+}
+
+bool
+ox_wg_match(const uint8_t *buf, size_t len)
+{
+	return len >= OX_HDR_LEN && buf[0] >= OX_MSG_INIT && buf[0] <= OX_MSG_DATA && buf[1] == 0 &&
+	       buf[2] == 0 && buf[3] == 0;
+}
+
+int
+ox_wg_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m)
+{
+	if (len < OX_HDR_LEN)
+		return -OX_DROP_TOO_SHORT;
+	if (len > OX_MAX_DATAGRAM)
+		return -OX_DROP_TOO_LONG;
+	/* The three reserved bytes are zero (read as one LE u32 with the type). */
+	if (buf[1] != 0 || buf[2] != 0 || buf[3] != 0)
+		return -OX_DROP_BAD_TYPE;
+	m->type = buf[0];
+	m->counter = 0;
+	switch (buf[0]) {
+	case OX_MSG_INIT:
+		if (len != OX_INIT_LEN)
+			return -OX_DROP_BAD_LENGTH;
+		m->index = ox_get_le32(buf + 4);
+		break;
+	case OX_MSG_RESPONSE:
+		if (len != OX_WG_RESPONSE_LEN)
+			return -OX_DROP_BAD_LENGTH;
+		m->index = ox_get_le32(buf + 8); /* after the sender's index */
+		break;
+	case OX_MSG_COOKIE:
+		if (len != OX_COOKIE_LEN)
+			return -OX_DROP_BAD_LENGTH;
+		m->index = ox_get_le32(buf + 4);
+		break;
+	case OX_MSG_DATA:
+		if (len < OX_DATA_OVERHEAD)
+			return -OX_DROP_BAD_LENGTH;
+		m->index = ox_get_le32(buf + 4);
+		m->counter = ox_get_le64(buf + 8);
+		break;
+	default:
+		return -OX_DROP_BAD_TYPE;
+	}
 	return m->type;
 }
 

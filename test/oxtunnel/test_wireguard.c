@@ -9,7 +9,11 @@
  *    WireGuard whitepaper (section 5.4) and the Linux module define them;
  *  - an IKpsk2 handshake between two of its own ends: the same transport
  *    keys with and without a preshared key, and a responder with another
- *    preshared key refused.
+ *    preshared key refused;
+ *  - WireGuard's messages through lib/oxtunnel's responder and initiator:
+ *    header bytes and lengths, mac1 (the server's on the INIT, the
+ *    client's on the RESPONSE), cookies under load, stale and unknown
+ *    initiations, DATA padded to 16 bytes with an empty AD, keepalives.
  * Interoperability with an implementation we did not write is the netns
  * suite's part.
  */
@@ -152,6 +156,217 @@ test_handshake(void)
 	EXPECT(handshake(other, NULL, i_k, r_k) == 0, "no preshared key is the all-zero one");
 }
 
+#define NS(s) ((uint64_t)(s)*1000000000u)
+
+static const struct ox_src src_a = { { [10] = 0xff, [11] = 0xff, 198, 18, 0, 2 }, 40000 };
+
+/* An INIT, its RESPONSE, both keypairs; the server's drop or 0. */
+static int
+wg_handshake(struct ox_hs_server *srv, struct ox_initiator *in, uint64_t now, bool load,
+	     uint8_t cookie[OX_COOKIE_LEN], struct ox_keypair *ckp, struct ox_keypair *skp)
+{
+	uint8_t init[OX_INIT_LEN], resp[OX_WG_RESPONSE_LEN], ts[12];
+	struct ox_hs_payload got;
+	struct ox_responder r;
+	struct ox_msg m;
+	int ret;
+
+	ox_tai64n_now(ts);
+	EXPECT(ox_initiator_begin(in, 0x11223344, ts, now, init) == 0, "begin");
+	EXPECT(init[0] == 1 && init[1] == 0 && init[2] == 0 && init[3] == 0 &&
+		       ox_wg_match(init, sizeof(init)) && !ox_wg_match(init, 3),
+	       "INIT: type 1, three zero bytes");
+	EXPECT(ox_wg_msg_parse(init, sizeof(init), &m) == OX_MSG_INIT && m.index == 0x11223344,
+	       "INIT parses, sender index");
+	EXPECT(ox_msg_parse(init, sizeof(init), &m) == -OX_DROP_BAD_MAGIC,
+	       "an OxTunnel parse refuses it");
+	ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, now, load, &r, cookie);
+	if (ret != 0)
+		return ret;
+	EXPECT(ox_hs_response_len(srv) == OX_WG_RESPONSE_LEN, "92-byte response");
+	EXPECT(ox_hs_make_response(srv, &r, NULL, 0x55667788, now, resp, skp) == 0, "response");
+	EXPECT(resp[0] == 2 && resp[1] == 0 && ox_wg_msg_parse(resp, sizeof(resp), &m) == 2 &&
+		       m.index == 0x11223344,
+	       "RESPONSE: type 2, receiver index = the INIT's sender");
+	ret = ox_initiator_consume_response(in, resp, sizeof(resp), now, &got, ckp);
+	EXPECT(ret == 0 && got.index == 0x55667788, "client takes the response: %s",
+	       ox_drop_name(ret));
+	return 0;
+}
+
+/* Client to server and back, WireGuard DATA: padding, no AD. */
+static void
+wg_exchange(struct ox_aead *x, struct ox_keypair *c, struct ox_keypair *s)
+{
+	uint8_t pkt[256];
+	struct ox_msg m;
+	int len, n;
+
+	memcpy(pkt + 16, "twenty-one bytes here", 21);
+	len = ox_data_seal(x, c, pkt, 21, NS(1000));
+	EXPECT(len == 16 + 32 + 16, "21 bytes padded to 32: %d", len);
+	EXPECT(pkt[0] == 4 && pkt[1] == 0 && ox_wg_msg_parse(pkt, (size_t)len, &m) == 4 &&
+		       m.index == c->remote_index && m.counter == 0,
+	       "DATA: type 4, receiver index, counter 0");
+	/* As the whitepaper has it, by libsodium directly: nonce = 32 zero
+	 * bits and the counter (LE), no associated data. */
+	{
+		uint8_t nonce[12] = { 0 }, plain[64];
+		unsigned long long pl;
+
+		memcpy(nonce + 4, pkt + 8, 8);
+		EXPECT(crypto_aead_chacha20poly1305_ietf_decrypt(plain, &pl, NULL, pkt + 16,
+								 (size_t)len - 16, NULL, 0, nonce,
+								 c->send_key) == 0 &&
+			       pl == 32 && memcmp(plain, "twenty-one bytes here", 21) == 0,
+		       "DATA opens with libsodium: empty AD, counter nonce");
+	}
+	n = ox_data_open(x, s, pkt, (size_t)len, NS(1000));
+	EXPECT(n == 32 && memcmp(pkt + 16, "twenty-one bytes here", 21) == 0 &&
+		       sodium_is_zero(pkt + 16 + 21, 11),
+	       "opens to the bytes and zero padding (%d)", n);
+	/* A keepalive is an empty plaintext: 32 bytes on the wire. */
+	len = ox_data_seal(x, s, pkt, 0, NS(1000));
+	EXPECT(len == 32 && ox_data_open(x, c, pkt, (size_t)len, NS(1000)) == 0, "keepalive");
+	/* No associated data: a changed header byte is the index, not a tag. */
+	len = ox_data_seal(x, c, pkt, 16, NS(1000));
+	EXPECT(len == 48, "16 bytes need no padding");
+	pkt[len - 1] ^= 1;
+	EXPECT(ox_data_open(x, s, pkt, (size_t)len, NS(1000)) == -OX_DROP_BAD_TAG, "forged tag");
+}
+
+static void
+test_messages(void)
+{
+	uint8_t server_priv[32], server_pub[32], a_priv[32], a_pub[32], b_priv[32], b_pub[32];
+	uint8_t c_priv[32], c_pub[32], c_psk[32];
+	uint8_t cookie[OX_COOKIE_LEN], init[OX_INIT_LEN], ts[12], psk[32];
+	char text[512], err[256], a64[OX_KEY_B64_LEN + 1], c64[OX_KEY_B64_LEN + 1];
+	char psk64[OX_KEY_B64_LEN + 1];
+	struct ox_aead *x = ox_aead_create(OX_AEAD_OPENSSL);
+	struct ox_keypair ckp, skp;
+	struct ox_initiator in;
+	struct ox_hs_server *srv;
+	struct ox_hs_conf conf;
+	struct ox_allowlist al;
+	struct ox_responder r;
+	struct ox_msg m;
+	int ret;
+
+	ox_key_generate(server_priv, server_pub);
+	ox_key_generate(a_priv, a_pub);
+	ox_key_generate(b_priv, b_pub);
+	ox_key_generate(c_priv, c_pub);
+	randombytes_buf(c_psk, sizeof(c_psk));
+	ox_key_to_base64(a64, a_pub);
+	ox_key_to_base64(c64, c_pub);
+	ox_key_to_base64(psk64, c_psk);
+	snprintf(text, sizeof(text), "%s alice\n%s carol psk=%s\n", a64, c64, psk64);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0,
+	       "allow-list: %s", err);
+	ox_hs_conf_default(&conf);
+	conf.wire = OX_WIRE_WIREGUARD;
+	srv = ox_hs_create(server_priv, &conf);
+	EXPECT(srv != NULL, "WireGuard responder");
+	if (srv == NULL || x == NULL)
+		return;
+	ox_hs_set_allowlist(srv, &al);
+
+	EXPECT(ox_initiator_init_wire(&in, OX_WIRE_WIREGUARD, a_priv, server_pub, NULL) == 0,
+	       "initiator");
+	ret = wg_handshake(srv, &in, NS(1000), false, cookie, &ckp, &skp);
+	EXPECT(ret == 0, "handshake: %s", ox_drop_name(ret));
+	EXPECT(ckp.wire == OX_WIRE_WIREGUARD && skp.wire == OX_WIRE_WIREGUARD, "WireGuard keys");
+	wg_exchange(x, &ckp, &skp);
+
+	/* The worker's check: the server's mac1 key, keyed BLAKE2s. */
+	{
+		uint8_t k[32], ok[32];
+
+		ox_tai64n_now(ts);
+		ox_initiator_begin(&in, 9, ts, NS(1001), init);
+		ox_wg_mac1_key(k, server_pub);
+		EXPECT(ox_wg_init_check_mac1(k, init, sizeof(init)) == 0, "mac1 holds");
+		EXPECT(ox_init_check_mac1(k, init, sizeof(init)) != 0, "not as OxTunnel's");
+		ox_mac1_key(ok, server_pub);
+		EXPECT(ox_init_check_mac1(ok, init, sizeof(init)) != 0, "nor with its key");
+		init[40] ^= 1;
+		EXPECT(ox_wg_init_check_mac1(k, init, sizeof(init)) == -OX_DROP_BAD_MAC1,
+		       "a flipped byte fails mac1");
+		init[40] ^= 1;
+		EXPECT(ox_wg_init_check_mac1(k, init, sizeof(init) - 1) == -OX_DROP_BAD_LENGTH,
+		       "length");
+		/* The same INIT again: its timestamp is not newer. */
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1001), false, &r,
+					 cookie);
+		EXPECT(ret == 0, "fresh INIT accepted: %s", ox_drop_name(ret));
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1002), false, &r,
+					 cookie);
+		EXPECT(ret == -OX_DROP_STALE_INIT, "replayed INIT: %s", ox_drop_name(ret));
+	}
+
+	/* Under load: a cookie reply, then mac2 from it gets through. */
+	ret = wg_handshake(srv, &in, NS(1010), true, cookie, &ckp, &skp);
+	EXPECT(ret == -OX_DROP_COOKIE_SENT && cookie[0] == 3 && cookie[1] == 0 &&
+		       ox_wg_msg_parse(cookie, OX_COOKIE_LEN, &m) == 3,
+	       "under load: a cookie reply of type 3 (%s)", ox_drop_name(ret));
+	EXPECT(ox_initiator_consume_cookie(&in, cookie, OX_COOKIE_LEN, NS(1010)) == 0,
+	       "client takes the cookie");
+	ret = wg_handshake(srv, &in, NS(1011), true, cookie, &ckp, &skp);
+	EXPECT(ret == 0, "with mac2 under load: %s", ox_drop_name(ret));
+
+	/* A key not on the allow-list. */
+	ox_initiator_init_wire(&in, OX_WIRE_WIREGUARD, b_priv, server_pub, NULL);
+	ret = wg_handshake(srv, &in, NS(1020), false, cookie, &ckp, &skp);
+	EXPECT(ret == -OX_DROP_UNKNOWN_PEER, "unlisted key: %s", ox_drop_name(ret));
+
+	/* A preshared key on the client that the allow-list does not have. */
+	randombytes_buf(psk, sizeof(psk));
+	ox_initiator_init_wire(&in, OX_WIRE_WIREGUARD, a_priv, server_pub, psk);
+	{
+		uint8_t resp[OX_WG_RESPONSE_LEN];
+		struct ox_hs_payload got;
+
+		ox_tai64n_now(ts);
+		ox_initiator_begin(&in, 5, ts, NS(1030), init);
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1030), false, &r,
+					 cookie);
+		EXPECT(ret == 0, "INIT accepted: %s", ox_drop_name(ret));
+		ox_hs_make_response(srv, &r, NULL, 6, NS(1030), resp, &skp);
+		ret = ox_initiator_consume_response(&in, resp, sizeof(resp), NS(1030), &got, &ckp);
+		EXPECT(ret == -OX_DROP_HS_DECRYPT, "other preshared keys: refused (%s)",
+		       ox_drop_name(ret));
+		/* mac1 of the response is under the client's key. */
+		resp[20] ^= 1;
+		ret = ox_initiator_consume_response(&in, resp, sizeof(resp), NS(1030), &got, &ckp);
+		EXPECT(ret == -OX_DROP_BAD_MAC1, "a changed response fails mac1 (%s)",
+		       ox_drop_name(ret));
+	}
+	/* Carol's line has a preshared key: with it she gets in, without not. */
+	ox_initiator_init_wire(&in, OX_WIRE_WIREGUARD, c_priv, server_pub, c_psk);
+	ret = wg_handshake(srv, &in, NS(1040), false, cookie, &ckp, &skp);
+	EXPECT(ret == 0, "the allow-list's preshared key: %s", ox_drop_name(ret));
+	wg_exchange(x, &ckp, &skp);
+	ox_initiator_init_wire(&in, OX_WIRE_WIREGUARD, c_priv, server_pub, NULL);
+	{
+		uint8_t resp[OX_WG_RESPONSE_LEN];
+		struct ox_hs_payload got;
+
+		ox_tai64n_now(ts);
+		ox_initiator_begin(&in, 5, ts, NS(1050), init);
+		EXPECT(ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1050), false, &r,
+					  cookie) == 0,
+		       "INIT without the preshared key (it is not in message 1)");
+		ox_hs_make_response(srv, &r, NULL, 6, NS(1050), resp, &skp);
+		EXPECT(ox_initiator_consume_response(&in, resp, sizeof(resp), NS(1050), &got,
+						     &ckp) == -OX_DROP_HS_DECRYPT,
+		       "but no keys without it");
+	}
+	ox_hs_free(srv);
+	ox_allowlist_free(&al);
+	ox_aead_free(x);
+}
+
 int
 main(void)
 {
@@ -162,5 +377,6 @@ main(void)
 	test_primitives();
 	test_initial_state();
 	test_handshake();
+	test_messages();
 	return ox_test_finish("oxtunnel-wireguard");
 }

@@ -101,6 +101,10 @@ void ox_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((form
 void ox_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint8_t *in,
 	    size_t len);
 void ox_label_key(uint8_t out[OX_KEY_LEN], const char label[8], const uint8_t pub[OX_KEY_LEN]);
+/* WireGuard's: keyed BLAKE2s-128, and BLAKE2s-256 of label and key. */
+void ox_wg_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint8_t *in,
+	       size_t len);
+void ox_wg_label_key(uint8_t out[OX_KEY_LEN], const char label[8], const uint8_t pub[OX_KEY_LEN]);
 
 static inline uint32_t
 ox_get_le32(const uint8_t *p)

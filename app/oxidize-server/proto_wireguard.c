@@ -1,0 +1,103 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * WireGuard at the relay's seam (relay_proto.h): a type byte 1..4 and three
+ * zero bytes, lib/oxtunnel's handshake and data path with the WireGuard
+ * wire (Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, BLAKE2s MACs, padded DATA
+ * with an empty AD). The relay is the responder only: clients sit behind
+ * NAT and initiate and rekey on their own timers. A DATA plaintext is an
+ * inner IP packet (its padding goes with the IP length) or, empty, a
+ * keepalive; a response carries no addresses: a WireGuard peer is
+ * configured with the ones the relay gives its key.
+ */
+#include <string.h>
+
+#include "relay.h"
+
+static bool
+wg_match(const uint8_t *d, uint16_t len)
+{
+	return ox_wg_match(d, len);
+}
+
+static int
+wg_classify(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index)
+{
+	struct ox_msg msg;
+	int ret;
+
+	ret = ox_wg_msg_parse(d, len, &msg);
+	if (ret < 0)
+		return ret;
+	switch (ret) {
+	case OX_MSG_DATA:
+		*index = msg.index;
+		return RELAY_MSG_DATA;
+	case OX_MSG_INIT:
+		/* As for OxTunnel: no server key, no place in the queue. */
+		ret = ox_wg_init_check_mac1(r->wg_mac1_key, d, len);
+		return ret < 0 ? ret : RELAY_MSG_HANDSHAKE;
+	default:
+		/* RESPONSE, COOKIE: a responder never takes them. */
+		return -OX_DROP_UNEXPECTED;
+	}
+}
+
+static int
+wg_open(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
+	uint16_t *pt_off, uint16_t *pt_len)
+{
+	int n;
+
+	n = ox_peer_open(a, peer, d, len, now);
+	if (n < 0)
+		return n;
+	*pt_off = OX_DATA_HDR_LEN;
+	*pt_len = (uint16_t)n;
+	/* Empty: a keepalive, or the first DATA confirming new keys. */
+	return n == 0 ? RELAY_OPEN_EMPTY : RELAY_OPEN_PACKET;
+}
+
+static int
+wg_seal(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, uint16_t plain_len, uint64_t now)
+{
+	/* The send key knows its wire: the header, the padding, no AD. */
+	return ox_data_seal_sk(a, sk, hdr, plain_len, now);
+}
+
+static int
+wg_hs_consume(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
+	      uint64_t now, struct ox_responder *resp)
+{
+	uint8_t cookie[OX_COOKIE_LEN];
+	int ret;
+
+	ret = ox_hs_consume_init(r->wg_hs, msg, len, src, now, r->under_load, resp, cookie);
+	if (ret == -OX_DROP_COOKIE_SENT) {
+		memcpy(msg, cookie, sizeof(cookie));
+		return (int)sizeof(cookie);
+	}
+	return ret;
+}
+
+static int
+wg_hs_respond(struct srv_relay *r, struct ox_responder *resp, const struct ox_session *sess,
+	      uint32_t index, uint64_t now, uint8_t *out, struct ox_keypair *kp)
+{
+	(void)sess;
+	if (ox_hs_make_response(r->wg_hs, resp, NULL, index, now, out, kp) != 0)
+		return -OX_DROP_CRYPTO;
+	return OX_WG_RESPONSE_LEN;
+}
+
+const struct relay_proto relay_proto_wireguard = {
+	.name = "wireguard",
+	.data_hdr_len = OX_DATA_HDR_LEN,
+	.data_tail_max = OX_TAG_LEN + OX_WG_PAD - 1,
+	.match = wg_match,
+	.classify = wg_classify,
+	.open = wg_open,
+	.next_packet = NULL, /* no BATCH in WireGuard */
+	.seal = wg_seal,
+	.hs_consume = wg_hs_consume,
+	.hs_respond = wg_hs_respond,
+};

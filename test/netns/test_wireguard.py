@@ -1,0 +1,181 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""WireGuard on the relay's port, against an implementation we did not
+write: Debian's wireguard-go in a client namespace, set up with wg, and
+oxidize-server on FLASH with 2 queues and its exit TAP in the relay
+namespace (NAT toward the internet namespace); an OxTunnel client
+(oxidize-client) in the other client namespace.
+
+usage: test_wireguard.py SERVER CLIENT
+checks: the WireGuard handshake; ping (IPv4 and IPv6) of the relay and
+ping of the internet through NAT; TCP with iperf3; ping both ways between
+the WireGuard peer and the OxTunnel client (client to client across the two
+protocols, in the data plane); a WireGuard key not on the allow-list gets no
+handshake; the relay's counters show both protocols' sessions.
+"""
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+import netns_common as nc
+import oxidize_testbed as otb
+from test_tunnel import Client, ping, start_server
+
+WG_V4 = "100.64.0.50"
+WG_V6 = "fd6f:7869:647a::50"
+
+
+class WgPeer:
+    """wireguard-go in the foreground in a namespace, configured with wg."""
+
+    def __init__(self, tb, ns, name, d):
+        self.tb, self.ns, self.name = tb, ns, name
+        self.key = os.path.join(d, name + ".key")
+        priv = subprocess.run(["wg", "genkey"], stdout=subprocess.PIPE, text=True,
+                              check=True).stdout.strip()
+        with open(self.key, "w") as f:
+            f.write(priv + "\n")
+        os.chmod(self.key, 0o600)
+        self.pub = subprocess.run(["wg", "pubkey"], input=priv, stdout=subprocess.PIPE,
+                                  text=True, check=True).stdout.strip()
+        self.proc = None
+
+    def up(self, server_pub, endpoint, v4, v6, routes):
+        # Its control socket is /var/run/wireguard/NAME.sock, shared by every
+        # namespace: the name is unique to this test run.
+        self.proc = self.tb.popen(self.ns, ["wireguard-go", "-f", self.name],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sock = "/var/run/wireguard/%s.sock" % self.name
+        end = time.time() + 5
+        while time.time() < end and not os.path.exists(sock):
+            time.sleep(0.05)
+        run = self.tb.run
+        run(self.ns, ["wg", "set", self.name, "private-key", self.key, "peer", server_pub,
+                      "endpoint", endpoint, "allowed-ips", ",".join(routes),
+                      "persistent-keepalive", "5"])
+        run(self.ns, ["ip", "addr", "add", v4 + "/32", "dev", self.name])
+        run(self.ns, ["ip", "-6", "addr", "add", v6 + "/128", "dev", self.name])
+        run(self.ns, ["ip", "link", "set", self.name, "up"])
+        for r in routes:
+            run(self.ns, ["ip", "-6" if ":" in r else "-4", "route", "add", r, "dev",
+                          self.name])
+
+    def handshakes(self):
+        r = self.tb.run(self.ns, ["wg", "show", self.name, "latest-handshakes"], check=False)
+        return [int(x.split()[1]) for x in r.stdout.splitlines() if len(x.split()) == 2]
+
+    def down(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.tb.run(self.ns, ["ip", "link", "del", self.name], check=False)
+
+
+def main():
+    server, client = sys.argv[1], sys.argv[2]
+    nc.require_host()
+    if not os.path.exists("/dev/net/tun"):
+        nc.skip("no /dev/net/tun")
+    for tool, pkg in (("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools"),
+                      ("iperf3", "iperf3")):
+        if shutil.which(tool) is None:
+            nc.skip("%s not installed (Debian package %s)" % (tool, pkg))
+    d = tempfile.mkdtemp(prefix="oxwg-")
+    tb = nc.testbed(clients=2, queues=2)
+    tag = os.getpid() % 100000
+    wg = WgPeer(tb, tb.clients[0], "oxwg%d" % tag, d)
+    stranger = WgPeer(tb, tb.clients[0], "oxws%d" % tag, d)
+    srv, ox, iperf = None, None, None
+    try:
+        _, spub = otb.keygen(client, d, "server")
+        ka, apub = otb.keygen(client, d, "alice")
+        allow = os.path.join(d, "allow")
+        with open(allow, "w") as f:
+            f.write("%s wgpeer %s %s\n%s alice\n" % (wg.pub, WG_V4, WG_V6, apub))
+        tb.run(tb.relay, ["nft", "-f", "-"], input=(
+            "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+            "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+        srv = start_server(tb, server, d, allow)
+
+        endpoint = "%s:%d" % (tb.relay_ip, 51820)
+        wg.up(spub, endpoint, WG_V4, WG_V6,
+              ["100.64.0.0/10", "fd6f:7869:647a::/64", otb.INET_SERVICE_IP + "/32"])
+        n, rtt = ping(tb, tb.clients[0], "100.64.0.1")
+        nc.check(n >= 4 and wg.handshakes() and wg.handshakes()[0] > 0,
+                 "wireguard-go: handshake with the relay, ping of its tunnel address "
+                 "(%d/5, avg %s ms)" % (n, rtt))
+        n, rtt = ping(tb, tb.clients[0], "fd6f:7869:647a::1")
+        nc.check(n == 5, "IPv6 ping of the relay (%d/5, avg %s ms)" % (n, rtt))
+        n, rtt = ping(tb, tb.clients[0], otb.INET_SERVICE_IP)
+        nc.check(n == 5, "ping of the internet through the relay's NAT (%d/5, avg %s ms)"
+                 % (n, rtt))
+
+        iperf = tb.popen(tb.inet, ["iperf3", "-s", "-B", otb.INET_SERVICE_IP, "-1"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)
+        r = tb.run(tb.clients[0], ["iperf3", "-c", otb.INET_SERVICE_IP, "-t", "3", "-J"],
+                   check=False, timeout=30)
+        tcp = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+        bps = tcp.get("end", {}).get("sum_received", {}).get("bits_per_second", 0)
+        nc.check(bps > 1e6, "TCP from wireguard-go through the relay with iperf3: %.0f Mbit/s"
+                 % (bps / 1e6))
+        iperf.wait(10)
+        iperf = None
+
+        # An OxTunnel client beside it: client to client across protocols.
+        ox = Client(tb, tb.clients[1], client, ka, spub)
+        nc.check(ox.wait_for("handshake complete", 15), "oxidize-client connects too")
+        m = re.search(r"handshake complete: (100\.[\d.]+)/", ox.log)
+        ox_v4 = m.group(1) if m else "100.64.0.2"
+        n, rtt = ping(tb, tb.clients[0], ox_v4)
+        nc.check(n == 5, "WireGuard peer -> OxTunnel client %s (%d/5, avg %s ms)"
+                 % (ox_v4, n, rtt))
+        n, rtt = ping(tb, tb.clients[1], WG_V4)
+        nc.check(n == 5, "OxTunnel client -> WireGuard peer %s (%d/5, avg %s ms)"
+                 % (WG_V4, n, rtt))
+
+        st = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+        rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+        nc.check(rel.get("sessions") == 2 and st.get("client_to_client", 0) >= 10 and
+                 st.get("to_tap", 0) > 0,
+                 "relay: 2 sessions, client to client %d, to the TAP %d"
+                 % (st.get("client_to_client", 0), st.get("to_tap", 0)))
+
+        # A WireGuard key the allow-list does not have.
+        before = rel.get("hs_drop_unknown_peer", 0)
+        stranger.up(spub, endpoint, "100.64.0.99", "fd6f:7869:647a::99", ["198.18.99.0/24"])
+        tb.run(tb.clients[0], ["ping", "-c", "2", "-W", "1", "198.18.99.1"], check=False,
+               timeout=10)
+        time.sleep(1)
+        rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+        nc.check(not stranger.handshakes() or stranger.handshakes()[0] == 0,
+                 "an unlisted WireGuard key gets no handshake (unknown_peer %d -> %d)"
+                 % (before, rel.get("hs_drop_unknown_peer", 0)))
+        nc.check(rel.get("hs_drop_unknown_peer", 0) > before, "counted as unknown_peer")
+        srv.stop()
+        srv = None
+    finally:
+        if iperf is not None and iperf.poll() is None:
+            iperf.kill()
+        if ox is not None:
+            ox.stop()
+        wg.down()
+        stranger.down()
+        if srv is not None:
+            srv.stop()
+        tb.down()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
