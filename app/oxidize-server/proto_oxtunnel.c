@@ -19,24 +19,9 @@ static int
 oxt_classify(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index)
 {
 	struct ox_msg msg;
-	int ret;
 
-	ret = ox_msg_parse(d, len, &msg);
-	if (ret < 0)
-		return ret;
-	switch (ret) {
-	case OX_MSG_DATA:
-		*index = msg.index;
-		return RELAY_MSG_DATA;
-	case OX_MSG_INIT:
-		/* Without the server's public key an initiation never reaches
-		 * the control thread's one queue: flooding it takes the key. */
-		ret = ox_init_check_mac1(r->mac1_key, d, len);
-		return ret < 0 ? ret : RELAY_MSG_HANDSHAKE;
-	default:
-		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
-		return -OX_DROP_UNEXPECTED;
-	}
+	return relay_classify(ox_msg_parse(d, len, &msg), &msg, d, len, ox_init_check_mac1,
+			      r->mac1_key, index);
 }
 
 static int
@@ -79,15 +64,7 @@ static int
 oxt_hs_consume(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
 	       uint64_t now, struct ox_responder *resp)
 {
-	uint8_t cookie[OX_COOKIE_LEN];
-	int ret;
-
-	ret = ox_hs_consume_init(r->hs, msg, len, src, now, r->under_load, resp, cookie);
-	if (ret == -OX_DROP_COOKIE_SENT) {
-		memcpy(msg, cookie, sizeof(cookie));
-		return (int)sizeof(cookie);
-	}
-	return ret;
+	return relay_hs_consume(r, r->hs, msg, len, src, now, resp);
 }
 
 static int

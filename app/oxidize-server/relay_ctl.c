@@ -134,6 +134,21 @@ remove_session(struct srv_relay *r, struct ox_session *sess)
 	r->removed++;
 }
 
+int
+relay_hs_consume(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uint16_t len,
+		 const struct ox_src *src, uint64_t now, struct ox_responder *resp)
+{
+	uint8_t cookie[OX_COOKIE_LEN];
+	int ret;
+
+	ret = ox_hs_consume_init(hs, msg, len, src, now, r->under_load, resp, cookie);
+	if (ret == -OX_DROP_COOKIE_SENT) {
+		memcpy(msg, cookie, sizeof(cookie));
+		return (int)sizeof(cookie);
+	}
+	return ret;
+}
+
 /* A handshake message from relay_rx, through its protocol's seam. */
 static void
 handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)

@@ -85,6 +85,21 @@ struct relay_proto {
 			  struct ox_keypair *kp);
 };
 
+/*
+ * What both protocols' classify() do with a parsed message (an enum
+ * ox_msg_type or a drop): DATA goes to its receiver index, an INIT whose
+ * mac1 holds (check_mac1 under key) to the control thread, the rest is
+ * unexpected at a server (relay_rx.c).
+ */
+int relay_classify(int type, const struct ox_msg *msg, const uint8_t *d, uint16_t len,
+		   int (*check_mac1)(const uint8_t key[OX_KEY_LEN], const uint8_t *pkt, size_t len),
+		   const uint8_t key[OX_KEY_LEN], uint32_t *index);
+
+/* hs_consume() over an ox_hs_server: a cookie reply is written over msg
+ * (relay_ctl.c). */
+int relay_hs_consume(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uint16_t len,
+		     const struct ox_src *src, uint64_t now, struct ox_responder *resp);
+
 /* The protocols, in the order match() is asked (relay.c). */
 #define RELAY_PROTO_MAX 2
 extern const struct relay_proto *const relay_protos[RELAY_PROTO_MAX];

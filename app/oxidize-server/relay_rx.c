@@ -269,6 +269,30 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, st
 	}
 }
 
+int
+relay_classify(int type, const struct ox_msg *msg, const uint8_t *d, uint16_t len,
+	       int (*check_mac1)(const uint8_t key[OX_KEY_LEN], const uint8_t *pkt, size_t len),
+	       const uint8_t key[OX_KEY_LEN], uint32_t *index)
+{
+	int ret;
+
+	if (type < 0)
+		return type;
+	switch (type) {
+	case OX_MSG_DATA:
+		*index = msg->index;
+		return RELAY_MSG_DATA;
+	case OX_MSG_INIT:
+		/* Without the server's public key an initiation never reaches
+		 * the control thread's one queue: flooding it takes the key. */
+		ret = check_mac1(key, d, len);
+		return ret < 0 ? ret : RELAY_MSG_HANDSHAKE;
+	default:
+		/* RESPONSE, COOKIE: a server never takes them; OXPI is done. */
+		return -OX_DROP_UNEXPECTED;
+	}
+}
+
 /* The worker hook: every datagram to our port that is not an OXPI probe. */
 bool
 relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct ox_pkt *p)

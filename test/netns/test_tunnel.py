@@ -81,6 +81,23 @@ def ping(tb, ns, dst, count=5):
     return (int(m.group(1)) if m else 0), (float(rtt.group(1)) if rtt else None)
 
 
+def iperf_tcp(tb, ns, seconds=3):
+    """A TCP run with iperf3 from namespace ns to the internet service: bit/s."""
+    server = tb.popen(tb.inet, ["iperf3", "-s", "-B", otb.INET_SERVICE_IP, "-1"],
+                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        r = tb.run(ns, ["iperf3", "-c", otb.INET_SERVICE_IP, "-t", str(seconds), "-J"],
+                   check=False, timeout=30)
+        tcp = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
+        server.wait(10)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+    return tcp.get("end", {}).get("sum_received", {}).get("bits_per_second", 0)
+
+
 def tun_addrs(tb, ns):
     r = tb.run(ns, ["ip", "-j", "addr", "show", "ox0"], check=False)
     if r.returncode != 0:
@@ -149,15 +166,8 @@ def main():
         n, rtt = ping(tb, tb.clients[0], b_v6[0] if b_v6 else "fd6f:7869:647a::2")
         nc.check(n == 5, "IPv6 ping between two clients (%d/5, avg %s ms)" % (n, rtt))
 
-        iperf = tb.popen(tb.inet, ["iperf3", "-s", "-B", otb.INET_SERVICE_IP, "-1"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        r = tb.run(tb.clients[0], ["iperf3", "-c", otb.INET_SERVICE_IP, "-t", "3", "-J"],
-                   check=False, timeout=30)
-        tcp = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
-        bps = tcp.get("end", {}).get("sum_received", {}).get("bits_per_second", 0)
+        bps = iperf_tcp(tb, tb.clients[0])
         nc.check(bps > 1e6, "TCP through the tunnel with iperf3: %.0f Mbit/s" % (bps / 1e6))
-        iperf.wait(10)
         iperf = tb.popen(tb.inet, ["iperf3", "-s", "-B", otb.INET_SERVICE_IP, "-1"],
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.5)

@@ -14,7 +14,6 @@ protocols, in the data plane); a WireGuard key not on the allow-list gets no
 handshake; the relay's counters show both protocols' sessions.
 """
 
-import json
 import os
 import re
 import shutil
@@ -25,7 +24,7 @@ import time
 
 import netns_common as nc
 import oxidize_testbed as otb
-from test_tunnel import Client, ping, start_server
+from test_tunnel import Client, iperf_tcp, ping, start_server
 
 WG_V4 = "100.64.0.50"
 WG_V6 = "fd6f:7869:647a::50"
@@ -95,7 +94,7 @@ def main():
     tag = os.getpid() % 100000
     wg = WgPeer(tb, tb.clients[0], "oxwg%d" % tag, d)
     stranger = WgPeer(tb, tb.clients[0], "oxws%d" % tag, d)
-    srv, ox, iperf = None, None, None
+    srv, ox = None, None
     try:
         _, spub = otb.keygen(client, d, "server")
         ka, apub = otb.keygen(client, d, "alice")
@@ -120,17 +119,9 @@ def main():
         nc.check(n == 5, "ping of the internet through the relay's NAT (%d/5, avg %s ms)"
                  % (n, rtt))
 
-        iperf = tb.popen(tb.inet, ["iperf3", "-s", "-B", otb.INET_SERVICE_IP, "-1"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(0.5)
-        r = tb.run(tb.clients[0], ["iperf3", "-c", otb.INET_SERVICE_IP, "-t", "3", "-J"],
-                   check=False, timeout=30)
-        tcp = json.loads(r.stdout) if r.stdout.strip().startswith("{") else {}
-        bps = tcp.get("end", {}).get("sum_received", {}).get("bits_per_second", 0)
+        bps = iperf_tcp(tb, tb.clients[0])
         nc.check(bps > 1e6, "TCP from wireguard-go through the relay with iperf3: %.0f Mbit/s"
                  % (bps / 1e6))
-        iperf.wait(10)
-        iperf = None
 
         # An OxTunnel client beside it: client to client across protocols.
         ox = Client(tb, tb.clients[1], client, ka, spub)
@@ -165,8 +156,6 @@ def main():
         srv.stop()
         srv = None
     finally:
-        if iperf is not None and iperf.poll() is None:
-            iperf.kill()
         if ox is not None:
             ox.stop()
         wg.down()
