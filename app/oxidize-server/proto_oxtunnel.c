@@ -55,12 +55,6 @@ oxt_open(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint
 }
 
 static int
-oxt_seal(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, uint16_t plain_len, uint64_t now)
-{
-	return ox_data_seal_sk(a, sk, hdr, plain_len, now);
-}
-
-static int
 oxt_hs_consume(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
 	       uint64_t now, struct ox_responder *resp)
 {
@@ -93,7 +87,7 @@ const struct relay_proto relay_proto_oxtunnel = {
 	.classify = oxt_classify,
 	.open = oxt_open,
 	.next_packet = ox_batch_next,
-	.seal = oxt_seal,
+	.seal = ox_data_seal_sk, /* the send key knows its wire */
 	.hs_consume = oxt_hs_consume,
 	.hs_respond = oxt_hs_respond,
 };

@@ -32,22 +32,12 @@ static int
 wg_open(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
 	uint16_t *pt_off, uint16_t *pt_len)
 {
-	int n;
+	int n = ox_peer_open(a, peer, d, len, now);
 
-	n = ox_peer_open(a, peer, d, len, now);
-	if (n < 0)
-		return n;
 	*pt_off = OX_DATA_HDR_LEN;
-	*pt_len = (uint16_t)n;
+	*pt_len = n > 0 ? (uint16_t)n : 0;
 	/* Empty: a keepalive, or the first DATA confirming new keys. */
-	return n == 0 ? RELAY_OPEN_EMPTY : RELAY_OPEN_PACKET;
-}
-
-static int
-wg_seal(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, uint16_t plain_len, uint64_t now)
-{
-	/* The send key knows its wire: the header, the padding, no AD. */
-	return ox_data_seal_sk(a, sk, hdr, plain_len, now);
+	return n < 0 ? n : n == 0 ? RELAY_OPEN_EMPTY : RELAY_OPEN_PACKET;
 }
 
 static int
@@ -74,8 +64,8 @@ const struct relay_proto relay_proto_wireguard = {
 	.match = wg_match,
 	.classify = wg_classify,
 	.open = wg_open,
-	.next_packet = NULL, /* no BATCH in WireGuard */
-	.seal = wg_seal,
+	.next_packet = NULL,	 /* no BATCH in WireGuard */
+	.seal = ox_data_seal_sk, /* the send key knows its wire */
 	.hs_consume = wg_hs_consume,
 	.hs_respond = wg_hs_respond,
 };

@@ -66,7 +66,7 @@ struct relay_proto {
 	 * Any lcore: seal the plain_len bytes at hdr + data_hdr_len in place
 	 * with a session's send key. @return the DATA's length, or -OX_DROP_*.
 	 */
-	int (*seal)(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, uint16_t plain_len,
+	int (*seal)(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, size_t plain_len,
 		    uint64_t now);
 	/*
 	 * Control thread: judge a handshake message from src. 0: accepted, *resp

@@ -69,7 +69,36 @@ add(struct ox_policy *p, const char *prefix, enum ox_policy_action a)
 static void
 test_decisions(void)
 {
+	/* What the policy below makes of packets to each destination. */
+	static const struct {
+		const char *dst;
+		uint8_t proto;
+		uint16_t port, frag;
+		bool pass;
+		const char *what;
+	} cases[] = {
+		{ "198.51.100.7", IPPROTO_UDP, 53, 0, true, "a /32 allow inside a /24 deny" },
+		{ "198.51.100.8", IPPROTO_UDP, 53, 0, false, "the rest of the /24 denied" },
+		{ "169.254.169.254", IPPROTO_TCP, 80, 0, false, "link-local denied" },
+		{ "203.0.113.5", IPPROTO_TCP, 443, 0, true, "no match: allowed" },
+		{ "192.0.2.1", IPPROTO_UDP, 53, 0, true, "host: opened udp/53" },
+		{ "192.0.2.1", IPPROTO_TCP, 53, 0, false, "host: tcp/53 not opened" },
+		{ "192.0.2.1", IPPROTO_TCP, 8080, 0, true, "host: opened tcp/8080" },
+		{ "192.0.2.1", IPPROTO_ICMP, 8, 0, false, "host: no echo" },
+		{ "100.64.0.1", IPPROTO_ICMP, 8, 0, true, "gateway: echo request" },
+		{ "100.64.0.1", IPPROTO_ICMP, 13, 0, false, "gateway: other ICMP refused" },
+		{ "100.64.0.1", IPPROTO_UDP, 53, 0x0010, false, "host: a later fragment refused" },
+		{ "100.64.0.1", IPPROTO_UDP, 53, 0x2000, true,
+		  "host: a first fragment to an open port passes" },
+		{ "fe80::1", IPPROTO_UDP, 53, 0, false, "v6 link-local denied" },
+		{ "2001:db8::1", IPPROTO_UDP, 53, 0, true, "v6 host: opened udp/53" },
+		{ "2001:db8::1", IPPROTO_UDP, 54, 0, false, "v6 host: udp/54 closed" },
+		{ "2001:db8::1", IPPROTO_HOPOPTS, 53, 0, false,
+		  "v6 host: extension header refused" },
+		{ "fd6f:7869:647a::1", IPPROTO_ICMPV6, 128, 0, true, "v6 gateway: echo request" },
+	};
 	struct ox_policy *p = ox_policy_create("t", 64, SOCKET_ID_ANY);
+	unsigned int i;
 	char err[128];
 	uint8_t b[64];
 	uint16_t n;
@@ -89,43 +118,13 @@ test_decisions(void)
 	add(p, "fd6f:7869:647a::1", OX_POLICY_GATEWAY);
 	EXPECT(ox_policy_open_list(p, "udp/53, tcp/8080", err, sizeof(err)) == 0, "open list");
 
-	n = pkt(b, "198.51.100.7", IPPROTO_UDP, 53, 0);
-	EXPECT(ox_policy_check(p, b, n), "a /32 allow inside a /24 deny");
-	n = pkt(b, "198.51.100.8", IPPROTO_UDP, 53, 0);
-	EXPECT(!ox_policy_check(p, b, n), "the rest of the /24 denied");
-	n = pkt(b, "169.254.169.254", IPPROTO_TCP, 80, 0);
-	EXPECT(!ox_policy_check(p, b, n), "link-local denied");
-	n = pkt(b, "203.0.113.5", IPPROTO_TCP, 443, 0);
-	EXPECT(ox_policy_check(p, b, n), "no match: allowed");
-	n = pkt(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
-	EXPECT(ox_policy_check(p, b, n), "host: opened udp/53");
-	n = pkt(b, "192.0.2.1", IPPROTO_TCP, 53, 0);
-	EXPECT(!ox_policy_check(p, b, n), "host: tcp/53 not opened");
-	n = pkt(b, "192.0.2.1", IPPROTO_TCP, 8080, 0);
-	EXPECT(ox_policy_check(p, b, n), "host: opened tcp/8080");
-	n = pkt(b, "192.0.2.1", IPPROTO_ICMP, 8, 0);
-	EXPECT(!ox_policy_check(p, b, n), "host: no echo");
-	n = pkt(b, "100.64.0.1", IPPROTO_ICMP, 8, 0);
-	EXPECT(ox_policy_check(p, b, n), "gateway: echo request");
-	n = pkt(b, "100.64.0.1", IPPROTO_ICMP, 13, 0);
-	EXPECT(!ox_policy_check(p, b, n), "gateway: other ICMP refused");
-	n = pkt(b, "100.64.0.1", IPPROTO_UDP, 53, 0x0010);
-	EXPECT(!ox_policy_check(p, b, n), "host: a later fragment refused");
-	n = pkt(b, "100.64.0.1", IPPROTO_UDP, 53, 0x2000);
-	EXPECT(ox_policy_check(p, b, n), "host: a first fragment to an open port passes");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		n = pkt(b, cases[i].dst, cases[i].proto, cases[i].port, cases[i].frag);
+		EXPECT(ox_policy_check(p, b, n) == cases[i].pass, "%s", cases[i].what);
+	}
 	n = pkt(b, "192.0.2.1", IPPROTO_UDP, 53, 0);
 	EXPECT(!ox_policy_check(p, b, 22), "host: no room for the ports, refused");
 
-	n = pkt(b, "fe80::1", IPPROTO_UDP, 53, 0);
-	EXPECT(!ox_policy_check(p, b, n), "v6 link-local denied");
-	n = pkt(b, "2001:db8::1", IPPROTO_UDP, 53, 0);
-	EXPECT(ox_policy_check(p, b, n), "v6 host: opened udp/53");
-	n = pkt(b, "2001:db8::1", IPPROTO_UDP, 54, 0);
-	EXPECT(!ox_policy_check(p, b, n), "v6 host: udp/54 closed");
-	n = pkt(b, "2001:db8::1", IPPROTO_HOPOPTS, 53, 0);
-	EXPECT(!ox_policy_check(p, b, n), "v6 host: extension header refused");
-	n = pkt(b, "fd6f:7869:647a::1", IPPROTO_ICMPV6, 128, 0);
-	EXPECT(ox_policy_check(p, b, n), "v6 gateway: echo request");
 	n = pkt(b, "2001:db8::2", IPPROTO_TCP, 22, 0);
 	EXPECT(ox_policy_check(p, b, n), "v6 no match: allowed");
 	add(p, "::/0", OX_POLICY_DENY);
