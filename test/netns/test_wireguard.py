@@ -7,11 +7,15 @@ namespace (NAT toward the internet namespace); an OxTunnel client
 (oxidize-client) in the other client namespace.
 
 usage: test_wireguard.py SERVER CLIENT
-checks: the WireGuard handshake; ping (IPv4 and IPv6) of the relay and
-ping of the internet through NAT; TCP with iperf3; ping both ways between
-the WireGuard peer and the OxTunnel client (client to client across the two
-protocols, in the data plane); a WireGuard key not on the allow-list gets no
-handshake; the relay's counters show both protocols' sessions.
+checks: usertools/oxidize-peer.py adds the peer to the running relay and
+prints its wg-quick configuration, which configures wireguard-go (through
+`wg-quick strip` and `wg setconf`, the addresses and routes from it); the
+WireGuard handshake; ping (IPv4 and IPv6) of the relay and ping of the
+internet through NAT; TCP with iperf3; ping both ways between the
+WireGuard peer and the OxTunnel client (client to client across the two
+protocols, in the data plane); a WireGuard key not on the allow-list gets
+no handshake; the relay's counters show both protocols' sessions;
+oxidize-peer.py remove ends the peer's session.
 """
 
 import os
@@ -26,8 +30,8 @@ import netns_common as nc
 import oxidize_testbed as otb
 from test_tunnel import Client, iperf_tcp, ping, start_server
 
-WG_V4 = "100.64.0.50"
-WG_V6 = "fd6f:7869:647a::50"
+PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "usertools",
+                    "oxidize-peer.py")
 
 
 class WgPeer:
@@ -45,7 +49,7 @@ class WgPeer:
                                   text=True, check=True).stdout.strip()
         self.proc = None
 
-    def up(self, server_pub, endpoint, v4, v6, routes):
+    def start(self):
         # Its control socket is /var/run/wireguard/NAME.sock, shared by every
         # namespace: the name is unique to this test run.
         self.proc = self.tb.popen(self.ns, ["wireguard-go", "-f", self.name],
@@ -54,16 +58,48 @@ class WgPeer:
         end = time.time() + 5
         while time.time() < end and not os.path.exists(sock):
             time.sleep(0.05)
+
+    def addresses(self, addrs, routes):
         run = self.tb.run
-        run(self.ns, ["wg", "set", self.name, "private-key", self.key, "peer", server_pub,
-                      "endpoint", endpoint, "allowed-ips", ",".join(routes),
-                      "persistent-keepalive", "5"])
-        run(self.ns, ["ip", "addr", "add", v4 + "/32", "dev", self.name])
-        run(self.ns, ["ip", "-6", "addr", "add", v6 + "/128", "dev", self.name])
+        for a in addrs:
+            run(self.ns, ["ip", "addr", "add", a, "dev", self.name])
         run(self.ns, ["ip", "link", "set", self.name, "up"])
         for r in routes:
             run(self.ns, ["ip", "-6" if ":" in r else "-4", "route", "add", r, "dev",
                           self.name])
+
+    def up(self, server_pub, endpoint, v4, v6, routes):
+        """By hand with wg set (the refusal case)."""
+        self.start()
+        self.tb.run(self.ns, ["wg", "set", self.name, "private-key", self.key, "peer",
+                              server_pub, "endpoint", endpoint, "allowed-ips",
+                              ",".join(routes), "persistent-keepalive", "5"])
+        self.addresses([v4 + "/32", v6 + "/128"], routes)
+
+    def up_from(self, conf_path):
+        """From a wg-quick configuration: wg-quick strip, wg setconf, then
+        its Address lines and, for AllowedIPs, routes (0/0 as two halves, so
+        the more specific route to the endpoint stays)."""
+        self.start()
+        stripped = subprocess.run(["wg-quick", "strip", conf_path], stdout=subprocess.PIPE,
+                                  text=True, check=True).stdout
+        plain = conf_path + ".setconf"
+        with open(plain, "w") as f:
+            f.write(stripped)
+        self.tb.run(self.ns, ["wg", "setconf", self.name, plain])
+        addrs, routes = [], []
+        with open(conf_path) as f:
+            for line in f:
+                k, _, v = line.partition("=")
+                vals = [x.strip() for x in v.split(",") if x.strip()]
+                if k.strip() == "Address":
+                    addrs += vals
+                elif k.strip() == "AllowedIPs":
+                    for r in vals:
+                        routes += {"0.0.0.0/0": ["0.0.0.0/1", "128.0.0.0/1"],
+                                   "::/0": ["::/1", "8000::/1"]}.get(r, [r])
+        self.addresses(addrs, routes)
+        return [a.split("/")[0] for a in addrs]
 
     def handshakes(self):
         r = self.tb.run(self.ns, ["wg", "show", self.name, "latest-handshakes"], check=False)
@@ -100,15 +136,34 @@ def main():
         ka, apub = otb.keygen(client, d, "alice")
         allow = os.path.join(d, "allow")
         with open(allow, "w") as f:
-            f.write("%s wgpeer %s %s\n%s alice\n" % (wg.pub, WG_V4, WG_V6, apub))
+            f.write("%s alice\n" % apub)
         tb.run(tb.relay, ["nft", "-f", "-"], input=(
             "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
             "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
         srv = start_server(tb, server, d, allow)
 
         endpoint = "%s:%d" % (tb.relay_ip, 51820)
-        wg.up(spub, endpoint, WG_V4, WG_V6,
-              ["100.64.0.0/10", "fd6f:7869:647a::/64", otb.INET_SERVICE_IP + "/32"])
+        conf = os.path.join(d, wg.name + ".conf")
+        r = subprocess.run([sys.executable, PEER, "add", "wgpeer", "--allow", allow,
+                            "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
+                            "--keepalive", "5", "--out", conf,
+                            "--reload-pid", str(nc.server_pid(tb))],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        print(r.stderr + r.stdout)
+        nc.check(r.returncode == 0 and "[Peer]" in r.stdout and
+                 "PublicKey = %s" % spub in r.stdout and "Endpoint = %s" % endpoint in r.stdout,
+                 "oxidize-peer.py add prints a wg-quick configuration")
+        end = time.time() + 5
+        while time.time() < end and "allow-list reloaded: 2 key(s)" not in srv.log:
+            time.sleep(0.1)
+        nc.check("allow-list reloaded: 2 key(s)" in srv.log, "the relay reloaded its allow-list")
+        r = subprocess.run([sys.executable, PEER, "add", "wgpeer", "--allow", allow,
+                            "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
+                            "--no-reload"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        nc.check(r.returncode != 0 and "already" in r.stderr,
+                 "a second peer of the same name is refused (%s)" % r.stderr.strip())
+        wg_v4, wg_v6 = wg.up_from(conf)
         n, rtt = ping(tb, tb.clients[0], "100.64.0.1")
         nc.check(n >= 4 and wg.handshakes() and wg.handshakes()[0] > 0,
                  "wireguard-go: handshake with the relay, ping of its tunnel address "
@@ -131,9 +186,11 @@ def main():
         n, rtt = ping(tb, tb.clients[0], ox_v4)
         nc.check(n == 5, "WireGuard peer -> OxTunnel client %s (%d/5, avg %s ms)"
                  % (ox_v4, n, rtt))
-        n, rtt = ping(tb, tb.clients[1], WG_V4)
+        n, rtt = ping(tb, tb.clients[1], wg_v4)
         nc.check(n == 5, "OxTunnel client -> WireGuard peer %s (%d/5, avg %s ms)"
-                 % (WG_V4, n, rtt))
+                 % (wg_v4, n, rtt))
+        n, rtt = ping(tb, tb.clients[1], wg_v6)
+        nc.check(n == 5, "and over IPv6, %s (%d/5, avg %s ms)" % (wg_v6, n, rtt))
 
         st = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
         rel = nc.telemetry(srv.prefix, "/oxidize/relay")
@@ -153,6 +210,17 @@ def main():
                  "an unlisted WireGuard key gets no handshake (unknown_peer %d -> %d)"
                  % (before, rel.get("hs_drop_unknown_peer", 0)))
         nc.check(rel.get("hs_drop_unknown_peer", 0) > before, "counted as unknown_peer")
+
+        # Removed: the relay ends the peer's session at the reload.
+        r = subprocess.run([sys.executable, PEER, "remove", "wgpeer", "--allow", allow,
+                            "--reload-pid", str(nc.server_pid(tb))],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        end = time.time() + 5
+        while time.time() < end and "allow-list reloaded: 1 key(s)" not in srv.log:
+            time.sleep(0.1)
+        n, _ = ping(tb, tb.clients[0], "100.64.0.1", count=3)
+        nc.check(r.returncode == 0 and n == 0,
+                 "oxidize-peer.py remove: the peer's traffic stops (%d/3 answered)" % n)
         srv.stop()
         srv = None
     finally:

@@ -1,0 +1,304 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Add or remove a WireGuard peer of an oxidize-server relay.
+
+  oxidize-peer.py add NAME --endpoint HOST[:PORT] [--config FILE]
+                  [--key FILE | --server-pub KEY] [--allow FILE]
+                  [--pubkey KEY] [--address V4] [--address6 V6] [--psk]
+                  [--dns IP,...] [--split] [--keepalive S] [--mtu N]
+                  [--out FILE] [--qr] [--reload-pid PID | --no-reload]
+  oxidize-peer.py remove NAME|KEY [--config FILE] [--allow FILE]
+                  [--reload-pid PID | --no-reload]
+
+add makes a key pair (or takes the peer's public key with --pubkey), gives
+the peer fixed tunnel addresses (--address/--address6, else the first ones
+from the top of the pools that no allow-list line holds), appends its line
+to the allow-list, has the running relay reload it (SIGHUP: --reload-pid,
+else `systemctl reload oxidize-server` when that unit is active), and
+prints a wg-quick configuration for the peer: [Interface] with its private
+key (when made here), addresses and DNS; [Peer] with the relay's key, the
+endpoint, AllowedIPs (everything, or with --split only the tunnel pools)
+and PersistentKeepalive. --qr prints it as a QR code too (qrencode), for
+the phone apps; --out writes it to a file (mode 600).
+
+remove deletes the peer's line (by name or key) and reloads the same way.
+
+The relay's key, allow-list, port and pools come from --config (the
+server's INI, section [server]) unless given; the allow-list is rewritten
+whole (a temporary file renamed over it), keeping its mode.
+"""
+
+import argparse
+import base64
+import configparser
+import ipaddress
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+DEFAULT_POOL4 = "100.64.0.0/10"
+DEFAULT_POOL6 = "fd6f:7869:647a::/64"
+DEFAULT_PORT = 51820
+RAW = serialization.Encoding.Raw
+
+
+def die(msg):
+    sys.exit("oxidize-peer: " + msg)
+
+
+def b64(raw):
+    return base64.b64encode(raw).decode()
+
+
+def key_bytes(text, what):
+    try:
+        raw = base64.b64decode(text.strip(), validate=True)
+    except ValueError:
+        raw = b""
+    if len(raw) != 32:
+        die("%s is not a base64 key of 32 bytes" % what)
+    return raw
+
+
+def public_of(priv_raw):
+    k = X25519PrivateKey.from_private_bytes(priv_raw)
+    return k.public_key().public_bytes(RAW, serialization.PublicFormat.Raw)
+
+
+def new_keypair():
+    k = X25519PrivateKey.generate()
+    priv = k.private_bytes(RAW, serialization.PrivateFormat.Raw, serialization.NoEncryption())
+    return priv, k.public_key().public_bytes(RAW, serialization.PublicFormat.Raw)
+
+
+def read_conf(path):
+    """The [server] section of the relay's INI file, or {}."""
+    if not path:
+        return {}
+    cp = configparser.ConfigParser(inline_comment_prefixes=(";", "#"),
+                                   comment_prefixes=(";", "#"))
+    try:
+        with open(path) as f:
+            cp.read_file(f)
+    except OSError as e:
+        die("--config %s: %s" % (path, e.strerror))
+    return dict(cp["server"]) if cp.has_section("server") else {}
+
+
+def allow_lines(path):
+    try:
+        with open(path) as f:
+            return f.read().splitlines()
+    except OSError as e:
+        die("allow-list %s: %s" % (path, e.strerror))
+
+
+def write_allow(path, lines):
+    """Replace the allow-list whole, keeping its mode."""
+    mode = os.stat(path).st_mode & 0o777
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".allow.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(line + "\n" for line in lines))
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except OSError as e:
+        os.unlink(tmp)
+        die("cannot write %s: %s" % (path, e.strerror))
+
+
+def fields(line):
+    """The fields of an allow-list line before its comment."""
+    return line.split("#", 1)[0].split()
+
+
+def taken(lines):
+    """Keys, names and fixed addresses the allow-list already holds."""
+    keys, names, addrs = set(), set(), set()
+    for line in lines:
+        f = fields(line)
+        if not f:
+            continue
+        keys.add(f[0])
+        for tok in f[1:]:
+            try:
+                addrs.add(ipaddress.ip_address(tok))
+            except ValueError:
+                if not tok.startswith("psk="):
+                    names.add(tok)
+    return keys, names, addrs
+
+
+def pick(pool, addrs, relay_host):
+    """The highest assignable address of pool no allow-list line holds."""
+    net = ipaddress.ip_network(pool, strict=True)
+    top = net.broadcast_address - (1 if net.version == 4 else 0)
+    low = net.network_address + 2
+    a = top
+    while a >= low:
+        if a not in addrs and a != net.network_address + relay_host:
+            return a
+        a -= 1
+    die("no free address left in %s" % pool)
+
+
+def reload_relay(args):
+    if args.no_reload:
+        print("oxidize-peer: not reloaded; send the relay SIGHUP to apply", file=sys.stderr)
+        return
+    if args.reload_pid:
+        try:
+            os.kill(args.reload_pid, signal.SIGHUP)
+        except OSError as e:
+            die("reload: pid %d: %s" % (args.reload_pid, e.strerror))
+        print("oxidize-peer: relay (pid %d) reloads the allow-list" % args.reload_pid,
+              file=sys.stderr)
+        return
+    if shutil.which("systemctl") and subprocess.run(
+            ["systemctl", "is-active", "--quiet", "oxidize-server"]).returncode == 0:
+        if subprocess.run(["systemctl", "reload", "oxidize-server"]).returncode != 0:
+            die("systemctl reload oxidize-server failed")
+        print("oxidize-peer: oxidize-server reloaded", file=sys.stderr)
+        return
+    print("oxidize-peer: no running relay found (--reload-pid PID); send it SIGHUP to apply",
+          file=sys.stderr)
+
+
+def wg_quick(priv, v4, v6, server_pub, endpoint, psk, args, pool4, pool6):
+    lines = ["[Interface]"]
+    lines.append("PrivateKey = %s" % (b64(priv) if priv else "<the peer's private key>"))
+    lines.append("Address = %s/32, %s/128" % (v4, v6))
+    if args.dns:
+        lines.append("DNS = %s" % args.dns)
+    if args.mtu:
+        lines.append("MTU = %d" % args.mtu)
+    lines += ["", "[Peer]", "PublicKey = %s" % server_pub]
+    if psk:
+        lines.append("PresharedKey = %s" % b64(psk))
+    lines.append("Endpoint = %s" % args.endpoint)
+    lines.append("AllowedIPs = %s" % ("%s, %s" % (pool4, pool6) if args.split
+                                      else "0.0.0.0/0, ::/0"))
+    lines.append("PersistentKeepalive = %d" % args.keepalive)
+    return "\n".join(lines) + "\n"
+
+
+def server_public(args, conf):
+    if args.server_pub:
+        return b64(key_bytes(args.server_pub, "--server-pub"))
+    path = args.key or conf.get("key")
+    if not path:
+        die("the relay's key: --key FILE, --server-pub KEY or key = in --config")
+    try:
+        with open(path) as f:
+            return b64(public_of(key_bytes(f.read(), path)))
+    except OSError as e:
+        die("--key %s: %s" % (path, e.strerror))
+
+
+def cmd_add(args):
+    conf = read_conf(args.config)
+    allow = args.allow or conf.get("allow") or die("--allow FILE (or allow = in --config)")
+    pool4 = conf.get("pool4", DEFAULT_POOL4)
+    pool6 = conf.get("pool6", DEFAULT_POOL6)
+    server_pub = server_public(args, conf)
+    endpoint = args.endpoint
+    if ":" not in endpoint.rsplit("]", 1)[-1]:
+        args.endpoint = "%s:%s" % (endpoint, conf.get("port", DEFAULT_PORT))
+    lines = allow_lines(allow)
+    keys, names, addrs = taken(lines)
+    if not args.name.replace("-", "").replace("_", "").replace(".", "").isalnum() or \
+            not args.name[0].isalpha() or len(args.name) > 31:
+        die("name '%s': letters, digits, '_', '-', '.', starting with a letter, "
+            "at most 31" % args.name)
+    if args.name in names:
+        die("a peer named %s is on the allow-list already" % args.name)
+    priv = None
+    if args.pubkey:
+        pub = key_bytes(args.pubkey, "--pubkey")
+    else:
+        priv, pub = new_keypair()
+    if b64(pub) in keys:
+        die("that key is on the allow-list already")
+    v4 = ipaddress.ip_address(args.address) if args.address else pick(pool4, addrs, 1)
+    v6 = ipaddress.ip_address(args.address6) if args.address6 else pick(pool6, addrs, 1)
+    for a, pool in ((v4, pool4), (v6, pool6)):
+        if a not in ipaddress.ip_network(pool) or a in addrs:
+            die("address %s is outside %s or taken" % (a, pool))
+    psk = os.urandom(32) if args.psk else None
+    line = "%s %s %s %s" % (b64(pub), args.name, v4, v6)
+    if psk:
+        line += " psk=%s" % b64(psk)
+    write_allow(allow, lines + [line])
+    print("oxidize-peer: %s added to %s: %s, %s" % (args.name, allow, v4, v6), file=sys.stderr)
+    reload_relay(args)
+    text = wg_quick(priv, v4, v6, server_pub, args.endpoint, psk, args, pool4, pool6)
+    if args.out:
+        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+    sys.stdout.write(text)
+    if args.qr:
+        if shutil.which("qrencode") is None:
+            die("--qr needs qrencode (Debian package qrencode)")
+        subprocess.run(["qrencode", "-t", "ansiutf8"], input=text, text=True, check=True)
+
+
+def cmd_remove(args):
+    conf = read_conf(args.config)
+    allow = args.allow or conf.get("allow") or die("--allow FILE (or allow = in --config)")
+    lines = allow_lines(allow)
+    keep = [line for line in lines
+            if not (fields(line) and (fields(line)[0] == args.peer or
+                                      (len(fields(line)) > 1 and fields(line)[1] == args.peer)))]
+    if len(keep) == len(lines):
+        die("no peer %s on %s" % (args.peer, allow))
+    write_allow(allow, keep)
+    print("oxidize-peer: %s removed from %s" % (args.peer, allow), file=sys.stderr)
+    reload_relay(args)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in ("add", "remove"):
+        p = sub.add_parser(name)
+        p.add_argument("--config", help="the relay's INI file (section [server])")
+        p.add_argument("--allow", help="allow-list file (default: allow = in --config)")
+        g = p.add_mutually_exclusive_group()
+        g.add_argument("--reload-pid", type=int, help="the relay to send SIGHUP")
+        g.add_argument("--no-reload", action="store_true", help="do not reload the relay")
+        if name == "add":
+            p.add_argument("name", help="the peer's name on its allow-list line")
+            p.add_argument("--endpoint", required=True, help="HOST[:PORT] peers reach")
+            p.add_argument("--key", help="the relay's private key file")
+            p.add_argument("--server-pub", help="the relay's public key")
+            p.add_argument("--pubkey", help="the peer's public key (else a key pair is made)")
+            p.add_argument("--address", help="fixed IPv4 (default: a free one of the pool)")
+            p.add_argument("--address6", help="fixed IPv6 (default: a free one of the pool)")
+            p.add_argument("--psk", action="store_true", help="a preshared key too")
+            p.add_argument("--dns", help="DNS servers for the peer, comma-separated")
+            p.add_argument("--split", action="store_true",
+                           help="route only the tunnel pools (default: everything)")
+            p.add_argument("--keepalive", type=int, default=25,
+                           help="PersistentKeepalive, seconds (25)")
+            p.add_argument("--mtu", type=int, help="MTU for the peer's interface")
+            p.add_argument("--out", help="write the configuration here too (mode 600)")
+            p.add_argument("--qr", action="store_true", help="print it as a QR code too")
+        else:
+            p.add_argument("peer", help="name or public key")
+    args = ap.parse_args()
+    if args.cmd == "add":
+        cmd_add(args)
+    else:
+        cmd_remove(args)
+
+
+if __name__ == "__main__":
+    main()
