@@ -99,6 +99,20 @@ class OxidizeCollector:
             g = GaugeMetricFamily("oxidize_sessions", "Live sessions")
             g.add_metric([], rel["sessions"])
             yield g
+        protos = sorted(k[len("sessions_"):] for k in rel
+                        if k.startswith("sessions_") and k != "sessions_reaped" and
+                        k != "sessions_removed")
+        if protos:
+            g = GaugeMetricFamily("oxidize_sessions_by_protocol",
+                                  "Live sessions by wire protocol", labels=["protocol"])
+            m = CounterMetricFamily("oxidize_handshakes_by_protocol",
+                                    "Completed handshakes by wire protocol",
+                                    labels=["protocol"])
+            for p in protos:
+                g.add_metric([p], rel["sessions_" + p])
+                m.add_metric([p], rel.get("handshakes_" + p, 0))
+            yield g
+            yield m
         if "handshakes" in rel:
             m = CounterMetricFamily("oxidize_handshakes",
                                     "Completed handshakes, new sessions or rekeys",

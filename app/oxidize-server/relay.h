@@ -142,6 +142,8 @@ struct srv_relay {
 	uint64_t last_reap_ns;
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
+	uint64_t sessions_by_proto[RELAY_PROTO_MAX]; /* live, by relay_protos[] */
+	uint64_t hs_by_proto[RELAY_PROTO_MAX];	     /* completed handshakes */
 	uint64_t hs_drops[OX_DROP_MAX];
 	uint64_t relay_hs_drops[RELAY_HS_MAX];
 	uint64_t cycles_ok, cycles_bad, n_bad; /* control time per initiation */

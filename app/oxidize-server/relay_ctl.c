@@ -131,6 +131,7 @@ remove_session(struct srv_relay *r, struct ox_session *sess)
 	if (pos < 0)
 		SRV_LOG(WARNING, "session %#x had no key entry", sess->index);
 	ox_sessions_del(r->srv->sessions, sess);
+	r->sessions_by_proto[rs->proto]--;
 	r->removed++;
 }
 
@@ -237,6 +238,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 			r->relay_hs_drops[RELAY_HS_SESSIONS_FULL]++;
 			goto free_resp;
 		}
+		r->sessions_by_proto[pi]++;
 		r->hs_new++;
 	}
 	rs = ox_session_priv(sess);
@@ -252,6 +254,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		goto free;
 	}
 	r->hs_ok++;
+	r->hs_by_proto[pi]++;
 	__atomic_store_n(&in->busy, 1, __ATOMIC_RELEASE);
 	ox_pkt_reply(&p);
 	ox_pkt_finish(&p, (uint16_t)ret);

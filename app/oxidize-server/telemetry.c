@@ -233,6 +233,10 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow.n);
 	rte_tel_data_add_dict_u64(d, "allowlist_reloads", r->reloads);
 	rte_tel_data_add_dict_u64(d, "allowlist_reload_errors", r->reload_errors);
+	for (k = 0; k < RELAY_PROTO_MAX; k++) {
+		put_reason(d, "sessions_", relay_protos[k]->name, r->sessions_by_proto[k]);
+		put_reason(d, "handshakes_", relay_protos[k]->name, r->hs_by_proto[k]);
+	}
 	for (k = 1; k < OX_DROP_MAX; k++)
 		put_reason(d, "hs_drop_", ox_drop_name((int)k), r->hs_drops[k]);
 	for (k = 0; k < RELAY_HS_MAX; k++)

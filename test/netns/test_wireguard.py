@@ -198,6 +198,14 @@ def main():
                  st.get("to_tap", 0) > 0,
                  "relay: 2 sessions, client to client %d, to the TAP %d"
                  % (st.get("client_to_client", 0), st.get("to_tap", 0)))
+        nc.check(rel.get("sessions_wireguard") == 1 and rel.get("sessions_oxtunnel") == 1 and
+                 rel.get("handshakes_wireguard", 0) >= 1,
+                 "sessions by protocol: wireguard %s, oxtunnel %s"
+                 % (rel.get("sessions_wireguard"), rel.get("sessions_oxtunnel")))
+        text = nc.scrape_exporter(tb, srv.prefix)
+        nc.check(re.search(r'^oxidize_sessions_by_protocol\{protocol="wireguard"\} 1(\.0)?$',
+                           text, re.M) is not None,
+                 "the exporter shows them (oxidize_sessions_by_protocol)")
 
         # A WireGuard key the allow-list does not have.
         before = rel.get("hs_drop_unknown_peer", 0)
