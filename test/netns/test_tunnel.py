@@ -106,10 +106,10 @@ def tun_addrs(tb, ns):
     return info.get("mtu"), {"%s/%d" % (a["local"], a["prefixlen"]) for a in info["addr_info"]}
 
 
-def start_server(tb, binary, d, allow):
+def start_server(tb, binary, d, allow, extra=()):
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
                                  "--key", os.path.join(d, "server.key"), "--allow", allow,
-                                 "--max-sessions", "65536", "--keepalive", "2"])
+                                 "--max-sessions", "65536", "--keepalive", "2"] + list(extra))
     srv.wait_up()
     return srv
 

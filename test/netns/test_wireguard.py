@@ -14,10 +14,15 @@ WireGuard handshake; ping (IPv4 and IPv6) of the relay and ping of the
 internet through NAT; TCP with iperf3; ping both ways between the
 WireGuard peer and the OxTunnel client (client to client across the two
 protocols, in the data plane); a WireGuard key not on the allow-list gets
-no handshake; the relay's counters show both protocols' sessions;
-oxidize-peer.py remove ends the peer's session.
+no handshake; the relay's counters show both protocols' sessions; roaming
+to a new source port; INITs with a bad mac1 never reach the control
+thread; a captured DATA sent again is a replay; oxidize-peer.py remove ends
+the peer's session; under a flood of INITs with a valid mac1 from 16
+sources the relay answers with cookies and a new wireguard-go peer still
+connects (through WireGuard's own cookie handling).
 """
 
+import json
 import os
 import re
 import shutil
@@ -30,8 +35,31 @@ import netns_common as nc
 import oxidize_testbed as otb
 from test_tunnel import Client, iperf_tcp, ping, start_server
 
-PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "usertools",
-                    "oxidize-peer.py")
+HERE = os.path.dirname(os.path.abspath(__file__))
+PEER = os.path.join(HERE, "..", "..", "usertools", "oxidize-peer.py")
+PROBE = os.path.join(HERE, "wgprobe.py")
+HS_LOAD_PPS = 50  # initiations per second above which the relay wants cookies
+
+
+def probe(tb, ns, *args):
+    """Run wgprobe.py in namespace ns: its JSON line."""
+    r = tb.run(ns, [sys.executable, PROBE] + [str(a) for a in args], check=False, timeout=60)
+    try:
+        return json.loads(r.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        return {"error": r.stdout + r.stderr}
+
+
+def totals(srv):
+    return nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
+
+
+def add_peer(d, allow, name, endpoint, conf, pid):
+    """oxidize-peer.py add: its exit status and output."""
+    return subprocess.run([sys.executable, PEER, "add", name, "--allow", allow,
+                           "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
+                           "--keepalive", "5", "--out", conf, "--reload-pid", str(pid)],
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 class WgPeer:
@@ -130,6 +158,7 @@ def main():
     tag = os.getpid() % 100000
     wg = WgPeer(tb, tb.clients[0], "oxwg%d" % tag, d)
     stranger = WgPeer(tb, tb.clients[0], "oxws%d" % tag, d)
+    late = WgPeer(tb, tb.clients[0], "oxwl%d" % tag, d)
     srv, ox = None, None
     try:
         _, spub = otb.keygen(client, d, "server")
@@ -140,15 +169,11 @@ def main():
         tb.run(tb.relay, ["nft", "-f", "-"], input=(
             "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
             "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
-        srv = start_server(tb, server, d, allow)
+        srv = start_server(tb, server, d, allow, ["--hs-load-pps", str(HS_LOAD_PPS)])
 
         endpoint = "%s:%d" % (tb.relay_ip, 51820)
         conf = os.path.join(d, wg.name + ".conf")
-        r = subprocess.run([sys.executable, PEER, "add", "wgpeer", "--allow", allow,
-                            "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
-                            "--keepalive", "5", "--out", conf,
-                            "--reload-pid", str(nc.server_pid(tb))],
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        r = add_peer(d, allow, "wgpeer", endpoint, conf, nc.server_pid(tb))
         print(r.stderr + r.stdout)
         nc.check(r.returncode == 0 and "[Peer]" in r.stdout and
                  "PublicKey = %s" % spub in r.stdout and "Endpoint = %s" % endpoint in r.stdout,
@@ -207,6 +232,35 @@ def main():
                            text, re.M) is not None,
                  "the exporter shows them (oxidize_sessions_by_protocol)")
 
+        # Roaming: the peer moves to another source port and carries on.
+        st0 = totals(srv)
+        tb.run(tb.clients[0], ["wg", "set", wg.name, "listen-port", "43210"])
+        n, _ = ping(tb, tb.clients[0], "100.64.0.1")
+        st1 = totals(srv)
+        nc.check(n == 5 and st1["roamed"] > st0["roamed"],
+                 "roaming to a new source port: ping goes on (%d/5), roamed %d -> %d"
+                 % (n, st0["roamed"], st1["roamed"]))
+
+        # INITs without the server's key: dropped on the worker.
+        out = probe(tb, tb.clients[1], "bad-mac1", tb.relay_ip, 51820, 200)
+        st2 = totals(srv)
+        nc.check(out.get("sent") == 200 and
+                 st2["drop_ox_bad_mac1"] - st1["drop_ox_bad_mac1"] == 200 and
+                 st2["hs_queued"] == st1["hs_queued"],
+                 "200 INITs with a bad mac1: bad_mac1 +%d, none queued for the control thread"
+                 % (st2["drop_ox_bad_mac1"] - st1["drop_ox_bad_mac1"]))
+
+        # A captured DATA sent again is a replay.
+        pinger = tb.popen(tb.clients[0], ["ping", "-c", "10", "-i", "0.2", "100.64.0.1"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        out = probe(tb, tb.clients[0], "replay", "eth0", tb.relay_ip, 51820, 3)
+        pinger.wait(15)
+        time.sleep(0.5)
+        st3 = totals(srv)
+        nc.check(out.get("sent") == 3 and st3["drop_ox_replay"] - st2["drop_ox_replay"] >= 3,
+                 "a captured WireGuard DATA sent 3 times again: replay +%d (%s)"
+                 % (st3["drop_ox_replay"] - st2["drop_ox_replay"], out))
+
         # A WireGuard key the allow-list does not have.
         before = rel.get("hs_drop_unknown_peer", 0)
         stranger.up(spub, endpoint, "100.64.0.99", "fd6f:7869:647a::99", ["198.18.99.0/24"])
@@ -229,6 +283,30 @@ def main():
         n, _ = ping(tb, tb.clients[0], "100.64.0.1", count=3)
         nc.check(r.returncode == 0 and n == 0,
                  "oxidize-peer.py remove: the peer's traffic stops (%d/3 answered)" % n)
+        wg.down()
+
+        # Under a flood of INITs with a valid mac1 from 16 sources, a new
+        # peer still connects: wireguard-go takes the cookie and retries.
+        sources = ["198.18.0.%d" % (200 + i) for i in range(16)]
+        for a in sources:
+            tb.run(tb.clients[1], ["ip", "addr", "add", a + "/24", "dev", "eth0"])
+        flood = tb.popen(tb.clients[1], [sys.executable, PROBE, "init-flood", tb.relay_ip,
+                                         "51820", spub, "4000", "16"] + sources,
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(2)
+        conf2 = os.path.join(d, late.name + ".conf")
+        r = add_peer(d, allow, "latecomer", endpoint, conf2, nc.server_pid(tb))
+        late.up_from(conf2)
+        end = time.time() + 25
+        while time.time() < end and not (late.handshakes() and late.handshakes()[0] > 0):
+            time.sleep(0.5)
+        rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+        connected = bool(late.handshakes() and late.handshakes()[0] > 0)
+        flood_out = flood.communicate(timeout=30)[0]
+        nc.check(r.returncode == 0 and connected and rel["cookies_sent"] > 0,
+                 "during a flood of valid-mac1 INITs (%s): cookies sent %d, under load %d "
+                 "polls, and a new wireguard-go peer connected"
+                 % (flood_out.strip(), rel["cookies_sent"], rel["under_load_polls"]))
         srv.stop()
         srv = None
     finally:
@@ -236,6 +314,7 @@ def main():
             ox.stop()
         wg.down()
         stranger.down()
+        late.down()
         if srv is not None:
             srv.stop()
         tb.down()
