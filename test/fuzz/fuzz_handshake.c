@@ -6,8 +6,9 @@
  *         1 = client with a handshake pending reads it as a response or
  *             cookie reply (initiator);
  *  bit 1: server under load (mac2 and cookies);
- *  bit 2: recompute mac1 (and, under load, mac2) over the input first, so
- *         mutations reach the Noise layer instead of dying at mac1.
+ *  bit 2: recompute mac1 over the input first, so mutations reach the
+ *         Noise layer instead of dying at mac1;
+ *  bit 3: WireGuard's messages instead of OxTunnel's (the same keys).
  * Keys are fixed; the allow-list holds the seed client's key.
  */
 #include <stdlib.h>
@@ -19,10 +20,10 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct ox_hs_server *srv;
+static struct ox_hs_server *srv, *srv_wg;
 static struct ox_allowlist al;
-static struct ox_initiator in;
-static uint8_t mac1_key[OX_KEY_LEN];
+static struct ox_initiator in, in_wg;
+static uint8_t mac1_key[OX_KEY_LEN], wg_mac1_key[OX_KEY_LEN];
 static const struct ox_src src = { { [10] = 0xff, [11] = 0xff, 198, 18, 0, 2 }, 40000 };
 
 static void
@@ -38,6 +39,7 @@ setup(void)
 	uint8_t spriv[OX_KEY_LEN], spub[OX_KEY_LEN], cpriv[OX_KEY_LEN], cpub[OX_KEY_LEN];
 	char text[OX_KEY_B64_LEN + 8], err[128];
 	uint8_t ts[12] = { 0 }, init[OX_INIT_LEN];
+	struct ox_hs_conf wg;
 
 	if (sodium_init() < 0)
 		abort();
@@ -46,17 +48,24 @@ setup(void)
 	if (ox_key_public(spub, spriv) != 0 || ox_key_public(cpub, cpriv) != 0)
 		abort();
 	srv = ox_hs_create(spriv, NULL);
-	if (srv == NULL)
+	ox_hs_conf_default(&wg);
+	wg.wire = OX_WIRE_WIREGUARD;
+	srv_wg = ox_hs_create(spriv, &wg);
+	if (srv == NULL || srv_wg == NULL)
 		abort();
 	ox_key_to_base64(text, cpub);
 	strcat(text, " seed\n");
 	if (ox_allowlist_parse(&al, text, strlen(text), NULL, 4, err, sizeof(err)) != 0)
 		abort();
 	ox_hs_set_allowlist(srv, &al);
+	ox_hs_set_allowlist(srv_wg, &al);
 	ox_label_key(mac1_key, "mac1----", spub);
-	if (ox_initiator_init(&in, cpriv, spub) != 0)
+	ox_wg_mac1_key(wg_mac1_key, spub);
+	if (ox_initiator_init(&in, cpriv, spub) != 0 ||
+	    ox_initiator_init_wire(&in_wg, OX_WIRE_WIREGUARD, cpriv, spub, NULL) != 0)
 		abort();
-	if (ox_initiator_begin(&in, 7, ts, 1, init) != 0)
+	if (ox_initiator_begin(&in, 7, ts, 1, init) != 0 ||
+	    ox_initiator_begin(&in_wg, 7, ts, 1, init) != 0)
 		abort();
 }
 
@@ -64,7 +73,10 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static uint64_t now = 1000000000;
-	uint8_t reply[OX_COOKIE_LEN], resp[OX_RESPONSE_LEN], *buf;
+	uint8_t reply[OX_COOKIE_LEN], resp[OX_WG_RESPONSE_LEN], *buf;
+	bool wire_wg;
+	struct ox_hs_server *s;
+	struct ox_initiator *ini;
 	struct ox_hs_payload pl = { 0 };
 	struct ox_responder r;
 	struct ox_keypair kp;
@@ -83,28 +95,39 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data + 1, len);
 	/* Time moves on so the rate limit refills now and then. */
 	now += 10000000;
-	ret = ox_msg_parse(buf, len, &m);
+	wire_wg = data[0] & 8;
+	s = wire_wg ? srv_wg : srv;
+	ini = wire_wg ? &in_wg : &in;
+	ret = wire_wg ? ox_wg_msg_parse(buf, len, &m) : ox_msg_parse(buf, len, &m);
 	if (!(data[0] & 1)) {
 		if (ret == OX_MSG_INIT) {
-			if (data[0] & 4) {
+			if ((data[0] & 4) && wire_wg)
+				ox_wg_mac(buf + OX_INIT_MAC1_OFF, wg_mac1_key, OX_KEY_LEN, buf,
+					  OX_INIT_MAC1_OFF);
+			else if (data[0] & 4)
 				ox_mac(buf + OX_INIT_MAC1_OFF, mac1_key, OX_KEY_LEN, buf,
 				       OX_INIT_MAC1_OFF);
-			}
-			ret = ox_hs_consume_init(srv, buf, len, &src, now, data[0] & 2, &r, reply);
+			ret = ox_hs_consume_init(s, buf, len, &src, now, data[0] & 2, &r, reply);
 			if (ret == 0) {
-				if (ox_hs_make_response(srv, &r, &pl, 9, now, resp, &kp) != 0)
+				if (ox_hs_make_response(s, &r, &pl, 9, now, resp, &kp) != 0)
+					abort();
+				if ((wire_wg ? ox_wg_msg_parse(resp, ox_hs_response_len(s), &m)
+					     : ox_msg_parse(resp, ox_hs_response_len(s), &m)) !=
+				    OX_MSG_RESPONSE)
 					abort();
 			} else if (ret == -OX_DROP_COOKIE_SENT) {
-				if (ox_msg_parse(reply, sizeof(reply), &m) != OX_MSG_COOKIE)
+				if ((wire_wg ? ox_wg_msg_parse(reply, sizeof(reply), &m)
+					     : ox_msg_parse(reply, sizeof(reply), &m)) !=
+				    OX_MSG_COOKIE)
 					abort();
 			}
 		}
 	} else {
-		in.pending = true; /* stays waiting whatever comes */
+		ini->pending = true; /* stays waiting whatever comes */
 		if (ret == OX_MSG_RESPONSE)
-			ox_initiator_consume_response(&in, buf, len, now, &pl, &kp);
+			ox_initiator_consume_response(ini, buf, len, now, &pl, &kp);
 		else if (ret == OX_MSG_COOKIE)
-			ox_initiator_consume_cookie(&in, buf, len, now);
+			ox_initiator_consume_cookie(ini, buf, len, now);
 	}
 	free(buf);
 	return 0;

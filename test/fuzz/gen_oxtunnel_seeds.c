@@ -86,6 +86,15 @@ main(int argc, char **argv)
 	ox_batch_add(&b, inner, 40);
 	put("datagram", "plain-batch", 1, pkt, ox_batch_finish(&b));
 	put("datagram", "plain-ip", 1, inner, sizeof(inner));
+	/* the same under WireGuard's wire (selector bit 1) */
+	kp.wire = OX_WIRE_WIREGUARD;
+	memcpy(pkt + OX_DATA_HDR_LEN, inner, 60);
+	len = ox_data_seal(a, &kp, pkt, 60, 3);
+	put("datagram", "wg-data-ip", 2, pkt, (size_t)len);
+	len = ox_data_seal(a, &kp, pkt, 0, 3);
+	put("datagram", "wg-keepalive", 2, pkt, (size_t)len);
+	put("datagram", "wg-init-shaped", 2, "\x01\0\0\0", 4);
+	put("datagram", "wg-plain-ip", 3, inner, 53);
 
 	/* handshake: the fixed keys of fuzz_handshake.c */
 	fixed_key(spriv, 0x01);
@@ -106,6 +115,21 @@ main(int argc, char **argv)
 	ox_put_hdr(pkt, OX_MSG_COOKIE);
 	ox_put_le32(pkt + 4, 7);
 	put("handshake", "cookie-shaped", 1, pkt, OX_COOKIE_LEN);
+	/* WireGuard's (selector bit 3) */
+	ox_initiator_init_wire(&in, OX_WIRE_WIREGUARD, cpriv, spub, NULL);
+	ox_initiator_begin(&in, 7, ts, 1, init);
+	put("handshake", "wg-init", 8, init, sizeof(init));
+	put("handshake", "wg-init-remac", 12, init, sizeof(init));
+	put("handshake", "wg-init-load", 10, init, sizeof(init));
+	memset(pkt, 0, OX_WG_RESPONSE_LEN);
+	pkt[0] = OX_MSG_RESPONSE;
+	ox_put_le32(pkt + 4, 9);
+	ox_put_le32(pkt + 8, 7);
+	put("handshake", "wg-response-shaped", 9, pkt, OX_WG_RESPONSE_LEN);
+	memset(pkt, 0, OX_COOKIE_LEN);
+	pkt[0] = OX_MSG_COOKIE;
+	ox_put_le32(pkt + 4, 7);
+	put("handshake", "wg-cookie-shaped", 9, pkt, OX_COOKIE_LEN);
 
 	/* allowlist */
 	ox_key_to_base64(b64, spub);
@@ -117,6 +141,8 @@ main(int argc, char **argv)
 	put("allowlist", "two", 0xff, text, strlen(text));
 	snprintf(text, sizeof(text), "%s\r\n", b64);
 	put("allowlist", "crlf", 0xff, text, strlen(text));
+	snprintf(text, sizeof(text), "%s carol psk=%s 100.64.0.9\n", b64, b64c);
+	put("allowlist", "psk", 0xff, text, strlen(text));
 	snprintf(text, sizeof(text), "%s 100.64.0.7\n%s 100.64.0.7\n", b64, b64c);
 	put("allowlist", "dup-addr", 0xff, text, strlen(text));
 	ox_aead_free(a);
