@@ -6,14 +6,17 @@ oxidize-server on FLASH with 2 queues and its exit TAP in the relay
 namespace (NAT toward the internet namespace); an OxTunnel client
 (oxidize-client) in the other client namespace.
 
-usage: test_wireguard.py SERVER CLIENT
+usage: test_wireguard.py SERVER CLIENT [rekey]
+rekey: one peer pings through the relay for 135 s, across wireguard-go's
+rekey at 120 s: no ping lost, a second handshake, the same session.
 checks: usertools/oxidize-peer.py adds the peer to the running relay and
 prints its wg-quick configuration, which configures wireguard-go (through
 `wg-quick strip` and `wg setconf`, the addresses and routes from it); the
 WireGuard handshake; ping (IPv4 and IPv6) of the relay and ping of the
 internet through NAT; TCP with iperf3; ping both ways between the
 WireGuard peer and the OxTunnel client (client to client across the two
-protocols, in the data plane); a WireGuard key not on the allow-list gets
+protocols, in the data plane) and between two wireguard-go peers; a
+WireGuard key not on the allow-list gets
 no handshake; the relay's counters show both protocols' sessions; roaming
 to a new source port; INITs with a bad mac1 never reach the control
 thread; a captured DATA sent again is a replay; oxidize-peer.py remove ends
@@ -48,6 +51,18 @@ def probe(tb, ns, *args):
         return json.loads(r.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return {"error": r.stdout + r.stderr}
+
+
+def reloaded(srv, n_keys, seen, timeout=5):
+    """Wait for the relay's next allow-list reload (after `seen` of them)
+    and that it holds n_keys keys."""
+    end = time.time() + timeout
+    while time.time() < end:
+        done = re.findall(r"allow-list reloaded: (\d+) key", srv.log)
+        if len(done) > seen:
+            return int(done[seen]) == n_keys
+        time.sleep(0.1)
+    return False
 
 
 def totals(srv):
@@ -144,8 +159,30 @@ class WgPeer:
         self.tb.run(self.ns, ["ip", "link", "del", self.name], check=False)
 
 
+def case_rekey(tb, d, allow, srv, spub, wg):
+    """Traffic across WireGuard's 120-second rekey."""
+    endpoint = "%s:%d" % (tb.relay_ip, 51820)
+    conf = os.path.join(d, wg.name + ".conf")
+    r = add_peer(d, allow, "rekeyer", endpoint, conf, nc.server_pid(tb))
+    nc.check(r.returncode == 0, "oxidize-peer.py add")
+    nc.check(reloaded(srv, 2, 0), "the relay reloaded its allow-list")
+    wg.up_from(conf)
+    r = tb.run(tb.clients[0], ["ping", "-c", "270", "-i", "0.5", "-W", "2", "100.64.0.1"],
+               check=False, timeout=200)
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", r.stdout)
+    sent, got = (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    nc.check(sent == 270 and got == sent,
+             "135 s of ping across the rekey: %d of %d answered" % (got, sent))
+    nc.check(rel["handshakes_wireguard"] >= 2 and rel["handshakes_rekey"] >= 1 and
+             rel["sessions_wireguard"] == 1,
+             "wireguard-go rekeyed (%d handshakes, %d rekeys) within one session"
+             % (rel["handshakes_wireguard"], rel["handshakes_rekey"]))
+
+
 def main():
     server, client = sys.argv[1], sys.argv[2]
+    case = sys.argv[3] if len(sys.argv) > 3 else "all"
     nc.require_host()
     if not os.path.exists("/dev/net/tun"):
         nc.skip("no /dev/net/tun")
@@ -154,11 +191,12 @@ def main():
         if shutil.which(tool) is None:
             nc.skip("%s not installed (Debian package %s)" % (tool, pkg))
     d = tempfile.mkdtemp(prefix="oxwg-")
-    tb = nc.testbed(clients=2, queues=2)
+    tb = nc.testbed(clients=3, queues=2)
     tag = os.getpid() % 100000
     wg = WgPeer(tb, tb.clients[0], "oxwg%d" % tag, d)
     stranger = WgPeer(tb, tb.clients[0], "oxws%d" % tag, d)
     late = WgPeer(tb, tb.clients[0], "oxwl%d" % tag, d)
+    other = WgPeer(tb, tb.clients[2], "oxwo%d" % tag, d)
     srv, ox = None, None
     try:
         _, spub = otb.keygen(client, d, "server")
@@ -170,6 +208,9 @@ def main():
             "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
             "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
         srv = start_server(tb, server, d, allow, ["--hs-load-pps", str(HS_LOAD_PPS)])
+        if case == "rekey":
+            case_rekey(tb, d, allow, srv, spub, wg)
+            return
 
         endpoint = "%s:%d" % (tb.relay_ip, 51820)
         conf = os.path.join(d, wg.name + ".conf")
@@ -178,10 +219,7 @@ def main():
         nc.check(r.returncode == 0 and "[Peer]" in r.stdout and
                  "PublicKey = %s" % spub in r.stdout and "Endpoint = %s" % endpoint in r.stdout,
                  "oxidize-peer.py add prints a wg-quick configuration")
-        end = time.time() + 5
-        while time.time() < end and "allow-list reloaded: 2 key(s)" not in srv.log:
-            time.sleep(0.1)
-        nc.check("allow-list reloaded: 2 key(s)" in srv.log, "the relay reloaded its allow-list")
+        nc.check(reloaded(srv, 2, 0), "the relay reloaded its allow-list")
         r = subprocess.run([sys.executable, PEER, "add", "wgpeer", "--allow", allow,
                             "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
                             "--no-reload"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -217,18 +255,30 @@ def main():
         n, rtt = ping(tb, tb.clients[1], wg_v6)
         nc.check(n == 5, "and over IPv6, %s (%d/5, avg %s ms)" % (wg_v6, n, rtt))
 
+        # A second wireguard-go peer: WireGuard to WireGuard through the relay.
+        conf3 = os.path.join(d, other.name + ".conf")
+        r = add_peer(d, allow, "wgpeer2", endpoint, conf3, nc.server_pid(tb))
+        nc.check(reloaded(srv, 3, 1), "reloaded with the second peer")
+        o_v4, o_v6 = other.up_from(conf3)
+        n, rtt = ping(tb, tb.clients[2], wg_v4)
+        n2, rtt2 = ping(tb, tb.clients[0], o_v6)
+        nc.check(r.returncode == 0 and n == 5 and n2 == 5,
+                 "wireguard-go to wireguard-go through the relay: %s -> %s %d/5, "
+                 "%s -> %s %d/5" % (o_v4, wg_v4, n, wg_v4, o_v6, n2))
+        other.down()
+
         st = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
         rel = nc.telemetry(srv.prefix, "/oxidize/relay")
-        nc.check(rel.get("sessions") == 2 and st.get("client_to_client", 0) >= 10 and
+        nc.check(rel.get("sessions") == 3 and st.get("client_to_client", 0) >= 10 and
                  st.get("to_tap", 0) > 0,
-                 "relay: 2 sessions, client to client %d, to the TAP %d"
+                 "relay: 3 sessions, client to client %d, to the TAP %d"
                  % (st.get("client_to_client", 0), st.get("to_tap", 0)))
-        nc.check(rel.get("sessions_wireguard") == 1 and rel.get("sessions_oxtunnel") == 1 and
+        nc.check(rel.get("sessions_wireguard") == 2 and rel.get("sessions_oxtunnel") == 1 and
                  rel.get("handshakes_wireguard", 0) >= 1,
                  "sessions by protocol: wireguard %s, oxtunnel %s"
                  % (rel.get("sessions_wireguard"), rel.get("sessions_oxtunnel")))
         text = nc.scrape_exporter(tb, srv.prefix)
-        nc.check(re.search(r'^oxidize_sessions_by_protocol\{protocol="wireguard"\} 1(\.0)?$',
+        nc.check(re.search(r'^oxidize_sessions_by_protocol\{protocol="wireguard"\} 2(\.0)?$',
                            text, re.M) is not None,
                  "the exporter shows them (oxidize_sessions_by_protocol)")
 
@@ -277,9 +327,7 @@ def main():
         r = subprocess.run([sys.executable, PEER, "remove", "wgpeer", "--allow", allow,
                             "--reload-pid", str(nc.server_pid(tb))],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        end = time.time() + 5
-        while time.time() < end and "allow-list reloaded: 1 key(s)" not in srv.log:
-            time.sleep(0.1)
+        nc.check(reloaded(srv, 2, 2), "reloaded without the removed peer")
         n, _ = ping(tb, tb.clients[0], "100.64.0.1", count=3)
         nc.check(r.returncode == 0 and n == 0,
                  "oxidize-peer.py remove: the peer's traffic stops (%d/3 answered)" % n)
@@ -315,6 +363,7 @@ def main():
         wg.down()
         stranger.down()
         late.down()
+        other.down()
         if srv is not None:
             srv.stop()
         tb.down()
