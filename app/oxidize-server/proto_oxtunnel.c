@@ -83,6 +83,7 @@ const struct relay_proto relay_proto_oxtunnel = {
 	.name = "oxtunnel",
 	.data_hdr_len = OX_DATA_HDR_LEN,
 	.data_tail_max = OX_TAG_LEN,
+	.passive_keepalive = false, /* clients ask with KEEPALIVE, the relay ACKs */
 	.match = oxt_match,
 	.classify = oxt_classify,
 	.open = oxt_open,

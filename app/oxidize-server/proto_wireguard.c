@@ -61,6 +61,9 @@ const struct relay_proto relay_proto_wireguard = {
 	.name = "wireguard",
 	.data_hdr_len = OX_DATA_HDR_LEN,
 	.data_tail_max = OX_TAG_LEN + OX_WG_PAD - 1,
+	/* Without it a peer that only sends hears nothing for 15 s and
+	 * handshakes again. */
+	.passive_keepalive = true,
 	.match = wg_match,
 	.classify = wg_classify,
 	.open = wg_open,

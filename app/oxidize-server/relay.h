@@ -58,6 +58,10 @@
 #define CTRL_BURST 32
 #define IDX_MAX 8      /* receiver indexes one session holds at once */
 #define HANDOFF_MAX 64 /* DATA of one session waiting in its owner's inbox */
+/* A protocol with passive keepalives answers a session's packets with an
+ * empty DATA when it has sent it nothing for this long (WireGuard's
+ * KEEPALIVE_TIMEOUT). */
+#define PASSIVE_KEEPALIVE_NS (UINT64_C(10) * 1000000000)
 
 /* What workers tell the control thread (the events ring): a kind in the
  * high 32 bits of the pointer-sized word, a value in the low 32. */
@@ -88,9 +92,10 @@ enum relay_hs_drop {
 
 /* What an mbuf in a worker's inbox is (mbuf hash.usr). */
 enum inbox_kind {
-	INBOX_SEND = 1,	    /* a finished frame: send it */
-	INBOX_RESPONSE = 2, /* a RESPONSE frame: install its keypair, then send */
-	INBOX_DATA = 3,	    /* a DATA datagram this worker owns: process it */
+	INBOX_SEND = 1,	     /* a finished frame: send it */
+	INBOX_RESPONSE = 2,  /* a RESPONSE frame: install its keypair, then send */
+	INBOX_DATA = 3,	     /* a DATA datagram this worker owns: process it */
+	INBOX_KEEPALIVE = 4, /* an empty mbuf: seal a keepalive for its session */
 };
 
 /* A session's private area (lib/sessions). */
@@ -104,12 +109,15 @@ struct relay_sess {
 	bool ending;		 /* owner: a DISCONNECT was passed on */
 	uint8_t proto;		 /* relay_protos[] index; set before the session is used */
 	rte_seqlock_t ep_lock;
-	struct ox_pkt_flow ep; /* where the client is, as the last authenticated
-				  packet said: owner writes, anyone reads */
-	uint16_t owner;	       /* worker id; set before the session is used */
-	uint32_t handoffs;     /* DATA in the owner's inbox (atomic, any lcore) */
-	uint8_t n_idx;	       /* control: receiver indexes held in by_index */
-	uint32_t idx[IDX_MAX]; /* control */
+	struct ox_pkt_flow ep;	/* where the client is, as the last authenticated
+				   packet said: owner writes, anyone reads */
+	uint64_t unanswered_ns; /* when the first DATA with packets came since the
+				   last one sealed for the session, 0 = none: the
+				   owner sets it, a sealing lcore clears it (relaxed) */
+	uint16_t owner;		/* worker id; set before the session is used */
+	uint32_t handoffs;	/* DATA in the owner's inbox (atomic, any lcore) */
+	uint8_t n_idx;		/* control: receiver indexes held in by_index */
+	uint32_t idx[IDX_MAX];	/* control */
 };
 
 /* A keypair on its way from the control thread to the owner. */

@@ -410,6 +410,33 @@ reload_allowlist(struct srv_relay *r)
 	end_stale_sessions(r);
 }
 
+/*
+ * A session of a protocol with passive keepalives that sent packets
+ * PASSIVE_KEEPALIVE_NS ago and has been sent nothing since: its owner seals
+ * an empty DATA. Cleared here, so that a slow owner is not asked twice; one
+ * that cannot be asked (no mbuf, a full inbox) is asked next second.
+ */
+static void
+passive_keepalive(struct srv_relay *r, struct ox_session *sess, uint64_t now)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	uint64_t since = __atomic_load_n(&rs->unanswered_ns, __ATOMIC_RELAXED);
+	struct rte_mbuf *m;
+
+	if (since == 0 || now < since || now - since < PASSIVE_KEEPALIVE_NS)
+		return;
+	m = rte_pktmbuf_alloc(r->srv->pool);
+	if (m == NULL)
+		return;
+	m->hash.usr = INBOX_KEEPALIVE;
+	relay_dyn(r, m)->pkt.sess = sess->index;
+	if (rte_ring_mp_enqueue(r->srv->workers[rs->owner]->inbox, m) != 0) {
+		rte_pktmbuf_free(m);
+		return;
+	}
+	__atomic_store_n(&rs->unanswered_ns, 0, __ATOMIC_RELAXED);
+}
+
 static void
 reap_idle(struct srv_relay *r, uint64_t now)
 {
@@ -426,6 +453,8 @@ reap_idle(struct srv_relay *r, uint64_t now)
 
 		if (now > last && now - last > idle)
 			gone[n++] = sess;
+		else
+			passive_keepalive(r, sess, now);
 	}
 	for (i = 0; i < n; i++) {
 		SRV_LOG(INFO, "session %#x ended: idle for %u s", gone[i]->index,

@@ -46,6 +46,10 @@ struct relay_proto {
 	/* Bytes in front of a sealed plaintext, and at most behind it. */
 	uint16_t data_hdr_len;
 	uint16_t data_tail_max;
+	/* The relay sends an empty DATA (open() of it: RELAY_OPEN_EMPTY) to a
+	 * session that sent packets and heard nothing back for
+	 * PASSIVE_KEEPALIVE_NS, as a WireGuard responder does. */
+	bool passive_keepalive;
 
 	/* Worker: are these the first bytes of one of this protocol's messages? */
 	bool (*match)(const uint8_t *d, uint16_t len);

@@ -254,6 +254,8 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, st
 		return;
 	}
 	to_plaintext(m, (uint16_t)(payload - rte_pktmbuf_mtod(m, uint8_t *) + pt_off), pt_len);
+	if (proto->passive_keepalive && __atomic_load_n(&rs->unanswered_ns, __ATOMIC_RELAXED) == 0)
+		__atomic_store_n(&rs->unanswered_ns, now, __ATOMIC_RELAXED);
 	switch (what) {
 	case RELAY_OPEN_REPLY:
 		/* A KEEPALIVE, its ACK now in place. */
@@ -390,6 +392,15 @@ relay_inbox(struct srv_worker *w, struct rte_mbuf *m)
 		return;
 	case INBOX_SEND:
 		srv_worker_tx(w, w->tx_queue, m);
+		return;
+	case INBOX_KEEPALIVE:
+		sess = ox_sessions_by_index(w->sessions, relay_dyn(r, m)->pkt.sess);
+		if (sess == NULL) {
+			rte_pktmbuf_free(m);
+			return;
+		}
+		srv_ctr_add(&w->stats.relay[RELAY_KEEPALIVE_SENT], 1);
+		relay_seal_to(w, sess, m, w->now_ns);
 		return;
 	case INBOX_DATA:
 		/* Off the session's count, if it is still the same session. */

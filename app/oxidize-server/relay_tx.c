@@ -69,6 +69,8 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		drop_ox(w, m, ret);
 		return;
 	}
+	if (proto->passive_keepalive)
+		__atomic_store_n(&rs->unanswered_ns, 0, __ATOMIC_RELAXED);
 	/* The DATA is ret bytes from hdr: the tag (and any padding) behind. */
 	rte_pktmbuf_append(m, (uint16_t)(ret - proto->data_hdr_len - plain));
 	/* From this worker's port, whichever lcore the client last came in on. */

@@ -112,7 +112,8 @@ extern const char *const srv_dp_drop_names[SRV_DP_DROP_MAX];
 	X(ROAMED, "roamed") \
 	X(DISCONNECT, "disconnect") \
 	X(HS_QUEUED, "hs_queued") \
-	X(BATCH_PKTS, "batch_pkts")
+	X(BATCH_PKTS, "batch_pkts") \
+	X(KEEPALIVE_SENT, "keepalive_sent")
 
 enum relay_ctr {
 /* clang-format off */

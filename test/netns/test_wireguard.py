@@ -291,6 +291,18 @@ def main():
                  "roaming to a new source port: ping goes on (%d/5), roamed %d -> %d"
                  % (n, st0["roamed"], st1["roamed"]))
 
+        # One-way traffic (to a link-local address the exit policy drops):
+        # the relay answers with a passive keepalive, so wireguard-go does
+        # not handshake again after 15 s of hearing nothing.
+        hs0 = wg.handshakes()
+        k0 = totals(srv)["keepalive_sent"]
+        tb.run(tb.clients[0], ["ping", "-c", "20", "-i", "1", "-W", "1", "169.254.1.1"],
+               check=False, timeout=40)
+        st1 = totals(srv)
+        nc.check(st1["keepalive_sent"] > k0 and wg.handshakes() == hs0,
+                 "20 s of one-way packets: %d passive keepalive(s) from the relay, "
+                 "no new handshake" % (st1["keepalive_sent"] - k0))
+
         # INITs without the server's key: dropped on the worker.
         out = probe(tb, tb.clients[1], "bad-mac1", tb.relay_ip, 51820, 200)
         st2 = totals(srv)
