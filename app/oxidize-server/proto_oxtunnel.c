@@ -9,12 +9,6 @@
 
 #include "relay.h"
 
-static bool
-oxt_match(const uint8_t *d, uint16_t len)
-{
-	return len >= 2 && d[0] == OX_MAGIC0 && d[1] == OX_MAGIC1;
-}
-
 static int
 oxt_classify(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index)
 {
@@ -84,7 +78,7 @@ const struct relay_proto relay_proto_oxtunnel = {
 	.data_hdr_len = OX_DATA_HDR_LEN,
 	.data_tail_max = OX_TAG_LEN,
 	.passive_keepalive = false, /* clients ask with KEEPALIVE, the relay ACKs */
-	.match = oxt_match,
+	.match = ox_match,
 	.classify = oxt_classify,
 	.open = oxt_open,
 	.next_packet = ox_batch_next,

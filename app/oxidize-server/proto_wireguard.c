@@ -13,12 +13,6 @@
 
 #include "relay.h"
 
-static bool
-wg_match(const uint8_t *d, uint16_t len)
-{
-	return ox_wg_match(d, len);
-}
-
 static int
 wg_classify(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index)
 {
@@ -64,7 +58,7 @@ const struct relay_proto relay_proto_wireguard = {
 	/* Without it a peer that only sends hears nothing for 15 s and
 	 * handshakes again. */
 	.passive_keepalive = true,
-	.match = wg_match,
+	.match = ox_wg_match,
 	.classify = wg_classify,
 	.open = wg_open,
 	.next_packet = NULL,	 /* no BATCH in WireGuard */

@@ -52,7 +52,7 @@ struct relay_proto {
 	bool passive_keepalive;
 
 	/* Worker: are these the first bytes of one of this protocol's messages? */
-	bool (*match)(const uint8_t *d, uint16_t len);
+	bool (*match)(const uint8_t *d, size_t len);
 	/* Worker: an enum relay_msg (with *index for DATA) or -OX_DROP_*. */
 	int (*classify)(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index);
 	/*

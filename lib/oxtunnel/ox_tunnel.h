@@ -162,6 +162,9 @@ struct ox_msg {
  */
 int ox_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m);
 
+/** Whether a datagram starts like an OxTunnel message or probe: "OX". */
+bool ox_match(const uint8_t *buf, size_t len);
+
 /**
  * Whether a datagram starts like a WireGuard message: a type byte 1..4
  * and three zero bytes.

@@ -82,6 +82,12 @@ ox_msg_parse(const uint8_t *buf, size_t len, struct ox_msg *m)
 }
 
 bool
+ox_match(const uint8_t *buf, size_t len)
+{
+	return len >= 2 && buf[0] == OX_MAGIC0 && buf[1] == OX_MAGIC1;
+}
+
+bool
 ox_wg_match(const uint8_t *buf, size_t len)
 {
 	return len >= OX_HDR_LEN && buf[0] >= OX_MSG_INIT && buf[0] <= OX_MSG_DATA && buf[1] == 0 &&

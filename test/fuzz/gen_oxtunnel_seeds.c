@@ -42,6 +42,21 @@ fixed_key(uint8_t k[OX_KEY_LEN], uint8_t base)
 		k[i] = (uint8_t)(base + i);
 }
 
+/* A datagram seed: plain sealed with kp (its counter moves on). */
+static void
+put_sealed(struct ox_aead *a, struct ox_keypair *kp, const char *name, int sel, const void *plain,
+	   size_t plen)
+{
+	static uint8_t pkt[2048];
+	int len;
+
+	memcpy(pkt + OX_DATA_HDR_LEN, plain, plen);
+	len = ox_data_seal(a, kp, pkt, plen, 2);
+	if (len < 0)
+		exit(1);
+	put("datagram", name, sel, pkt, (size_t)len);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -52,8 +67,7 @@ main(int argc, char **argv)
 	struct ox_keypair kp;
 	struct ox_batch b;
 	struct ox_aead *a;
-	uint8_t inner[60], k40[OX_KEY_LEN], k80[OX_KEY_LEN];
-	int len;
+	uint8_t inner[60], k40[OX_KEY_LEN], k80[OX_KEY_LEN], batch[1024];
 
 	if (argc != 2 || sodium_init() < 0)
 		return 2;
@@ -68,16 +82,12 @@ main(int argc, char **argv)
 	}
 	ox_keypair_init(&kp, k80, k40, 1, 1, 1, false);
 	memset(inner, 0x45, sizeof(inner));
-	ox_batch_init(&b, pkt + OX_DATA_HDR_LEN, 1024);
+	ox_batch_init(&b, batch, sizeof(batch));
 	ox_batch_add(&b, inner, 20);
 	ox_batch_add(&b, inner, 60);
-	len = ox_data_seal(a, &kp, pkt, ox_batch_finish(&b), 2);
-	put("datagram", "data-batch", 0, pkt, (size_t)len);
-	memcpy(pkt + OX_DATA_HDR_LEN, inner, 60);
-	len = ox_data_seal(a, &kp, pkt, 60, 2);
-	put("datagram", "data-ip", 0, pkt, (size_t)len);
-	len = ox_data_seal(a, &kp, pkt, 0, 2);
-	put("datagram", "data-keepalive", 0, pkt, (size_t)len);
+	put_sealed(a, &kp, "data-batch", 0, batch, ox_batch_finish(&b));
+	put_sealed(a, &kp, "data-ip", 0, inner, 60);
+	put_sealed(a, &kp, "data-keepalive", 0, inner, 0);
 	put("datagram", "probe", 0, "OXPIprobe-payload", 17);
 	put("datagram", "v1", 0, "OX\x09\0\0\0\0\x10\0control-payload", 25);
 	put("datagram", "init-shaped", 0, "OX\x82\x01", 4);
@@ -88,11 +98,8 @@ main(int argc, char **argv)
 	put("datagram", "plain-ip", 1, inner, sizeof(inner));
 	/* the same under WireGuard's wire (selector bit 1) */
 	kp.wire = OX_WIRE_WIREGUARD;
-	memcpy(pkt + OX_DATA_HDR_LEN, inner, 60);
-	len = ox_data_seal(a, &kp, pkt, 60, 3);
-	put("datagram", "wg-data-ip", 2, pkt, (size_t)len);
-	len = ox_data_seal(a, &kp, pkt, 0, 3);
-	put("datagram", "wg-keepalive", 2, pkt, (size_t)len);
+	put_sealed(a, &kp, "wg-data-ip", 2, inner, 60);
+	put_sealed(a, &kp, "wg-keepalive", 2, inner, 0);
 	put("datagram", "wg-init-shaped", 2, "\x01\0\0\0", 4);
 	put("datagram", "wg-plain-ip", 3, inner, 53);
 
