@@ -39,9 +39,11 @@ import oxidize_testbed as otb
 from test_tunnel import Client, iperf_tcp, ping, start_server
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Run through its own #! (Debian's python3, whose cryptography setup installs).
 PEER = os.path.join(HERE, "..", "..", "usertools", "oxidize-peer.py")
 PROBE = os.path.join(HERE, "wgprobe.py")
 HS_LOAD_PPS = 50  # initiations per second above which the relay wants cookies
+IDLE_S = 10  # sessions silent this long end (peers keep theirs with keepalives)
 
 
 def probe(tb, ns, *args):
@@ -71,7 +73,7 @@ def totals(srv):
 
 def add_peer(d, allow, name, endpoint, conf, pid):
     """oxidize-peer.py add: its exit status and output."""
-    return subprocess.run([sys.executable, PEER, "add", name, "--allow", allow,
+    return subprocess.run([PEER, "add", name, "--allow", allow,
                            "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
                            "--keepalive", "5", "--out", conf, "--reload-pid", str(pid)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -207,7 +209,8 @@ def main():
         tb.run(tb.relay, ["nft", "-f", "-"], input=(
             "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
             "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
-        srv = start_server(tb, server, d, allow, ["--hs-load-pps", str(HS_LOAD_PPS)])
+        srv = start_server(tb, server, d, allow, ["--hs-load-pps", str(HS_LOAD_PPS),
+                                                  "--idle-timeout", str(IDLE_S)])
         if case == "rekey":
             case_rekey(tb, d, allow, srv, spub, wg)
             return
@@ -220,7 +223,7 @@ def main():
                  "PublicKey = %s" % spub in r.stdout and "Endpoint = %s" % endpoint in r.stdout,
                  "oxidize-peer.py add prints a wg-quick configuration")
         nc.check(reloaded(srv, 2, 0), "the relay reloaded its allow-list")
-        r = subprocess.run([sys.executable, PEER, "add", "wgpeer", "--allow", allow,
+        r = subprocess.run([PEER, "add", "wgpeer", "--allow", allow,
                             "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
                             "--no-reload"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                            text=True)
@@ -336,7 +339,7 @@ def main():
         nc.check(rel.get("hs_drop_unknown_peer", 0) > before, "counted as unknown_peer")
 
         # Removed: the relay ends the peer's session at the reload.
-        r = subprocess.run([sys.executable, PEER, "remove", "wgpeer", "--allow", allow,
+        r = subprocess.run([PEER, "remove", "wgpeer", "--allow", allow,
                             "--reload-pid", str(nc.server_pid(tb))],
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         nc.check(reloaded(srv, 2, 2), "reloaded without the removed peer")
@@ -367,6 +370,19 @@ def main():
                  "during a flood of valid-mac1 INITs (%s): cookies sent %d, under load %d "
                  "polls, and a new wireguard-go peer connected"
                  % (flood_out.strip(), rel["cookies_sent"], rel["under_load_polls"]))
+
+        # A peer that goes away is reaped like any session.
+        before = rel["sessions_wireguard"]
+        late.down()
+        end = time.time() + IDLE_S + 10
+        while time.time() < end:
+            rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+            if rel["sessions_wireguard"] < before:
+                break
+            time.sleep(1)
+        nc.check(rel["sessions_wireguard"] < before and rel["sessions_reaped"] > 0,
+                 "a silent WireGuard peer's session is reaped after %d s (%d -> %d, reaped %d)"
+                 % (IDLE_S, before, rel["sessions_wireguard"], rel["sessions_reaped"]))
         srv.stop()
         srv = None
     finally:
