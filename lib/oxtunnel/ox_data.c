@@ -60,18 +60,6 @@ elapsed(uint64_t now_ns, uint64_t since_ns, uint64_t limit_ns)
 	return now_ns > since_ns && now_ns - since_ns >= limit_ns;
 }
 
-/* The header of a DATA message in the keypair's wire format. */
-static void
-put_data_hdr(uint8_t *pkt, uint8_t wire)
-{
-	if (wire == OX_WIRE_WIREGUARD) {
-		pkt[0] = OX_MSG_DATA;
-		pkt[1] = pkt[2] = pkt[3] = 0;
-	} else {
-		ox_put_hdr(pkt, OX_MSG_DATA);
-	}
-}
-
 /* Seal with the send fields of a keypair or of a send key. */
 static int
 seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, uint64_t limit,
@@ -102,7 +90,7 @@ seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, u
 		pad = OX_MAX_PLAINTEXT - plain_len;
 	memset(pkt + OX_DATA_HDR_LEN + plain_len, 0, pad);
 	plain_len += pad;
-	put_data_hdr(pkt, wire);
+	ox_put_wire_hdr(pkt, wire, OX_MSG_DATA);
 	ox_put_le32(pkt + 4, remote_index);
 	ox_put_le64(pkt + 8, counter);
 	if (ox_aead_seal(a, key, counter, pkt, wg ? 0 : OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN,

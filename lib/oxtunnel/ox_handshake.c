@@ -32,19 +32,6 @@ static const struct hs_wire wires[] = {
 				OX_WG_RESPONSE_LEN },
 };
 
-/* A message's first four bytes: OxTunnel's magic, version and type, or
- * WireGuard's type and three zero bytes. */
-static void
-put_msg_hdr(uint8_t *p, enum ox_wire wire, uint8_t type)
-{
-	if (wire == OX_WIRE_WIREGUARD) {
-		p[0] = type;
-		p[1] = p[2] = p[3] = 0;
-	} else {
-		ox_put_hdr(p, type);
-	}
-}
-
 static uint8_t
 msg_type(const uint8_t *p, enum ox_wire wire)
 {
@@ -243,7 +230,7 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 			/* Prove the source is reachable before spending DH on it:
 			 * the cookie, sealed under a key derived from our public
 			 * key and bound to this initiation's mac1. */
-			put_msg_hdr(reply, s->wire, OX_MSG_COOKIE);
+			ox_put_wire_hdr(reply, (uint8_t)s->wire, OX_MSG_COOKIE);
 			memcpy(reply + 4, pkt + 4, 4);
 			randombytes_buf(reply + 8, 24);
 			crypto_aead_xchacha20poly1305_ietf_encrypt(
@@ -339,7 +326,7 @@ write_wg_response(struct ox_noise *ns, struct ox_responder *r, const uint8_t e_p
 {
 	uint8_t key[OX_KEY_LEN];
 
-	put_msg_hdr(out, OX_WIRE_WIREGUARD, OX_MSG_RESPONSE);
+	ox_put_wire_hdr(out, OX_WIRE_WIREGUARD, OX_MSG_RESPONSE);
 	ox_put_le32(out + 4, local_index);
 	ox_put_le32(out + 8, r->remote_index);
 	if (ox_ik_write2(ns, e_priv, r->re, r->peer_key, r->peer ? r->peer->psk : NULL, NULL, 0,
@@ -369,7 +356,7 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct
 			goto out;
 	} else {
 		payload_put(payload, pl, local_index);
-		put_msg_hdr(out, s->wire, OX_MSG_RESPONSE);
+		ox_put_wire_hdr(out, (uint8_t)s->wire, OX_MSG_RESPONSE);
 		ox_put_le32(out + 4, r->remote_index);
 		if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, NULL, payload, sizeof(payload),
 				 out + 8) != 0) {
@@ -439,7 +426,7 @@ ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t 
 	int ret = 0;
 
 	ox_key_generate(in->e_priv, e_pub);
-	put_msg_hdr(out, in->wire, OX_MSG_INIT);
+	ox_put_wire_hdr(out, (uint8_t)in->wire, OX_MSG_INIT);
 	ox_put_le32(out + 4, local_index);
 	plen = prologue_of(prologue, in->wire, out);
 	ox_noise_init(&ns, w->suite, prologue, plen);

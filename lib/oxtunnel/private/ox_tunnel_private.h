@@ -151,4 +151,17 @@ ox_put_hdr(uint8_t *p, uint8_t type)
 	p[3] = type;
 }
 
+/* A message's first four bytes in a wire's format: OxTunnel's magic,
+ * version and type, or WireGuard's type and three zero bytes. */
+static inline void
+ox_put_wire_hdr(uint8_t *p, uint8_t wire, uint8_t type)
+{
+	if (wire == OX_WIRE_WIREGUARD) {
+		p[0] = type;
+		p[1] = p[2] = p[3] = 0;
+	} else {
+		ox_put_hdr(p, type);
+	}
+}
+
 #endif /* OX_TUNNEL_PRIVATE_H */
