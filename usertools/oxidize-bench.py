@@ -83,6 +83,7 @@ class Bench:
         self.busy_budget = busy_budget
         self.worker_fifo = 0
         self.half_rate = self.half_rate_k = self.relay_rate = self.idle_rate = None
+        self.wggo_rate = {}  # size -> the hub's best client-to-client rate
         self.rounds = 1
 
     def busy_args(self):
@@ -274,26 +275,98 @@ class Bench:
         return d
 
     def case_relay(self, dut, size, clients=RELAY_CLIENTS, exit=False, rate=0, name=None,
-                   seconds=None, packets=None):
+                   seconds=None, packets=None, wg=False):
         """Simulated clients through a relay: dut "oxidize" (oxidize-server, one
-        worker on cpu 0, 2 queues) or "kudp" (kudp-relay on cpu 0, 1 queue, as
-        in the echo case); client to client, or with exit=True out of
-        oxidize-server's TAP to the inet namespace."""
+        worker on cpu 0, 2 queues), "kudp" (kudp-relay on cpu 0, 1 queue, as
+        in the echo case) or "wggo" (a wireguard-go hub on cpu 0, 1 queue);
+        client to client, or with exit=True out of the relay's exit (TAP or
+        TUN, NAT) to the inet namespace. wg: the clients speak WireGuard
+        (always, to wireguard-go)."""
+        wg = wg or dut == "wggo"
         what = "exit via TAP" if exit else "client to client"
-        name = name or "%s %s" % ("oxidize-server" if dut == "oxidize" else "kernel-UDP relay",
-                                  what)
+        if dut == "wggo":
+            what = "exit via NAT" if exit else what
+        name = name or "%s %s" % (RELAY_DUTS[dut] + (" WireGuard" if wg and dut == "oxidize"
+                                                     else ""), what)
         if not self.wanted(name):
             return None
+        if dut == "wggo" and not shutil.which("wireguard-go"):
+            return self.skip(name, "wireguard-go is not installed")
         keys = self.relay_keys(clients)
         try:
             with otb.Testbed(queues=2 if dut == "oxidize" else 1, rss_bpf=self.rss) as tb:
                 return self._relay(tb, dut, name, keys, size, clients, exit, rate, seconds,
-                                   packets)
+                                   packets, wg)
         finally:
             shutil.rmtree(keys, ignore_errors=True)
 
-    def _relay(self, tb, dut, name, keys, size, clients, exit, rate, seconds, packets):
+    def case_wggo_best(self, size):
+        """The wireguard-go hub at its best: flat out, its UDP reader starves
+        its TUN reader and the kernel drops at the TUN's queue, so the
+        flat-out row understates it. In the first round, offered rates
+        halve from its flat-out intake (2 s each, not recorded) until it
+        relays 99%; the row is a full run at that rate."""
+        name = "wireguard-go hub client to client, best rate"
+        if not self.wanted(name):
+            return None
+        rate = self.wggo_rate.get(size)
+        if rate is None:
+            flat = self.find("wggo-c2c", size)
+            rate = int(flat["dut_pps"]) if flat else 0
+            while rate >= WGGO_MIN_RATE:
+                n = len(self.results)
+                r = self.case_relay("wggo", size, rate=rate, seconds=2, name=name)
+                del self.results[n:]
+                print("  %34s %d pps offered: %.1f%% lost" % (
+                    "", rate, 100 * r["loss"] if r else 100), flush=True)
+                if r and r["loss"] <= 0.01:
+                    break
+                rate //= 2
+            self.wggo_rate[size] = rate
+        if rate < WGGO_MIN_RATE:
+            return self.skip(name, "relayed less than 99%% of %d pps" % WGGO_MIN_RATE)
+        return self.case_relay("wggo", size, rate=rate, name=name)
+
+    def wggo_hub(self, tb, keys):
+        """Debian's wireguard-go as a hub in the relay namespace, as a user
+        would run it: the relay's key, one peer per allow-list line with its
+        address as AllowedIPs, the pool on its TUN, the kernel forwarding
+        (client to client back out of the TUN; exit through eth1's NAT).
+        Returns the process (pinned to cpu 0) and the interface's name."""
+        ifname = "oxbwg%s" % tb.tag[-4:]
+        with open(os.path.join(keys, "server.key")) as f:
+            conf = ["[Interface]", "PrivateKey = " + f.read().strip(),
+                    "ListenPort = %d" % PORT]
+        with open(os.path.join(keys, "allow")) as f:
+            for ln in f:
+                fields = ln.split("#")[0].split()
+                if len(fields) >= 3:
+                    conf += ["[Peer]", "PublicKey = " + fields[0],
+                             "AllowedIPs = %s/32" % fields[2]]
+        path = os.path.join(keys, "hub.conf")
+        with open(path, "w") as f:
+            f.write("\n".join(conf) + "\n")
+        os.chmod(path, 0o600)
+        # Its control socket is /var/run/wireguard/NAME.sock, shared by
+        # every namespace: the name is the testbed's.
+        p = tb.popen(tb.relay, ["taskset", "-c", "0", "wireguard-go", "-f", ifname],
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sock = "/var/run/wireguard/%s.sock" % ifname
+        end = time.time() + 5
+        while time.time() < end and not os.path.exists(sock):
+            time.sleep(0.05)
+        tb.run(tb.relay, ["wg", "setconf", ifname, path])
+        tb.run(tb.relay, ["ip", "addr", "add", "100.64.0.1/10", "dev", ifname])
+        tb.run(tb.relay, ["ip", "link", "set", ifname, "mtu", "1420", "up"])
+        # Client to client leaves by the interface it came in on: no ICMP
+        # redirects back into the tunnel.
+        for dev in ("all", ifname):
+            tb.sysctl(tb.relay, "net.ipv4.conf.%s.send_redirects" % dev, 0)
+        return p, ifname
+
+    def _relay(self, tb, dut, name, keys, size, clients, exit, rate, seconds, packets, wg):
         extra = ["--packets", str(packets)] if packets else []
+        extra += ["--wireguard"] if wg else []
         if exit:
             extra += ["--exit", otb.INET_SERVICE_IP]
             # The relay NATs tunnel traffic out of eth1, as deployed; the
@@ -326,6 +399,29 @@ class Bench:
             busy_s = st["busy_cycles"] / gen["tsc_hz"]
             drops = {k: v for k, v in st.items() if k.startswith("drop_") and v}
             queues = 2
+        elif dut == "wggo":
+            p, ifname = self.wggo_hub(tb, keys)
+            if p.poll() is not None:
+                return self.skip(name, "wireguard-go did not start")
+            t0, si0 = proc_cpu_s(p.pid), softirq_s(0)
+            gen = self.load(tb, size, rate=rate, seconds=seconds,
+                            relay=(keys, clients, extra))
+            # The hub's work: its process (reading and writing the UDP
+            # socket and the TUN, the cryptography, the kernel's forwarding
+            # in its system calls) and the softirq work on its cpu; its UDP
+            # receive path ran on the generator's cpu, as kudp-relay's.
+            busy_s = proc_cpu_s(p.pid) - t0 + softirq_s(0) - si0
+            st = json.loads(tb.run(tb.relay, ["ip", "-j", "-s", "link", "show", ifname]).stdout)
+            st = st[0]["stats64"]
+            self.finish(p, 15)
+            # rx of the TUN: inner packets wireguard-go opened and wrote
+            # to the kernel; tx: what the kernel routed back into it.
+            dut_pkts = st["rx"]["packets"]
+            relayed = dut_pkts if exit else st["tx"]["packets"]
+            cycles = busy_s * cpu_mhz() * 1e6 / dut_pkts if dut_pkts else 0
+            drops = {k: v for k, v in (("tun_rx_dropped", st["rx"]["dropped"]),
+                                       ("tun_tx_dropped", st["tx"]["dropped"])) if v}
+            queues = 1
         else:
             p = tb.popen(tb.relay, ["taskset", "-c", "0", self.kudp, "--port", str(PORT),
                                     "--duration", str((seconds or self.seconds) + 120)] +
@@ -358,7 +454,9 @@ class Bench:
             extra_fields["delivered"] = delivered
             gen = dict(gen, rx_pps=delivered / secs,
                        loss=1 - delivered / gen["sent"] if gen["sent"] else 0)
-        res = self.add(name, "%s-%s" % (dut, "exit" if exit else "c2c"), size, queues, gen,
+        kind = "%s%s-%s" % (dut, "-wg" if wg and dut == "oxidize" else "",
+                            "exit" if exit else "c2c")
+        res = self.add(name, kind, size, queues, gen,
                        dut_pkts=dut_pkts, cycles=cycles, rate=rate, inner=True,
                        extra=extra_fields)
         print("  %34s relayed %d, %.2f Gbit/s per busy lcore, verified %d, bad auth %d, "
@@ -398,7 +496,7 @@ class Bench:
         if hasattr(p, "reader"):
             p.reader.join(5)
             return "".join(p.lines)
-        return p.stdout.read()
+        return p.stdout.read() if p.stdout else ""
 
     def add(self, name, kind, size, queues, gen, dut_pkts, cycles, rate=0,
             inner=False, extra=None):
@@ -433,7 +531,11 @@ class Bench:
         return None
 
 
-RELAY_KINDS = ("oxidize-c2c", "kudp-c2c", "oxidize-exit")
+WGGO_MIN_RATE = 500  # pps: the lowest rate case_wggo_best offers
+RELAY_KINDS = ("oxidize-c2c", "oxidize-wg-c2c", "kudp-c2c", "wggo-c2c", "oxidize-exit",
+               "oxidize-wg-exit", "wggo-exit")
+RELAY_DUTS = {"oxidize": "oxidize-server", "kudp": "kernel-UDP relay",
+              "wggo": "wireguard-go hub"}
 NAT_RULES = ("table ip oxbench {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
              "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n")
 SINK_RULES = ("table inet oxbench {\n counter delivered { }\n chain input {\n"
@@ -448,6 +550,13 @@ def cpu_mhz():
             return float(m.group(1)) if m else 2000.0
     except OSError:
         return 2000.0
+
+
+def proc_cpu_s(pid):
+    """CPU time of a process and all its threads so far, s (/proc/PID/stat)."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def softirq_s(cpu):
@@ -544,6 +653,25 @@ def targets(b):
                  ratio(aead_big and aead_big["cycles"],
                        io_big and aead_big and io_big["cycles"] + aead_big["cycles"]),
                  "%.0f%%", 100))
+    wg_big = b.find("oxidize-wg-c2c", 1400)
+    # The hub at its best: flat out or at the rate it carries.
+    wggo_big = max([r for r in b.results if r.get("kind") == "wggo-c2c" and r["size"] == 1400],
+                   key=lambda r: r["gbps_per_lcore"], default=None)
+    r = ratio(wg_big and wg_big["gbps_per_lcore"], wggo_big and wggo_big["gbps_per_lcore"])
+    rows.append(("WireGuard client to client 1400 B, Gbps per busy core vs the wireguard-go "
+                 "hub", ">= 8x", r, r is not None and r >= 8, None))
+    # Each WireGuard row against its OxTunnel twin, by cycles/packet.
+    dev = []
+    for kind in ("c2c", "exit"):
+        for size in (64, 1400):
+            ox, wg = b.find("oxidize-" + kind, size), b.find("oxidize-wg-" + kind, size)
+            r = ratio(wg and wg["cycles"], ox and ox["cycles"])
+            if r is not None:
+                dev.append(abs(r - 1))
+    r = max(dev) if dev else None
+    rows.append(("oxidize-server's WireGuard rows vs its OxTunnel rows, cycles/packet, "
+                 "largest difference (client to client and exit, 64 and 1400 B)", "<= 10%",
+                 r, r is not None and r <= 0.1, 0, "%.1f%%", 100))
     return rows
 
 
@@ -744,8 +872,8 @@ def write_page(b, out_dir, plots, elapsed):
         f.write("\n".join(lines))
 
 
-RELAY_NAMES = ("oxidize-server client", "oxidize-server exit", "kernel-UDP relay client",
-               "AEAD open")
+RELAY_NAMES = ("oxidize-server client", "oxidize-server exit", "oxidize-server WireGuard",
+               "kernel-UDP relay client", "wireguard-go hub", "AEAD open")
 
 
 def relay_section(b, io):
@@ -754,7 +882,7 @@ def relay_section(b, io):
            ("skipped" in r and r["case"].startswith(RELAY_NAMES))]
     if not rel:
         return []
-    lines = ["## Relay: simulated OxTunnel v2 clients", "",
+    lines = ["## Relay: simulated OxTunnel v2 and WireGuard clients", "",
              "`oxidize-perf --relay` plays %d clients from the client namespace (2 in the "
              "quick run), each with its own static key on the relay's allow-list (files from "
              "`oxidize-perf keys`). Each does a real Noise IK handshake and a KEEPALIVE/ACK "
@@ -772,6 +900,21 @@ def relay_section(b, io):
              "routes and NATs it out of eth1, and the inet namespace counts it (nftables) and "
              "drops it; its \"received\" column is that count, there is no return traffic "
              "and no RTT." % (RELAY_CLIENTS, otb.INET_SERVICE_IP), "",
+             "WireGuard rows: the same clients, keys and packets with `--wireguard`: "
+             "WireGuard's handshake and an empty DATA (its keepalive) instead of the "
+             "KEEPALIVE/ACK, each client's fixed address from its allow-list line, DATA padded "
+             "to 16 bytes. oxidize-server serves them on the same port and datapath as the "
+             "OxTunnel clients. The wireguard-go hub is what a user would otherwise run: %s "
+             "in the relay namespace on cpu 0, configured with `wg setconf` from the same key "
+             "and allow-list (one peer per client, its address as AllowedIPs), 100.64.0.1/10 "
+             "on its TUN; client to client goes in and back out of the TUN through the "
+             "kernel's routing, the exit through the same NAT as oxidize-server's TAP. Its "
+             "cycles/packet and busy time are its process's CPU time plus the softirq time "
+             "of cpu 0 during the load, per inner packet it wrote to the TUN; its UDP receive "
+             "path ran on the generator's cpu, as kudp-relay's. Newer wireguard-go releases "
+             "(0.0.2023 and later) read and write the UDP socket with GSO/GRO and the TUN "
+             "with virtio-net offloads, and are several times faster than this one; the "
+             "Linux kernel module is faster still." % wggo_version(), "",
              "| case | inner bytes | clients | offered pps | relay processed pps | received pps "
              "| loss | inner Gbps received | cycles/packet | receive cycles/packet on the "
              "generator's cpu | ratio to testpmd io | Gbps per busy lcore | "
@@ -820,6 +963,16 @@ def relay_section(b, io):
                                  ", ".join("%s %d" % kv for kv in sorted(r["dut_drops"].items())))
             for r in drops) + ".", ""]
     return lines
+
+
+def wggo_version():
+    """Debian's wireguard-go package version, as the page names it."""
+    try:
+        v = subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "wireguard-go"],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    except OSError:
+        v = ""
+    return "wireguard-go %s (Debian 12)" % v if v else "wireguard-go"
 
 
 def cpu_model():
@@ -957,26 +1110,37 @@ def run_cases(b, quick):
     if b.half_rate_k:
         b.case_kudp(64, rate=b.half_rate_k, name="kernel-UDP RTT")
     if quick:
-        # One short relay case: handshakes, sealed DATA, client to client.
+        # Short relay cases: handshakes, sealed DATA, client to client, with
+        # OxTunnel and WireGuard clients, and the wireguard-go hub.
         b.case_relay("oxidize", 64, clients=2, packets=300000)
+        b.case_relay("oxidize", 64, clients=2, packets=300000, wg=True)
+        b.case_relay("wggo", 64, clients=2, packets=20000, rate=20000)
     else:
         b.case_aead(64)
         b.case_aead(1400)
+        for dut, wg in (("oxidize", False), ("oxidize", True), ("kudp", False),
+                        ("wggo", True)):
+            for size in (64, 1400):
+                b.case_relay(dut, size, wg=wg)
         for size in (64, 1400):
-            b.case_relay("oxidize", size)
-        for size in (64, 1400):
-            b.case_relay("kudp", size)
-        for size in (64, 1400):
-            b.case_relay("oxidize", size, exit=True)
-        # RTT at a load both relays carry: half of the kernel relay's rate.
+            b.case_wggo_best(size)
+        for dut, wg in (("oxidize", False), ("oxidize", True), ("wggo", True)):
+            for size in (64, 1400):
+                b.case_relay(dut, size, exit=True, wg=wg)
+        # RTT at a load every relay carries: half of the kernel relay's
+        # rate, or the hub's best rate if lower.
         kc = b.find("kudp-c2c")
-        if b.relay_rate is None and kc and kc["dut_pps"] > 2000:
-            b.relay_rate = int(kc["dut_pps"] / 2)
+        slow = ([kc["dut_pps"] / 2] if kc else []) + \
+            ([b.wggo_rate[64]] if b.wggo_rate.get(64, 0) >= WGGO_MIN_RATE else [])
+        if b.relay_rate is None and slow and min(slow) > 1000:
+            b.relay_rate = int(min(slow))
         if b.relay_rate:
-            b.case_relay("oxidize", 64, rate=b.relay_rate,
-                         name="oxidize-server client to client RTT")
-            b.case_relay("kudp", 64, rate=b.relay_rate,
-                         name="kernel-UDP relay client to client RTT")
+            for dut, wg in (("oxidize", False), ("oxidize", True), ("kudp", False),
+                            ("wggo", True)):
+                b.case_relay(dut, 64, rate=b.relay_rate, wg=wg,
+                             name="%s%s client to client RTT" % (
+                                 RELAY_DUTS[dut], " WireGuard" if wg and dut == "oxidize"
+                                 else ""))
 
 
 def main():

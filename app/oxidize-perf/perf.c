@@ -233,7 +233,7 @@ usage(FILE *out)
 		"OXPI probes (default):\n"
 		"  --flows N           source ports, <= %d (default 16)\n"
 		"  --size BYTES        UDP payload, %d..1472 (default 64)\n"
-		"Relay (simulated OxTunnel v2 clients):\n"
+		"Relay (simulated OxTunnel v2 or WireGuard clients):\n"
 		"  --relay DIR         keys from `oxidize-perf keys DIR N`; turns the mode on\n"
 		"                      (--duration <= %d: the clients do not rekey)\n"
 		"  --clients N         clients, 1..N of DIR, client to client needs 2 (default 2)\n"
@@ -243,8 +243,10 @@ usage(FILE *out)
 		"  --verify-every K    open and time one received packet in K (default 4)\n"
 		"  --packets P         packets sealed before the run (default: rate, or 0.7 Mpps,\n"
 		"                      times duration, within 2 GiB of frames)\n"
+		"  --wireguard         speak WireGuard (addresses from DIR/allow), not OxTunnel\n"
 		"keys DIR N: writes DIR/server.key, server.pub, client<i>.key (mode 600) and\n"
-		"            DIR/allow (the relay's --key and --allow) for N clients\n",
+		"            DIR/allow (the relay's --key and --allow) for N clients, client i\n"
+		"            with the fixed tunnel address 100.96.0.0 + i + 1\n",
 		MAX_FLOWS, PROBE_HDR, PERF_RELAY_MAX_S, PERF_RELAY_INNER_MIN, PERF_RELAY_INNER_MAX);
 }
 
@@ -268,6 +270,7 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		{ "exit", required_argument, NULL, 'x' },
 		{ "verify-every", required_argument, NULL, 'v' },
 		{ "packets", required_argument, NULL, 'n' },
+		{ "wireguard", no_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -330,6 +333,9 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		case 'n':
 			c->packets = strtoull(optarg, NULL, 0);
 			break;
+		case 'w':
+			c->wire = OX_WIRE_WIREGUARD;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -340,7 +346,8 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 	if (c->iface == NULL || c->dst.s_addr == 0 || c->duration <= 0 || c->duration > 3600)
 		goto bad;
 	if (c->relay_dir == NULL) {
-		if (n_flows < 1 || n_flows > MAX_FLOWS || size < PROBE_HDR || size > 1472)
+		if (n_flows < 1 || n_flows > MAX_FLOWS || size < PROBE_HDR || size > 1472 ||
+		    c->wire != OX_WIRE_OXTUNNEL)
 			goto bad;
 	} else {
 		n_flows = clients < 0 ? 2 : clients;

@@ -37,6 +37,7 @@ struct perf_conf {
 	struct in_addr exit_ip; /* inner destination; 0: the next client */
 	uint32_t verify_every;	/* open and time one received packet in this many */
 	uint64_t packets;	/* packets to pre-seal; 0: from rate and duration */
+	enum ox_wire wire;	/* what the simulated clients speak */
 };
 
 /* Set by SIGINT/SIGTERM: end the run early. */
@@ -49,6 +50,9 @@ extern volatile int perf_stop;
 /* Longest relay run: under REKEY_AFTER_TIME (doc/oxtunnel.md), as the
  * simulated clients keep their first keys. */
 #define PERF_RELAY_MAX_S 100
+/* Client i's fixed tunnel address on the allow-list `keys` writes: inside
+ * the relays' default pool 100.64.0.0/10, clear of their own .1. */
+#define PERF_RELAY_ADDR_BASE 0x64600000u /* 100.96.0.0 */
 
 /* The outer flow of the frames sent from source port sport (perf.c). */
 void perf_flow(const struct perf_conf *c, uint16_t sport, struct ox_pkt_flow *f);

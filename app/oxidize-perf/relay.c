@@ -1,15 +1,22 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * oxidize-perf relay mode: N simulated OxTunnel v2 clients.
+ * oxidize-perf relay mode: N simulated clients, OxTunnel v2 or (with
+ * --wireguard) WireGuard.
  *
  * Before the clock starts:
  *  1. each client does a real Noise IK handshake (lib/oxtunnel's
- *     ox_initiator) with its own static key, over a kernel UDP socket bound
- *     to the source port its DATA uses later, so the relay's RSS puts both
- *     on the same queue (the worker that owns the session). Initiations are
- *     spaced under the relay's per-source limit, since all clients share
- *     one address. Then a KEEPALIVE, whose ACK shows that the relay took
- *     the keys (a first DATA confirms them) and reaches the client;
+ *     ox_initiator, told the wire) with its own static key, over a kernel
+ *     UDP socket bound to the source port its DATA uses later, so the
+ *     relay's RSS puts both on the same queue (the worker that owns the
+ *     session). Initiations are spaced under the relay's per-source limit,
+ *     since all clients share one address. Then:
+ *     - OxTunnel: a KEEPALIVE, whose ACK shows that the relay took the keys
+ *       (a first DATA confirms them) and reaches the client; the tunnel
+ *       address is the handshake's;
+ *     - WireGuard: an empty DATA (WireGuard's keepalive), which confirms
+ *       the keys and draws no answer; the tunnel address is the fixed one
+ *       of the client's allow-list line (WireGuard negotiates none), so any
+ *       WireGuard hub configured from DIR/allow serves;
  *  2. every DATA frame of the run is built and sealed in bulk: packet j is
  *     client j % N's, under that client's next counter (strictly
  *     increasing, never resent), and carries one inner IPv4/UDP packet of
@@ -21,8 +28,9 @@
  * mbuf and one TSC store (send_tsc[j]): no cryptography on the send side,
  * so the generator is not what limits the relay.
  *
- * Receiving: every DATA frame to one of our receiver indexes counts as
- * received. One in --verify-every (by counter) is opened with the client's
+ * Receiving: every DATA frame with a payload to one of our receiver
+ * indexes counts as received (empty ones, keepalives, are counted apart).
+ * One in --verify-every (by counter) is opened with the client's
  * keys and replay window, its inner packet checked (from the previous
  * client's tunnel address to this one's, a j of that client that was sent)
  * and timed: RTT = now - send_tsc[j]. bad_auth counts frames that did not
@@ -98,7 +106,7 @@ struct relay_run {
 	uint64_t n_pkts;
 	uint64_t *send_tsc; /* TSC when packet j was handed to a port */
 	uint64_t us_cycles;
-	uint64_t received, foreign, verified, bad_auth, bad_inner, replayed;
+	uint64_t received, keepalives, foreign, verified, bad_auth, bad_inner, replayed;
 };
 
 /* ---------------------------------------------------------------- keys */
@@ -168,7 +176,7 @@ perf_relay_keys(int argc, char **argv)
 		fprintf(stderr, "oxidize-perf: cannot create %s: %s\n", argv[1], strerror(errno));
 		return ret;
 	}
-	cap = (n + 2) * (OX_KEY_B64_LEN + 16);
+	cap = (n + 2) * (OX_KEY_B64_LEN + 16 + INET_ADDRSTRLEN);
 	allow = malloc(cap);
 	if (allow == NULL)
 		return -ENOMEM;
@@ -179,9 +187,13 @@ perf_relay_keys(int argc, char **argv)
 	snprintf(line, sizeof(line), "%s\n", pub64);
 	ret = write_file(argv[1], "server.pub", line, 0644);
 	for (i = 0; i < n && ret == 0; i++) {
+		struct in_addr a = { .s_addr = htonl(PERF_RELAY_ADDR_BASE + (uint32_t)i + 1) };
+		char addr[INET_ADDRSTRLEN];
+
 		snprintf(name, sizeof(name), "client%lu", i);
 		ret = new_key(argv[1], name, pub64);
-		off += (size_t)snprintf(allow + off, cap - off, "%s c%lu\n", pub64, i);
+		inet_ntop(AF_INET, &a, addr, sizeof(addr));
+		off += (size_t)snprintf(allow + off, cap - off, "%s c%lu %s\n", pub64, i, addr);
 	}
 	if (ret == 0)
 		ret = write_file(argv[1], "allow", allow, 0644);
@@ -214,6 +226,13 @@ read_pub(const char *dir, uint8_t key[OX_KEY_LEN])
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/* The plaintext of one DATA: the inner packet, padded for WireGuard. */
+static uint16_t
+plain_len(const struct perf_conf *c)
+{
+	return c->wire == OX_WIRE_WIREGUARD ? RTE_ALIGN_CEIL(c->size, OX_WG_PAD) : c->size;
 }
 
 /* ----------------------------------------------------------- handshake */
@@ -282,6 +301,18 @@ client_keepalive(struct relay_run *r, struct rclient *cl, int fd)
 	return -ETIMEDOUT;
 }
 
+/* WireGuard's keepalive, an empty DATA: the relay confirms the keys. */
+static int
+client_wg_keepalive(struct relay_run *r, struct rclient *cl, int fd)
+{
+	uint8_t buf[OX_DATA_OVERHEAD + OX_WG_PAD];
+	int n = ox_data_seal(r->aead, &cl->kp, buf, 0, ox_mono_ns());
+
+	if (n < 0)
+		return -EIO;
+	return send(fd, buf, (size_t)n, 0) == n ? 0 : -errno;
+}
+
 /* Handshake of client i from its own source port, then its keepalive. */
 static int
 client_connect(struct relay_run *r, uint32_t i, const uint8_t priv[OX_KEY_LEN])
@@ -311,7 +342,7 @@ client_connect(struct relay_run *r, uint32_t i, const uint8_t priv[OX_KEY_LEN])
 		ret = -errno;
 		goto out;
 	}
-	if (ox_initiator_init(&in, priv, r->server_pub) != 0) {
+	if (ox_initiator_init_wire(&in, r->c->wire, priv, r->server_pub, NULL) != 0) {
 		ret = -EINVAL;
 		goto out;
 	}
@@ -336,6 +367,10 @@ client_connect(struct relay_run *r, uint32_t i, const uint8_t priv[OX_KEY_LEN])
 			if (len > 0 &&
 			    ox_initiator_consume_response(&in, buf, (size_t)len, ox_mono_ns(), &pl,
 							  &cl->kp) == 0) {
+				if (r->c->wire == OX_WIRE_WIREGUARD) {
+					ret = client_wg_keepalive(r, cl, fd);
+					goto out_wipe;
+				}
 				cl->v4 = htonl(pl.v4);
 				ret = client_keepalive(r, cl, fd);
 				goto out_wipe;
@@ -349,10 +384,29 @@ out:
 	return ret;
 }
 
+/* A WireGuard client's tunnel address: its fixed one on DIR/allow. */
+static int
+allowed_v4(const struct ox_allowlist *al, const uint8_t priv[OX_KEY_LEN], uint32_t i, uint32_t *v4)
+{
+	uint8_t pub[OX_KEY_LEN];
+	const struct ox_allow_entry *e;
+
+	crypto_scalarmult_base(pub, priv);
+	e = ox_allowlist_find(al, pub);
+	if (e == NULL || e->v4 == 0) {
+		fprintf(stderr,
+			"oxidize-perf: client %u: no fixed IPv4 address on the allow-list\n", i);
+		return -ENOENT;
+	}
+	*v4 = htonl(e->v4);
+	return 0;
+}
+
 static int
 connect_all(struct relay_run *r)
 {
 	const struct perf_conf *c = r->c;
+	struct ox_allowlist al = { 0 };
 	uint8_t priv[OX_KEY_LEN];
 	char path[PATH_MAX], err[256];
 	uint32_t i;
@@ -361,27 +415,40 @@ connect_all(struct relay_run *r)
 	ret = read_pub(c->relay_dir, r->server_pub);
 	if (ret != 0)
 		return ret;
+	if (c->wire == OX_WIRE_WIREGUARD) {
+		snprintf(path, sizeof(path), "%s/allow", c->relay_dir);
+		ret = ox_allowlist_load(&al, path, NULL, PERF_MAX_FLOWS + 1, err, sizeof(err));
+		if (ret != 0) {
+			fprintf(stderr, "oxidize-perf: %s: %s\n", path, err);
+			return ret;
+		}
+	}
 	for (i = 0; i < c->flows; i++) {
 		snprintf(path, sizeof(path), "%s/client%u.key", c->relay_dir, i);
 		ret = ox_key_load(path, priv, err, sizeof(err));
 		if (ret != 0) {
 			fprintf(stderr, "oxidize-perf: %s\n", err);
-			return ret;
+			break;
 		}
-		ret = client_connect(r, i, priv);
+		if (c->wire == OX_WIRE_WIREGUARD)
+			ret = allowed_v4(&al, priv, i, &r->cl[i].v4);
+		if (ret == 0)
+			ret = client_connect(r, i, priv);
 		sodium_memzero(priv, sizeof(priv));
 		if (ret != 0) {
 			fprintf(stderr, "oxidize-perf: client %u: no session with the relay: %s\n",
 				i, strerror(-ret));
-			return ret;
+			break;
 		}
 		if (r->cl[i].v4 == 0) {
 			fprintf(stderr, "oxidize-perf: client %u: the relay gave no IPv4 address\n",
 				i);
-			return -EPROTO;
+			ret = -EPROTO;
+			break;
 		}
 	}
-	return 0;
+	ox_allowlist_free(&al);
+	return ret;
 }
 
 /* ------------------------------------------------------------- prepare */
@@ -430,7 +497,7 @@ prepare(struct relay_run *r)
 	void *mem;
 	int ret;
 
-	r->frame_len = (uint16_t)(FRAME_HDRS + OX_DATA_OVERHEAD + c->size);
+	r->frame_len = (uint16_t)(FRAME_HDRS + OX_DATA_OVERHEAD + plain_len(c));
 	r->stride = RTE_ALIGN_CEIL(r->frame_len, RTE_CACHE_LINE_SIZE);
 	if (want == 0)
 		want = (uint64_t)((c->rate ? (double)c->rate : DEFAULT_PPS) * c->duration * 1.05) +
@@ -481,7 +548,7 @@ verify(struct relay_run *r, uint32_t i, uint8_t *d, uint16_t len, uint64_t now_n
 		r->bad_auth++;
 		return;
 	}
-	if (ret != c->size || ip->version_ihl != RTE_IPV4_VHL_DEF ||
+	if (ret != plain_len(c) || ip->version_ihl != RTE_IPV4_VHL_DEF ||
 	    ip->next_proto_id != IPPROTO_UDP || ip->src_addr != r->cl[from].v4 ||
 	    ip->dst_addr != r->cl[i].v4 || memcmp(pl, INNER_MAGIC, 4) != 0) {
 		r->bad_inner++;
@@ -508,11 +575,16 @@ relay_receive(struct relay_run *r, struct rte_mbuf *m, uint64_t now_ns)
 	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0, &p) < 0)
 		goto foreign;
 	d = p.frame + p.payload_off;
-	if (ox_msg_parse(d, p.payload_len, &msg) != OX_MSG_DATA)
+	if ((c->wire == OX_WIRE_WIREGUARD ? ox_wg_msg_parse(d, p.payload_len, &msg)
+					  : ox_msg_parse(d, p.payload_len, &msg)) != OX_MSG_DATA)
 		goto foreign;
 	i = msg.index & 0xffff;
 	if (i >= c->flows || r->cl[i].kp.local_index != msg.index)
 		goto foreign;
+	if (p.payload_len == OX_DATA_OVERHEAD) {
+		r->keepalives++;
+		return;
+	}
 	r->cl[i].rx++;
 	r->received++;
 	if (msg.counter % c->verify_every == 0)
@@ -541,26 +613,29 @@ report(const struct relay_run *r, uint64_t sent, uint64_t not_sent, double secs,
 		snprintf(lossbuf, sizeof(lossbuf), "%.6f", loss);
 	}
 	if (!c->json) {
-		printf("relay %s, %u clients, inner %u B: sent %" PRIu64 " (%.0f pps), "
+		printf("relay %s %s, %u clients, inner %u B: sent %" PRIu64 " (%.0f pps), "
 		       "received %" PRIu64 " (%.0f pps), verified %" PRIu64 " (bad auth %" PRIu64
 		       ", bad inner %" PRIu64 "), RTT p50 %.1f us p99 %.1f us p99.9 %.1f us\n",
+		       c->wire == OX_WIRE_WIREGUARD ? "WireGuard" : "OxTunnel",
 		       exit_mode ? "exit" : "client to client", c->flows, c->size, sent,
 		       sent / secs, r->received, r->received / secs, r->verified, r->bad_auth,
 		       r->bad_inner, perf_percentile(r->verified, 50),
 		       perf_percentile(r->verified, 99), perf_percentile(r->verified, 99.9));
 		return;
 	}
-	printf("{\"mode\": \"relay\", \"inner\": \"%s\", \"sent\": %" PRIu64
+	printf("{\"mode\": \"relay\", \"wire\": \"%s\", \"inner\": \"%s\", \"sent\": %" PRIu64
 	       ", \"received\": %" PRIu64 ", \"lost\": %s, \"loss\": %s, \"tx_pps\": %.0f"
 	       ", \"rx_pps\": %.0f, \"seconds\": %.3f, \"not_sent\": %" PRIu64
-	       ", \"foreign\": %" PRIu64 ", \"rtt_p50_us\": %.1f, \"rtt_p99_us\": %.1f"
+	       ", \"foreign\": %" PRIu64 ", \"keepalives\": %" PRIu64
+	       ", \"rtt_p50_us\": %.1f, \"rtt_p99_us\": %.1f"
 	       ", \"rtt_p999_us\": %.1f, \"size\": %u, \"flows\": %u, \"clients\": %u"
 	       ", \"rate\": %" PRIu64 ", \"verified\": %" PRIu64 ", \"verify_every\": %u"
 	       ", \"bad_auth\": %" PRIu64 ", \"bad_inner\": %" PRIu64 ", \"replayed\": %" PRIu64
 	       ", \"prepared\": %" PRIu64 ", \"exhausted\": %s, \"handshake_s\": %.3f"
 	       ", \"seal_s\": %.3f, \"tsc_hz\": %" PRIu64 ", \"rx_inner_gbps\": %.3f}\n",
+	       c->wire == OX_WIRE_WIREGUARD ? "wireguard" : "oxtunnel",
 	       exit_mode ? "exit" : "client-to-client", sent, r->received, lost, lossbuf,
-	       sent / secs, r->received / secs, secs, not_sent, r->foreign,
+	       sent / secs, r->received / secs, secs, not_sent, r->foreign, r->keepalives,
 	       perf_percentile(r->verified, 50), perf_percentile(r->verified, 99),
 	       perf_percentile(r->verified, 99.9), c->size, c->flows, c->flows, c->rate,
 	       r->verified, c->verify_every, r->bad_auth, r->bad_inner, r->replayed, r->n_pkts,
