@@ -42,6 +42,7 @@ PACKAGES=(
 	iputils-ping
 	libbpf-dev
 	libclang-rt-14-dev
+	libipsec-mb-dev
 	libdpdk-dev
 	libnuma-dev
 	libpcap-dev

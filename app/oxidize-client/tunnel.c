@@ -105,7 +105,8 @@ client_up(const struct client_conf *c)
 		say("event loop: %s\n", strerror(-ret));
 		goto out;
 	}
-	say("tunnel %s to relay %s, UDP GRO %s\n", c->tun, t->server_str, t->gro ? "on" : "off");
+	say("tunnel %s to relay %s, UDP GRO %s, AEAD %s\n", c->tun, t->server_str,
+	    t->gro ? "on" : "off", ox_aead_name(t->aead));
 	rc = run(t);
 	if (ox_peer_current(&t->peer) != NULL)
 		cli_send_ctl(t, &disconnect, 1, ox_mono_ns());

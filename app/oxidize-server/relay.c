@@ -177,6 +177,8 @@ relay_init(struct srv_server *srv)
 		w->hook = relay_rx;
 		w->tap_hook = relay_tap;
 	}
+	if (srv->n_workers > 0)
+		SRV_LOG(NOTICE, "AEAD: %s", ox_aead_name(srv->workers[0]->aead));
 	ox_sessions_set_release(srv->sessions, relay_session_released, r);
 	srv->relay = r;
 	ox_key_to_base64(pub64, ox_hs_public(r->hs));

@@ -221,7 +221,10 @@ int ox_key_load(const char *path, uint8_t key[OX_KEY_LEN], char *err, size_t err
 enum ox_aead_impl {
 	OX_AEAD_OPENSSL = 0, /**< OpenSSL 3 EVP: faster from about 600 bytes up */
 	OX_AEAD_SODIUM = 1,  /**< libsodium: less fixed cost per call, faster below */
-	OX_AEAD_AUTO = 2,    /**< each packet to the faster one by its length */
+	/** intel-ipsec-mb where built in and the CPU has one of its SIMD paths
+	 * (AVX-512, AVX2, AVX, SSE); else the faster of the two above by length */
+	OX_AEAD_AUTO = 2,
+	OX_AEAD_IPSECMB = 3, /**< intel-ipsec-mb's job API, or fail with ENOTSUP */
 };
 
 /**
@@ -236,9 +239,18 @@ enum ox_aead_impl {
  */
 struct ox_aead;
 
-/** @return a context, or NULL with errno set. */
+/**
+ * @return a context, or NULL with errno set (ENOTSUP: OX_AEAD_IPSECMB
+ * without the library or a CPU it runs on).
+ */
 struct ox_aead *ox_aead_create(enum ox_aead_impl impl);
 void ox_aead_free(struct ox_aead *a);
+
+/** What a context runs, for the log: e.g. "intel-ipsec-mb 1.3.0 avx512". */
+const char *ox_aead_name(const struct ox_aead *a);
+
+/** The implementation a context chose (OX_AEAD_AUTO resolved). */
+enum ox_aead_impl ox_aead_impl_of(const struct ox_aead *a);
 
 /**
  * Encrypt @p len bytes at @p buf in place and write the tag. The nonce is

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * aead-bench: per-packet ChaCha20-Poly1305 (RFC 8439: 96-bit nonce, 16-byte
- * tag), in place, as the relay does it, in the two Debian-packaged libraries
- * the project already links: libsodium and OpenSSL 3 EVP (the latter also
- * with the key given per packet, as an API taking the key per call must).
+ * tag), in place, as the relay does it, in the Debian-packaged libraries
+ * the project links: libsodium and OpenSSL 3 EVP (the latter also with the
+ * key given per packet, as an API taking the key per call must), and, where
+ * the build has it, intel-ipsec-mb through lib/oxtunnel's ox_aead (the job
+ * API on the CPU's best path, as the relay runs it).
  * Used to choose one by measurement; the results are kept in
  * doc/aead-performance.md (usertools/oxidize-aead-bench.sh).
  *
@@ -41,6 +43,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <sodium.h>
+
+#include "ox_tunnel_private.h"
 
 #if defined(__x86_64__)
 #include <x86intrin.h>
@@ -80,6 +84,7 @@ struct aead {
 	EVP_CIPHER *cipher;
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
+	struct ox_aead *ox;
 };
 
 /* libsodium */
@@ -250,10 +255,48 @@ ossl_rekey_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, si
 	return ossl_open_key(a, a->key, p, len, ad, adlen, nonce, tag);
 }
 
+#ifdef OX_HAVE_IPSECMB
+/* lib/oxtunnel's ox_aead on intel-ipsec-mb, given the nonce itself (its
+ * private _iv calls), so that the RFC's nonce can be checked too. */
+
+static int
+imb_be_init(struct aead *a, const uint8_t key[KEY_LEN])
+{
+	memcpy(a->key, key, KEY_LEN);
+	a->ox = ox_aead_create(OX_AEAD_IPSECMB);
+	return a->ox != NULL ? 0 : -1;
+}
+
+static void
+imb_be_fini(struct aead *a)
+{
+	ox_aead_free(a->ox);
+	a->ox = NULL;
+	sodium_memzero(a->key, KEY_LEN);
+}
+
+static int
+imb_be_seal(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+	    const uint8_t nonce[NONCE_LEN], uint8_t tag[TAG_LEN])
+{
+	return ox_aead_seal_iv(a->ox, a->key, nonce, ad, adlen, p, len, tag) == 0 ? 0 : -1;
+}
+
+static int
+imb_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
+	    const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN])
+{
+	return ox_aead_open_iv(a->ox, a->key, nonce, ad, adlen, p, len, tag) == 0 ? 0 : -1;
+}
+#endif
+
 static const struct aead_ops backends[] = {
 	{ "libsodium", sodium_be_init, sodium_be_fini, sodium_be_seal, sodium_be_open },
 	{ "openssl-evp", ossl_be_init, ossl_be_fini, ossl_be_seal, ossl_be_open },
 	{ "openssl-evp-rekey", ossl_be_init, ossl_be_fini, ossl_rekey_be_seal, ossl_rekey_be_open },
+#ifdef OX_HAVE_IPSECMB
+	{ "intel-ipsec-mb", imb_be_init, imb_be_fini, imb_be_seal, imb_be_open },
+#endif
 };
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
 

@@ -135,19 +135,15 @@ check_rfc8439(enum ox_aead_impl impl, const char *name)
 	printf("%s: RFC 8439 2.8.2 checked\n", name);
 }
 
-/* Both implementations agree, and each opens the other's output. */
+/* Implementation x agrees with OpenSSL's (o), each opens the other's
+ * output, and x refuses a wrong counter, AD or tag. */
 static void
-check_cross(void)
+check_pair(struct ox_aead *o, struct ox_aead *x, const char *name)
 {
-	struct ox_aead *o = ox_aead_create(OX_AEAD_OPENSSL);
-	struct ox_aead *s = ox_aead_create(OX_AEAD_SODIUM);
 	uint8_t key[32], ad[16], p1[1500], p2[1500], orig[1500], t1[16], t2[16];
-	size_t sizes[] = { 0, 1, 63, 64, 65, 512, 1400, 1500 };
+	size_t sizes[] = { 0, 1, 15, 16, 17, 63, 64, 65, 255, 256, 512, 1400, 1500 };
 	unsigned int i;
 
-	EXPECT(o && s, "create");
-	if (!o || !s)
-		goto out;
 	randombytes_buf(key, sizeof(key));
 	randombytes_buf(ad, sizeof(ad));
 	for (i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
@@ -158,40 +154,71 @@ check_cross(void)
 		memcpy(p1, orig, n);
 		memcpy(p2, orig, n);
 		EXPECT(ox_aead_seal(o, key, ctr, ad, 16, p1, n, t1) == 0, "openssl seal %zu", n);
-		EXPECT(ox_aead_seal(s, key, ctr, ad, 16, p2, n, t2) == 0, "sodium seal %zu", n);
-		EXPECT(memcmp(p1, p2, n) == 0 && memcmp(t1, t2, 16) == 0, "same output %zu", n);
-		EXPECT(ox_aead_open(s, key, ctr, ad, 16, p1, n, t1) == 0 &&
+		EXPECT(ox_aead_seal(x, key, ctr, ad, 16, p2, n, t2) == 0, "%s seal %zu", name, n);
+		EXPECT(memcmp(p1, p2, n) == 0 && memcmp(t1, t2, 16) == 0,
+		       "%s: same output as openssl %zu", name, n);
+		EXPECT(ox_aead_open(x, key, ctr, ad, 16, p1, n, t1) == 0 &&
 			       memcmp(p1, orig, n) == 0,
-		       "sodium opens openssl %zu", n);
+		       "%s opens openssl %zu", name, n);
 		EXPECT(ox_aead_open(o, key, ctr, ad, 16, p2, n, t2) == 0 &&
 			       memcmp(p2, orig, n) == 0,
-		       "openssl opens sodium %zu", n);
+		       "openssl opens %s %zu", name, n);
 		/* wrong counter, wrong AD, flipped tag */
 		memcpy(p1, orig, n);
 		ox_aead_seal(o, key, ctr, ad, 16, p1, n, t1);
 		memcpy(p2, p1, n);
-		EXPECT(ox_aead_open(o, key, ctr + 1, ad, 16, p2, n, t1) == -EBADMSG,
-		       "openssl wrong counter %zu", n);
-		memcpy(p2, p1, n);
-		EXPECT(ox_aead_open(s, key, ctr + 1, ad, 16, p2, n, t1) == -EBADMSG,
-		       "sodium wrong counter %zu", n);
+		EXPECT(ox_aead_open(x, key, ctr + 1, ad, 16, p2, n, t1) == -EBADMSG,
+		       "%s wrong counter %zu", name, n);
 		memcpy(p2, p1, n);
 		ad[3] ^= 1;
-		EXPECT(ox_aead_open(o, key, ctr, ad, 16, p2, n, t1) == -EBADMSG,
-		       "openssl wrong ad %zu", n);
-		memcpy(p2, p1, n);
-		EXPECT(ox_aead_open(s, key, ctr, ad, 16, p2, n, t1) == -EBADMSG,
-		       "sodium wrong ad %zu", n);
+		EXPECT(ox_aead_open(x, key, ctr, ad, 16, p2, n, t1) == -EBADMSG, "%s wrong ad %zu",
+		       name, n);
 		ad[3] ^= 1;
 		t1[15] ^= 0x80;
+		memcpy(p2, p1, n);
+		EXPECT(ox_aead_open(x, key, ctr, ad, 16, p2, n, t1) == -EBADMSG, "%s wrong tag %zu",
+		       name, n);
 		memcpy(p2, p1, n);
 		EXPECT(ox_aead_open(o, key, ctr, ad, 16, p2, n, t1) == -EBADMSG,
 		       "openssl wrong tag %zu", n);
 	}
-	printf("aead: OpenSSL and libsodium agree at %u sizes\n", i);
+	printf("aead: %s and OpenSSL agree at %u sizes\n", name, i);
+}
+
+/* Every implementation against OpenSSL's. */
+static void
+check_cross(void)
+{
+	struct ox_aead *o = ox_aead_create(OX_AEAD_OPENSSL);
+	struct ox_aead *s = ox_aead_create(OX_AEAD_SODIUM);
+	struct ox_aead *m = ox_aead_create(OX_AEAD_IPSECMB);
+	int m_err = errno;
+	struct ox_aead *a = ox_aead_create(OX_AEAD_AUTO);
+
+	EXPECT(o && s && a, "create");
+	if (!o || !s || !a)
+		goto out;
+	check_pair(o, s, "libsodium");
+	check_pair(o, a, "auto");
+	printf("aead: auto runs %s\n", ox_aead_name(a));
+#ifdef OX_HAVE_IPSECMB
+	if (m == NULL) {
+		EXPECT(m_err == ENOTSUP, "ipsec-mb create: %s", strerror(m_err));
+		printf("aead: intel-ipsec-mb has no SIMD path on this CPU: not checked\n");
+	} else {
+		check_rfc8439(OX_AEAD_IPSECMB, "intel-ipsec-mb");
+		check_pair(o, m, "ipsec-mb");
+		EXPECT(ox_aead_impl_of(a) == OX_AEAD_IPSECMB, "auto picks intel-ipsec-mb");
+	}
+#else
+	EXPECT(m == NULL && m_err == ENOTSUP, "no ipsec-mb in this build: ENOTSUP");
+	EXPECT(ox_aead_impl_of(a) == OX_AEAD_AUTO, "auto without intel-ipsec-mb");
+#endif
 out:
 	ox_aead_free(o);
 	ox_aead_free(s);
+	ox_aead_free(m);
+	ox_aead_free(a);
 }
 
 int
