@@ -33,6 +33,9 @@ struct ox_aead {
 	char name[64];
 #ifdef OX_HAVE_IPSECMB
 	IMB_MGR *mb;
+	/* A burst's nonces and computed tags, alive until its jobs are out. */
+	uint8_t nonce[OX_AEAD_BURST_MAX][12];
+	uint8_t tag[OX_AEAD_BURST_MAX][OX_TAG_LEN];
 #endif
 };
 
@@ -76,17 +79,13 @@ imb_setup(struct ox_aead *a)
 	return 0;
 }
 
-/*
- * One job, run to completion: a multi-buffer path may hold a submitted job
- * back for more lanes, so flush until it comes out. The returned job's
- * status is checked, not assumed.
- */
-static int
-imb_run(IMB_MGR *mb, IMB_CIPHER_DIRECTION dir, const uint8_t key[OX_KEY_LEN],
+/* Fill the next job of the manager. */
+static void
+imb_job(IMB_MGR *mb, IMB_CIPHER_DIRECTION dir, const uint8_t key[OX_KEY_LEN],
 	const uint8_t nonce[12], const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
-	uint8_t tag[OX_TAG_LEN])
+	uint8_t tag[OX_TAG_LEN], void *user)
 {
-	IMB_JOB *job = IMB_GET_NEXT_JOB(mb), *done;
+	IMB_JOB *job = IMB_GET_NEXT_JOB(mb);
 
 	job->cipher_direction = dir;
 	job->chain_order = dir == IMB_DIR_ENCRYPT ? IMB_ORDER_CIPHER_HASH : IMB_ORDER_HASH_CIPHER;
@@ -107,8 +106,22 @@ imb_run(IMB_MGR *mb, IMB_CIPHER_DIRECTION dir, const uint8_t key[OX_KEY_LEN],
 	job->u.CHACHA20_POLY1305.aad_len_in_bytes = adlen;
 	job->auth_tag_output = tag;
 	job->auth_tag_output_len_in_bytes = OX_TAG_LEN;
-	job->user_data = buf;
+	job->user_data = user;
+}
 
+/*
+ * One job, run to completion: a multi-buffer path may hold a submitted job
+ * back for more lanes, so flush until it comes out. The returned job's
+ * status is checked, not assumed.
+ */
+static int
+imb_run(IMB_MGR *mb, IMB_CIPHER_DIRECTION dir, const uint8_t key[OX_KEY_LEN],
+	const uint8_t nonce[12], const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
+	uint8_t tag[OX_TAG_LEN])
+{
+	IMB_JOB *done;
+
+	imb_job(mb, dir, key, nonce, ad, adlen, buf, len, tag, buf);
 	done = IMB_SUBMIT_JOB(mb);
 	while (done == NULL)
 		done = IMB_FLUSH_JOB(mb);
@@ -116,6 +129,45 @@ imb_run(IMB_MGR *mb, IMB_CIPHER_DIRECTION dir, const uint8_t key[OX_KEY_LEN],
 	if (done->user_data != buf || done->status != IMB_STATUS_COMPLETED)
 		return -EIO;
 	return 0;
+}
+
+/* A job out of the manager: its op's status (open: the tag compared). */
+static void
+imb_done(struct ox_aead *a, const IMB_JOB *job, struct ox_aead_op *ops, bool seal)
+{
+	struct ox_aead_op *op = job->user_data;
+	unsigned int i = (unsigned int)(op - ops);
+
+	if (job->status != IMB_STATUS_COMPLETED)
+		op->status = seal ? -EIO : -EBADMSG;
+	else if (!seal)
+		op->status = sodium_memcmp(a->tag[i], op->tag, OX_TAG_LEN) == 0 ? 0 : -EBADMSG;
+	else
+		op->status = 0;
+}
+
+/* Every op submitted, then the manager flushed: all come out, in order. */
+static void
+imb_burst(struct ox_aead *a, struct ox_aead_op *ops, unsigned int n, bool seal)
+{
+	IMB_CIPHER_DIRECTION dir = seal ? IMB_DIR_ENCRYPT : IMB_DIR_DECRYPT;
+	IMB_JOB *done;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		struct ox_aead_op *op = &ops[i];
+
+		ox_nonce(a->nonce[i], op->counter);
+		imb_job(a->mb, dir, op->key, a->nonce[i], op->ad, op->adlen, op->buf, op->len,
+			seal ? op->tag : a->tag[i], op);
+		done = IMB_SUBMIT_JOB(a->mb);
+		while (done != NULL) {
+			imb_done(a, done, ops, seal);
+			done = IMB_GET_COMPLETED_JOB(a->mb);
+		}
+	}
+	while ((done = IMB_FLUSH_JOB(a->mb)) != NULL)
+		imb_done(a, done, ops, seal);
 }
 #endif /* OX_HAVE_IPSECMB */
 
@@ -304,4 +356,44 @@ ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t counter,
 
 	ox_nonce(nonce, counter);
 	return ox_aead_open_iv(a, key, nonce, ad, adlen, buf, len, tag);
+}
+
+static int
+burst(struct ox_aead *a, struct ox_aead_op *ops, unsigned int n, bool seal)
+{
+	unsigned int i;
+	int ok = 0;
+
+	if (n > OX_AEAD_BURST_MAX)
+		return -EINVAL;
+	for (i = 0; i < n; i++)
+		ops[i].status = seal ? -EIO : -EBADMSG;
+#ifdef OX_HAVE_IPSECMB
+	if (a->mb != NULL)
+		imb_burst(a, ops, n, seal);
+	else
+#endif
+		for (i = 0; i < n; i++) {
+			struct ox_aead_op *op = &ops[i];
+
+			op->status = seal ? ox_aead_seal(a, op->key, op->counter, op->ad, op->adlen,
+							 op->buf, op->len, op->tag)
+					  : ox_aead_open(a, op->key, op->counter, op->ad, op->adlen,
+							 op->buf, op->len, op->tag);
+		}
+	for (i = 0; i < n; i++)
+		ok += ops[i].status == 0;
+	return ok;
+}
+
+int
+ox_aead_seal_burst(struct ox_aead *a, struct ox_aead_op *ops, unsigned int n)
+{
+	return burst(a, ops, n, true);
+}
+
+int
+ox_aead_open_burst(struct ox_aead *a, struct ox_aead_op *ops, unsigned int n)
+{
+	return burst(a, ops, n, false);
 }

@@ -267,6 +267,33 @@ int ox_aead_open(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], uint64_t coun
 		 const uint8_t *ad, size_t adlen, uint8_t *buf, size_t len,
 		 const uint8_t tag[OX_TAG_LEN]);
 
+/** Most operations one burst call takes. */
+#define OX_AEAD_BURST_MAX 64
+
+/** One packet of a burst: ox_aead_seal()'s or ox_aead_open()'s arguments. */
+struct ox_aead_op {
+	const uint8_t *key; /**< OX_KEY_LEN bytes */
+	uint64_t counter;   /**< the nonce's counter */
+	const uint8_t *ad;
+	size_t adlen;
+	uint8_t *buf; /**< sealed or opened in place */
+	size_t len;
+	uint8_t *tag; /**< seal: written; open: the tag received */
+	int status;   /**< out: 0, -EIO (seal) or -EBADMSG (open) */
+};
+
+/**
+ * Seal @p n packets (at most OX_AEAD_BURST_MAX) in one submission:
+ * intel-ipsec-mb's multi-buffer lanes take them together; the other
+ * implementations one after the other. Each op's status is set.
+ *
+ * @return the number sealed (ops with status 0), or -EINVAL for @p n.
+ */
+int ox_aead_seal_burst(struct ox_aead *a, struct ox_aead_op *ops, unsigned int n);
+
+/** ox_aead_seal_burst() for opening. @return the number opened. */
+int ox_aead_open_burst(struct ox_aead *a, struct ox_aead_op *ops, unsigned int n);
+
 /* ---------------------------------------------------- keypairs, replay */
 
 /**

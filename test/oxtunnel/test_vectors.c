@@ -185,6 +185,62 @@ check_pair(struct ox_aead *o, struct ox_aead *x, const char *name)
 	printf("aead: %s and OpenSSL agree at %u sizes\n", name, i);
 }
 
+/* x's bursts give what OpenSSL gives packet by packet; a forged tag in
+ * the middle of a burst fails that packet alone. */
+static void
+check_burst(struct ox_aead *o, struct ox_aead *x, const char *name)
+{
+	enum { N = 40, CAP = 1408 };
+	static uint8_t bufs[N][CAP], want[N][CAP], orig[N][CAP], tags[N][16], wtags[N][16];
+	struct ox_aead_op ops[OX_AEAD_BURST_MAX + 1];
+	uint8_t key[N][32], ad[16];
+	unsigned int i, same = 0, back = 0;
+	int ret;
+
+	randombytes_buf(ad, sizeof(ad));
+	for (i = 0; i < N; i++) {
+		size_t len = (i * 97) % CAP; /* 0 .. 1407, all lanes' lengths differ */
+
+		randombytes_buf(key[i], 32);
+		randombytes_buf(orig[i], len);
+		memcpy(bufs[i], orig[i], len);
+		memcpy(want[i], orig[i], len);
+		EXPECT(ox_aead_seal(o, key[i], 1000 + i, ad, i % 2 ? 16 : 0, want[i], len,
+				    wtags[i]) == 0,
+		       "openssl seal");
+		ops[i] = (struct ox_aead_op){ .key = key[i],
+					      .counter = 1000 + i,
+					      .ad = ad,
+					      .adlen = i % 2 ? 16 : 0,
+					      .buf = bufs[i],
+					      .len = len,
+					      .tag = tags[i] };
+	}
+	ret = ox_aead_seal_burst(x, ops, N);
+	EXPECT(ret == N, "%s: burst of %d sealed %d", name, N, ret);
+	for (i = 0; i < N; i++)
+		same += ops[i].status == 0 && memcmp(bufs[i], want[i], ops[i].len) == 0 &&
+			memcmp(tags[i], wtags[i], 16) == 0;
+	EXPECT(same == N, "%s: %u of %d burst seals as OpenSSL's", name, same, N);
+	/* Open OpenSSL's packets in a burst, one tag forged. */
+	for (i = 0; i < N; i++) {
+		memcpy(bufs[i], want[i], ops[i].len);
+		memcpy(tags[i], wtags[i], 16);
+	}
+	tags[N / 2][0] ^= 1;
+	ret = ox_aead_open_burst(x, ops, N);
+	EXPECT(ret == N - 1, "%s: burst opened %d of %d", name, ret, N);
+	for (i = 0; i < N; i++)
+		back += i == N / 2
+				? ops[i].status == -EBADMSG
+				: ops[i].status == 0 && memcmp(bufs[i], orig[i], ops[i].len) == 0;
+	EXPECT(back == N, "%s: %u of %d burst opens right (the forged one refused)", name, back, N);
+	EXPECT(ox_aead_open_burst(x, ops, 0) == 0, "%s: empty burst", name);
+	EXPECT(ox_aead_seal_burst(x, ops, OX_AEAD_BURST_MAX + 1) == -EINVAL,
+	       "%s: burst over OX_AEAD_BURST_MAX refused", name);
+	printf("aead: %s bursts of %d agree with OpenSSL\n", name, N);
+}
+
 /* Every implementation against OpenSSL's. */
 static void
 check_cross(void)
@@ -200,6 +256,8 @@ check_cross(void)
 		goto out;
 	check_pair(o, s, "libsodium");
 	check_pair(o, a, "auto");
+	check_burst(o, s, "libsodium");
+	check_burst(o, o, "openssl");
 	printf("aead: auto runs %s\n", ox_aead_name(a));
 #ifdef OX_HAVE_IPSECMB
 	if (m == NULL) {
@@ -208,6 +266,7 @@ check_cross(void)
 	} else {
 		check_rfc8439(OX_AEAD_IPSECMB, "intel-ipsec-mb");
 		check_pair(o, m, "ipsec-mb");
+		check_burst(o, m, "ipsec-mb");
 		EXPECT(ox_aead_impl_of(a) == OX_AEAD_IPSECMB, "auto picks intel-ipsec-mb");
 	}
 #else
