@@ -76,6 +76,8 @@ struct aead_ops {
 	/* 0 if the tag is good; p then holds the plaintext */
 	int (*open)(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t adlen,
 		    const uint8_t nonce[NONCE_LEN], const uint8_t tag[TAG_LEN]);
+	/* Optional: a timed pass in bursts instead of one packet per call. */
+	int (*burst)(struct aead *a, int seal, uint8_t *work, size_t len, uint64_t ctr);
 };
 
 struct aead {
@@ -288,6 +290,37 @@ imb_be_open(struct aead *a, uint8_t *p, size_t len, const uint8_t *ad, size_t ad
 {
 	return ox_aead_open_iv(a->ox, a->key, nonce, ad, adlen, p, len, tag) == 0 ? 0 : -1;
 }
+
+#define BURST 32
+
+/* A pass in bursts of BURST, each one ox_aead_*_burst() submission. */
+static int
+imb_be_burst(struct aead *a, int seal, uint8_t *work, size_t len, uint64_t ctr)
+{
+	struct ox_aead_op ops[BURST];
+	unsigned int i, j;
+	int n;
+
+	for (i = 0; i < RING; i += BURST) {
+		for (j = 0; j < BURST; j++) {
+			uint8_t *pkt = work + (size_t)(i + j) * SLOT;
+
+			ops[j] = (struct ox_aead_op){ .key = a->key,
+						      .counter = ctr + i + j,
+						      .ad = pkt,
+						      .adlen = HDR_LEN,
+						      .buf = pkt + HDR_LEN,
+						      .len = len,
+						      .tag = pkt + HDR_LEN + len };
+		}
+		n = seal ? ox_aead_seal_burst(a->ox, ops, BURST)
+			 : ox_aead_open_burst(a->ox, ops, BURST);
+		if (n != BURST)
+			return -1;
+	}
+	return 0;
+}
+_Static_assert(RING % BURST == 0, "a pass is whole bursts");
 #endif
 
 static const struct aead_ops backends[] = {
@@ -296,6 +329,8 @@ static const struct aead_ops backends[] = {
 	{ "openssl-evp-rekey", ossl_be_init, ossl_be_fini, ossl_rekey_be_seal, ossl_rekey_be_open },
 #ifdef OX_HAVE_IPSECMB
 	{ "intel-ipsec-mb", imb_be_init, imb_be_fini, imb_be_seal, imb_be_open },
+	{ "intel-ipsec-mb-burst32", imb_be_init, imb_be_fini, imb_be_seal, imb_be_open,
+	  imb_be_burst },
 #endif
 };
 #define N_BACKENDS (sizeof(backends) / sizeof(backends[0]))
@@ -566,6 +601,8 @@ pass(struct aead *a, int seal, uint8_t *work, size_t len, uint64_t ctr)
 	uint8_t nonce[NONCE_LEN];
 	unsigned int i;
 
+	if (a->ops->burst != NULL)
+		return a->ops->burst(a, seal, work, len, ctr);
 	for (i = 0; i < RING; i++) {
 		uint8_t *pkt = work + (size_t)i * SLOT;
 		int rc;
@@ -756,6 +793,17 @@ print_json(const struct cell *cells, size_t n, double seconds, unsigned int roun
 	json_str(sodium_version_string());
 	printf(", \"openssl\": ");
 	json_str(OpenSSL_version(OPENSSL_VERSION));
+#ifdef OX_HAVE_IPSECMB
+	{
+		struct ox_aead *x = ox_aead_create(OX_AEAD_IPSECMB);
+
+		if (x != NULL) {
+			printf(", \"ipsec_mb\": ");
+			json_str(ox_aead_name(x));
+			ox_aead_free(x);
+		}
+	}
+#endif
 	printf(", \"tsc\": %s, \"verified\": true, \"results\": [\n", HAVE_TSC ? "true" : "false");
 	for (i = 0; i < n; i++) {
 		const struct cell *c = &cells[i];
