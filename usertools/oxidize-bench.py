@@ -867,6 +867,11 @@ def write_page(b, out_dir, plots, elapsed):
               "# A: 16 clients, client to client (add --exit IP for the exit)",
               "sudo build/app/oxidize-perf/oxidize-perf -l 1 --no-pci -- --iface IF \\",
               "     --dst B_IP --dst-mac B_MAC --relay DIR --clients 16 --size 64 --duration 10",
+              "# WireGuard clients: the same with --wireguard; against a wireguard-go hub on",
+              "# B instead: one peer per line of DIR/allow (its address as AllowedIPs)",
+              "sudo wireguard-go -f wg0 & sudo wg set wg0 private-key DIR/server.key \\",
+              "     listen-port 51820   # then: wg set wg0 peer KEY allowed-ips ADDR/32, each line",
+              "sudo ip addr add 100.64.0.1/10 dev wg0 && sudo ip link set wg0 mtu 1420 up",
               "```", ""]
     with open(os.path.join(out_dir, "benchmarks.md"), "w") as f:
         f.write("\n".join(lines))
