@@ -218,6 +218,10 @@ srv_worker_main(void *arg)
 				else
 					handle(w, s, pkts[j]);
 			}
+			/* What the hooks staged over the burst (the relay's opens and
+			 * seals, each in one submission) is finished now. */
+			if (w->stage_hook != NULL)
+				w->stage_hook(w);
 			/* A short burst means the queue is empty: send now rather
 			 * than hold replies for the drain timer, on every queue (the
 			 * relay sends from the TX queue and the TAP, not only here). */
@@ -241,8 +245,11 @@ srv_worker_main(void *arg)
 				w->now_ns = ox_mono_ns();
 			for (j = 0; j < n; j++)
 				relay_inbox(w, pkts[j]);
-			if (n)
+			if (n) {
+				if (w->stage_hook != NULL)
+					w->stage_hook(w);
 				srv_worker_flush(w);
+			}
 		}
 		if (w->poll_hook != NULL)
 			w->poll_hook(w);

@@ -19,17 +19,12 @@ oxt_classify(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t
 }
 
 static int
-oxt_open(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
-	 uint16_t *pt_off, uint16_t *pt_len)
+oxt_opened(uint8_t *d, uint16_t n, uint16_t *pt_off, uint16_t *pt_len)
 {
 	uint8_t *pt = d + OX_DATA_HDR_LEN;
-	int n;
 
-	n = ox_peer_open(a, peer, d, len, now);
-	if (n < 0)
-		return n;
 	*pt_off = OX_DATA_HDR_LEN;
-	*pt_len = (uint16_t)n;
+	*pt_len = n;
 	if (n == 0)
 		return RELAY_OPEN_EMPTY;
 	switch (pt[0]) {
@@ -80,9 +75,9 @@ const struct relay_proto relay_proto_oxtunnel = {
 	.passive_keepalive = false, /* clients ask with KEEPALIVE, the relay ACKs */
 	.match = ox_match,
 	.classify = oxt_classify,
-	.open = oxt_open,
+	.opened = oxt_opened,
 	.next_packet = ox_batch_next,
-	.seal = ox_data_seal_sk, /* the send key knows its wire */
+	.seal_prep = ox_data_seal_sk_prep, /* the send key knows its wire */
 	.hs_consume = oxt_hs_consume,
 	.hs_respond = oxt_hs_respond,
 };

@@ -23,15 +23,13 @@ wg_classify(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t 
 }
 
 static int
-wg_open(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
-	uint16_t *pt_off, uint16_t *pt_len)
+wg_opened(uint8_t *d, uint16_t n, uint16_t *pt_off, uint16_t *pt_len)
 {
-	int n = ox_peer_open(a, peer, d, len, now);
-
+	(void)d;
 	*pt_off = OX_DATA_HDR_LEN;
-	*pt_len = n > 0 ? (uint16_t)n : 0;
+	*pt_len = n;
 	/* Empty: a keepalive, or the first DATA confirming new keys. */
-	return n < 0 ? n : n == 0 ? RELAY_OPEN_EMPTY : RELAY_OPEN_PACKET;
+	return n == 0 ? RELAY_OPEN_EMPTY : RELAY_OPEN_PACKET;
 }
 
 static int
@@ -60,9 +58,9 @@ const struct relay_proto relay_proto_wireguard = {
 	.passive_keepalive = true,
 	.match = ox_wg_match,
 	.classify = wg_classify,
-	.open = wg_open,
-	.next_packet = NULL,	 /* no BATCH in WireGuard */
-	.seal = ox_data_seal_sk, /* the send key knows its wire */
+	.opened = wg_opened,
+	.next_packet = NULL,		   /* no BATCH in WireGuard */
+	.seal_prep = ox_data_seal_sk_prep, /* the send key knows its wire */
 	.hs_consume = wg_hs_consume,
 	.hs_respond = wg_hs_respond,
 };

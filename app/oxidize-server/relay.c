@@ -161,7 +161,9 @@ relay_init(struct srv_server *srv)
 		w->inbox = rte_ring_create(name, INBOX_SIZE,
 					   (int)rte_lcore_to_socket_id(w->lcore_id), RING_F_SC_DEQ);
 		w->aead = ox_aead_create(OX_AEAD_AUTO);
-		if (w->inbox == NULL || w->aead == NULL) {
+		w->stage = rte_zmalloc_socket("ox_stage", sizeof(*w->stage), RTE_CACHE_LINE_SIZE,
+					      (int)rte_lcore_to_socket_id(w->lcore_id));
+		if (w->inbox == NULL || w->aead == NULL || w->stage == NULL) {
 			ret = -ENOMEM;
 			goto fail;
 		}
@@ -176,6 +178,7 @@ relay_init(struct srv_server *srv)
 		w->relay = r;
 		w->hook = relay_rx;
 		w->tap_hook = relay_tap;
+		w->stage_hook = relay_stage_flush;
 	}
 	if (srv->n_workers > 0)
 		SRV_LOG(NOTICE, "AEAD: %s", ox_aead_name(srv->workers[0]->aead));
@@ -212,9 +215,12 @@ relay_free(struct srv_server *srv)
 		}
 		ox_aead_free(w->aead);
 		w->aead = NULL;
+		rte_free(w->stage);
+		w->stage = NULL;
 		w->relay = NULL;
 		w->hook = NULL;
 		w->tap_hook = NULL;
+		w->stage_hook = NULL;
 	}
 	if (r->hs_ring != NULL) {
 		while (rte_ring_dequeue(r->hs_ring, (void **)&m) == 0)

@@ -225,9 +225,45 @@ by_index(const struct srv_relay *r, uint32_t index)
 	return rte_hash_lookup_data(r->by_index, &index, &data) >= 0 ? data : NULL;
 }
 
+/*
+ * A burst in stages (VPP's way, per lcore): relay_rx() checks each DATA of
+ * a session this lcore owns and readies its open; at the end of the burst
+ * one AEAD submission opens them all, then each is finished in arrival
+ * order (replay window, keys, roaming, its inner packet's way). What goes
+ * to clients is readied by relay_seal_to() and sealed the same way, then
+ * sent. Nothing installs keypairs between the halves: relay_inbox()
+ * finishes the stage before it does.
+ */
+#define RELAY_STAGE_MAX OX_AEAD_BURST_MAX
+
+struct relay_open_slot {
+	struct rte_mbuf *m;
+	struct ox_session *sess;
+	struct ox_keypair *kp; /* for ox_peer_open_done() */
+	struct ox_pkt p;
+};
+
+struct relay_seal_slot {
+	struct rte_mbuf *m;
+	struct ox_pkt_flow ep; /* the outer headers to put in front */
+	uint16_t len;	       /* of the DATA */
+};
+
+struct relay_stage {
+	unsigned int n_open, n_seal;
+	struct relay_open_slot open[RELAY_STAGE_MAX];
+	struct ox_aead_op open_op[RELAY_STAGE_MAX];
+	struct relay_seal_slot seal[RELAY_STAGE_MAX];
+	struct ox_aead_op seal_op[RELAY_STAGE_MAX];
+};
+
+/* The stage_hook: open what is staged, then seal and send. */
+void relay_stage_flush(struct srv_worker *w);
+
 /* relay_tx.c */
 void relay_ep_write(struct relay_sess *rs, const struct ox_pkt_flow *ep);
 void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now);
+void relay_seal_flush(struct srv_worker *w);
 bool relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m,
 	       struct ox_session *sess);
 

@@ -9,11 +9,13 @@
  * protocol whose match() takes its first bytes, and classify() says what it
  * is: a handshake message for the control thread (the cheap, stateless
  * checks done on the worker), or a DATA for the session of a receiver
- * index. On the session's owner, open() opens the DATA in place and says
- * what it held: nothing to pass on, one inner packet, several, a reply to
- * seal back, or the end of the session. Any lcore seals for a session with
- * seal(); the control thread judges and answers handshakes with
- * hs_consume() and hs_respond().
+ * index. On the session's owner the relay opens the DATA in place (in
+ * stages over a burst, the same for every protocol), and opened() says what
+ * it held: nothing to pass on, one inner packet, several, a reply to seal
+ * back, or the end of the session. Any lcore seals for a session:
+ * seal_prep() readies the DATA, the relay seals a burst of them at once;
+ * the control thread judges and answers handshakes with hs_consume() and
+ * hs_respond().
  *
  * A second wire protocol adds one file that fills a struct relay_proto and
  * one line in relay_protos[] (relay.c); nothing else branches on it.
@@ -32,7 +34,7 @@ enum relay_msg {
 	RELAY_MSG_DATA = 2,	 /* for the session of *index */
 };
 
-/* What open() found in an authenticated DATA. */
+/* What opened() found in an authenticated DATA. */
 enum relay_open {
 	RELAY_OPEN_EMPTY = 0,  /* nothing to pass on (key confirmation) */
 	RELAY_OPEN_PACKET = 1, /* one inner IP packet */
@@ -46,7 +48,7 @@ struct relay_proto {
 	/* Bytes in front of a sealed plaintext, and at most behind it. */
 	uint16_t data_hdr_len;
 	uint16_t data_tail_max;
-	/* The relay sends an empty DATA (open() of it: RELAY_OPEN_EMPTY) to a
+	/* The relay sends an empty DATA (opened() of it: RELAY_OPEN_EMPTY) to a
 	 * session that sent packets and heard nothing back for
 	 * PASSIVE_KEEPALIVE_NS, as a WireGuard responder does. */
 	bool passive_keepalive;
@@ -56,22 +58,25 @@ struct relay_proto {
 	/* Worker: an enum relay_msg (with *index for DATA) or -OX_DROP_*. */
 	int (*classify)(const struct srv_relay *r, const uint8_t *d, uint16_t len, uint32_t *index);
 	/*
-	 * Owner: open a DATA in place with the session's receive keys. An enum
-	 * relay_open, the plaintext at d + *pt_off, *pt_len bytes; or
-	 * -OX_DROP_*.
+	 * Owner: what a DATA at d held, now that the relay opened it in place
+	 * (ox_peer_open_prep/_done around one AEAD burst, the same for every
+	 * protocol: the keypair knows its wire): n plaintext bytes at
+	 * d + data_hdr_len. An enum relay_open, the plaintext to pass on at
+	 * d + *pt_off, *pt_len bytes (may be rewritten in place); or -OX_DROP_*.
 	 */
-	int (*open)(struct ox_aead *a, struct ox_peer *peer, uint8_t *d, uint16_t len, uint64_t now,
-		    uint16_t *pt_off, uint16_t *pt_len);
+	int (*opened)(uint8_t *d, uint16_t n, uint16_t *pt_off, uint16_t *pt_len);
 	/* Owner: the next packet of a RELAY_OPEN_BATCH plaintext (ox_batch_next());
 	 * NULL for a protocol without batches. */
 	int (*next_packet)(const uint8_t *pt, size_t len, size_t *off, const uint8_t **pkt,
 			   size_t *pkt_len);
 	/*
-	 * Any lcore: seal the plain_len bytes at hdr + data_hdr_len in place
-	 * with a session's send key. @return the DATA's length, or -OX_DROP_*.
+	 * Any lcore: prepare sealing the plain_len bytes at hdr + data_hdr_len
+	 * in place with a session's send key: header, counter, padding, and the
+	 * AEAD's arguments in *op, for one ox_aead_seal_burst() of many.
+	 * @return the DATA's length, or -OX_DROP_*.
 	 */
-	int (*seal)(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *hdr, size_t plain_len,
-		    uint64_t now);
+	int (*seal_prep)(struct ox_sendkey *sk, uint8_t *hdr, size_t plain_len, uint64_t now,
+			 struct ox_aead_op *op);
 	/*
 	 * Control thread: judge a handshake message from src. 0: accepted, *resp
 	 * filled; a positive length: an answer (a cookie reply) written over msg,

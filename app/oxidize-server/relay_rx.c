@@ -204,19 +204,47 @@ publish_tx(struct srv_worker *w, struct relay_sess *rs)
 
 /* ---------------------------------------------------------------- DATA */
 
-/* A DATA datagram this worker owns the session of. */
+/* A DATA datagram this worker owns the session of: checked and staged
+ * (relay.h); relay_stage_flush() opens it with the rest of the burst. */
 static void
 owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, struct ox_pkt *p)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
+	struct relay_stage *st = w->stage;
+	struct relay_open_slot *slot = &st->open[st->n_open];
+	int ret;
+
+	ret = ox_peer_open_prep(&rs->peer, p->frame + p->payload_off, p->payload_len, w->now_ns,
+				&st->open_op[st->n_open], &slot->kp);
+	if (unlikely(ret < 0)) {
+		drop_ox(w, m, ret);
+		return;
+	}
+	slot->m = m;
+	slot->sess = sess;
+	slot->p = *p;
+	if (++st->n_open == RELAY_STAGE_MAX)
+		relay_stage_flush(w);
+}
+
+/* An opened DATA: the keys' and the session's bookkeeping, then what it held. */
+static void
+owner_opened(struct srv_worker *w, struct relay_open_slot *slot, const struct ox_aead_op *op)
+{
+	struct ox_session *sess = slot->sess;
+	struct relay_sess *rs = ox_session_priv(sess);
 	const struct relay_proto *proto = relay_protos[rs->proto];
+	struct ox_pkt *p = &slot->p;
+	struct rte_mbuf *m = slot->m;
 	uint8_t *payload = p->frame + p->payload_off;
 	uint64_t now = w->now_ns;
 	struct ox_pkt_flow ep;
 	uint16_t pt_off, pt_len;
 	int what;
 
-	what = proto->open(w->aead, &rs->peer, payload, p->payload_len, now, &pt_off, &pt_len);
+	what = ox_peer_open_done(&rs->peer, slot->kp, op);
+	if (likely(what >= 0))
+		what = proto->opened(payload, (uint16_t)what, &pt_off, &pt_len);
 	if (unlikely(what < 0)) {
 		drop_ox(w, m, what);
 		return;
@@ -269,6 +297,21 @@ owner_data(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, st
 	default:
 		forward_inner(w, sess, m, now);
 	}
+}
+
+void
+relay_stage_flush(struct srv_worker *w)
+{
+	struct relay_stage *st = w->stage;
+	unsigned int i, n = st->n_open;
+
+	if (n != 0) {
+		st->n_open = 0;
+		ox_aead_open_burst(w->aead, st->open_op, n);
+		for (i = 0; i < n; i++)
+			owner_opened(w, &st->open[i], &st->open_op[i]);
+	}
+	relay_seal_flush(w);
 }
 
 int
@@ -373,6 +416,8 @@ relay_inbox(struct srv_worker *w, struct rte_mbuf *m)
 
 	switch (m->hash.usr) {
 	case INBOX_RESPONSE:
+		/* Staged opens hold keypairs of their peers: finish them first. */
+		relay_stage_flush(w);
 		in = relay_dyn(r, m)->install;
 		sess = ox_sessions_by_index(w->sessions, in->sess_index);
 		if (sess != NULL) {

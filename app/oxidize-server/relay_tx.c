@@ -37,16 +37,18 @@ relay_ep_write(struct relay_sess *rs, const struct ox_pkt_flow *ep)
 
 /*
  * m holds exactly one plaintext (an inner packet, or a control message):
- * put the DATA header and outer Ethernet/IP/UDP in front of it, the tag
- * behind, seal for the session and send from this worker.
+ * put the DATA header in front of it and room for the tag behind, ready it
+ * for the session's send key, and stage it; relay_seal_flush() seals the
+ * stage in one submission and sends from this worker.
  */
 void
 relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
 	const struct relay_proto *proto = relay_protos[rs->proto];
+	struct relay_stage *st = w->stage;
+	struct relay_seal_slot *slot;
 	struct ox_sendkey *sk;
-	struct ox_pkt_flow ep;
 	uint16_t plain = (uint16_t)m->data_len, outer;
 	uint8_t *hdr;
 	int ret;
@@ -56,15 +58,16 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		srv_drop_dp(w, m, SRV_DP_DROP_NO_KEYS);
 		return;
 	}
-	ep_read(rs, &ep);
-	outer = OX_PKT_HDR_LEN(ep.ipv6);
+	slot = &st->seal[st->n_seal];
+	ep_read(rs, &slot->ep);
+	outer = OX_PKT_HDR_LEN(slot->ep.ipv6);
 	if (unlikely(rte_pktmbuf_headroom(m) < outer + proto->data_hdr_len ||
 		     rte_pktmbuf_tailroom(m) < proto->data_tail_max)) {
 		srv_drop_dp(w, m, SRV_DP_DROP_NO_ROOM);
 		return;
 	}
 	hdr = (uint8_t *)rte_pktmbuf_prepend(m, proto->data_hdr_len);
-	ret = proto->seal(w->aead, sk, hdr, plain, now);
+	ret = proto->seal_prep(sk, hdr, plain, now, &st->seal_op[st->n_seal]);
 	if (unlikely(ret < 0)) {
 		drop_ox(w, m, ret);
 		return;
@@ -74,12 +77,39 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	/* The DATA is ret bytes from hdr: the tag (and any padding) behind. */
 	rte_pktmbuf_append(m, (uint16_t)(ret - proto->data_hdr_len - plain));
 	/* From this worker's port, whichever lcore the client last came in on. */
-	memcpy(ep.src_mac, &w->tx_queue->mac, sizeof(ep.src_mac));
-	ep.src_port = rte_cpu_to_be_16(w->udp_port);
-	/* No IPv4 UDP checksum: the AEAD tag covers the datagram. */
-	ox_pkt_build((uint8_t *)rte_pktmbuf_prepend(m, outer), &ep, (uint16_t)ret,
-		     OX_PKT_CSUM_NONE);
-	srv_worker_tx(w, w->tx_queue, m);
+	memcpy(slot->ep.src_mac, &w->tx_queue->mac, sizeof(slot->ep.src_mac));
+	slot->ep.src_port = rte_cpu_to_be_16(w->udp_port);
+	slot->m = m;
+	slot->len = (uint16_t)ret;
+	/* The send key stays until this lcore's next quiescent state, after
+	 * the stage is flushed (publish_tx() waits for it). */
+	if (++st->n_seal == RELAY_STAGE_MAX)
+		relay_seal_flush(w);
+}
+
+void
+relay_seal_flush(struct srv_worker *w)
+{
+	struct relay_stage *st = w->stage;
+	unsigned int i, n = st->n_seal;
+
+	if (n == 0)
+		return;
+	st->n_seal = 0;
+	ox_aead_seal_burst(w->aead, st->seal_op, n);
+	for (i = 0; i < n; i++) {
+		struct relay_seal_slot *slot = &st->seal[i];
+		struct rte_mbuf *m = slot->m;
+
+		if (unlikely(st->seal_op[i].status != 0)) {
+			drop_ox(w, m, -OX_DROP_CRYPTO);
+			continue;
+		}
+		/* No IPv4 UDP checksum: the AEAD tag covers the datagram. */
+		ox_pkt_build((uint8_t *)rte_pktmbuf_prepend(m, OX_PKT_HDR_LEN(slot->ep.ipv6)),
+			     &slot->ep, slot->len, OX_PKT_CSUM_NONE);
+		srv_worker_tx(w, w->tx_queue, m);
+	}
 }
 
 /* Is this source one of the tunnel pools' client addresses (not the

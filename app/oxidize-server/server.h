@@ -153,6 +153,7 @@ struct srv_queue {
 
 struct srv_worker;
 struct srv_relay;
+struct relay_stage;
 
 /**
  * Hook for datagrams that are not OXPI probes (the relay's entry point).
@@ -188,8 +189,11 @@ struct srv_worker {
 	struct ox_aead *aead;			 /* this lcore's AEAD context */
 	struct srv_relay *relay;		 /* NULL: echo only */
 	void (*poll_hook)(struct srv_worker *w); /* single-lcore: the control work */
-	uint64_t now_ns;			 /* relay: ox_mono_ns() at the current burst */
-	bool probes_off;			 /* OXPI probes dropped */
+	/* After each burst the hooks took: finish what they staged. */
+	void (*stage_hook)(struct srv_worker *w);
+	struct relay_stage *stage;     /* the relay's work in stages, per lcore */
+	uint64_t now_ns;	       /* relay: ox_mono_ns() at the current burst */
+	bool probes_off;	       /* OXPI probes dropped */
 	uint32_t fifo_prio;	       /* SCHED_FIFO priority to take; 0 = stay as started */
 	struct ox_ratelimit *probe_rl; /* OXPI per source; NULL: unlimited */
 	struct srv_queue queues[SRV_MAX_QUEUES];

@@ -60,11 +60,15 @@ elapsed(uint64_t now_ns, uint64_t since_ns, uint64_t limit_ns)
 	return now_ns > since_ns && now_ns - since_ns >= limit_ns;
 }
 
-/* Seal with the send fields of a keypair or of a send key. */
+/*
+ * Everything of sealing with the send fields of a keypair or of a send key
+ * but the AEAD: the counter, the padding, the header, and the AEAD's
+ * arguments in @p op. @return the datagram's length, or a negative drop.
+ */
 static int
-seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, uint64_t limit,
-     uint64_t birth_ns, uint64_t expire_ns, uint32_t remote_index, uint8_t wire, uint8_t *pkt,
-     size_t plain_len, uint64_t now_ns)
+seal_prep(const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, uint64_t limit, uint64_t birth_ns,
+	  uint64_t expire_ns, uint32_t remote_index, uint8_t wire, uint8_t *pkt, size_t plain_len,
+	  uint64_t now_ns, struct ox_aead_op *op)
 {
 	bool wg = wire == OX_WIRE_WIREGUARD;
 	uint64_t counter;
@@ -93,30 +97,60 @@ seal(struct ox_aead *a, const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, u
 	ox_put_wire_hdr(pkt, wire, OX_MSG_DATA);
 	ox_put_le32(pkt + 4, remote_index);
 	ox_put_le64(pkt + 8, counter);
-	if (ox_aead_seal(a, key, counter, pkt, wg ? 0 : OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN,
-			 plain_len, pkt + OX_DATA_HDR_LEN + plain_len) != 0)
-		return -OX_DROP_CRYPTO;
+	*op = (struct ox_aead_op){ .key = key,
+				   .counter = counter,
+				   .ad = pkt,
+				   .adlen = wg ? 0 : OX_DATA_HDR_LEN,
+				   .buf = pkt + OX_DATA_HDR_LEN,
+				   .len = plain_len,
+				   .tag = pkt + OX_DATA_HDR_LEN + plain_len };
 	return (int)(plain_len + OX_DATA_OVERHEAD);
+}
+
+/* A prepared seal, run on its own. */
+static int
+seal_one(struct ox_aead *a, int len, struct ox_aead_op *op)
+{
+	if (len < 0)
+		return len;
+	if (ox_aead_seal(a, op->key, op->counter, op->ad, op->adlen, op->buf, op->len, op->tag) !=
+	    0)
+		return -OX_DROP_CRYPTO;
+	return len;
 }
 
 int
 ox_data_seal(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t plain_len,
 	     uint64_t now_ns)
 {
+	struct ox_aead_op op;
+
 	if (!kp->valid)
 		return -OX_DROP_KEY_EXPIRED;
-	return seal(a, kp->send_key, &kp->send_counter, kp->send_limit, kp->birth_ns, kp->expire_ns,
-		    kp->remote_index, kp->wire, pkt, plain_len, now_ns);
+	return seal_one(a,
+			seal_prep(kp->send_key, &kp->send_counter, kp->send_limit, kp->birth_ns,
+				  kp->expire_ns, kp->remote_index, kp->wire, pkt, plain_len, now_ns,
+				  &op),
+			&op);
+}
+
+int
+ox_data_seal_sk_prep(struct ox_sendkey *sk, uint8_t *pkt, size_t plain_len, uint64_t now_ns,
+		     struct ox_aead_op *op)
+{
+	if (!sk->valid)
+		return -OX_DROP_KEY_EXPIRED;
+	return seal_prep(sk->key, &sk->counter, sk->limit, sk->birth_ns, sk->expire_ns,
+			 sk->remote_index, sk->wire, pkt, plain_len, now_ns, op);
 }
 
 int
 ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt, size_t plain_len,
 		uint64_t now_ns)
 {
-	if (!sk->valid)
-		return -OX_DROP_KEY_EXPIRED;
-	return seal(a, sk->key, &sk->counter, sk->limit, sk->birth_ns, sk->expire_ns,
-		    sk->remote_index, sk->wire, pkt, plain_len, now_ns);
+	struct ox_aead_op op;
+
+	return seal_one(a, ox_data_seal_sk_prep(sk, pkt, plain_len, now_ns, &op), &op);
 }
 
 void
@@ -142,7 +176,8 @@ ox_sendkey_wipe(struct ox_sendkey *sk)
 }
 
 int
-ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len, uint64_t now_ns)
+ox_data_open_prep(struct ox_keypair *kp, uint8_t *pkt, size_t len, uint64_t now_ns,
+		  struct ox_aead_op *op)
 {
 	uint64_t counter;
 	size_t plain_len;
@@ -165,12 +200,53 @@ ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len,
 	if (ret < 0)
 		return ret;
 	plain_len = len - OX_DATA_OVERHEAD;
-	if (ox_aead_open(a, kp->recv_key, counter, pkt,
-			 kp->wire == OX_WIRE_WIREGUARD ? 0 : OX_DATA_HDR_LEN, pkt + OX_DATA_HDR_LEN,
-			 plain_len, pkt + OX_DATA_HDR_LEN + plain_len) != 0)
+	*op = (struct ox_aead_op){ .key = kp->recv_key,
+				   .counter = counter,
+				   .ad = pkt,
+				   .adlen = kp->wire == OX_WIRE_WIREGUARD ? 0 : OX_DATA_HDR_LEN,
+				   .buf = pkt + OX_DATA_HDR_LEN,
+				   .len = plain_len,
+				   .tag = pkt + OX_DATA_HDR_LEN + plain_len };
+	return 0;
+}
+
+int
+ox_data_open_done(struct ox_keypair *kp, const struct ox_aead_op *op)
+{
+	int ret;
+
+	if (op->status != 0)
 		return -OX_DROP_BAD_TAG;
-	ox_replay_commit(&kp->replay, counter);
-	return (int)plain_len;
+	/* Since the prep, a packet of the same burst may have promoted
+	 * another keypair over this one, or taken the same counter. */
+	if (!kp->valid)
+		return -OX_DROP_UNKNOWN_INDEX;
+	ret = ox_replay_check(&kp->replay, op->counter);
+	if (ret < 0)
+		return ret;
+	ox_replay_commit(&kp->replay, op->counter);
+	return (int)op->len;
+}
+
+/* A prepared open, run on its own. */
+static void
+open_one(struct ox_aead *a, struct ox_aead_op *op)
+{
+	op->status =
+		ox_aead_open(a, op->key, op->counter, op->ad, op->adlen, op->buf, op->len, op->tag);
+}
+
+int
+ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t len, uint64_t now_ns)
+{
+	struct ox_aead_op op;
+	int ret;
+
+	ret = ox_data_open_prep(kp, pkt, len, now_ns, &op);
+	if (ret < 0)
+		return ret;
+	open_one(a, &op);
+	return ox_data_open_done(kp, &op);
 }
 
 bool
@@ -306,17 +382,36 @@ ox_peer_current(struct ox_peer *p)
 }
 
 int
+ox_peer_open_prep(struct ox_peer *p, uint8_t *pkt, size_t len, uint64_t now_ns,
+		  struct ox_aead_op *op, struct ox_keypair **kp)
+{
+	if (len < OX_DATA_OVERHEAD)
+		return -OX_DROP_TOO_SHORT;
+	*kp = ox_peer_find(p, ox_get_le32(pkt + 4));
+	if (*kp == NULL)
+		return -OX_DROP_UNKNOWN_INDEX;
+	return ox_data_open_prep(*kp, pkt, len, now_ns, op);
+}
+
+int
 ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len, uint64_t now_ns)
 {
 	struct ox_keypair *kp;
+	struct ox_aead_op op;
 	int ret;
 
-	if (len < OX_DATA_OVERHEAD)
-		return -OX_DROP_TOO_SHORT;
-	kp = ox_peer_find(p, ox_get_le32(pkt + 4));
-	if (kp == NULL)
-		return -OX_DROP_UNKNOWN_INDEX;
-	ret = ox_data_open(a, kp, pkt, len, now_ns);
+	ret = ox_peer_open_prep(p, pkt, len, now_ns, &op, &kp);
+	if (ret < 0)
+		return ret;
+	open_one(a, &op);
+	return ox_peer_open_done(p, kp, &op);
+}
+
+int
+ox_peer_open_done(struct ox_peer *p, struct ox_keypair *kp, const struct ox_aead_op *op)
+{
+	int ret = ox_data_open_done(kp, op);
+
 	if (ret >= 0 && p->next >= 0 && kp == &p->kp[p->next]) {
 		/* The initiator has the new keys: they become current. */
 		wipe_slot(p, &p->prev);

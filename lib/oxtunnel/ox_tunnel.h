@@ -394,6 +394,21 @@ int ox_data_open(struct ox_aead *a, struct ox_keypair *kp, uint8_t *pkt, size_t 
 		 uint64_t now_ns);
 
 /**
+ * ox_data_open() in two halves around the AEAD, for a burst of them in one
+ * ox_aead_open_burst(): the checks before it (limits, the replay window),
+ * then @p op filled. @return 0 or a negative enum ox_drop.
+ */
+int ox_data_open_prep(struct ox_keypair *kp, uint8_t *pkt, size_t len, uint64_t now_ns,
+		      struct ox_aead_op *op);
+
+/**
+ * The second half: the AEAD's status, the window checked again (an earlier
+ * packet of the burst may have taken the counter) and written.
+ * @return the plaintext length, or a negative enum ox_drop.
+ */
+int ox_data_open_done(struct ox_keypair *kp, const struct ox_aead_op *op);
+
+/**
  * @return true when the initiator should start a new handshake: the
  * keypair is older than rekey_ns, or either direction's counter passed
  * rekey_messages (the responder never initiates, so the initiator watches
@@ -455,6 +470,15 @@ void ox_sendkey_wipe(struct ox_sendkey *sk);
 int ox_data_seal_sk(struct ox_aead *a, struct ox_sendkey *sk, uint8_t *pkt, size_t plain_len,
 		    uint64_t now_ns);
 
+/**
+ * ox_data_seal_sk() but the AEAD: the counter taken, padding and header
+ * written, @p op filled for ox_aead_seal_burst() (whose status says
+ * whether the datagram may leave).
+ * @return the datagram's length, or a negative enum ox_drop.
+ */
+int ox_data_seal_sk_prep(struct ox_sendkey *sk, uint8_t *pkt, size_t plain_len, uint64_t now_ns,
+			 struct ox_aead_op *op);
+
 /** Receiver indexes of dropped keypairs an ox_peer remembers. */
 #define OX_PEER_RETIRED_MAX 4
 
@@ -494,6 +518,17 @@ struct ox_keypair *ox_peer_current(struct ox_peer *p);
  * packet that opens under the next keypair makes it current.
  */
 int ox_peer_open(struct ox_aead *a, struct ox_peer *p, uint8_t *pkt, size_t len, uint64_t now_ns);
+
+/**
+ * ox_peer_open() in halves (see ox_data_open_prep()): the keypair found,
+ * its checks, @p op filled; @p kp is what ox_peer_open_done() takes. Between
+ * the halves nothing may install keypairs into the peer.
+ */
+int ox_peer_open_prep(struct ox_peer *p, uint8_t *pkt, size_t len, uint64_t now_ns,
+		      struct ox_aead_op *op, struct ox_keypair **kp);
+
+/** The second half: ox_data_open_done(), and the next keypair promoted. */
+int ox_peer_open_done(struct ox_peer *p, struct ox_keypair *kp, const struct ox_aead_op *op);
 
 /** Wipe every keypair. */
 void ox_peer_wipe(struct ox_peer *p);

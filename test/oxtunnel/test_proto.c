@@ -250,6 +250,87 @@ test_data(enum ox_aead_impl impl, const char *iname)
 }
 
 /* The counter limit: the last counter goes out, the next is refused. */
+/*
+ * The staged halves, as the relay runs a burst: seals readied and sealed
+ * in one submission open as ox_data_seal's would; opens readied together
+ * let a counter twice through the first half, and the second half takes it
+ * once; a forged tag fails its packet alone and leaves its counter free; a
+ * peer's next keypair is promoted by a staged open.
+ */
+static void
+test_staged(void)
+{
+	enum { N = 8 };
+	struct ox_aead *x = ox_aead_create(OX_AEAD_AUTO);
+	struct ox_keypair a, b, *kp;
+	struct ox_sendkey sk;
+	struct ox_aead_op ops[N + 2];
+	struct ox_peer peer;
+	uint8_t pkt[N + 2][128], copy[128];
+	int len[N + 2], ret;
+	unsigned int i, good = 0;
+
+	EXPECT(x != NULL, "staged: aead");
+	if (x == NULL)
+		return;
+	keypair_pair(&a, &b);
+	ox_sendkey_from(&sk, &a);
+	for (i = 0; i < N; i++) {
+		int n = snprintf((char *)pkt[i] + OX_DATA_HDR_LEN, 64, "staged packet %u", i);
+
+		len[i] = ox_data_seal_sk_prep(&sk, pkt[i], (size_t)n, NS(2), &ops[i]);
+		EXPECT(len[i] == n + OX_DATA_OVERHEAD, "staged: seal prep %u: %d", i, len[i]);
+	}
+	EXPECT(ox_aead_seal_burst(x, ops, N) == N, "staged: seal burst");
+	/* Packet 3 again at the end of the burst, and packet 5 forged. */
+	memcpy(pkt[N], pkt[3], (size_t)len[3]);
+	len[N] = len[3];
+	memcpy(copy, pkt[5], (size_t)len[5]);
+	pkt[5][len[5] - 1] ^= 1;
+	for (i = 0; i <= N; i++)
+		EXPECT(ox_data_open_prep(&b, pkt[i], (size_t)len[i], NS(2), &ops[i]) == 0,
+		       "staged: open prep %u", i);
+	EXPECT(ox_aead_open_burst(x, ops, N + 1) == N, "staged: open burst, one forged");
+	for (i = 0; i <= N; i++) {
+		char want[64];
+
+		snprintf(want, sizeof(want), "staged packet %u", i == N ? 3 : i);
+		ret = ox_data_open_done(&b, &ops[i]);
+		if (i == 5)
+			good += ret == -OX_DROP_BAD_TAG;
+		else if (i == N)
+			good += ret == -OX_DROP_REPLAY;
+		else
+			good += ret == (int)strlen(want) &&
+				memcmp(pkt[i] + OX_DATA_HDR_LEN, want, strlen(want)) == 0;
+	}
+	EXPECT(good == N + 1, "staged: %u of %d opened, refused as replay or forged right", good,
+	       N + 1);
+	/* The forged packet's counter was not taken: the genuine one opens. */
+	EXPECT(ox_data_open(x, &b, copy, (size_t)len[5], NS(2)) == len[5] - OX_DATA_OVERHEAD,
+	       "staged: a forged packet leaves its counter free");
+
+	/* A responder's next keypair becomes current through the halves. */
+	keypair_pair(&a, &b);
+	ox_peer_init(&peer);
+	ox_peer_install(&peer, &b, false);
+	EXPECT(ox_peer_current(&peer) == NULL, "staged: next keypair not yet current");
+	memcpy(pkt[N + 1] + OX_DATA_HDR_LEN, "confirm", 7);
+	len[N + 1] = ox_data_seal(x, &a, pkt[N + 1], 7, NS(3));
+	ret = ox_peer_open_prep(&peer, pkt[N + 1], (size_t)len[N + 1], NS(3), &ops[0], &kp);
+	EXPECT(ret == 0 && kp != NULL, "staged: peer open prep");
+	if (ret == 0) {
+		ox_aead_open_burst(x, ops, 1);
+		EXPECT(ox_peer_open_done(&peer, kp, &ops[0]) == 7, "staged: peer open done");
+		EXPECT(ox_peer_current(&peer) != NULL &&
+			       ox_peer_current(&peer)->local_index == b.local_index,
+		       "staged: the next keypair is current");
+	}
+	ox_peer_wipe(&peer);
+	ox_aead_free(x);
+	printf("staged: seal and open bursts, replay and forgery inside a burst\n");
+}
+
 static void
 test_counter_limit(void)
 {
@@ -1053,6 +1134,7 @@ main(void)
 	test_replay();
 	test_data(OX_AEAD_OPENSSL, "openssl");
 	test_data(OX_AEAD_SODIUM, "libsodium");
+	test_staged();
 	test_counter_limit();
 	test_sendkey_retired();
 	test_tsstore();
