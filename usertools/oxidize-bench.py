@@ -653,6 +653,26 @@ def targets(b):
                  ratio(aead_big and aead_big["cycles"],
                        io_big and aead_big and io_big["cycles"] + aead_big["cycles"]),
                  "%.0f%%", 100))
+    # The throughput issue's targets: per busy core against the kernel
+    # relay, the cost above the floors, the latency at half load.
+    for size, want in ((1400, 1.5), (64, 2.0)):
+        ox, k = b.find("oxidize-c2c", size), b.find("kudp-c2c", size)
+        r = ratio(ox and ox["gbps_per_lcore"], k and k["gbps_per_lcore"])
+        rows.append(("client to client %d B, Gbps per busy core vs kernel-UDP relay" % size,
+                     ">= %gx" % want, r, r is not None and r >= want, None))
+    for size in (64, 1400):
+        ox, fl, ae = b.find("oxidize-c2c", size), b.find("testpmd-io", size), b.find("aead", size)
+        floor = fl and ae and fl["cycles"] + ae["cycles"]
+        r = ratio(ox and ox["cycles"], floor)
+        rows.append(("client to client %d B cycles/packet vs the floors (testpmd io + one "
+                     "open and one seal)" % size, "<= 1.15x", r, r is not None and r <= 1.15,
+                     1.0))
+    if b.relay_rate:
+        ox = b.find("oxidize-c2c", rate=b.relay_rate)
+        k = b.find("kudp-c2c", rate=b.relay_rate)
+        r = ratio(ox and ox["rtt_p99"], k and k["rtt_p99"])
+        rows.append(("client to client p99 RTT vs kernel-UDP relay's p99, half load (%d pps)"
+                     % b.relay_rate, "<= 1x", r, r is not None and r <= 1, None))
     wg_big = b.find("oxidize-wg-c2c", 1400)
     # The hub at its best: flat out or at the rate it carries.
     wggo_big = max([r for r in b.results if r.get("kind") == "wggo-c2c" and r["size"] == 1400],
@@ -1132,17 +1152,18 @@ def run_cases(b, quick):
         for dut, wg in (("oxidize", False), ("oxidize", True), ("wggo", True)):
             for size in (64, 1400):
                 b.case_relay(dut, size, exit=True, wg=wg)
-        # RTT at a load every relay carries: half of the kernel relay's
-        # rate, or the hub's best rate if lower.
+        # RTT at half load: half of the kernel relay's rate, for both
+        # relays; and at the wireguard-go hub's best rate, for all three.
         kc = b.find("kudp-c2c")
-        slow = ([kc["dut_pps"] / 2] if kc else []) + \
-            ([b.wggo_rate[64]] if b.wggo_rate.get(64, 0) >= WGGO_MIN_RATE else [])
-        if b.relay_rate is None and slow and min(slow) > 1000:
-            b.relay_rate = int(min(slow))
-        if b.relay_rate:
-            for dut, wg in (("oxidize", False), ("oxidize", True), ("kudp", False),
-                            ("wggo", True)):
-                b.case_relay(dut, 64, rate=b.relay_rate, wg=wg,
+        if b.relay_rate is None and kc and kc["dut_pps"] > 2000:
+            b.relay_rate = int(kc["dut_pps"] / 2)
+        rates = [(b.relay_rate, (("oxidize", False), ("kudp", False)))]
+        if b.wggo_rate.get(64, 0) >= WGGO_MIN_RATE:
+            rates.append((b.wggo_rate[64], (("oxidize", False), ("oxidize", True),
+                                            ("kudp", False), ("wggo", True))))
+        for rate, duts in rates:
+            for dut, wg in duts if rate else ():
+                b.case_relay(dut, 64, rate=rate, wg=wg,
                              name="%s%s client to client RTT" % (
                                  RELAY_DUTS[dut], " WireGuard" if wg and dut == "oxidize"
                                  else ""))
