@@ -77,7 +77,6 @@ const struct relay_proto relay_proto_oxtunnel = {
 	.classify = oxt_classify,
 	.opened = oxt_opened,
 	.next_packet = ox_batch_next,
-	.seal_prep = ox_data_seal_sk_prep, /* the send key knows its wire */
 	.hs_consume = oxt_hs_consume,
 	.hs_respond = oxt_hs_respond,
 };

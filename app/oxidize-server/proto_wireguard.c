@@ -59,8 +59,7 @@ const struct relay_proto relay_proto_wireguard = {
 	.match = ox_wg_match,
 	.classify = wg_classify,
 	.opened = wg_opened,
-	.next_packet = NULL,		   /* no BATCH in WireGuard */
-	.seal_prep = ox_data_seal_sk_prep, /* the send key knows its wire */
+	.next_packet = NULL, /* no BATCH in WireGuard */
 	.hs_consume = wg_hs_consume,
 	.hs_respond = wg_hs_respond,
 };

@@ -12,9 +12,9 @@
  * index. On the session's owner the relay opens the DATA in place (in
  * stages over a burst, the same for every protocol), and opened() says what
  * it held: nothing to pass on, one inner packet, several, a reply to seal
- * back, or the end of the session. Any lcore seals for a session:
- * seal_prep() readies the DATA, the relay seals a burst of them at once;
- * the control thread judges and answers handshakes with hs_consume() and
+ * back, or the end of the session. Any lcore seals for a session, in a
+ * burst, the same for every protocol (its send key knows the wire); the
+ * control thread judges and answers handshakes with hs_consume() and
  * hs_respond().
  *
  * A second wire protocol adds one file that fills a struct relay_proto and
@@ -69,14 +69,6 @@ struct relay_proto {
 	 * NULL for a protocol without batches. */
 	int (*next_packet)(const uint8_t *pt, size_t len, size_t *off, const uint8_t **pkt,
 			   size_t *pkt_len);
-	/*
-	 * Any lcore: prepare sealing the plain_len bytes at hdr + data_hdr_len
-	 * in place with a session's send key: header, counter, padding, and the
-	 * AEAD's arguments in *op, for one ox_aead_seal_burst() of many.
-	 * @return the DATA's length, or -OX_DROP_*.
-	 */
-	int (*seal_prep)(struct ox_sendkey *sk, uint8_t *hdr, size_t plain_len, uint64_t now,
-			 struct ox_aead_op *op);
 	/*
 	 * Control thread: judge a handshake message from src. 0: accepted, *resp
 	 * filled; a positive length: an answer (a cookie reply) written over msg,

@@ -67,7 +67,7 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	hdr = (uint8_t *)rte_pktmbuf_prepend(m, proto->data_hdr_len);
-	ret = proto->seal_prep(sk, hdr, plain, now, &st->seal_op[st->n_seal]);
+	ret = ox_data_seal_sk_prep(sk, hdr, plain, now, &st->seal_op[st->n_seal]);
 	if (unlikely(ret < 0)) {
 		drop_ox(w, m, ret);
 		return;

@@ -60,6 +60,21 @@ elapsed(uint64_t now_ns, uint64_t since_ns, uint64_t limit_ns)
 	return now_ns > since_ns && now_ns - since_ns >= limit_ns;
 }
 
+/* The AEAD's arguments for a DATA message of plain_len bytes at pkt: the
+ * header is OxTunnel's associated data, WireGuard has none. */
+static void
+data_op(struct ox_aead_op *op, const uint8_t key[OX_KEY_LEN], uint64_t counter, uint8_t wire,
+	uint8_t *pkt, size_t plain_len)
+{
+	*op = (struct ox_aead_op){ .key = key,
+				   .counter = counter,
+				   .ad = pkt,
+				   .adlen = wire == OX_WIRE_WIREGUARD ? 0 : OX_DATA_HDR_LEN,
+				   .buf = pkt + OX_DATA_HDR_LEN,
+				   .len = plain_len,
+				   .tag = pkt + OX_DATA_HDR_LEN + plain_len };
+}
+
 /*
  * Everything of sealing with the send fields of a keypair or of a send key
  * but the AEAD: the counter, the padding, the header, and the AEAD's
@@ -97,13 +112,7 @@ seal_prep(const uint8_t key[OX_KEY_LEN], _Atomic uint64_t *next, uint64_t limit,
 	ox_put_wire_hdr(pkt, wire, OX_MSG_DATA);
 	ox_put_le32(pkt + 4, remote_index);
 	ox_put_le64(pkt + 8, counter);
-	*op = (struct ox_aead_op){ .key = key,
-				   .counter = counter,
-				   .ad = pkt,
-				   .adlen = wg ? 0 : OX_DATA_HDR_LEN,
-				   .buf = pkt + OX_DATA_HDR_LEN,
-				   .len = plain_len,
-				   .tag = pkt + OX_DATA_HDR_LEN + plain_len };
+	data_op(op, key, counter, wire, pkt, plain_len);
 	return (int)(plain_len + OX_DATA_OVERHEAD);
 }
 
@@ -200,13 +209,7 @@ ox_data_open_prep(struct ox_keypair *kp, uint8_t *pkt, size_t len, uint64_t now_
 	if (ret < 0)
 		return ret;
 	plain_len = len - OX_DATA_OVERHEAD;
-	*op = (struct ox_aead_op){ .key = kp->recv_key,
-				   .counter = counter,
-				   .ad = pkt,
-				   .adlen = kp->wire == OX_WIRE_WIREGUARD ? 0 : OX_DATA_HDR_LEN,
-				   .buf = pkt + OX_DATA_HDR_LEN,
-				   .len = plain_len,
-				   .tag = pkt + OX_DATA_HDR_LEN + plain_len };
+	data_op(op, kp->recv_key, counter, kp->wire, pkt, plain_len);
 	return 0;
 }
 
