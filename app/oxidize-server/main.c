@@ -321,6 +321,11 @@ setup_generic(struct srv_server *srv)
 			pc.rx_adv_conf.rss_conf.rss_hf =
 				(RTE_ETH_RSS_IP | RTE_ETH_RSS_UDP) & info.flow_type_rss_offloads;
 		}
+		/* IPv6 DATA must carry a UDP checksum over its whole ciphertext:
+		 * where the port can sum it on send, it does (net_af_xdp cannot). */
+		p->tx_udp_csum = (info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_UDP_CKSUM) != 0;
+		if (p->tx_udp_csum)
+			pc.txmode.offloads |= RTE_ETH_TX_OFFLOAD_UDP_CKSUM;
 		ret = rte_eth_dev_configure(port_id, nq, nq, &pc);
 		for (q = 0; ret == 0 && q < nq; q++) {
 			ret = rte_eth_rx_queue_setup(port_id, q, c->rx_desc, rte_socket_id(), NULL,
@@ -400,6 +405,7 @@ setup_workers(struct srv_server *srv)
 			s = &w->queues[w->n_queues_polled++];
 			s->port_id = srv->ports[i].port_id;
 			s->queue = q;
+			s->tx_udp_csum = srv->ports[i].tx_udp_csum;
 			rte_eth_macaddr_get(s->port_id, &s->mac);
 			if (w->tx_queue == NULL)
 				w->tx_queue = s;
@@ -711,8 +717,11 @@ main(int argc, char **argv)
 	for (i = 0; i < srv.n_ports; i++) {
 		const struct srv_port_info *p = &srv.ports[i];
 
-		SRV_LOG(INFO, "port %u: %s:%u, %u queue(s), %s, UMEM %s, XDP %s", p->port_id,
-			p->iface, p->queue, p->n_queues, p->copy_mode, p->umem, p->xdp_mode);
+		SRV_LOG(INFO,
+			"port %u: %s:%u, %u queue(s), %s, UMEM %s, XDP %s, UDP checksum on send: "
+			"%s",
+			p->port_id, p->iface, p->queue, p->n_queues, p->copy_mode, p->umem,
+			p->xdp_mode, p->tx_udp_csum ? "offloaded" : "software");
 	}
 	for (i = 0; i < srv.n_workers; i++)
 		if (srv.workers[i]->lcore_id != rte_get_main_lcore())

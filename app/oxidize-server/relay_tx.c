@@ -87,6 +87,28 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		relay_seal_flush(w);
 }
 
+/*
+ * The outer headers in front of a sealed DATA. Over IPv4 there is no UDP
+ * checksum: the AEAD tag covers the datagram. IPv6 forbids a zero one (RFC
+ * 8200 8.1), a pass over the whole ciphertext: the port makes it where it
+ * can, from the pseudo-header sum, else ox_pkt_build sums it here.
+ */
+static inline void
+relay_outer(const struct srv_queue *s, struct rte_mbuf *m, const struct ox_pkt_flow *ep,
+	    uint16_t len)
+{
+	uint8_t *frame = (uint8_t *)rte_pktmbuf_prepend(m, OX_PKT_HDR_LEN(ep->ipv6));
+
+	if (!ep->ipv6 || !s->tx_udp_csum) {
+		ox_pkt_build(frame, ep, len, OX_PKT_CSUM_NONE);
+		return;
+	}
+	ox_pkt_build(frame, ep, len, OX_PKT_CSUM_PARTIAL);
+	m->l2_len = sizeof(struct rte_ether_hdr);
+	m->l3_len = sizeof(struct rte_ipv6_hdr);
+	m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_UDP_CKSUM;
+}
+
 void
 relay_seal_flush(struct srv_worker *w)
 {
@@ -105,9 +127,7 @@ relay_seal_flush(struct srv_worker *w)
 			drop_ox(w, m, -OX_DROP_CRYPTO);
 			continue;
 		}
-		/* No IPv4 UDP checksum: the AEAD tag covers the datagram. */
-		ox_pkt_build((uint8_t *)rte_pktmbuf_prepend(m, OX_PKT_HDR_LEN(slot->ep.ipv6)),
-			     &slot->ep, slot->len, OX_PKT_CSUM_NONE);
+		relay_outer(w->tx_queue, m, &slot->ep, slot->len);
 		srv_worker_tx(w, w->tx_queue, m);
 	}
 }

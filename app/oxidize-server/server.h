@@ -144,7 +144,8 @@ struct srv_lcore_stats {
 struct srv_queue {
 	uint16_t port_id;
 	uint16_t queue;
-	bool tap; /* the exit TAP: inner IP packets from the kernel */
+	bool tap;	  /* the exit TAP: inner IP packets from the kernel */
+	bool tx_udp_csum; /* the port computes UDP checksums on send */
 	uint64_t rx_pkts;
 	uint64_t tx_pkts;
 	struct rte_eth_dev_tx_buffer *txb;
@@ -210,6 +211,7 @@ struct srv_port_info {
 	const char *copy_mode; /* "zero-copy", "copy", "n/a" */
 	const char *umem;      /* "shared", "per-queue", "n/a" */
 	const char *xdp_mode;
+	bool tx_udp_csum; /* RTE_ETH_TX_OFFLOAD_UDP_CKSUM offered and enabled */
 };
 
 struct srv_server {

@@ -27,6 +27,49 @@ csum_replace16(uint16_t csum, uint16_t old_word, uint16_t new_word)
 	return (uint16_t)~sum;
 }
 
+/* Ones' complement sum of len bytes (RFC 1071), folded to 16 bits in the
+ * bytes' own order. Adding 32-bit words into 64 bits defers the carries to
+ * the end: 2^32 words before it could overflow. */
+static inline uint16_t
+sum_fold(const uint8_t *b, size_t len, uint64_t sum)
+{
+	uint32_t w;
+
+	for (; len >= 16; b += 16, len -= 16) {
+		uint32_t v[4];
+
+		memcpy(v, b, 16);
+		sum += (uint64_t)v[0] + v[1] + v[2] + v[3];
+	}
+	for (; len >= 4; b += 4, len -= 4) {
+		memcpy(&w, b, 4);
+		sum += w;
+	}
+	if (len > 0) {
+		w = 0;
+		memcpy(&w, b, len);
+		sum += w;
+	}
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffffffff) + (sum >> 32);
+	sum = (sum & 0xffff) + (sum >> 16);
+	sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+uint16_t
+ox_pkt_udp6_cksum(const struct rte_ipv6_hdr *ip6, const struct rte_udp_hdr *udp)
+{
+	uint32_t ulen = rte_be_to_cpu_16(ip6->payload_len);
+	/* Pseudo-header: addresses, upper-layer length, next header. */
+	uint64_t sum = (uint64_t)rte_cpu_to_be_32(ulen) + rte_cpu_to_be_32(IPPROTO_UDP);
+	uint16_t c;
+
+	sum += sum_fold(ip6->src_addr, 32, 0);
+	c = (uint16_t)~sum_fold((const uint8_t *)udp, ulen, sum);
+	return c == 0 ? 0xffff : c;
+}
+
 static int
 parse_ipv4(struct ox_pkt *p, uint32_t len, uint32_t *l4_len)
 {
@@ -237,7 +280,7 @@ ox_pkt_finish(struct ox_pkt *p, uint16_t payload_len)
 		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)(p->frame + p->l3_off);
 
 		ip6->payload_len = rte_cpu_to_be_16(ulen);
-		udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+		udp->dgram_cksum = ox_pkt_udp6_cksum(ip6, udp);
 	} else {
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(p->frame + p->l3_off);
 
@@ -301,7 +344,7 @@ ox_pkt_build_ip(uint8_t *l3, const struct ox_pkt_flow *f, uint16_t payload_len,
 		if (csum == OX_PKT_CSUM_PARTIAL)
 			udp->dgram_cksum = rte_ipv6_phdr_cksum(ip6, 0);
 		else
-			udp->dgram_cksum = rte_ipv6_udptcp_cksum(ip6, udp);
+			udp->dgram_cksum = ox_pkt_udp6_cksum(ip6, udp);
 	} else {
 		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
 

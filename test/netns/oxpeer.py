@@ -143,8 +143,9 @@ class Peer:
         self.send_n = 0
 
     def _socket(self):
-        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        s.bind(("0.0.0.0", 0))
+        v6 = ":" in self.server[0]
+        s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("::" if v6 else "0.0.0.0", 0))
         s.settimeout(0.2)
         return s
 

@@ -32,6 +32,7 @@ cases:
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -549,6 +550,73 @@ def case_bad_files(tb, binary, keys):
     attempt("empty key file", write(""), good_allow, "found 0 bytes")
 
 
+def udp6_csum_errors(tb, ns):
+    out = tb.run(ns, ["cat", "/proc/net/snmp6"]).stdout
+    return int(re.search(r"^Udp6InCsumErrors\s+(\d+)", out, re.M).group(1))
+
+
+def c2c_v6(tb, keys, srv, server, a_priv, b_priv, how):
+    """Alice pings Bob through the relay, both over IPv6: each DATA the
+    relay sends them has a UDP checksum their kernels verify."""
+    errs = [udp6_csum_errors(tb, ns) for ns in tb.clients]
+    before = stats(srv)
+    resp = tb.popen(tb.clients[1], [sys.executable, PEER, "--server", server, "--port",
+                                    str(PORT), "--server-pub", keys.server_pub, "--key", b_priv,
+                                    "responder", "10"], stdout=subprocess.PIPE, text=True)
+    first = json.loads(resp.stdout.readline())
+    r = tb.run(tb.clients[0], [sys.executable, PEER, "--server", server, "--port", str(PORT),
+                               "--server-pub", keys.server_pub, "--key", a_priv, "ping",
+                               first["v4"], "5"], timeout=60)
+    r = json.loads(r.stdout.strip().splitlines()[-1])
+    out = json.loads(resp.communicate(timeout=30)[0].strip().splitlines()[-1])
+    after = stats(srv)
+    nc.check(r.get("handshake") and r.get("received") == 5 and out.get("answered") == 5,
+             "IPv6 outer, UDP checksum %s: 5 echoes client to client (%s answered, %s back)"
+             % (how, out.get("answered"), r.get("received")))
+    nc.check(after["client_to_client"] - before["client_to_client"] == 10,
+             "relayed client to client (%d)" % (after["client_to_client"] -
+                                                before["client_to_client"]))
+    grown = [udp6_csum_errors(tb, ns) - e for ns, e in zip(tb.clients, errs)]
+    nc.check(grown == [0, 0], "no UDP checksum errors at the clients (%s)" % grown)
+
+
+def case_ipv6_outer(tb, binary, keys):
+    """Clients reach the relay over IPv6 (2001:2::/48, the benchmarking
+    range), where a UDP checksum is mandatory: on FLASH the relay sums it
+    (net_af_xdp has no checksum offload), on a port that offers
+    RTE_ETH_TX_OFFLOAD_UDP_CKSUM (net_tap here) the port does."""
+    a_priv, a_pub = keys.make("alice")
+    b_priv, b_pub = keys.make("bob")
+    allow = keys.allow(["%s alice" % a_pub, "%s bob" % b_pub])
+    tb.run(tb.relay, ["ip", "addr", "add", "2001:2::1/64", "dev", "eth0", "nodad"])
+    for i, ns in enumerate(tb.clients):
+        tb.run(ns, ["ip", "addr", "add", "2001:2::%x/64" % (0x10 + i), "dev", "eth0", "nodad"])
+    srv = start_server(tb, binary, keys, allow)
+    nc.check("UDP checksum on send: software" in srv.log,
+             "the AF_XDP ports sum UDP checksums in software")
+    c2c_v6(tb, keys, srv, "2001:2::1", a_priv, b_priv, "in software")
+    check_stop(tb, srv)
+
+    # The same relay on a net_tap port behind the relay namespace's kernel,
+    # which forwards between the clients' link and 2001:2:2::/64.
+    srv = nc.Server(tb, binary, ["--port", str(PORT), "--key",
+                                 os.path.join(keys.dir, "server.key"), "--allow", allow],
+                    eal_extra=["--vdev", "net_tap0,iface=oxtap0,mac=02:00:00:00:02:01"],
+                    lcores=LCORES, tag=tb.tag + "t")
+    srv.wait_up()
+    nc.check(re.search(r"port 0: .*UDP checksum on send: offloaded", srv.log) is not None,
+             "the net_tap port takes the UDP checksum")
+    tb.sysctl(tb.relay, "net.ipv6.conf.all.forwarding", "1")
+    tb.run(tb.relay, ["ip", "addr", "add", "2001:2:2::fe/64", "dev", "oxtap0", "nodad"])
+    tb.run(tb.relay, ["ip", "link", "set", "oxtap0", "up"])
+    tb.run(tb.relay, ["ip", "-6", "neigh", "replace", "2001:2:2::1", "lladdr",
+                      "02:00:00:00:02:01", "dev", "oxtap0", "nud", "permanent"])
+    for ns in tb.clients:
+        tb.run(ns, ["ip", "-6", "route", "add", "2001:2:2::/64", "via", "2001:2::1"])
+    c2c_v6(tb, keys, srv, "2001:2:2::1", a_priv, b_priv, "offloaded")
+    check_stop(tb, srv)
+
+
 def check_stop(tb, srv):
     rc = srv.stop()
     print(srv.log)
@@ -585,6 +653,8 @@ def main():
             case_reload(tb, binary, keys)
         elif case == "hs-flood":
             case_hs_flood(tb, binary, keys)
+        elif case == "ipv6-outer":
+            case_ipv6_outer(tb, binary, keys)
         elif case == "bad-files":
             case_bad_files(tb, binary, keys)
         else:

@@ -578,6 +578,36 @@ test_reply(void)
 	}
 }
 
+/* lib/pkt's IPv6 UDP checksum is DPDK's, at every length up to a jumbo
+ * frame's and at every alignment of the datagram in memory. */
+static void
+test_udp6_cksum(void)
+{
+	static uint8_t buf[9100 + 64] __attribute__((aligned(64)));
+	uint32_t seed = 12345, n, i, bad = 0;
+
+	for (n = 0; n <= 9000; n += n < 1600 ? 1 : 97) {
+		uint8_t *b = buf + n % 8;
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)b;
+		struct rte_udp_hdr *udp = (struct rte_udp_hdr *)(ip6 + 1);
+		uint16_t ulen = (uint16_t)(sizeof(*udp) + n), want, got;
+
+		for (i = 0; i < sizeof(*ip6) + ulen; i++) {
+			seed = seed * 1103515245u + 12345u;
+			b[i] = (uint8_t)(seed >> 16);
+		}
+		ip6->payload_len = rte_cpu_to_be_16(ulen);
+		ip6->proto = IPPROTO_UDP;
+		udp->dgram_len = ip6->payload_len;
+		udp->dgram_cksum = 0;
+		want = rte_ipv6_udptcp_cksum(ip6, udp);
+		got = ox_pkt_udp6_cksum(ip6, udp);
+		if (got != want && bad++ < 5)
+			EXPECT(false, "udp6 checksum of %u bytes: %04x, DPDK %04x", n, got, want);
+	}
+	EXPECT(bad == 0, "udp6 checksum: %u lengths differ from DPDK's", bad);
+}
+
 int
 main(void)
 {
@@ -586,5 +616,6 @@ main(void)
 	test_builder();
 	test_truncations();
 	test_reply();
+	test_udp6_cksum();
 	return ox_test_finish("pkt");
 }
