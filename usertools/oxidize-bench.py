@@ -38,6 +38,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -78,6 +79,8 @@ class Bench:
         self.perf = os.path.join(build, "app", "oxidize-perf", "oxidize-perf")
         self.kudp = kudp or os.path.join(build, "test", "bench", "kudp-relay")
         self.aead_bench = os.path.join(build, "test", "bench", "aead-bench")
+        self.csum_bench = os.path.join(build, "test", "bench", "csum-bench")
+        self.profile = None  # where the worker's time goes, from perf (profile_relay)
         self.rss = os.path.join(build, "test", "bpf", "rss_emul.bpf.o")
         self.results = []
         self.busy_budget = busy_budget
@@ -85,6 +88,7 @@ class Bench:
         self.half_rate = self.half_rate_k = self.relay_rate = self.idle_rate = None
         self.wggo_rate = {}  # size -> the hub's best client-to-client rate
         self.rounds = 1
+        self.profiling = None  # perf.data path while profile_relay runs
 
     def busy_args(self):
         """oxidize-server/oxidize-perf arguments for the busy-poll setting."""
@@ -267,6 +271,103 @@ class Bench:
               "Gbit/s)" % (res["case"], size, res["gbps"], ns, seal["gbit_s"]), flush=True)
         return res
 
+    def case_csum(self):
+        """The IPv6 outer UDP checksum in software, per datagram, pinned to
+        the DUT's cpu: DPDK's and lib/pkt's (csum-bench)."""
+        name = "IPv6 UDP checksum, software"
+        if not self.wanted(name):
+            return None
+        if not os.access(self.csum_bench, os.X_OK):
+            return self.skip(name, "csum-bench not built")
+        r = subprocess.run(["taskset", "-c", "0", self.csum_bench, "--seconds", "3"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        if r.returncode != 0:
+            return self.skip(name, "csum-bench failed: " + r.stdout[-200:])
+        for ln in r.stdout.splitlines():
+            c = json.loads(ln)
+            res = {"case": "%s (%s)" % (name, c["impl"]), "kind": "csum-" + c["impl"],
+                   "size": c["size"], "queues": 0, "offered_pps": 0, "pps": 1e9 / c["ns"],
+                   "loss": 0, "dut_pps": 1e9 / c["ns"], "cycles": c["cycles"], "ns": c["ns"],
+                   "gbps": 0, "rtt_p50": None, "rtt_p99": None, "rtt_p999": None, "rate": 0}
+            self.results.append(res)
+            print("  %-34s %5dB: %.1f ns, %d cycles per datagram" % (
+                res["case"], c["size"], c["ns"], c["cycles"]), flush=True)
+        return True
+
+    def record(self, prefix, seconds):
+        """perf record of the worker's cpu, call graphs kept, for `seconds`
+        once DATA flows (the generator seals all its packets first)."""
+        t_end = time.time() + 120
+        while time.time() < t_end:
+            try:
+                if telemetry(prefix, "/oxidize/stats")["total"]["decrypted"] > 10000:
+                    break
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.1)
+        subprocess.run(["perf", "record", "-q", "-C", "0", "-g", "-o", self.profiling, "--",
+                        "sleep", "%.1f" % seconds], stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, timeout=seconds + 60)
+
+    def profile_relay(self, size=1400):
+        """One more client-to-client run of oxidize-server under `perf record`
+        on the worker's cpu, outside the tables (perf costs cycles): the
+        share of its time by where it goes."""
+        if not shutil.which("perf") or not self.wanted("oxidize-server client to client"):
+            return None
+        d = tempfile.mkdtemp(prefix="oxbench-perf-")
+        self.profiling = os.path.join(d, "perf.data")
+        before = len(self.results)
+        try:
+            r = self.case_relay("oxidize", size)
+        finally:
+            del self.results[before:]
+        data, self.profiling = self.profiling, None
+        if not r or "skipped" in r or not os.path.exists(data):
+            shutil.rmtree(d, ignore_errors=True)
+            return None
+
+        def report(*args):
+            out = subprocess.run(["perf", "report", "-i", data, "--stdio", "-g", "none",
+                                  "--percent-limit", "0"] + list(args),
+                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                 text=True).stdout
+            rows = {}
+            for ln in out.splitlines():
+                m = re.match(r"\s*([\d.]+)%\s+(?:[\d.]+%\s+)?(.*\S)", ln)
+                if m and not ln.startswith("#"):
+                    rows[m.group(2)] = rows.get(m.group(2), 0) + float(m.group(1))
+            return rows
+
+        by_dso = report("--no-children", "--sort", "dso")
+        by_sym = report("--children", "--sort", "sym")
+        shutil.rmtree(d, ignore_errors=True)
+
+        def dso(*names):
+            return sum(v for k, v in by_dso.items() if any(n in k for n in names))
+
+        def sym(name):
+            return max([v for k, v in by_sym.items() if k.endswith("] " + name)], default=0)
+
+        kernel = dso("[kernel")
+        send = sym("__sys_sendto")
+        self.profile = {
+            "size": size, "cycles": r["cycles"],
+            "parts": [
+                ("kernel, send: sendto of each TX burst (copy-mode AF_XDP: an skb per frame, "
+                 "the copy out of the UMEM, veth, the bridge and the generator's receive)", send),
+                ("kernel, the rest: recvfrom wakeups, interrupts (the receive path runs on "
+                 "the generator's cpu)", kernel - send),
+                ("libc: system call entry and return", dso("libc")),
+                ("cipher: intel-ipsec-mb", dso("IPSec_MB", "libsodium", "libcrypto")),
+                ("relay: oxidize-server", dso("oxidize-server")),
+                ("PMD: net_af_xdp, libxdp", dso("net_af_xdp", "libxdp")),
+                ("other DPDK libraries", dso("librte_") - dso("net_af_xdp"))],
+        }
+        print("  profile of client to client %dB: %s" % (size, ", ".join(
+            "%s %.1f%%" % (k.split(":")[0], v) for k, v in self.profile["parts"])), flush=True)
+        return self.profile
+
     def relay_keys(self, clients):
         """A server key, client keys and the allow-list, from oxidize-perf."""
         d = tempfile.mkdtemp(prefix="oxbench-keys-")
@@ -385,8 +486,15 @@ class Bench:
                          stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "up on AF_XDP"):
                 return self.skip(name, "server did not start: " + "".join(p.lines)[-300:])
+            rec = None
+            if self.profiling:
+                rec = threading.Thread(target=self.record, daemon=True,
+                                       args=(prefix, (seconds or self.seconds) / 2))
+                rec.start()
             gen = self.load(tb, size, rate=rate, seconds=seconds,
                             relay=(keys, clients, extra))
+            if rec is not None:
+                rec.join(timeout=60)
             st = telemetry(prefix, "/oxidize/stats")["total"]
             if not gen["received"] and not exit:
                 # For whoever reads the log of a failed run.
@@ -770,6 +878,63 @@ def testbed_notes(b):
     return out + [""]
 
 
+def cost_notes(b):
+    """Where a 1400-byte client-to-client packet's cycles go: the profile,
+    the floors, the passes over the payload, and the IPv6 checksum."""
+    ox = b.find("oxidize-c2c", 1400)
+    io, ms = b.find("testpmd-io", 1400, queues=2), b.find("testpmd-macswap", 1400, queues=2)
+    aead = b.find("aead", 1400)
+    c_ox = b.find("csum-ox_pkt_udp6_cksum", 1400)
+    c_dpdk = b.find("csum-rte_ipv6_udptcp_cksum", 1400)
+    if not (ox or b.profile or c_ox):
+        return []
+    out = ["## Where the 1400-byte cost goes", ""]
+    if ox and io and aead:
+        out += ["oxidize-server relays a 1400-byte packet client to client in %s cycles. The "
+                "floors of the same run: testpmd io %s (macswap, which like the relay sends "
+                "back to the generator, %s) and one open and one seal %s, together %s: the "
+                "relay's own work is the %s left over (%.0f%%)." % (
+                    fmt(ox["cycles"]), fmt(io["cycles"]), fmt(ms and ms["cycles"]),
+                    fmt(aead["cycles"]), fmt(io["cycles"] + aead["cycles"]),
+                    fmt(ox["cycles"] - io["cycles"] - aead["cycles"]),
+                    100 * (ox["cycles"] - io["cycles"] - aead["cycles"]) / ox["cycles"]), ""]
+    if b.profile:
+        pr = b.profile
+        out += ["A profile of the worker's cpu through one more such run (`perf record -C 0 "
+                "-g`, outside the tables; perf's own cost puts it at %s cycles per packet):"
+                % fmt(pr["cycles"]), "", "| where | share of the worker's cpu | cycles per "
+                "packet |", "|---|---|---|"]
+        for what, share in pr["parts"]:
+            out.append("| %s | %.1f%% | %s |" % (what, share, fmt(share * pr["cycles"] / 100)))
+        out += ["", "Nearly all of it is the copy-mode I/O and the cipher. The relay makes "
+                "no pass over the payload besides the cipher's: DATA's UDP checksum is not "
+                "verified on receive (the AEAD tag authenticates every byte; only OXPI "
+                "probes, which nothing else authenticates, are checked), over IPv4 it sends "
+                "no UDP checksum (RFC 768 allows it; the tag covers the datagram), and inner "
+                "packets are opened and sealed where they lie, their outer headers written in "
+                "front of them, never copied or moved.", ""]
+    if c_ox and c_dpdk:
+        share = " (%.1f%% of the relay's cycles at 1400 B)" % (
+            100 * c_ox["cycles"] / ox["cycles"]) if ox else ""
+        out += ["IPv6 forbids a zero UDP checksum (RFC 8200 8.1), so over IPv6 every DATA "
+                "sent costs one pass over its ciphertext. Where the port offers "
+                "`RTE_ETH_TX_OFFLOAD_UDP_CKSUM` (native PMDs, net_tap) the relay hands it "
+                "the pseudo-header sum and the port does the rest; the log says which "
+                "(`UDP checksum on send: offloaded`). net_af_xdp offers none, so on FLASH "
+                "the relay sums it itself with lib/pkt's `ox_pkt_udp6_cksum` (32-bit words "
+                "into a 64-bit sum): %s cycles (%.0f ns) per 1400-byte datagram%s, against "
+                "%s cycles (%.0f ns) for DPDK's `rte_ipv6_udptcp_cksum` (csum-bench, same "
+                "datagrams, same cpu). That is what a NIC with AF_XDP transmit checksum "
+                "offload would save per IPv6 packet: Linux 6.8 and later let an AF_XDP "
+                "socket ask the driver for it in the frame's TX metadata "
+                "(`XDP_TXMD_FLAGS_CHECKSUM`, in drivers that implement it, mlx5 among "
+                "them); DPDK 22.11's net_af_xdp does not use it, and on veth in copy mode "
+                "there is no NIC to do it." % (
+                    fmt(c_ox["cycles"]), c_ox["ns"], share, fmt(c_dpdk["cycles"]),
+                    c_dpdk["ns"]), ""]
+    return out
+
+
 def cycles_cell(r):
     """Cycles/packet, with the range over the rounds where there were several."""
     lo_hi = r.get("cycles_range")
@@ -859,6 +1024,7 @@ def write_page(b, out_dir, plots, elapsed):
                                                      fmt(val and val * scale, vfmt), verdict,
                                                      fmt(best and best * scale, vfmt)))
     lines += [""] + testbed_notes(b)
+    lines += cost_notes(b)
     lines += ["## Plots", ""]
     for title, fn in plots:
         lines.append("![%s](%s)" % (title, fn))
@@ -1116,6 +1282,9 @@ def run_cases(b, quick):
     b.case_testpmd("macswap", 2, 64)
     if not quick:
         b.case_testpmd("io", 2, 1400)
+        # Sends back to the generator, as the relay does.
+        b.case_testpmd("macswap", 2, 1400)
+        b.case_csum()
     echo = b.case_oxidize(2, 64)
     if not quick:
         b.case_oxidize(2, 1400)
@@ -1228,6 +1397,8 @@ def main():
         return 77
     b.rounds = rounds
     b.results = merge_rounds(per_round)
+    if not args.quick:
+        b.profile_relay(1400)
     plots = make_plots(b, out)
     write_page(b, out, plots, time.time() - t0)
     with open(os.path.join(out, "benchmarks.json"), "w") as f:
