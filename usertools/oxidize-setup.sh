@@ -29,6 +29,7 @@ DPDK_DRIVERS=bus/pci,bus/vdev,mempool/ring,net/af_xdp,net/i40e,net/ice,net/ixgbe
 
 PACKAGES=(
 	ansible-core
+	bird2
 	build-essential
 	clang
 	clang-format

@@ -248,6 +248,25 @@ class Testbed:
         self.sysctl(self.relay, "net.ipv4.ip_forward", 1)
         self._wait_bridge()
 
+    # -- more of it, for topologies beyond the default (fleet tests) ------------------
+
+    def add_ns(self, role):
+        """Another namespace of this testbed (torn down with it)."""
+        ns = self._name(role)
+        self._ns_add(ns)
+        return ns
+
+    def link(self, ns_a, dev_a, ns_b, dev_b, queues=1):
+        """A veth pair between two of its namespaces, both ends up."""
+        self._veth(ns_a, dev_a, ns_b, dev_b, queues)
+
+    def on_switch(self, ns, port, ip_cidr, queues=1):
+        """NS joins the LAN through its eth0 (switch port PORT) as IP_CIDR."""
+        self._veth(ns, "eth0", self.switch, port, queues)
+        self.ip(self.switch, "link set %s master br0" % port)
+        self.ip(ns, "addr add %s dev eth0" % ip_cidr)
+        self._rss(self.switch, port)
+
     def _rss(self, ns, dev):
         """Spread what DEV sends over the peer's RX queues by flow hash, as a
         NIC's RSS would (veth has none): test/bpf/rss_emul.bpf.c on tc egress."""

@@ -16,6 +16,7 @@
 #define CLIENT_DEFAULT_PORT "51820"
 #define CLIENT_DEFAULT_TUN "ox0"
 #define CLIENT_MAX_ROUTES 32
+#define CLIENT_MAX_SERVERS 8
 #define CLIENT_MIN_MTU 576
 #define CLIENT_MAX_MTU OX_MAX_PLAINTEXT
 
@@ -26,10 +27,16 @@ struct client_prefix {
 	uint8_t len;
 };
 
-/** Settings of `oxidize-client up`, from flags and the config file. */
-struct client_conf {
+/** One relay: a name or address, and a port. */
+struct client_server {
 	char host[256];
 	char port[8];
+};
+
+/** Settings of `oxidize-client up`, from flags and the config file. */
+struct client_conf {
+	struct client_server servers[CLIENT_MAX_SERVERS]; /**< relays of one fleet */
+	unsigned int n_servers;
 	uint8_t server_key[OX_KEY_LEN];
 	bool have_server_key;
 	char key_file[4096];

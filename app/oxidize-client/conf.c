@@ -44,11 +44,14 @@ void
 client_up_usage(FILE *f)
 {
 	fprintf(f,
-		"Usage: oxidize-client up --server HOST[:PORT] --server-key BASE64 --key FILE\n"
+		"Usage: oxidize-client up --server HOST[:PORT]... --server-key BASE64 --key FILE\n"
 		"                         [--tun NAME] [--route PREFIX]... [--mtu N]\n"
 		"                         [--duration S] [--config FILE] [--verbose]\n\n"
 		"Bring up an OxTunnel to a relay on a TUN device and route PREFIXes into it.\n"
-		"  --server HOST[:PORT]  relay address (port 51820 unless given; [v6]:port)\n"
+		"  --server HOST[:PORT]  relay address (port 51820 unless given; [v6]:port);\n"
+		"                        repeatable, up to 8 relays of one fleet (one key):\n"
+		"                        the fastest by OXPI round trip is used, the next\n"
+		"                        when it stops answering (3 s of traffic unanswered)\n"
 		"  --server-key BASE64   the relay's static public key\n"
 		"  --key FILE            this client's private key (mode 600; `genkey` makes one)\n"
 		"  --tun NAME            TUN device to create (default ox0)\n"
@@ -61,7 +64,8 @@ client_up_usage(FILE *f)
 		"  --config FILE         `key = value` lines; keys are the flag names without\n"
 		"                        dashes (server, server-key, key, tun, route, mtu,\n"
 		"                        duration, verbose); '#' starts a comment; flags win,\n"
-		"                        and any --route replaces the file's routes\n"
+		"                        any --route replaces the file's routes and any\n"
+		"                        --server its relays (`server = A, B` lists several)\n"
 		"  --verbose             log handshakes, rekeys and counters every 10 s\n\n"
 		"SIGUSR1 prints the counters; SIGINT/SIGTERM disconnect, remove the routes\n"
 		"and the TUN device, and exit 0.\n");
@@ -121,7 +125,7 @@ parse_uint(const char *s, unsigned long min, unsigned long max, unsigned int *ou
 
 /* HOST, HOST:PORT, [V6] or [V6]:PORT; a bare IPv6 literal has no port. */
 static int
-parse_server(struct client_conf *c, const char *s)
+parse_server(struct client_server *sv, const char *s)
 {
 	const char *host = s, *port = NULL, *colon;
 	size_t hlen;
@@ -146,17 +150,43 @@ parse_server(struct client_conf *c, const char *s)
 			hlen = strlen(s);
 		}
 	}
-	if (hlen == 0 || hlen >= sizeof(c->host))
+	if (hlen == 0 || hlen >= sizeof(sv->host))
 		return -EINVAL;
-	memcpy(c->host, host, hlen);
-	c->host[hlen] = '\0';
+	memcpy(sv->host, host, hlen);
+	sv->host[hlen] = '\0';
 	if (port == NULL) {
-		strcpy(c->port, CLIENT_DEFAULT_PORT);
+		strcpy(sv->port, CLIENT_DEFAULT_PORT);
 		return 0;
 	}
 	if (parse_uint(port, 1, 65535, &p) != 0)
 		return -EINVAL;
-	snprintf(c->port, sizeof(c->port), "%u", p);
+	snprintf(sv->port, sizeof(sv->port), "%u", p);
+	return 0;
+}
+
+/* One relay, or in the config file a list of them separated by commas or
+ * blanks: each is added to the fleet. */
+static int
+add_servers(struct client_conf *c, const char *val, const char *what)
+{
+	char buf[1024], *tok, *save = NULL;
+
+	if (strlen(val) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, val);
+	tok = strtok_r(buf, ", \t", &save);
+	if (tok == NULL)
+		return -EINVAL;
+	for (; tok != NULL; tok = strtok_r(NULL, ", \t", &save)) {
+		if (c->n_servers == CLIENT_MAX_SERVERS) {
+			fprintf(stderr, "oxidize-client: %s: more than %d relays\n", what,
+				CLIENT_MAX_SERVERS);
+			return -E2BIG;
+		}
+		if (parse_server(&c->servers[c->n_servers], tok) != 0)
+			return -EINVAL;
+		c->n_servers++;
+	}
 	return 0;
 }
 
@@ -180,7 +210,9 @@ apply(struct client_conf *c, int key, const char *val, const char *what)
 
 	switch (key) {
 	case K_SERVER:
-		ret = parse_server(c, val);
+		ret = add_servers(c, val, what);
+		if (ret == -E2BIG)
+			return ret;
 		break;
 	case K_SERVER_KEY:
 		ret = ox_key_from_base64(c->server_key, val, strlen(val));
@@ -343,7 +375,7 @@ client_conf_parse(struct client_conf *c, int argc, char **argv)
 	}
 	if (config != NULL && load_file(c, config, given) != 0)
 		return -EINVAL;
-	if (c->host[0] == '\0' || !c->have_server_key || c->key_file[0] == '\0') {
+	if (c->n_servers == 0 || !c->have_server_key || c->key_file[0] == '\0') {
 		fprintf(stderr, "oxidize-client: up needs --server, --server-key and --key "
 				"(or their config keys)\n");
 		return -EINVAL;

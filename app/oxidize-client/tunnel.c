@@ -93,6 +93,9 @@ client_up(const struct client_conf *c)
 		goto out;
 	}
 	cli_bufs_init(t);
+	if (cli_relays_resolve(t) != 0)
+		goto out;
+	cli_relays_rank(t);
 	if (cli_udp_open(t) != 0 || cli_tun_open(t) != 0)
 		goto out;
 	ret = nl_open(&t->nl);
@@ -105,8 +108,9 @@ client_up(const struct client_conf *c)
 		say("event loop: %s\n", strerror(-ret));
 		goto out;
 	}
-	say("tunnel %s to relay %s, UDP GRO %s, AEAD %s\n", c->tun, t->server_str,
-	    t->gro ? "on" : "off", ox_aead_name(t->aead));
+	say("tunnel %s to relay %s%s, UDP GRO %s, AEAD %s\n", c->tun, t->server_str,
+	    t->n_relays > 1 ? " (first of the fleet's)" : "", t->gro ? "on" : "off",
+	    ox_aead_name(t->aead));
 	rc = run(t);
 	if (ox_peer_current(&t->peer) != NULL)
 		cli_send_ctl(t, &disconnect, 1, ox_mono_ns());

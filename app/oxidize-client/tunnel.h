@@ -20,6 +20,7 @@
  *   tunnel_io.c    sockets and batching: TUN, UDP, epoll, recvmmsg/sendmmsg
  *   tunnel_net.c   routes and the TUN device's addresses
  *   tunnel_hs.c    the handshake and the timers
+ *   tunnel_fleet.c the relays of a fleet: the fastest first, the next on failure
  *   tunnel_data.c  the data path and the counters
  *   tunnel.c       `up`: setting it all up, the loop, the teardown
  */
@@ -41,6 +42,13 @@
 #define TICK_NS (UINT64_C(250) * 1000000)
 #define NS_PER_S UINT64_C(1000000000)
 #define SILENCE_SLACK_NS (UINT64_C(5) * NS_PER_S)
+/* Traffic sent and nothing authenticated back for ASK_NS: a KEEPALIVE
+ * asks the relay for an ACK; for DEAD_NS: the relay is gone, the client
+ * handshakes again (with the next relay when it has several). */
+#define ASK_NS (UINT64_C(1) * NS_PER_S)
+#define DEAD_NS (UINT64_C(3) * NS_PER_S)
+#define RANK_NS (UINT64_C(1) * NS_PER_S) /* OXPI answers awaited at start */
+#define RANK_PROBES 3			 /* OXPI probes per relay at start */
 #define STATS_EVERY_NS (UINT64_C(10) * NS_PER_S)
 #define KEEPALIVE_NONCE 8
 #define SOCK_BUF (4 << 20)
@@ -71,8 +79,18 @@ struct client_stats {
 	uint64_t tun_in, tun_out; /* IP packets read from / written to TUN */
 	uint64_t hs_sent, hs_done, cookies;
 	uint64_t keepalives, acks;
+	uint64_t failovers; /* switches to another relay */
 	uint64_t ox_drop[OX_DROP_MAX];
 	uint64_t drop[CD_MAX];
+};
+
+/* One relay of the fleet, resolved (tunnel_fleet.c). */
+struct cli_relay {
+	struct sockaddr_storage sa;
+	socklen_t salen;
+	struct client_prefix addr; /* as a host prefix */
+	char str[INET6_ADDRSTRLEN + 8];
+	int64_t rtt_ns; /* best OXPI round trip at start; -1: no answer */
 };
 
 struct tunnel {
@@ -83,15 +101,19 @@ struct tunnel {
 	struct ox_aead *aead;
 	struct ox_initiator in;
 	struct ox_peer peer;
-	struct client_prefix server; /* the relay's address, as a host prefix */
+	struct client_prefix server; /* the relay in use, as a host prefix */
 	char server_str[INET6_ADDRSTRLEN + 8];
+	struct cli_relay relays[CLIENT_MAX_SERVERS];
+	unsigned int n_relays;
+	unsigned int order[CLIENT_MAX_SERVERS]; /* fastest first */
+	unsigned int cur;			/* relays[order[cur]] is in use */
 	bool gro;
 
 	/* What the TUN device carries now. */
 	bool configured;
 	struct client_prefix addr4, addr6; /* family 0: none */
 	unsigned int mtu;
-	struct nl_route added[CLIENT_MAX_ROUTES * 2 + 1]; /* to remove at exit */
+	struct nl_route added[CLIENT_MAX_ROUTES * 2 + CLIENT_MAX_SERVERS]; /* to remove at exit */
 	unsigned int n_added;
 
 	/* Timers, CLOCK_MONOTONIC nanoseconds. */
@@ -101,6 +123,7 @@ struct tunnel {
 	bool hs_warned;	      /* REKEY_ATTEMPT_TIME passed in this series */
 	bool established;     /* keys agreed and the relay not silent */
 	uint64_t last_tx_ns, last_rx_ns, last_ka_ns;
+	uint64_t unanswered_ns; /* first send since the last authenticated receive */
 	uint64_t keepalive_ns;
 	uint64_t next_stats_ns;
 	bool stop;
@@ -130,15 +153,37 @@ struct tunnel {
 			say(__VA_ARGS__); \
 	} while (0)
 
+/* Something went to the relay / came from it authenticated. */
+static inline void
+cli_sent(struct tunnel *t, uint64_t now)
+{
+	t->last_tx_ns = now;
+	if (t->unanswered_ns == 0)
+		t->unanswered_ns = now;
+}
+
+static inline void
+cli_heard(struct tunnel *t, uint64_t now)
+{
+	t->last_rx_ns = now;
+	t->unanswered_ns = 0;
+}
+
 /* tunnel_io.c */
 int cli_tun_open(struct tunnel *t);
 int cli_udp_open(struct tunnel *t);
+int cli_udp_reopen(struct tunnel *t);
 int cli_loop_open(struct tunnel *t, sigset_t *old);
 void cli_bufs_init(struct tunnel *t);
 int cli_udp_send(struct tunnel *t, const uint8_t *buf, size_t len, uint64_t now);
 void cli_tun_write(struct tunnel *t, const uint8_t *pkt, size_t len);
 void cli_on_udp(struct tunnel *t);
 void cli_on_tun(struct tunnel *t);
+
+/* tunnel_fleet.c */
+int cli_relays_resolve(struct tunnel *t);
+void cli_relays_rank(struct tunnel *t);
+void cli_relay_next(struct tunnel *t, uint64_t now, const char *why);
 
 /* tunnel_net.c */
 const char *cli_prefix_str(const struct client_prefix *p, char *buf, size_t len);

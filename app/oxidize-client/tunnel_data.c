@@ -61,6 +61,9 @@ cli_stats_print(const struct tunnel *t, const char *what)
 	if (s->cookies && off < sizeof(line))
 		off += (size_t)snprintf(line + off, sizeof(line) - off, " cookies %llu",
 					(unsigned long long)s->cookies);
+	if (t->n_relays > 1 && off < sizeof(line))
+		off += (size_t)snprintf(line + off, sizeof(line) - off, ", failovers %llu",
+					(unsigned long long)s->failovers);
 	if (off < sizeof(line))
 		off += (size_t)snprintf(line + off, sizeof(line) - off, ", drops:");
 	mark = off;
@@ -91,7 +94,7 @@ on_data(struct tunnel *t, uint8_t *buf, size_t len, uint64_t now)
 		cli_count_ox(t, n);
 		return;
 	}
-	t->last_rx_ns = now;
+	cli_heard(t, now);
 	if (n == 0)
 		return;
 	if (ox_inner_is_ip(p[0])) {

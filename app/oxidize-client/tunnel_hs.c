@@ -2,7 +2,8 @@
 /*
  * The handshake and the timers: initiations and their resends, the
  * response, control messages (keepalive), and the 250 ms tick that rekeys,
- * keeps alive, notices a silent relay and ends --duration.
+ * keeps alive, notices a silent relay (and fails over to the next of a
+ * fleet) and ends --duration.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -104,7 +105,7 @@ cli_on_response(struct tunnel *t, const uint8_t *buf, size_t len, uint64_t now)
 	ox_keypair_wipe(&kp);
 	t->st.hs_done++;
 	t->hs_first_ns = 0;
-	t->last_rx_ns = now;
+	cli_heard(t, now);
 	t->keepalive_ns = pl.keepalive_s ? pl.keepalive_s * NS_PER_S : OX_KEEPALIVE_NS;
 	t->established = true;
 	/* Key confirmation: the relay takes the keys into use on the first
@@ -123,7 +124,8 @@ cli_on_response(struct tunnel *t, const uint8_t *buf, size_t len, uint64_t now)
 		cli_prefix_str(&t->addr4, b4, sizeof(b4));
 	if (t->addr6.family)
 		cli_prefix_str(&t->addr6, b6, sizeof(b6));
-	say("handshake complete: %s%s%s mtu %u\n", b4, *b4 && *b6 ? " " : "", b6, t->mtu);
+	say("handshake complete: %s%s%s mtu %u%s%s\n", b4, *b4 && *b6 ? " " : "", b6, t->mtu,
+	    t->n_relays > 1 ? " via relay " : "", t->n_relays > 1 ? t->server_str : "");
 }
 
 void
@@ -136,7 +138,10 @@ cli_on_tick(struct tunnel *t)
 	if (read(t->tfd, &exp, sizeof(exp)) < 0)
 		exp = 0;
 	if (t->in.pending) {
-		if (now - t->hs_sent_ns >= OX_REKEY_TIMEOUT_NS) {
+		if (now - t->hs_sent_ns >= OX_REKEY_TIMEOUT_NS && t->n_relays > 1) {
+			/* A fleet: the next relay may answer where this one did not. */
+			cli_relay_next(t, now, "did not answer the handshake");
+		} else if (now - t->hs_sent_ns >= OX_REKEY_TIMEOUT_NS) {
 			if (!t->hs_warned && now - t->hs_first_ns >= OX_REKEY_ATTEMPT_NS) {
 				say("no answer from the relay %s for %llu s; still trying every "
 				    "%llu s\n",
@@ -154,15 +159,32 @@ cli_on_tick(struct tunnel *t)
 		cli_hs_begin(t, now);
 	}
 	if (t->established) {
-		if (now - t->last_rx_ns >= 2 * t->keepalive_ns + SILENCE_SLACK_NS) {
+		if (t->unanswered_ns != 0 && now - t->unanswered_ns >= DEAD_NS) {
+			if (t->n_relays > 1) {
+				cli_relay_next(t, now, "stopped answering");
+			} else {
+				say("relay %s: traffic unanswered for %llu s, re-handshaking\n",
+				    t->server_str,
+				    (unsigned long long)((now - t->unanswered_ns) / NS_PER_S));
+				t->established = false;
+				t->unanswered_ns = 0;
+				if (!t->in.pending)
+					cli_hs_begin(t, now);
+			}
+		} else if (now - t->last_rx_ns >= 2 * t->keepalive_ns + SILENCE_SLACK_NS) {
 			say("server silent for %llu s, re-handshaking\n",
 			    (unsigned long long)((now - t->last_rx_ns) / NS_PER_S));
 			t->established = false;
-			if (!t->in.pending)
+			if (t->n_relays > 1)
+				cli_relay_next(t, now, "went silent");
+			else if (!t->in.pending)
 				cli_hs_begin(t, now);
-		} else if (kp != NULL && (now - t->last_tx_ns >= t->keepalive_ns ||
-					  (now - t->last_rx_ns >= t->keepalive_ns &&
-					   now - t->last_ka_ns >= t->keepalive_ns))) {
+		} else if (kp != NULL &&
+			   (now - t->last_tx_ns >= t->keepalive_ns ||
+			    (now - t->last_rx_ns >= t->keepalive_ns &&
+			     now - t->last_ka_ns >= t->keepalive_ns) ||
+			    (t->unanswered_ns != 0 && now - t->unanswered_ns >= ASK_NS &&
+			     now - t->last_ka_ns >= ASK_NS))) {
 			/* Nothing sent, or sent without an answer: ask for an
 			 * ACK so silence means the relay is gone. */
 			send_keepalive(t, now);

@@ -54,39 +54,21 @@ cli_tun_open(struct tunnel *t)
 	return 0;
 }
 
+/* A socket connected to the relay in use, t->relays[t->order[t->cur]]. */
 int
 cli_udp_open(struct tunnel *t)
 {
-	struct addrinfo hints = { .ai_socktype = SOCK_DGRAM, .ai_protocol = IPPROTO_UDP };
-	struct addrinfo *ai = NULL;
+	const struct cli_relay *r = &t->relays[t->order[t->cur]];
 	int one = 1, sz = SOCK_BUF, ret;
-	char a[INET6_ADDRSTRLEN];
 
-	ret = getaddrinfo(t->conf->host, t->conf->port, &hints, &ai);
-	if (ret != 0) {
-		say("%s: %s\n", t->conf->host, gai_strerror(ret));
-		return -EINVAL;
-	}
-	memset(&t->server, 0, sizeof(t->server));
-	t->server.family = ai->ai_family;
-	if (ai->ai_family == AF_INET) {
-		memcpy(t->server.addr, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
-		t->server.len = 32;
-	} else {
-		memcpy(t->server.addr, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
-		t->server.len = 128;
-	}
-	inet_ntop(t->server.family, t->server.addr, a, sizeof(a));
-	snprintf(t->server_str, sizeof(t->server_str),
-		 ai->ai_family == AF_INET6 ? "[%s]:%s" : "%s:%s", a, t->conf->port);
-	t->udp = socket(ai->ai_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (t->udp < 0 || connect(t->udp, ai->ai_addr, ai->ai_addrlen) != 0) {
+	t->server = r->addr;
+	memcpy(t->server_str, r->str, sizeof(t->server_str));
+	t->udp = socket(r->sa.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (t->udp < 0 || connect(t->udp, (const struct sockaddr *)&r->sa, r->salen) != 0) {
 		ret = -errno;
 		say("%s: %s\n", t->server_str, strerror(errno));
-		freeaddrinfo(ai);
 		return ret;
 	}
-	freeaddrinfo(ai);
 	/* Bursts of 32 from TUN and from the relay; root may exceed rmem_max. */
 	if (setsockopt(t->udp, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz)) != 0)
 		setsockopt(t->udp, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
@@ -102,6 +84,22 @@ epoll_add(struct tunnel *t, int fd)
 	struct epoll_event ev = { .events = EPOLLIN, .data.fd = fd };
 
 	return epoll_ctl(t->ep, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+/* Another relay: a fresh socket (its family may differ), in the loop in
+ * place of the old one, whose queued datagrams go with it. */
+int
+cli_udp_reopen(struct tunnel *t)
+{
+	int ret;
+
+	if (t->udp >= 0)
+		close(t->udp); /* also leaves the epoll set */
+	t->udp = -1;
+	ret = cli_udp_open(t);
+	if (ret == 0)
+		ret = epoll_add(t, t->udp);
+	return ret;
 }
 
 int
@@ -153,7 +151,7 @@ cli_udp_send(struct tunnel *t, const uint8_t *buf, size_t len, uint64_t now)
 	}
 	t->st.tx_dgrams++;
 	t->st.tx_bytes += len;
-	t->last_tx_ns = now;
+	cli_sent(t, now);
 	return 0;
 }
 
@@ -242,7 +240,7 @@ tx_flush(struct tunnel *t, unsigned int n, uint64_t now)
 			t->st.tx_bytes += t->tx_iov[k].iov_len;
 		}
 		i += (unsigned int)r;
-		t->last_tx_ns = now;
+		cli_sent(t, now);
 	}
 }
 

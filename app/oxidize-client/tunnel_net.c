@@ -71,27 +71,29 @@ route_add(struct tunnel *t, const struct nl_route *r)
 	return 0;
 }
 
-/* Keep the relay itself off the tunnel: a host route via the path it has
- * now, taken before any of our routes exist. */
+/* Keep a relay itself off the tunnel: a host route via the path it has
+ * now, taken before any of our routes exist. Every relay of a fleet, so
+ * that a failover finds its way too. */
 static int
-pin_server_route(struct tunnel *t)
+pin_relay_route(struct tunnel *t, const struct cli_relay *relay)
 {
 	struct nl_route cur;
 	char ifname[IF_NAMESIZE] = "?";
 	int ret;
 
-	ret = nl_route_get(&t->nl, &t->server, &cur);
+	ret = nl_route_get(&t->nl, &relay->addr, &cur);
 	if (ret != 0) {
-		say("no route to the relay %s: %s\n", t->server_str, strerror(-ret));
+		say("no route to the relay %s: %s\n", relay->str, strerror(-ret));
 		return ret;
 	}
 	if (cur.oif == t->tun_index) {
-		say("the route to the relay already goes through %s\n", t->conf->tun);
+		say("the route to the relay %s already goes through %s\n", relay->str,
+		    t->conf->tun);
 		return -ELOOP;
 	}
-	cur.dst = t->server;
+	cur.dst = relay->addr;
 	if_indextoname((unsigned int)cur.oif, ifname);
-	say("relay %s pinned to dev %s\n", t->server_str, ifname);
+	say("relay %s pinned to dev %s\n", relay->str, ifname);
 	return route_add(t, &cur);
 }
 
@@ -99,19 +101,21 @@ static int
 routes_add(struct tunnel *t)
 {
 	const struct client_conf *c = t->conf;
-	bool pinned = false;
-	unsigned int i, h;
+	bool pinned[CLIENT_MAX_SERVERS] = { false };
+	unsigned int i, h, k;
 	int ret;
 
 	for (i = 0; i < c->n_routes; i++) {
 		const struct client_prefix *p = &c->routes[i];
 		struct nl_route r = { .oif = t->tun_index, .dst = *p };
 
-		if (!pinned && prefix_contains(p, &t->server)) {
-			ret = pin_server_route(t);
+		for (k = 0; k < t->n_relays; k++) {
+			if (pinned[k] || !prefix_contains(p, &t->relays[k].addr))
+				continue;
+			ret = pin_relay_route(t, &t->relays[k]);
 			if (ret != 0)
 				return ret;
-			pinned = true;
+			pinned[k] = true;
 		}
 		if (p->len != 0) {
 			ret = route_add(t, &r);

@@ -176,6 +176,7 @@ srv_worker_main(void *arg)
 	uint16_t i, j, n;
 
 	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_queues_polled);
+	__atomic_store_n(&w->stats.alive_tsc, rte_rdtsc(), __ATOMIC_RELAXED);
 	if (w->fifo_prio != 0) {
 		struct sched_param sp = { .sched_priority = (int)w->fifo_prio };
 		int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
@@ -236,6 +237,7 @@ srv_worker_main(void *arg)
 			t0 = rte_rdtsc();
 			sent = srv_worker_flush(w);
 			last_drain = rte_rdtsc();
+			__atomic_store_n(&w->stats.alive_tsc, last_drain, __ATOMIC_RELAXED);
 			if (sent)
 				srv_ctr_add(&w->stats.busy_cycles, last_drain - t0);
 		}

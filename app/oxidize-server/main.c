@@ -753,6 +753,7 @@ main(int argc, char **argv)
 		while (!__atomic_load_n(&srv_stop, __ATOMIC_RELAXED)) {
 			uint64_t now = rte_get_timer_cycles();
 
+			__atomic_store_n(&srv.ctl_alive_tsc, rte_rdtsc(), __ATOMIC_RELAXED);
 			if (now >= end)
 				break;
 			if (srv.conf.stats_interval && now >= next_stats) {

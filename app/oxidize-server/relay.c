@@ -124,7 +124,7 @@ relay_init(struct srv_server *srv)
 	ox_hs_set_allowlist(r->wg_hs, &r->allow);
 	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
 	ox_wg_mac1_key(r->wg_mac1_key, ox_hs_public(r->wg_hs));
-	r->pool = relay_pool_build(&r->allow, NULL, &srv->pool_conf, err, sizeof(err));
+	r->pool = relay_pool_build(&r->allow, &srv->pool_conf, err, sizeof(err));
 	if (r->pool == NULL) {
 		SRV_LOG(ERR, "%s", err);
 		ret = -EINVAL;

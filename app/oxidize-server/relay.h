@@ -272,7 +272,7 @@ bool relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, str
 
 /* relay_ctl.c */
 void relay_session_released(struct ox_session *sess, void *arg);
-struct ox_addrpool *relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
+struct ox_addrpool *relay_pool_build(const struct ox_allowlist *al,
 				     const struct ox_addrpool_conf *pc, char *err, size_t errlen);
 
 /* telemetry.c */

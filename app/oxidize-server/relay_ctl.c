@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
@@ -284,31 +285,46 @@ zero16(const uint8_t *b)
 }
 
 /*
- * The address pool an allow-list gives, the same at start and at every
- * reload: its fixed addresses reserved first, then, from @p old, the pool
- * addresses of keys still listed without fixed ones, where no fixed one took
- * them (clients keep their addresses across reloads). A key left off the
- * list is not carried over: its addresses are free again.
+ * The address pool an allow-list gives: a function of the list alone, so
+ * that every relay of a fleet sharing the list gives a key the same
+ * addresses, and so does one relay at start and at every reload. First the
+ * fixed addresses, in file order; then, in file order too, every other key
+ * gets the pool address its hash points at or, where an earlier line holds
+ * that one, the next free after it. A key appended to the list moves no
+ * other; a key removed frees its address, and the one later line that had
+ * stepped past it (if any) moves back to where its hash points.
  */
-struct ox_addrpool *
-relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
-		 const struct ox_addrpool_conf *pc, char *err, size_t errlen)
+static int
+by_line(const void *a, const void *b)
 {
-	const struct ox_allow_entry *e;
+	const struct ox_allow_entry *x = *(const struct ox_allow_entry *const *)a;
+	const struct ox_allow_entry *y = *(const struct ox_allow_entry *const *)b;
+
+	return (x->line > y->line) - (x->line < y->line);
+}
+
+struct ox_addrpool *
+relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool_conf *pc, char *err,
+		 size_t errlen)
+{
+	const struct ox_allow_entry *e, **order;
 	struct ox_addrpool *p;
 	struct ox_tunnel_addr a;
-	const uint8_t *key;
-	uint32_t i, iter = 0;
-	bool fixed;
+	uint32_t i;
 	int ret;
 
 	p = ox_addrpool_create(pc);
-	if (p == NULL) {
-		snprintf(err, errlen, "cannot make the address pool: %s", strerror(errno));
-		return NULL;
+	/* The list is sorted by key for lookups: take its lines in file order. */
+	order = malloc(sizeof(*order) * (al->n ? al->n : 1));
+	if (p == NULL || order == NULL) {
+		snprintf(err, errlen, "cannot make the address pool: %s", strerror(ENOMEM));
+		goto fail;
 	}
+	for (i = 0; i < al->n; i++)
+		order[i] = &al->e[i];
+	qsort(order, al->n, sizeof(*order), by_line);
 	for (i = 0; i < al->n; i++) {
-		e = &al->e[i];
+		e = order[i];
 		if (e->v4 == 0 && zero16(e->v6))
 			continue;
 		ret = ox_addrpool_reserve(p, e->key, e->v4, zero16(e->v6) ? NULL : e->v6);
@@ -318,18 +334,26 @@ relay_pool_build(const struct ox_allowlist *al, const struct ox_addrpool *old,
 				 : ret == -EEXIST ? "address (or the IPv6 derived from the IPv4) "
 						    "is another line's"
 						  : strerror(-ret));
-			ox_addrpool_free(p);
-			return NULL;
+			goto fail;
 		}
 	}
-	while (old != NULL && ox_addrpool_next(old, &iter, &key, &a, &fixed) == 0) {
-		e = ox_allowlist_find(al, key);
-		if (e == NULL || e->v4 != 0 || !zero16(e->v6))
+	for (i = 0; i < al->n; i++) {
+		e = order[i];
+		if (e->v4 != 0)
 			continue;
-		/* -EEXIST: a fixed address took it; the key gets another. */
-		ox_addrpool_claim(p, key, a.v4);
+		ret = ox_addrpool_get(p, e->key, &a);
+		if (ret != 0) {
+			snprintf(err, errlen, "allow-list line %u: no pool address left (%s)",
+				 e->line, strerror(-ret));
+			goto fail;
+		}
 	}
+	free(order);
 	return p;
+fail:
+	free(order);
+	ox_addrpool_free(p);
+	return NULL;
 }
 
 /*
@@ -384,7 +408,7 @@ reload_allowlist(struct srv_relay *r)
 	if (ret == 0) {
 		/* A key listed again keeps refusing its old initiations. */
 		ox_tsstore_apply(r->ts, &fresh);
-		pool = relay_pool_build(&fresh, r->pool, &r->srv->pool_conf, err, sizeof(err));
+		pool = relay_pool_build(&fresh, &r->srv->pool_conf, err, sizeof(err));
 		if (pool == NULL) {
 			ox_allowlist_free(&fresh);
 			ret = -EINVAL;

@@ -134,6 +134,7 @@ struct srv_lcore_stats {
 	uint64_t tx_bytes;
 	uint64_t echo;
 	uint64_t busy_cycles; /* cycles of loop turns that moved packets */
+	uint64_t alive_tsc;   /* when the loop last came round (/oxidize/health) */
 	uint64_t pkt_drops[OX_PKT_DROP_MAX];
 	uint64_t dp_drops[SRV_DP_DROP_MAX];
 	uint64_t ox_drops[OX_DROP_MAX]; /* OxTunnel protocol drops (lib/oxtunnel) */
@@ -229,6 +230,7 @@ struct srv_server {
 	unsigned int n_workers;
 	struct srv_worker *workers[RTE_MAX_LCORE];
 	uint64_t start_tsc;
+	uint64_t ctl_alive_tsc;	 /* the control loop last came round (rte_rdtsc) */
 	struct srv_relay *relay; /* NULL without --key */
 };
 

@@ -8,9 +8,12 @@
  *   /oxidize/relay  sessions, handshakes, cookies, allow-list reloads,
  *                   handshake drops by reason
  *   /oxidize/xdp    ox_steer: redirected, and left to the kernel by reason
+ *   /oxidize/health healthy or not and why: what a fleet's route announcer
+ *                   (usertools/oxidize-anycast.py) asks before announcing
  * Read with usertools/dpdk-telemetry.py -f <file-prefix>. Counters are
  * single-writer per lcore; this reader sums them.
  */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -184,6 +187,75 @@ tel_xdp(const char *cmd __rte_unused, const char *params __rte_unused, struct rt
 	return 0;
 }
 
+/* A loop that has not come round for this long is stuck. */
+#define HEALTH_STALL_MS 1000
+
+/* One more reason, after the others. */
+static void __attribute__((format(printf, 4, 5)))
+why_add(char *why, size_t len, unsigned int *n, const char *fmt, ...)
+{
+	size_t off = strlen(why);
+	va_list ap;
+
+	if (off > 0 && off + 2 < len) {
+		memcpy(why + off, "; ", 3);
+		off += 2;
+	}
+	va_start(ap, fmt);
+	if (off < len)
+		vsnprintf(why + off, len - off, fmt, ap);
+	va_end(ap);
+	(*n)++;
+}
+
+/*
+ * Healthy: running and not stopping, every worker lcore and the control
+ * thread (handshakes) coming round, every port's link up, mbufs left in
+ * the pool. Read from the telemetry thread: a stuck lcore cannot hide.
+ */
+static int
+tel_health(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
+{
+	const struct srv_server *srv = tel_srv;
+	uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz(), stall = hz * HEALTH_STALL_MS / 1000;
+	char why[RTE_TEL_MAX_STRING_LEN] = "";
+	unsigned int i, n = 0;
+
+	if (__atomic_load_n(&srv_stop, __ATOMIC_RELAXED))
+		why_add(why, sizeof(why), &n, "stopping");
+	for (i = 0; i < srv->n_workers; i++) {
+		uint64_t t = __atomic_load_n(&srv->workers[i]->stats.alive_tsc, __ATOMIC_RELAXED);
+
+		if (now - t > stall)
+			why_add(why, sizeof(why), &n, "lcore %u stalled %llu ms",
+				srv->workers[i]->lcore_id,
+				(unsigned long long)((now - t) * 1000 / hz));
+	}
+	/* One lcore: its worker loop runs the control work too. */
+	if (srv->workers[0]->lcore_id != rte_get_main_lcore()) {
+		uint64_t t = __atomic_load_n(&srv->ctl_alive_tsc, __ATOMIC_RELAXED);
+
+		if (now - t > stall)
+			why_add(why, sizeof(why), &n, "control thread stalled %llu ms",
+				(unsigned long long)((now - t) * 1000 / hz));
+	}
+	for (i = 0; i < srv->n_ports; i++) {
+		struct rte_eth_link link;
+
+		if (rte_eth_link_get_nowait(srv->ports[i].port_id, &link) == 0 &&
+		    link.link_status == RTE_ETH_LINK_DOWN)
+			why_add(why, sizeof(why), &n, "port %u link down", srv->ports[i].port_id);
+	}
+	if (rte_mempool_avail_count(srv->pool) == 0)
+		why_add(why, sizeof(why), &n, "mbuf pool exhausted");
+	rte_tel_data_start_dict(d);
+	rte_tel_data_add_dict_u64(d, "healthy", n == 0);
+	rte_tel_data_add_dict_string(d, "reasons", n ? why : "none");
+	rte_tel_data_add_dict_u64(d, "uptime_s",
+				  (rte_get_timer_cycles() - srv->start_tsc) / rte_get_timer_hz());
+	return 0;
+}
+
 int
 srv_telemetry_register(struct srv_server *srv)
 {
@@ -205,6 +277,10 @@ srv_telemetry_register(struct srv_server *srv)
 		ret = rte_telemetry_register_cmd(
 			"/oxidize/xdp", tel_xdp,
 			"Returns ox_steer's redirect and per-reason pass counters. No parameters");
+	if (ret == 0)
+		ret = rte_telemetry_register_cmd(
+			"/oxidize/health", tel_health,
+			"Returns healthy (1/0) and the reasons it is not. No parameters");
 	return ret;
 }
 

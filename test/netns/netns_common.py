@@ -75,7 +75,7 @@ class Server:
     """oxidize-server running in the relay namespace, output collected."""
 
     def __init__(self, tb, binary, app_args, lcores="0-1", eal_extra=(), tag=None,
-                 log_levels=("pmd.net.af_xdp:error", "lib.eal:error")):
+                 log_levels=("pmd.net.af_xdp:error", "lib.eal:error"), ns=None):
         import subprocess
         import threading
         self.prefix = "ox%s" % (tag or tb.tag).replace("-", "")
@@ -88,7 +88,7 @@ class Server:
         self.argv = argv
         self.lines = []
         self.up = threading.Event()
-        self.proc = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+        self.proc = tb.popen(ns or tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
@@ -193,11 +193,12 @@ def server_rss_kb(tb):
 PEER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "oxpeer.py")
 
 
-def oxpeer(tb, client, server_pub, priv, *args, port=51820, timeout=60, quiet=False):
+def oxpeer(tb, client, server_pub, priv, *args, port=51820, timeout=60, quiet=False,
+           server=None):
     """Run test/netns/oxpeer.py in client namespace `client` against the relay
     with key `priv` (base64); its JSON result, {} if it printed none."""
     import json
-    r = tb.run(tb.clients[client], [sys.executable, PEER, "--server", tb.relay_ip,
+    r = tb.run(tb.clients[client], [sys.executable, PEER, "--server", server or tb.relay_ip,
                                     "--port", str(port), "--server-pub", server_pub,
                                     "--key", priv] + list(args), check=False, timeout=timeout)
     if r.stderr.strip() and not quiet:
