@@ -67,8 +67,15 @@ class Announcer:
 
     def ensure_dev(self):
         if ip("link", "show", self.dev, check=False).returncode != 0:
-            ip("link", "add", self.dev, "type", "dummy")
-            log("created dummy interface %s" % self.dev)
+            r = ip("link", "add", self.dev, "type", "dummy", check=False)
+            if r.returncode == 0:
+                log("created dummy interface %s" % self.dev)
+            else:
+                # A kernel built without dummy interfaces: an ifb device
+                # holds addresses the same way and sends nothing.
+                ip("link", "add", self.dev, "type", "ifb")
+                log("no dummy interfaces here (%s); created %s as an ifb device" % (
+                    r.stderr.strip(), self.dev))
         ip("link", "set", self.dev, "up")
         # Addresses left by a run that died: withdrawn until healthy.
         for a in self.addrs:

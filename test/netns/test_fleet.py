@@ -279,9 +279,11 @@ protocol bgp fleet_b {
 def relay_bird(relay_ip, router_ip):
     import jinja2
     with open(TEMPLATE) as f:
-        t = jinja2.Template(f.read(), keep_trailing_newline=True)
+        # Ansible's defaults: trim_blocks on.
+        t = jinja2.Template(f.read(), keep_trailing_newline=True, trim_blocks=True)
     return t.render(oxidize_bgp_router_id=relay_ip, oxidize_bird_log="stderr",
                     oxidize_anycast_dev="oxany0", oxidize_bgp_asn=65010,
+                    oxidize_anycast=[ANYCAST + "/32"],
                     oxidize_bgp_hold_time=3,
                     oxidize_bgp_neighbors=[{"address": router_ip, "asn": 65000,
                                             "local": relay_ip}])
@@ -339,8 +341,13 @@ def case_anycast(tb, binary, client, anycast_py, fleet):
     ok = wait_nexthops(tb, rt, both, 30)
     print("router: %s" % tb.run(rt, ["ip", "route", "show", ANYCAST]).stdout.strip())
     if not ok:
-        for name in ("router", "relay0", "relay1"):
+        for name, ns in (("router", rt), ("relay0", relays[0]), ("relay1", relays[1])):
             print("%s: %s" % (name, open(os.path.join(fleet.dir, name + ".log")).read()[-1500:]))
+            print(tb.run(ns, ["birdc", "-s", os.path.join(fleet.dir, name + ".ctl"), "show",
+                              "protocols", "all"], check=False).stdout[-2500:])
+            print(tb.run(ns, ["ip", "addr"], check=False).stdout)
+        for k in range(2):
+            print("ann%d: %s" % (k, open(os.path.join(fleet.dir, "ann%d.log" % k)).read()))
     nc.check(ok, "both relays announce %s: the router has an ECMP route over both" % ANYCAST)
     for ns in tb.clients:
         tb.run(ns, ["ip", "route", "add", "198.18.255.0/24", "via", "198.18.0.254"])

@@ -47,10 +47,11 @@ if command -v bird >/dev/null; then
 	/usr/bin/python3 - "$ansible" "$tmp/bird.test.conf" <<'PY'
 import sys, jinja2
 src = sys.argv[1] + "/roles/oxidize_fleet/templates/bird.conf.j2"
-t = jinja2.Template(open(src).read(), keep_trailing_newline=True)
+t = jinja2.Template(open(src).read(), keep_trailing_newline=True, trim_blocks=True)
 open(sys.argv[2], "w").write(t.render(
     oxidize_bgp_router_id="198.51.100.11", oxidize_bird_log="syslog",
     oxidize_anycast_dev="oxany0", oxidize_bgp_asn=65010, oxidize_bgp_hold_time=9,
+    oxidize_anycast=["192.0.2.1/32", "2001:db8:1::1/128"],
     oxidize_bgp_neighbors=[{"address": "198.51.100.1", "asn": 65000},
                            {"address": "2001:db8::1", "asn": 65000}]))
 PY
