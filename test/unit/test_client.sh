@@ -50,6 +50,20 @@ skey=$("$client" genkey | "$client" pubkey)
 [ $? = 2 ]; check $? "up refuses an MTU out of range"
 "$client" up --server 192.0.2.1:0 --server-key "$skey" --key "$tmp/key" >/dev/null 2>&1
 [ $? = 2 ]; check $? "up refuses port 0"
+err=$("$client" up --server-key "$skey" --key "$tmp/key" --server 192.0.2.1 --server 192.0.2.2 \
+	--server 192.0.2.3 --server 192.0.2.4 --server 192.0.2.5 --server 192.0.2.6 \
+	--server 192.0.2.7 --server 192.0.2.8 --server 192.0.2.9 2>&1)
+[ $? = 2 ] && echo "$err" | grep -q -- "--server: more than 8 relays"
+check $? "up takes up to 8 relays and says so at the ninth"
+printf 'server = 192.0.2.1, [2001:db8::1]:5000 192.0.2.2:0\n' >"$tmp/list.conf"
+err=$("$client" up --config "$tmp/list.conf" --server-key "$skey" --key "$tmp/key" 2>&1)
+[ $? = 2 ] && echo "$err" | grep -q "list.conf:1: invalid value"
+check $? "a config file's list of relays: port 0 of the third refused"
+printf 'server = 192.0.2.1, 192.0.2.2 192.0.2.3,192.0.2.4\nserver = %s\n' \
+	"[2001:db8::1]:5000 a.example b.example:7 c.example, d.example" >"$tmp/list.conf"
+err=$("$client" up --config "$tmp/list.conf" --server-key "$skey" --key "$tmp/key" 2>&1)
+[ $? = 2 ] && echo "$err" | grep -q "list.conf:2: more than 8 relays"
+check $? "a config file's relays, by commas or blanks, over lines, count to 8"
 printf 'server = 192.0.2.1\nbogus = 1\n' >"$tmp/bad.conf"
 err=$("$client" up --config "$tmp/bad.conf" 2>&1)
 [ $? = 2 ] && echo "$err" | grep -q "bad.conf:2: unknown key 'bogus'"
