@@ -19,13 +19,18 @@ prints a wg-quick configuration for the peer: [Interface] with its private
 key (when made here), addresses and DNS; [Peer] with the relay's key, the
 endpoint, AllowedIPs (everything, or with --split only the tunnel pools)
 and PersistentKeepalive. --qr prints it as a QR code too (qrencode), for
-the phone apps; --out writes it to a file (mode 600).
+the phone apps; --out writes it to a new file of mode 600 renamed over
+FILE (an existing file's mode is not kept, a symlink is not followed).
+The name, --dns and --endpoint are checked against what the relay and
+wg-quick take: a newline or a stray '=' is refused, never printed.
 
 remove deletes the peer's line (by name or key) and reloads the same way.
 
 The relay's key, allow-list, port and pools come from --config (the
 server's INI, section [server]) unless given; the allow-list is rewritten
-whole (a temporary file renamed over it), keeping its mode.
+whole (a temporary file renamed over it), keeping its mode, less group
+and others' bits once it holds a preshared key (the relay refuses such
+a file readable by others).
 """
 
 import argparse
@@ -33,6 +38,7 @@ import base64
 import configparser
 import ipaddress
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -100,17 +106,84 @@ def allow_lines(path):
 
 
 def write_allow(path, lines):
-    """Replace the allow-list whole, keeping its mode."""
+    """Replace the allow-list whole, keeping its mode, but for group and
+    others once it holds a preshared key (the relay refuses it then)."""
     mode = os.stat(path).st_mode & 0o777
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), prefix=".allow.")
+    if mode & 0o077 and any(tok.startswith("psk=") for line in lines for tok in fields(line)):
+        print("oxidize-peer: %s holds preshared keys: mode %03o -> %03o"
+              % (path, mode, mode & 0o700), file=sys.stderr)
+        mode &= 0o700
+    write_private(path, "".join(line + "\n" for line in lines), mode)
+
+
+def write_private(path, text, mode=0o600):
+    """Write a file whole through a new file (O_EXCL, mode 600 from the
+    start) renamed over it: an existing file's mode is not kept and a
+    symlink at path is replaced, never followed."""
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)),
+                               prefix="." + os.path.basename(path) + ".")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write("".join(line + "\n" for line in lines))
+            f.write(text)
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except OSError as e:
         os.unlink(tmp)
         die("cannot write %s: %s" % (path, e.strerror))
+
+
+# What the relay's allow-list parser takes as a name (lib/oxtunnel), and
+# no more: a name it refused would stop the next reload and the next start.
+NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9_.-]{0,30}", re.ASCII)
+# A DNS search domain as wg-quick passes it to resolvconf: LDH labels.
+DOMAIN_RE = re.compile(r"(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?)+",
+                       re.ASCII)
+
+
+def check_dns(text):
+    """DNS = for wg-quick: addresses and search domains, comma-separated.
+    Anything else (a newline above all) could put lines such as PostUp,
+    run as root on the peer, into its configuration."""
+    out = []
+    for item in text.split(","):
+        item = item.strip()
+        try:
+            out.append(str(ipaddress.ip_address(item)))
+            continue
+        except ValueError:
+            pass
+        if not DOMAIN_RE.fullmatch(item):
+            die("--dns: %r is neither an IP address nor a search domain" % item.strip())
+        out.append(item)
+    return ", ".join(out)
+
+
+def check_endpoint(text, default_port):
+    """HOST[:PORT] with HOST an IPv4 address, [IPv6] or a host name."""
+    host, port = text, str(default_port)
+    if text.startswith("["):
+        host, sep, rest = text[1:].partition("]")
+        if not sep or (rest and not rest.startswith(":")):
+            die("--endpoint %r: [IPv6]:PORT" % text)
+        port = rest[1:] or port
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError:
+            die("--endpoint %r: %r is not an IPv6 address" % (text, host))
+        host = "[%s]" % host
+    else:
+        if text.count(":") == 1:
+            host, port = text.split(":")
+        elif ":" in text:
+            die("--endpoint %r: write an IPv6 address as [ADDRESS]:PORT" % text)
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            if not DOMAIN_RE.fullmatch(host):
+                die("--endpoint %r: %r is not an address or a host name" % (text, host))
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        die("--endpoint %r: port %r is not 1-65535" % (text, port))
+    return "%s:%d" % (host, int(port))
 
 
 def fields(line):
@@ -207,14 +280,17 @@ def cmd_add(args):
     pool4 = conf.get("pool4", DEFAULT_POOL4)
     pool6 = conf.get("pool6", DEFAULT_POOL6)
     server_pub = server_public(args, conf)
-    endpoint = args.endpoint
-    if ":" not in endpoint.rsplit("]", 1)[-1]:
-        args.endpoint = "%s:%s" % (endpoint, conf.get("port", DEFAULT_PORT))
+    args.endpoint = check_endpoint(args.endpoint, conf.get("port", DEFAULT_PORT))
+    if args.dns is not None:
+        args.dns = check_dns(args.dns)
+    if not 0 <= args.keepalive <= 65535:
+        die("--keepalive %d: 0-65535 seconds" % args.keepalive)
+    if args.mtu is not None and not 1280 <= args.mtu <= 9000:
+        die("--mtu %d: 1280-9000" % args.mtu)
     lines = allow_lines(allow)
     keys, names, addrs = taken(lines)
-    if not args.name.replace("-", "").replace("_", "").replace(".", "").isalnum() or \
-            not args.name[0].isalpha() or len(args.name) > 31:
-        die("name '%s': letters, digits, '_', '-', '.', starting with a letter, "
+    if not NAME_RE.fullmatch(args.name):
+        die("name '%s': ASCII letters, digits, '_', '-', '.', starting with a letter, "
             "at most 31" % args.name)
     if args.name in names:
         die("a peer named %s is on the allow-list already" % args.name)
@@ -239,9 +315,7 @@ def cmd_add(args):
     reload_relay(args)
     text = wg_quick(priv, v4, v6, server_pub, args.endpoint, psk, args, pool4, pool6)
     if args.out:
-        fd = os.open(args.out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        write_private(args.out, text)
     sys.stdout.write(text)
     if args.qr:
         if shutil.which("qrencode") is None:

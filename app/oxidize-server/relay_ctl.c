@@ -14,7 +14,6 @@
 
 #include <rte_cycles.h>
 #include <rte_ip.h>
-#include <rte_random.h>
 #include <rte_udp.h>
 #include <sodium.h>
 
@@ -70,7 +69,9 @@ index_issue(struct srv_relay *r, struct ox_session *sess, uint32_t *out)
 	if (rs->n_idx == IDX_MAX)
 		return -ENOSPC;
 	for (i = 0; i < 16; i++) {
-		idx = (uint32_t)rte_rand();
+		/* The OS's CSPRNG, not rte_rand(): a client that sees its own
+		 * indexes must not predict others' and aim forged DATA at them. */
+		randombytes_buf(&idx, sizeof(idx));
 		if (idx != 0 && rte_hash_lookup(r->by_index, &idx) < 0)
 			break;
 	}
@@ -195,11 +196,24 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	}
 	if (ret < 0) {
 		r->hs_drops[-ret]++;
+		if (ret == -OX_DROP_PSK_WIREGUARD_ONLY && !resp.peer->refusal_said) {
+			resp.peer->refusal_said = true;
+			SRV_LOG(WARNING, "allow-list line %u%s%s: OxTunnel handshake refused, the "
+				"line has a preshared key that only WireGuard carries (said once "
+				"per key; counted as hs_drop_psk_wireguard_only)",
+				resp.peer->line, resp.peer->name[0] ? " " : "", resp.peer->name);
+		}
 		goto free;
 	}
-	/* Accepted: its timestamp outlives the allow-list entry. */
-	if (ox_tsstore_note(r->ts, resp.peer_key, resp.peer->last_init) != 0)
+	/* Accepted: its timestamp outlives the allow-list entry, and reaches
+	 * the kernel before the response leaves (a kill -9 cannot reopen it).
+	 * A store that cannot be written refuses nobody: said once. */
+	ret = ox_tsstore_note(r->ts, resp.peer_key, resp.peer->last_init);
+	if (ret != 0) {
+		if (!r->ts_failing)
+			SRV_LOG(ERR, "handshake state not saved: %s", strerror(-ret));
 		r->ts_failing = true;
+	}
 	in = install_take(r);
 	if (in == NULL) {
 		/* Owners are not keeping up; the client retries in 5 s. */
@@ -469,23 +483,29 @@ reap_idle(struct srv_relay *r, uint64_t now)
 	const void *key;
 	void *data;
 	uint32_t iter = 0;
-	unsigned int n = 0, i;
+	unsigned int n, i;
 
-	while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
-		struct ox_session *sess = data;
-		uint64_t last = __atomic_load_n(&sess->last_rx_ns, __ATOMIC_RELAXED);
+	/* Every session every pass: under a mass expiry the others still get
+	 * their passive keepalives, and no idle keys stay for another second.
+	 * Deleting a key moves no other, so the walk goes on where it was. */
+	do {
+		n = 0;
+		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
+			struct ox_session *sess = data;
+			uint64_t last = __atomic_load_n(&sess->last_rx_ns, __ATOMIC_RELAXED);
 
-		if (now > last && now - last > idle)
-			gone[n++] = sess;
-		else
-			passive_keepalive(r, sess, now);
-	}
-	for (i = 0; i < n; i++) {
-		SRV_LOG(INFO, "session %#x ended: idle for %u s", gone[i]->index,
-			r->srv->conf.idle_timeout);
-		remove_session(r, gone[i]);
-		r->reaped++;
-	}
+			if (now > last && now - last > idle)
+				gone[n++] = sess;
+			else
+				passive_keepalive(r, sess, now);
+		}
+		for (i = 0; i < n; i++) {
+			SRV_LOG(INFO, "session %#x ended: idle for %u s", gone[i]->index,
+				r->srv->conf.idle_timeout);
+			remove_session(r, gone[i]);
+			r->reaped++;
+		}
+	} while (n == CTRL_BURST);
 }
 
 unsigned int

@@ -254,14 +254,21 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		if (n == cap) {
 			struct ox_allow_entry *ne;
 
-			cap = cap ? cap * 2 : 64;
-			ne = realloc(e, sizeof(*e) * cap);
+			/* Not realloc(): the old array holds preshared keys,
+			 * wiped before it goes back to the heap. */
+			ne = malloc(sizeof(*e) * (cap ? cap * 2 : 64));
 			if (ne == NULL) {
 				ret = -ENOMEM;
 				ox_errf(err, errlen, "out of memory at line %u", line);
 				goto fail;
 			}
+			if (e != NULL) {
+				memcpy(ne, e, sizeof(*e) * n);
+				sodium_memzero(e, sizeof(*e) * cap);
+				free(e);
+			}
 			e = ne;
+			cap = cap ? cap * 2 : 64;
 		}
 		memset(&e[n], 0, sizeof(e[n]));
 		e[n].line = line;
@@ -302,10 +309,23 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		}
 	return 0;
 fail:
+	if (e != NULL)
+		sodium_memzero(e, sizeof(*e) * cap);
 	free(e);
 	al->e = NULL;
 	al->n = 0;
 	return ret;
+}
+
+static bool
+has_psk(const struct ox_allowlist *al)
+{
+	uint32_t i;
+
+	for (i = 0; i < al->n; i++)
+		if (!sodium_is_zero(al->e[i].psk, OX_KEY_LEN))
+			return true;
+	return false;
 }
 
 int
@@ -367,7 +387,20 @@ ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox_all
 		snprintf(msg, sizeof(msg), "%s", err);
 		ox_errf(err, errlen, "allow-list %s: %s", path, msg);
 	}
+	/* Preshared keys are secrets: held to the key file's rule. Refused,
+	 * not warned about: a warning in a log nobody reads leaves the keys
+	 * readable, and the fix (chmod 600) is one command. */
+	if (ret == 0 && (st.st_mode & 077) != 0 && has_psk(al)) {
+		ox_allowlist_free(al);
+		ret = -EACCES;
+		ox_errf(err, errlen,
+			"allow-list %s holds preshared keys (psk=) and is accessible to "
+			"others (mode %03o); chmod 600 it",
+			path, (unsigned int)(st.st_mode & 0777));
+	}
 out:
+	if (buf != NULL)
+		sodium_memzero(buf, got);
 	free(buf);
 	close(fd);
 	return ret;
@@ -395,6 +428,9 @@ ox_allowlist_find(const struct ox_allowlist *al, const uint8_t key[OX_KEY_LEN])
 void
 ox_allowlist_free(struct ox_allowlist *al)
 {
+	/* Preshared keys: wiped at every reload and at exit. */
+	if (al->e != NULL)
+		sodium_memzero(al->e, (size_t)al->n * sizeof(*al->e));
 	free(al->e);
 	al->e = NULL;
 	al->n = 0;

@@ -3,8 +3,8 @@
  * The handshake around Noise IK, for OxTunnel v2 and for WireGuard: the
  * INIT / RESPONSE / COOKIE messages, mac1 (any initiation must prove it
  * knows the server's public key before any Diffie-Hellman is spent on it),
- * mac2 and cookies (under load, proof of owning the source address), and a
- * per-source token bucket. The two differ in their header bytes, hash and
+ * mac2 and cookies (under load, proof of owning the source address), a
+ * per-source token bucket for sources mac2 proved, and a per-key gap. The two differ in their header bytes, hash and
  * MAC, prologue and response (struct hs_wire); the steps are the same. The
  * server object has one writer: the control thread.
  */
@@ -214,7 +214,7 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 	uint8_t mac[OX_MAC_LEN], cookie[OX_MAC_LEN];
 	uint8_t prologue[PROLOGUE_MAX];
 	uint8_t ts[OX_TAI64N_LEN];
-	struct ox_allow_entry *peer;
+	struct ox_allow_entry *peer, *named = NULL;
 	struct ox_noise ns;
 	size_t plen;
 	int ret;
@@ -240,14 +240,17 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 			return -OX_DROP_COOKIE_SENT;
 		}
 		sodium_memzero(cookie, sizeof(cookie));
-	}
-	switch (ox_ratelimit_take(s->rl, src->addr, now_ns)) {
-	case OX_RL_ALLOW:
-		break;
-	case OX_RL_TABLE_FULL:
-		return -OX_DROP_SOURCES_FULL;
-	default:
-		return -OX_DROP_RATE_LIMITED;
+		/* mac2 proved the source: only now is its bucket its own. Taken
+		 * for any valid-mac1 INIT, a spoofer who knows our public key
+		 * would empty a victim's bucket (or a carrier-grade NAT's). */
+		switch (ox_ratelimit_take(s->rl, src->addr, now_ns)) {
+		case OX_RL_ALLOW:
+			break;
+		case OX_RL_TABLE_FULL:
+			return -OX_DROP_SOURCES_FULL;
+		default:
+			return -OX_DROP_RATE_LIMITED;
+		}
 	}
 
 	plen = prologue_of(prologue, s->wire, pkt);
@@ -262,12 +265,26 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 		ret = -OX_DROP_UNKNOWN_PEER;
 		goto out;
 	}
+	/* OxTunnel has no preshared key: a line that has one would lose what
+	 * it protects (a later break of X25519) over the other wire. */
+	if (s->wire == OX_WIRE_OXTUNNEL && !sodium_is_zero(peer->psk, OX_KEY_LEN)) {
+		ret = -OX_DROP_PSK_WIREGUARD_ONLY;
+		named = peer;
+		goto out;
+	}
 	/* A captured initiation replayed later carries an old timestamp. */
 	if (memcmp(ts, peer->last_init, OX_TAI64N_LEN) <= 0) {
 		ret = -OX_DROP_STALE_INIT;
 		goto out;
 	}
+	/* One key spread over many sources gets no more than its share:
+	 * WireGuard's 50 initiations a second, by static key. */
+	if (peer->last_init_ns != 0 && now_ns - peer->last_init_ns < OX_INIT_MIN_GAP_NS) {
+		ret = -OX_DROP_INIT_FLOOD;
+		goto out;
+	}
 	memcpy(peer->last_init, ts, OX_TAI64N_LEN);
+	peer->last_init_ns = now_ns ? now_ns : 1;
 	memcpy(r->h, ns.h, sizeof(r->h));
 	memcpy(r->ck, ns.ck, sizeof(r->ck));
 	r->remote_index = ox_get_le32(pkt + 4);
@@ -275,8 +292,10 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 	ret = 0;
 out:
 	ox_noise_wipe(&ns);
-	if (ret != 0)
+	if (ret != 0) {
 		sodium_memzero(r, sizeof(*r));
+		r->peer = named;
+	}
 	return ret;
 }
 

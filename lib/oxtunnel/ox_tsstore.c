@@ -4,7 +4,9 @@
  * allow-list (a key removed and listed again) and, with a file, beyond the
  * process. The file is an append-only log, one "KEY HEX-TAI64N" line per
  * accepted handshake; opening it keeps the greatest per key and writes the
- * log anew, compacted.
+ * log anew, compacted. A line reaches the kernel before the handshake's
+ * response is sent (a kill -9 of the process loses none), and the disk at
+ * the next ox_tsstore_flush() (a power cut loses at most that interval).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -245,6 +247,10 @@ ox_tsstore_note(struct ox_tsstore *s, const uint8_t key[OX_KEY_LEN],
 	put_line(s->log, key, ts);
 	s->logged++;
 	s->dirty = true;
+	/* One write(2) per accepted handshake, against its Diffie-Hellman:
+	 * in the kernel's page cache it outlives the process. */
+	if (fflush(s->log) != 0)
+		return -EIO;
 	return 0;
 }
 
@@ -259,7 +265,7 @@ ox_tsstore_flush(struct ox_tsstore *s, char *err, size_t errlen)
 	if (!s->dirty)
 		return 0;
 	s->dirty = false;
-	if (fflush(s->log) != 0) {
+	if (fflush(s->log) != 0 || fdatasync(fileno(s->log)) != 0) {
 		ox_errf(err, errlen, "%s: %s", s->path, strerror(errno));
 		return -EIO;
 	}

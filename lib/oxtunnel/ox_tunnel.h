@@ -123,6 +123,8 @@ ox_inner_is_ip(uint8_t first)
 	X(HS_DECRYPT, "hs_decrypt_failed") \
 	X(UNKNOWN_PEER, "unknown_peer") \
 	X(STALE_INIT, "stale_init") \
+	X(INIT_FLOOD, "init_flood") \
+	X(PSK_WIREGUARD_ONLY, "psk_wireguard_only") \
 	X(UNKNOWN_INDEX, "unknown_index") \
 	X(BAD_TAG, "bad_tag") \
 	X(REPLAY, "replay") \
@@ -319,6 +321,8 @@ ox_mono_ns(void)
 #define OX_REKEY_ATTEMPT_NS (UINT64_C(90) * 1000000000)
 #define OX_KEEPALIVE_NS (UINT64_C(10) * 1000000000)
 #define OX_COOKIE_SECRET_NS (UINT64_C(120) * 1000000000)
+/** Least time between two initiations accepted from one key (50 a second). */
+#define OX_INIT_MIN_GAP_NS (UINT64_C(1000000000) / 50)
 #define OX_SESSION_IDLE_NS (UINT64_C(180) * 1000000000)
 
 /** Replay bitmap words (RFC 6479): one word is always being recycled. */
@@ -584,9 +588,12 @@ struct ox_allow_entry {
 	uint8_t last_init[12];	 /**< greatest TAI64N accepted (replay of initiations) */
 	uint8_t psk[OX_KEY_LEN]; /**< WireGuard preshared key; all zero = none */
 	uint32_t line;		 /**< line in the file */
+	uint64_t last_init_ns;	 /**< when an initiation was last accepted; 0 = never */
+	bool refusal_said;	 /**< for the caller: a refusal of this key was logged */
 };
 
-/** Immutable after load apart from last_init (control thread). */
+/** Immutable after load apart from last_init, last_init_ns and refusal_said
+ * (control thread). */
 struct ox_allowlist {
 	struct ox_allow_entry *e; /**< sorted by key */
 	uint32_t n;
@@ -624,10 +631,11 @@ void ox_allowlist_free(struct ox_allowlist *al);
  * The greatest handshake timestamp accepted from each key, beyond the
  * allow-list (a key removed and listed again) and, with a file, beyond a
  * restart: a captured initiation cannot be replayed to a server that has
- * forgotten it. The file is an append-only log written by
- * ox_tsstore_note() and flushed by ox_tsstore_flush() (so a crash loses at
- * most what was not flushed), compacted when opened and when it has grown
- * to four times its keys. One thread.
+ * forgotten it. The file is an append-only log: ox_tsstore_note() writes
+ * each line to the kernel at once (a killed process loses nothing),
+ * ox_tsstore_flush() puts it on the disk (a power cut loses at most what
+ * came since); compacted when opened and when it has grown to four times
+ * its keys. One thread.
  */
 struct ox_tsstore;
 
@@ -648,14 +656,15 @@ void ox_tsstore_close(struct ox_tsstore *s);
 void ox_tsstore_apply(struct ox_tsstore *s, struct ox_allowlist *al);
 
 /**
- * Record an accepted timestamp (in memory, and queued for the file).
+ * Record an accepted timestamp: in memory, and written to the file (not
+ * synced) before it returns. Call it before the response leaves.
  *
- * @return 0, or -ENOMEM.
+ * @return 0, -ENOMEM, or -EIO (the file could not be written).
  */
 int ox_tsstore_note(struct ox_tsstore *s, const uint8_t key[OX_KEY_LEN], const uint8_t ts[12]);
 
 /**
- * Write what was noted to the file; compact it when it has grown.
+ * Sync what was noted to the disk; compact the file when it has grown.
  *
  * @return 0, or -errno with a message in @p err.
  */
@@ -746,15 +755,20 @@ int ox_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, s
 int ox_wg_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, size_t len);
 
 /**
- * Read an initiation from @p src: length, mac1, (under load) mac2 or a
- * cookie reply, the source's rate limit, then Noise; the client key must be
- * on the allow-list and its timestamp newer than the last one accepted.
+ * Read an initiation from @p src: length, mac1, then (under load only)
+ * mac2 or a cookie reply and the rate limit of the source mac2 proved, then
+ * Noise. The client key must be on the allow-list, its timestamp newer than
+ * the last one accepted and its last accepted initiation at least
+ * OX_INIT_MIN_GAP_NS old; OxTunnel refuses a key listed with a preshared key.
+ * Below load no source is limited, as in WireGuard: a bucket taken for any
+ * valid mac1 could be emptied by whoever spoofs a victim's address.
  *
  * @param reply
  *   OX_COOKIE_LEN bytes; on -OX_DROP_COOKIE_SENT it holds the cookie reply
  *   to send back to @p src.
  * @return
- *   0 with @p r filled in, or a negative enum ox_drop.
+ *   0 with @p r filled in, or a negative enum ox_drop. On
+ *   -OX_DROP_PSK_WIREGUARD_ONLY, r->peer names the refused entry.
  */
 int ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
 		       const struct ox_src *src, uint64_t now_ns, bool under_load,

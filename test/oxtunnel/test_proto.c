@@ -690,10 +690,10 @@ test_handshake(void)
 	}
 	/* mac2 is not checked when not under load. */
 	init[OX_INIT_MAC2_OFF] ^= 1;
-	ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1000), false, &r, cookie);
+	ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1001), false, &r, cookie);
 	EXPECT(ret == 0, "mac2 ignored without load: %s", ox_drop_name(ret));
 	/* The same initiation again: stale timestamp. */
-	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1001), false, &r,
+	ret = ox_hs_consume_init(srv, old_init, sizeof(old_init), &src_a, NS(1002), false, &r,
 				 cookie);
 	EXPECT(ret == -OX_DROP_STALE_INIT, "replayed initiation: %s", ox_drop_name(ret));
 	/* An allow-list reload keeps the last timestamp. */
@@ -740,20 +740,87 @@ test_handshake(void)
 			       -OX_DROP_UNEXPECTED,
 	       "cookie for someone else");
 
-	/* Rate limit: a burst of 5 from one source, then refusals until
-	 * time refills the bucket; another source is not affected. */
-	limited = 0;
-	for (i = 0; i < 20; i++) {
-		ret = handshake(srv, &in, &src_b, NS(3000), false, 7, 11, &ckp, &skp, cookie);
-		EXPECT(ret == 0 || ret == -OX_DROP_RATE_LIMITED, "burst: %s", ox_drop_name(ret));
+	/* No per-source limit below load (WireGuard's rule): one source gets
+	 * 20 handshakes in 0.4 s, where its bucket (burst 5, 20/s) holds 13. */
+	for (i = 0, limited = 0; i < 20; i++) {
+		ret = handshake(srv, &in, &src_b, NS(3000) + (uint64_t)i * OX_INIT_MIN_GAP_NS, false,
+				7, 11, &ckp, &skp, cookie);
+		limited += ret != 0;
+	}
+	EXPECT(limited == 0, "not under load, no source is limited (%d of 20 refused)", limited);
+
+	/* The per-key gap: a second initiation of one key within 1/50 s is a
+	 * flood, whatever its source; at 1/50 s it is taken. */
+	ret = handshake(srv, &in, &src_a, NS(3100), false, 7, 11, &ckp, &skp, cookie);
+	EXPECT(ret == 0, "gap: first: %s", ox_drop_name(ret));
+	ret = handshake(srv, &in, &src_b, NS(3100) + OX_INIT_MIN_GAP_NS / 2, false, 7, 11, &ckp,
+			&skp, cookie);
+	EXPECT(ret == -OX_DROP_INIT_FLOOD, "gap: 10 ms later, another source: %s",
+	       ox_drop_name(ret));
+	ret = handshake(srv, &in, &src_b, NS(3100) + OX_INIT_MIN_GAP_NS, false, 7, 11, &ckp, &skp,
+			cookie);
+	EXPECT(ret == 0, "gap: 20 ms after the accepted one: %s", ox_drop_name(ret));
+
+	/* Under load a spoofer who knows our public key sends valid-mac1
+	 * initiations from a victim's address: each gets a cookie reply (to
+	 * the victim) and spends nothing of the victim's bucket. */
+	{
+		struct ox_initiator spoof;
+
+		EXPECT(ox_initiator_init(&spoof, mallory.priv, server.pub) == 0, "spoofer");
+		for (i = 0, limited = 0; i < 50; i++) {
+			ret = handshake(srv, &spoof, &src_b, NS(3200), true, 3, 4, &ckp, &skp,
+					cookie);
+			limited += ret != -OX_DROP_COOKIE_SENT;
+		}
+		EXPECT(limited == 0, "50 spoofed initiations under load: all cookie replies");
+		ox_initiator_wipe(&spoof);
+	}
+	/* The victim, with its cookie, still has its whole burst; past it the
+	 * bucket of the source mac2 proved refuses. */
+	ret = handshake(srv, &in, &src_b, NS(3200), true, 7, 12, &ckp, &skp, cookie);
+	EXPECT(ret == -OX_DROP_COOKIE_SENT, "victim: cookie first: %s", ox_drop_name(ret));
+	EXPECT(ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(3200)) == 0,
+	       "victim takes the cookie");
+	for (i = 0, limited = 0; i < 20; i++) {
+		ret = handshake(srv, &in, &src_b, NS(3200) + (uint64_t)i * OX_INIT_MIN_GAP_NS, true,
+				7, 12, &ckp, &skp, cookie);
+		EXPECT(ret == 0 || ret == -OX_DROP_RATE_LIMITED, "proved: %s", ox_drop_name(ret));
+		if (i < (int)conf.hs_burst)
+			EXPECT(ret == 0, "victim's burst intact after the spoofing: #%d %s", i,
+			       ox_drop_name(ret));
 		limited += ret == -OX_DROP_RATE_LIMITED;
 	}
-	EXPECT(limited == 20 - (int)conf.hs_burst, "rate limited %d of 20", limited);
-	ret = handshake(srv, &in, &src_a, NS(3000), false, 7, 11, &ckp, &skp, cookie);
-	EXPECT(ret == 0, "other source unaffected: %s", ox_drop_name(ret));
-	ret = handshake(srv, &in, &src_b, NS(3000) + 1000000000u / conf.hs_per_second, false, 7, 11,
-			&ckp, &skp, cookie);
-	EXPECT(ret == 0, "refilled: %s", ox_drop_name(ret));
+	EXPECT(limited > 0 && limited < 20 - (int)conf.hs_burst,
+	       "under load the proved source is rate limited (%d of 20 refused)", limited);
+
+	/* OxTunnel refuses a key listed with a preshared key, naming it. */
+	{
+		struct ox_allowlist al3;
+		struct party carol;
+		char psk64[OX_KEY_B64_LEN + 1];
+		uint8_t psk[32];
+
+		party_make(&carol);
+		randombytes_buf(psk, sizeof(psk));
+		ox_key_to_base64(psk64, psk);
+		snprintf(text, sizeof(text), "%s alice 100.64.0.9\n%s carol psk=%s\n", alice.b64,
+			 carol.b64, psk64);
+		EXPECT(ox_allowlist_parse(&al3, text, strlen(text), &al2, 100, err, sizeof(err)) ==
+			       0,
+		       "psk list: %s", err);
+		ox_hs_set_allowlist(srv, &al3);
+		EXPECT(ox_initiator_init(&in_m, carol.priv, server.pub) == 0, "carol");
+		ox_tai64n_now(ts);
+		ox_initiator_begin(&in_m, 5, ts, NS(3300), init);
+		ret = ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(3300), false, &r,
+					 cookie);
+		EXPECT(ret == -OX_DROP_PSK_WIREGUARD_ONLY && r.peer != NULL &&
+			       strcmp(r.peer->name, "carol") == 0,
+		       "a psk= key over OxTunnel refused, naming its line: %s", ox_drop_name(ret));
+		ox_hs_set_allowlist(srv, &al2);
+		ox_allowlist_free(&al3);
+	}
 
 	/* A response the client did not ask for, or tampered. */
 	{
@@ -1059,6 +1126,44 @@ static const struct allow_case allow_cases[] = {
 	{ "over max", "K0\nK1\nK2\n", -E2BIG, 0, "more than 2 keys" },
 };
 
+/* Preshared keys at rest: a file holding one that group or others can
+ * read is refused, naming the file and its mode; without one, or at 600,
+ * it loads. */
+static void
+test_allowlist_mode(char keys[3][OX_KEY_B64_LEN + 1])
+{
+	char path[] = "/tmp/ox-allow-XXXXXX", text[512], err[256];
+	struct ox_allowlist al;
+	int fd;
+
+	fd = mkstemp(path);
+	EXPECT(fd >= 0, "mkstemp");
+	snprintf(text, sizeof(text), "%s alice\n%s carol psk=%s\n", keys[0], keys[1], keys[2]);
+	EXPECT(write(fd, text, strlen(text)) == (ssize_t)strlen(text), "write");
+	close(fd);
+	chmod(path, 0644);
+	EXPECT(ox_allowlist_load(&al, path, NULL, 10, err, sizeof(err)) == -EACCES &&
+		       strstr(err, path) && strstr(err, "mode 644") && strstr(err, "chmod 600") &&
+		       al.n == 0 && al.e == NULL,
+	       "a 0644 allow-list with psk= refused: %s", err);
+	chmod(path, 0640);
+	EXPECT(ox_allowlist_load(&al, path, NULL, 10, err, sizeof(err)) == -EACCES,
+	       "and at 0640: %s", err);
+	chmod(path, 0600);
+	EXPECT(ox_allowlist_load(&al, path, NULL, 10, err, sizeof(err)) == 0 && al.n == 2,
+	       "at 0600 it loads: %s", err);
+	ox_allowlist_free(&al);
+	snprintf(text, sizeof(text), "%s alice\n", keys[0]);
+	fd = open(path, O_WRONLY | O_TRUNC);
+	EXPECT(fd >= 0 && write(fd, text, strlen(text)) == (ssize_t)strlen(text), "rewrite");
+	close(fd);
+	chmod(path, 0644);
+	EXPECT(ox_allowlist_load(&al, path, NULL, 10, err, sizeof(err)) == 0 && al.n == 1,
+	       "without preshared keys 0644 is fine: %s", err);
+	ox_allowlist_free(&al);
+	unlink(path);
+}
+
 static void
 test_allowlist(void)
 {
@@ -1122,6 +1227,7 @@ test_allowlist(void)
 	EXPECT(ox_allowlist_load(&al, "/tmp", NULL, 10, err, sizeof(err)) == -EINVAL &&
 		       strstr(err, "not a regular file"),
 	       "directory: %s", err);
+	test_allowlist_mode(keys);
 }
 
 int

@@ -43,6 +43,26 @@ grep -q -- '--address 198.18.255.1/32 --dev oxany0' "$tmp/log" ||
 	{ echo "FAIL: the announcer's settings not in the diff"; fail=1; }
 [ $fail = 0 ] || { cat "$tmp/log"; exit 1; }
 echo "fleet.yml --check: both relays clean, one fleet key, BIRD and announcer settings"
+
+# The relay role's source copy, run for real into a folder here: what is
+# built lands, config/ansible/ (the control machine's fleet/ with the
+# fleet's private key and allow-list) does not.
+printf '[oxidize_relays]\nrelay-a ansible_connection=local ansible_become=false\n' \
+	>"$tmp/inventory.site"
+ansible-playbook -i "$tmp/inventory.site" "$ansible/site.yml" --tags src \
+	-e ansible_python_interpreter=/usr/bin/python3 -e oxidize_src="$tmp/src" \
+	>"$tmp/log.site" 2>&1 || { cat "$tmp/log.site"; exit 1; }
+for f in meson.build app/oxidize-server lib/oxtunnel usertools/oxidize-setup.sh \
+	config/oxidize-server.service; do
+	[ -e "$tmp/src/$f" ] || { echo "FAIL: $f not copied to the relay"; fail=1; }
+done
+if [ -e "$tmp/src/config/ansible" ] || find "$tmp/src" -name fleet -o -name server.key |
+	grep -q .; then
+	echo "FAIL: the control machine's Ansible tree (fleet/) reached the relay"
+	fail=1
+fi
+[ $fail = 0 ] || { cat "$tmp/log.site"; exit 1; }
+echo "site.yml --tags src: the build's inputs copied, no config/ansible or fleet/ on the relay"
 if command -v bird >/dev/null; then
 	/usr/bin/python3 - "$ansible" "$tmp/bird.test.conf" <<'PY'
 import sys, jinja2

@@ -1,0 +1,129 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""usertools/oxidize-peer.py and its files, with no relay: what it writes
+and what it refuses.
+
+  - add --psk to a 0644 allow-list leaves it 0600 (the relay refuses a
+    preshared key others can read);
+  - --out over a pre-made 0644 file leaves a 0600 one; --out at a symlink
+    replaces the link and leaves its target alone;
+  - a name the relay's parser refuses (non-ASCII, a digit first, 32
+    characters) is refused and the allow-list is unchanged;
+  - a newline, '=' or stray text in --dns or --endpoint is refused: no
+    line of the printed configuration can be injected (PostUp runs as root);
+  - good values pass and are printed as given.
+
+usage: test_peer_tool.py PEER_PY
+"""
+
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+
+PEER = sys.argv[1]
+SERVER_PUB = "HIgo9xNzJMWLKASShiTqIybxZ0U3wGLiUeJ1PKf8ykw="
+fails = 0
+
+
+def check(ok, what):
+    global fails
+    print("%s: %s" % ("ok" if ok else "FAIL", what))
+    if not ok:
+        fails += 1
+
+
+def mode(path):
+    return stat.S_IMODE(os.lstat(path).st_mode)
+
+
+def add(d, name, *extra):
+    allow = os.path.join(d, "allow")
+    return subprocess.run(["/usr/bin/python3", PEER, "add", name, "--allow", allow,
+                           "--server-pub", SERVER_PUB, "--no-reload"] + list(extra),
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def main():
+    try:
+        import cryptography  # noqa: F401
+    except ImportError:
+        print("SKIP: python3 cryptography missing (Debian python3-cryptography)")
+        sys.exit(77)
+    with tempfile.TemporaryDirectory(prefix="oxpeer-") as d:
+        allow = os.path.join(d, "allow")
+        with open(allow, "w") as f:
+            f.write("# clients\n")
+        os.chmod(allow, 0o644)
+
+        r = add(d, "alice", "--endpoint", "198.18.0.1")
+        check(r.returncode == 0 and mode(allow) == 0o644,
+              "a line without a preshared key keeps the allow-list's mode 0644 (%s)"
+              % r.stderr.strip())
+        r = add(d, "bob", "--endpoint", "198.18.0.1", "--psk")
+        check(r.returncode == 0 and mode(allow) == 0o600 and "PresharedKey = " in r.stdout,
+              "--psk: the allow-list goes from 0644 to 0600 (%03o)" % mode(allow))
+        with open(allow) as f:
+            before = f.read()
+
+        out = os.path.join(d, "carol.conf")
+        with open(out, "w") as f:
+            f.write("old\n")
+        os.chmod(out, 0o644)
+        r = add(d, "carol", "--endpoint", "198.18.0.1", "--out", out)
+        with open(out) as f:
+            text = f.read()
+        check(r.returncode == 0 and mode(out) == 0o600 and "[Interface]" in text,
+              "--out over a 0644 file: a new file of mode 600 (%03o)" % mode(out))
+
+        target = os.path.join(d, "target")
+        with open(target, "w") as f:
+            f.write("untouched\n")
+        os.chmod(target, 0o644)
+        link = os.path.join(d, "dave.conf")
+        os.symlink(target, link)
+        r = add(d, "dave", "--endpoint", "198.18.0.1", "--out", link)
+        with open(target) as f:
+            kept = f.read()
+        check(r.returncode == 0 and not os.path.islink(link) and mode(link) == 0o600 and
+              kept == "untouched\n" and mode(target) == 0o644,
+              "--out at a symlink: the link replaced by a 0600 file, its target untouched")
+        with open(allow) as f:
+            before = f.read()
+
+        for name in ("\u00e91", "1abc", "a" * 32, "a b", "a\nb", "psk=x"):
+            r = add(d, name, "--endpoint", "198.18.0.1")
+            with open(allow) as f:
+                after = f.read()
+            check(r.returncode != 0 and "name" in r.stderr and after == before,
+                  "name %r refused, the allow-list unchanged (%s)" % (name, r.stderr.strip()))
+
+        bad_dns = ("1.1.1.1\nPostUp = touch /tmp/x", "1.1.1.1,\n[Interface]", "a=b",
+                   "1.1.1.1 2.2.2.2", "")
+        for dns in bad_dns:
+            r = add(d, "eve", "--endpoint", "198.18.0.1", "--dns", dns)
+            check(r.returncode != 0 and "--dns" in r.stderr and "PostUp" not in r.stdout,
+                  "--dns %r refused (%s)" % (dns, r.stderr.strip()))
+        for ep in ("198.18.0.1\nPostUp = id", "198.18.0.1:51820\n", "host name", "fd00::1",
+                   "198.18.0.1:0", "198.18.0.1:70000", "[fd00::1", "a=b:1"):
+            r = add(d, "eve", "--endpoint", ep)
+            check(r.returncode != 0 and "--endpoint" in r.stderr,
+                  "--endpoint %r refused (%s)" % (ep, r.stderr.strip()))
+        with open(allow) as f:
+            check(f.read() == before, "nothing refused reached the allow-list")
+
+        r = add(d, "eve.2", "--endpoint", "[fd00::1]:443", "--dns",
+                "100.64.0.1, fd6f:7869:647a::1, corp.example")
+        check(r.returncode == 0 and "Endpoint = [fd00::1]:443\n" in r.stdout and
+              "DNS = 100.64.0.1, fd6f:7869:647a::1, corp.example\n" in r.stdout,
+              "good values pass as given: [IPv6]:port, addresses and a search domain")
+        r = add(d, "frank", "--endpoint", "relay-1.example.net")
+        check(r.returncode == 0 and "Endpoint = relay-1.example.net:51820\n" in r.stdout,
+              "a host name takes the default port")
+    print("%d failed" % fails)
+    sys.exit(1 if fails else 0)
+
+
+if __name__ == "__main__":
+    main()
