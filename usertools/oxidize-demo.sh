@@ -3,7 +3,7 @@
 #
 # The Oxidize demo, from a fresh clone:
 #
-#   sudo usertools/oxidize-demo.sh
+#   usertools/oxidize-demo.sh
 #
 # Prepares the host (usertools/oxidize-setup.sh), builds into build/, and
 # runs usertools/oxidize-demo.py: oxidize-server on FLASH in a namespace
@@ -12,7 +12,7 @@
 
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ "$(id -u)" = 0 ] || { echo "oxidize-demo: run as root (sudo)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "oxidize-demo: run as root (from another account: sudo usertools/oxidize-demo.sh)" >&2; exit 1; }
 setup_out=$(usertools/oxidize-setup.sh)
 export PKG_CONFIG_PATH=${setup_out##*PKG_CONFIG_PATH=}
 if [ -f build/build.ninja ]; then

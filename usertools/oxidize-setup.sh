@@ -4,7 +4,8 @@
 # Prepare a Debian 12 host for building, testing and running Oxidize.
 # Idempotent: a second run on a prepared host takes seconds.
 #
-#  1. installs the Debian packages the build, tests and tools need;
+#  1. installs the Debian packages the build, tests and tools need (waiting
+#     up to 10 minutes, OX_APT_LOCK_WAIT seconds, for another apt's lock);
 #  2. reserves 2 MB hugepages and mounts hugetlbfs and bpffs where missing;
 #  3. provides a DPDK whose net_af_xdp PMD supports shared UMEM (FLASH):
 #     Debian 12's package was built without it, so where the installed PMD
@@ -85,12 +86,26 @@ done
 [ "$(id -u)" = 0 ] || die "must run as root (installs packages, reserves hugepages, mounts bpffs)"
 
 export DEBIAN_FRONTEND=noninteractive
+# Another apt (unattended-upgrades on a cloud VM's first boot) may hold
+# dpkg's lock: install waits for it (DPkg::Lock::Timeout); update does
+# not honour that for its lists lock, so it is retried here.
+APT_LOCK_WAIT=${OX_APT_LOCK_WAIT:-600}
+APT_OPTS=(-o "DPkg::Lock::Timeout=$APT_LOCK_WAIT")
 APT_UPDATED=0
 apt_update_once() {
-	if [ "$APT_UPDATED" = 0 ]; then
-		apt-get update -q >/dev/null || die "apt-get update failed"
-		APT_UPDATED=1
-	fi
+	local waited=0 out
+	[ "$APT_UPDATED" = 0 ] || return 0
+	while ! out=$(apt-get "${APT_OPTS[@]}" update -q 2>&1 >/dev/null); do
+		if ! grep -q "Could not get lock" <<<"$out" || [ "$waited" -ge "$APT_LOCK_WAIT" ]; then
+			echo "$out" >&2
+			die "apt-get update failed"
+		fi
+		[ "$waited" = 0 ] &&
+			log "another apt process holds its lock; waiting up to $APT_LOCK_WAIT s"
+		sleep 5
+		waited=$((waited + 5))
+	done
+	APT_UPDATED=1
 }
 
 install_packages() {
@@ -102,7 +117,8 @@ install_packages() {
 	[ ${#missing[@]} = 0 ] && return 0
 	log "installing ${missing[*]}"
 	apt_update_once
-	apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null ||
+	apt-get "${APT_OPTS[@]}" install -y -q --no-install-recommends "${missing[@]}" \
+		>/dev/null ||
 		die "apt-get install ${missing[*]} failed"
 }
 
@@ -168,7 +184,7 @@ build_dpdk() {
 		fi
 		apt_update_once
 		log "fetching Debian source of dpdk $ver"
-		(cd "$OX_SRC_CACHE" && apt-get source -q "dpdk=$ver" >/dev/null 2>&1) ||
+		(cd "$OX_SRC_CACHE" && apt-get "${APT_OPTS[@]}" source -q "dpdk=$ver" >/dev/null 2>&1) ||
 			return 1
 		[ -f "$src/meson.build" ] || return 1
 	fi

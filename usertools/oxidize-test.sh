@@ -3,7 +3,7 @@
 #
 # Run every Oxidize test from a fresh clone: the one test command.
 #
-#   sudo usertools/oxidize-test.sh [--quick]
+#   usertools/oxidize-test.sh [--quick]
 #
 # 1. usertools/oxidize-setup.sh: packages, hugepages, bpffs, DPDK with
 #    shared UMEM (built once, then cached);
