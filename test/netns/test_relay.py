@@ -21,7 +21,8 @@ cases:
   keys      receiver indexes: many unconfirmed handshakes keep the current
             keys working; rekeys while two lcores seal to the client never
             send a packet under a wiped (zero) key
-  replay    a captured initiation refused after a reload and a restart
+  replay    a captured initiation refused after a reload, a restart, and a
+            kill -9 right after its handshake
   exit      the exit policy: the relay host's addresses refused but for
             opened ports, its tunnel address answers pings, link-local and
             loopback refused, the internet and operator prefixes; from the
@@ -87,11 +88,11 @@ def peer(tb, keys, client, priv, *args, timeout=60):
 LCORES = "0-1"
 
 
-def start_server(tb, binary, keys, allow, extra=()):
+def start_server(tb, binary, keys, allow, extra=(), tag=None):
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
                                  "--key", os.path.join(keys.dir, "server.key"),
                                  "--allow", allow, "--max-sessions", "65536"] + list(extra),
-                    lcores=LCORES)
+                    lcores=LCORES, tag=tag)
     srv.wait_up()
     nc.check("relay: public key %s" % keys.server_pub in srv.log,
              "server logs its public key")
@@ -430,9 +431,9 @@ def case_replay(tb, binary, keys):
     init = peer(tb, keys, 0, a_priv, "handshake").get("init")
     nc.check(init is not None, "an initiation captured")
 
-    def replay(what):
+    def replay(what, msg=None):
         n0 = nc.telemetry(srv.prefix, "/oxidize/relay")["hs_drop_stale_init"]
-        r = peer(tb, keys, 1, a_priv, "replay-init", init)
+        r = peer(tb, keys, 1, a_priv, "replay-init", msg or init)
         n1 = nc.telemetry(srv.prefix, "/oxidize/relay")["hs_drop_stale_init"]
         nc.check(r.get("answered") is False and n1 == n0 + 1,
                  "%s: the captured initiation is refused as stale" % what)
@@ -450,6 +451,13 @@ def case_replay(tb, binary, keys):
     replay("after a restart")
     r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "1")
     nc.check(r.get("received") == 1, "alice's fresh handshake still works")
+    # A handshake, then kill -9 at once: its timestamp reached the file
+    # before the response left, so the captured initiation stays refused.
+    init_b = peer(tb, keys, 0, b_priv, "handshake").get("init")
+    nc.check(init_b is not None, "bob's initiation captured")
+    srv.stop(sig=9)
+    srv = start_server(tb, binary, keys, allow, ["--state", state], tag=tb.tag + "k")
+    replay("after a handshake and kill -9 at once", init_b)
     check_stop(tb, srv)
     with open(state) as f:
         lines = f.read().split("\n")
