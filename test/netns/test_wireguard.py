@@ -6,9 +6,12 @@ oxidize-server on FLASH with 2 queues and its exit TAP in the relay
 namespace (NAT toward the internet namespace); an OxTunnel client
 (oxidize-client) in the other client namespace.
 
-usage: test_wireguard.py SERVER CLIENT [rekey]
+usage: test_wireguard.py SERVER CLIENT [rekey|aimed]
 rekey: one peer pings through the relay for 135 s, across wireguard-go's
 rekey at 120 s: no ping lost, a second handshake, the same session.
+aimed: valid-mac1 INITs spoofed from the clients' own addresses (50/s
+each) do not keep a wireguard-go peer or an oxidize-client out, below
+load and under it.
 checks: usertools/oxidize-peer.py adds the peer to the running relay and
 prints its wg-quick configuration, which configures wireguard-go (through
 `wg-quick strip` and `wg setconf`, the addresses and routes from it); the
@@ -182,6 +185,65 @@ def case_rekey(tb, d, allow, srv, spub, wg):
              % (rel["handshakes_wireguard"], rel["handshakes_rekey"]))
 
 
+def case_aimed(tb, server, client, d, allow, spub, ka, wg):
+    """The handshake limit cannot be aimed: valid-mac1 INITs at 50 a second
+    spoofed from each client's own address (WireGuard's form from the
+    wireguard-go peer's namespace, OxTunnel's from the oxidize-client's),
+    while those clients handshake from it. Below --hs-load-pps nothing is
+    limited per source; under load the flood gets cookie replies and the
+    clients, whose mac2 proves their address, their own bucket. Both
+    connect within 12 s, both ways."""
+    with open(allow, "a") as f:
+        f.write("%s wgpeer 100.64.0.50 fd6f:7869:647a::50\n" % wg.pub)
+    endpoint = "%s:%d" % (tb.relay_ip, 51820)
+    for load_pps, what in ((1000, "not under load"), (10, "under load")):
+        srv = ox = None
+        floods = []
+        try:
+            srv = start_server(tb, server, d, allow, ["--hs-load-pps", str(load_pps)])
+            for ns, mode in ((tb.clients[0], "init-flood"), (tb.clients[1], "ox-init-flood")):
+                floods.append(tb.popen(ns, [sys.executable, PROBE, mode, tb.relay_ip, "51820",
+                                            spub, "750", "15"],
+                                       stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                       text=True))
+            time.sleep(1.5)  # any per-source bucket the flood could take is empty now
+            t0 = time.time()
+            wg.up(spub, endpoint, "100.64.0.50", "fd6f:7869:647a::50", ["100.64.0.0/10"])
+            ox = Client(tb, tb.clients[1], client, ka, spub)
+            end = t0 + 12
+            while time.time() < end and not (wg.handshakes() and wg.handshakes()[0] > 0 and
+                                              "handshake complete" in ox.log):
+                time.sleep(0.2)
+            wg_ok = bool(wg.handshakes() and wg.handshakes()[0] > 0)
+            ox_ok = "handshake complete" in ox.log
+            took = time.time() - t0
+            rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+            n, _ = ping(tb, tb.clients[0], "100.64.0.1", count=3) if wg_ok else (0, None)
+            print("%s: relay %s" % (what, rel))
+            nc.check(wg_ok and ox_ok and n >= 2,
+                     "%s, 50 valid-mac1 INITs a second from each client's own address: "
+                     "wireguard-go %s, oxidize-client %s within %.1f s (ping %d/3)"
+                     % (what, "connected" if wg_ok else "NOT connected",
+                        "connected" if ox_ok else "NOT connected", took, n))
+            if load_pps == 1000:
+                nc.check(rel["hs_drop_hs_rate_limited"] == 0 and rel["cookies_sent"] == 0,
+                         "not under load no source is rate limited (%d) and no cookie is asked "
+                         "for (%d)" % (rel["hs_drop_hs_rate_limited"], rel["cookies_sent"]))
+            else:
+                nc.check(rel["cookies_sent"] > 100,
+                         "under load the flood got cookie replies (%d), no Diffie-Hellman"
+                         % rel["cookies_sent"])
+        finally:
+            for f in floods:
+                f.kill()
+                f.wait()
+            if ox is not None:
+                ox.stop()
+            wg.down()
+            if srv is not None:
+                srv.stop()
+
+
 def main():
     server, client = sys.argv[1], sys.argv[2]
     case = sys.argv[3] if len(sys.argv) > 3 else "all"
@@ -209,6 +271,9 @@ def main():
         tb.run(tb.relay, ["nft", "-f", "-"], input=(
             "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
             "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+        if case == "aimed":
+            case_aimed(tb, server, client, d, allow, spub, ka, wg)
+            return
         srv = start_server(tb, server, d, allow, ["--hs-load-pps", str(HS_LOAD_PPS),
                                                   "--idle-timeout", str(IDLE_S)])
         if case == "rekey":

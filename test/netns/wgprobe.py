@@ -10,9 +10,13 @@ namespace. Prints one JSON line of what it did.
                                            N initiations with a valid mac1 (and
                                            nothing valid behind it) over SECONDS,
                                            round-robin from the SRC addresses
+  wgprobe.py ox-init-flood RELAY PORT SERVER_PUB N SECONDS [SRC...]
+                                           the same in OxTunnel v2's form
 
 mac1 is keyed BLAKE2s-128 under BLAKE2s-256("mac1----" || server public
-key), as WireGuard defines it (hashlib's BLAKE2s, not the relay's code).
+key), as WireGuard defines it (hashlib's BLAKE2s, not the relay's code);
+OxTunnel's is keyed BLAKE2b-128 under BLAKE2b-256 of the same
+(doc/oxtunnel.md).
 """
 
 import base64
@@ -27,14 +31,20 @@ import time
 ETH_P_ALL = 0x0003  # outgoing frames reach only the taps of every protocol
 
 
-def mac1_key(server_pub):
+def mac1_key(server_pub, ox=False):
+    if ox:
+        return hashlib.blake2b(b"mac1----" + server_pub, digest_size=32).digest()
     return hashlib.blake2s(b"mac1----" + server_pub).digest()
 
 
-def init_msg(key, good_mac1):
-    """A type-1 message of 148 bytes: random fields, mac1 over [0, 116)."""
-    body = bytes([1, 0, 0, 0]) + os.urandom(112)
-    mac = hashlib.blake2s(body, key=key, digest_size=16).digest()
+def init_msg(key, good_mac1, ox=False):
+    """An INIT of 148 bytes: random fields, mac1 over [0, 116)."""
+    if ox:
+        body = bytes([0x4F, 0x58, 0x82, 1]) + os.urandom(112)
+        mac = hashlib.blake2b(body, key=key, digest_size=16).digest()
+    else:
+        body = bytes([1, 0, 0, 0]) + os.urandom(112)
+        mac = hashlib.blake2s(body, key=key, digest_size=16).digest()
     if not good_mac1:
         mac = bytes(b ^ 0xff for b in mac)
     return body + mac + bytes(16)
@@ -72,7 +82,7 @@ def replay(iface, relay, port, n):
     return {"captured": 0, "sent": 0}
 
 
-def send_inits(relay, port, key, n, good, seconds=0.0, sources=("0.0.0.0",)):
+def send_inits(relay, port, key, n, good, seconds=0.0, sources=("0.0.0.0",), ox=False):
     socks = []
     for a in sources:
         u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -81,7 +91,7 @@ def send_inits(relay, port, key, n, good, seconds=0.0, sources=("0.0.0.0",)):
     gap = seconds / n if seconds else 0
     t0 = time.time()
     for i in range(n):
-        socks[i % len(socks)].sendto(init_msg(key, good), (relay, port))
+        socks[i % len(socks)].sendto(init_msg(key, good, ox), (relay, port))
         if gap:
             delay = t0 + (i + 1) * gap - time.time()
             if delay > 0:
@@ -95,10 +105,11 @@ def main():
         out = replay(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     elif mode == "bad-mac1":
         out = send_inits(sys.argv[2], int(sys.argv[3]), bytes(32), int(sys.argv[4]), False)
-    elif mode == "init-flood":
-        key = mac1_key(base64.b64decode(sys.argv[4]))
+    elif mode in ("init-flood", "ox-init-flood"):
+        ox = mode == "ox-init-flood"
+        key = mac1_key(base64.b64decode(sys.argv[4]), ox)
         out = send_inits(sys.argv[2], int(sys.argv[3]), key, int(sys.argv[5]), True,
-                         float(sys.argv[6]), sys.argv[7:] or ("0.0.0.0",))
+                         float(sys.argv[6]), sys.argv[7:] or ("0.0.0.0",), ox)
     else:
         sys.exit("wgprobe.py: unknown mode " + mode)
     print(json.dumps(out))
