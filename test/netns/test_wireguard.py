@@ -18,7 +18,8 @@ prints its wg-quick configuration, which configures wireguard-go (through
 WireGuard handshake; ping (IPv4 and IPv6) of the relay and ping of the
 internet through NAT; TCP with iperf3; ping both ways between the
 WireGuard peer and the OxTunnel client (client to client across the two
-protocols, in the data plane) and between two wireguard-go peers; a
+protocols, in the data plane) and between two wireguard-go peers, one
+with a preshared key; a
 WireGuard key not on the allow-list gets
 no handshake; the relay's counters show both protocols' sessions; roaming
 to a new source port; INITs with a bad mac1 never reach the control
@@ -74,12 +75,12 @@ def totals(srv):
     return nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
 
 
-def add_peer(d, allow, name, endpoint, conf, pid):
+def add_peer(d, allow, name, endpoint, conf, pid, extra=()):
     """oxidize-peer.py add: its exit status and output."""
     return subprocess.run([PEER, "add", name, "--allow", allow,
                            "--key", os.path.join(d, "server.key"), "--endpoint", endpoint,
-                           "--keepalive", "5", "--out", conf, "--reload-pid", str(pid)],
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                           "--keepalive", "5", "--out", conf, "--reload-pid", str(pid)] +
+                          list(extra), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 class WgPeer:
@@ -323,16 +324,24 @@ def main():
         n, rtt = ping(tb, tb.clients[1], wg_v6)
         nc.check(n == 5, "and over IPv6, %s (%d/5, avg %s ms)" % (wg_v6, n, rtt))
 
-        # A second wireguard-go peer: WireGuard to WireGuard through the relay.
+        # A second wireguard-go peer, with a preshared key: WireGuard to
+        # WireGuard through the relay.
         conf3 = os.path.join(d, other.name + ".conf")
-        r = add_peer(d, allow, "wgpeer2", endpoint, conf3, nc.server_pid(tb))
+        r = add_peer(d, allow, "wgpeer2", endpoint, conf3, nc.server_pid(tb), ["--psk"])
+        nc.check(r.returncode == 0 and "PresharedKey = " in r.stdout and
+                 oct(os.stat(allow).st_mode & 0o777) == "0o600",
+                 "oxidize-peer.py add --psk: a preshared key, the allow-list made 0600 (%s)"
+                 % oct(os.stat(allow).st_mode & 0o777))
         nc.check(reloaded(srv, 3, 1), "reloaded with the second peer")
         o_v4, o_v6 = other.up_from(conf3)
         n, rtt = ping(tb, tb.clients[2], wg_v4)
         n2, rtt2 = ping(tb, tb.clients[0], o_v6)
-        nc.check(r.returncode == 0 and n == 5 and n2 == 5,
-                 "wireguard-go to wireguard-go through the relay: %s -> %s %d/5, "
-                 "%s -> %s %d/5" % (o_v4, wg_v4, n, wg_v4, o_v6, n2))
+        psk_set = tb.run(tb.clients[2], ["wg", "show", other.name, "preshared-keys"],
+                         check=False).stdout.split()
+        nc.check(r.returncode == 0 and n == 5 and n2 == 5 and len(psk_set) == 2 and
+                 psk_set[1] != "(none)",
+                 "wireguard-go with a preshared key to wireguard-go through the relay: "
+                 "%s -> %s %d/5, %s -> %s %d/5" % (o_v4, wg_v4, n, wg_v4, o_v6, n2))
         other.down()
 
         st = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]

@@ -367,6 +367,94 @@ test_messages(void)
 	ox_aead_free(x);
 }
 
+/*
+ * The Linux module's nonce counter self-test (drivers/net/wireguard/
+ * selftest/counter.c), transcribed: the same 34 steps and six sweeps, in
+ * its terms. Its COUNTER_WINDOW_SIZE W accepts a counter W behind the
+ * greatest; ours accepts OX_REPLAY_WINDOW - 1 behind, so W is that here.
+ * Its counter_validate() is our limit check, ox_replay_check() and, for a
+ * packet that authenticated, ox_replay_commit().
+ */
+#define CWS ((uint64_t)OX_REPLAY_WINDOW - 1)
+
+static bool
+counter_validate(struct ox_replay *r, uint64_t n)
+{
+	if (n >= OX_REJECT_AFTER_MESSAGES)
+		return false;
+	if (ox_replay_check(r, n) != 0)
+		return false;
+	ox_replay_commit(r, n);
+	return true;
+}
+
+static void
+test_counter_selftest(void)
+{
+	const uint64_t lim = CWS + 1, rej = OX_REJECT_AFTER_MESSAGES;
+	static const struct {
+		int base; /* 0: n; 1: lim * k + n; 2: rej + n */
+		int64_t k, n;
+		bool v;
+	} steps[] = {
+		{ 0, 0, 0, true },   { 0, 0, 1, true },	  { 0, 0, 1, false },  { 0, 0, 9, true },
+		{ 0, 0, 8, true },   { 0, 0, 7, true },	  { 0, 0, 7, false },  { 1, 1, 0, true },
+		{ 1, 1, -1, true },  { 1, 1, -1, false }, { 1, 1, -2, true },  { 0, 0, 2, true },
+		{ 0, 0, 2, false },  { 1, 1, 16, true },  { 0, 0, 3, false },  { 1, 1, 16, false },
+		{ 1, 4, 0, true },   { 1, 3, 1, true },	  { 0, 0, 10, false }, { 1, 3, 0, false },
+		{ 1, 3, -1, false }, { 1, 3, 2, true },	  { 1, 3, 1, false },  { 0, 0, 0, false },
+		{ 2, 0, 0, false },  { 2, 0, -1, true },  { 2, 0, 0, false },  { 2, 0, -1, false },
+		{ 2, 0, -2, true },  { 2, 0, 1, false },  { 2, 0, 2, false },  { 2, 0, -2, false },
+		{ 2, 0, -3, true },  { 0, 0, 0, false },
+	};
+	struct ox_replay r;
+	uint64_t i, n;
+	unsigned int t;
+
+	/* Steps 18-23 are T_LIM * 4 - (T_LIM - 1) and the like: 3 * lim + 1. */
+	ox_replay_init(&r);
+	for (t = 0; t < sizeof(steps) / sizeof(steps[0]); t++) {
+		n = steps[t].base == 0	 ? (uint64_t)steps[t].n
+		    : steps[t].base == 1 ? lim * (uint64_t)steps[t].k + (uint64_t)steps[t].n
+					 : rej + (uint64_t)steps[t].n;
+		EXPECT(counter_validate(&r, n) == steps[t].v, "counter self-test %u (%lu): %s",
+		       t + 1, (unsigned long)n, steps[t].v ? "accepted" : "refused");
+	}
+
+	ox_replay_init(&r);
+	for (i = 1; i <= CWS; ++i)
+		EXPECT(counter_validate(&r, i), "sweep 1: %lu", (unsigned long)i);
+	EXPECT(counter_validate(&r, 0), "sweep 1: 0 just inside");
+	EXPECT(!counter_validate(&r, 0), "sweep 1: 0 again");
+
+	ox_replay_init(&r);
+	for (i = 2; i <= CWS + 1; ++i)
+		EXPECT(counter_validate(&r, i), "sweep 2: %lu", (unsigned long)i);
+	EXPECT(counter_validate(&r, 1), "sweep 2: 1 just inside");
+	EXPECT(!counter_validate(&r, 0), "sweep 2: 0 just outside");
+
+	ox_replay_init(&r);
+	for (i = CWS + 1; i-- > 0;)
+		EXPECT(counter_validate(&r, i), "sweep 3: %lu", (unsigned long)i);
+
+	ox_replay_init(&r);
+	for (i = CWS + 2; i-- > 1;)
+		EXPECT(counter_validate(&r, i), "sweep 4: %lu", (unsigned long)i);
+	EXPECT(!counter_validate(&r, 0), "sweep 4: 0 outside");
+
+	ox_replay_init(&r);
+	for (i = CWS + 1; i-- > 1;)
+		EXPECT(counter_validate(&r, i), "sweep 5: %lu", (unsigned long)i);
+	EXPECT(counter_validate(&r, CWS + 1), "sweep 5: W + 1");
+	EXPECT(!counter_validate(&r, 0), "sweep 5: 0 now outside");
+
+	ox_replay_init(&r);
+	for (i = CWS + 1; i-- > 1;)
+		EXPECT(counter_validate(&r, i), "sweep 6: %lu", (unsigned long)i);
+	EXPECT(counter_validate(&r, 0), "sweep 6: 0 still inside");
+	EXPECT(counter_validate(&r, CWS + 1), "sweep 6: W + 1");
+}
+
 int
 main(void)
 {
@@ -378,5 +466,6 @@ main(void)
 	test_initial_state();
 	test_handshake();
 	test_messages();
+	test_counter_selftest();
 	return ox_test_finish("oxtunnel-wireguard");
 }

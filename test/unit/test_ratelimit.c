@@ -148,6 +148,59 @@ test_full(void)
 	ox_ratelimit_free(rl);
 }
 
+/*
+ * The Linux module's rate limiter self-test (drivers/net/wireguard/
+ * selftest/ratelimiter.c, timings_test), its expectations transcribed:
+ * 20 a second, a burst of 5. For each step, after the sleep it gives, one
+ * source (IPv4, and IPv6 with a new host part in the same /64) gets the
+ * expected answer, and a source next to it (another IPv4 address, another
+ * /64) is always let through. Our clock is an argument, so the sleeps are
+ * exact and the kernel's retries for a slow scheduler are not needed.
+ * Its capacity test does not apply as written: a full table here refuses
+ * as soon as a source's probe sequence is full, not at exactly N entries
+ * (test_full above).
+ */
+static void
+test_wg_timings(void)
+{
+	static const struct {
+		bool result;
+		uint64_t ns_before;
+	} expected[] = {
+		{ true, 0 },	       { true, 0 },  { true, 0 }, { true, 0 }, { true, 0 },
+		{ false, 0 },	       { true, SEC / 20 },	  { false, 0 },
+		{ true, SEC / 20 * 2 }, { true, 0 },	  { false, 0 },
+	};
+	struct ox_ratelimit_conf c = { .per_second = 20, .burst = 5, .entries = 4096 };
+	struct ox_ratelimit *rl = ox_ratelimit_create(&c);
+	uint64_t now = SEC;
+	uint8_t a[16];
+	unsigned int i;
+
+	EXPECT(rl != NULL, "create");
+	if (rl == NULL)
+		return;
+	for (i = 0; i < sizeof(expected) / sizeof(expected[0]); i++) {
+		now += expected[i].ns_before;
+		v4(a, 8182);
+		EXPECT((ox_ratelimit_take(rl, a, now) == OX_RL_ALLOW) == expected[i].result,
+		       "wg timings %u (IPv4): %s", i, expected[i].result ? "allowed" : "limited");
+		v4(a, 8182 + i + 1);
+		EXPECT(ox_ratelimit_take(rl, a, now) == OX_RL_ALLOW,
+		       "wg timings %u: another IPv4 source allowed", i);
+		/* 1212:289188::i:i, the same /64 each step: one source. */
+		v6(a, 0, ((uint64_t)i << 32) | i);
+		a[0] = 0, a[1] = 0, a[2] = 0x04, a[3] = 0xbc;	       /* 1212 */
+		a[4] = 0, a[5] = 0x04, a[6] = 0x69, a[7] = 0xa4; /* 289188 */
+		EXPECT((ox_ratelimit_take(rl, a, now) == OX_RL_ALLOW) == expected[i].result,
+		       "wg timings %u (IPv6 /64): %s", i, expected[i].result ? "allowed" : "limited");
+		a[3] = (uint8_t)(0xbc + i + 1);
+		EXPECT(ox_ratelimit_take(rl, a, now) == OX_RL_ALLOW,
+		       "wg timings %u: another /64 allowed", i);
+	}
+	ox_ratelimit_free(rl);
+}
+
 int
 main(void)
 {
@@ -155,5 +208,6 @@ main(void)
 	test_one_source();
 	test_ipv6_prefix();
 	test_full();
+	test_wg_timings();
 	return ox_test_finish("ratelimit");
 }
