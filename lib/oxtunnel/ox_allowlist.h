@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+#ifndef OX_ALLOWLIST_H
+#define OX_ALLOWLIST_H
+/**
+ * @file
+ * The allow-list (who may handshake, their fixed addresses and preshared
+ * keys) and the store of their handshake timestamps. One writer: the
+ * control thread. Part of lib/oxtunnel.
+ */
+#include "ox_wire.h"
+
+/* ----------------------------------------------------------- allow-list */
+
+/** One allowed client. */
+struct ox_allow_entry {
+	uint8_t key[OX_KEY_LEN]; /**< static public key */
+	char name[32];		 /**< "" when the line has none */
+	uint32_t v4;		 /**< fixed IPv4 (host order), 0 = from the pool */
+	uint8_t v6[16];		 /**< fixed IPv6, all zero = from the pool */
+	uint8_t last_init[12];	 /**< greatest TAI64N accepted (replay of initiations) */
+	uint8_t psk[OX_KEY_LEN]; /**< WireGuard preshared key; all zero = none */
+	uint32_t line;		 /**< line in the file */
+	uint64_t last_init_ns;	 /**< when an initiation was last accepted; 0 = never */
+	bool refusal_said;	 /**< for the caller: a refusal of this key was logged */
+};
+
+/** Immutable after load apart from last_init, last_init_ns and refusal_said
+ * (control thread). */
+struct ox_allowlist {
+	struct ox_allow_entry *e; /**< sorted by key */
+	uint32_t n;
+};
+
+/**
+ * Parse an allow-list. A line is `KEY [NAME] [ADDRESS]...` with KEY the
+ * base64 public key, NAME [A-Za-z0-9_.-]{1,31} not starting with a digit,
+ * ADDRESS at most one IPv4 and one IPv6 literal; '#' starts a comment.
+ * A duplicate key or address is an error.
+ *
+ * @param prev
+ *   The list being replaced, or NULL: last_init carries over per key, so a
+ *   reload does not reopen replay of old initiations.
+ * @return
+ *   0, or -errno with a message naming the line in @p err.
+ */
+int ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
+		       const struct ox_allowlist *prev, uint32_t max_entries, char *err,
+		       size_t errlen);
+
+/** ox_allowlist_parse() of a file. */
+int ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox_allowlist *prev,
+		      uint32_t max_entries, char *err, size_t errlen);
+
+/** @return the entry of a key, or NULL. */
+struct ox_allow_entry *ox_allowlist_find(const struct ox_allowlist *al,
+					 const uint8_t key[OX_KEY_LEN]);
+
+void ox_allowlist_free(struct ox_allowlist *al);
+
+/* ------------------------------------------------- handshake timestamps */
+
+/**
+ * The greatest handshake timestamp accepted from each key, beyond the
+ * allow-list (a key removed and listed again) and, with a file, beyond a
+ * restart: a captured initiation cannot be replayed to a server that has
+ * forgotten it. The file is an append-only log: ox_tsstore_note() writes
+ * each line to the kernel at once (a killed process loses nothing),
+ * ox_tsstore_flush() puts it on the disk (a power cut loses at most what
+ * came since); compacted when opened and when it has grown to four times
+ * its keys. One thread.
+ */
+struct ox_tsstore;
+
+/**
+ * Open a store.
+ *
+ * @param path
+ *   Its file (created, mode 600), or NULL for memory only.
+ * @return
+ *   The store, or NULL with errno set and a message in @p err.
+ */
+struct ox_tsstore *ox_tsstore_open(const char *path, char *err, size_t errlen);
+
+/** Close a store (flushes nothing: call ox_tsstore_flush() first). */
+void ox_tsstore_close(struct ox_tsstore *s);
+
+/** Raise each entry's last_init of @p al to what the store holds. */
+void ox_tsstore_apply(struct ox_tsstore *s, struct ox_allowlist *al);
+
+/**
+ * Record an accepted timestamp: in memory, and written to the file (not
+ * synced) before it returns. Call it before the response leaves.
+ *
+ * @return 0, -ENOMEM, or -EIO (the file could not be written).
+ */
+int ox_tsstore_note(struct ox_tsstore *s, const uint8_t key[OX_KEY_LEN], const uint8_t ts[12]);
+
+/**
+ * Sync what was noted to the disk; compact the file when it has grown.
+ *
+ * @return 0, or -errno with a message in @p err.
+ */
+int ox_tsstore_flush(struct ox_tsstore *s, char *err, size_t errlen);
+
+#endif /* OX_ALLOWLIST_H */
