@@ -86,6 +86,8 @@ static const struct opt_def opt_defs[] = {
 	  "prefixes clients may reach; the longest matching prefix decides" },
 	{ "exit-open", OPT_STR, FIELD(exit_open), 0, 0, "LIST",
 	  "ports of the relay host open to clients, e.g. udp/53,tcp/53" },
+	{ "exit-host", OPT_STR, FIELD(exit_host), 0, 0, "LIST",
+	  "addresses refused as this host's even when not on it (a fleet's anycast ones)" },
 	{ "probes-off", OPT_BOOL, FIELD(probes_off), 0, 1, NULL,
 	  "leave OXPI probes unanswered (counted as probes_off)" },
 	{ "probe-rate", OPT_U32, FIELD(probe_rate), 0, 100000000, "N",

@@ -88,6 +88,7 @@ relay_init(struct srv_server *srv)
 	if (r == NULL)
 		return -ENOMEM;
 	r->srv = srv;
+	r->exitw.nl = -1;
 	ret = ox_key_load(srv->conf.key_file, priv, err, sizeof(err));
 	if (ret != 0) {
 		SRV_LOG(ERR, "%s", err);
@@ -134,6 +135,14 @@ relay_init(struct srv_server *srv)
 	ret = srv_exit_policy(srv, &r->gw, &r->policy);
 	if (ret != 0)
 		goto fail;
+	/* Addresses added after start (an anycast address, DHCP) must be
+	 * refused too: without the watch they would not be. */
+	ret = srv_exit_watch_open(&r->exitw);
+	if (ret != 0) {
+		SRV_LOG(ERR, "cannot follow the host's addresses (netlink): %s",
+			strerror(-ret));
+		goto fail;
+	}
 	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),
 				     (int)rte_socket_id(), RING_F_SC_DEQ);
 	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
@@ -253,6 +262,7 @@ relay_free(struct srv_server *srv)
 		ox_tsstore_close(r->ts);
 	}
 	ox_addrpool_free(r->pool);
+	srv_exit_watch_close(&r->exitw);
 	ox_policy_free(r->policy);
 	ox_allowlist_free(&r->allow);
 	ox_hs_free(r->hs);

@@ -142,7 +142,8 @@ struct srv_relay {
 	struct rte_hash *by_key;   /* control only: client key -> session */
 	struct rte_hash *by_index; /* receiver index -> session; control writes */
 	struct rte_rcu_qsbr *rcu;  /* the workers' quiescent states (lib/sessions) */
-	struct ox_policy *policy;  /* exit policy; read-only once built */
+	struct ox_policy *policy;  /* exit policy: read-only once built; control swaps it */
+	struct srv_exit_watch exitw; /* control: the host's addresses followed */
 	struct ox_tunnel_addr gw;  /* the relay's own tunnel addresses */
 	struct relay_install *installs;
 	unsigned int next_install;

@@ -575,6 +575,7 @@ relay_control(struct srv_server *srv)
 		reload_requested = 0;
 		reload_allowlist(r);
 	}
+	srv_exit_watch_poll(srv, &r->exitw, &r->policy, &r->gw, r->rcu, now);
 	if (now - r->last_reap_ns > 1000000000u) {
 		char err[256];
 

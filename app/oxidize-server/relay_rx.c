@@ -92,7 +92,8 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	}
 	/* The exit policy: to other clients and the internet by default,
 	 * never to the relay host's own services unless opened. */
-	if (unlikely(!ox_policy_check(w->relay->policy, ip, tot))) {
+	if (unlikely(!ox_policy_check(__atomic_load_n(&w->relay->policy, __ATOMIC_ACQUIRE), ip,
+				      tot))) {
 		srv_drop_dp(w, m, SRV_DP_DROP_EXIT_REFUSED);
 		return;
 	}

@@ -60,6 +60,7 @@ struct srv_server_conf {
 	char exit_allow[512];  /* prefixes clients may reach, "a/n,b/m" */
 	char exit_deny[512];   /* prefixes they may not */
 	char exit_open[256];   /* relay host ports open to them, "udp/53,tcp/53" */
+	char exit_host[512];   /* addresses refused as this host's, on it or not */
 	bool probes_off;       /* OXPI probes go unanswered */
 	uint32_t probe_rate;   /* probes answered per source per second; 0 = all */
 	uint32_t worker_fifo;  /* SCHED_FIFO priority of worker lcores; 0 = none */
@@ -281,8 +282,24 @@ unsigned int srv_worker_flush(struct srv_worker *w);
 void srv_stats_sum(const struct srv_server *srv, struct srv_lcore_stats *sum);
 
 /* exit.c */
+/* Following the host's addresses: one writer, the control thread. */
+struct srv_exit_watch {
+	int nl;		       /* NETLINK_ROUTE, address groups; -1: none */
+	bool dirty;	       /* an address changed since the live policy was built */
+	bool failing;	       /* the last rebuild failed (said once) */
+	unsigned int gen;      /* generation of the live policy (its rte_lpm name) */
+	struct ox_policy *old; /* replaced; freed once the workers came round */
+	uint64_t old_token;    /* rte_rcu_qsbr_start() when it was replaced */
+	uint64_t retry_ns;     /* after a failed rebuild, not before this */
+	uint64_t rebuilds, errors;
+};
 int srv_exit_policy(const struct srv_server *srv, const struct ox_tunnel_addr *gw,
 		    struct ox_policy **out);
+int srv_exit_watch_open(struct srv_exit_watch *w);
+void srv_exit_watch_close(struct srv_exit_watch *w);
+void srv_exit_watch_poll(struct srv_server *srv, struct srv_exit_watch *w,
+			 struct ox_policy **live, const struct ox_tunnel_addr *gw,
+			 struct rte_rcu_qsbr *rcu, uint64_t now_ns);
 
 /* tap.c */
 int srv_tap_setup(struct srv_server *srv);

@@ -263,6 +263,12 @@ def ipv4(src, dst, proto, payload, ttl=64):
     return h + payload
 
 
+def ipv6(src, dst, proto, payload, hops=64):
+    return struct.pack("!IHBB16s16s", 6 << 28, len(payload), proto, hops,
+                       socket.inet_pton(socket.AF_INET6, src),
+                       socket.inet_pton(socket.AF_INET6, dst)) + payload
+
+
 def icmp_echo(src, dst, ident, seq, data=b"oxpeer-payload", reply=False):
     body = struct.pack("!BBHHH", 0 if reply else 8, 0, 0, ident, seq) + data
     body = body[:2] + struct.pack("!H", csum(body)) + body[4:]
@@ -379,7 +385,15 @@ def main():
         dst, port = a.args[0], int(a.args[1])
         body = b"oxpeer-udp"
         udp = struct.pack("!HHHH", 40000, port, 8 + len(body), 0) + body
-        p.send(ipv4(p.v4, dst, 17, udp))
+        if ":" in dst:
+            # The UDP checksum, mandatory over IPv6.
+            pseudo = (socket.inet_pton(socket.AF_INET6, p.v6) +
+                      socket.inet_pton(socket.AF_INET6, dst) + struct.pack("!IxxxB", len(udp), 17))
+            c = csum(pseudo + udp) or 0xffff
+            udp = udp[:6] + struct.pack("!H", c) + udp[8:]
+            p.send(ipv6(p.v6, dst, 17, udp))
+        else:
+            p.send(ipv4(p.v4, dst, 17, udp))
         answered = False
         deadline = time.time() + 1.5
         while time.time() < deadline and not answered:

@@ -27,6 +27,8 @@ cases:
             opened ports, its tunnel address answers pings, link-local and
             loopback refused, the internet and operator prefixes; from the
             TAP, a client's address as source is refused
+  exit-follow  the exit policy follows the host's addresses (added after
+            start, a fleet's anycast one), private ranges refused by default
   hs-flood  well-formed initiations flooded: cookies, sessions unharmed
   bad-files truncated, unreadable, missing key and allow-list files
 """
@@ -420,6 +422,86 @@ def case_exit(tb, binary, keys):
             p.wait()
 
 
+ANYCAST_PY = os.path.join(HERE, "..", "..", "usertools", "oxidize-anycast.py")
+
+
+def case_exit_follow(tb, binary, keys):
+    """The exit policy follows the relay host's addresses: a listener on
+    the host's 0.0.0.0 is refused through an address added after start and
+    through a fleet's anycast address (--exit-host, before and after
+    oxidize-anycast.py puts it on the host), and reached again (on the
+    internet namespace that also has it) once the address is gone from the
+    host. The private ranges, AWS's IPv6 metadata address and fc00::/7 are
+    refused by default."""
+    a_priv, a_pub = keys.make("alice")
+    allow = keys.allow(["%s alice 100.64.0.81" % a_pub])
+    new, anycast = "198.19.0.77", "198.19.0.78"
+    procs = [tb.popen(tb.relay, [sys.executable, "-c", UDP_ECHO, "0.0.0.0"])]
+    for a in (new, anycast):
+        tb.ip(tb.inet, "addr add %s/32 dev lo" % a)
+        procs.append(tb.popen(tb.inet, [sys.executable, "-c", UDP_ECHO, a]))
+    nat(tb)
+    srv = None
+    try:
+        srv = start_server(tb, binary, keys, allow, ["--exit-host", anycast + "/32"])
+
+        def refused():
+            return stats(srv)["drop_exit_refused"]
+
+        def udp(dst, port="8080"):
+            return peer(tb, keys, 0, a_priv, "udp", dst, port).get("answered")
+
+        nc.check(udp(new) is True, "%s (only the internet's) is reached" % new)
+        n0 = refused()
+        nc.check(udp(anycast) is False and refused() == n0 + 1,
+                 "the fleet's anycast address (--exit-host), not on this host yet: refused")
+
+        tb.ip(tb.relay, "addr add %s/32 dev lo" % new)
+        time.sleep(1.0)
+        n0 = refused()
+        nc.check(udp(new) is False and refused() == n0 + 1,
+                 "an address added to the relay host after start: refused within 1 s "
+                 "(exit_refused +%d)" % (refused() - n0))
+
+        ann = tb.popen(tb.relay, [sys.executable, ANYCAST_PY, "--prefix", srv.prefix,
+                                  "--address", anycast + "/32", "--interval", "0.2"],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        procs.append(ann)
+        end = time.time() + 10
+        while time.time() < end and anycast not in tb.run(tb.relay, ["ip", "-4", "addr"]).stdout:
+            time.sleep(0.2)
+        on_host = anycast in tb.run(tb.relay, ["ip", "-4", "addr"]).stdout
+        n0 = refused()
+        nc.check(on_host and udp(anycast) is False and refused() == n0 + 1,
+                 "the anycast address put on the host by oxidize-anycast.py: refused")
+
+        tb.ip(tb.relay, "addr del %s/32 dev lo" % new)
+        time.sleep(1.0)
+        n0 = refused()
+        nc.check(udp(new) is True and refused() == n0,
+                 "the address taken off the relay host: reached again on the internet")
+
+        n0 = refused()
+        for dst in ("10.1.2.3", "172.16.0.1", "192.168.1.1", "fd00:ec2::254", "fd12:3456::1"):
+            udp(dst, "80")
+        nc.check(refused() - n0 == 5, "10/8, 172.16/12, 192.168/16, fd00:ec2::254 and "
+                 "fc00::/7 refused by default (%d of 5)" % (refused() - n0))
+        rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+        nc.check(rel["exit_policy_rebuilds"] >= 3 and rel["exit_policy_errors"] == 0,
+                 "the policy was rebuilt %d times, no error" % rel["exit_policy_rebuilds"])
+        ann.terminate()
+        ann.wait(10)
+        check_stop(tb, srv)
+        srv = None
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+        if srv is not None:
+            srv.stop()
+
+
 def case_replay(tb, binary, keys):
     """A captured initiation is refused after its key left the allow-list
     and came back, and after a restart (--state keeps the timestamps)."""
@@ -655,6 +737,8 @@ def main():
             case_replay(tb, binary, keys)
         elif case == "exit":
             case_exit(tb, binary, keys)
+        elif case == "exit-follow":
+            case_exit_follow(tb, binary, keys)
         elif case == "addresses":
             case_addresses(tb, binary, keys)
         elif case == "reload":

@@ -39,6 +39,8 @@ key=$(cat "$tmp/fleet/server.key")
 	{ echo "FAIL: the key task did not run once per relay"; fail=1; }
 grep -q 'router id 198.18.3.2;' "$tmp/log" ||
 	{ echo "FAIL: relay-b's BIRD configuration not in the diff"; fail=1; }
+grep -q 'exit-host = 198.18.255.1/32' "$tmp/log" ||
+	{ echo "FAIL: the relay is not told the anycast addresses (exit-host)"; fail=1; }
 grep -q -- '--address 198.18.255.1/32 --dev oxany0' "$tmp/log" ||
 	{ echo "FAIL: the announcer's settings not in the diff"; fail=1; }
 [ $fail = 0 ] || { cat "$tmp/log"; exit 1; }
