@@ -212,32 +212,36 @@ why_add(char *why, size_t len, unsigned int *n, const char *fmt, ...)
  * Healthy: running and not stopping, every worker lcore and the control
  * thread (handshakes) coming round, every port's link up, mbufs left in
  * the pool. Read from the telemetry thread: a stuck lcore cannot hide.
+ * Under load (cookies required, the handshake queue filling, the pool
+ * nearly taken) is said beside it, with its reasons, and is not unhealthy.
  */
 static int
 tel_health(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
 	const struct srv_server *srv = tel_srv;
 	uint64_t now = rte_rdtsc(), hz = rte_get_tsc_hz(), stall = hz * HEALTH_STALL_MS / 1000;
-	char why[RTE_TEL_MAX_STRING_LEN] = "";
-	unsigned int i, n = 0;
+	char why[RTE_TEL_MAX_STRING_LEN] = "", load[RTE_TEL_MAX_STRING_LEN] = "";
+	unsigned int i, n = 0, n_load = 0;
 
 	if (__atomic_load_n(&srv_stop, __ATOMIC_RELAXED))
 		why_add(why, sizeof(why), &n, "stopping");
 	for (i = 0; i < srv->n_workers; i++) {
 		uint64_t t = __atomic_load_n(&srv->workers[i]->stats.alive_tsc, __ATOMIC_RELAXED);
 
-		if (now - t > stall)
+		/* A loop that came round after our clock read (a busy lcore
+		 * stamps every 100 us) is no older than now, not 2^64 old. */
+		if (now > t && now - t > stall)
 			why_add(why, sizeof(why), &n, "lcore %u stalled %llu ms",
 				srv->workers[i]->lcore_id,
-				(unsigned long long)((now - t) * 1000 / hz));
+				(unsigned long long)((now - t) / (hz / 1000)));
 	}
 	/* One lcore: its worker loop runs the control work too. */
 	if (srv->workers[0]->lcore_id != rte_get_main_lcore()) {
 		uint64_t t = __atomic_load_n(&srv->ctl_alive_tsc, __ATOMIC_RELAXED);
 
-		if (now - t > stall)
+		if (now > t && now - t > stall)
 			why_add(why, sizeof(why), &n, "control thread stalled %llu ms",
-				(unsigned long long)((now - t) * 1000 / hz));
+				(unsigned long long)((now - t) / (hz / 1000)));
 	}
 	for (i = 0; i < srv->n_ports; i++) {
 		struct rte_eth_link link;
@@ -248,9 +252,25 @@ tel_health(const char *cmd __rte_unused, const char *params __rte_unused, struct
 	}
 	if (rte_mempool_avail_count(srv->pool) == 0)
 		why_add(why, sizeof(why), &n, "mbuf pool exhausted");
+	/* Load is reported, never unhealthy: remote traffic alone must not
+	 * make a working relay withdraw itself (and its clients move, and the
+	 * attacker follow them round a fleet). */
+	if (srv->relay != NULL) {
+		const struct srv_relay *r = srv->relay;
+
+		if (__atomic_load_n(&r->under_load, __ATOMIC_RELAXED))
+			why_add(load, sizeof(load), &n_load,
+				"initiations above --hs-load-pps or queued: cookies required");
+		if (rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 2)
+			why_add(load, sizeof(load), &n_load, "handshake queue over half full");
+	}
+	if (rte_mempool_in_use_count(srv->pool) > srv->pool->size / 10 * 9)
+		why_add(load, sizeof(load), &n_load, "mbuf pool over 90%% in use");
 	rte_tel_data_start_dict(d);
 	rte_tel_data_add_dict_u64(d, "healthy", n == 0);
 	rte_tel_data_add_dict_string(d, "reasons", n ? why : "none");
+	rte_tel_data_add_dict_u64(d, "under_load", n_load != 0);
+	rte_tel_data_add_dict_string(d, "load", n_load ? load : "none");
 	rte_tel_data_add_dict_u64(d, "uptime_s",
 				  (rte_get_timer_cycles() - srv->start_tsc) / rte_get_timer_hz());
 	return 0;
