@@ -142,20 +142,33 @@ def case_probe_limits(tb, binary):
     tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
     # A bucket of `rate` per lcore (2 queues), refilled at `rate`/s for as
     # long as the probes last: the rest is refused and counted.
+    # What this proves is the relay's: of the probes that reached it, a
+    # rate's worth answered and every other one counted. A probe the kernel
+    # lost on the way (a busy machine: veth backlog, the prober's socket)
+    # or an answer later than the prober's 10 ms is not the relay's, and is
+    # reported apart.
     most = 2 * rate + 2 * rate * took + 2
-    print("probe: %s in %.1f s" % (r, took))
-    nc.check(rate <= r["received"] <= most,
-             "one source gets its rate's worth of answers (%d of 300, at most %.0f)"
-             % (r["received"], most))
-    nc.check(tot["drop_probe_limited"] == r["sent"] - r["received"],
-             "the rest counted as probe_limited (%d)" % tot["drop_probe_limited"])
+    reached = tot["rx_pkts"]
+    print("probe: %s in %.1f s; reached the relay %d, answered by it %d, limited %d"
+          % (r, took, reached, tot["echo"], tot["drop_probe_limited"]))
+    nc.check(rate <= tot["echo"] <= most,
+             "one source gets its rate's worth of answers (%d of the %d that reached the relay, "
+             "at most %.0f)" % (tot["echo"], reached, most))
+    nc.check(reached == tot["echo"] + tot["drop_probe_limited"],
+             "every other probe that reached the relay counted as probe_limited (%d; %d lost in "
+             "the kernel before the relay)" % (tot["drop_probe_limited"], r["sent"] - reached))
+    nc.check(r["received"] <= tot["echo"] and r["received"] >= tot["echo"] - max(2, rate),
+             "the prober got the answers the relay sent (%d of %d; the rest late or lost in "
+             "the kernel)" % (r["received"], tot["echo"]))
     check_clean_stop(tb, srv)
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--probes-off"])
     srv.wait_up()
     r = otb.oxpi_probe(tb, 0, tb.relay_ip, PORT, flows=4, count=50, timeout=0.05)
     tot = nc.telemetry(srv.prefix, "/oxidize/stats")["total"]
-    nc.check(r["received"] == 0 and tot["drop_probes_off"] == 50,
-             "--probes-off: none answered, all counted (%d)" % tot["drop_probes_off"])
+    nc.check(r["received"] == 0 and tot["drop_probes_off"] == tot["rx_pkts"] and
+             tot["rx_pkts"] >= 45,
+             "--probes-off: none answered, every one that reached the relay counted (%d of %d "
+             "sent)" % (tot["drop_probes_off"], r["sent"]))
     check_clean_stop(tb, srv)
 
 
