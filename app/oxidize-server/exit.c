@@ -38,12 +38,12 @@
 #include "server.h"
 
 static const char *const deny4[] = {
-	"0.0.0.0/8",	  "10.0.0.0/8",	 "127.0.0.0/8", "169.254.0.0/16",
+	"0.0.0.0/8",	 "10.0.0.0/8",	   "127.0.0.0/8", "169.254.0.0/16",
 	"172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
 };
 static const char *const deny6[] = {
-	"::/128", "::1/128", "::ffff:0:0/96", "fc00::/7", "fd00:ec2::254/128", "fe80::/10",
-	"ff00::/8",
+	"::/128",    "::1/128",	 "::ffff:0:0/96", "fc00::/7", "fd00:ec2::254/128",
+	"fe80::/10", "ff00::/8",
 };
 
 static int
@@ -159,8 +159,8 @@ build(const struct srv_server *srv, const struct ox_tunnel_addr *gw, unsigned in
 	if (ret == 0)
 		ret = add_host_addresses(p, n_host, err, errlen);
 	if (ret == 0)
-		ret = add_list(p, c->exit_host, OX_POLICY_HOST, "--exit-host", "ADDR/LEN,...",
-			       err, errlen);
+		ret = add_list(p, c->exit_host, OX_POLICY_HOST, "--exit-host", "ADDR/LEN,...", err,
+			       errlen);
 	/* The relay's tunnel addresses, on the TAP or not. */
 	if (ret == 0)
 		ret = ox_policy_add(p, false, (const uint8_t *)&gw4, 32, OX_POLICY_GATEWAY);
@@ -286,8 +286,9 @@ srv_exit_watch_poll(struct srv_server *srv, struct srv_exit_watch *w, struct ox_
 		w->errors++;
 		w->retry_ns = now_ns + 1000000000u;
 		if (!w->failing)
-			SRV_LOG(ERR, "exit policy not rebuilt for the host's new addresses, the "
-				     "previous one stays (retried every second): %s",
+			SRV_LOG(ERR,
+				"exit policy not rebuilt for the host's new addresses, the "
+				"previous one stays (retried every second): %s",
 				err);
 		w->failing = true;
 		return;

@@ -139,8 +139,7 @@ relay_init(struct srv_server *srv)
 	 * refused too: without the watch they would not be. */
 	ret = srv_exit_watch_open(&r->exitw);
 	if (ret != 0) {
-		SRV_LOG(ERR, "cannot follow the host's addresses (netlink): %s",
-			strerror(-ret));
+		SRV_LOG(ERR, "cannot follow the host's addresses (netlink): %s", strerror(-ret));
 		goto fail;
 	}
 	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),

@@ -137,14 +137,14 @@ struct srv_relay {
 	struct ox_tsstore *ts; /* greatest accepted timestamp per key */
 	bool ts_failing;       /* the state file could not be written */
 	struct ox_addrpool *pool;
-	struct rte_ring *hs_ring;  /* INIT mbufs, workers -> control */
-	struct rte_ring *events;   /* enum relay_event, workers -> control */
-	struct rte_hash *by_key;   /* control only: client key -> session */
-	struct rte_hash *by_index; /* receiver index -> session; control writes */
-	struct rte_rcu_qsbr *rcu;  /* the workers' quiescent states (lib/sessions) */
-	struct ox_policy *policy;  /* exit policy: read-only once built; control swaps it */
+	struct rte_ring *hs_ring;    /* INIT mbufs, workers -> control */
+	struct rte_ring *events;     /* enum relay_event, workers -> control */
+	struct rte_hash *by_key;     /* control only: client key -> session */
+	struct rte_hash *by_index;   /* receiver index -> session; control writes */
+	struct rte_rcu_qsbr *rcu;    /* the workers' quiescent states (lib/sessions) */
+	struct ox_policy *policy;    /* exit policy: read-only once built; control swaps it */
 	struct srv_exit_watch exitw; /* control: the host's addresses followed */
-	struct ox_tunnel_addr gw;  /* the relay's own tunnel addresses */
+	struct ox_tunnel_addr gw;    /* the relay's own tunnel addresses */
 	struct relay_install *installs;
 	unsigned int next_install;
 	int dyn_off; /* mbuf dynfield: union relay_dyn */

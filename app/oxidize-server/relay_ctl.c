@@ -198,7 +198,8 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		r->hs_drops[-ret]++;
 		if (ret == -OX_DROP_PSK_WIREGUARD_ONLY && !resp.peer->refusal_said) {
 			resp.peer->refusal_said = true;
-			SRV_LOG(WARNING, "allow-list line %u%s%s: OxTunnel handshake refused, the "
+			SRV_LOG(WARNING,
+				"allow-list line %u%s%s: OxTunnel handshake refused, the "
 				"line has a preshared key that only WireGuard carries (said once "
 				"per key; counted as hs_drop_psk_wireguard_only)",
 				resp.peer->line, resp.peer->name[0] ? " " : "", resp.peer->name);

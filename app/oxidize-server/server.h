@@ -297,9 +297,9 @@ int srv_exit_policy(const struct srv_server *srv, const struct ox_tunnel_addr *g
 		    struct ox_policy **out);
 int srv_exit_watch_open(struct srv_exit_watch *w);
 void srv_exit_watch_close(struct srv_exit_watch *w);
-void srv_exit_watch_poll(struct srv_server *srv, struct srv_exit_watch *w,
-			 struct ox_policy **live, const struct ox_tunnel_addr *gw,
-			 struct rte_rcu_qsbr *rcu, uint64_t now_ns);
+void srv_exit_watch_poll(struct srv_server *srv, struct srv_exit_watch *w, struct ox_policy **live,
+			 const struct ox_tunnel_addr *gw, struct rte_rcu_qsbr *rcu,
+			 uint64_t now_ns);
 
 /* tap.c */
 int srv_tap_setup(struct srv_server *srv);

@@ -4,8 +4,8 @@
  * INIT / RESPONSE / COOKIE messages, mac1 (any initiation must prove it
  * knows the server's public key before any Diffie-Hellman is spent on it),
  * mac2 and cookies (under load, proof of owning the source address), a
- * per-source token bucket for sources mac2 proved, and a per-key gap. The two differ in their header bytes, hash and
- * MAC, prologue and response (struct hs_wire); the steps are the same. The
+ * per-source token bucket for sources mac2 proved, and a per-key gap. The two differ in their
+ * header bytes, hash and MAC, prologue and response (struct hs_wire); the steps are the same. The
  * server object has one writer: the control thread.
  */
 #include <errno.h>

@@ -215,7 +215,8 @@ def run(tb, server, perf, client, d):
 
     pid = nc.server_pid(tb)
     names = threads(pid)
-    worker = next((tid for n, tid in names.items() if n.startswith(("rte-worker", "lcore-worker"))), None)
+    worker = next((tid for n, tid in names.items()
+                   if n.startswith(("rte-worker", "lcore-worker"))), None)
     nc.check(worker is not None, "the worker lcore's thread found (%s)" % sorted(names))
     for tid, what, want in ((worker, "the worker lcore", "lcore 1 stalled"),
                             (pid, "the control thread", "control thread stalled")):

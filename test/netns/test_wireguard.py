@@ -212,8 +212,10 @@ def case_aimed(tb, server, client, d, allow, spub, ka, wg):
             wg.up(spub, endpoint, "100.64.0.50", "fd6f:7869:647a::50", ["100.64.0.0/10"])
             ox = Client(tb, tb.clients[1], client, ka, spub)
             end = t0 + 12
-            while time.time() < end and not (wg.handshakes() and wg.handshakes()[0] > 0 and
-                                              "handshake complete" in ox.log):
+            def both():
+                return (wg.handshakes() and wg.handshakes()[0] > 0 and
+                        "handshake complete" in ox.log)
+            while time.time() < end and not both():
                 time.sleep(0.2)
             wg_ok = bool(wg.handshakes() and wg.handshakes()[0] > 0)
             ox_ok = "handshake complete" in ox.log

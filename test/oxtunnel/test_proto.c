@@ -743,8 +743,8 @@ test_handshake(void)
 	/* No per-source limit below load (WireGuard's rule): one source gets
 	 * 20 handshakes in 0.4 s, where its bucket (burst 5, 20/s) holds 13. */
 	for (i = 0, limited = 0; i < 20; i++) {
-		ret = handshake(srv, &in, &src_b, NS(3000) + (uint64_t)i * OX_INIT_MIN_GAP_NS, false,
-				7, 11, &ckp, &skp, cookie);
+		ret = handshake(srv, &in, &src_b, NS(3000) + (uint64_t)i * OX_INIT_MIN_GAP_NS,
+				false, 7, 11, &ckp, &skp, cookie);
 		limited += ret != 0;
 	}
 	EXPECT(limited == 0, "not under load, no source is limited (%d of 20 refused)", limited);

@@ -167,9 +167,10 @@ test_wg_timings(void)
 		bool result;
 		uint64_t ns_before;
 	} expected[] = {
-		{ true, 0 },	       { true, 0 },  { true, 0 }, { true, 0 }, { true, 0 },
-		{ false, 0 },	       { true, SEC / 20 },	  { false, 0 },
-		{ true, SEC / 20 * 2 }, { true, 0 },	  { false, 0 },
+		{ true, 0 },	    { true, 0 },  { true, 0 },
+		{ true, 0 },	    { true, 0 },  { false, 0 },
+		{ true, SEC / 20 }, { false, 0 }, { true, SEC / 20 * 2 },
+		{ true, 0 },	    { false, 0 },
 	};
 	struct ox_ratelimit_conf c = { .per_second = 20, .burst = 5, .entries = 4096 };
 	struct ox_ratelimit *rl = ox_ratelimit_create(&c);
@@ -190,10 +191,11 @@ test_wg_timings(void)
 		       "wg timings %u: another IPv4 source allowed", i);
 		/* 1212:289188::i:i, the same /64 each step: one source. */
 		v6(a, 0, ((uint64_t)i << 32) | i);
-		a[0] = 0, a[1] = 0, a[2] = 0x04, a[3] = 0xbc;	       /* 1212 */
+		a[0] = 0, a[1] = 0, a[2] = 0x04, a[3] = 0xbc;	 /* 1212 */
 		a[4] = 0, a[5] = 0x04, a[6] = 0x69, a[7] = 0xa4; /* 289188 */
 		EXPECT((ox_ratelimit_take(rl, a, now) == OX_RL_ALLOW) == expected[i].result,
-		       "wg timings %u (IPv6 /64): %s", i, expected[i].result ? "allowed" : "limited");
+		       "wg timings %u (IPv6 /64): %s", i,
+		       expected[i].result ? "allowed" : "limited");
 		a[3] = (uint8_t)(0xbc + i + 1);
 		EXPECT(ox_ratelimit_take(rl, a, now) == OX_RL_ALLOW,
 		       "wg timings %u: another /64 allowed", i);
