@@ -212,6 +212,7 @@ def case_aimed(tb, server, client, d, allow, spub, ka, wg):
             wg.up(spub, endpoint, "100.64.0.50", "fd6f:7869:647a::50", ["100.64.0.0/10"])
             ox = Client(tb, tb.clients[1], client, ka, spub)
             end = t0 + 12
+
             def both():
                 return (wg.handshakes() and wg.handshakes()[0] > 0 and
                         "handshake complete" in ox.log)
