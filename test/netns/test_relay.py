@@ -33,6 +33,7 @@ cases:
   bad-files truncated, unreadable, missing key and allow-list files
 """
 
+import base64
 import json
 import os
 import re
@@ -599,8 +600,10 @@ def case_hs_flood(tb, binary, keys):
 
 def case_bad_files(tb, binary, keys):
     """Broken key and allow-list files: a clear error and exit status 1 at
-    once, never a hang or a server that runs without its list."""
-    _, a_pub = keys.make("alice")
+    once, never a hang or a server that runs without its list. An
+    allow-list with preshared keys that others can read is refused (at start
+    and at a reload); OxTunnel is refused for a psk= line, logged once."""
+    a_priv, a_pub = keys.make("alice")
     good_allow = keys.allow(["%s alice" % a_pub])
     key = os.path.join(keys.dir, "server.key")
     with open(key) as f:
@@ -638,6 +641,40 @@ def case_bad_files(tb, binary, keys):
     attempt("truncated allow-list", key, write("%s ali\n%s" % (a_pub, a_pub[:30])),
             "line 2: '%s' is not a base64 public key" % a_pub[:30])
     attempt("empty key file", write(""), good_allow, "found 0 bytes")
+
+    # Preshared keys at rest: a list with psk= that others can read is
+    # refused at start, and at a reload (the previous list stays).
+    c_priv, c_pub = keys.make("carol")
+    psk = base64.b64encode(os.urandom(32)).decode()
+    psk_line = "%s carol psk=%s" % (c_pub, psk)
+    attempt("psk allow-list readable by others", key,
+            write("%s alice\n%s\n" % (a_pub, psk_line), 0o644),
+            "holds preshared keys (psk=) and is accessible to others (mode 644); chmod 600 it")
+    allow = write("%s alice\n%s\n" % (a_pub, psk_line), 0o600)
+    srv = start_server(tb, binary, keys, allow)
+    # OxTunnel for a line with a preshared key: refused, counted, said once.
+    # oxpeer tries for 5 s, a fresh initiation each second.
+    r = peer(tb, keys, 0, c_priv, "ping", "100.64.0.1", "1", timeout=30)
+    nc.check(not r.get("handshake") and r.get("received", 0) == 0,
+             "an OxTunnel handshake for a psk= line gets no answer")
+    rel = nc.telemetry(srv.prefix, "/oxidize/relay")
+    said = srv.log.count("OxTunnel handshake refused, the line has a preshared key")
+    nc.check(rel["hs_drop_psk_wireguard_only"] >= 2 and said == 1,
+             "counted as psk_wireguard_only (%d), logged once for the key (%d)"
+             % (rel["hs_drop_psk_wireguard_only"], said))
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "1", timeout=30)
+    nc.check(r.get("received") == 1, "alice (no psk=) is in")
+    os.chmod(allow, 0o644)
+    srv.proc.send_signal(signal.SIGHUP)
+    end = time.time() + 5
+    while time.time() < end and "allow-list not reloaded" not in srv.log:
+        time.sleep(0.1)
+    nc.check("allow-list not reloaded, the previous one stays" in srv.log and
+             "accessible to others (mode 644)" in srv.log,
+             "SIGHUP with the psk list made 0644: refused, the previous list stays")
+    r = peer(tb, keys, 0, a_priv, "ping", "100.64.0.1", "1", timeout=30)
+    nc.check(r.get("received") == 1, "alice still gets in after the refused reload")
+    check_stop(tb, srv)
 
 
 def udp6_csum_errors(tb, ns):
