@@ -86,6 +86,9 @@ static const struct opt_def opt_defs[] = {
 	  "prefixes clients may reach; the longest matching prefix decides" },
 	{ "exit-open", OPT_STR, FIELD(exit_open), 0, 0, "LIST",
 	  "ports of the relay host open to clients, e.g. udp/53,tcp/53" },
+	{ "wg-name", OPT_STR, FIELD(wg_name), 0, 0, "NAME",
+	  "name `wg show NAME` reads the relay by (/var/run/wireguard/NAME.sock; "
+	  "default oxidize0, \"\" = none)" },
 	{ "exit-host", OPT_STR, FIELD(exit_host), 0, 0, "LIST",
 	  "addresses refused as this host's even when not on it (a fleet's anycast ones)" },
 	{ "probes-off", OPT_BOOL, FIELD(probes_off), 0, 1, NULL,
@@ -150,6 +153,7 @@ conf_defaults(struct srv_server_conf *c)
 	c->idle_timeout = 180;
 	c->hs_queue = 4096;
 	c->hs_load_pps = 1000;
+	snprintf(c->wg_name, sizeof(c->wg_name), "oxidize0");
 	snprintf(c->pool4, sizeof(c->pool4), "100.64.0.0/10");
 	snprintf(c->pool6, sizeof(c->pool6), "fd6f:7869:647a::/64");
 }

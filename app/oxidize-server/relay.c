@@ -89,6 +89,7 @@ relay_init(struct srv_server *srv)
 		return -ENOMEM;
 	r->srv = srv;
 	r->exitw.nl = -1;
+	r->uapi.lfd = -1;
 	ret = ox_key_load(srv->conf.key_file, priv, err, sizeof(err));
 	if (ret != 0) {
 		SRV_LOG(ERR, "%s", err);
@@ -142,6 +143,19 @@ relay_init(struct srv_server *srv)
 		SRV_LOG(ERR, "cannot follow the host's addresses (netlink): %s", strerror(-ret));
 		goto fail;
 	}
+	/* `wg show`: an operator's window, never a reason not to relay. */
+	if (srv->conf.wg_name[0] != '\0') {
+		ret = srv_uapi_open(&r->uapi, srv->conf.wg_name);
+		if (ret == 0)
+			SRV_LOG(NOTICE, "wg: `wg show %s` reads this relay (%s)", srv->conf.wg_name,
+				r->uapi.path);
+		else
+			SRV_LOG(WARNING, "wg: no `wg show %s`: %s%s", srv->conf.wg_name,
+				ret == -EADDRINUSE ? "another process serves that name"
+						   : strerror(-ret),
+				ret == -EADDRINUSE ? " (--wg-name NAME)" : "");
+		ret = 0;
+	}
 	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),
 				     (int)rte_socket_id(), RING_F_SC_DEQ);
 	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
@@ -171,7 +185,12 @@ relay_init(struct srv_server *srv)
 		w->aead = ox_aead_create(OX_AEAD_AUTO);
 		w->stage = rte_zmalloc_socket("ox_stage", sizeof(*w->stage), RTE_CACHE_LINE_SIZE,
 					      (int)rte_lcore_to_socket_id(w->lcore_id));
-		if (w->inbox == NULL || w->aead == NULL || w->stage == NULL) {
+		if (w->stage != NULL)
+			w->stage->txc = rte_zmalloc_socket(
+				"ox_txc", sizeof(struct relay_txc) * srv->conf.max_sessions,
+				RTE_CACHE_LINE_SIZE, (int)rte_lcore_to_socket_id(w->lcore_id));
+		if (w->inbox == NULL || w->aead == NULL || w->stage == NULL ||
+		    w->stage->txc == NULL) {
 			ret = -ENOMEM;
 			goto fail;
 		}
@@ -223,6 +242,8 @@ relay_free(struct srv_server *srv)
 		}
 		ox_aead_free(w->aead);
 		w->aead = NULL;
+		if (w->stage != NULL)
+			rte_free(w->stage->txc);
 		rte_free(w->stage);
 		w->stage = NULL;
 		w->relay = NULL;
@@ -261,6 +282,7 @@ relay_free(struct srv_server *srv)
 		ox_tsstore_close(r->ts);
 	}
 	ox_addrpool_free(r->pool);
+	srv_uapi_close(&r->uapi);
 	srv_exit_watch_close(&r->exitw);
 	ox_policy_free(r->policy);
 	ox_allowlist_free(&r->allow);

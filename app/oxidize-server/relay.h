@@ -118,6 +118,30 @@ struct relay_sess {
 	uint32_t handoffs;	/* DATA in the owner's inbox (atomic, any lcore) */
 	uint8_t n_idx;		/* control: receiver indexes held in by_index */
 	uint32_t idx[IDX_MAX];	/* control */
+	/* Per-peer status. The owner counts what it opens (relaxed stores:
+	 * one writer, no atomic operation, readers never see a torn value);
+	 * what any worker seals is in that worker's relay_txc (below). */
+	uint64_t rx_pkts, rx_bytes;	      /* owner: DATA opened, their datagram bytes */
+	uint64_t tx_base_pkts, tx_base_bytes; /* control: the slot's relay_txc sums at start */
+	uint64_t start_ns;		      /* control: when the session began (monotonic) */
+	uint64_t hs_realtime_ns;	      /* control: the last handshake (wall clock) */
+};
+
+/* What one worker sealed for each session slot (the DATA it sent, their
+ * datagram bytes): written by that worker alone with relaxed stores, summed
+ * by the control thread. A slot's counts carry on across its sessions: a
+ * session's are the sums less the ones at its start (tx_base_*). */
+struct relay_txc {
+	uint64_t pkts, bytes;
+};
+
+/* One peer's status, as the control thread reads it (relay_peer_status). */
+struct relay_peer_status {
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+	uint64_t hs_realtime_ns; /* 0: no handshake */
+	uint64_t age_ns;
+	struct ox_pkt_flow ep;
+	uint8_t proto;
 };
 
 /* A keypair on its way from the control thread to the owner. */
@@ -125,6 +149,24 @@ struct relay_install {
 	struct ox_keypair kp;
 	uint32_t sess_index;
 	uint32_t busy; /* control sets, owner clears (release) */
+};
+
+/* WireGuard's userspace API on a unix socket (uapi.c): control thread. */
+#define UAPI_CONNS 8 /* clients served at once */
+struct uapi_conn {
+	int fd;	  /* -1: free */
+	char *in; /* the request so far, NUL-terminated */
+	size_t in_len;
+	char *out; /* the response, being sent */
+	size_t out_len, out_off;
+	uint64_t deadline_ns; /* the whole request by then */
+};
+struct srv_uapi {
+	int lfd; /* listening; -1: off */
+	char path[108];
+	struct uapi_conn conn[UAPI_CONNS];
+	unsigned int open_conns;
+	uint64_t gets, refused, dropped;
 };
 
 struct srv_relay {
@@ -144,6 +186,7 @@ struct srv_relay {
 	struct rte_rcu_qsbr *rcu;    /* the workers' quiescent states (lib/sessions) */
 	struct ox_policy *policy;    /* exit policy: read-only once built; control swaps it */
 	struct srv_exit_watch exitw; /* control: the host's addresses followed */
+	struct srv_uapi uapi;	     /* control: `wg` (WireGuard's userspace API) */
 	struct ox_tunnel_addr gw;    /* the relay's own tunnel addresses */
 	struct relay_install *installs;
 	unsigned int next_install;
@@ -251,6 +294,7 @@ struct relay_seal_slot {
 };
 
 struct relay_stage {
+	struct relay_txc *txc; /* per session slot: what this worker sealed */
 	unsigned int n_open, n_seal;
 	struct relay_open_slot open[RELAY_STAGE_MAX];
 	struct ox_aead_op open_op[RELAY_STAGE_MAX];
@@ -261,7 +305,18 @@ struct relay_stage {
 /* The stage_hook: open what is staged, then seal and send. */
 void relay_stage_flush(struct srv_worker *w);
 
+/* relay_ctl.c: a session's status (control thread; any thread that holds
+ * the session, for its own reads). */
+void relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t now,
+		       struct relay_peer_status *st);
+
+/* uapi.c (control thread) */
+int srv_uapi_open(struct srv_uapi *u, const char *name);
+void srv_uapi_close(struct srv_uapi *u);
+void relay_uapi_poll(struct srv_relay *r, uint64_t now);
+
 /* relay_tx.c */
+void relay_ep_read(struct relay_sess *rs, struct ox_pkt_flow *ep);
 void relay_ep_write(struct relay_sess *rs, const struct ox_pkt_flow *ep);
 void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now);
 void relay_seal_flush(struct srv_worker *w);

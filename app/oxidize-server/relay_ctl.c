@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <rte_cycles.h>
 #include <rte_ip.h>
@@ -152,6 +153,60 @@ relay_hs_consume(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uin
 	return ret;
 }
 
+static uint64_t
+realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* What every worker has sealed for a slot, over all its sessions. */
+static void
+txc_sum(const struct srv_relay *r, uint32_t slot, uint64_t *pkts, uint64_t *bytes)
+{
+	unsigned int i;
+
+	*pkts = *bytes = 0;
+	for (i = 0; i < r->srv->n_workers; i++) {
+		const struct relay_txc *c = &r->srv->workers[i]->stage->txc[slot];
+
+		*pkts += __atomic_load_n(&c->pkts, __ATOMIC_RELAXED);
+		*bytes += __atomic_load_n(&c->bytes, __ATOMIC_RELAXED);
+	}
+}
+
+/* A new session's status starts at zero (before any worker can see it). */
+static void
+status_start(struct srv_relay *r, struct ox_session *sess, uint64_t now)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+
+	rs->rx_pkts = rs->rx_bytes = 0;
+	rs->hs_realtime_ns = 0;
+	rs->start_ns = now;
+	txc_sum(r, sess->slot, &rs->tx_base_pkts, &rs->tx_base_bytes);
+}
+
+void
+relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t now,
+		  struct relay_peer_status *st)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	uint64_t pkts, bytes;
+
+	st->rx_pkts = __atomic_load_n(&rs->rx_pkts, __ATOMIC_RELAXED);
+	st->rx_bytes = __atomic_load_n(&rs->rx_bytes, __ATOMIC_RELAXED);
+	txc_sum(r, sess->slot, &pkts, &bytes);
+	st->tx_pkts = pkts - rs->tx_base_pkts;
+	st->tx_bytes = bytes - rs->tx_base_bytes;
+	st->hs_realtime_ns = rs->hs_realtime_ns;
+	st->age_ns = now > rs->start_ns ? now - rs->start_ns : 0;
+	st->proto = rs->proto;
+	relay_ep_read(rs, &st->ep);
+}
+
 /* A handshake message from relay_rx, through its protocol's seam. */
 static void
 handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
@@ -245,6 +300,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		}
 		rs = ox_session_priv(sess);
 		ox_peer_init(&rs->peer);
+		status_start(r, sess, now);
 		rte_seqlock_init(&rs->ep_lock);
 		ox_pkt_flow_reply(&rs->ep, &p);
 		rs->owner = wid;
@@ -271,6 +327,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	}
 	r->hs_ok++;
 	r->hs_by_proto[pi]++;
+	rs->hs_realtime_ns = realtime_ns();
 	__atomic_store_n(&in->busy, 1, __ATOMIC_RELEASE);
 	ox_pkt_reply(&p);
 	ox_pkt_finish(&p, (uint16_t)ret);
@@ -577,6 +634,7 @@ relay_control(struct srv_server *srv)
 		reload_allowlist(r);
 	}
 	srv_exit_watch_poll(srv, &r->exitw, &r->policy, &r->gw, r->rcu, now);
+	relay_uapi_poll(r, now);
 	if (now - r->last_reap_ns > 1000000000u) {
 		char err[256];
 

@@ -251,6 +251,9 @@ owner_opened(struct srv_worker *w, struct relay_open_slot *slot, const struct ox
 		return;
 	}
 	srv_ctr_add(&w->stats.relay[RELAY_DECRYPTED], 1);
+	/* Per-peer status, on the owner: one writer, relaxed stores. */
+	__atomic_store_n(&rs->rx_pkts, rs->rx_pkts + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&rs->rx_bytes, rs->rx_bytes + p->payload_len, __ATOMIC_RELAXED);
 	/* A first packet under new keys promoted them. */
 	if (unlikely(rs->peer.n_retired != 0))
 		post_retired(w, rs);

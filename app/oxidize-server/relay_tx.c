@@ -14,8 +14,15 @@
 
 /* ------------------------------------------------------------ endpoint */
 
-static void
-ep_read(struct relay_sess *rs, struct ox_pkt_flow *ep)
+static inline void
+txc_add(struct relay_txc *c, uint64_t bytes)
+{
+	__atomic_store_n(&c->pkts, c->pkts + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&c->bytes, c->bytes + bytes, __ATOMIC_RELAXED);
+}
+
+void
+relay_ep_read(struct relay_sess *rs, struct ox_pkt_flow *ep)
 {
 	uint32_t sn;
 
@@ -59,7 +66,7 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	slot = &st->seal[st->n_seal];
-	ep_read(rs, &slot->ep);
+	relay_ep_read(rs, &slot->ep);
 	outer = OX_PKT_HDR_LEN(slot->ep.ipv6);
 	if (unlikely(rte_pktmbuf_headroom(m) < outer + proto->data_hdr_len ||
 		     rte_pktmbuf_tailroom(m) < proto->data_tail_max)) {
@@ -74,6 +81,8 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	}
 	if (proto->passive_keepalive)
 		__atomic_store_n(&rs->unanswered_ns, 0, __ATOMIC_RELAXED);
+	/* Per-peer status: this worker's own line for the slot, no atomic op. */
+	txc_add(&st->txc[sess->slot], (uint64_t)ret);
 	/* The DATA is ret bytes from hdr: the tag (and any padding) behind. */
 	rte_pktmbuf_append(m, (uint16_t)(ret - proto->data_hdr_len - plain));
 	/* From this worker's port, whichever lcore the client last came in on. */

@@ -61,6 +61,7 @@ struct srv_server_conf {
 	char exit_deny[512];   /* prefixes they may not */
 	char exit_open[256];   /* relay host ports open to them, "udp/53,tcp/53" */
 	char exit_host[512];   /* addresses refused as this host's, on it or not */
+	char wg_name[16];      /* `wg` interface name (UAPI socket); "" = none */
 	bool probes_off;       /* OXPI probes go unanswered */
 	uint32_t probe_rate;   /* probes answered per source per second; 0 = all */
 	uint32_t worker_fifo;  /* SCHED_FIFO priority of worker lcores; 0 = none */

@@ -130,6 +130,12 @@ ox_hs_free(struct ox_hs_server *s)
 	free(s);
 }
 
+void
+ox_hs_private_key(const struct ox_hs_server *s, uint8_t out[OX_KEY_LEN])
+{
+	memcpy(out, s->s_priv, OX_KEY_LEN);
+}
+
 const uint8_t *
 ox_hs_public(const struct ox_hs_server *s)
 {

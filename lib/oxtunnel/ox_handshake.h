@@ -54,6 +54,10 @@ void ox_hs_free(struct ox_hs_server *s);
 /** @return the server's static public key. */
 const uint8_t *ox_hs_public(const struct ox_hs_server *s);
 
+/** Copy the server's private key (for an operator's interface that shows
+ * it to root, as `wg showconf` does); wipe @p out after use. */
+void ox_hs_private_key(const struct ox_hs_server *s, uint8_t out[OX_KEY_LEN]);
+
 /**
  * Use this allow-list from now on (not copied; the caller keeps it alive
  * while it is set). Sessions are not touched.

@@ -186,6 +186,90 @@ def case_rekey(tb, d, allow, srv, spub, wg):
              % (rel["handshakes_wireguard"], rel["handshakes_rekey"]))
 
 
+def wg_dump(name):
+    """`wg show NAME dump` of the relay (stock wireguard-tools, over its
+    socket): the interface's fields and {public key: peer fields}."""
+    r = subprocess.run(["wg", "show", name, "dump"], stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, text=True)
+    lines = [ln.split("\t") for ln in r.stdout.splitlines()]
+    if r.returncode != 0 or not lines:
+        return None, {}, r.stderr
+    return lines[0], {ln[0]: ln for ln in lines[1:]}, r.stderr
+
+
+def check_wg_show(tb, srv, name, wg, spub, apub):
+    """The stock `wg` reads the running relay: its key and port, every
+    listed peer (OxTunnel and WireGuard alike) with its allowed IPs, and
+    the wireguard-go peer's endpoint, a recent handshake and growing
+    transfer."""
+    sock = "/var/run/wireguard/%s.sock" % name
+    st = os.stat(sock)
+    nc.check(oct(st.st_mode & 0o777) == "0o600" and st.st_uid == 0,
+             "the relay's wg socket %s is root's, mode 600 (%s)" % (sock, oct(st.st_mode & 0o777)))
+    iface, peers, err = wg_dump(name)
+    print("wg show %s dump: %s %s" % (name, iface, peers))
+    nc.check(iface is not None and iface[1] == spub and iface[2] == "51820",
+             "wg show %s dump: the relay's public key and listen port (%s)" % (name, err.strip()))
+    # The wireguard-go peer's key is the one oxidize-peer.py made for it.
+    wg_pub = next((k for k in peers if k != apub), None)
+    p = peers.get(wg_pub)
+    nc.check(p is not None and apub in peers and len(peers) == 2,
+             "both listed peers shown, the WireGuard one and the OxTunnel one (%d)"
+             % len(peers))
+    if p is None:
+        return
+    now = int(time.time())
+    nc.check(p[2].startswith(otb.client_ip(0) + ":") and "/32" in p[3] and "/128" in p[3] and
+             0 < now - int(p[4]) < 60 and int(p[5]) > 0 and int(p[6]) > 0,
+             "the wireguard-go peer: endpoint %s, allowed IPs %s, handshake %s s ago, "
+             "transfer rx %s tx %s" % (p[2], p[3], now - int(p[4]), p[5], p[6]))
+    ping(tb, tb.clients[0], "100.64.0.1")
+    _, peers2, _ = wg_dump(name)
+    q = peers2.get(wg_pub)
+    nc.check(q is not None and int(q[5]) >= int(p[5]) + 5 * 124 and int(q[6]) >= int(p[6]) +
+             5 * 124, "5 pings later its transfer grew: rx %s -> %s, tx %s -> %s"
+             % (p[5], q and q[5], p[6], q and q[6]))
+    conf = subprocess.run(["wg", "showconf", name], stdout=subprocess.PIPE, text=True).stdout
+    nc.check("[Interface]" in conf and "PrivateKey = " in conf and
+             "PublicKey = %s" % wg_pub in conf,
+             "wg showconf %s: the relay's configuration, its peers" % name)
+    # Clients that say nothing (every slot) and one that floods: the relay
+    # goes on relaying, drops them (5 s to send a request, 64 KiB at most)
+    # and answers wg again.
+    import socket
+    silent = []
+    for _ in range(8):
+        c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        c.connect(sock)
+        silent.append(c)
+    flood = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    flood.connect(sock)
+    flood.settimeout(2)
+    sent = 0
+    try:
+        while sent < 1 << 20:
+            sent += flood.send(b"x" * 65536)
+    except OSError:
+        pass
+    n, _ = ping(tb, tb.clients[0], "100.64.0.1", count=3)
+    t0 = time.time()
+    iface, _, _ = wg_dump(name)
+    took = time.time() - t0
+    for c in silent + [flood]:
+        c.close()
+    nc.check(n == 3 and iface is not None and took < 12,
+             "8 silent clients and one sending %d KiB of garbage: the relay relays (ping "
+             "%d/3) and wg answers again after %.1f s" % (sent >> 10, n, took))
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(sock)
+    c.sendall(b"set=1\npublic_key=zz\n\n")
+    c.settimeout(5)
+    answer = c.recv(256).decode()
+    c.close()
+    nc.check(answer.startswith("errno=") and answer != "errno=0\n\n",
+             "a set the relay does not take is answered with errno (%r)" % answer)
+
+
 def case_aimed(tb, server, client, d, allow, spub, ka, wg):
     """The handshake limit cannot be aimed: valid-mac1 INITs at 50 a second
     spoofed from each client's own address (WireGuard's form from the
@@ -278,8 +362,10 @@ def main():
         if case == "aimed":
             case_aimed(tb, server, client, d, allow, spub, ka, wg)
             return
+        wg_name = "oxr%d" % tag
         srv = start_server(tb, server, d, allow, ["--hs-load-pps", str(HS_LOAD_PPS),
-                                                  "--idle-timeout", str(IDLE_S)])
+                                                  "--idle-timeout", str(IDLE_S),
+                                                  "--wg-name", wg_name])
         if case == "rekey":
             case_rekey(tb, d, allow, srv, spub, wg)
             return
@@ -308,6 +394,7 @@ def main():
         n, rtt = ping(tb, tb.clients[0], otb.INET_SERVICE_IP)
         nc.check(n == 5, "ping of the internet through the relay's NAT (%d/5, avg %s ms)"
                  % (n, rtt))
+        check_wg_show(tb, srv, wg_name, wg, spub, apub)
 
         bps = iperf_tcp(tb, tb.clients[0])
         nc.check(bps > 1e6, "TCP from wireguard-go through the relay with iperf3: %.0f Mbit/s"
@@ -462,6 +549,8 @@ def main():
                  % (IDLE_S, before, rel["sessions_wireguard"], rel["sessions_reaped"]))
         srv.stop()
         srv = None
+        nc.check(not os.path.exists("/var/run/wireguard/%s.sock" % wg_name),
+                 "the wg socket is removed on exit")
     finally:
         if ox is not None:
             ox.stop()
