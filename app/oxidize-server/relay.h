@@ -166,7 +166,7 @@ struct srv_uapi {
 	char path[108];
 	struct uapi_conn conn[UAPI_CONNS];
 	unsigned int open_conns;
-	uint64_t gets, refused, dropped;
+	uint64_t gets, sets, refused, dropped;
 };
 
 struct srv_relay {
@@ -309,6 +309,10 @@ void relay_stage_flush(struct srv_worker *w);
  * the session, for its own reads). */
 void relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t now,
 		       struct relay_peer_status *st);
+
+/* relay_ctl.c: read the allow-list file again (SIGHUP, `wg set`).
+ * @return 0, or -errno with the previous list kept (logged). */
+int relay_reload_allowlist(struct srv_relay *r);
 
 /* uapi.c (control thread) */
 int srv_uapi_open(struct srv_uapi *u, const char *name);

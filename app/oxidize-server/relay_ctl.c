@@ -467,8 +467,8 @@ end_stale_sessions(struct srv_relay *r)
 	} while (n == CTRL_BURST);
 }
 
-static void
-reload_allowlist(struct srv_relay *r)
+int
+relay_reload_allowlist(struct srv_relay *r)
 {
 	struct ox_allowlist fresh;
 	struct ox_addrpool *pool;
@@ -489,7 +489,7 @@ reload_allowlist(struct srv_relay *r)
 	if (ret != 0) {
 		r->reload_errors++;
 		SRV_LOG(ERR, "allow-list not reloaded, the previous one stays: %s", err);
-		return;
+		return ret;
 	}
 	/* Only the control thread reads the list and the pool: swap and free
 	 * at once. */
@@ -504,6 +504,7 @@ reload_allowlist(struct srv_relay *r)
 	r->reloads++;
 	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow.n);
 	end_stale_sessions(r);
+	return 0;
 }
 
 /*
@@ -631,7 +632,7 @@ relay_control(struct srv_server *srv)
 	}
 	if (reload_requested) {
 		reload_requested = 0;
-		reload_allowlist(r);
+		relay_reload_allowlist(r);
 	}
 	srv_exit_watch_poll(srv, &r->exitw, &r->policy, &r->gw, r->rcu, now);
 	relay_uapi_poll(r, now);

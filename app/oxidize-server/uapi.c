@@ -6,6 +6,14 @@
  * client writes "get=1\n\n" and reads key=value lines, the interface's
  * then each peer's, closed by "errno=0\n\n".
  *
+ * "set=1\n...\n\n" changes peers as `wg set` and `wg syncconf` say: the
+ * allow-list file is written anew (through a renamed file, its mode kept)
+ * and read again as at a SIGHUP, so the file stays the one source of
+ * truth and a restart keeps what was set; a request the relay would refuse
+ * in any part changes nothing and is answered errno=-EINVAL (or -EPERM for
+ * what only a restart changes: the key, the port), negated as wireguard-go
+ * answers and wg reads it.
+ *
  * Served by the control thread, which owns what it reports (the
  * allow-list, the sessions): every socket is non-blocking and polled once
  * per control loop, at most UAPI_CONNS clients at once, each with a bounded
@@ -149,6 +157,412 @@ do_get(struct srv_relay *r, uint64_t now, struct outbuf *o)
 		put_peer(r, &r->allow.e[i], now, o);
 }
 
+/* -------------------------------------------------------------- set=1 */
+
+/* One peer of a set request. */
+struct set_peer {
+	uint8_t key[OX_KEY_LEN];
+	uint8_t psk[OX_KEY_LEN];
+	bool remove, update_only, has_psk, replace_ips;
+	bool has_v4, has_v6;
+	uint32_t v4; /* host order */
+	uint8_t v6[16];
+};
+
+#define SET_PEERS_MAX 4096 /* peers one request may name (64 KiB of it) */
+
+static int
+hex_key(const char *v, uint8_t out[OX_KEY_LEN])
+{
+	size_t n;
+
+	if (strlen(v) != 2 * OX_KEY_LEN ||
+	    sodium_hex2bin(out, OX_KEY_LEN, v, 2 * OX_KEY_LEN, NULL, &n, NULL) != 0 ||
+	    n != OX_KEY_LEN)
+		return -EINVAL;
+	return 0;
+}
+
+/* An allowed IP of a peer: its host address (a /32 or /128); routed
+ * prefixes are not taken (yet). */
+static int
+add_ip(struct set_peer *p, const char *v, char *why, size_t whylen)
+{
+	char a[INET6_ADDRSTRLEN + 4], *slash;
+	uint8_t b[16];
+
+	snprintf(a, sizeof(a), "%s", v);
+	slash = strchr(a, '/');
+	if (slash == NULL) {
+		snprintf(why, whylen, "allowed_ip %s: no prefix length", v);
+		return -EINVAL;
+	}
+	*slash++ = '\0';
+	if (inet_pton(AF_INET, a, b) == 1 && strcmp(slash, "32") == 0 && !p->has_v4) {
+		p->v4 = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+		p->has_v4 = true;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, a, b) == 1 && strcmp(slash, "128") == 0 && !p->has_v6) {
+		memcpy(p->v6, b, 16);
+		p->has_v6 = true;
+		return 0;
+	}
+	snprintf(why, whylen,
+		 "allowed_ip %s: a peer's allowed IPs are one IPv4 /32 and one IPv6 /128, its "
+		 "tunnel addresses",
+		 v);
+	return -EINVAL;
+}
+
+/* Parse a set request into its peers. @return 0, or -errno with why. */
+static int
+parse_set(struct srv_relay *r, char *req, struct set_peer *peers, unsigned int *n_peers,
+	  bool *replace_peers, char *why, size_t whylen)
+{
+	struct set_peer *p = NULL;
+	char *line, *save = NULL, *v;
+	uint8_t k[OX_KEY_LEN], mine[OX_KEY_LEN];
+
+	*n_peers = 0;
+	*replace_peers = false;
+	for (line = strtok_r(req, "\n", &save); line != NULL; line = strtok_r(NULL, "\n", &save)) {
+		v = strchr(line, '=');
+		if (v == NULL) {
+			snprintf(why, whylen, "'%.40s': not key=value", line);
+			return -EINVAL;
+		}
+		*v++ = '\0';
+		if (strcmp(line, "set") == 0) {
+			continue;
+		} else if (strcmp(line, "public_key") == 0) {
+			if (*n_peers == SET_PEERS_MAX || hex_key(v, k) != 0) {
+				snprintf(why, whylen,
+					 "public_key: not a hex key, or too many peers");
+				return -EINVAL;
+			}
+			p = &peers[(*n_peers)++];
+			memset(p, 0, sizeof(*p));
+			memcpy(p->key, k, OX_KEY_LEN);
+		} else if (p == NULL && strcmp(line, "private_key") == 0) {
+			ox_hs_private_key(r->hs, mine);
+			if (hex_key(v, k) != 0 || sodium_memcmp(k, mine, OX_KEY_LEN) != 0) {
+				sodium_memzero(mine, sizeof(mine));
+				sodium_memzero(k, sizeof(k));
+				snprintf(why, whylen,
+					 "the private key changes only with a restart "
+					 "(--key)");
+				return -EPERM;
+			}
+			sodium_memzero(mine, sizeof(mine));
+			sodium_memzero(k, sizeof(k));
+		} else if (p == NULL && strcmp(line, "listen_port") == 0) {
+			if (strtoul(v, NULL, 10) != r->srv->conf.port) {
+				snprintf(why, whylen,
+					 "the port changes only with a restart (--port)");
+				return -EPERM;
+			}
+		} else if (p == NULL && strcmp(line, "fwmark") == 0) {
+			if (strcmp(v, "0") != 0) {
+				snprintf(why, whylen,
+					 "fwmark: the relay sends from the data plane");
+				return -EINVAL;
+			}
+		} else if (p == NULL && strcmp(line, "replace_peers") == 0) {
+			*replace_peers = strcmp(v, "true") == 0;
+		} else if (p != NULL && strcmp(line, "remove") == 0) {
+			p->remove = strcmp(v, "true") == 0;
+		} else if (p != NULL && strcmp(line, "update_only") == 0) {
+			p->update_only = strcmp(v, "true") == 0;
+		} else if (p != NULL && strcmp(line, "preshared_key") == 0) {
+			if (hex_key(v, p->psk) != 0) {
+				snprintf(why, whylen, "preshared_key: not a hex key");
+				return -EINVAL;
+			}
+			p->has_psk = true;
+		} else if (p != NULL && strcmp(line, "replace_allowed_ips") == 0) {
+			p->replace_ips = strcmp(v, "true") == 0;
+		} else if (p != NULL && strcmp(line, "allowed_ip") == 0) {
+			if (add_ip(p, v, why, whylen) != 0)
+				return -EINVAL;
+		} else if (p != NULL && (strcmp(line, "endpoint") == 0 ||
+					 strcmp(line, "persistent_keepalive_interval") == 0 ||
+					 strcmp(line, "protocol_version") == 0)) {
+			/* The relay is the responder: endpoints are what the
+			 * peers say, keepalives theirs. Taken, not kept. */
+		} else {
+			snprintf(why, whylen, "'%.40s': not a key this relay takes", line);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* The allow-list file's lines (NUL-terminated in place). */
+struct lines {
+	char *orig; /* the file as it was */
+	char *text; /* the same, split into lines */
+	size_t len;
+	char **l;
+	unsigned int n;
+};
+
+static int
+read_lines(const char *path, struct lines *ls, mode_t *mode)
+{
+	struct stat st;
+	size_t got = 0;
+	ssize_t k;
+	char *c;
+	int fd;
+
+	memset(ls, 0, sizeof(*ls));
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) != 0 || (ls->text = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	*mode = st.st_mode & 0777;
+	while (got < (size_t)st.st_size && (k = read(fd, ls->text + got, st.st_size - got)) > 0)
+		got += (size_t)k;
+	close(fd);
+	ls->text[got] = '\0';
+	ls->len = got;
+	ls->orig = strdup(ls->text);
+	ls->l = malloc(sizeof(*ls->l) * (got + 2));
+	if (ls->l == NULL || ls->orig == NULL)
+		return -ENOMEM;
+	for (c = ls->text; *c != '\0' || (c == ls->text && got == 0);) {
+		char *nl = strchr(c, '\n');
+
+		ls->l[ls->n++] = c;
+		if (nl == NULL)
+			break;
+		*nl = '\0';
+		c = nl + 1;
+	}
+	return 0;
+}
+
+static void
+free_lines(struct lines *ls)
+{
+	if (ls->orig != NULL)
+		sodium_memzero(ls->orig, strlen(ls->orig));
+	free(ls->orig);
+	if (ls->text != NULL)
+		sodium_memzero(ls->text, ls->len);
+	free(ls->text);
+	free(ls->l);
+}
+
+/* An allow-list line for a peer: key, name, fixed addresses, psk, and the
+ * comment the old line had. */
+static void
+put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint32_t v4,
+	 const uint8_t v6[16], const uint8_t psk[OX_KEY_LEN], const char *comment)
+{
+	char b64[OX_KEY_B64_LEN + 1], a[INET6_ADDRSTRLEN];
+	uint32_t n4 = htonl(v4);
+	static const uint8_t zero[16];
+
+	ox_key_to_base64(b64, key);
+	put(o, "%s", b64);
+	if (name[0] != '\0')
+		put(o, " %s", name);
+	if (v4 != 0)
+		put(o, " %s", inet_ntop(AF_INET, &n4, a, sizeof(a)));
+	if (memcmp(v6, zero, 16) != 0)
+		put(o, " %s", inet_ntop(AF_INET6, v6, a, sizeof(a)));
+	if (!sodium_is_zero(psk, OX_KEY_LEN)) {
+		ox_key_to_base64(b64, psk);
+		put(o, " psk=%s", b64);
+		sodium_memzero(b64, sizeof(b64));
+	}
+	if (comment != NULL)
+		put(o, " %s", comment);
+	put(o, "\n");
+}
+
+/* The file anew: one new file, written whole, synced and renamed over. */
+static int
+write_file(const char *path, const char *text, size_t len, mode_t mode)
+{
+	char tmp[4096];
+	int fd, ret = 0;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.wgXXXXXX", path) >= (int)sizeof(tmp))
+		return -ENAMETOOLONG;
+	fd = mkstemp(tmp);
+	if (fd < 0)
+		return -errno;
+	if (fchmod(fd, mode) != 0 || write(fd, text, len) != (ssize_t)len || fsync(fd) != 0)
+		ret = -errno ? -errno : -EIO;
+	if (close(fd) != 0 && ret == 0)
+		ret = -errno;
+	if (ret == 0 && rename(tmp, path) != 0)
+		ret = -errno;
+	if (ret != 0)
+		unlink(tmp);
+	return ret;
+}
+
+/* set=1: the allow-list file changed as the request says, then read again
+ * as at a SIGHUP; nothing changes unless all of it can. */
+static int
+do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
+{
+	const char *path = r->srv->conf.allow_file;
+	struct set_peer *peers;
+	struct lines ls = { 0 };
+	struct outbuf o = { 0 }, *repl = NULL, *line;
+	struct ox_allowlist check;
+	struct ox_addrpool *pool;
+	bool replace_peers, *gone = NULL, *named = NULL, psk_left = false;
+	unsigned int n, i, j;
+	mode_t mode = 0600;
+	int ret;
+
+	peers = calloc(SET_PEERS_MAX, sizeof(*peers));
+	if (peers == NULL)
+		return -ENOMEM;
+	ret = parse_set(r, req, peers, &n, &replace_peers, why, whylen);
+	if (ret != 0)
+		goto out;
+	ret = read_lines(path, &ls, &mode);
+	if (ret != 0) {
+		snprintf(why, whylen, "allow-list %.128s: %s", path, strerror(-ret));
+		goto out;
+	}
+	gone = calloc(ls.n + 1, sizeof(*gone));
+	named = calloc(r->allow.n + 1, sizeof(*named));
+	repl = calloc(ls.n + 1, sizeof(*repl));
+	if (gone == NULL || named == NULL || repl == NULL) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Lines of listed keys the request changes or removes. */
+	for (i = 0; i < n; i++) {
+		struct set_peer *p = &peers[i];
+		struct ox_allow_entry *e = ox_allowlist_find(&r->allow, p->key);
+		struct ox_tunnel_addr cur;
+		uint32_t v4 = e ? e->v4 : 0;
+		uint8_t v6[16] = { 0 }, psk[OX_KEY_LEN] = { 0 };
+		const char *comment = NULL;
+
+		if (e != NULL) {
+			named[e - r->allow.e] = true;
+			memcpy(v6, e->v6, 16);
+			memcpy(psk, e->psk, OX_KEY_LEN);
+			if (e->line - 1 < ls.n) {
+				comment = strchr(ls.l[e->line - 1], '#');
+				gone[e->line - 1] = true;
+			}
+		}
+		/* A listed key's line is written where it was: the pool gives
+		 * addresses in file order, and they must not move. */
+		line = e != NULL && e->line - 1 < ls.n ? &repl[e->line - 1] : &o;
+		if (p->remove || (p->update_only && e == NULL))
+			continue;
+		if (p->has_psk)
+			memcpy(psk, p->psk, OX_KEY_LEN);
+		/* Allowed IPs that are the key's addresses already (wg
+		 * showconf | wg syncconf) change nothing. */
+		if ((p->has_v4 || p->has_v6 || p->replace_ips) &&
+		    !(e != NULL && ox_addrpool_find(r->pool, p->key, &cur) == 0 &&
+		      (!p->has_v4 || p->v4 == cur.v4) &&
+		      (!p->has_v6 || memcmp(p->v6, cur.v6, 16) == 0) &&
+		      (!p->replace_ips || (p->has_v4 && p->has_v6)))) {
+			if (p->has_v4 || p->replace_ips)
+				v4 = p->has_v4 ? p->v4 : 0;
+			if (p->has_v6 || p->replace_ips)
+				memcpy(v6, p->has_v6 ? p->v6 : (const uint8_t[16]){ 0 }, 16);
+		}
+		put_line(line, p->key, e ? e->name : "", v4, v6, psk, comment);
+		if (line != &o)
+			gone[e->line - 1] = false;
+		psk_left |= !sodium_is_zero(psk, OX_KEY_LEN);
+		sodium_memzero(psk, sizeof(psk));
+	}
+	if (replace_peers)
+		for (j = 0; j < r->allow.n; j++)
+			if (!named[j] && r->allow.e[j].line - 1 < ls.n)
+				gone[r->allow.e[j].line - 1] = true;
+	/* The new text: the old lines kept, in place, then the changed ones. */
+	{
+		struct outbuf all = { 0 };
+
+		for (i = 0; i < ls.n; i++) {
+			if (gone[i])
+				continue;
+			if (repl[i].len > 0 || repl[i].failed) {
+				put(&all, "%s", repl[i].b ? repl[i].b : "");
+				all.failed |= repl[i].failed;
+				continue;
+			}
+			if (i + 1 == ls.n && ls.l[i][0] == '\0')
+				break; /* the file's last newline */
+			put(&all, "%s\n", ls.l[i]);
+			psk_left |= strstr(ls.l[i], "psk=") != NULL;
+		}
+		o.failed |= all.failed;
+		if (o.len > 0)
+			put(&all, "%s", o.b);
+		if (o.b != NULL)
+			sodium_memzero(o.b, o.len);
+		free(o.b);
+		o = all;
+	}
+	if (o.failed) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	/* Refused whole if the relay would refuse the file. */
+	ret = ox_allowlist_parse(&check, o.b ? o.b : "", o.len, NULL, r->srv->conf.max_sessions,
+				 why, whylen);
+	if (ret == 0) {
+		pool = relay_pool_build(&check, &r->srv->pool_conf, why, whylen);
+		ox_allowlist_free(&check);
+		if (pool == NULL)
+			ret = -EINVAL;
+		ox_addrpool_free(pool);
+	}
+	if (ret != 0)
+		goto out;
+	/* Nothing to change (wg showconf | wg syncconf): nothing written. */
+	if (strcmp(o.b ? o.b : "", ls.orig) == 0)
+		goto out;
+	/* Preshared keys in it: for root alone (the loader insists). */
+	if (psk_left)
+		mode &= 0700;
+	ret = write_file(path, o.b ? o.b : "", o.len, mode);
+	if (ret != 0) {
+		snprintf(why, whylen, "allow-list %.128s not written: %s", path, strerror(-ret));
+		goto out;
+	}
+	ret = relay_reload_allowlist(r);
+	if (ret != 0)
+		snprintf(why, whylen, "allow-list written but not reloaded (see the log)");
+out:
+	if (o.b != NULL)
+		sodium_memzero(o.b, o.len);
+	free(o.b);
+	for (i = 0; repl != NULL && i < ls.n; i++) {
+		if (repl[i].b != NULL)
+			sodium_memzero(repl[i].b, repl[i].len);
+		free(repl[i].b);
+	}
+	free(repl);
+	free(gone);
+	free(named);
+	free_lines(&ls);
+	sodium_memzero(peers, SET_PEERS_MAX * sizeof(*peers));
+	free(peers);
+	return ret;
+}
+
 /* ------------------------------------------------------------ sockets */
 
 static void
@@ -239,15 +653,27 @@ handle(struct srv_relay *r, struct uapi_conn *c, uint64_t now)
 		do_get(r, now, &o);
 		put(&o, "errno=0\n\n");
 		r->uapi.gets++;
+	} else if (strncmp(c->in, "set=1\n", 6) == 0) {
+		char why[512] = "";
+		int ret;
+
+		*strstr(c->in, "\n\n") = '\0';
+		ret = do_set(r, c->in, why, sizeof(why));
+		if (ret == 0) {
+			r->uapi.sets++;
+		} else {
+			r->uapi.refused++;
+			SRV_LOG(WARNING, "wg set refused, nothing changed: %s", why);
+		}
+		put(&o, "errno=%d\n\n", ret);
 	} else {
-		/* Not (yet) a request this relay takes: the protocol's answer. */
-		put(&o, "errno=%d\n\n", strncmp(c->in, "set=1\n", 6) == 0 ? EPERM : EINVAL);
+		put(&o, "errno=%d\n\n", -EINVAL);
 		r->uapi.refused++;
 	}
 	if (o.failed) {
 		free(o.b);
 		o = (struct outbuf){ 0 };
-		put(&o, "errno=%d\n\n", ENOMEM);
+		put(&o, "errno=%d\n\n", -ENOMEM);
 	}
 	c->out = o.b;
 	c->out_len = o.len;

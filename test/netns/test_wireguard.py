@@ -270,6 +270,60 @@ def check_wg_show(tb, srv, name, wg, spub, apub):
              "a set the relay does not take is answered with errno (%r)" % answer)
 
 
+def check_wg_set(tb, srv, name, newp, spub, allow, endpoint):
+    """The stock `wg` changes the running relay, persistently: a new peer
+    with wg set is in at once (no reload asked), the allow-list has its
+    line; remove ends its session at once; wg showconf | wg syncconf
+    changes nothing; a set the relay cannot take changes nothing."""
+    def wg(*args):
+        return subprocess.run(["wg"] + list(args), stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+
+    def text():
+        with open(allow) as f:
+            return f.read()
+
+    reloads = srv.log.count("allow-list reloaded")
+    r = wg("set", name, "peer", newp.pub, "allowed-ips", "100.64.0.60/32,fd6f:7869:647a::60/128")
+    line = [ln for ln in text().splitlines() if ln.startswith(newp.pub)]
+    nc.check(r.returncode == 0 and line and "100.64.0.60" in line[0] and
+             "fd6f:7869:647a::60" in line[0],
+             "wg set %s peer NEW allowed-ips ...: its line in the allow-list (%s%s)"
+             % (name, line, r.stderr.strip()))
+    newp.up(spub, endpoint, "100.64.0.60", "fd6f:7869:647a::60", ["100.64.0.0/10"])
+    n, _ = ping(tb, newp.ns, "100.64.0.1", count=3)
+    nc.check(n == 3 and srv.log.count("allow-list reloaded") == reloads + 1,
+             "the new wireguard-go peer is in at once, no SIGHUP (ping %d/3)" % n)
+    sessions = nc.telemetry(srv.prefix, "/oxidize/relay")["sessions"]
+    r = wg("set", name, "peer", newp.pub, "remove")
+    after = nc.telemetry(srv.prefix, "/oxidize/relay")["sessions"]
+    n, _ = ping(tb, newp.ns, "100.64.0.1", count=2)
+    nc.check(r.returncode == 0 and after == sessions - 1 and n == 0 and
+             newp.pub not in text(),
+             "wg set ... remove: its session ends at once (%d -> %d), its line is gone"
+             % (sessions, after))
+    newp.down()
+    before = text()
+    conf = wg("showconf", name).stdout
+    path = allow + ".showconf"
+    with open(path, "w") as f:
+        f.write(conf)
+    sessions = nc.telemetry(srv.prefix, "/oxidize/relay")["sessions"]
+    r = wg("syncconf", name, path)
+    os.unlink(path)
+    nc.check(r.returncode == 0 and text() == before and
+             nc.telemetry(srv.prefix, "/oxidize/relay")["sessions"] == sessions,
+             "wg showconf | wg syncconf: nothing changes, no session ends (%s)"
+             % r.stderr.strip())
+    for args, what in ((["peer", newp.pub, "allowed-ips", "198.18.90.0/24"], "a routed prefix"),
+                       (["listen-port", "4000"], "another port"),
+                       (["peer", newp.pub, "allowed-ips", "10.0.0.1/32"],
+                        "an address outside the pools")):
+        r = wg("set", name, *args)
+        nc.check(r.returncode != 0 and text() == before,
+                 "wg set with %s: refused (%s), nothing changed" % (what, r.stderr.strip()))
+
+
 def case_aimed(tb, server, client, d, allow, spub, ka, wg):
     """The handshake limit cannot be aimed: valid-mac1 INITs at 50 a second
     spoofed from each client's own address (WireGuard's form from the
@@ -349,6 +403,7 @@ def main():
     stranger = WgPeer(tb, tb.clients[0], "oxws%d" % tag, d)
     late = WgPeer(tb, tb.clients[0], "oxwl%d" % tag, d)
     other = WgPeer(tb, tb.clients[2], "oxwo%d" % tag, d)
+    newp = WgPeer(tb, tb.clients[2], "oxwn%d" % tag, d)
     srv, ox = None, None
     try:
         _, spub = otb.keygen(client, d, "server")
@@ -395,6 +450,7 @@ def main():
         nc.check(n == 5, "ping of the internet through the relay's NAT (%d/5, avg %s ms)"
                  % (n, rtt))
         check_wg_show(tb, srv, wg_name, wg, spub, apub)
+        check_wg_set(tb, srv, wg_name, newp, spub, allow, endpoint)
 
         bps = iperf_tcp(tb, tb.clients[0])
         nc.check(bps > 1e6, "TCP from wireguard-go through the relay with iperf3: %.0f Mbit/s"
@@ -558,6 +614,7 @@ def main():
         stranger.down()
         late.down()
         other.down()
+        newp.down()
         if srv is not None:
             srv.stop()
         tb.down()
