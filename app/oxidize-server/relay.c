@@ -231,6 +231,8 @@ relay_free(struct srv_server *srv)
 
 	if (r == NULL)
 		return;
+	/* The refusals of the last, short interval are told too. */
+	conn_log_interval(r, ox_mono_ns(), true);
 	for (i = 0; i < srv->n_workers; i++) {
 		struct srv_worker *w = srv->workers[i];
 

@@ -68,6 +68,7 @@
 enum relay_event {
 	EV_END = 1,    /* a DISCONNECT: end session (value: its handle) */
 	EV_RETIRE = 2, /* a keypair left its peer (value: receiver index) */
+	EV_ROAM = 3,   /* a session's endpoint moved (value: its handle) */
 };
 _Static_assert(sizeof(void *) == 8, "events pack a kind and a 32-bit value in a pointer");
 
@@ -125,6 +126,11 @@ struct relay_sess {
 	uint64_t tx_base_pkts, tx_base_bytes; /* control: the slot's relay_txc sums at start */
 	uint64_t start_ns;		      /* control: when the session began (monotonic) */
 	uint64_t hs_realtime_ns;	      /* control: the last handshake (wall clock) */
+	/* The connection log's (control). */
+	char name[32];		      /* the allow-list line's name, "" = none */
+	struct ox_pkt_flow ep_logged; /* the endpoint the log last said */
+	uint64_t roam_logged_ns;      /* when it last logged a roam */
+	uint32_t roams_unlogged;      /* roams since, not logged (1 a second at most) */
 };
 
 /* What one worker sealed for each session slot (the DATA it sent, their
@@ -169,6 +175,21 @@ struct srv_uapi {
 	uint64_t gets, sets, refused, dropped;
 };
 
+/* Refused initiations over one interval of the connection log: counts by
+ * reason are the counters' deltas; the sources that sent most are kept by
+ * Misra-Gries over REFUSAL_TOP slots (control thread). */
+#define REFUSAL_TOP 16
+#define REFUSAL_LOG_NS (UINT64_C(10) * 1000000000)
+struct relay_refusals {
+	uint64_t since_ns;
+	uint64_t hs_drops[OX_DROP_MAX], relay_hs_drops[RELAY_HS_MAX]; /* at its start */
+	uint64_t bad_mac1;					      /* at its start */
+	struct {
+		struct ox_src src;
+		uint32_t n;
+	} top[REFUSAL_TOP];
+};
+
 struct srv_relay {
 	struct srv_server *srv;
 	uint8_t mac1_key[OX_KEY_LEN];	 /* set at init, then read by every worker */
@@ -203,6 +224,7 @@ struct srv_relay {
 	uint64_t win_start_ns;		       /* initiation rate window */
 	uint64_t win_inits, last_win_inits;
 	bool under_load;
+	struct relay_refusals refused; /* control: the connection log's interval */
 };
 
 /*
@@ -309,6 +331,15 @@ void relay_stage_flush(struct srv_worker *w);
  * the session, for its own reads). */
 void relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t now,
 		       struct relay_peer_status *st);
+
+/* conn_log.c: the connection log (control thread), one key=value line per
+ * event under the log type ox.conn, never one per packet. */
+void conn_log_handshake(struct srv_relay *r, struct ox_session *sess, bool rekey,
+			const struct ox_pkt_flow *from);
+void conn_log_roam(struct srv_relay *r, struct ox_session *sess, uint64_t now);
+void conn_log_end(struct srv_relay *r, struct ox_session *sess, const char *why, uint64_t now);
+void conn_log_refused(struct srv_relay *r, const struct ox_src *src);
+void conn_log_interval(struct srv_relay *r, uint64_t now, bool last);
 
 /* relay_ctl.c: read the allow-list file again (SIGHUP, `wg set`).
  * @return 0, or -errno with the previous list kept (logged). */

@@ -123,10 +123,12 @@ relay_session_released(struct ox_session *sess, void *arg)
  * grace period later (relay_session_released), when no worker can hold it.
  */
 static void
-remove_session(struct srv_relay *r, struct ox_session *sess)
+remove_session(struct srv_relay *r, struct ox_session *sess, const char *why)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
 	int32_t pos;
+
+	conn_log_end(r, sess, why, ox_mono_ns());
 
 	while (rs->n_idx > 0)
 		rte_hash_del_key(r->by_index, &rs->idx[--rs->n_idx]);
@@ -224,6 +226,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	uint8_t *payload;
 	uint32_t idx;
 	void *data;
+	bool rekey = false;
 	int ret;
 
 	pkt_unmark(r, m, &p);
@@ -251,6 +254,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	}
 	if (ret < 0) {
 		r->hs_drops[-ret]++;
+		conn_log_refused(r, &src);
 		if (ret == -OX_DROP_PSK_WIREGUARD_ONLY && !resp.peer->refusal_said) {
 			resp.peer->refusal_said = true;
 			SRV_LOG(WARNING,
@@ -280,10 +284,11 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		sess = data;
 		/* A key that comes back with the other protocol starts over. */
 		if (((struct relay_sess *)ox_session_priv(sess))->proto != pi) {
-			remove_session(r, sess);
+			remove_session(r, sess, "protocol_changed");
 			sess = NULL;
 		} else {
 			r->hs_rekey++;
+			rekey = true;
 		}
 	}
 	if (sess == NULL) {
@@ -328,6 +333,12 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 	r->hs_ok++;
 	r->hs_by_proto[pi]++;
 	rs->hs_realtime_ns = realtime_ns();
+	{
+		struct ox_pkt_flow from;
+
+		ox_pkt_flow_reply(&from, &p);
+		conn_log_handshake(r, sess, rekey, &from);
+	}
 	__atomic_store_n(&in->busy, 1, __ATOMIC_RELEASE);
 	ox_pkt_reply(&p);
 	ox_pkt_finish(&p, (uint16_t)ret);
@@ -440,7 +451,7 @@ end_stale_sessions(struct srv_relay *r)
 	void *data;
 	uint32_t iter = 0;
 	struct ox_session *gone[CTRL_BURST];
-	const char *why[CTRL_BURST];
+	const char *why[CTRL_BURST], *why_key[CTRL_BURST];
 	struct ox_tunnel_addr a;
 	unsigned int n, i;
 
@@ -453,16 +464,18 @@ end_stale_sessions(struct srv_relay *r)
 
 			if (ox_allowlist_find(&r->allow, key) == NULL) {
 				why[n] = "key no longer on the allow-list";
+				why_key[n] = "removed";
 				gone[n++] = sess;
 			} else if (ox_addrpool_find(r->pool, key, &a) != 0 ||
 				   a.v4 != sess->addr.v4 || memcmp(a.v6, sess->addr.v6, 16) != 0) {
 				why[n] = "its tunnel addresses changed";
+				why_key[n] = "addresses_changed";
 				gone[n++] = sess;
 			}
 		}
 		for (i = 0; i < n; i++) {
 			SRV_LOG(INFO, "session %#x ended: %s", gone[i]->index, why[i]);
-			remove_session(r, gone[i]);
+			remove_session(r, gone[i], why_key[i]);
 		}
 	} while (n == CTRL_BURST);
 }
@@ -561,7 +574,7 @@ reap_idle(struct srv_relay *r, uint64_t now)
 		for (i = 0; i < n; i++) {
 			SRV_LOG(INFO, "session %#x ended: idle for %u s", gone[i]->index,
 				r->srv->conf.idle_timeout);
-			remove_session(r, gone[i]);
+			remove_session(r, gone[i], "idle");
 			r->reaped++;
 		}
 	} while (n == CTRL_BURST);
@@ -621,11 +634,16 @@ relay_control(struct srv_server *srv)
 				if (sess != NULL) {
 					SRV_LOG(INFO, "session %#x ended by its client",
 						sess->index);
-					remove_session(r, sess);
+					remove_session(r, sess, "client");
 				}
 				break;
 			case EV_RETIRE:
 				index_retire(r, v);
+				break;
+			case EV_ROAM:
+				sess = ox_sessions_by_index(srv->sessions, v);
+				if (sess != NULL)
+					conn_log_roam(r, sess, now);
 				break;
 			}
 		}
@@ -636,6 +654,7 @@ relay_control(struct srv_server *srv)
 	}
 	srv_exit_watch_poll(srv, &r->exitw, &r->policy, &r->gw, r->rcu, now);
 	relay_uapi_poll(r, now);
+	conn_log_interval(r, now, false);
 	if (now - r->last_reap_ns > 1000000000u) {
 		char err[256];
 

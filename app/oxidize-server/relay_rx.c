@@ -264,6 +264,10 @@ owner_opened(struct srv_worker *w, struct relay_open_slot *slot, const struct ox
 	if (unlikely(memcmp(&ep, &rs->ep, sizeof(ep)) != 0)) {
 		relay_ep_write(rs, &ep);
 		srv_ctr_add(&w->stats.relay[RELAY_ROAMED], 1);
+		/* For the connection log; lost with a full ring (counted). */
+		if (rte_ring_mp_enqueue(w->relay->events,
+					(void *)((uintptr_t)EV_ROAM << 32 | sess->index)) != 0)
+			srv_ctr_add(&w->stats.dp_drops[SRV_DP_DROP_EVENT_QUEUE_FULL], 1);
 	}
 	if (what == RELAY_OPEN_EMPTY) {
 		srv_ctr_add(&w->stats.relay[RELAY_KEY_CONFIRM], 1);

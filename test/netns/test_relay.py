@@ -189,6 +189,35 @@ def case_protocol(tb, binary, keys):
     nc.check(rel["hs_drop_unknown_peer"] >= 1, "the refused key counted as unknown_peer")
     HANDOFFS[0] = stats(srv)["handoff"]
     check_stop(tb, srv)
+    check_conn_log(srv.log, a_pub)
+
+
+def check_conn_log(log, a_pub):
+    """The connection log: one key=value line per event (handshake, roam,
+    end with its duration and bytes, refusals summed), none per packet."""
+    lines = [ln for ln in log.splitlines() if " conn event=" in ln]
+    kv = [dict(f.split("=", 1) for f in ln.split(" conn ", 1)[1].split() if "=" in f)
+          for ln in lines]
+    mine = [d for d in kv if d.get("key") == a_pub]
+    new = [d for d in mine if d["event"] == "handshake" and d["kind"] == "new"]
+    nc.check(new and new[0]["peer"] == "alice" and new[0]["proto"] == "oxtunnel" and
+             new[0]["endpoint"].startswith(otb.client_ip(0) + ":"),
+             "conn log: alice's first handshake (peer, protocol, endpoint): %s" % new[:1])
+    nc.check(any(d["event"] == "handshake" and d["kind"] == "rekey" for d in mine),
+             "conn log: her rekeys")
+    roam = [d for d in mine if d["event"] == "roam"]
+    nc.check(roam and roam[0]["from"] != roam[0]["to"],
+             "conn log: a roam, old and new endpoint: %s" % roam[:1])
+    end = [d for d in mine if d["event"] == "end"]
+    nc.check(end and end[-1]["why"] == "client" and float(end[-1]["duration_s"]) > 0 and
+             int(end[-1]["rx_bytes"]) > 0 and int(end[-1]["tx_bytes"]) > 0,
+             "conn log: the session's end, why, how long, bytes each way: %s" % end[-1:])
+    refused = [d for d in kv if d["event"] == "refused"]
+    nc.check(refused and "unknown_peer" in refused[0]["reasons"] and
+             refused[0]["top"].startswith(otb.client_ip(0)),
+             "conn log: refusals summed per interval, by reason and source: %s" % refused[:1])
+    nc.check(len(lines) < 100, "conn log: %d lines for the whole run, none per packet"
+             % len(lines))
 
 
 HANDOFFS = [0]

@@ -302,6 +302,14 @@ def check_wg_set(tb, srv, name, newp, spub, allow, endpoint):
              newp.pub not in text(),
              "wg set ... remove: its session ends at once (%d -> %d), its line is gone"
              % (sessions, after))
+    time.sleep(0.2)
+    ended = [ln for ln in srv.log.splitlines()
+             if " conn event=end " in ln and "key=%s " % newp.pub in ln]
+    began = [ln for ln in srv.log.splitlines()
+             if " conn event=handshake kind=new " in ln and "key=%s " % newp.pub in ln]
+    nc.check(began and "proto=wireguard" in began[0] and ended and "why=removed" in ended[0],
+             "conn log: its handshake (proto=wireguard) and its end (why=removed): %s"
+             % ended[:1])
     newp.down()
     before = text()
     conf = wg("showconf", name).stdout
