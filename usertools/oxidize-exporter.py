@@ -7,6 +7,7 @@ Serves the server's telemetry (/oxidize/stats, /oxidize/ports, /oxidize/xdp,
 Debian's python3-prometheus-client:
 
   oxidize-exporter.py [--file-prefix oxidize] [--listen 127.0.0.1:9851] [--once]
+                      [--peer-series N]
 
 Metrics: oxidize_rx_packets_total, oxidize_tx_packets_total, *_bytes_total,
 oxidize_echo_total, oxidize_busy_cycles_total and oxidize_drops_total{reason}
@@ -17,8 +18,11 @@ as a relay also oxidize_relay_packets_total{lcore,what} (decrypted, to_tap,
 from_tap, client_to_client, ...), from /oxidize/relay oxidize_sessions,
 oxidize_handshakes_total{kind}, oxidize_cookies_sent_total,
 oxidize_handshake_drops_total{reason}, oxidize_under_load,
-oxidize_allowlist_keys; oxidize_up 0/1. Each scrape asks the server anew;
-nothing is cached.
+oxidize_allowlist_keys; per peer, for the first --peer-series (100) listed
+peers only, oxidize_peer_{rx,tx}_{packets,bytes}_total{peer,key},
+oxidize_peer_connected and oxidize_peer_last_handshake_seconds (from
+/oxidize/peers, read page by page); oxidize_up 0/1. Each scrape asks the
+server anew; nothing is cached.
 """
 
 import argparse
@@ -27,7 +31,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from oxidize_telemetry import query  # noqa: E402
+from oxidize_telemetry import peers, query  # noqa: E402
 
 try:
     from prometheus_client import start_http_server
@@ -55,8 +59,43 @@ RELAY_COUNTERS = ("decrypted", "to_tap", "from_tap", "client_to_client", "keepal
 class OxidizeCollector:
     """Asks the server at every scrape."""
 
-    def __init__(self, prefix):
+    def __init__(self, prefix, peer_series=100):
         self.prefix = prefix
+        self.peer_series = peer_series
+
+    def peers(self, rel):
+        """The first peer_series listed peers (/oxidize/peers, page by page)."""
+        if not rel.get("allowlist_keys") or self.peer_series <= 0:
+            return []
+        return list(peers(self.prefix, self.peer_series).items())
+
+    def peer_metrics(self, rel):
+        """Per-peer series, for the first --peer-series peers only: a relay
+        of a million peers is read through /oxidize/peers, not scraped."""
+        try:
+            peers = self.peers(rel)
+        except (OSError, ValueError, KeyError):
+            return
+        labels = ["peer", "key"]
+        fams = {k: CounterMetricFamily(n, h, labels=labels) for k, n, h in (
+            ("rx_pkts", "oxidize_peer_rx_packets", "DATA opened from the peer"),
+            ("rx_bytes", "oxidize_peer_rx_bytes", "Datagram bytes opened from the peer"),
+            ("tx_pkts", "oxidize_peer_tx_packets", "DATA sealed for the peer"),
+            ("tx_bytes", "oxidize_peer_tx_bytes", "Datagram bytes sealed for the peer"))}
+        conn = GaugeMetricFamily("oxidize_peer_connected", "1 while the peer has a session",
+                                 labels=labels)
+        hs = GaugeMetricFamily("oxidize_peer_last_handshake_seconds",
+                               "Unix time of the peer's last handshake (0: none)",
+                               labels=labels)
+        for key, p in peers:
+            lv = [p.get("name", "-"), key]
+            conn.add_metric(lv, p.get("connected", 0))
+            hs.add_metric(lv, p.get("last_handshake", 0))
+            for k, f in fams.items():
+                f.add_metric(lv, p.get(k, 0))
+        yield conn
+        yield hs
+        yield from fams.values()
 
     def collect(self):
         up = GaugeMetricFamily("oxidize_up", "1 if the server's telemetry answered")
@@ -133,6 +172,7 @@ class OxidizeCollector:
                 if k.startswith("hs_drop_"):
                     m.add_metric([k[len("hs_drop_"):]], v)
             yield m
+            yield from self.peer_metrics(rel)
         labels = ["port", "iface", "queue", "mode", "umem", "xdp"]
         for key, name, help_ in (("rx_pkts", "oxidize_port_rx_packets",
                                   "Datagrams received on the port"),
@@ -156,8 +196,10 @@ def main():
     ap.add_argument("--file-prefix", default="oxidize", help="the server's EAL --file-prefix")
     ap.add_argument("--listen", default="127.0.0.1:9851", help="address:port to serve on")
     ap.add_argument("--once", action="store_true", help="print one scrape and exit")
+    ap.add_argument("--peer-series", type=int, default=100,
+                    help="per-peer series for the first N listed peers (default 100, 0: none)")
     args = ap.parse_args()
-    REGISTRY.register(OxidizeCollector(args.file_prefix))
+    REGISTRY.register(OxidizeCollector(args.file_prefix, args.peer_series))
     if args.once:
         sys.stdout.write(generate_latest(REGISTRY).decode())
         return 0

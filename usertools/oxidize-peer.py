@@ -9,6 +9,7 @@
                   [--out FILE] [--qr] [--reload-pid PID | --no-reload]
   oxidize-peer.py remove NAME|KEY [--config FILE] [--allow FILE]
                   [--reload-pid PID | --no-reload]
+  oxidize-peer.py list [--prefix oxidize] [--all] [--json]
 
 add makes a key pair (or takes the peer's public key with --pubkey), gives
 the peer fixed tunnel addresses (--address/--address6, else the first ones
@@ -26,6 +27,10 @@ wg-quick take: a newline or a stray '=' is refused, never printed.
 
 remove deletes the peer's line (by name or key) and reloads the same way.
 
+list shows the running relay's peers with a session (--all: every listed
+key): name, key, protocol, address, endpoint, time since the last
+handshake, bytes each way; from its telemetry socket, page by page.
+
 The relay's key, allow-list, port and pools come from --config (the
 server's INI, section [server]) unless given; the allow-list is rewritten
 whole (a temporary file renamed over it), keeping its mode, less group
@@ -37,6 +42,7 @@ import argparse
 import base64
 import configparser
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -44,6 +50,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -337,10 +344,49 @@ def cmd_remove(args):
     reload_relay(args)
 
 
+def human(n):
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return ("%d %s" if unit == "B" else "%.1f %s") % (n, unit)
+        n /= 1024.0
+
+
+def ago(t):
+    if not t:
+        return "-"
+    s = int(time.time()) - int(t)
+    return "%ds" % s if s < 120 else "%dm" % (s // 60) if s < 7200 else "%dh" % (s // 3600)
+
+
+def cmd_list(args):
+    """The running relay's peers, from its telemetry (/oxidize/peers)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from oxidize_telemetry import peers
+    try:
+        rows = sorted(peers(args.prefix).items(), key=lambda kv: kv[1]["name"])
+    except (OSError, ValueError, KeyError) as e:
+        die("the relay's telemetry (--prefix %s): %s" % (args.prefix, e))
+    if args.json:
+        print(json.dumps(dict(rows)))
+        return
+    fmt = "%-16s %-44s %-9s %-15s %-22s %6s %10s %10s"
+    print(fmt % ("NAME", "KEY", "PROTOCOL", "ADDRESS", "ENDPOINT", "SHAKE", "RX", "TX"))
+    for key, p in rows:
+        if not p.get("connected") and not args.all:
+            continue
+        print(fmt % (p["name"], key, p.get("proto", "-"), p.get("v4", "-"),
+                     p.get("endpoint", "-"), ago(p.get("last_handshake")),
+                     human(p.get("rx_bytes", 0)), human(p.get("tx_bytes", 0))))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("list")
+    p.add_argument("--prefix", default="oxidize", help="the relay's EAL --file-prefix")
+    p.add_argument("--all", action="store_true", help="listed peers without a session too")
+    p.add_argument("--json", action="store_true", help="one JSON object, key: status")
     for name in ("add", "remove"):
         p = sub.add_parser(name)
         p.add_argument("--config", help="the relay's INI file (section [server])")
@@ -370,6 +416,8 @@ def main():
     args = ap.parse_args()
     if args.cmd == "add":
         cmd_add(args)
+    elif args.cmd == "list":
+        cmd_list(args)
     else:
         cmd_remove(args)
 

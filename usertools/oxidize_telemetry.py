@@ -18,7 +18,8 @@ def query(prefix, cmds, timeout=5.0):
         s.recv(65536)
         for cmd in cmds:
             s.send(cmd.encode())
-            out[cmd] = json.loads(s.recv(1 << 20).decode())[cmd]
+            # The answer is keyed by the command without its parameters.
+            out[cmd] = json.loads(s.recv(1 << 20).decode())[cmd.split(",", 1)[0]]
     finally:
         s.close()
     return out
@@ -27,3 +28,22 @@ def query(prefix, cmds, timeout=5.0):
 def command(prefix, cmd, timeout=5.0):
     """One command; its result."""
     return query(prefix, [cmd], timeout)[cmd]
+
+
+def peers_page(page):
+    """An /oxidize/peers answer as (the peers in it, {key: status}, and
+    where the next page starts, -1 at the end)."""
+    peers = {v["key"]: v for k, v in page.items() if k.startswith("peer_")}
+    return peers, page.get("next", -1)
+
+
+def peers(prefix, limit=None, timeout=5.0):
+    """Every listed peer of the relay (or the first `limit`), page by page:
+    {key: status}."""
+    out, start = {}, 0
+    while start >= 0 and (limit is None or len(out) < limit):
+        got, start = peers_page(command(prefix, "/oxidize/peers,%d" % start, timeout))
+        out.update(got)
+    if limit is not None:
+        out = dict(list(out.items())[:limit])
+    return out

@@ -190,6 +190,22 @@ struct relay_refusals {
 	} top[REFUSAL_TOP];
 };
 
+/* /oxidize/peers: the telemetry thread asks, the control thread (which
+ * owns the allow-list and the sessions) answers into its rte_tel_data. */
+#define PEERS_PAGE 32
+enum peers_req_state {
+	PEERS_IDLE = 0,
+	PEERS_ASKED,	 /* telemetry: start and d are set */
+	PEERS_BUSY,	 /* control: filling d */
+	PEERS_DONE,	 /* control: d filled */
+	PEERS_CANCELLED, /* telemetry gave up waiting; control leaves d alone */
+};
+struct relay_peers_req {
+	uint32_t state; /* enum peers_req_state, atomic */
+	uint32_t start;
+	struct rte_tel_data *d;
+};
+
 struct srv_relay {
 	struct srv_server *srv;
 	uint8_t mac1_key[OX_KEY_LEN];	 /* set at init, then read by every worker */
@@ -225,6 +241,7 @@ struct srv_relay {
 	uint64_t win_inits, last_win_inits;
 	bool under_load;
 	struct relay_refusals refused; /* control: the connection log's interval */
+	struct relay_peers_req peers_req;
 };
 
 /*
@@ -340,6 +357,9 @@ void conn_log_roam(struct srv_relay *r, struct ox_session *sess, uint64_t now);
 void conn_log_end(struct srv_relay *r, struct ox_session *sess, const char *why, uint64_t now);
 void conn_log_refused(struct srv_relay *r, const struct ox_src *src);
 void conn_log_interval(struct srv_relay *r, uint64_t now, bool last);
+
+/* telemetry.c: answer a pending /oxidize/peers (control thread). */
+void relay_peers_answer(struct srv_relay *r, uint64_t now);
 
 /* relay_ctl.c: read the allow-list file again (SIGHUP, `wg set`).
  * @return 0, or -errno with the previous list kept (logged). */

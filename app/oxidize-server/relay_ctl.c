@@ -654,6 +654,7 @@ relay_control(struct srv_server *srv)
 	}
 	srv_exit_watch_poll(srv, &r->exitw, &r->policy, &r->gw, r->rcu, now);
 	relay_uapi_poll(r, now);
+	relay_peers_answer(r, now);
 	conn_log_interval(r, now, false);
 	if (now - r->last_reap_ns > 1000000000u) {
 		char err[256];

@@ -13,10 +13,15 @@
  * Read with usertools/dpdk-telemetry.py -f <file-prefix>. Counters are
  * single-writer per lcore; this reader sums them.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <rte_cycles.h>
 #include <rte_mempool.h>
 #include <rte_telemetry.h>
 
@@ -276,6 +281,129 @@ tel_health(const char *cmd __rte_unused, const char *params __rte_unused, struct
 	return 0;
 }
 
+/*
+ * /oxidize/peers[,START]: every listed key from START on, PEERS_PAGE at a
+ * time (a million peers read page by page, "next" says where), each with
+ * its name, protocol, endpoint, addresses, last handshake, session age and
+ * counters. The allow-list and the sessions are the control thread's: this
+ * thread leaves it the request and waits (2 s at most) for its answer.
+ */
+static pthread_mutex_t peers_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int
+tel_peers(const char *cmd __rte_unused, const char *params, struct rte_tel_data *d)
+{
+	struct srv_relay *r = tel_srv->relay;
+	struct relay_peers_req *q;
+	uint32_t want = PEERS_CANCELLED, state;
+	unsigned long start = 0;
+	char *end = NULL;
+	int i;
+
+	if (r == NULL)
+		return -ENOTSUP;
+	if (params != NULL && params[0] != '\0') {
+		start = strtoul(params, &end, 10);
+		if (end == params || *end != '\0' || start > UINT32_MAX)
+			return -EINVAL;
+	}
+	q = &r->peers_req;
+	pthread_mutex_lock(&peers_lock);
+	rte_tel_data_start_dict(d);
+	q->d = d;
+	q->start = (uint32_t)start;
+	__atomic_store_n(&q->state, PEERS_ASKED, __ATOMIC_RELEASE);
+	for (i = 0; i < 2000; i++) {
+		state = __atomic_load_n(&q->state, __ATOMIC_ACQUIRE);
+		if (state == PEERS_DONE)
+			break;
+		rte_delay_us_sleep(1000);
+	}
+	/* Not taken in time (a stalled control thread): cancelled, unless the
+	 * control thread is filling d now, which it finishes. */
+	if (state != PEERS_DONE) {
+		uint32_t asked = PEERS_ASKED;
+
+		if (!__atomic_compare_exchange_n(&q->state, &asked, want, false, __ATOMIC_ACQ_REL,
+						 __ATOMIC_ACQUIRE))
+			while (__atomic_load_n(&q->state, __ATOMIC_ACQUIRE) != PEERS_DONE)
+				rte_delay_us_sleep(100);
+	}
+	state = __atomic_load_n(&q->state, __ATOMIC_ACQUIRE);
+	__atomic_store_n(&q->state, PEERS_IDLE, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&peers_lock);
+	return state == PEERS_DONE ? 0 : -ETIMEDOUT;
+}
+
+static void
+peer_dict(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, struct rte_tel_data *c)
+{
+	struct relay_peer_status st;
+	struct ox_tunnel_addr a;
+	char s4[INET_ADDRSTRLEN] = "", s6[INET6_ADDRSTRLEN] = "", ep[64] = "";
+	void *data;
+	uint32_t v4;
+
+	rte_tel_data_start_dict(c);
+	rte_tel_data_add_dict_string(c, "name", e->name[0] ? e->name : "-");
+	if (ox_addrpool_find(r->pool, e->key, &a) == 0) {
+		v4 = htonl(a.v4);
+		inet_ntop(AF_INET, &v4, s4, sizeof(s4));
+		inet_ntop(AF_INET6, a.v6, s6, sizeof(s6));
+	}
+	rte_tel_data_add_dict_string(c, "v4", s4);
+	rte_tel_data_add_dict_string(c, "v6", s6);
+	if (rte_hash_lookup_data(r->by_key, e->key, &data) < 0) {
+		rte_tel_data_add_dict_u64(c, "connected", 0);
+		return;
+	}
+	relay_peer_status(r, data, now, &st);
+	inet_ntop(st.ep.ipv6 ? AF_INET6 : AF_INET, st.ep.dst_ip, s6, sizeof(s6));
+	snprintf(ep, sizeof(ep), st.ep.ipv6 ? "[%s]:%u" : "%s:%u", s6,
+		 (unsigned int)ntohs(st.ep.dst_port));
+	rte_tel_data_add_dict_u64(c, "connected", 1);
+	rte_tel_data_add_dict_string(c, "proto", relay_protos[st.proto]->name);
+	rte_tel_data_add_dict_string(c, "endpoint", ep);
+	rte_tel_data_add_dict_u64(c, "last_handshake", st.hs_realtime_ns / 1000000000u);
+	rte_tel_data_add_dict_u64(c, "age_s", st.age_ns / 1000000000u);
+	rte_tel_data_add_dict_u64(c, "rx_pkts", st.rx_pkts);
+	rte_tel_data_add_dict_u64(c, "rx_bytes", st.rx_bytes);
+	rte_tel_data_add_dict_u64(c, "tx_pkts", st.tx_pkts);
+	rte_tel_data_add_dict_u64(c, "tx_bytes", st.tx_bytes);
+}
+
+void
+relay_peers_answer(struct srv_relay *r, uint64_t now)
+{
+	struct relay_peers_req *q = &r->peers_req;
+	uint32_t asked = PEERS_ASKED, i, end;
+	char key[OX_KEY_B64_LEN + 1];
+
+	if (__atomic_load_n(&q->state, __ATOMIC_ACQUIRE) != PEERS_ASKED ||
+	    !__atomic_compare_exchange_n(&q->state, &asked, PEERS_BUSY, false, __ATOMIC_ACQ_REL,
+					 __ATOMIC_ACQUIRE))
+		return;
+	end = q->start + PEERS_PAGE < r->allow.n ? q->start + PEERS_PAGE : r->allow.n;
+	rte_tel_data_add_dict_u64(q->d, "total", r->allow.n);
+	rte_tel_data_add_dict_u64(q->d, "start", q->start);
+	rte_tel_data_add_dict_int(q->d, "next", end < r->allow.n ? (int)end : -1);
+	/* One dict per peer, named by its allow-list position: a base64 key
+	 * is no telemetry name ('+', '/', '='), and DPDK nests one level. */
+	for (i = q->start; i < end; i++) {
+		struct rte_tel_data *c = rte_tel_data_alloc();
+		char name[32];
+
+		if (c == NULL)
+			break;
+		peer_dict(r, &r->allow.e[i], now, c);
+		ox_key_to_base64(key, r->allow.e[i].key);
+		rte_tel_data_add_dict_string(c, "key", key);
+		snprintf(name, sizeof(name), "peer_%u", i);
+		rte_tel_data_add_dict_container(q->d, name, c, 0);
+	}
+	__atomic_store_n(&q->state, PEERS_DONE, __ATOMIC_RELEASE);
+}
+
 int
 srv_telemetry_register(struct srv_server *srv)
 {
@@ -301,6 +429,11 @@ srv_telemetry_register(struct srv_server *srv)
 		ret = rte_telemetry_register_cmd(
 			"/oxidize/health", tel_health,
 			"Returns healthy (1/0) and the reasons it is not. No parameters");
+	if (ret == 0)
+		ret = rte_telemetry_register_cmd(
+			"/oxidize/peers", tel_peers,
+			"Returns a page of listed peers from START, with status and counters; "
+			"next: the next page's START (-1: none). Parameter: START");
 	return ret;
 }
 

@@ -104,8 +104,12 @@ def run(tb, server, perf, client, d):
     with open(os.path.join(d, "server.pub")) as f:
         spub = f.read().strip()
     kv, vpub = otb.keygen(client, d, "victim")
+    import base64
     with open(os.path.join(d, "allow"), "a") as f:
         f.write("%s victim\n" % vpub)
+        # Listed keys that never connect: /oxidize/peers takes two pages.
+        for i in range(24):
+            f.write("%s idle%d\n" % (base64.b64encode(os.urandom(32)).decode(), i))
     # The worker on cpu 0; the control thread shares cpu 1 with the loads.
     srv = nc.Server(tb, server, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0", "--key",
                                  os.path.join(d, "server.key"), "--allow",
@@ -213,6 +217,18 @@ def run(tb, server, perf, client, d):
                 rel1["cookies_sent"] - rel0["cookies_sent"], out.get("data", {}).get("sent"),
                 probes.get("received")))
 
+    # Per-peer status, page by page (32 a page).
+    seen, start, nexts = {}, 0, []
+    while start >= 0 and len(nexts) < 10:
+        got, start = nc.oxt.peers_page(nc.telemetry(srv.prefix, "/oxidize/peers,%d" % start))
+        seen.update(got)
+        nexts.append(start)
+    busy = [p for p in seen.values() if p.get("connected") and p.get("rx_bytes", 0) > 0 and
+            p.get("tx_bytes", 0) > 0 and p.get("proto") == "oxtunnel"]
+    nc.check(len(seen) == 41 and nexts == [32, -1] and len(busy) >= 16 and
+             sum(1 for p in seen.values() if not p.get("connected")) == 24,
+             "/oxidize/peers: 41 listed peers in pages of 32 (next %s), the 16 that sent DATA "
+             "with bytes each way (%d), 24 never connected" % (nexts, len(busy)))
     pid = nc.server_pid(tb)
     names = threads(pid)
     worker = next((tid for n, tid in names.items()

@@ -229,6 +229,23 @@ def check_wg_show(tb, srv, name, wg, spub, apub):
     nc.check(q is not None and int(q[5]) >= int(p[5]) + 5 * 124 and int(q[6]) >= int(p[6]) +
              5 * 124, "5 pings later its transfer grew: rx %s -> %s, tx %s -> %s"
              % (p[5], q and q[5], p[6], q and q[6]))
+    tel = nc.oxt.peers(srv.prefix).get(wg_pub, {})
+    nc.check(tel.get("connected") == 1 and tel.get("proto") == "wireguard" and
+             tel.get("endpoint") == q[2] and tel.get("rx_bytes", 0) >= int(q[5]) and
+             tel.get("v4") == q[3].split("/")[0],
+             "/oxidize/peers says the same of it: %s" % tel)
+    out = subprocess.run([PEER, "list", "--prefix", srv.prefix], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    every = subprocess.run([PEER, "list", "--all", "--prefix", srv.prefix],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    nc.check(out.returncode == 0 and wg_pub in out.stdout and "wireguard" in out.stdout and
+             "alice" not in out.stdout and "alice" in every.stdout,
+             "oxidize-peer.py list shows the connected peers, --all the listed ones too:\n%s%s"
+             % (every.stdout, out.stderr))
+    text = nc.scrape_exporter(tb, srv.prefix)
+    nc.check(re.search(r'^oxidize_peer_rx_bytes_total\{key="%s",peer="wgpeer"\} [1-9]'
+                       % re.escape(wg_pub), text, re.M) is not None,
+             "the exporter has the peer's series (oxidize_peer_rx_bytes_total)")
     conf = subprocess.run(["wg", "showconf", name], stdout=subprocess.PIPE, text=True).stdout
     nc.check("[Interface]" in conf and "PrivateKey = " in conf and
              "PublicKey = %s" % wg_pub in conf,
