@@ -20,7 +20,7 @@ set -euo pipefail
 
 OX_DPDK_PREFIX=${OX_DPDK_PREFIX:-/opt/oxidize/dpdk}
 OX_SRC_CACHE=${OX_SRC_CACHE:-/var/cache/oxidize}
-HUGEPAGES=1536		# 2 MB pages: 3 GB: tests, demo and a relay with 1M sessions (2,402 MB measured with 2 queues)
+HUGEPAGES=1536		# 2 MB pages: 3 GB: tests, demo and a relay with 1M sessions (2,648 MB measured with 2 queues)
 BUILD_DPDK=1
 QUIET=0
 
