@@ -60,6 +60,16 @@ static void __attribute__((format(printf, 2, 3))) put(struct outbuf *o, const ch
 
 	if (o->failed)
 		return;
+	/* A buffer before the first vsnprintf: no arithmetic on NULL. */
+	if (o->b == NULL) {
+		o->b = malloc(4096);
+		if (o->b == NULL) {
+			o->failed = true;
+			return;
+		}
+		o->cap = 4096;
+		o->len = 0;
+	}
 	for (;;) {
 		va_start(ap, fmt);
 		n = vsnprintf(o->b + o->len, o->cap - o->len, fmt, ap);
@@ -72,7 +82,7 @@ static void __attribute__((format(printf, 2, 3))) put(struct outbuf *o, const ch
 			o->len += (size_t)n;
 			return;
 		}
-		size_t cap = o->cap ? o->cap * 2 : 4096;
+		size_t cap = o->cap * 2;
 		char *nb;
 
 		while (cap - o->len <= (size_t)n)
