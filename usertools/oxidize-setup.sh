@@ -27,6 +27,9 @@ QUIET=0
 # Drivers in the rebuilt DPDK: virtual devices for the testbed, the native
 # PMDs a bare-metal operator needs, and nothing else.
 DPDK_DRIVERS=bus/pci,bus/vdev,mempool/ring,net/af_xdp,net/i40e,net/ice,net/ixgbe,net/null,net/ring,net/tap
+# Its applications: testpmd (the benchmark's floors) and dumpcap, which
+# captures a running relay's ports and must come from the same build.
+DPDK_APPS=test-pmd,dumpcap
 
 PACKAGES=(
 	ansible-core
@@ -65,6 +68,7 @@ PACKAGES=(
 	python3-pyelftools
 	qrencode
 	shellcheck
+	tcpdump
 	wireguard-go
 	wireguard-tools
 	xdp-tools
@@ -154,7 +158,7 @@ pmd_lacks_shared_umem() {
 }
 
 dpdk_build_id() {
-	echo "v1 $1 $DPDK_DRIVERS -DRTE_NET_AF_XDP_SHARED_UMEM" \
+	echo "v2 $1 $DPDK_DRIVERS apps=$DPDK_APPS -DRTE_NET_AF_XDP_SHARED_UMEM" \
 		"$(dpkg-query -W -f='${Version}' libbpf-dev libxdp-dev | tr '\n' ' ')"
 }
 
@@ -193,7 +197,7 @@ build_dpdk() {
 	(cd "$src" &&
 	 meson setup "$OX_SRC_CACHE/build" --prefix="$OX_DPDK_PREFIX" --libdir=lib \
 		-Dbuildtype=release -Dplatform=generic -Dtests=false -Denable_docs=false \
-		-Dexamples= -Denable_apps=test-pmd -Denable_drivers="$DPDK_DRIVERS" \
+		-Dexamples= -Denable_apps="$DPDK_APPS" -Denable_drivers="$DPDK_DRIVERS" \
 		-Dc_args=-DRTE_NET_AF_XDP_SHARED_UMEM &&
 	 ninja -C "$OX_SRC_CACHE/build" &&
 	 ninja -C "$OX_SRC_CACHE/build" install) > "$OX_SRC_CACHE/build.log" 2>&1 ||
