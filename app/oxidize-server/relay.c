@@ -233,6 +233,7 @@ relay_free(struct srv_server *srv)
 		return;
 	/* The refusals of the last, short interval are told too. */
 	conn_log_interval(r, ox_mono_ns(), true);
+	__atomic_store_n(&srv->load_bits, 0, __ATOMIC_RELAXED);
 	for (i = 0; i < srv->n_workers; i++) {
 		struct srv_worker *w = srv->workers[i];
 

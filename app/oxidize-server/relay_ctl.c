@@ -605,6 +605,12 @@ relay_control(struct srv_server *srv)
 			r->win_inits * 10 > srv->conf.hs_load_pps;
 	if (r->under_load)
 		r->under_load_polls++;
+	__atomic_store_n(&srv->load_bits,
+			 (r->under_load ? SRV_LOAD_COOKIES : 0) |
+				 (rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 2
+					  ? SRV_LOAD_HS_QUEUE
+					  : 0),
+			 __ATOMIC_RELAXED);
 	n = rte_ring_sc_dequeue_burst(r->hs_ring, (void **)ms, CTRL_BURST, NULL);
 	work = n;
 	r->win_inits += n;

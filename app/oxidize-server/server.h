@@ -26,6 +26,11 @@ extern int srv_server_logtype;
 #define SRV_LOG(level, fmt, ...) \
 	rte_log(RTE_LOG_##level, srv_server_logtype, "oxidize: " fmt "\n", ##__VA_ARGS__)
 
+/* Why the relay is under load (srv_server.load_bits): kept on the server,
+ * which outlives the relay, so that health never reads a relay being freed. */
+#define SRV_LOAD_COOKIES 1u  /* initiations above --hs-load-pps: cookies required */
+#define SRV_LOAD_HS_QUEUE 2u /* the handshake queue over half full */
+
 #define SRV_MAX_BURST 512
 #define SRV_MAX_QUEUES 128 /* (port, queue) pairs one server drives */
 #define SRV_PREFETCH_AHEAD 4
@@ -233,6 +238,7 @@ struct srv_server {
 	struct srv_worker *workers[RTE_MAX_LCORE];
 	uint64_t start_tsc;
 	uint64_t ctl_alive_tsc;	 /* the control loop last came round (rte_rdtsc) */
+	uint32_t load_bits;	 /* SRV_LOAD_*: the relay's control thread says, health reads */
 	struct srv_relay *relay; /* NULL without --key */
 };
 

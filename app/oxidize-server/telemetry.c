@@ -260,13 +260,14 @@ tel_health(const char *cmd __rte_unused, const char *params __rte_unused, struct
 	/* Load is reported, never unhealthy: remote traffic alone must not
 	 * make a working relay withdraw itself (and its clients move, and the
 	 * attacker follow them round a fleet). */
-	if (srv->relay != NULL) {
-		const struct srv_relay *r = srv->relay;
+	{
+		/* The server's copy: the relay may be freed under us at stop. */
+		uint32_t bits = __atomic_load_n(&srv->load_bits, __ATOMIC_RELAXED);
 
-		if (__atomic_load_n(&r->under_load, __ATOMIC_RELAXED))
+		if (bits & SRV_LOAD_COOKIES)
 			why_add(load, sizeof(load), &n_load,
 				"initiations above --hs-load-pps or queued: cookies required");
-		if (rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 2)
+		if (bits & SRV_LOAD_HS_QUEUE)
 			why_add(load, sizeof(load), &n_load, "handshake queue over half full");
 	}
 	if (rte_mempool_in_use_count(srv->pool) > srv->pool->size / 10 * 9)
@@ -300,7 +301,8 @@ tel_peers(const char *cmd __rte_unused, const char *params, struct rte_tel_data 
 	char *end = NULL;
 	int i;
 
-	if (r == NULL)
+	/* A stopping server frees the relay: no request left for it then. */
+	if (r == NULL || __atomic_load_n(&srv_stop, __ATOMIC_RELAXED))
 		return -ENOTSUP;
 	if (params != NULL && params[0] != '\0') {
 		start = strtoul(params, &end, 10);

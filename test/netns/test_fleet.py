@@ -410,8 +410,10 @@ def case_anycast(tb, binary, client, anycast_py, fleet):
     print(text)
     nc.check("withdrew %s/32" % ANYCAST in text, "oxidize-anycast logged the withdrawal")
     rc = srv[0].stop()
+    if rc != 0 or "all mbufs back in the pool" not in srv[0].log:
+        print(srv[0].log[-3000:])
     nc.check(rc == 0 and "all mbufs back in the pool" in srv[0].log,
-             "the remaining relay stops cleanly")
+             "the remaining relay stops cleanly (exit %s)" % rc)
 
 
 def main():
