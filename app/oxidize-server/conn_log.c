@@ -29,16 +29,6 @@ RTE_LOG_REGISTER(srv_conn_logtype, ox.conn, INFO);
 	rte_log(RTE_LOG_INFO, srv_conn_logtype, "oxidize: conn " fmt "\n", ##__VA_ARGS__)
 
 static const char *
-ep_str(const struct ox_pkt_flow *ep, char *b, size_t len)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	inet_ntop(ep->ipv6 ? AF_INET6 : AF_INET, ep->dst_ip, a, sizeof(a));
-	snprintf(b, len, ep->ipv6 ? "[%s]:%u" : "%s:%u", a, (unsigned int)ntohs(ep->dst_port));
-	return b;
-}
-
-static const char *
 src_str(const struct ox_src *s, char *b, size_t len)
 {
 	static const uint8_t v4mapped[12] = { [10] = 0xff, [11] = 0xff };
@@ -79,7 +69,7 @@ conn_log_handshake(struct srv_relay *r, struct ox_session *sess, bool rekey,
 	rs->ep_logged = *from;
 	CONN_LOG("event=handshake kind=%s %s proto=%s endpoint=%s session=%#x v4=%s",
 		 rekey ? "rekey" : "new", who(sess, w, sizeof(w)), relay_protos[rs->proto]->name,
-		 ep_str(&rs->ep_logged, ep, sizeof(ep)), sess->index,
+		 relay_ep_str(&rs->ep_logged, ep, sizeof(ep)), sess->index,
 		 inet_ntop(AF_INET, &a, v4, sizeof(v4)));
 }
 
@@ -99,8 +89,8 @@ conn_log_roam(struct srv_relay *r, struct ox_session *sess, uint64_t now)
 		return;
 	}
 	CONN_LOG("event=roam %s from=%s to=%s unlogged=%u", who(sess, w, sizeof(w)),
-		 ep_str(&rs->ep_logged, from, sizeof(from)), ep_str(&ep, to, sizeof(to)),
-		 rs->roams_unlogged);
+		 relay_ep_str(&rs->ep_logged, from, sizeof(from)),
+		 relay_ep_str(&ep, to, sizeof(to)), rs->roams_unlogged);
 	rs->ep_logged = ep;
 	rs->roam_logged_ns = now;
 	rs->roams_unlogged = 0;
@@ -162,6 +152,15 @@ put(char *b, size_t len, size_t *off, const char *fmt, ...)
 		*off += (size_t)n;
 }
 
+/* "name:n" after the others, if n. @return n. */
+static uint64_t
+add_reason(char *b, size_t len, size_t *off, const char *name, uint64_t n)
+{
+	if (n != 0)
+		put(b, len, off, "%s%s:%llu", *off ? "," : "", name, (unsigned long long)n);
+	return n;
+}
+
 /* Every REFUSAL_LOG_NS (and at the end): what was refused, if anything. */
 void
 conn_log_interval(struct srv_relay *r, uint64_t now, bool last)
@@ -170,7 +169,7 @@ conn_log_interval(struct srv_relay *r, uint64_t now, bool last)
 	struct srv_lcore_stats sum;
 	char reasons[512] = "", top[256] = "", a[INET6_ADDRSTRLEN];
 	size_t ro = 0, to = 0;
-	uint64_t total = 0, d, bad_mac1;
+	uint64_t total = 0, bad_mac1;
 	unsigned int k, i, shown;
 
 	if (f->since_ns == 0) {
@@ -181,28 +180,15 @@ conn_log_interval(struct srv_relay *r, uint64_t now, bool last)
 		return;
 	srv_stats_sum(r->srv, &sum);
 	bad_mac1 = sum.ox_drops[OX_DROP_BAD_MAC1];
-	if (bad_mac1 > f->bad_mac1) {
-		d = bad_mac1 - f->bad_mac1;
-		total += d;
-		put(reasons, sizeof(reasons), &ro, "%sbad_mac1:%llu", ro ? "," : "",
-		    (unsigned long long)d);
-	}
-	for (k = 1; k < OX_DROP_MAX; k++) {
-		d = r->hs_drops[k] - f->hs_drops[k];
-		if (d == 0)
-			continue;
-		total += d;
-		put(reasons, sizeof(reasons), &ro, "%s%s:%llu", ro ? "," : "",
-		    ox_drop_name(-(int)k), (unsigned long long)d);
-	}
-	for (k = 0; k < RELAY_HS_MAX; k++) {
-		d = r->relay_hs_drops[k] - f->relay_hs_drops[k];
-		if (d == 0)
-			continue;
-		total += d;
-		put(reasons, sizeof(reasons), &ro, "%s%s:%llu", ro ? "," : "",
-		    relay_hs_drop_names[k], (unsigned long long)d);
-	}
+	if (bad_mac1 > f->bad_mac1)
+		total += add_reason(reasons, sizeof(reasons), &ro, "bad_mac1",
+				    bad_mac1 - f->bad_mac1);
+	for (k = 1; k < OX_DROP_MAX; k++)
+		total += add_reason(reasons, sizeof(reasons), &ro, ox_drop_name(-(int)k),
+				    r->hs_drops[k] - f->hs_drops[k]);
+	for (k = 0; k < RELAY_HS_MAX; k++)
+		total += add_reason(reasons, sizeof(reasons), &ro, relay_hs_drop_names[k],
+				    r->relay_hs_drops[k] - f->relay_hs_drops[k]);
 	/* The three busiest sources, most first. */
 	for (shown = 0; shown < 3; shown++) {
 		unsigned int best = REFUSAL_TOP;

@@ -372,6 +372,8 @@ void relay_uapi_poll(struct srv_relay *r, uint64_t now);
 
 /* relay_tx.c */
 void relay_ep_read(struct relay_sess *rs, struct ox_pkt_flow *ep);
+/* "ADDR:PORT" or "[ADDR6]:PORT" of where a flow sends (the client). */
+const char *relay_ep_str(const struct ox_pkt_flow *ep, char *b, size_t len);
 void relay_ep_write(struct relay_sess *rs, const struct ox_pkt_flow *ep);
 void relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now);
 void relay_seal_flush(struct srv_worker *w);

@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include <rte_ether.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+
 #include <rte_ip.h>
 #include <rte_udp.h>
 
@@ -30,6 +33,17 @@ relay_ep_read(struct relay_sess *rs, struct ox_pkt_flow *ep)
 		sn = rte_seqlock_read_begin(&rs->ep_lock);
 		*ep = rs->ep;
 	} while (rte_seqlock_read_retry(&rs->ep_lock, sn));
+}
+
+const char *
+relay_ep_str(const struct ox_pkt_flow *ep, char *b, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	/* The flow answers the client: its address and port are the dst. */
+	inet_ntop(ep->ipv6 ? AF_INET6 : AF_INET, ep->dst_ip, a, sizeof(a));
+	snprintf(b, len, ep->ipv6 ? "[%s]:%u" : "%s:%u", a, (unsigned int)ntohs(ep->dst_port));
+	return b;
 }
 
 void

@@ -360,9 +360,7 @@ peer_dict(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, str
 		return;
 	}
 	relay_peer_status(r, data, now, &st);
-	inet_ntop(st.ep.ipv6 ? AF_INET6 : AF_INET, st.ep.dst_ip, s6, sizeof(s6));
-	snprintf(ep, sizeof(ep), st.ep.ipv6 ? "[%s]:%u" : "%s:%u", s6,
-		 (unsigned int)ntohs(st.ep.dst_port));
+	relay_ep_str(&st.ep, ep, sizeof(ep));
 	rte_tel_data_add_dict_u64(c, "connected", 1);
 	rte_tel_data_add_dict_string(c, "proto", relay_protos[st.proto]->name);
 	rte_tel_data_add_dict_string(c, "endpoint", ep);

@@ -108,22 +108,11 @@ put_hex(struct outbuf *o, const char *key, const uint8_t k[OX_KEY_LEN])
 }
 
 static void
-put_endpoint(struct outbuf *o, const struct ox_pkt_flow *ep)
-{
-	char a[INET6_ADDRSTRLEN];
-
-	/* The flow answers the client: its address and port are the dst. */
-	inet_ntop(ep->ipv6 ? AF_INET6 : AF_INET, ep->dst_ip, a, sizeof(a));
-	put(o, ep->ipv6 ? "endpoint=[%s]:%u\n" : "endpoint=%s:%u\n", a,
-	    (unsigned int)ntohs(ep->dst_port));
-}
-
-static void
 put_peer(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, struct outbuf *o)
 {
 	struct relay_peer_status st;
 	struct ox_tunnel_addr a;
-	char s4[INET_ADDRSTRLEN], s6[INET6_ADDRSTRLEN];
+	char s4[INET_ADDRSTRLEN], s6[INET6_ADDRSTRLEN], ep[64];
 	uint32_t v4;
 	void *data;
 
@@ -131,7 +120,7 @@ put_peer(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, stru
 	put_hex(o, "preshared_key", e->psk);
 	if (rte_hash_lookup_data(r->by_key, e->key, &data) >= 0) {
 		relay_peer_status(r, data, now, &st);
-		put_endpoint(o, &st.ep);
+		put(o, "endpoint=%s\n", relay_ep_str(&st.ep, ep, sizeof(ep)));
 		put(o, "last_handshake_time_sec=%llu\nlast_handshake_time_nsec=%llu\n",
 		    (unsigned long long)(st.hs_realtime_ns / 1000000000u),
 		    (unsigned long long)(st.hs_realtime_ns % 1000000000u));
