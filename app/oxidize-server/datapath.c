@@ -130,11 +130,8 @@ handle_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m)
 		srv_drop_dp(w, m, SRV_DP_DROP_TAP_NOT_IP);
 		return;
 	}
-	if (sess == NULL) {
-		srv_drop_dp(w, m, SRV_DP_DROP_TAP_NO_SESSION);
-		return;
-	}
-	/* Sessions are made by the relay, whose hook takes the packet on. */
+	/* Sessions are made by the relay, whose hook takes the packet on (and
+	 * finds one for a subnet routed to a peer). */
 	if (w->tap_hook != NULL && w->tap_hook(w, s, m, sess))
 		return;
 	srv_drop_dp(w, m, SRV_DP_DROP_TAP_NO_SESSION);

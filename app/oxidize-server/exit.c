@@ -112,6 +112,27 @@ allow_pools(struct ox_policy *p, const struct ox_addrpool_conf *pc)
 	return ret;
 }
 
+/* Subnets behind peers are reached like the pools, whatever range they
+ * are in. */
+static int
+allow_peer_routes(struct ox_policy *p, const struct srv_server *srv, char *err, size_t errlen)
+{
+	uint32_t i;
+	int ret;
+
+	for (i = 0; i < srv->n_peer_routes; i++) {
+		const struct ox_allow_route *rt = &srv->peer_routes[i];
+
+		ret = ox_policy_add(p, rt->v6, rt->addr, rt->depth, OX_POLICY_ALLOW);
+		if (ret != 0) {
+			snprintf(err, errlen, "cannot add the peers' routed prefixes: %s",
+				 strerror(-ret));
+			return ret;
+		}
+	}
+	return 0;
+}
+
 /* "FLAG: what failed (want FORM)" */
 static void
 prefix_err(char *err, size_t errlen, const char *flag, const char *form)
@@ -133,6 +154,18 @@ add_list(struct ox_policy *p, const char *list, enum ox_policy_action action, co
 	return ret;
 }
 
+/* tbl8 groups: the defaults' own, and what the peers' prefixes take. */
+static uint32_t
+tbl8s(const struct srv_server *srv, bool v6)
+{
+	uint32_t n = v6 ? 1024 : 256, i;
+
+	for (i = 0; i < srv->n_peer_routes; i++)
+		if (srv->peer_routes[i].v6 == v6)
+			n += ox_policy_tbl8s(v6, srv->peer_routes[i].depth);
+	return n;
+}
+
 /* One complete policy, named by its generation (rte_lpm names are global). */
 static int
 build(const struct srv_server *srv, const struct ox_tunnel_addr *gw, unsigned int gen,
@@ -146,7 +179,8 @@ build(const struct srv_server *srv, const struct ox_tunnel_addr *gw, unsigned in
 
 	*n_host = 0;
 	snprintf(name, sizeof(name), "ox_exit%u", gen);
-	p = ox_policy_create(name, 1024, (int)rte_socket_id());
+	p = ox_policy_create_sized(name, 1024 + srv->n_peer_routes, tbl8s(srv, false),
+				   tbl8s(srv, true), (int)rte_socket_id());
 	if (p == NULL) {
 		snprintf(err, errlen, "cannot make the exit policy: %s", rte_strerror(rte_errno));
 		return -ENOMEM;
@@ -156,6 +190,8 @@ build(const struct srv_server *srv, const struct ox_tunnel_addr *gw, unsigned in
 		ret = add_strs(p, deny6, RTE_DIM(deny6), err, errlen);
 	if (ret == 0 && (ret = allow_pools(p, &srv->pool_conf)) != 0)
 		snprintf(err, errlen, "cannot add the tunnel pools: %s", strerror(-ret));
+	if (ret == 0)
+		ret = allow_peer_routes(p, srv, err, errlen);
 	if (ret == 0)
 		ret = add_host_addresses(p, n_host, err, errlen);
 	if (ret == 0)

@@ -133,6 +133,17 @@ relay_init(struct srv_server *srv)
 		goto fail;
 	}
 	ox_addrpool_gateway(r->pool, &r->gw);
+	{
+		struct relay_routes *rt;
+
+		/* Before the exit policy, which allows the prefixes. */
+		ret = relay_routes_build(r, &r->allow, &rt, err, sizeof(err));
+		if (ret != 0) {
+			SRV_LOG(ERR, "%s", err);
+			goto fail;
+		}
+		relay_routes_publish(r, rt);
+	}
 	ret = srv_exit_policy(srv, &r->gw, &r->policy);
 	if (ret != 0)
 		goto fail;
@@ -288,6 +299,11 @@ relay_free(struct srv_server *srv)
 	srv_uapi_close(&r->uapi);
 	srv_exit_watch_close(&r->exitw);
 	ox_policy_free(r->policy);
+	while (r->n_routes_old > 0)
+		relay_routes_free(r->routes_old[--r->n_routes_old].rt);
+	relay_routes_free(r->routes);
+	srv->peer_routes = NULL;
+	srv->n_peer_routes = 0;
 	ox_allowlist_free(&r->allow);
 	ox_hs_free(r->hs);
 	ox_hs_free(r->wg_hs);

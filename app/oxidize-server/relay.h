@@ -46,6 +46,8 @@
 #include <rte_ether.h>
 #include <rte_hash.h>
 #include <rte_ip.h>
+#include <rte_lpm.h>
+#include <rte_lpm6.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_seqlock.h>
 
@@ -206,6 +208,23 @@ struct relay_peers_req {
 	struct rte_tel_data *d;
 };
 
+/*
+ * Routed prefixes, subnets behind peers (relay_routes.c): made whole by the
+ * control thread, published with a release store, read by every worker,
+ * freed a grace period after being replaced. While live only sidx[]
+ * changes, one relaxed store by the control thread as a peer's session
+ * starts or ends.
+ */
+#define RELAY_NO_SESS UINT32_MAX
+struct relay_routes {
+	struct rte_lpm *lpm4;	     /* NULL: no IPv4 prefix; next hop = allow-list place */
+	struct rte_lpm6 *lpm6;	     /* NULL: no IPv6 prefix */
+	uint32_t *sidx;		     /* per allow-list place: its session's index */
+	uint32_t n_entries;	     /* places (the allow-list's length) */
+	struct ox_allow_route *list; /* the prefixes: kernel routes, exit policy */
+	uint32_t n;
+};
+
 struct srv_relay {
 	struct srv_server *srv;
 	uint8_t mac1_key[OX_KEY_LEN];	 /* set at init, then read by every worker */
@@ -225,6 +244,13 @@ struct srv_relay {
 	struct srv_exit_watch exitw; /* control: the host's addresses followed */
 	struct srv_uapi uapi;	     /* control: `wg` (WireGuard's userspace API) */
 	struct ox_tunnel_addr gw;    /* the relay's own tunnel addresses */
+	struct relay_routes *routes; /* never NULL once running; control swaps it */
+	struct {
+		struct relay_routes *rt; /* replaced; freed once the workers came round */
+		uint64_t token;
+	} routes_old[4];
+	unsigned int n_routes_old, routes_gen;
+	uint64_t route_errors; /* kernel routes to the TAP not changed */
 	struct relay_install *installs;
 	unsigned int next_install;
 	int dyn_off; /* mbuf dynfield: union relay_dyn */
@@ -290,6 +316,38 @@ pkt_unmark(const struct srv_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
 	p->payload_off = k->payload_off;
 	p->payload_len = k->payload_len;
 	p->ipv6 = (p->frame[p->l3_off] >> 4) == 6;
+}
+
+/*
+ * The peer a prefix routes an address to (any lcore): 1 and its session in
+ * *out (NULL while the peer has none), or 0 when no prefix holds it.
+ */
+static inline int
+relay_route4(const struct srv_relay *r, struct ox_sessions *ss, uint32_t a, struct ox_session **out)
+{
+	const struct relay_routes *rt = __atomic_load_n(&r->routes, __ATOMIC_ACQUIRE);
+	uint32_t nh, idx;
+
+	if (likely(rt->lpm4 == NULL) || rte_lpm_lookup(rt->lpm4, a, &nh) != 0)
+		return 0;
+	idx = __atomic_load_n(&rt->sidx[nh], __ATOMIC_RELAXED);
+	*out = idx == RELAY_NO_SESS ? NULL : ox_sessions_by_index(ss, idx);
+	return 1;
+}
+
+/** relay_route4() for IPv6. */
+static inline int
+relay_route6(const struct srv_relay *r, struct ox_sessions *ss, const uint8_t a[16],
+	     struct ox_session **out)
+{
+	const struct relay_routes *rt = __atomic_load_n(&r->routes, __ATOMIC_ACQUIRE);
+	uint32_t nh, idx;
+
+	if (likely(rt->lpm6 == NULL) || rte_lpm6_lookup(rt->lpm6, a, &nh) != 0)
+		return 0;
+	idx = __atomic_load_n(&rt->sidx[nh], __ATOMIC_RELAXED);
+	*out = idx == RELAY_NO_SESS ? NULL : ox_sessions_by_index(ss, idx);
+	return 1;
 }
 
 static inline void
@@ -360,6 +418,16 @@ void conn_log_interval(struct srv_relay *r, uint64_t now, bool last);
 
 /* telemetry.c: answer a pending /oxidize/peers (control thread). */
 void relay_peers_answer(struct srv_relay *r, uint64_t now);
+
+/* relay_routes.c: the routed prefixes (control thread). */
+int relay_routes_build(struct srv_relay *r, const struct ox_allowlist *al,
+		       struct relay_routes **out, char *err, size_t errlen);
+int relay_routes_check(const struct srv_relay *r, const struct ox_allowlist *al, char *err,
+		       size_t errlen);
+void relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh);
+void relay_routes_session(struct srv_relay *r, const struct ox_session *sess, bool up);
+void relay_routes_poll(struct srv_relay *r);
+void relay_routes_free(struct relay_routes *rt);
 
 /* relay_ctl.c: read the allow-list file again (SIGHUP, `wg set`).
  * @return 0, or -errno with the previous list kept (logged). */

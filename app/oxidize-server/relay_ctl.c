@@ -132,6 +132,7 @@ remove_session(struct srv_relay *r, struct ox_session *sess, const char *why)
 
 	while (rs->n_idx > 0)
 		rte_hash_del_key(r->by_index, &rs->idx[--rs->n_idx]);
+	relay_routes_session(r, sess, false);
 	pos = rte_hash_del_key(r->by_key, sess->key);
 	if (pos < 0)
 		SRV_LOG(WARNING, "session %#x had no key entry", sess->index);
@@ -317,6 +318,7 @@ handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
 		}
 		r->sessions_by_proto[pi]++;
 		r->hs_new++;
+		relay_routes_session(r, sess, true);
 	}
 	rs = ox_session_priv(sess);
 	if (index_issue(r, sess, &idx) != 0) {
@@ -485,6 +487,7 @@ relay_reload_allowlist(struct srv_relay *r)
 {
 	struct ox_allowlist fresh;
 	struct ox_addrpool *pool;
+	struct relay_routes *routes;
 	char err[512];
 	int ret;
 
@@ -494,10 +497,12 @@ relay_reload_allowlist(struct srv_relay *r)
 		/* A key listed again keeps refusing its old initiations. */
 		ox_tsstore_apply(r->ts, &fresh);
 		pool = relay_pool_build(&fresh, &r->srv->pool_conf, err, sizeof(err));
-		if (pool == NULL) {
-			ox_allowlist_free(&fresh);
+		if (pool == NULL)
 			ret = -EINVAL;
-		}
+		else if ((ret = relay_routes_build(r, &fresh, &routes, err, sizeof(err))) != 0)
+			ox_addrpool_free(pool);
+		if (ret != 0)
+			ox_allowlist_free(&fresh);
 	}
 	if (ret != 0) {
 		r->reload_errors++;
@@ -516,6 +521,9 @@ relay_reload_allowlist(struct srv_relay *r)
 	r->pool = pool;
 	r->reloads++;
 	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow.n);
+	/* Built on the new list's places: published before the sessions of
+	 * the keys it dropped end, which clear theirs in it. */
+	relay_routes_publish(r, routes);
 	end_stale_sessions(r);
 	return 0;
 }
@@ -659,6 +667,7 @@ relay_control(struct srv_server *srv)
 		relay_reload_allowlist(r);
 	}
 	srv_exit_watch_poll(srv, &r->exitw, &r->policy, &r->gw, r->rcu, now);
+	relay_routes_poll(r);
 	relay_uapi_poll(r, now);
 	relay_peers_answer(r, now);
 	conn_log_interval(r, now, false);

@@ -32,8 +32,9 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 {
 	uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *);
 	uint16_t len = (uint16_t)m->data_len, tot;
-	struct ox_session *dst;
+	struct ox_session *dst, *via = NULL;
 	struct rte_ether_hdr *eth;
+	int routed = 0;
 
 	if ((ip[0] >> 4) == 4) {
 		struct rte_ipv4_hdr *h = (struct rte_ipv4_hdr *)ip;
@@ -54,13 +55,17 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 			return;
 		}
 		src = rte_be_to_cpu_32(h->src_addr);
-		if (unlikely(src != sess->addr.v4)) {
+		/* Its own address, or one of the subnets routed to it. */
+		if (unlikely(src != sess->addr.v4) &&
+		    (relay_route4(w->relay, w->sessions, src, &via) == 0 || via != sess)) {
 			srv_drop_dp(w, m, SRV_DP_DROP_SPOOFED_SRC);
 			return;
 		}
 		daddr = rte_be_to_cpu_32(h->dst_addr);
 		rte_pktmbuf_trim(m, (uint16_t)(len - tot)); /* padding */
 		dst = ox_sessions_by_v4(w->sessions, daddr);
+		if (dst == NULL)
+			routed = relay_route4(w->relay, w->sessions, daddr, &dst);
 	} else if ((ip[0] >> 4) == 6) {
 		struct rte_ipv6_hdr *h = (struct rte_ipv6_hdr *)ip;
 		uint32_t tot6;
@@ -76,12 +81,15 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 			return;
 		}
 		tot = (uint16_t)tot6;
-		if (unlikely(memcmp(h->src_addr, sess->addr.v6, 16) != 0)) {
+		if (unlikely(memcmp(h->src_addr, sess->addr.v6, 16) != 0) &&
+		    (relay_route6(w->relay, w->sessions, h->src_addr, &via) == 0 || via != sess)) {
 			srv_drop_dp(w, m, SRV_DP_DROP_SPOOFED_SRC);
 			return;
 		}
 		rte_pktmbuf_trim(m, (uint16_t)(len - tot));
 		dst = ox_sessions_by_v6(w->sessions, h->dst_addr);
+		if (dst == NULL)
+			routed = relay_route6(w->relay, w->sessions, h->dst_addr, &dst);
 	} else {
 		drop_ox(w, m, -OX_DROP_BAD_INNER);
 		return;
@@ -97,9 +105,15 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		srv_drop_dp(w, m, SRV_DP_DROP_EXIT_REFUSED);
 		return;
 	}
+	/* A subnet whose peer is not connected: nowhere to go (the exit
+	 * would route it back into the TAP). */
+	if (unlikely(routed && dst == NULL)) {
+		srv_drop_dp(w, m, SRV_DP_DROP_ROUTE_PEER_DOWN);
+		return;
+	}
 	if (dst != NULL) {
-		/* Client to client: re-sealed in the same mbuf, never leaves
-		 * the data plane. */
+		/* Client to client (or to a subnet behind one): re-sealed in the
+		 * same mbuf, never leaves the data plane. */
 		srv_ctr_add(&w->stats.relay[RELAY_CLIENT_TO_CLIENT], 1);
 		relay_seal_to(w, dst, m, now);
 		return;

@@ -88,6 +88,7 @@ struct srv_server_conf {
 	X(INNER_TOO_BIG, "inner_too_big") \
 	X(EXIT_REFUSED, "exit_refused") \
 	X(TAP_SPOOFED_SRC, "tap_spoofed_src") \
+	X(ROUTE_PEER_DOWN, "route_peer_down") \
 	X(PROBE_LIMITED, "probe_limited") \
 	X(PROBES_OFF, "probes_off") \
 	X(NO_EXIT, "no_exit") \
@@ -240,6 +241,10 @@ struct srv_server {
 	uint64_t ctl_alive_tsc;	 /* the control loop last came round (rte_rdtsc) */
 	uint32_t load_bits;	 /* SRV_LOAD_*: the relay's control thread says, health reads */
 	struct srv_relay *relay; /* NULL without --key */
+	/* Prefixes routed to peers, which the exit policy allows (the relay's
+	 * live table's list; control thread). */
+	const struct ox_allow_route *peer_routes;
+	uint32_t n_peer_routes;
 };
 
 extern volatile bool srv_stop;
@@ -310,6 +315,7 @@ void srv_exit_watch_poll(struct srv_server *srv, struct srv_exit_watch *w, struc
 
 /* tap.c */
 int srv_tap_setup(struct srv_server *srv);
+int srv_tap_route(const struct srv_server *srv, bool add, const struct ox_allow_route *rt);
 int srv_parse_pools(const struct srv_server_conf *c, struct ox_addrpool_conf *pc);
 
 /* relay.c */

@@ -18,6 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 #include <linux/ipv6.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 
@@ -120,6 +122,83 @@ fail:
 		ret = -errno;
 	if (fd6 >= 0)
 		close(fd6);
+	close(fd);
+	return ret;
+}
+
+/* Append an attribute to a netlink message of room @p cap. */
+static int
+nl_attr(struct nlmsghdr *h, size_t cap, unsigned short type, const void *v, size_t len)
+{
+	struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
+
+	/* h is the start of a buffer of cap bytes. */
+
+	if (NLMSG_ALIGN(h->nlmsg_len) + RTA_SPACE(len) > cap)
+		return -ENOBUFS;
+	a->rta_type = type;
+	a->rta_len = (unsigned short)RTA_LENGTH(len);
+	memcpy(RTA_DATA(a), v, len);
+	h->nlmsg_len = (uint32_t)(NLMSG_ALIGN(h->nlmsg_len) + RTA_SPACE(len));
+	return 0;
+}
+
+/*
+ * A route of a peer's prefix into the TAP, added (replacing any) or
+ * removed: the relay host reaches the subnets behind peers as it reaches
+ * the pools. @return 0, or -errno from the kernel.
+ */
+int
+srv_tap_route(const struct srv_server *srv, bool add, const struct ox_allow_route *rt)
+{
+	char req[NLMSG_SPACE(sizeof(struct rtmsg)) + 64] __rte_aligned(sizeof(struct nlmsghdr));
+	char ack[256] __rte_aligned(sizeof(struct nlmsghdr));
+	struct nlmsghdr *h = (struct nlmsghdr *)req;
+	struct rtmsg *r = NLMSG_DATA(h);
+	struct sockaddr_nl to = { .nl_family = AF_NETLINK };
+	uint32_t ifindex = if_nametoindex(srv->conf.tap);
+	struct nlmsgerr *e;
+	ssize_t n;
+	int fd, ret;
+
+	if (ifindex == 0)
+		return -ENODEV;
+	memset(req, 0, sizeof(req));
+	h->nlmsg_len = NLMSG_LENGTH(sizeof(*r));
+	h->nlmsg_type = add ? RTM_NEWROUTE : RTM_DELROUTE;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | (add ? NLM_F_CREATE | NLM_F_REPLACE : 0);
+	h->nlmsg_seq = 1;
+	r->rtm_family = rt->v6 ? AF_INET6 : AF_INET;
+	r->rtm_dst_len = rt->depth;
+	r->rtm_table = RT_TABLE_MAIN;
+	r->rtm_protocol = RTPROT_STATIC;
+	r->rtm_scope = RT_SCOPE_LINK;
+	r->rtm_type = RTN_UNICAST;
+	ret = nl_attr(h, sizeof(req), RTA_DST, rt->addr, rt->v6 ? 16 : 4);
+	if (ret == 0)
+		ret = nl_attr(h, sizeof(req), RTA_OIF, &ifindex, sizeof(ifindex));
+	if (ret != 0)
+		return ret;
+	fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
+	if (fd < 0)
+		return -errno;
+	if (sendto(fd, req, h->nlmsg_len, 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
+		ret = -errno;
+		goto out;
+	}
+	/* The kernel answers a request with its ack at once. */
+	n = recv(fd, ack, sizeof(ack), 0);
+	if (n < 0) {
+		ret = -errno;
+		goto out;
+	}
+	e = NLMSG_DATA((struct nlmsghdr *)ack);
+	if ((size_t)n < NLMSG_LENGTH(sizeof(*e)) ||
+	    ((struct nlmsghdr *)ack)->nlmsg_type != NLMSG_ERROR)
+		ret = -EPROTO;
+	else
+		ret = e->error;
+out:
 	close(fd);
 	return ret;
 }

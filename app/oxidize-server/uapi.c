@@ -113,7 +113,7 @@ put_peer(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, stru
 	struct relay_peer_status st;
 	struct ox_tunnel_addr a;
 	char s4[INET_ADDRSTRLEN], s6[INET6_ADDRSTRLEN], ep[64];
-	uint32_t v4;
+	uint32_t v4, i;
 	void *data;
 
 	put_hex(o, "public_key", e->key);
@@ -137,6 +137,13 @@ put_peer(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, stru
 		inet_ntop(AF_INET, &v4, s4, sizeof(s4));
 		inet_ntop(AF_INET6, a.v6, s6, sizeof(s6));
 		put(o, "allowed_ip=%s/32\nallowed_ip=%s/128\n", s4, s6);
+	}
+	/* The subnets routed to it. */
+	for (i = 0; i < e->route_n; i++) {
+		const struct ox_allow_route *rt = &r->allow.routes[e->route_first + i];
+
+		ox_allow_route_str(rt, ep, sizeof(ep));
+		put(o, "allowed_ip=%s\n", ep);
 	}
 	put(o, "protocol_version=1\n");
 }
@@ -166,6 +173,8 @@ struct set_peer {
 	bool has_v4, has_v6;
 	uint32_t v4; /* host order */
 	uint8_t v6[16];
+	struct ox_allow_route *routes; /* allowed IPs shorter than a host's */
+	uint32_t n_routes;
 };
 
 #define SET_PEERS_MAX 4096 /* peers one request may name (64 KiB of it) */
@@ -182,12 +191,14 @@ hex_key(const char *v, uint8_t out[OX_KEY_LEN])
 	return 0;
 }
 
-/* An allowed IP of a peer: its host address (a /32 or /128); routed
- * prefixes are not taken (yet). */
+/* An allowed IP of a peer: its host address (a /32 or /128), or a subnet
+ * routed to it (host bits clear, as in the allow-list). */
 static int
 add_ip(struct set_peer *p, const char *v, char *why, size_t whylen)
 {
-	char a[INET6_ADDRSTRLEN + 4], *slash;
+	char a[INET6_ADDRSTRLEN + 4], *slash, *end;
+	struct ox_allow_route rt = { 0 };
+	unsigned long depth;
 	uint8_t b[16];
 
 	snprintf(a, sizeof(a), "%s", v);
@@ -197,21 +208,48 @@ add_ip(struct set_peer *p, const char *v, char *why, size_t whylen)
 		return -EINVAL;
 	}
 	*slash++ = '\0';
-	if (inet_pton(AF_INET, a, b) == 1 && strcmp(slash, "32") == 0 && !p->has_v4) {
+	rt.v6 = strchr(a, ':') != NULL;
+	errno = 0;
+	depth = strtoul(slash, &end, 10);
+	if (inet_pton(rt.v6 ? AF_INET6 : AF_INET, a, b) != 1 || *slash < '0' || *slash > '9' ||
+	    *end != '\0' || errno != 0 || depth > (rt.v6 ? 128u : 32u)) {
+		snprintf(why, whylen, "allowed_ip %s: not ADDR/LEN", v);
+		return -EINVAL;
+	}
+	if (!rt.v6 && depth == 32 && !p->has_v4) {
 		p->v4 = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
 		p->has_v4 = true;
 		return 0;
 	}
-	if (inet_pton(AF_INET6, a, b) == 1 && strcmp(slash, "128") == 0 && !p->has_v6) {
+	if (rt.v6 && depth == 128 && !p->has_v6) {
 		memcpy(p->v6, b, 16);
 		p->has_v6 = true;
 		return 0;
 	}
-	snprintf(why, whylen,
-		 "allowed_ip %s: a peer's allowed IPs are one IPv4 /32 and one IPv6 /128, its "
-		 "tunnel addresses",
-		 v);
-	return -EINVAL;
+	if (depth == (rt.v6 ? 128u : 32u)) {
+		snprintf(why, whylen,
+			 "allowed_ip %s: a peer has one IPv4 and one IPv6 address of its own; "
+			 "more are subnets (shorter prefixes)",
+			 v);
+		return -EINVAL;
+	}
+	if (p->n_routes % 16 == 0) {
+		struct ox_allow_route *n;
+
+		if (p->n_routes >= OX_ALLOW_ROUTES_PER_LINE) {
+			snprintf(why, whylen, "allowed_ip %s: more than %u subnets for one peer", v,
+				 OX_ALLOW_ROUTES_PER_LINE);
+			return -E2BIG;
+		}
+		n = realloc(p->routes, sizeof(*n) * (p->n_routes + 16));
+		if (n == NULL)
+			return -ENOMEM;
+		p->routes = n;
+	}
+	memcpy(rt.addr, b, 16);
+	rt.depth = (uint8_t)depth;
+	p->routes[p->n_routes++] = rt;
+	return 0;
 }
 
 /* Parse a set request into its peers. @return 0, or -errno with why. */
@@ -359,11 +397,43 @@ free_lines(struct lines *ls)
 
 /* An allow-list line for a peer: key, name, fixed addresses, psk, and the
  * comment the old line had. */
+static bool
+route_in(const struct ox_allow_route *rt, const struct ox_allow_route *l, uint32_t n)
+{
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		if (l[i].v6 == rt->v6 && l[i].depth == rt->depth &&
+		    memcmp(l[i].addr, rt->addr, rt->v6 ? 16 : 4) == 0)
+			return true;
+	return false;
+}
+
+/* A line's subnets: those it had (@p a), then those added (@p b). */
+static void
+put_routes(struct outbuf *o, const struct ox_allow_route *a, uint32_t na,
+	   const struct ox_allow_route *b, uint32_t nb)
+{
+	char s[64];
+	uint32_t i;
+
+	for (i = 0; i < na + nb; i++) {
+		const struct ox_allow_route *rt = i < na ? &a[i] : &b[i - na];
+
+		if (i >= na && (route_in(rt, a, na) || route_in(rt, b, i - na)))
+			continue;
+		ox_allow_route_str(rt, s, sizeof(s));
+		put(o, " %s", s);
+	}
+}
+
 static void
 put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint32_t v4,
-	 const uint8_t v6[16], const uint8_t psk[OX_KEY_LEN], const char *comment)
+	 const uint8_t v6[16], const struct ox_allow_route *a, uint32_t na,
+	 const struct ox_allow_route *b, uint32_t nb, const uint8_t psk[OX_KEY_LEN],
+	 const char *comment)
 {
-	char b64[OX_KEY_B64_LEN + 1], a[INET6_ADDRSTRLEN];
+	char b64[OX_KEY_B64_LEN + 1], s[INET6_ADDRSTRLEN];
 	uint32_t n4 = htonl(v4);
 	static const uint8_t zero[16];
 
@@ -372,9 +442,10 @@ put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint
 	if (name[0] != '\0')
 		put(o, " %s", name);
 	if (v4 != 0)
-		put(o, " %s", inet_ntop(AF_INET, &n4, a, sizeof(a)));
+		put(o, " %s", inet_ntop(AF_INET, &n4, s, sizeof(s)));
 	if (memcmp(v6, zero, 16) != 0)
-		put(o, " %s", inet_ntop(AF_INET6, v6, a, sizeof(a)));
+		put(o, " %s", inet_ntop(AF_INET6, v6, s, sizeof(s)));
+	put_routes(o, a, na, b, nb);
 	if (!sodium_is_zero(psk, OX_KEY_LEN)) {
 		ox_key_to_base64(b64, psk);
 		put(o, " psk=%s", b64);
@@ -479,7 +550,17 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 			if (p->has_v6 || p->replace_ips)
 				memcpy(v6, p->has_v6 ? p->v6 : (const uint8_t[16]){ 0 }, 16);
 		}
-		put_line(line, p->key, e ? e->name : "", v4, v6, psk, comment);
+		/* Subnets: those the request gives in place of the line's
+		 * (replace_allowed_ips), or added to them. */
+		{
+			const struct ox_allow_route *had =
+				e != NULL && !p->replace_ips ? &r->allow.routes[e->route_first]
+							     : NULL;
+
+			put_line(line, p->key, e ? e->name : "", v4, v6, had,
+				 had != NULL ? e->route_n : 0, p->routes, p->n_routes, psk,
+				 comment);
+		}
 		if (line != &o)
 			gone[e->line - 1] = false;
 		psk_left |= !sodium_is_zero(psk, OX_KEY_LEN);
@@ -523,9 +604,11 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 				 why, whylen);
 	if (ret == 0) {
 		pool = relay_pool_build(&check, &r->srv->pool_conf, why, whylen);
-		ox_allowlist_free(&check);
 		if (pool == NULL)
 			ret = -EINVAL;
+		else
+			ret = relay_routes_check(r, &check, why, whylen);
+		ox_allowlist_free(&check);
 		ox_addrpool_free(pool);
 	}
 	if (ret != 0)
@@ -557,6 +640,8 @@ out:
 	free(gone);
 	free(named);
 	free_lines(&ls);
+	for (i = 0; i < SET_PEERS_MAX; i++)
+		free(peers[i].routes);
 	sodium_memzero(peers, SET_PEERS_MAX * sizeof(*peers));
 	free(peers);
 	return ret;

@@ -81,21 +81,142 @@ parse_psk(struct ox_allow_entry *e, const char *t, size_t n, char *err, size_t e
 	return 0;
 }
 
-/* One token after the key: a name (second token only), an address or a
- * preshared key. */
+/* Every line's routed prefixes, gathered while the lines are read. */
+struct route_buf {
+	struct ox_allow_route *r;
+	uint32_t n, cap;
+};
+
 static int
-parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos, char *err, size_t errlen)
+route_push(struct route_buf *rb, struct ox_allow_entry *e, bool v6, const uint8_t *addr,
+	   uint8_t depth, char *err, size_t errlen)
+{
+	if (e->route_n >= OX_ALLOW_ROUTES_PER_LINE) {
+		ox_errf(err, errlen, "line %u: more than %u routed prefixes", e->line,
+			OX_ALLOW_ROUTES_PER_LINE);
+		return -E2BIG;
+	}
+	if (rb->n >= OX_ALLOW_ROUTES_MAX) {
+		ox_errf(err, errlen, "line %u: more than %u routed prefixes in the list", e->line,
+			OX_ALLOW_ROUTES_MAX);
+		return -E2BIG;
+	}
+	if (rb->n == rb->cap) {
+		uint32_t cap = rb->cap ? rb->cap * 2 : 16;
+		struct ox_allow_route *nr = realloc(rb->r, sizeof(*nr) * cap);
+
+		if (nr == NULL) {
+			ox_errf(err, errlen, "out of memory at line %u", e->line);
+			return -ENOMEM;
+		}
+		rb->r = nr;
+		rb->cap = cap;
+	}
+	if (e->route_n == 0)
+		e->route_first = rb->n;
+	memset(&rb->r[rb->n], 0, sizeof(rb->r[rb->n]));
+	memcpy(rb->r[rb->n].addr, addr, v6 ? 16 : 4);
+	rb->r[rb->n].depth = depth;
+	rb->r[rb->n].v6 = v6;
+	rb->n++;
+	e->route_n++;
+	return 0;
+}
+
+/* True if @p a has bits set past the first @p depth of its @p bytes. */
+static bool
+host_bits(const uint8_t *a, unsigned int bytes, unsigned int depth)
+{
+	unsigned int i;
+
+	for (i = depth / 8; i < bytes; i++) {
+		uint8_t keep = i == depth / 8 ? (uint8_t)(0xff00 >> (depth % 8)) : 0;
+
+		if ((a[i] & (uint8_t)~keep) != 0)
+			return true;
+	}
+	return false;
+}
+
+/* "ADDR/LEN": a host's /32 or /128 is the fixed address (0 with *host set);
+ * shorter, a routed prefix. */
+static int
+parse_prefix(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_t n, bool *host,
+	     uint8_t a[16], bool *v6, char *err, size_t errlen)
+{
+	char buf[INET6_ADDRSTRLEN + 5], *slash, *end;
+	unsigned long depth;
+
+	*host = false;
+	if (n >= sizeof(buf)) {
+		ox_errf(err, errlen, "line %u: '%.64s' is not a prefix", e->line, t);
+		return -EINVAL;
+	}
+	memcpy(buf, t, n);
+	buf[n] = '\0';
+	slash = strchr(buf, '/');
+	*slash = '\0';
+	*v6 = strchr(buf, ':') != NULL;
+	if (inet_pton(*v6 ? AF_INET6 : AF_INET, buf, a) != 1 || slash[1] < '0' || slash[1] > '9') {
+		ox_errf(err, errlen, "line %u: '%.*s' is not a prefix (ADDR/LEN)", e->line, (int)n,
+			t);
+		return -EINVAL;
+	}
+	errno = 0;
+	depth = strtoul(slash + 1, &end, 10);
+	if (*end != '\0' || errno != 0 || depth > (*v6 ? 128u : 32u)) {
+		ox_errf(err, errlen, "line %u: '%.*s': the length is 0 to %u", e->line, (int)n, t,
+			*v6 ? 128u : 32u);
+		return -EINVAL;
+	}
+	if (depth == (*v6 ? 128u : 32u)) {
+		*host = true;
+		return 0;
+	}
+	/* The relay's exit is every client's default route. */
+	if (depth == 0) {
+		ox_errf(err, errlen,
+			"line %u: '%.*s': a default route cannot be routed to a peer "
+			"(the relay's exit is the default route)",
+			e->line, (int)n, t);
+		return -EINVAL;
+	}
+	if (host_bits(a, *v6 ? 16 : 4, (unsigned int)depth)) {
+		ox_errf(err, errlen, "line %u: '%.*s' has host bits set after /%lu", e->line,
+			(int)n, t, depth);
+		return -EINVAL;
+	}
+	return route_push(rb, e, *v6, a, (uint8_t)depth, err, errlen);
+}
+
+/* One token after the key: a name (second token only), an address, a
+ * routed prefix or a preshared key. */
+static int
+parse_token(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_t n, int pos,
+	    char *err, size_t errlen)
 {
 	char buf[INET6_ADDRSTRLEN];
 	uint8_t a6[16];
 	struct in_addr a4;
+	bool host = false, v6;
+	int ret;
 
 	if (n >= 4 && memcmp(t, "psk=", 4) == 0)
 		return parse_psk(e, t, n, err, errlen);
+	if (memchr(t, '/', n) != NULL) {
+		ret = parse_prefix(rb, e, t, n, &host, a6, &v6, err, errlen);
+		if (ret != 0 || !host)
+			return ret;
+		/* A host's prefix: the fixed address, written plain. */
+		inet_ntop(v6 ? AF_INET6 : AF_INET, a6, buf, sizeof(buf));
+		t = buf;
+		n = strlen(buf);
+	}
 	if (n < sizeof(buf)) {
-		memcpy(buf, t, n);
+		if (t != buf)
+			memcpy(buf, t, n);
 		buf[n] = '\0';
-		if (memchr(t, ':', n) != NULL && inet_pton(AF_INET6, buf, a6) == 1) {
+		if (memchr(buf, ':', n) != NULL && inet_pton(AF_INET6, buf, a6) == 1) {
 			static const uint8_t zero[16];
 
 			if (memcmp(e->v6, zero, 16) != 0) {
@@ -137,7 +258,8 @@ parse_token(struct ox_allow_entry *e, const char *t, size_t n, int pos, char *er
 }
 
 static int
-parse_line(struct ox_allow_entry *e, const char *p, size_t len, char *err, size_t errlen)
+parse_line(struct route_buf *rb, struct ox_allow_entry *e, const char *p, size_t len, char *err,
+	   size_t errlen)
 {
 	size_t i = 0, start;
 	int pos = 0, ret;
@@ -158,13 +280,8 @@ parse_line(struct ox_allow_entry *e, const char *p, size_t len, char *err, size_
 					e->line, (int)(i - start > 64 ? 64 : i - start), p + start);
 				return -EINVAL;
 			}
-		} else if (pos > 4) {
-			ox_errf(err, errlen,
-				"line %u: too many fields (key, name, two addresses, psk=)",
-				e->line);
-			return -EINVAL;
 		} else {
-			ret = parse_token(e, p + start, i - start, pos, err, errlen);
+			ret = parse_token(rb, e, p + start, i - start, pos, err, errlen);
 			if (ret != 0)
 				return ret;
 		}
@@ -230,17 +347,104 @@ out:
 	return ret;
 }
 
+/* A route's first and last address, big-endian in 16 bytes (IPv4 in the
+ * last four), so that memcmp() orders them. */
+static void
+route_span(const struct ox_allow_route *r, uint8_t lo[16], uint8_t hi[16])
+{
+	unsigned int bytes = r->v6 ? 16 : 4, off = 16 - bytes, i;
+
+	memset(lo, 0, 16);
+	memcpy(lo + off, r->addr, bytes);
+	memcpy(hi, lo, 16);
+	for (i = r->depth / 8; i < bytes; i++)
+		hi[off + i] |= i == r->depth / 8u ? (uint8_t)(0xff >> (r->depth % 8)) : 0xff;
+}
+
+static int
+route_cmp(const void *a, const void *b)
+{
+	const struct ox_allow_route *x = *(const struct ox_allow_route *const *)a;
+	const struct ox_allow_route *y = *(const struct ox_allow_route *const *)b;
+	uint8_t xl[16], xh[16], yl[16], yh[16];
+	int c;
+
+	if (x->v6 != y->v6)
+		return x->v6 ? 1 : -1;
+	route_span(x, xl, xh);
+	route_span(y, yl, yh);
+	c = memcmp(xl, yl, 16);
+	return c != 0 ? c : x->depth - y->depth;
+}
+
+void
+ox_allow_route_str(const struct ox_allow_route *r, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	inet_ntop(r->v6 ? AF_INET6 : AF_INET, r->addr, a, sizeof(a));
+	snprintf(buf, len, "%s/%u", a, r->depth);
+}
+
+/* Two prefixes overlap when one holds the other: in order of first address,
+ * each is checked against the one before it that reaches furthest. One
+ * destination has one peer. */
+static int
+check_routes(const struct ox_allowlist *al, char *err, size_t errlen)
+{
+	const struct ox_allow_route **v, *reach = NULL;
+	uint8_t lo[16], hi[16], reach_hi[16];
+	uint32_t i;
+	int ret = 0;
+
+	if (al->n_routes < 2)
+		return 0;
+	v = malloc(sizeof(*v) * al->n_routes);
+	if (v == NULL)
+		return -ENOMEM;
+	for (i = 0; i < al->n_routes; i++)
+		v[i] = &al->routes[i];
+	qsort(v, al->n_routes, sizeof(*v), route_cmp);
+	for (i = 0; i < al->n_routes; i++) {
+		route_span(v[i], lo, hi);
+		if (reach != NULL && reach->v6 == v[i]->v6 && memcmp(lo, reach_hi, 16) <= 0) {
+			char a[64], b[64];
+			uint32_t la = al->e[reach->entry].line, lb = al->e[v[i]->entry].line;
+
+			ox_allow_route_str(reach, a, sizeof(a));
+			ox_allow_route_str(v[i], b, sizeof(b));
+			if (la == lb)
+				ox_errf(err, errlen, "line %u: prefixes %s and %s overlap", la, a,
+					b);
+			else
+				ox_errf(err, errlen,
+					"lines %u and %u: prefixes %s and %s overlap (a "
+					"destination routed to two peers)",
+					la < lb ? la : lb, la < lb ? lb : la, la < lb ? a : b,
+					la < lb ? b : a);
+			ret = -EINVAL;
+			break;
+		}
+		if (reach == NULL || reach->v6 != v[i]->v6 || memcmp(hi, reach_hi, 16) > 0) {
+			reach = v[i];
+			memcpy(reach_hi, hi, 16);
+		}
+	}
+	free(v);
+	return ret;
+}
+
 int
 ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		   const struct ox_allowlist *prev, uint32_t max_entries, char *err, size_t errlen)
 {
 	struct ox_allow_entry *e = NULL, *old;
-	uint32_t n = 0, cap = 0, line = 0, i;
+	struct route_buf rb = { 0 };
+	uint32_t n = 0, cap = 0, line = 0, i, k;
 	size_t off = 0, eol;
 	int ret;
 
-	al->e = NULL;
-	al->n = 0;
+	memset(al, 0, sizeof(*al));
 	while (off < len) {
 		const char *nl = memchr(text + off, '\n', len - off);
 
@@ -272,7 +476,7 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		}
 		memset(&e[n], 0, sizeof(e[n]));
 		e[n].line = line;
-		ret = parse_line(&e[n], text + off, eol - off, err, errlen);
+		ret = parse_line(&rb, &e[n], text + off, eol - off, err, errlen);
 		if (ret < 0)
 			goto fail;
 		if (ret > 0) {
@@ -298,7 +502,15 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		}
 	al->e = e;
 	al->n = n;
+	/* Each route names its peer by place in the sorted array. */
+	for (i = 0; i < n; i++)
+		for (k = 0; k < e[i].route_n; k++)
+			rb.r[e[i].route_first + k].entry = i;
+	al->routes = rb.r;
+	al->n_routes = rb.n;
 	ret = check_addresses(al, err, errlen);
+	if (ret == 0)
+		ret = check_routes(al, err, errlen);
 	if (ret != 0)
 		goto fail;
 	if (prev != NULL)
@@ -312,8 +524,8 @@ fail:
 	if (e != NULL)
 		sodium_memzero(e, sizeof(*e) * cap);
 	free(e);
-	al->e = NULL;
-	al->n = 0;
+	free(rb.r);
+	memset(al, 0, sizeof(*al));
 	return ret;
 }
 
@@ -432,6 +644,6 @@ ox_allowlist_free(struct ox_allowlist *al)
 	if (al->e != NULL)
 		sodium_memzero(al->e, (size_t)al->n * sizeof(*al->e));
 	free(al->e);
-	al->e = NULL;
-	al->n = 0;
+	free(al->routes);
+	memset(al, 0, sizeof(*al));
 }

@@ -11,6 +11,19 @@
 
 /* ----------------------------------------------------------- allow-list */
 
+/** Routed prefixes one allow-list line may give (a site's subnets). */
+#define OX_ALLOW_ROUTES_PER_LINE 256
+/** Routed prefixes in a whole allow-list. */
+#define OX_ALLOW_ROUTES_MAX 65536
+
+/** A prefix routed to a peer: a subnet behind it (site to site). */
+struct ox_allow_route {
+	uint8_t addr[16]; /**< network; IPv4 in the first 4 bytes, network order */
+	uint8_t depth;	  /**< prefix length, shorter than a host's */
+	bool v6;	  /**< IPv6 */
+	uint32_t entry;	  /**< index of its peer in ox_allowlist.e */
+};
+
 /** One allowed client. */
 struct ox_allow_entry {
 	uint8_t key[OX_KEY_LEN]; /**< static public key */
@@ -20,6 +33,8 @@ struct ox_allow_entry {
 	uint8_t last_init[12];	 /**< greatest TAI64N accepted (replay of initiations) */
 	uint8_t psk[OX_KEY_LEN]; /**< WireGuard preshared key; all zero = none */
 	uint32_t line;		 /**< line in the file */
+	uint32_t route_first;	 /**< its routed prefixes: ox_allowlist.routes[route_first..] */
+	uint32_t route_n;	 /**< how many */
 	uint64_t last_init_ns;	 /**< when an initiation was last accepted; 0 = never */
 	bool refusal_said;	 /**< for the caller: a refusal of this key was logged */
 };
@@ -29,13 +44,18 @@ struct ox_allow_entry {
 struct ox_allowlist {
 	struct ox_allow_entry *e; /**< sorted by key */
 	uint32_t n;
+	struct ox_allow_route *routes; /**< every line's routed prefixes, in file order */
+	uint32_t n_routes;
 };
 
 /**
- * Parse an allow-list. A line is `KEY [NAME] [ADDRESS]...` with KEY the
- * base64 public key, NAME [A-Za-z0-9_.-]{1,31} not starting with a digit,
- * ADDRESS at most one IPv4 and one IPv6 literal; '#' starts a comment.
- * A duplicate key or address is an error.
+ * Parse an allow-list. A line is `KEY [NAME] [ADDRESS]... [psk=KEY]` with
+ * KEY the base64 public key, NAME [A-Za-z0-9_.-]{1,31} not starting with a
+ * digit, ADDRESS at most one IPv4 and one IPv6 literal (a /32 or /128 may
+ * be written) and any number of routed prefixes (ADDR/LEN, host bits
+ * clear, up to OX_ALLOW_ROUTES_PER_LINE); '#' starts a comment. A duplicate
+ * key or address, and prefixes that overlap (one line's or two lines'),
+ * are errors naming the lines.
  *
  * @param prev
  *   The list being replaced, or NULL: last_init carries over per key, so a
@@ -50,6 +70,9 @@ int ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 /** ox_allowlist_parse() of a file. */
 int ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox_allowlist *prev,
 		      uint32_t max_entries, char *err, size_t errlen);
+
+/** Write a route as "ADDR/LEN" into @p buf (64 bytes hold any). */
+void ox_allow_route_str(const struct ox_allow_route *r, char *buf, size_t len);
 
 /** @return the entry of a key, or NULL. */
 struct ox_allow_entry *ox_allowlist_find(const struct ox_allowlist *al,

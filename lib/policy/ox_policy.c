@@ -17,6 +17,8 @@
 
 #define ICMP_ECHO_REQUEST 8
 #define ICMP6_ECHO_REQUEST 128
+#define ICMP_ECHO_REPLY 0
+#define ICMP6_ECHO_REPLY 129
 
 struct ox_policy {
 	struct rte_lpm *v4;
@@ -25,12 +27,27 @@ struct ox_policy {
 	uint64_t open_udp[65536 / 64];
 };
 
+uint32_t
+ox_policy_tbl8s(bool ipv6, uint8_t depth)
+{
+	if (depth <= 24)
+		return 0;
+	return ipv6 ? (depth - 24u + 7) / 8 : 1;
+}
+
 struct ox_policy *
 ox_policy_create(const char *name, uint32_t max_rules, int socket_id)
 {
 	/* Few prefixes longer than /24 (/48 in IPv6): a few tbl8 groups do. */
-	struct rte_lpm_config c4 = { .max_rules = max_rules, .number_tbl8s = 256 };
-	struct rte_lpm6_config c6 = { .max_rules = max_rules, .number_tbl8s = 1024 };
+	return ox_policy_create_sized(name, max_rules, 256, 1024, socket_id);
+}
+
+struct ox_policy *
+ox_policy_create_sized(const char *name, uint32_t max_rules, uint32_t tbl8_v4, uint32_t tbl8_v6,
+		       int socket_id)
+{
+	struct rte_lpm_config c4 = { .max_rules = max_rules, .number_tbl8s = tbl8_v4 };
+	struct rte_lpm6_config c6 = { .max_rules = max_rules, .number_tbl8s = tbl8_v6 };
 	char n[64];
 	struct ox_policy *p;
 
@@ -252,8 +269,10 @@ port_open(const uint64_t *set, const uint8_t *l4)
 }
 
 /*
- * To the relay host: only open ports, and (GATEWAY) echo requests. The
- * transport header must be there and be the first fragment's.
+ * To the relay host: only open ports, and (GATEWAY) echo requests and
+ * replies (the relay host pings clients and the subnets behind them from
+ * that address). The transport header must be there and be the first
+ * fragment's.
  */
 static bool
 host_allows(const struct ox_policy *p, uint8_t action, uint8_t proto, const uint8_t *l4,
@@ -285,9 +304,10 @@ ox_policy_check(const struct ox_policy *p, const uint8_t *ip, uint16_t len)
 		if (ihl < sizeof(*h) || ihl > len ||
 		    (h->fragment_offset & rte_cpu_to_be_16(RTE_IPV4_HDR_OFFSET_MASK)) != 0)
 			return false;
-		return host_allows(p, (uint8_t)hop, h->next_proto_id, ip + ihl, len - ihl,
-				   h->next_proto_id == IPPROTO_ICMP && len - ihl >= 1 &&
-					   ip[ihl] == ICMP_ECHO_REQUEST);
+		return host_allows(
+			p, (uint8_t)hop, h->next_proto_id, ip + ihl, len - ihl,
+			h->next_proto_id == IPPROTO_ICMP && len - ihl >= 1 &&
+				(ip[ihl] == ICMP_ECHO_REQUEST || ip[ihl] == ICMP_ECHO_REPLY));
 	} else {
 		const struct rte_ipv6_hdr *h = (const struct rte_ipv6_hdr *)ip;
 
@@ -300,6 +320,7 @@ ox_policy_check(const struct ox_policy *p, const uint8_t *ip, uint16_t len)
 		/* Extension headers are not walked: to the host, refused. */
 		return host_allows(p, (uint8_t)hop, h->proto, ip + sizeof(*h), len - sizeof(*h),
 				   h->proto == IPPROTO_ICMPV6 && len > sizeof(*h) &&
-					   ip[sizeof(*h)] == ICMP6_ECHO_REQUEST);
+					   (ip[sizeof(*h)] == ICMP6_ECHO_REQUEST ||
+					    ip[sizeof(*h)] == ICMP6_ECHO_REPLY));
 	}
 }

@@ -42,6 +42,26 @@ struct ox_policy;
 struct ox_policy *ox_policy_create(const char *name, uint32_t max_rules, int socket_id);
 
 /**
+ * ox_policy_create() with room for prefixes past /24 given: @p tbl8_v4 and
+ * @p tbl8_v6 groups (ox_policy_tbl8s() of each prefix, plus what the rest
+ * takes; ox_policy_create() gives 256 and 1024).
+ */
+struct ox_policy *ox_policy_create_sized(const char *name, uint32_t max_rules, uint32_t tbl8_v4,
+					 uint32_t tbl8_v6, int socket_id);
+
+/**
+ * tbl8 groups one prefix can take at most.
+ *
+ * @param ipv6
+ *   IPv6 prefix.
+ * @param depth
+ *   Its length.
+ * @return
+ *   0 up to /24, then 1 for IPv4 and one per 8 bits past /24 for IPv6.
+ */
+uint32_t ox_policy_tbl8s(bool ipv6, uint8_t depth);
+
+/**
  * Free a policy; NULL is allowed.
  *
  * @param p

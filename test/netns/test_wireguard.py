@@ -345,7 +345,10 @@ def check_wg_set(tb, srv, name, newp, spub, allow, endpoint):
              nc.telemetry(srv.prefix, "/oxidize/relay")["sessions"] == sessions,
              "wg showconf | wg syncconf: nothing changes, no session ends (%s)"
              % r.stderr.strip())
-    for args, what in ((["peer", newp.pub, "allowed-ips", "198.18.90.0/24"], "a routed prefix"),
+    for args, what in ((["peer", newp.pub, "allowed-ips", "198.18.90.1/24"],
+                        "a prefix with host bits set"),
+                       (["peer", newp.pub, "allowed-ips", "100.64.128.0/24"],
+                        "a routed prefix inside the tunnel pool"),
                        (["listen-port", "4000"], "another port"),
                        (["peer", newp.pub, "allowed-ips", "10.0.0.1/32"],
                         "an address outside the pools")):

@@ -1114,7 +1114,26 @@ static const struct allow_case allow_cases[] = {
 	{ "bad name", "# c\nK0 9lives\n", -EINVAL, 0, "line 2: '9lives'" },
 	{ "name after address", "K0 100.64.0.5 alice\n", -EINVAL, 0, "line 1: 'alice'" },
 	{ "two v4", "K0 a 100.64.0.5 100.64.0.6\n", -EINVAL, 0, "a second IPv4" },
-	{ "too many", "K0 a 100.64.0.5 fd00::1 psk=K1 x\n", -EINVAL, 0, "too many fields" },
+	{ "name late", "K0 a 100.64.0.5 fd00::1 psk=K1 x\n", -EINVAL, 0, "'x' is neither" },
+	{ "routes", "K0 a 198.18.90.0/24 fd00:90::/64 10.9.0.0/16\nK1 198.18.91.0/24\n", 0, 2,
+	  NULL },
+	{ "host prefix", "K0 100.64.0.5/32 fd00::5/128\n", 0, 1, NULL },
+	{ "two host prefixes", "K0 100.64.0.5/32 100.64.0.6/32\n", -EINVAL, 0, "a second IPv4" },
+	{ "host bits", "K0 198.18.90.1/24\n", -EINVAL, 0, "host bits set after /24" },
+	{ "host bits v6", "K0 fd00:90::1/64\n", -EINVAL, 0, "host bits set after /64" },
+	{ "default route", "K0 0.0.0.0/0\n", -EINVAL, 0, "a default route" },
+	{ "long prefix", "K0 198.18.90.0/33\n", -EINVAL, 0, "the length is 0 to 32" },
+	{ "no length", "K0 198.18.90.0/\n", -EINVAL, 0, "is not a prefix (ADDR/LEN)" },
+	{ "bad length", "K0 198.18.90.0/2x\n", -EINVAL, 0, "the length is 0 to 32" },
+	{ "overlap", "K0 198.18.90.0/24\n# branch\nK1 b 198.18.90.128/25\n", -EINVAL, 0,
+	  "lines 1 and 3: prefixes 198.18.90.0/24 and 198.18.90.128/25 overlap" },
+	{ "overlap later", "K0 198.18.0.0/16\nK1 198.17.0.0/24 198.18.200.0/24\n", -EINVAL, 0,
+	  "lines 1 and 2: prefixes 198.18.0.0/16 and 198.18.200.0/24 overlap" },
+	{ "overlap one line", "K0 198.18.90.0/24 198.18.0.0/16\n", -EINVAL, 0,
+	  "line 1: prefixes 198.18.0.0/16 and 198.18.90.0/24 overlap" },
+	{ "overlap v6", "K0 fd00:90::/64\nK1 fd00:90::/48\n", -EINVAL, 0,
+	  "lines 1 and 2: prefixes fd00:90::/64 and fd00:90::/48 overlap" },
+	{ "v4 and v6 apart", "K0 0.0.0.0/8\nK1 ::/8\n", 0, 2, NULL },
 	{ "preshared key", "K0 alice psk=K1 100.64.0.5\nK1 psk=K2\n", 0, 2, NULL },
 	{ "short preshared key", "K0 psk=AAAA\n", -EINVAL, 0, "line 1: psk= takes a base64 key" },
 	{ "two preshared keys", "K0 psk=K1 psk=K2\n", -EINVAL, 0, "a second preshared key" },
@@ -1218,6 +1237,27 @@ test_allowlist(void)
 		e = ox_allowlist_find(&al, pub[1]);
 		EXPECT(e && e->name[0] == '\0' && e->v4 == 0 && e->line == 2, "bare entry");
 		EXPECT(ox_allowlist_find(&al, pub[2]) == NULL, "absent key");
+		EXPECT(al.n_routes == 0, "no routes");
+	}
+	ox_allowlist_free(&al);
+	/* Routes name their peer by its place in the sorted list. */
+	snprintf(text, sizeof(text), "%s site 198.18.90.0/24 fd00:90::/64\n%s 10.9.0.0/16\n",
+		 keys[0], keys[1]);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0,
+	       "parse routes: %s", err);
+	{
+		struct ox_allow_entry *e = ox_allowlist_find(&al, pub[0]);
+		const struct ox_allow_route *r = e ? &al.routes[e->route_first] : NULL;
+
+		EXPECT(al.n_routes == 3 && e && e->route_n == 2 && e->v4 == 0, "site's routes");
+		EXPECT(r && !r[0].v6 && r[0].depth == 24 && r[0].addr[0] == 198 &&
+			       r[0].addr[2] == 90 && r[0].entry == (uint32_t)(e - al.e) &&
+			       r[1].v6 && r[1].depth == 64 && r[1].addr[3] == 0x90,
+		       "route fields");
+		e = ox_allowlist_find(&al, pub[1]);
+		EXPECT(e && e->route_n == 1 &&
+			       al.routes[e->route_first].entry == (uint32_t)(e - al.e),
+		       "second peer's route");
 	}
 	ox_allowlist_free(&al);
 	EXPECT(ox_allowlist_load(&al, "/nonexistent/allow", NULL, 10, err, sizeof(err)) ==

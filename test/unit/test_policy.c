@@ -86,6 +86,8 @@ test_decisions(void)
 		{ "192.0.2.1", IPPROTO_TCP, 8080, 0, true, "host: opened tcp/8080" },
 		{ "192.0.2.1", IPPROTO_ICMP, 8, 0, false, "host: no echo" },
 		{ "100.64.0.1", IPPROTO_ICMP, 8, 0, true, "gateway: echo request" },
+		{ "100.64.0.1", IPPROTO_ICMP, 0, 0, true, "gateway: echo reply" },
+		{ "192.0.2.1", IPPROTO_ICMP, 0, 0, false, "host: no echo reply" },
 		{ "100.64.0.1", IPPROTO_ICMP, 13, 0, false, "gateway: other ICMP refused" },
 		{ "100.64.0.1", IPPROTO_UDP, 53, 0x0010, false, "host: a later fragment refused" },
 		{ "100.64.0.1", IPPROTO_UDP, 53, 0x2000, true,
@@ -96,6 +98,8 @@ test_decisions(void)
 		{ "2001:db8::1", IPPROTO_HOPOPTS, 53, 0, false,
 		  "v6 host: extension header refused" },
 		{ "fd6f:7869:647a::1", IPPROTO_ICMPV6, 128, 0, true, "v6 gateway: echo request" },
+		{ "fd6f:7869:647a::1", IPPROTO_ICMPV6, 129, 0, true, "v6 gateway: echo reply" },
+		{ "fd6f:7869:647a::1", IPPROTO_ICMPV6, 1, 0, false, "v6 gateway: other refused" },
 	};
 	struct ox_policy *p = ox_policy_create("t", 64, SOCKET_ID_ANY);
 	unsigned int i;
