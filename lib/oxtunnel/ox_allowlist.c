@@ -149,7 +149,8 @@ parse_prefix(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size
 
 	*host = false;
 	if (n >= sizeof(buf)) {
-		ox_errf(err, errlen, "line %u: '%.64s' is not a prefix", e->line, t);
+		ox_errf(err, errlen, "line %u: '%.*s' is not a prefix", e->line,
+			(int)(n > 64 ? 64 : n), t);
 		return -EINVAL;
 	}
 	memcpy(buf, t, n);
