@@ -11,7 +11,11 @@
 #     Debian 12's package was built without it, so where the installed PMD
 #     lacks it, DPDK is rebuilt from Debian's own source package of the
 #     installed version, with the feature on and only the drivers Oxidize
-#     uses, into $OX_DPDK_PREFIX (default /opt/oxidize/dpdk), and cached.
+#     uses, into $OX_DPDK_PREFIX (default /opt/oxidize/dpdk), and cached;
+#  4. fetches Debian 12's cloud kernel package (apt-get download, never
+#     installed) and unpacks it into $OX_WGVM_DIR (default /opt/oxidize/wgvm):
+#     QEMU boots it as a test peer whose kernel has WireGuard, which the
+#     host's kernel need not have.
 #
 # Usage: oxidize-setup.sh [--hugepages N] [--no-dpdk-build] [--quiet]
 # Prints, last, the PKG_CONFIG_PATH to build against.
@@ -20,6 +24,8 @@ set -euo pipefail
 
 OX_DPDK_PREFIX=${OX_DPDK_PREFIX:-/opt/oxidize/dpdk}
 OX_SRC_CACHE=${OX_SRC_CACHE:-/var/cache/oxidize}
+OX_WGVM_DIR=${OX_WGVM_DIR:-/opt/oxidize/wgvm}
+WGVM_META=linux-image-cloud-amd64	# the package that names the current cloud kernel
 HUGEPAGES=1536		# 2 MB pages: 3 GB: tests, demo and a relay with 1M sessions (2,648 MB measured with 2 queues)
 BUILD_DPDK=1
 QUIET=0
@@ -35,6 +41,7 @@ PACKAGES=(
 	ansible-core
 	bird2
 	build-essential
+	busybox-static
 	clang
 	clang-format
 	dpdk
@@ -66,6 +73,7 @@ PACKAGES=(
 	python3-matplotlib
 	python3-prometheus-client
 	python3-pyelftools
+	qemu-system-x86
 	qrencode
 	shellcheck
 	tcpdump
@@ -209,8 +217,41 @@ build_dpdk() {
 	log "DPDK with shared UMEM installed in $OX_DPDK_PREFIX"
 }
 
+# The kernel for the WireGuard test peer: the image package the meta-package
+# points at, unpacked (not installed); kept until that changes.
+fetch_wgvm_kernel() {
+	local pkg stamp="$OX_WGVM_DIR/.package" tmp
+	pkg=$(apt-cache depends "$WGVM_META" 2>/dev/null |
+		awk '/Depends: linux-image-/ { print $2; exit }')
+	if [ -z "$pkg" ]; then
+		log "no $WGVM_META in the archive: the kernel WireGuard test will skip"
+		return 0
+	fi
+	if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$pkg" ]; then
+		return 0
+	fi
+	log "fetching $pkg for the kernel WireGuard test peer into $OX_WGVM_DIR"
+	tmp=$(mktemp -d)
+	# apt's sandbox user must be able to write where it downloads.
+	chmod 755 "$tmp"
+	if ! (cd "$tmp" && apt-get "${APT_OPTS[@]}" download -q "$pkg" >/dev/null 2>&1); then
+		rm -rf "$tmp"
+		log "cannot download $pkg: the kernel WireGuard test will skip"
+		return 0
+	fi
+	rm -rf "$OX_WGVM_DIR"
+	mkdir -p "$OX_WGVM_DIR"
+	if ! dpkg-deb -x "$tmp"/*.deb "$tmp/x" ||
+		! mv "$tmp/x/boot" "$tmp/x/lib" "$OX_WGVM_DIR/"; then
+		die "cannot unpack $pkg into $OX_WGVM_DIR"
+	fi
+	rm -rf "$tmp"
+	echo "$pkg" > "$stamp"
+}
+
 install_packages "${PACKAGES[@]}"
 setup_hugepages
+fetch_wgvm_kernel
 
 PKGCFG=""
 if pmd_lacks_shared_umem /usr/lib/x86_64-linux-gnu/dpdk; then
