@@ -34,7 +34,10 @@ QUIET=0
 # PMDs a bare-metal operator needs, and nothing else.
 DPDK_DRIVERS=bus/pci,bus/vdev,mempool/ring,net/af_xdp,net/i40e,net/ice,net/ixgbe,net/null,net/ring,net/tap
 # Its applications: testpmd (the benchmark's floors) and dumpcap, which
-# captures a running relay's ports and must come from the same build.
+# captures a running relay's ports and must come from the same build. DPDK
+# links its apps statically with every library, and a secondary process
+# that registers a tail queue the primary lacks cannot attach: dumpcap is
+# linked again against this build's shared libraries (build_dumpcap).
 DPDK_APPS=test-pmd,dumpcap
 
 PACKAGES=(
@@ -249,6 +252,30 @@ fetch_wgvm_kernel() {
 	echo "$pkg" > "$stamp"
 }
 
+# dpdk-dumpcap from the DPDK source, linked against $OX_DPDK_PREFIX's
+# shared libraries (only those it uses, as the relay does), with the library
+# path baked in as RPATH so that the drivers EAL loads find the same build's
+# libraries, not Debian's.
+build_dumpcap() {
+	local bin=$OX_DPDK_PREFIX/bin/dpdk-dumpcap src
+	if [ -x "$bin" ] && ldd "$bin" 2>/dev/null | grep -q "$OX_DPDK_PREFIX/lib/librte_pdump"; then
+		return 0
+	fi
+	src=$(find "$OX_SRC_CACHE" -maxdepth 3 -path "*/dpdk-*/app/dumpcap" -type d 2>/dev/null | head -1)
+	if [ -z "$src" ]; then
+		log "no DPDK source in $OX_SRC_CACHE: no dpdk-dumpcap for a running relay"
+		return 0
+	fi
+	log "linking dpdk-dumpcap against $OX_DPDK_PREFIX's shared libraries"
+	# shellcheck disable=SC2046 # pkg-config's flags are words
+	cc -O2 -D_GNU_SOURCE -DALLOW_EXPERIMENTAL_API -include rte_config.h \
+		-o "$bin.new" "$src/main.c" \
+		$(PKG_CONFIG_PATH=$OX_DPDK_PREFIX/lib/pkgconfig pkg-config --cflags --libs libdpdk) \
+		-lpcap -Wl,--disable-new-dtags,-rpath,"$OX_DPDK_PREFIX/lib" ||
+		die "cannot link dpdk-dumpcap"
+	mv "$bin.new" "$bin"
+}
+
 install_packages "${PACKAGES[@]}"
 setup_hugepages
 fetch_wgvm_kernel
@@ -258,6 +285,7 @@ if pmd_lacks_shared_umem /usr/lib/x86_64-linux-gnu/dpdk; then
 	if [ "$BUILD_DPDK" = 1 ]; then
 		if build_dpdk; then
 			PKGCFG=$OX_DPDK_PREFIX/lib/pkgconfig
+			build_dumpcap
 		else
 			log "no DPDK source to be had: building against the stock package;" \
 			    "FLASH will use one UMEM per queue"

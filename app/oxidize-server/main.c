@@ -22,6 +22,7 @@
 #include <rte_cycles.h>
 #include <rte_eal.h>
 #include <rte_ethdev.h>
+#include <rte_pdump.h>
 #include <rte_lcore.h>
 #include <rte_malloc.h>
 
@@ -626,6 +627,10 @@ main(int argc, char **argv)
 	}
 	argc -= ret;
 	argv += ret;
+	/* dpdk-dumpcap, a secondary process, captures the ports through this;
+	 * nothing runs on the packet path until a capture starts. */
+	if (rte_eal_process_type() == RTE_PROC_PRIMARY && rte_pdump_init() != 0)
+		SRV_LOG(WARNING, "no capture with dpdk-dumpcap: %s", rte_strerror(rte_errno));
 	ret = srv_conf_parse(&srv.conf, argc, argv);
 	if (ret != 0) {
 		rc = ret > 0 ? 0 : 1;
@@ -781,6 +786,7 @@ out:
 	if (shutdown_server(&srv, launched) != 0)
 		rc = 1;
 out_eal:
+	rte_pdump_uninit();
 	rte_eal_cleanup();
 	return rc;
 }

@@ -75,13 +75,17 @@ class Server:
     """oxidize-server running in the relay namespace, output collected."""
 
     def __init__(self, tb, binary, app_args, lcores="0-1", eal_extra=(), tag=None,
-                 log_levels=("pmd.net.af_xdp:error", "lib.eal:error"), ns=None):
+                 log_levels=("pmd.net.af_xdp:error", "lib.eal:error"), ns=None,
+                 huge_unlink=True):
         import subprocess
         import threading
         self.prefix = "ox%s" % (tag or tb.tag).replace("-", "")
+        # Unlinked hugepage files leave nothing behind a killed test, but a
+        # secondary process (dpdk-dumpcap) cannot map them: remove_hugefiles()
+        # cleans up after a relay started with huge_unlink=False.
         argv = [binary, "--lcores" if "@" in lcores else "-l", lcores, "--no-pci",
-                "--file-prefix", self.prefix,
-                "--huge-unlink"] + list(eal_extra)
+                "--file-prefix", self.prefix] + (["--huge-unlink"] if huge_unlink else []) + \
+            list(eal_extra)
         for lv in log_levels:
             argv += ["--log-level", lv]
         argv += ["--"] + list(app_args)
@@ -92,6 +96,15 @@ class Server:
                              stderr=subprocess.STDOUT, text=True)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
+
+    def remove_hugefiles(self):
+        """The hugepage files of this relay's prefix (after it stopped)."""
+        import glob
+        with open("/proc/mounts") as f:
+            mounts = [ln.split()[1] for ln in f if ln.split()[2:3] == ["hugetlbfs"]]
+        for m in mounts:
+            for p in glob.glob(os.path.join(m, self.prefix + "map_*")):
+                os.unlink(p)
 
     def _read(self):
         for line in self.proc.stdout:

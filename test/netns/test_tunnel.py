@@ -106,10 +106,11 @@ def tun_addrs(tb, ns):
     return info.get("mtu"), {"%s/%d" % (a["local"], a["prefixlen"]) for a in info["addr_info"]}
 
 
-def start_server(tb, binary, d, allow, extra=()):
+def start_server(tb, binary, d, allow, extra=(), **kw):
     srv = nc.Server(tb, binary, ["--iface", "eth0", "--port", str(PORT), "--tap", "oxtun0",
                                  "--key", os.path.join(d, "server.key"), "--allow", allow,
-                                 "--max-sessions", "65536", "--keepalive", "2"] + list(extra))
+                                 "--max-sessions", "65536", "--keepalive", "2"] + list(extra),
+                    **kw)
     srv.wait_up()
     return srv
 
