@@ -167,7 +167,10 @@ struct uapi_conn {
 	size_t in_len;
 	char *out; /* the response, being sent */
 	size_t out_len, out_off;
-	uint64_t deadline_ns; /* the whole request by then */
+	uint64_t deadline_ns; /* the whole request by then; then, progress */
+	bool get_more;	      /* a get's peers are written a part at a time */
+	uint32_t get_next;    /* the next allow-list place to write */
+	uint64_t get_reloads; /* the allow-list's reloads when the get began */
 };
 struct srv_uapi {
 	int lfd; /* listening; -1: off */

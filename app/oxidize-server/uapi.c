@@ -148,19 +148,41 @@ put_peer(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, stru
 	put(o, "protocol_version=1\n");
 }
 
-/* get=1: the interface, then every listed key. */
+/* Peers one part of a get holds: a million listed keys are sent over many
+ * control loops, each spending about as long on it as on a burst of
+ * handshakes, while the client reads what came before. */
+#define GET_PART 256
+
+/* get=1: the interface, then every listed key, GET_PART at a time; the
+ * last part ends with errno (EAGAIN if the list was reloaded meanwhile:
+ * what came before is of another list, and wg says so). */
 static void
-do_get(struct srv_relay *r, uint64_t now, struct outbuf *o)
+do_get(struct srv_relay *r, struct uapi_conn *c, uint64_t now, struct outbuf *o)
 {
 	uint8_t priv[OX_KEY_LEN];
-	uint32_t i;
+	uint32_t end;
 
-	ox_hs_private_key(r->hs, priv);
-	put_hex(o, "private_key", priv);
-	sodium_memzero(priv, sizeof(priv));
-	put(o, "listen_port=%u\n", (unsigned int)r->srv->conf.port);
-	for (i = 0; i < r->allow.n; i++)
-		put_peer(r, &r->allow.e[i], now, o);
+	if (!c->get_more) {
+		ox_hs_private_key(r->hs, priv);
+		put_hex(o, "private_key", priv);
+		sodium_memzero(priv, sizeof(priv));
+		put(o, "listen_port=%u\n", (unsigned int)r->srv->conf.port);
+		c->get_more = true;
+		c->get_next = 0;
+		c->get_reloads = r->reloads;
+	}
+	if (r->reloads != c->get_reloads) {
+		put(o, "errno=%d\n\n", -EAGAIN);
+		c->get_more = false;
+		return;
+	}
+	end = RTE_MIN(r->allow.n, c->get_next + GET_PART);
+	for (; c->get_next < end; c->get_next++)
+		put_peer(r, &r->allow.e[c->get_next], now, o);
+	if (c->get_next == r->allow.n) {
+		put(o, "errno=0\n\n");
+		c->get_more = false;
+	}
 }
 
 /* -------------------------------------------------------------- set=1 */
@@ -733,9 +755,10 @@ handle(struct srv_relay *r, struct uapi_conn *c, uint64_t now)
 {
 	struct outbuf o = { 0 };
 
-	if (strncmp(c->in, "get=1\n", 6) == 0) {
-		do_get(r, now, &o);
-		put(&o, "errno=0\n\n");
+	if (c->get_more) {
+		do_get(r, c, now, &o);
+	} else if (strncmp(c->in, "get=1\n", 6) == 0) {
+		do_get(r, c, now, &o);
 		r->uapi.gets++;
 	} else if (strncmp(c->in, "set=1\n", 6) == 0) {
 		char why[512] = "";
@@ -758,7 +781,11 @@ handle(struct srv_relay *r, struct uapi_conn *c, uint64_t now)
 		free(o.b);
 		o = (struct outbuf){ 0 };
 		put(&o, "errno=%d\n\n", -ENOMEM);
+		c->get_more = false;
 	}
+	if (c->out != NULL)
+		sodium_memzero(c->out, c->out_len); /* a get's first part has the key */
+	free(c->out);
 	c->out = o.b;
 	c->out_len = o.len;
 	c->out_off = 0;
@@ -814,8 +841,15 @@ relay_uapi_poll(struct srv_relay *r, uint64_t now)
 		}
 		n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off,
 			 MSG_DONTWAIT | MSG_NOSIGNAL);
-		if (n > 0)
+		if (n > 0) {
 			c->out_off += (size_t)n;
+			/* A reader that keeps reading keeps its connection. */
+			c->deadline_ns = now;
+		}
+		if (c->out_off == c->out_len && c->get_more && n >= 0) {
+			handle(r, c, now); /* the get's next part */
+			continue;
+		}
 		if ((n < 0 && errno != EAGAIN && errno != EINTR) || c->out_off == c->out_len ||
 		    now > c->deadline_ns + UAPI_IDLE_NS)
 			conn_close(u, c);

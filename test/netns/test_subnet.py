@@ -22,6 +22,7 @@ it away (the branch is unreachable, the kernel route gone); a prefix
 whose peer has no session is dropped (route_peer_down).
 """
 
+import base64
 import os
 import re
 import shutil
@@ -94,8 +95,13 @@ def main():
         _, spub = otb.keygen(client, d, "server")
         ka, apub = otb.keygen(client, d, "alice")
         allow = os.path.join(d, "allow")
+        # Listed keys beyond the peers here: wg's get is answered in parts
+        # of 256 peers, over several control loops.
+        extra = 700
         with open(allow, "w") as f:
             f.write("%s alice\n" % apub)
+            for i in range(extra):
+                f.write("%s filler%d\n" % (base64.b64encode(os.urandom(32)).decode(), i))
         name = "oxs%d" % tag
         srv = start_server(tb, server, d, allow, ["--wg-name", name, "--idle-timeout", "30"])
         endpoint = "%s:%d" % (tb.relay_ip, 51820)
@@ -110,6 +116,10 @@ def main():
                  BRANCH4 in line[0] and BRANCH6 in line[0],
                  "wg set ... allowed-ips HOST/32,...,%s,%s: the prefixes on the peer's line "
                  "(%s%s)" % (BRANCH4, BRANCH6, line, r1.stderr.strip() + r2.stderr.strip()))
+        dump = wg("show", name, "dump")
+        nc.check(dump.returncode == 0 and len(dump.stdout.splitlines()) == 1 + 1 + extra + 2,
+                 "wg show dump: the interface and all %d listed keys (in parts)"
+                 % (1 + extra + 2))
         show = wg("show", name, "allowed-ips").stdout
         nc.check(re.search(r"%s\s.*%s.*%s" % (re.escape(site.pub), re.escape(BRANCH4),
                                               re.escape(BRANCH6)), show) is not None,
@@ -171,7 +181,8 @@ def main():
             f.write("%s 10.0.0.0/8 fd00::/16\n" % otb.keygen(client, d, "mallory")[1])
         tb.run(tb.relay, ["kill", "-HUP", str(nc.server_pid(tb))])
         nc.check(wait_reload(srv, seen) and
-                 re.search(r"not reloaded.*lines 2 and 4: prefixes fd00:90::/64 and "
+                 re.search(r"not reloaded.*lines %d and %d: prefixes fd00:90::/64 and "
+                           % (extra + 2, extra + 4) +
                            r"fd00::/16 overlap", srv.log),
                  "at a SIGHUP too: the previous list stays (%s)"
                  % [ln for ln in srv.log.splitlines() if "reloaded" in ln][-1:])
