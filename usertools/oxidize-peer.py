@@ -5,7 +5,7 @@
   oxidize-peer.py add NAME --endpoint HOST[:PORT] [--config FILE]
                   [--key FILE | --server-pub KEY] [--allow FILE]
                   [--pubkey KEY] [--address V4] [--address6 V6] [--psk]
-                  [--dns IP,...] [--split] [--keepalive S] [--mtu N]
+                  [--route PREFIX,...] [--dns IP,...] [--split] [--keepalive S] [--mtu N]
                   [--out FILE] [--qr] [--reload-pid PID | --no-reload]
   oxidize-peer.py remove NAME|KEY [--config FILE] [--allow FILE]
                   [--reload-pid PID | --no-reload]
@@ -13,7 +13,9 @@
 
 add makes a key pair (or takes the peer's public key with --pubkey), gives
 the peer fixed tunnel addresses (--address/--address6, else the first ones
-from the top of the pools that no allow-list line holds), appends its line
+from the top of the pools that no allow-list line holds) and, with --route,
+the subnets behind it (a site's router: checked as the relay checks them,
+host bits clear and overlapping no pool or other line), appends its line
 to the allow-list, has the running relay reload it (SIGHUP: --reload-pid,
 else `systemctl reload oxidize-server` when that unit is active), and
 prints a wg-quick configuration for the peer: [Interface] with its private
@@ -199,8 +201,9 @@ def fields(line):
 
 
 def taken(lines):
-    """Keys, names and fixed addresses the allow-list already holds."""
-    keys, names, addrs = set(), set(), set()
+    """Keys, names, fixed addresses and routed prefixes the allow-list
+    already holds."""
+    keys, names, addrs, nets = set(), set(), set(), set()
     for line in lines:
         f = fields(line)
         if not f:
@@ -208,11 +211,38 @@ def taken(lines):
         keys.add(f[0])
         for tok in f[1:]:
             try:
-                addrs.add(ipaddress.ip_address(tok))
+                if "/" in tok:
+                    n = ipaddress.ip_network(tok, strict=False)
+                    if n.prefixlen == n.max_prefixlen:
+                        addrs.add(n.network_address)
+                    else:
+                        nets.add(n)
+                else:
+                    addrs.add(ipaddress.ip_address(tok))
             except ValueError:
                 if not tok.startswith("psk="):
                     names.add(tok)
-    return keys, names, addrs
+    return keys, names, addrs, nets
+
+
+def check_routes(text, nets, pools):
+    """--route: prefixes with their host bits clear, shorter than a host's,
+    not a default route, outside the pools and every other line's prefixes
+    (the relay refuses the file otherwise)."""
+    out = []
+    for tok in [t.strip() for t in text.split(",") if t.strip()]:
+        try:
+            n = ipaddress.ip_network(tok, strict=True)
+        except ValueError as e:
+            die("--route %s: %s (host bits must be clear: ADDR/LEN)" % (tok, e))
+        if n.prefixlen in (0, n.max_prefixlen):
+            die("--route %s: a subnet, not a host or the default route" % tok)
+        for other in list(nets) + [ipaddress.ip_network(p) for p in pools] + out:
+            if other.version == n.version and n.overlaps(other):
+                die("--route %s overlaps %s%s" % (
+                    tok, other, " (a tunnel pool)" if str(other) in pools else ""))
+        out.append(n)
+    return out
 
 
 def pick(pool, addrs, relay_host):
@@ -295,7 +325,8 @@ def cmd_add(args):
     if args.mtu is not None and not 1280 <= args.mtu <= 9000:
         die("--mtu %d: 1280-9000" % args.mtu)
     lines = allow_lines(allow)
-    keys, names, addrs = taken(lines)
+    keys, names, addrs, nets = taken(lines)
+    routes = check_routes(args.route, nets, (pool4, pool6)) if args.route else []
     if not NAME_RE.fullmatch(args.name):
         die("name '%s': ASCII letters, digits, '_', '-', '.', starting with a letter, "
             "at most 31" % args.name)
@@ -315,10 +346,14 @@ def cmd_add(args):
             die("address %s is outside %s or taken" % (a, pool))
     psk = os.urandom(32) if args.psk else None
     line = "%s %s %s %s" % (b64(pub), args.name, v4, v6)
+    for n in routes:
+        line += " %s" % n
     if psk:
         line += " psk=%s" % b64(psk)
     write_allow(allow, lines + [line])
-    print("oxidize-peer: %s added to %s: %s, %s" % (args.name, allow, v4, v6), file=sys.stderr)
+    print("oxidize-peer: %s added to %s: %s, %s%s" % (
+        args.name, allow, v4, v6, "; routed to it: " + ", ".join(map(str, routes))
+        if routes else ""), file=sys.stderr)
     reload_relay(args)
     text = wg_quick(priv, v4, v6, server_pub, args.endpoint, psk, args, pool4, pool6)
     if args.out:
@@ -403,6 +438,8 @@ def main():
             p.add_argument("--address", help="fixed IPv4 (default: a free one of the pool)")
             p.add_argument("--address6", help="fixed IPv6 (default: a free one of the pool)")
             p.add_argument("--psk", action="store_true", help="a preshared key too")
+            p.add_argument("--route", help="subnets behind the peer (a site's router), "
+                           "comma-separated prefixes the relay routes to it")
             p.add_argument("--dns", help="DNS servers for the peer, comma-separated")
             p.add_argument("--split", action="store_true",
                            help="route only the tunnel pools (default: everything)")

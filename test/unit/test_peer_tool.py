@@ -121,6 +121,26 @@ def main():
         r = add(d, "frank", "--endpoint", "relay-1.example.net")
         check(r.returncode == 0 and "Endpoint = relay-1.example.net:51820\n" in r.stdout,
               "a host name takes the default port")
+
+        # Subnets behind a peer: on its line, checked as the relay checks.
+        r = add(d, "branch", "--endpoint", "198.18.0.1", "--route",
+                "198.18.90.0/24,fd00:90::/64")
+        with open(allow) as f:
+            line = [ln for ln in f if " branch " in ln]
+        check(r.returncode == 0 and line and
+              line[0].rstrip().endswith(" 198.18.90.0/24 fd00:90::/64"),
+              "--route: the prefixes on the peer's line (%s)" % line)
+        with open(allow) as f:
+            before = f.read()
+        for route, why in (("198.18.90.128/25", "overlaps 198.18.90.0/24"),
+                           ("198.18.91.1/24", "host bits"),
+                           ("100.64.0.0/24", "a tunnel pool"),
+                           ("0.0.0.0/0", "not a host or the default route")):
+            r = add(d, "b2", "--endpoint", "198.18.0.1", "--route", route)
+            check(r.returncode != 0 and why in r.stderr,
+                  "--route %s refused (%s)" % (route, r.stderr.strip()))
+        with open(allow) as f:
+            check(f.read() == before, "and the allow-list unchanged")
     print("%d failed" % fails)
     sys.exit(1 if fails else 0)
 
