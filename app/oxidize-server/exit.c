@@ -314,7 +314,7 @@ srv_exit_watch_poll(struct srv_server *srv, struct srv_exit_watch *w, struct ox_
 		ox_policy_free(w->old);
 		w->old = NULL;
 	}
-	if (!w->dirty || now_ns < w->retry_ns)
+	if ((!w->dirty && !w->routes_dirty) || now_ns < w->retry_ns)
 		return;
 	ret = build(srv, gw, ++w->gen, &n_host, &fresh, err, sizeof(err));
 	if (ret != 0) {
@@ -323,19 +323,26 @@ srv_exit_watch_poll(struct srv_server *srv, struct srv_exit_watch *w, struct ox_
 		w->retry_ns = now_ns + 1000000000u;
 		if (!w->failing)
 			SRV_LOG(ERR,
-				"exit policy not rebuilt for the host's new addresses, the "
-				"previous one stays (retried every second): %s",
+				"exit policy not rebuilt for %s, the previous one stays "
+				"(retried every second): %s",
+				w->dirty ? "the host's new addresses" : "the peers' new prefixes",
 				err);
 		w->failing = true;
 		return;
 	}
-	w->dirty = false;
 	w->failing = false;
 	w->rebuilds++;
 	prev = *live;
 	__atomic_store_n(live, fresh, __ATOMIC_RELEASE);
 	w->old = prev;
 	w->old_token = rte_rcu_qsbr_start(rcu);
-	SRV_LOG(NOTICE, "exit policy: the host's addresses changed; %u address(es) refused now",
-		n_host);
+	if (w->dirty)
+		SRV_LOG(NOTICE,
+			"exit policy: the host's addresses changed; %u address(es) refused now",
+			n_host);
+	if (w->routes_dirty)
+		SRV_LOG(INFO, "exit policy: the peers' %u routed prefix(es) allowed now",
+			srv->n_peer_routes);
+	w->dirty = false;
+	w->routes_dirty = false;
 }

@@ -247,7 +247,7 @@ relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh)
 	const struct ox_allow_entry *e;
 	const void *key;
 	void *data;
-	uint32_t iter = 0;
+	uint32_t iter = 0, i;
 	bool changed;
 
 	/* The live sessions of peers with prefixes, before anyone reads it. */
@@ -257,18 +257,17 @@ relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh)
 			if (e != NULL && e->route_n > 0)
 				fresh->sidx[e - r->allow.e] = ((struct ox_session *)data)->index;
 		}
-	changed = old == NULL
-			  ? fresh->n > 0
-			  : old->n != fresh->n ||
-				    (fresh->n > 0 && memcmp(old->list, fresh->list,
-							    sizeof(*fresh->list) * fresh->n) != 0);
+	/* The same prefixes (their peers' places aside) need no new policy. */
+	changed = old == NULL ? fresh->n > 0 : old->n != fresh->n;
+	for (i = 0; !changed && old != NULL && i < fresh->n; i++)
+		changed = !listed(old, &fresh->list[i]);
 	sync_kernel(r, old, fresh);
 	__atomic_store_n(&r->routes, fresh, __ATOMIC_RELEASE);
 	/* The exit policy allows the prefixes: built again for a new list. */
 	r->srv->peer_routes = fresh->list;
 	r->srv->n_peer_routes = fresh->n;
 	if (changed && old != NULL)
-		r->exitw.dirty = true;
+		r->exitw.routes_dirty = true;
 	if (fresh->n > 0 || (old != NULL && old->n > 0))
 		SRV_LOG(INFO, "routed prefixes: %u behind %s", fresh->n,
 			fresh->n == 1 ? "one peer" : "their peers");

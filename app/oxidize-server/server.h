@@ -298,6 +298,7 @@ void srv_stats_sum(const struct srv_server *srv, struct srv_lcore_stats *sum);
 struct srv_exit_watch {
 	int nl;		       /* NETLINK_ROUTE, address groups; -1: none */
 	bool dirty;	       /* an address changed since the live policy was built */
+	bool routes_dirty;     /* the peers' routed prefixes changed (relay_routes.c) */
 	bool failing;	       /* the last rebuild failed (said once) */
 	unsigned int gen;      /* generation of the live policy (its rte_lpm name) */
 	struct ox_policy *old; /* replaced; freed once the workers came round */
