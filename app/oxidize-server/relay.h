@@ -198,6 +198,7 @@ struct relay_refusals {
 /* /oxidize/peers: the telemetry thread asks, the control thread (which
  * owns the allow-list and the sessions) answers into its rte_tel_data. */
 #define PEERS_PAGE 32
+#define PRECOMPUTE_BURST 16 /* static-static DH per idle control loop (~1 ms) */
 enum peers_req_state {
 	PEERS_IDLE = 0,
 	PEERS_ASKED,	 /* telemetry: start and d are set */
@@ -260,6 +261,7 @@ struct srv_relay {
 	uint64_t last_reap_ns;
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
+	uint64_t precomputed; /* static-static DH made ahead (ox_hs_precompute) */
 	uint64_t sessions_by_proto[RELAY_PROTO_MAX]; /* live, by relay_protos[] */
 	uint64_t hs_by_proto[RELAY_PROTO_MAX];	     /* completed handshakes */
 	uint64_t hs_drops[OX_DROP_MAX];

@@ -687,5 +687,12 @@ relay_control(struct srv_server *srv)
 			r->ts_failing = false;
 		}
 	}
+	/* Idle: the listed keys' static-static DH, a few at a time (about a
+	 * millisecond), so that first handshakes find it made. One server
+	 * computes for both protocols' shared list. */
+	if (work == 0 && (n = ox_hs_precompute(r->hs, PRECOMPUTE_BURST)) > 0) {
+		r->precomputed += n;
+		work = n;
+	}
 	return work;
 }

@@ -452,6 +452,7 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "cookies_sent", r->cookies);
 	rte_tel_data_add_dict_u64(d, "exit_policy_rebuilds", r->exitw.rebuilds);
 	rte_tel_data_add_dict_u64(d, "exit_policy_errors", r->exitw.errors);
+	rte_tel_data_add_dict_u64(d, "static_static_precomputed", r->precomputed);
 	rte_tel_data_add_dict_u64(d, "routed_prefixes", r->srv->n_peer_routes);
 	rte_tel_data_add_dict_u64(d, "route_errors", r->route_errors);
 	rte_tel_data_add_dict_u64(d, "under_load", r->under_load);

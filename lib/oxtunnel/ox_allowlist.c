@@ -514,12 +514,18 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		ret = check_routes(al, err, errlen);
 	if (ret != 0)
 		goto fail;
-	if (prev != NULL)
+	if (prev != NULL) {
+		al->ss_set = prev->ss_set;
+		memcpy(al->ss_pub, prev->ss_pub, OX_KEY_LEN);
 		for (i = 0; i < n; i++) {
 			old = ox_allowlist_find(prev, e[i].key);
-			if (old != NULL)
-				memcpy(e[i].last_init, old->last_init, sizeof(old->last_init));
+			if (old == NULL)
+				continue;
+			memcpy(e[i].last_init, old->last_init, sizeof(old->last_init));
+			e[i].ss_ready = old->ss_ready && prev->ss_set;
+			memcpy(e[i].ss, old->ss, OX_KEY_LEN);
 		}
+	}
 	return 0;
 fail:
 	if (e != NULL)

@@ -37,13 +37,19 @@ struct ox_allow_entry {
 	uint32_t route_n;	 /**< how many */
 	uint64_t last_init_ns;	 /**< when an initiation was last accepted; 0 = never */
 	bool refusal_said;	 /**< for the caller: a refusal of this key was logged */
+	bool ss_ready;		 /**< ss holds DH(server key, key) */
+	uint8_t ss[OX_KEY_LEN];	 /**< the precomputed static-static DH (a secret) */
 };
 
-/** Immutable after load apart from last_init, last_init_ns and refusal_said
- * (control thread). */
+/** Immutable after load apart from last_init, last_init_ns, refusal_said
+ * and the static-static DH cache (ss, ss_ready, ss_pub, ss_next: the
+ * handshake servers', on the control thread). */
 struct ox_allowlist {
 	struct ox_allow_entry *e; /**< sorted by key */
 	uint32_t n;
+	bool ss_set;		       /**< ss_pub names the key the cache is of */
+	uint8_t ss_pub[OX_KEY_LEN];    /**< the server public key of every entry's ss */
+	uint32_t ss_next;	       /**< ox_hs_precompute()'s place */
 	struct ox_allow_route *routes; /**< every line's routed prefixes, in file order */
 	uint32_t n_routes;
 };
@@ -59,7 +65,8 @@ struct ox_allowlist {
  *
  * @param prev
  *   The list being replaced, or NULL: last_init carries over per key, so a
- *   reload does not reopen replay of old initiations.
+ *   reload does not reopen replay of old initiations, and so does the
+ *   precomputed static-static DH (a reload computes only new keys').
  * @return
  *   0, or -errno with a message naming the line in @p err.
  */

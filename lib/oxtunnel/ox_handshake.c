@@ -61,7 +61,7 @@ struct ox_hs_server {
 	uint8_t cookie_key[OX_KEY_LEN];
 	uint8_t secret[OX_KEY_LEN]; /* cookie secret, rotated */
 	uint64_t secret_ns;	    /* when it was made; 0 = never */
-	const struct ox_allowlist *allow;
+	struct ox_allowlist *allow;
 	struct ox_ratelimit *rl;
 };
 
@@ -143,7 +143,7 @@ ox_hs_public(const struct ox_hs_server *s)
 }
 
 void
-ox_hs_set_allowlist(struct ox_hs_server *s, const struct ox_allowlist *al)
+ox_hs_set_allowlist(struct ox_hs_server *s, struct ox_allowlist *al)
 {
 	s->allow = al;
 }
@@ -211,6 +211,60 @@ ox_wg_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, si
 	return check_mac1(OX_WIRE_WIREGUARD, mac1_key, pkt, len);
 }
 
+/*
+ * DH(server key, peer key), which every initiation of that peer needs:
+ * computed once and kept on its allow-list entry (WireGuard's
+ * precomputed_static_static), so a handshake costs three variable-base and
+ * one fixed-base X25519 instead of four and one. The cache belongs to one
+ * server key (the list says which): a server with another key sharing the
+ * list computes each time. @return the DH, or NULL for a low-order key.
+ */
+static const uint8_t *
+static_static(struct ox_hs_server *s, struct ox_allow_entry *peer, uint8_t buf[OX_KEY_LEN])
+{
+	struct ox_allowlist *al = s->allow;
+	bool mine;
+
+	if (!al->ss_set) {
+		memcpy(al->ss_pub, s->s_pub, OX_KEY_LEN);
+		al->ss_set = true;
+	}
+	mine = sodium_memcmp(al->ss_pub, s->s_pub, OX_KEY_LEN) == 0;
+	if (mine && peer->ss_ready)
+		return peer->ss;
+	if (crypto_scalarmult(buf, s->s_priv, peer->key) != 0)
+		return NULL;
+	if (mine) {
+		memcpy(peer->ss, buf, OX_KEY_LEN);
+		peer->ss_ready = true;
+	}
+	return buf;
+}
+
+uint32_t
+ox_hs_precompute(struct ox_hs_server *s, uint32_t max)
+{
+	struct ox_allowlist *al = s->allow;
+	uint8_t buf[OX_KEY_LEN];
+	uint32_t done = 0;
+
+	/* The list's cache is another key's: nothing here would be kept. */
+	if (al == NULL || (al->ss_set && sodium_memcmp(al->ss_pub, s->s_pub, OX_KEY_LEN) != 0))
+		return 0;
+	while (done < max && al->ss_next < al->n) {
+		struct ox_allow_entry *e = &al->e[al->ss_next++];
+
+		if (e->ss_ready)
+			continue;
+		/* A low-order key gets no handshake: nothing to keep. */
+		if (static_static(s, e, buf) == NULL)
+			continue;
+		done++;
+	}
+	sodium_memzero(buf, sizeof(buf));
+	return done;
+}
+
 int
 ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const struct ox_src *src,
 		   uint64_t now_ns, bool under_load, struct ox_responder *r,
@@ -221,6 +275,8 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 	uint8_t prologue[PROLOGUE_MAX];
 	uint8_t ts[OX_TAI64N_LEN];
 	struct ox_allow_entry *peer, *named = NULL;
+	uint8_t ss_buf[OX_KEY_LEN];
+	const uint8_t *ss;
 	struct ox_noise ns;
 	size_t plen;
 	int ret;
@@ -262,13 +318,19 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 	plen = prologue_of(prologue, s->wire, pkt);
 	ox_noise_init(&ns, w->suite, prologue, plen);
 	ox_noise_mix_hash(&ns, s->s_pub, OX_KEY_LEN);
-	if (ox_ik_read1(&ns, s->s_priv, pkt + 8, OX_IK1_LEN, r->re, r->peer_key, ts) != 0) {
+	if (ox_ik_read1_static(&ns, s->s_priv, pkt + 8, OX_IK1_LEN, r->re, r->peer_key) != 0) {
 		ret = -OX_DROP_HS_DECRYPT;
 		goto out;
 	}
+	/* A key not listed costs no second DH. */
 	peer = s->allow ? ox_allowlist_find(s->allow, r->peer_key) : NULL;
 	if (peer == NULL) {
 		ret = -OX_DROP_UNKNOWN_PEER;
+		goto out;
+	}
+	ss = static_static(s, peer, ss_buf);
+	if (ss == NULL || ox_ik_read1_finish(&ns, ss, pkt + 8, OX_IK1_LEN, ts) != 0) {
+		ret = -OX_DROP_HS_DECRYPT;
 		goto out;
 	}
 	/* OxTunnel has no preshared key: a line that has one would lose what
@@ -297,6 +359,7 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 	r->peer = peer;
 	ret = 0;
 out:
+	sodium_memzero(ss_buf, sizeof(ss_buf));
 	ox_noise_wipe(&ns);
 	if (ret != 0) {
 		sodium_memzero(r, sizeof(*r));

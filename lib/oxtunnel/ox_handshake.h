@@ -62,7 +62,18 @@ void ox_hs_private_key(const struct ox_hs_server *s, uint8_t out[OX_KEY_LEN]);
  * Use this allow-list from now on (not copied; the caller keeps it alive
  * while it is set). Sessions are not touched.
  */
-void ox_hs_set_allowlist(struct ox_hs_server *s, const struct ox_allowlist *al);
+void ox_hs_set_allowlist(struct ox_hs_server *s, struct ox_allowlist *al);
+
+/**
+ * Compute the static-static DH of up to @p max listed keys that have none
+ * yet (a handshake computes its peer's itself when it finds none): for the
+ * control thread's idle time after a start or a reload, so that a storm of
+ * first handshakes spends three variable-base X25519 each, not four.
+ *
+ * @return
+ *   How many were computed; 0 once every listed key has its own.
+ */
+uint32_t ox_hs_precompute(struct ox_hs_server *s, uint32_t max);
 
 /** Handshake state between reading an initiation and answering it. */
 struct ox_responder {

@@ -249,6 +249,16 @@ ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN], const uint8
 	return ret;
 }
 
+int
+ox_noise_mix_dh_result(struct ox_noise *ns, const uint8_t dh[OX_KEY_LEN])
+{
+	/* What libsodium refuses to compute: a low-order point's result. */
+	if (sodium_is_zero(dh, OX_KEY_LEN))
+		return -1;
+	mix_key(ns, dh, OX_KEY_LEN);
+	return 0;
+}
+
 /* EncryptAndHash: out gets len + 16 bytes (a key is always set here). */
 static int
 encrypt_and_hash(struct ox_noise *ns, const uint8_t *in, size_t len, uint8_t *out)
@@ -320,13 +330,13 @@ ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_
 	return encrypt_and_hash(ns, payload, plen, out + 32 + 32 + OX_TAG_LEN);
 }
 
-int
-ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len,
-	    uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN], uint8_t *payload)
-{
-	const size_t fixed = 32 + 32 + OX_TAG_LEN;
+#define IK1_FIXED (32 + 32 + OX_TAG_LEN)
 
-	if (len < fixed + OX_TAG_LEN)
+int
+ox_ik_read1_static(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in,
+		   size_t len, uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN])
+{
+	if (len < IK1_FIXED + OX_TAG_LEN)
 		return -1;
 	/* e */
 	memcpy(re, in, OX_KEY_LEN);
@@ -335,12 +345,33 @@ ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t
 	if (ox_noise_mix_dh(ns, s_priv, re) != 0)
 		return -1;
 	/* s */
-	if (decrypt_and_hash(ns, in + 32, 32 + OX_TAG_LEN, rs) != 0)
+	return decrypt_and_hash(ns, in + 32, 32 + OX_TAG_LEN, rs);
+}
+
+int
+ox_ik_read1_finish(struct ox_noise *ns, const uint8_t ss[OX_KEY_LEN], const uint8_t *in, size_t len,
+		   uint8_t *payload)
+{
+	if (len < IK1_FIXED + OX_TAG_LEN)
 		return -1;
 	/* ss */
-	if (ox_noise_mix_dh(ns, s_priv, rs) != 0)
+	if (ox_noise_mix_dh_result(ns, ss) != 0)
 		return -1;
-	return decrypt_and_hash(ns, in + fixed, len - fixed, payload);
+	return decrypt_and_hash(ns, in + IK1_FIXED, len - IK1_FIXED, payload);
+}
+
+int
+ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in, size_t len,
+	    uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN], uint8_t *payload)
+{
+	uint8_t ss[OX_KEY_LEN];
+	int ret = -1;
+
+	if (ox_ik_read1_static(ns, s_priv, in, len, re, rs) == 0 &&
+	    crypto_scalarmult(ss, s_priv, rs) == 0)
+		ret = ox_ik_read1_finish(ns, ss, in, len, payload);
+	sodium_memzero(ss, sizeof(ss));
+	return ret;
 }
 
 int

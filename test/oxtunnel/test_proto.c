@@ -859,6 +859,83 @@ test_handshake(void)
 
 /* Rekey: packets under the old keys still open while the new ones come
  * into use, the responder switches on the first packet under the new. */
+/* The static-static DH kept per listed key: computed ahead (or by the
+ * first handshake), equal to DH(server, key), carried over a reload, and
+ * not used by a server of another key that shares the list. */
+static void
+test_static_static(void)
+{
+	struct party server, other, c[3];
+	struct ox_hs_conf conf;
+	struct ox_hs_server *srv, *srv2;
+	struct ox_initiator in;
+	struct ox_keypair ckp, skp;
+	struct ox_allowlist al, al2;
+	uint8_t cookie[OX_COOKIE_LEN], want[32];
+	char text[512], err[256];
+	uint32_t i;
+	int ret;
+
+	party_make(&server);
+	party_make(&other);
+	for (i = 0; i < 3; i++)
+		party_make(&c[i]);
+	snprintf(text, sizeof(text), "%s a\n%s b\n%s c\n", c[0].b64, c[1].b64, c[2].b64);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
+	       err);
+	ox_hs_conf_default(&conf);
+	srv = ox_hs_create(server.priv, &conf);
+	srv2 = ox_hs_create(other.priv, &conf);
+	ox_hs_set_allowlist(srv, &al);
+	ox_hs_set_allowlist(srv2, &al);
+
+	/* The first handshake computes its peer's. */
+	EXPECT(ox_initiator_init(&in, c[1].priv, server.pub) == 0, "initiator");
+	ret = handshake(srv, &in, &src_a, NS(1000), false, 7, 9, &ckp, &skp, cookie);
+	EXPECT(ret == 0 && ox_allowlist_find(&al, c[1].pub)->ss_ready,
+	       "a handshake keeps its peer's static-static DH: %s", ox_drop_name(ret));
+	EXPECT(ox_hs_precompute(srv, 1) == 1 && ox_hs_precompute(srv, 10) == 1 &&
+		       ox_hs_precompute(srv, 10) == 0,
+	       "the other two computed ahead, a few at a time, then nothing left");
+	for (i = 0; i < 3; i++) {
+		struct ox_allow_entry *e = ox_allowlist_find(&al, c[i].pub);
+
+		EXPECT(crypto_scalarmult(want, server.priv, c[i].pub) == 0 && e->ss_ready &&
+			       memcmp(e->ss, want, 32) == 0,
+		       "entry %u: DH(server, key)", i);
+	}
+	ret = handshake(srv, &in, &src_a, NS(2000), false, 8, 10, &ckp, &skp, cookie);
+	EXPECT(ret == 0, "a handshake with the kept DH: %s", ox_drop_name(ret));
+
+	/* Another server key on the same list: computes its own each time. */
+	EXPECT(ox_hs_precompute(srv2, 10) == 0, "no precomputing for another key's list");
+	EXPECT(ox_initiator_init(&in, c[2].priv, other.pub) == 0, "initiator 2");
+	ret = handshake(srv2, &in, &src_a, NS(3000), false, 9, 11, &ckp, &skp, cookie);
+	EXPECT(ret == 0 && crypto_scalarmult(want, server.priv, c[2].pub) == 0 &&
+		       memcmp(ox_allowlist_find(&al, c[2].pub)->ss, want, 32) == 0,
+	       "the other server handshakes, the kept DH stays the first key's: %s",
+	       ox_drop_name(ret));
+
+	/* A reload keeps what was computed; a new key has none yet. */
+	{
+		struct party d;
+
+		party_make(&d);
+		snprintf(text, sizeof(text), "%s a\n%s d\n", c[0].b64, d.b64);
+		EXPECT(ox_allowlist_parse(&al2, text, strlen(text), &al, 10, err, sizeof(err)) == 0,
+		       "%s", err);
+		EXPECT(ox_allowlist_find(&al2, c[0].pub)->ss_ready &&
+			       !ox_allowlist_find(&al2, d.pub)->ss_ready && al2.ss_set,
+		       "carried over a reload");
+	}
+	ox_hs_set_allowlist(srv, &al2);
+	EXPECT(ox_hs_precompute(srv, 10) == 1, "the new key's computed after the reload");
+	ox_allowlist_free(&al2);
+	ox_allowlist_free(&al);
+	ox_hs_free(srv);
+	ox_hs_free(srv2);
+}
+
 static void
 test_rekey(void)
 {
@@ -1286,6 +1363,7 @@ main(void)
 	test_tsstore();
 	test_nonce_unique();
 	test_handshake();
+	test_static_static();
 	test_rekey();
 	test_inner_is_ip();
 	test_batch();

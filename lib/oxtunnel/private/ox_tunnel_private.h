@@ -61,6 +61,8 @@ void ox_noise_resume(struct ox_noise *ns, const struct ox_noise_suite *suite,
 void ox_noise_mix_hash(struct ox_noise *ns, const uint8_t *data, size_t len);
 int ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN],
 		    const uint8_t pub[OX_KEY_LEN]);
+/* MixKey of a DH result computed before (all zero: -1). */
+int ox_noise_mix_dh_result(struct ox_noise *ns, const uint8_t dh[OX_KEY_LEN]);
 /* MixKeyAndHash(psk): what psk2 mixes after the response's se. */
 void ox_noise_mix_psk(struct ox_noise *ns, const uint8_t psk[OX_KEY_LEN]);
 void ox_noise_split(const struct ox_noise *ns, uint8_t k1[OX_KEY_LEN], uint8_t k2[OX_KEY_LEN]);
@@ -79,6 +81,13 @@ int ox_ik_write1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN],
 		 const uint8_t rs[OX_KEY_LEN], const uint8_t *payload, size_t plen, uint8_t *out);
 int ox_ik_read1(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in,
 		size_t len, uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN], uint8_t *payload);
+/* ox_ik_read1() in two steps, as a responder that keeps DH(s, rs) per
+ * listed key (WireGuard's precomputed static-static) takes it: e, es and s
+ * (the initiator's key into rs), then ss given and the payload. */
+int ox_ik_read1_static(struct ox_noise *ns, const uint8_t s_priv[OX_KEY_LEN], const uint8_t *in,
+		       size_t len, uint8_t re[OX_KEY_LEN], uint8_t rs[OX_KEY_LEN]);
+int ox_ik_read1_finish(struct ox_noise *ns, const uint8_t ss[OX_KEY_LEN], const uint8_t *in,
+		       size_t len, uint8_t *payload);
 int ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
 		 const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN], const uint8_t *psk,
 		 const uint8_t *payload, size_t plen, uint8_t *out);
