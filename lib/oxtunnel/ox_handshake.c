@@ -432,12 +432,13 @@ ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct
 {
 	uint8_t payload[OX_HS_PAYLOAD_LEN];
 	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];
-	uint8_t e_priv[OX_KEY_LEN], e_pub[OX_KEY_LEN];
+	uint8_t e_priv[OX_KEY_LEN];
 	struct ox_noise ns;
 	int ret = 0;
 
 	ox_noise_resume(&ns, wires[s->wire].suite, r->h, r->ck);
-	ox_key_generate(e_priv, e_pub);
+	/* The ephemeral's public half is made once, by the message's "e". */
+	randombytes_buf(e_priv, sizeof(e_priv));
 	if (s->wire == OX_WIRE_WIREGUARD) {
 		ret = write_wg_response(&ns, r, e_priv, local_index, out);
 		if (ret != 0)
@@ -508,12 +509,12 @@ ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t 
 {
 	const struct hs_wire *w = &wires[in->wire];
 	uint8_t prologue[PROLOGUE_MAX];
-	uint8_t e_pub[OX_KEY_LEN];
 	struct ox_noise ns;
 	size_t plen;
 	int ret = 0;
 
-	ox_key_generate(in->e_priv, e_pub);
+	/* The ephemeral's public half is made once, by the message's "e". */
+	randombytes_buf(in->e_priv, OX_KEY_LEN);
 	ox_put_wire_hdr(out, (uint8_t)in->wire, OX_MSG_INIT);
 	ox_put_le32(out + 4, local_index);
 	plen = prologue_of(prologue, in->wire, out);

@@ -10,6 +10,7 @@
  * X25519 and ChaCha20-Poly1305 come from libsodium for both.
  */
 #include <pthread.h>
+#include <stdlib.h>
 
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
@@ -57,60 +58,107 @@ const struct ox_noise_suite ox_noise_oxtunnel = {
 /* Fetched once: a fetch looks the algorithm up in the provider store. */
 static pthread_once_t b2s_once = PTHREAD_ONCE_INIT;
 static EVP_MD *b2s_md;
-static EVP_MAC *b2s_hmac_mac;
 static EVP_MAC *b2s_keyed_mac;
+static pthread_key_t b2s_key;
+static bool b2s_key_ok;
+
+/* A thread's contexts, made on its first use and reused: OpenSSL's
+ * per-call allocation and parameter handling cost more than hashing a
+ * handshake's short inputs. Freed when the thread exits. */
+struct b2s_tls {
+	EVP_MD_CTX *md;
+	EVP_MAC_CTX *mac;
+};
+
+static void
+b2s_tls_free(void *p)
+{
+	struct b2s_tls *t = p;
+
+	EVP_MD_CTX_free(t->md);
+	EVP_MAC_CTX_free(t->mac);
+	free(t);
+}
 
 static void
 b2s_fetch(void)
 {
 	b2s_md = EVP_MD_fetch(NULL, "BLAKE2S-256", NULL);
-	b2s_hmac_mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	b2s_keyed_mac = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
+	b2s_key_ok = pthread_key_create(&b2s_key, b2s_tls_free) == 0;
 }
 
-/*
- * Without BLAKE2s (an OpenSSL built without it) the output is all ones: no
- * peer derives the same keys, so every WireGuard handshake fails closed.
- */
+static struct b2s_tls *
+b2s_tls(void)
+{
+	struct b2s_tls *t;
+
+	pthread_once(&b2s_once, b2s_fetch);
+	if (!b2s_key_ok || b2s_md == NULL || b2s_keyed_mac == NULL)
+		return NULL;
+	t = pthread_getspecific(b2s_key);
+	if (t != NULL)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->md = EVP_MD_CTX_new();
+	t->mac = EVP_MAC_CTX_new(b2s_keyed_mac);
+	if (t->md == NULL || t->mac == NULL || pthread_setspecific(b2s_key, t) != 0) {
+		b2s_tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* BLAKE2s-256 of a || b || c; all 0xff if OpenSSL fails (no key or MAC
+ * made from it then matches anything). */
+static void
+b2s_digest(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
+	   const uint8_t *c, size_t clen)
+{
+	struct b2s_tls *t = b2s_tls();
+	unsigned int n = 0;
+
+	if (t == NULL || EVP_DigestInit_ex2(t->md, b2s_md, NULL) != 1 ||
+	    EVP_DigestUpdate(t->md, a, alen) != 1 ||
+	    (blen && EVP_DigestUpdate(t->md, b, blen) != 1) ||
+	    (clen && EVP_DigestUpdate(t->md, c, clen) != 1) ||
+	    EVP_DigestFinal_ex(t->md, out, &n) != 1 || n != OX_HASH_LEN)
+		memset(out, 0xff, OX_HASH_LEN);
+}
+
 static void
 b2s_hash(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	EVP_MD_CTX *ctx;
-	unsigned int n = 0;
-
-	pthread_once(&b2s_once, b2s_fetch);
-	ctx = EVP_MD_CTX_new();
-	if (b2s_md == NULL || ctx == NULL || EVP_DigestInit_ex(ctx, b2s_md, NULL) != 1 ||
-	    EVP_DigestUpdate(ctx, a, alen) != 1 || (blen && EVP_DigestUpdate(ctx, b, blen) != 1) ||
-	    EVP_DigestFinal_ex(ctx, out, &n) != 1 || n != OX_HASH_LEN)
-		memset(out, 0xff, OX_HASH_LEN);
-	EVP_MD_CTX_free(ctx);
+	b2s_digest(out, a, alen, b, blen, NULL, 0);
 }
 
+#define B2S_BLOCK 64
+
+/* HMAC-BLAKE2s (RFC 2104 over BLAKE2s-256, a 64-byte block), as WireGuard
+ * uses it: two hashes of the padded key and the message. */
 static void
 b2s_hmac(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a, size_t alen,
 	 const uint8_t *b, size_t blen)
 {
-	static char digest[] = "BLAKE2S-256"; /* OSSL_PARAM takes it non-const */
-	OSSL_PARAM params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-		OSSL_PARAM_construct_end(),
-	};
-	EVP_MAC_CTX *ctx = NULL;
-	size_t n = 0;
+	uint8_t k[B2S_BLOCK] = { 0 }, inner[OX_HASH_LEN];
+	unsigned int i;
 
-	pthread_once(&b2s_once, b2s_fetch);
-	if (b2s_hmac_mac != NULL)
-		ctx = EVP_MAC_CTX_new(b2s_hmac_mac);
-	if (ctx == NULL || EVP_MAC_init(ctx, key, keylen, params) != 1 ||
-	    EVP_MAC_update(ctx, a, alen) != 1 || (blen && EVP_MAC_update(ctx, b, blen) != 1) ||
-	    EVP_MAC_final(ctx, out, &n, OX_HASH_LEN) != 1 || n != OX_HASH_LEN)
-		memset(out, 0xff, OX_HASH_LEN);
-	EVP_MAC_CTX_free(ctx);
+	if (keylen > B2S_BLOCK)
+		b2s_digest(k, key, keylen, NULL, 0, NULL, 0);
+	else
+		memcpy(k, key, keylen);
+	for (i = 0; i < B2S_BLOCK; i++)
+		k[i] ^= 0x36;
+	b2s_digest(inner, k, B2S_BLOCK, a, alen, b, blen);
+	for (i = 0; i < B2S_BLOCK; i++)
+		k[i] ^= 0x36 ^ 0x5c;
+	b2s_digest(out, k, B2S_BLOCK, inner, OX_HASH_LEN, NULL, 0);
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(inner, sizeof(inner));
 }
 
-/* WireGuard's MAC: keyed BLAKE2s with a 16-byte output (ones on failure,
- * which no peer computes: the message is refused). */
 void
 ox_wg_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint8_t *in, size_t len)
 {
@@ -119,16 +167,12 @@ ox_wg_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint
 		OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
 		OSSL_PARAM_construct_end(),
 	};
-	EVP_MAC_CTX *ctx = NULL;
+	struct b2s_tls *t = b2s_tls();
 
-	pthread_once(&b2s_once, b2s_fetch);
-	if (b2s_keyed_mac != NULL)
-		ctx = EVP_MAC_CTX_new(b2s_keyed_mac);
-	if (ctx == NULL || EVP_MAC_init(ctx, key, keylen, params) != 1 ||
-	    EVP_MAC_update(ctx, in, len) != 1 || EVP_MAC_final(ctx, out, &n, OX_MAC_LEN) != 1 ||
-	    n != OX_MAC_LEN)
+	if (t == NULL || EVP_MAC_init(t->mac, key, keylen, params) != 1 ||
+	    EVP_MAC_update(t->mac, in, len) != 1 ||
+	    EVP_MAC_final(t->mac, out, &n, OX_MAC_LEN) != 1 || n != OX_MAC_LEN)
 		memset(out, 0xff, OX_MAC_LEN);
-	EVP_MAC_CTX_free(ctx);
 }
 
 void
