@@ -3,11 +3,11 @@
  * Noise IK as the Noise Protocol Framework (revision 34) defines it:
  * SymmetricState, HKDF over the suite's HMAC, and the two IK messages, with
  * the psk2 modifier (section 9) where the suite asks for it. Two suites:
- *  - OxTunnel v2: Noise_IK_25519_ChaChaPoly_SHA256, SHA-256 from libsodium;
- *    checked against published vectors in test/oxtunnel;
- *  - WireGuard: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s, BLAKE2s-256 and
- *    HMAC-BLAKE2s from OpenSSL 3 (libsodium has no BLAKE2s).
- * X25519 and ChaCha20-Poly1305 come from libsodium for both.
+ *  - OxTunnel v2: Noise_IK_25519_ChaChaPoly_SHA256; checked against
+ *    published vectors in test/oxtunnel;
+ *  - WireGuard: Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s.
+ * The hashes come from OpenSSL 3, HMAC made over them here; X25519 and
+ * ChaCha20-Poly1305 from libsodium for both (hs-bench, dh-bench).
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -18,32 +18,124 @@
 
 #include "private/ox_tunnel_private.h"
 
+/* ------------------------------------------------------ the hash functions */
+
+/*
+ * SHA-256 (OxTunnel) and BLAKE2s-256 (WireGuard) from OpenSSL 3, which has
+ * both, SHA-256 with the CPU's SHA extensions where it has them; libsodium
+ * has SHA-256 only in portable C and no BLAKE2s. The algorithms are fetched
+ * once (a fetch searches the provider store); each thread makes its
+ * contexts on first use and reuses them (OpenSSL's per-call allocation and
+ * parameters cost more than hashing a handshake's short inputs), freed
+ * when the thread exits.
+ */
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+static EVP_MD *sha256_md, *b2s_md;
+static EVP_MAC *b2s_keyed_mac;
+static pthread_key_t hash_key;
+static bool hash_key_ok;
+
+struct hash_tls {
+	EVP_MD_CTX *md;
+	EVP_MAC_CTX *mac;
+};
+
+static void
+hash_tls_free(void *p)
+{
+	struct hash_tls *t = p;
+
+	EVP_MD_CTX_free(t->md);
+	EVP_MAC_CTX_free(t->mac);
+	free(t);
+}
+
+static void
+hash_fetch(void)
+{
+	sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+	b2s_md = EVP_MD_fetch(NULL, "BLAKE2S-256", NULL);
+	b2s_keyed_mac = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
+	hash_key_ok = pthread_key_create(&hash_key, hash_tls_free) == 0;
+}
+
+static struct hash_tls *
+hash_tls(void)
+{
+	struct hash_tls *t;
+
+	pthread_once(&hash_once, hash_fetch);
+	if (!hash_key_ok || sha256_md == NULL || b2s_md == NULL || b2s_keyed_mac == NULL)
+		return NULL;
+	t = pthread_getspecific(hash_key);
+	if (t != NULL)
+		return t;
+	t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return NULL;
+	t->md = EVP_MD_CTX_new();
+	t->mac = EVP_MAC_CTX_new(b2s_keyed_mac);
+	if (t->md == NULL || t->mac == NULL || pthread_setspecific(hash_key, t) != 0) {
+		hash_tls_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+/* The 32-byte digest of a || b || c; all 0xff if OpenSSL fails (no key or
+ * MAC made from it then matches anything). */
+static void
+digest(bool b2s, uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b,
+       size_t blen, const uint8_t *c, size_t clen)
+{
+	struct hash_tls *t = hash_tls();
+	unsigned int n = 0;
+
+	if (t == NULL || EVP_DigestInit_ex2(t->md, b2s ? b2s_md : sha256_md, NULL) != 1 ||
+	    EVP_DigestUpdate(t->md, a, alen) != 1 ||
+	    (blen && EVP_DigestUpdate(t->md, b, blen) != 1) ||
+	    (clen && EVP_DigestUpdate(t->md, c, clen) != 1) ||
+	    EVP_DigestFinal_ex(t->md, out, &n) != 1 || n != OX_HASH_LEN)
+		memset(out, 0xff, OX_HASH_LEN);
+}
+
+#define HASH_BLOCK 64 /* SHA-256's and BLAKE2s's */
+
+/* HMAC (RFC 2104) over the digest: two hashes of the padded key. */
+static void
+hmac(bool b2s, uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a,
+     size_t alen, const uint8_t *b, size_t blen)
+{
+	uint8_t k[HASH_BLOCK] = { 0 }, inner[OX_HASH_LEN];
+	unsigned int i;
+
+	if (keylen > HASH_BLOCK)
+		digest(b2s, k, key, keylen, NULL, 0, NULL, 0);
+	else
+		memcpy(k, key, keylen);
+	for (i = 0; i < HASH_BLOCK; i++)
+		k[i] ^= 0x36;
+	digest(b2s, inner, k, HASH_BLOCK, a, alen, b, blen);
+	for (i = 0; i < HASH_BLOCK; i++)
+		k[i] ^= 0x36 ^ 0x5c;
+	digest(b2s, out, k, HASH_BLOCK, inner, OX_HASH_LEN, NULL, 0);
+	sodium_memzero(k, sizeof(k));
+	sodium_memzero(inner, sizeof(inner));
+}
+
 /* ------------------------------------------------------------- SHA-256 */
 
 static void
 sha256_hash(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	crypto_hash_sha256_state st;
-
-	crypto_hash_sha256_init(&st);
-	crypto_hash_sha256_update(&st, a, alen);
-	if (blen)
-		crypto_hash_sha256_update(&st, b, blen);
-	crypto_hash_sha256_final(&st, out);
+	digest(false, out, a, alen, b, blen, NULL, 0);
 }
 
 static void
 sha256_hmac(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a,
 	    size_t alen, const uint8_t *b, size_t blen)
 {
-	crypto_auth_hmacsha256_state st;
-
-	crypto_auth_hmacsha256_init(&st, key, keylen);
-	crypto_auth_hmacsha256_update(&st, a, alen);
-	if (blen)
-		crypto_auth_hmacsha256_update(&st, b, blen);
-	crypto_auth_hmacsha256_final(&st, out);
-	sodium_memzero(&st, sizeof(st));
+	hmac(false, out, key, keylen, a, alen, b, blen);
 }
 
 const struct ox_noise_suite ox_noise_oxtunnel = {
@@ -55,108 +147,17 @@ const struct ox_noise_suite ox_noise_oxtunnel = {
 
 /* ------------------------------------------------------------- BLAKE2s */
 
-/* Fetched once: a fetch looks the algorithm up in the provider store. */
-static pthread_once_t b2s_once = PTHREAD_ONCE_INIT;
-static EVP_MD *b2s_md;
-static EVP_MAC *b2s_keyed_mac;
-static pthread_key_t b2s_key;
-static bool b2s_key_ok;
-
-/* A thread's contexts, made on its first use and reused: OpenSSL's
- * per-call allocation and parameter handling cost more than hashing a
- * handshake's short inputs. Freed when the thread exits. */
-struct b2s_tls {
-	EVP_MD_CTX *md;
-	EVP_MAC_CTX *mac;
-};
-
-static void
-b2s_tls_free(void *p)
-{
-	struct b2s_tls *t = p;
-
-	EVP_MD_CTX_free(t->md);
-	EVP_MAC_CTX_free(t->mac);
-	free(t);
-}
-
-static void
-b2s_fetch(void)
-{
-	b2s_md = EVP_MD_fetch(NULL, "BLAKE2S-256", NULL);
-	b2s_keyed_mac = EVP_MAC_fetch(NULL, "BLAKE2SMAC", NULL);
-	b2s_key_ok = pthread_key_create(&b2s_key, b2s_tls_free) == 0;
-}
-
-static struct b2s_tls *
-b2s_tls(void)
-{
-	struct b2s_tls *t;
-
-	pthread_once(&b2s_once, b2s_fetch);
-	if (!b2s_key_ok || b2s_md == NULL || b2s_keyed_mac == NULL)
-		return NULL;
-	t = pthread_getspecific(b2s_key);
-	if (t != NULL)
-		return t;
-	t = calloc(1, sizeof(*t));
-	if (t == NULL)
-		return NULL;
-	t->md = EVP_MD_CTX_new();
-	t->mac = EVP_MAC_CTX_new(b2s_keyed_mac);
-	if (t->md == NULL || t->mac == NULL || pthread_setspecific(b2s_key, t) != 0) {
-		b2s_tls_free(t);
-		return NULL;
-	}
-	return t;
-}
-
-/* BLAKE2s-256 of a || b || c; all 0xff if OpenSSL fails (no key or MAC
- * made from it then matches anything). */
-static void
-b2s_digest(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen,
-	   const uint8_t *c, size_t clen)
-{
-	struct b2s_tls *t = b2s_tls();
-	unsigned int n = 0;
-
-	if (t == NULL || EVP_DigestInit_ex2(t->md, b2s_md, NULL) != 1 ||
-	    EVP_DigestUpdate(t->md, a, alen) != 1 ||
-	    (blen && EVP_DigestUpdate(t->md, b, blen) != 1) ||
-	    (clen && EVP_DigestUpdate(t->md, c, clen) != 1) ||
-	    EVP_DigestFinal_ex(t->md, out, &n) != 1 || n != OX_HASH_LEN)
-		memset(out, 0xff, OX_HASH_LEN);
-}
-
 static void
 b2s_hash(uint8_t out[OX_HASH_LEN], const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
 {
-	b2s_digest(out, a, alen, b, blen, NULL, 0);
+	digest(true, out, a, alen, b, blen, NULL, 0);
 }
 
-#define B2S_BLOCK 64
-
-/* HMAC-BLAKE2s (RFC 2104 over BLAKE2s-256, a 64-byte block), as WireGuard
- * uses it: two hashes of the padded key and the message. */
 static void
 b2s_hmac(uint8_t out[OX_HASH_LEN], const uint8_t *key, size_t keylen, const uint8_t *a, size_t alen,
 	 const uint8_t *b, size_t blen)
 {
-	uint8_t k[B2S_BLOCK] = { 0 }, inner[OX_HASH_LEN];
-	unsigned int i;
-
-	if (keylen > B2S_BLOCK)
-		b2s_digest(k, key, keylen, NULL, 0, NULL, 0);
-	else
-		memcpy(k, key, keylen);
-	for (i = 0; i < B2S_BLOCK; i++)
-		k[i] ^= 0x36;
-	b2s_digest(inner, k, B2S_BLOCK, a, alen, b, blen);
-	for (i = 0; i < B2S_BLOCK; i++)
-		k[i] ^= 0x36 ^ 0x5c;
-	b2s_digest(out, k, B2S_BLOCK, inner, OX_HASH_LEN, NULL, 0);
-	sodium_memzero(k, sizeof(k));
-	sodium_memzero(inner, sizeof(inner));
+	hmac(true, out, key, keylen, a, alen, b, blen);
 }
 
 void
@@ -167,7 +168,7 @@ ox_wg_mac(uint8_t out[OX_MAC_LEN], const uint8_t *key, size_t keylen, const uint
 		OSSL_PARAM_construct_size_t(OSSL_MAC_PARAM_SIZE, &size),
 		OSSL_PARAM_construct_end(),
 	};
-	struct b2s_tls *t = b2s_tls();
+	struct hash_tls *t = hash_tls();
 
 	if (t == NULL || EVP_MAC_init(t->mac, key, keylen, params) != 1 ||
 	    EVP_MAC_update(t->mac, in, len) != 1 ||
