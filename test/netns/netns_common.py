@@ -130,9 +130,20 @@ class Server:
         try:
             self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            # Where it hangs, for whoever reads the log: its threads'
+            # stacks (gdb, where installed) and what it said last.
+            import shutil
+            stacks = ""
+            if shutil.which("gdb"):
+                stacks = subprocess.run(
+                    ["gdb", "-p", str(self.proc.pid), "-batch", "-ex", "thread apply all bt 12"],
+                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                    timeout=60).stdout
             self.proc.kill()
             self.proc.wait()
-            fail("server did not stop within %ds of signal %d" % (timeout, sig))
+            fail("server did not stop within %ds of signal %d; its log ends:\n%s\n%s" % (
+                timeout, sig, "\n".join(self.log.splitlines()[-30:]),
+                "\n".join(ln for ln in stacks.splitlines() if ln.startswith(("#", "Thread")))))
         self._reader.join(5)
         return self.proc.returncode
 
