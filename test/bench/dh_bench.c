@@ -258,10 +258,10 @@ main(int argc, char **argv)
 		double lo = (double)t[o][0] / ops, hi = (double)t[o][rounds - 1] / ops;
 
 		if (json)
-			printf("%s{\"op\": \"%s\", \"cycles\": %.0f, \"min\": %.0f, \"max\": %.0f}",
+			printf("%s{\"op\": \"%s\", \"ticks\": %.0f, \"min\": %.0f, \"max\": %.0f}",
 			       o ? ", " : "", op_names[o], med, lo, hi);
 		else
-			printf("  %-50s %8.0f cycles/op (rounds %.0f-%.0f)\n", op_names[o], med, lo,
+			printf("  %-50s %8.0f ticks/op (rounds %.0f-%.0f)\n", op_names[o], med, lo,
 			       hi);
 		free(t[o]);
 	}
