@@ -299,8 +299,9 @@ relay_free(struct srv_server *srv)
 	srv_uapi_close(&r->uapi);
 	srv_exit_watch_close(&r->exitw);
 	ox_policy_free(r->policy);
-	while (r->n_routes_old > 0)
-		relay_routes_free(r->routes_old[--r->n_routes_old].rt);
+	/* The workers are gone: every replaced table can go. */
+	if (r->routes_dq != NULL)
+		rte_rcu_qsbr_dq_delete(r->routes_dq);
 	relay_routes_free(r->routes);
 	srv->peer_routes = NULL;
 	srv->n_peer_routes = 0;

@@ -220,11 +220,11 @@ struct relay_peers_req {
  * starts or ends.
  */
 #define RELAY_NO_SESS UINT32_MAX
+#define ROUTES_DQ_SIZE 8 /* replaced tables awaiting their grace period */
 struct relay_routes {
 	struct rte_lpm *lpm4;	     /* NULL: no IPv4 prefix; next hop = allow-list place */
 	struct rte_lpm6 *lpm6;	     /* NULL: no IPv6 prefix */
 	uint32_t *sidx;		     /* per allow-list place: its session's index */
-	uint32_t n_entries;	     /* places (the allow-list's length) */
 	struct ox_allow_route *list; /* the prefixes: kernel routes, exit policy */
 	uint32_t n;
 };
@@ -239,21 +239,18 @@ struct srv_relay {
 	struct ox_tsstore *ts; /* greatest accepted timestamp per key */
 	bool ts_failing;       /* the state file could not be written */
 	struct ox_addrpool *pool;
-	struct rte_ring *hs_ring;    /* INIT mbufs, workers -> control */
-	struct rte_ring *events;     /* enum relay_event, workers -> control */
-	struct rte_hash *by_key;     /* control only: client key -> session */
-	struct rte_hash *by_index;   /* receiver index -> session; control writes */
-	struct rte_rcu_qsbr *rcu;    /* the workers' quiescent states (lib/sessions) */
-	struct ox_policy *policy;    /* exit policy: read-only once built; control swaps it */
-	struct srv_exit_watch exitw; /* control: the host's addresses followed */
-	struct srv_uapi uapi;	     /* control: `wg` (WireGuard's userspace API) */
-	struct ox_tunnel_addr gw;    /* the relay's own tunnel addresses */
-	struct relay_routes *routes; /* never NULL once running; control swaps it */
-	struct {
-		struct relay_routes *rt; /* replaced; freed once the workers came round */
-		uint64_t token;
-	} routes_old[4];
-	unsigned int n_routes_old, routes_gen;
+	struct rte_ring *hs_ring;	   /* INIT mbufs, workers -> control */
+	struct rte_ring *events;	   /* enum relay_event, workers -> control */
+	struct rte_hash *by_key;	   /* control only: client key -> session */
+	struct rte_hash *by_index;	   /* receiver index -> session; control writes */
+	struct rte_rcu_qsbr *rcu;	   /* the workers' quiescent states (lib/sessions) */
+	struct ox_policy *policy;	   /* exit policy: read-only once built; control swaps it */
+	struct srv_exit_watch exitw;	   /* control: the host's addresses followed */
+	struct srv_uapi uapi;		   /* control: `wg` (WireGuard's userspace API) */
+	struct ox_tunnel_addr gw;	   /* the relay's own tunnel addresses */
+	struct relay_routes *routes;	   /* never NULL once running; control swaps it */
+	struct rte_rcu_qsbr_dq *routes_dq; /* replaced tables, freed a grace period on */
+	unsigned int routes_gen;
 	uint64_t route_errors; /* kernel routes to the TAP not changed */
 	struct relay_install *installs;
 	unsigned int next_install;
@@ -323,6 +320,15 @@ pkt_unmark(const struct srv_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
 	p->ipv6 = (p->frame[p->l3_off] >> 4) == 6;
 }
 
+/* The session of the peer behind next hop @p nh (NULL while it has none). */
+static inline struct ox_session *
+relay_route_sess(const struct relay_routes *rt, struct ox_sessions *ss, uint32_t nh)
+{
+	uint32_t idx = __atomic_load_n(&rt->sidx[nh], __ATOMIC_RELAXED);
+
+	return idx == RELAY_NO_SESS ? NULL : ox_sessions_by_index(ss, idx);
+}
+
 /*
  * The peer a prefix routes an address to (any lcore): 1 and its session in
  * *out (NULL while the peer has none), or 0 when no prefix holds it.
@@ -331,12 +337,11 @@ static inline int
 relay_route4(const struct srv_relay *r, struct ox_sessions *ss, uint32_t a, struct ox_session **out)
 {
 	const struct relay_routes *rt = __atomic_load_n(&r->routes, __ATOMIC_ACQUIRE);
-	uint32_t nh, idx;
+	uint32_t nh;
 
 	if (likely(rt->lpm4 == NULL) || rte_lpm_lookup(rt->lpm4, a, &nh) != 0)
 		return 0;
-	idx = __atomic_load_n(&rt->sidx[nh], __ATOMIC_RELAXED);
-	*out = idx == RELAY_NO_SESS ? NULL : ox_sessions_by_index(ss, idx);
+	*out = relay_route_sess(rt, ss, nh);
 	return 1;
 }
 
@@ -346,13 +351,29 @@ relay_route6(const struct srv_relay *r, struct ox_sessions *ss, const uint8_t a[
 	     struct ox_session **out)
 {
 	const struct relay_routes *rt = __atomic_load_n(&r->routes, __ATOMIC_ACQUIRE);
-	uint32_t nh, idx;
+	uint32_t nh;
 
 	if (likely(rt->lpm6 == NULL) || rte_lpm6_lookup(rt->lpm6, a, &nh) != 0)
 		return 0;
-	idx = __atomic_load_n(&rt->sidx[nh], __ATOMIC_RELAXED);
-	*out = idx == RELAY_NO_SESS ? NULL : ox_sessions_by_index(ss, idx);
+	*out = relay_route_sess(rt, ss, nh);
 	return 1;
+}
+
+/** relay_route4() or relay_route6() of an inner packet's source or
+ * destination address. */
+static inline int
+relay_route_ip(const struct srv_relay *r, struct ox_sessions *ss, const uint8_t *ip, bool dst,
+	       struct ox_session **out)
+{
+	if ((ip[0] >> 4) == 4) {
+		const struct rte_ipv4_hdr *h = (const struct rte_ipv4_hdr *)ip;
+
+		return relay_route4(r, ss, rte_be_to_cpu_32(dst ? h->dst_addr : h->src_addr), out);
+	}
+	return relay_route6(r, ss,
+			    dst ? ((const struct rte_ipv6_hdr *)ip)->dst_addr
+				: ((const struct rte_ipv6_hdr *)ip)->src_addr,
+			    out);
 }
 
 static inline void

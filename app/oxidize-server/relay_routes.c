@@ -109,7 +109,6 @@ relay_routes_build(struct srv_relay *r, const struct ox_allowlist *al, struct re
 		goto nomem;
 	memcpy(rt->list, al->routes, sizeof(*rt->list) * al->n_routes);
 	rt->n = al->n_routes;
-	rt->n_entries = al->n;
 	for (i = 0; i < al->n; i++)
 		rt->sidx[i] = RELAY_NO_SESS;
 	/* tbl8 groups sized to the list, not to a guess. */
@@ -180,8 +179,7 @@ listed(const struct relay_routes *rt, const struct ox_allow_route *a)
 	uint32_t i;
 
 	for (i = 0; rt != NULL && i < rt->n; i++)
-		if (rt->list[i].v6 == a->v6 && rt->list[i].depth == a->depth &&
-		    memcmp(rt->list[i].addr, a->addr, a->v6 ? 16 : 4) == 0)
+		if (ox_allow_route_eq(&rt->list[i], a))
 			return true;
 	return false;
 }
@@ -224,20 +222,48 @@ sync_kernel(struct srv_relay *r, const struct relay_routes *old, const struct re
 	}
 }
 
+/* rte_rcu_qsbr_dq's free_fn: tables replaced, a grace period ago. */
+static void
+routes_dq_free(void *p, void *e, unsigned int n)
+{
+	struct relay_routes **rt = e;
+	unsigned int i;
+
+	RTE_SET_USED(p);
+	for (i = 0; i < n; i++)
+		relay_routes_free(rt[i]);
+}
+
 /* Free the tables replaced before whose grace period has ended. */
 void
 relay_routes_poll(struct srv_relay *r)
 {
-	unsigned int i = 0;
+	if (r->routes_dq != NULL)
+		rte_rcu_qsbr_dq_reclaim(r->routes_dq, ROUTES_DQ_SIZE, NULL, NULL, NULL);
+}
 
-	while (i < r->n_routes_old) {
-		if (rte_rcu_qsbr_check(r->rcu, r->routes_old[i].token, false) != 1) {
-			i++;
-			continue;
-		}
-		relay_routes_free(r->routes_old[i].rt);
-		r->routes_old[i] = r->routes_old[--r->n_routes_old];
+/* A replaced table goes to the defer queue (made at the first reload),
+ * freed once every worker has come round; if the queue cannot take it,
+ * the workers are waited for here. */
+static void
+retire(struct srv_relay *r, struct relay_routes *old)
+{
+	if (r->routes_dq == NULL) {
+		struct rte_rcu_qsbr_dq_parameters dqp = {
+			.name = "ox_routes_dq",
+			.size = ROUTES_DQ_SIZE,
+			.esize = sizeof(old),
+			.max_reclaim_size = ROUTES_DQ_SIZE,
+			.free_fn = routes_dq_free,
+			.v = r->rcu,
+		};
+
+		r->routes_dq = rte_rcu_qsbr_dq_create(&dqp);
 	}
+	if (r->routes_dq != NULL && rte_rcu_qsbr_dq_enqueue(r->routes_dq, &old) == 0)
+		return;
+	rte_rcu_qsbr_synchronize(r->rcu, RTE_QSBR_THRID_INVALID);
+	relay_routes_free(old);
 }
 
 void
@@ -271,15 +297,8 @@ relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh)
 	if (fresh->n > 0 || (old != NULL && old->n > 0))
 		SRV_LOG(INFO, "routed prefixes: %u behind %s", fresh->n,
 			fresh->n == 1 ? "one peer" : "their peers");
-	if (old == NULL)
-		return;
-	/* Few reloads come within a grace period; past a handful, wait. */
-	if (r->n_routes_old == RTE_DIM(r->routes_old)) {
-		rte_rcu_qsbr_synchronize(r->rcu, RTE_QSBR_THRID_INVALID);
-		relay_routes_poll(r);
-	}
-	r->routes_old[r->n_routes_old].rt = old;
-	r->routes_old[r->n_routes_old++].token = rte_rcu_qsbr_start(r->rcu);
+	if (old != NULL)
+		retire(r, old);
 }
 
 void

@@ -6,10 +6,10 @@
  */
 #include <string.h>
 
-#include <rte_ether.h>
-#include <arpa/inet.h>
 #include <stdio.h>
 
+#include <arpa/inet.h>
+#include <rte_ether.h>
 #include <rte_ip.h>
 #include <rte_udp.h>
 
@@ -186,38 +186,19 @@ from_client_pool(const struct srv_relay *r, const uint8_t *ip)
 	}
 }
 
-/* Is this source in a subnet routed to a peer? */
-static inline bool
-from_peer_subnet(struct srv_worker *w, const uint8_t *ip)
-{
-	struct ox_session *via;
-
-	if ((ip[0] >> 4) == 4)
-		return relay_route4(w->relay, w->sessions,
-				    rte_be_to_cpu_32(((const struct rte_ipv4_hdr *)ip)->src_addr),
-				    &via) != 0;
-	return relay_route6(w->relay, w->sessions, ((const struct rte_ipv6_hdr *)ip)->src_addr,
-			    &via) != 0;
-}
-
 /* The TAP hook: a packet for a client's tunnel address (@p sess), or for
  * none (NULL): then perhaps for a subnet routed to a peer. */
 bool
 relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct ox_session *sess)
 {
+	struct ox_session *via;
 	const uint8_t *ip;
 
 	(void)s;
 	rte_pktmbuf_adj(m, sizeof(struct rte_ether_hdr));
 	ip = rte_pktmbuf_mtod(m, const uint8_t *);
-	if (sess == NULL &&
-	    ((ip[0] >> 4) == 4
-		     ? relay_route4(w->relay, w->sessions,
-				    rte_be_to_cpu_32(((const struct rte_ipv4_hdr *)ip)->dst_addr),
-				    &sess)
-		     : relay_route6(w->relay, w->sessions,
-				    ((const struct rte_ipv6_hdr *)ip)->dst_addr, &sess)) == 0)
-		sess = NULL;
+	if (sess == NULL)
+		relay_route_ip(w->relay, w->sessions, ip, true, &sess);
 	if (sess == NULL) {
 		srv_drop_dp(w, m, SRV_DP_DROP_TAP_NO_SESSION);
 		return true;
@@ -225,7 +206,8 @@ relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct 
 	/* Client addresses and their subnets live behind the relay, never in
 	 * front of it: from the kernel's side such a source is someone posing
 	 * as a client. */
-	if (unlikely(from_client_pool(w->relay, ip) || from_peer_subnet(w, ip))) {
+	if (unlikely(from_client_pool(w->relay, ip) ||
+		     relay_route_ip(w->relay, w->sessions, ip, false, &via))) {
 		srv_drop_dp(w, m, SRV_DP_DROP_TAP_SPOOFED_SRC);
 		return true;
 	}

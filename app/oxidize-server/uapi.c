@@ -218,23 +218,14 @@ hex_key(const char *v, uint8_t out[OX_KEY_LEN])
 static int
 add_ip(struct set_peer *p, const char *v, char *why, size_t whylen)
 {
-	char a[INET6_ADDRSTRLEN + 4], *slash, *end;
 	struct ox_allow_route rt = { 0 };
-	unsigned long depth;
-	uint8_t b[16];
+	uint8_t b[16], depth;
 
-	snprintf(a, sizeof(a), "%s", v);
-	slash = strchr(a, '/');
-	if (slash == NULL) {
+	if (strchr(v, '/') == NULL) {
 		snprintf(why, whylen, "allowed_ip %s: no prefix length", v);
 		return -EINVAL;
 	}
-	*slash++ = '\0';
-	rt.v6 = strchr(a, ':') != NULL;
-	errno = 0;
-	depth = strtoul(slash, &end, 10);
-	if (inet_pton(rt.v6 ? AF_INET6 : AF_INET, a, b) != 1 || *slash < '0' || *slash > '9' ||
-	    *end != '\0' || errno != 0 || depth > (rt.v6 ? 128u : 32u)) {
+	if (ox_policy_parse_prefix(v, &rt.v6, b, &depth) != 0) {
 		snprintf(why, whylen, "allowed_ip %s: not ADDR/LEN", v);
 		return -EINVAL;
 	}
@@ -248,7 +239,7 @@ add_ip(struct set_peer *p, const char *v, char *why, size_t whylen)
 		p->has_v6 = true;
 		return 0;
 	}
-	if (depth == (rt.v6 ? 128u : 32u)) {
+	if (depth == (rt.v6 ? 128 : 32)) {
 		snprintf(why, whylen,
 			 "allowed_ip %s: a peer has one IPv4 and one IPv6 address of its own; "
 			 "more are subnets (shorter prefixes)",
@@ -269,7 +260,7 @@ add_ip(struct set_peer *p, const char *v, char *why, size_t whylen)
 		p->routes = n;
 	}
 	memcpy(rt.addr, b, 16);
-	rt.depth = (uint8_t)depth;
+	rt.depth = depth;
 	p->routes[p->n_routes++] = rt;
 	return 0;
 }
@@ -417,16 +408,13 @@ free_lines(struct lines *ls)
 	free(ls->l);
 }
 
-/* An allow-list line for a peer: key, name, fixed addresses, psk, and the
- * comment the old line had. */
 static bool
 route_in(const struct ox_allow_route *rt, const struct ox_allow_route *l, uint32_t n)
 {
 	uint32_t i;
 
 	for (i = 0; i < n; i++)
-		if (l[i].v6 == rt->v6 && l[i].depth == rt->depth &&
-		    memcmp(l[i].addr, rt->addr, rt->v6 ? 16 : 4) == 0)
+		if (ox_allow_route_eq(&l[i], rt))
 			return true;
 	return false;
 }
@@ -449,6 +437,8 @@ put_routes(struct outbuf *o, const struct ox_allow_route *a, uint32_t na,
 	}
 }
 
+/* An allow-list line for a peer: key, name, fixed addresses, subnets, psk,
+ * and the comment the old line had. */
 static void
 put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint32_t v4,
 	 const uint8_t v6[16], const struct ox_allow_route *a, uint32_t na,

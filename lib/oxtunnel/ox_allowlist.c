@@ -378,6 +378,13 @@ route_cmp(const void *a, const void *b)
 	return c != 0 ? c : x->depth - y->depth;
 }
 
+bool
+ox_allow_route_eq(const struct ox_allow_route *a, const struct ox_allow_route *b)
+{
+	return a->v6 == b->v6 && a->depth == b->depth &&
+	       memcmp(a->addr, b->addr, a->v6 ? 16 : 4) == 0;
+}
+
 void
 ox_allow_route_str(const struct ox_allow_route *r, char *buf, size_t len)
 {

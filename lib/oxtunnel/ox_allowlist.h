@@ -78,6 +78,9 @@ int ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 int ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox_allowlist *prev,
 		      uint32_t max_entries, char *err, size_t errlen);
 
+/** @return true if two routes are the same prefix (their peers aside). */
+bool ox_allow_route_eq(const struct ox_allow_route *a, const struct ox_allow_route *b);
+
 /** Write a route as "ADDR/LEN" into @p buf (64 bytes hold any). */
 void ox_allow_route_str(const struct ox_allow_route *r, char *buf, size_t len);
 

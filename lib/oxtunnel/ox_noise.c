@@ -283,13 +283,10 @@ int
 ox_noise_mix_dh(struct ox_noise *ns, const uint8_t priv[OX_KEY_LEN], const uint8_t pub[OX_KEY_LEN])
 {
 	uint8_t dh[OX_KEY_LEN];
-	int ret = 0;
+	int ret;
 
 	/* libsodium refuses a low-order point (all-zero result). */
-	if (crypto_scalarmult(dh, priv, pub) != 0)
-		ret = -1;
-	else
-		mix_key(ns, dh, sizeof(dh));
+	ret = crypto_scalarmult(dh, priv, pub) == 0 ? ox_noise_mix_dh_result(ns, dh) : -1;
 	sodium_memzero(dh, sizeof(dh));
 	return ret;
 }
