@@ -528,9 +528,12 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 			old = ox_allowlist_find(prev, e[i].key);
 			if (old == NULL)
 				continue;
-			memcpy(e[i].last_init, old->last_init, sizeof(old->last_init));
-			e[i].ss_ready = old->ss_ready && prev->ss_set;
-			memcpy(e[i].ss, old->ss, OX_KEY_LEN);
+			/* Other threads may be handshaking on prev. */
+			ox_allow_entry_last_init(old, e[i].last_init);
+			e[i].ss_ready = prev->ss_set && __atomic_load_n(&old->ss_ready,
+									__ATOMIC_ACQUIRE);
+			if (e[i].ss_ready)
+				memcpy(e[i].ss, old->ss, OX_KEY_LEN);
 		}
 	}
 	return 0;
@@ -630,6 +633,52 @@ out:
 	free(buf);
 	close(fd);
 	return ret;
+}
+
+/* The entry's handshake state is held for a few compares and copies, by
+ * handshake threads only (never a packet path): a spin flag suffices. */
+static void
+init_lock(struct ox_allow_entry *e)
+{
+	while (__atomic_test_and_set(&e->init_lock, __ATOMIC_ACQUIRE))
+		while (__atomic_load_n(&e->init_lock, __ATOMIC_RELAXED)) {
+#if defined(__x86_64__) || defined(__i386__)
+			__builtin_ia32_pause();
+#endif
+		}
+}
+
+static void
+init_unlock(struct ox_allow_entry *e)
+{
+	__atomic_clear(&e->init_lock, __ATOMIC_RELEASE);
+}
+
+int
+ox_allow_entry_accept(struct ox_allow_entry *e, const uint8_t ts[OX_TAI64N_LEN], uint64_t now_ns,
+		      uint64_t min_gap_ns)
+{
+	int ret = 0;
+
+	init_lock(e);
+	if (memcmp(ts, e->last_init, OX_TAI64N_LEN) <= 0)
+		ret = -OX_DROP_STALE_INIT;
+	else if (min_gap_ns != 0 && e->last_init_ns != 0 && now_ns - e->last_init_ns < min_gap_ns)
+		ret = -OX_DROP_INIT_FLOOD;
+	if (ret == 0) {
+		memcpy(e->last_init, ts, OX_TAI64N_LEN);
+		e->last_init_ns = now_ns ? now_ns : 1;
+	}
+	init_unlock(e);
+	return ret;
+}
+
+void
+ox_allow_entry_last_init(struct ox_allow_entry *e, uint8_t ts[OX_TAI64N_LEN])
+{
+	init_lock(e);
+	memcpy(ts, e->last_init, OX_TAI64N_LEN);
+	init_unlock(e);
 }
 
 struct ox_allow_entry *

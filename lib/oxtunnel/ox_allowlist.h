@@ -36,14 +36,23 @@ struct ox_allow_entry {
 	uint32_t route_first;	 /**< its routed prefixes: ox_allowlist.routes[route_first..] */
 	uint32_t route_n;	 /**< how many */
 	uint64_t last_init_ns;	 /**< when an initiation was last accepted; 0 = never */
-	bool refusal_said;	 /**< for the caller: a refusal of this key was logged */
-	bool ss_ready;		 /**< ss holds DH(server key, key) */
+	bool refusal_said;	 /**< for the caller: a refusal of this key was logged
+				      (atomic exchange: said once by one thread) */
+	bool init_lock;		 /**< held over last_init and last_init_ns */
+	bool ss_ready;		 /**< ss holds DH(server key, key) (release store) */
+	bool ss_busy;		 /**< a thread claimed ss to write it */
 	uint8_t ss[OX_KEY_LEN];	 /**< the precomputed static-static DH (a secret) */
 };
 
-/** Immutable after load apart from last_init, last_init_ns, refusal_said
- * and the static-static DH cache (ss, ss_ready, ss_pub, ss_next: the
- * handshake servers', on the control thread). */
+/**
+ * Immutable after load apart from an entry's handshake state, which the
+ * handshake servers sharing the list (one per thread) change concurrently:
+ * last_init and last_init_ns under init_lock (ox_allow_entry_accept()),
+ * the static-static DH cache written once by whoever claims ss_busy and
+ * published by ss_ready, refusal_said by atomic exchange. ss_set, ss_pub and
+ * ss_next belong to the first server set on the list (ox_hs_set_allowlist()),
+ * on one thread.
+ */
 struct ox_allowlist {
 	struct ox_allow_entry *e; /**< sorted by key */
 	uint32_t n;
@@ -83,6 +92,20 @@ bool ox_allow_route_eq(const struct ox_allow_route *a, const struct ox_allow_rou
 
 /** Write a route as "ADDR/LEN" into @p buf (64 bytes hold any). */
 void ox_allow_route_str(const struct ox_allow_route *r, char *buf, size_t len);
+
+/**
+ * Accept an initiation's timestamp for an entry, atomically against other
+ * threads doing the same: it must be greater than the greatest accepted
+ * (a replayed initiation is not) and, with @p min_gap_ns, the last
+ * acceptance at least that old (WireGuard's flood limit by key).
+ *
+ * @return 0 (recorded), -OX_DROP_STALE_INIT or -OX_DROP_INIT_FLOOD.
+ */
+int ox_allow_entry_accept(struct ox_allow_entry *e, const uint8_t ts[12], uint64_t now_ns,
+			  uint64_t min_gap_ns);
+
+/** Copy an entry's greatest accepted timestamp (under its lock). */
+void ox_allow_entry_last_init(struct ox_allow_entry *e, uint8_t ts[12]);
 
 /** @return the entry of a key, or NULL. */
 struct ox_allow_entry *ox_allowlist_find(const struct ox_allowlist *al,

@@ -145,6 +145,11 @@ ox_hs_public(const struct ox_hs_server *s)
 void
 ox_hs_set_allowlist(struct ox_hs_server *s, struct ox_allowlist *al)
 {
+	/* The first server set on a list keeps its DH cache. */
+	if (al != NULL && !al->ss_set) {
+		memcpy(al->ss_pub, s->s_pub, OX_KEY_LEN);
+		al->ss_set = true;
+	}
 	s->allow = al;
 }
 
@@ -217,26 +222,24 @@ ox_wg_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, si
  * precomputed_static_static), so a handshake costs three variable-base and
  * one fixed-base X25519 instead of four and one. The cache belongs to one
  * server key (the list says which): a server with another key sharing the
- * list computes each time. @return the DH, or NULL for a low-order key.
+ * list computes each time. Servers on other threads may share the list:
+ * the first to claim an entry writes its DH and publishes it; one that
+ * finds it claimed but not ready uses its own. @return the DH, or NULL for
+ * a low-order key.
  */
 static const uint8_t *
 static_static(struct ox_hs_server *s, struct ox_allow_entry *peer, uint8_t buf[OX_KEY_LEN])
 {
-	struct ox_allowlist *al = s->allow;
-	bool mine;
+	bool mine = s->allow->ss_set &&
+		    sodium_memcmp(s->allow->ss_pub, s->s_pub, OX_KEY_LEN) == 0;
 
-	if (!al->ss_set) {
-		memcpy(al->ss_pub, s->s_pub, OX_KEY_LEN);
-		al->ss_set = true;
-	}
-	mine = sodium_memcmp(al->ss_pub, s->s_pub, OX_KEY_LEN) == 0;
-	if (mine && peer->ss_ready)
+	if (mine && __atomic_load_n(&peer->ss_ready, __ATOMIC_ACQUIRE))
 		return peer->ss;
 	if (crypto_scalarmult(buf, s->s_priv, peer->key) != 0)
 		return NULL;
-	if (mine) {
+	if (mine && !__atomic_test_and_set(&peer->ss_busy, __ATOMIC_RELAXED)) {
 		memcpy(peer->ss, buf, OX_KEY_LEN);
-		peer->ss_ready = true;
+		__atomic_store_n(&peer->ss_ready, true, __ATOMIC_RELEASE);
 	}
 	return buf;
 }
@@ -254,7 +257,7 @@ ox_hs_precompute(struct ox_hs_server *s, uint32_t max)
 	while (done < max && al->ss_next < al->n) {
 		struct ox_allow_entry *e = &al->e[al->ss_next++];
 
-		if (e->ss_ready)
+		if (__atomic_load_n(&e->ss_ready, __ATOMIC_ACQUIRE))
 			continue;
 		/* A low-order key gets no handshake: nothing to keep. */
 		if (static_static(s, e, buf) == NULL)
@@ -340,19 +343,13 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 		named = peer;
 		goto out;
 	}
-	/* A captured initiation replayed later carries an old timestamp. */
-	if (memcmp(ts, peer->last_init, OX_TAI64N_LEN) <= 0) {
-		ret = -OX_DROP_STALE_INIT;
+	/* A captured initiation replayed later carries an old timestamp; one
+	 * key spread over many sources gets no more than its share
+	 * (WireGuard's 50 initiations a second, by static key). */
+	ret = ox_allow_entry_accept(peer, ts, now_ns, OX_INIT_MIN_GAP_NS);
+	if (ret != 0)
 		goto out;
-	}
-	/* One key spread over many sources gets no more than its share:
-	 * WireGuard's 50 initiations a second, by static key. */
-	if (peer->last_init_ns != 0 && now_ns - peer->last_init_ns < OX_INIT_MIN_GAP_NS) {
-		ret = -OX_DROP_INIT_FLOOD;
-		goto out;
-	}
-	memcpy(peer->last_init, ts, OX_TAI64N_LEN);
-	peer->last_init_ns = now_ns ? now_ns : 1;
+	memcpy(r->ts, ts, OX_TAI64N_LEN);
 	memcpy(r->h, ns.h, sizeof(r->h));
 	memcpy(r->ck, ns.ck, sizeof(r->ck));
 	r->remote_index = ox_get_le32(pkt + 4);

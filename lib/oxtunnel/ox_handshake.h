@@ -5,7 +5,10 @@
  * @file
  * The handshake around Noise IK for OxTunnel v2 and WireGuard: mac1, mac2
  * and cookies, the rate limits, the responder and the initiator. One
- * writer per object: the control thread. Part of lib/oxtunnel.
+ * thread per object (a server's cookie secret and rate limits are its
+ * own); servers of one key on several threads may share an allow-list,
+ * whose entries' handshake state they change atomically. Part of
+ * lib/oxtunnel.
  */
 #include "ox_allowlist.h"
 #include "ox_data.h"
@@ -60,7 +63,9 @@ void ox_hs_private_key(const struct ox_hs_server *s, uint8_t out[OX_KEY_LEN]);
 
 /**
  * Use this allow-list from now on (not copied; the caller keeps it alive
- * while it is set). Sessions are not touched.
+ * while it is set). Sessions are not touched. The first server set on a
+ * list makes its static-static DH cache this server key's: set it on one
+ * server before other threads see the list.
  */
 void ox_hs_set_allowlist(struct ox_hs_server *s, struct ox_allowlist *al);
 
@@ -80,6 +85,7 @@ struct ox_responder {
 	uint8_t h[32], ck[32];
 	uint8_t re[OX_KEY_LEN];	      /**< client's ephemeral */
 	uint8_t peer_key[OX_KEY_LEN]; /**< client's static public key */
+	uint8_t ts[12];		      /**< its timestamp (TAI64N), now the entry's */
 	uint32_t remote_index;	      /**< client's sender index */
 	struct ox_allow_entry *peer;  /**< its allow-list entry */
 };
