@@ -77,7 +77,10 @@ static const struct opt_def opt_defs[] = {
 	{ "idle-timeout", OPT_U32, FIELD(idle_timeout), 5, 86400, "S",
 	  "end a session silent this long (default 180)" },
 	{ "hs-queue", OPT_U32, FIELD(hs_queue), 64, 1u << 20, "N",
-	  "handshakes queued for the control thread (default 4096)" },
+	  "handshakes queued for the engines, in all (default 4096)" },
+	{ "hs-workers", OPT_U32, FIELD(hs_workers), 0, 65535, "N",
+	  "worker lcores that also do handshakes, beside the control thread "
+	  "(default: all; 0 = the control thread alone)" },
 	{ "hs-load-pps", OPT_U32, FIELD(hs_load_pps), 10, 100000000, "N",
 	  "initiations per second above which mac2 cookies are required (default 1000)" },
 	{ "exit-deny", OPT_STR, FIELD(exit_deny), 0, 0, "LIST",
@@ -152,6 +155,7 @@ conf_defaults(struct srv_server_conf *c)
 	c->keepalive = 25;
 	c->idle_timeout = 180;
 	c->hs_queue = 4096;
+	c->hs_workers = 65535;
 	c->hs_load_pps = 1000;
 	snprintf(c->wg_name, sizeof(c->wg_name), "oxidize0");
 	snprintf(c->pool4, sizeof(c->pool4), "100.64.0.0/10");

@@ -59,7 +59,7 @@ conn_log_handshake(struct srv_relay *r, struct ox_session *sess, bool rekey,
 		   const struct ox_pkt_flow *from)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
-	const struct ox_allow_entry *e = ox_allowlist_find(&r->allow, sess->key);
+	const struct ox_allow_entry *e = ox_allowlist_find(r->allow, sess->key);
 	char w[128], ep[64], v4[INET_ADDRSTRLEN];
 	uint32_t a = htonl(sess->addr.v4);
 

@@ -192,6 +192,8 @@ srv_worker_main(void *arg)
 		rte_rcu_qsbr_thread_online(w->rcu, w->lcore_id);
 	}
 	while (likely(!__atomic_load_n(&srv_stop, __ATOMIC_RELAXED))) {
+		bool backlog = false;
+
 		for (i = 0; i < w->n_queues_polled; i++) {
 			struct srv_queue *s = &w->queues[i];
 
@@ -225,6 +227,8 @@ srv_worker_main(void *arg)
 			 * relay sends from the TX queue and the TAP, not only here). */
 			if (n < w->burst)
 				srv_worker_flush(w);
+			else
+				backlog = true;
 			srv_ctr_add(&w->stats.rx_pkts, n);
 			srv_ctr_add(&w->stats.rx_bytes, bytes);
 			srv_ctr_add(&s->rx_pkts, n);
@@ -249,6 +253,13 @@ srv_worker_main(void *arg)
 					w->stage_hook(w);
 				srv_worker_flush(w);
 			}
+		}
+		/* A handshake between bursts, when no queue is backlogged: DATA
+		 * waits for one at most. */
+		if (w->hs_engine != NULL && !backlog) {
+			t0 = rte_rdtsc();
+			if (relay_worker_hs(w) != 0)
+				srv_ctr_add(&w->stats.busy_cycles, rte_rdtsc() - t0);
 		}
 		if (w->poll_hook != NULL)
 			w->poll_hook(w);

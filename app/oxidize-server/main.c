@@ -178,7 +178,7 @@ setup_flash(struct srv_server *srv, bool adopt)
 		.rx_desc = c->rx_desc,
 		.tx_desc = c->tx_desc,
 		/* Bursts in flight per lcore, the exit TAP's RX rings, and what
-		 * the relay's handshake ring and inboxes can hold. */
+		 * the relay's handshake queues and inboxes can hold. */
 		.extra_mbufs = rte_lcore_count() * (SRV_MAX_BURST * 2 + (c->tap[0] ? 1024 : 0)) +
 			       relay_mbufs_held(c, rte_lcore_count()),
 	};
@@ -711,7 +711,7 @@ main(int argc, char **argv)
 	if (ret != 0)
 		goto out;
 	SRV_LOG(INFO,
-		"mbuf pool: %u mbufs, %u of them for what the handshake ring and the "
+		"mbuf pool: %u mbufs, %u of them for what the handshake queues and the "
 		"lcores' inboxes can hold",
 		srv.pool->size, relay_mbufs_held(&srv.conf, rte_lcore_count()));
 	signal(SIGHUP, on_sighup);

@@ -44,26 +44,20 @@ oxt_opened(uint8_t *d, uint16_t n, uint16_t *pt_off, uint16_t *pt_len)
 }
 
 static int
-oxt_hs_consume(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
-	       uint64_t now, struct ox_responder *resp)
-{
-	return relay_hs_consume(r, r->hs, msg, len, src, now, resp);
-}
-
-static int
-oxt_hs_respond(struct srv_relay *r, struct ox_responder *resp, const struct ox_session *sess,
-	       uint32_t index, uint64_t now, uint8_t *out, struct ox_keypair *kp)
+oxt_hs_respond(struct srv_relay *r, struct ox_hs_server *hs, struct ox_responder *resp,
+	       const struct ox_tunnel_addr *addr, uint32_t index, uint64_t now, uint8_t *out,
+	       struct ox_keypair *kp)
 {
 	struct ox_hs_payload pl;
 
 	memset(&pl, 0, sizeof(pl));
-	pl.v4 = sess->addr.v4;
-	memcpy(pl.v6, sess->addr.v6, 16);
+	pl.v4 = addr->v4;
+	memcpy(pl.v6, addr->v6, 16);
 	pl.v4_prefix = r->srv->pool_conf.v4_prefix;
 	pl.v6_prefix = r->srv->pool_conf.v6_prefix;
 	pl.mtu = r->srv->conf.mtu;
 	pl.keepalive_s = r->srv->conf.keepalive;
-	if (ox_hs_make_response(r->hs, resp, &pl, index, now, out, kp) != 0)
+	if (ox_hs_make_response(hs, resp, &pl, index, now, out, kp) != 0)
 		return -OX_DROP_CRYPTO;
 	return OX_RESPONSE_LEN;
 }
@@ -77,6 +71,6 @@ const struct relay_proto relay_proto_oxtunnel = {
 	.classify = oxt_classify,
 	.opened = oxt_opened,
 	.next_packet = ox_batch_next,
-	.hs_consume = oxt_hs_consume,
+	.hs_consume = relay_hs_consume,
 	.hs_respond = oxt_hs_respond,
 };

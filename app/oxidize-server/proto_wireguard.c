@@ -33,18 +33,13 @@ wg_opened(uint8_t *d, uint16_t n, uint16_t *pt_off, uint16_t *pt_len)
 }
 
 static int
-wg_hs_consume(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
-	      uint64_t now, struct ox_responder *resp)
+wg_hs_respond(struct srv_relay *r, struct ox_hs_server *hs, struct ox_responder *resp,
+	      const struct ox_tunnel_addr *addr, uint32_t index, uint64_t now, uint8_t *out,
+	      struct ox_keypair *kp)
 {
-	return relay_hs_consume(r, r->wg_hs, msg, len, src, now, resp);
-}
-
-static int
-wg_hs_respond(struct srv_relay *r, struct ox_responder *resp, const struct ox_session *sess,
-	      uint32_t index, uint64_t now, uint8_t *out, struct ox_keypair *kp)
-{
-	(void)sess;
-	if (ox_hs_make_response(r->wg_hs, resp, NULL, index, now, out, kp) != 0)
+	(void)r;
+	(void)addr;
+	if (ox_hs_make_response(hs, resp, NULL, index, now, out, kp) != 0)
 		return -OX_DROP_CRYPTO;
 	return OX_WG_RESPONSE_LEN;
 }
@@ -60,6 +55,6 @@ const struct relay_proto relay_proto_wireguard = {
 	.classify = wg_classify,
 	.opened = wg_opened,
 	.next_packet = NULL, /* no BATCH in WireGuard */
-	.hs_consume = wg_hs_consume,
+	.hs_consume = relay_hs_consume,
 	.hs_respond = wg_hs_respond,
 };

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <rte_malloc.h>
@@ -27,13 +28,34 @@ const char *const relay_ctr_names[RELAY_CTR_MAX] = {
 #undef RELAY_NAME
 };
 
+/* --hs-queue shared by the engines. */
+uint32_t
+relay_engine_ring_size(const struct srv_server_conf *c, unsigned int n_engines)
+{
+	return rte_align32pow2(RTE_MAX(c->hs_queue / n_engines, 64u));
+}
+
+/* The control thread drains it every loop: --hs-queue holds what the
+ * engines judge meanwhile (an outcome that does not fit is undone and
+ * counted, hs_done_queue_full). */
+uint32_t
+relay_done_ring_size(const struct srv_server_conf *c)
+{
+	return rte_align32pow2(c->hs_queue);
+}
+
 uint32_t
 relay_mbufs_held(const struct srv_server_conf *c, unsigned int n_workers)
 {
+	unsigned int n_engines;
+
 	if (c->key_file[0] == '\0')
 		return 0;
+	n_engines = RTE_MIN(c->hs_workers, n_workers);
+	n_engines = 1 + RTE_MIN(n_engines, RELAY_ENGINES_MAX - 1u);
 	/* rte_ring holds one less than its power-of-two size. */
-	return rte_align32pow2(c->hs_queue) + n_workers * INBOX_SIZE;
+	return n_engines * relay_engine_ring_size(c, n_engines) + relay_done_ring_size(c) +
+	       n_workers * INBOX_SIZE;
 }
 
 uint32_t
@@ -60,7 +82,8 @@ relay_init(struct srv_server *srv)
 	 * index; lock-free readers, entries recycled after a grace period. */
 	struct rte_hash_parameters ip = {
 		.name = "ox_by_index",
-		.entries = RTE_MAX(srv->conf.max_sessions * 3, 64u),
+		.entries = RTE_MAX(srv->conf.max_sessions * 3, 64u) +
+			   RELAY_ENGINES_MAX * (ENGINE_STASH + ENGINE_BURST_CTRL),
 		.key_len = sizeof(uint32_t),
 		.socket_id = (int)rte_socket_id(),
 		.extra_flag =
@@ -74,6 +97,7 @@ relay_init(struct srv_server *srv)
 	struct ox_hs_conf wg_conf;
 	char err[512], pub64[OX_KEY_B64_LEN + 1];
 	struct srv_relay *r;
+	struct relay_view *v;
 	unsigned int i;
 	int ret;
 
@@ -105,10 +129,16 @@ relay_init(struct srv_server *srv)
 		SRV_LOG(ERR, "key file %s does not hold a usable X25519 key", srv->conf.key_file);
 		goto fail;
 	}
-	ret = ox_allowlist_load(&r->allow, srv->conf.allow_file, NULL, srv->conf.max_sessions, err,
+	v = calloc(1, sizeof(*v));
+	if (v == NULL) {
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = ox_allowlist_load(&v->allow, srv->conf.allow_file, NULL, srv->conf.max_sessions, err,
 				sizeof(err));
 	if (ret != 0) {
 		SRV_LOG(ERR, "%s", err);
+		free(v);
 		goto fail;
 	}
 	r->ts = ox_tsstore_open(srv->conf.state_file[0] ? srv->conf.state_file : NULL, err,
@@ -116,28 +146,29 @@ relay_init(struct srv_server *srv)
 	if (r->ts == NULL) {
 		ret = -errno;
 		SRV_LOG(ERR, "--state: %s", err);
+		relay_view_free(v);
 		goto fail;
 	}
 	if (srv->conf.state_file[0] == '\0')
 		SRV_LOG(NOTICE, "relay: no --state file: after a restart, initiations captured "
 				"before it are not recognised as replays");
-	ox_tsstore_apply(r->ts, &r->allow);
-	ox_hs_set_allowlist(r->hs, &r->allow);
-	ox_hs_set_allowlist(r->wg_hs, &r->allow);
+	ox_tsstore_apply(r->ts, &v->allow);
 	ox_mac1_key(r->mac1_key, ox_hs_public(r->hs));
 	ox_wg_mac1_key(r->wg_mac1_key, ox_hs_public(r->wg_hs));
-	r->pool = relay_pool_build(&r->allow, &srv->pool_conf, err, sizeof(err));
-	if (r->pool == NULL) {
+	v->pool = relay_pool_build(&v->allow, &srv->pool_conf, err, sizeof(err));
+	if (v->pool == NULL) {
 		SRV_LOG(ERR, "%s", err);
+		relay_view_free(v);
 		ret = -EINVAL;
 		goto fail;
 	}
+	relay_view_publish(r, v);
 	ox_addrpool_gateway(r->pool, &r->gw);
 	{
 		struct relay_routes *rt;
 
 		/* Before the exit policy, which allows the prefixes. */
-		ret = relay_routes_build(r, &r->allow, &rt, err, sizeof(err));
+		ret = relay_routes_build(r, r->allow, &rt, err, sizeof(err));
 		if (ret != 0) {
 			SRV_LOG(ERR, "%s", err);
 			goto fail;
@@ -167,8 +198,6 @@ relay_init(struct srv_server *srv)
 				ret == -EADDRINUSE ? " (--wg-name NAME)" : "");
 		ret = 0;
 	}
-	r->hs_ring = rte_ring_create("ox_hs", rte_align32pow2(srv->conf.hs_queue),
-				     (int)rte_socket_id(), RING_F_SC_DEQ);
 	r->events = rte_ring_create("ox_events", EVENTS_SIZE, (int)rte_socket_id(), RING_F_SC_DEQ);
 	r->by_key = rte_hash_create(&hp);
 	r->rcu = ox_sessions_rcu(srv->sessions);
@@ -177,11 +206,8 @@ relay_init(struct srv_server *srv)
 		rte_hash_free(r->by_index);
 		r->by_index = NULL;
 	}
-	r->installs =
-		rte_zmalloc("ox_installs", sizeof(*r->installs) * INSTALLS, RTE_CACHE_LINE_SIZE);
 	r->dyn_off = rte_mbuf_dynfield_register(&dyn);
-	if (r->hs_ring == NULL || r->events == NULL || r->by_key == NULL || r->by_index == NULL ||
-	    r->installs == NULL || r->dyn_off < 0) {
+	if (r->events == NULL || r->by_key == NULL || r->by_index == NULL || r->dyn_off < 0) {
 		ret = -rte_errno;
 		SRV_LOG(ERR, "relay setup failed: %s", rte_strerror(rte_errno));
 		goto fail;
@@ -218,13 +244,18 @@ relay_init(struct srv_server *srv)
 		w->tap_hook = relay_tap;
 		w->stage_hook = relay_stage_flush;
 	}
+	ret = relay_engines_init(r);
+	if (ret != 0) {
+		SRV_LOG(ERR, "handshake engines not made: %s", strerror(-ret));
+		goto fail;
+	}
 	if (srv->n_workers > 0)
 		SRV_LOG(NOTICE, "AEAD: %s", ox_aead_name(srv->workers[0]->aead));
 	ox_sessions_set_release(srv->sessions, relay_session_released, r);
 	srv->relay = r;
 	ox_key_to_base64(pub64, ox_hs_public(r->hs));
-	SRV_LOG(NOTICE, "relay: public key %s, %u allowed key(s), tunnel MTU %u", pub64, r->allow.n,
-		srv->conf.mtu);
+	SRV_LOG(NOTICE, "relay: public key %s, %u allowed key(s), tunnel MTU %u", pub64,
+		r->allow->n, srv->conf.mtu);
 	return 0;
 fail:
 	sodium_memzero(priv, sizeof(priv));
@@ -265,11 +296,6 @@ relay_free(struct srv_server *srv)
 		w->tap_hook = NULL;
 		w->stage_hook = NULL;
 	}
-	if (r->hs_ring != NULL) {
-		while (rte_ring_dequeue(r->hs_ring, (void **)&m) == 0)
-			rte_pktmbuf_free(m);
-		rte_ring_free(r->hs_ring);
-	}
 	rte_ring_free(r->events);
 	/* The workers have stopped: no key outlives the process in memory. */
 	if (r->by_key != NULL) {
@@ -283,11 +309,6 @@ relay_free(struct srv_server *srv)
 	rte_hash_free(r->by_key);
 	rte_hash_free(r->by_index);
 	ox_sessions_set_release(srv->sessions, NULL, NULL);
-	if (r->installs != NULL) {
-		for (i = 0; i < INSTALLS; i++)
-			ox_keypair_wipe(&r->installs[i].kp);
-		rte_free(r->installs);
-	}
 	if (r->ts != NULL) {
 		char err[256];
 
@@ -295,7 +316,6 @@ relay_free(struct srv_server *srv)
 			SRV_LOG(ERR, "handshake state not saved: %s", err);
 		ox_tsstore_close(r->ts);
 	}
-	ox_addrpool_free(r->pool);
 	srv_uapi_close(&r->uapi);
 	srv_exit_watch_close(&r->exitw);
 	ox_policy_free(r->policy);
@@ -305,7 +325,7 @@ relay_free(struct srv_server *srv)
 	relay_routes_free(r->routes);
 	srv->peer_routes = NULL;
 	srv->n_peer_routes = 0;
-	ox_allowlist_free(&r->allow);
+	relay_engines_free(r);
 	ox_hs_free(r->hs);
 	ox_hs_free(r->wg_hs);
 	rte_free(r);

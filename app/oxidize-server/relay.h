@@ -5,11 +5,18 @@
  * The relay: OxTunnel v2 sessions on the lcore loops.
  *
  * Who writes what:
- *  - the control thread (main lcore) owns the handshake (lib/oxtunnel's
- *    ox_hs_server, the allow-list, cookies, rate limits), creates and
- *    removes sessions, and reaps idle ones. Workers hand it INIT datagrams
- *    over one multi-producer ring; it answers through the worker that owns
- *    the session, never touching a TX queue itself;
+ *  - handshake engines (relay_hs.c: the control thread and, by default,
+ *    every worker between its bursts) do a handshake's cryptography. An
+ *    INIT goes to the engine its source address hashes to, so that a
+ *    source's cookies and rate limit live in one engine's ox_hs_server
+ *    (one per engine and protocol); engines share the allow-list view the
+ *    control thread publishes, whose entries' replay state lib/oxtunnel
+ *    changes atomically. An engine answers with receiver indexes the
+ *    control thread reserved for it, and hands every outcome back;
+ *  - the control thread (main lcore) owns the allow-list and the address
+ *    pool, creates and removes sessions, and reaps idle ones; it finishes
+ *    what engines accepted and answers through the worker that owns the
+ *    session, never touching a TX queue itself;
  *  - each session has one owner worker (the one whose queue got its first
  *    INIT; RSS keeps a client's flow there). Only the owner opens the
  *    session's DATA (the replay window has one writer), installs and
@@ -35,7 +42,8 @@
  *                inner packets to a client or the exit, the inbox
  *   relay_tx.c   send and seal: endpoints, sealing for a session, the TAP
  *                return path
- *   relay_ctl.c  the control thread: handshakes, receiver indexes,
+ *   relay_hs.c   handshake engines: an INIT judged and answered
+ *   relay_ctl.c  the control thread: handshakes finished, receiver indexes,
  *                allow-list reloads and the address pool, idle reaping
  *   relay.c      setup and teardown
  *   telemetry.c  /oxidize/relay, beside the rest of the telemetry
@@ -50,12 +58,12 @@
 #include <rte_lpm6.h>
 #include <rte_mbuf_dyn.h>
 #include <rte_seqlock.h>
+#include <rte_udp.h>
 
 #include "relay_proto.h"
 #include "server.h"
 
 #define INBOX_SIZE 4096
-#define INSTALLS 1024 /* keypairs in flight to their owners */
 #define EVENTS_SIZE 4096
 #define CTRL_BURST 32
 #define IDX_MAX 8      /* receiver indexes one session holds at once */
@@ -82,7 +90,8 @@ _Static_assert(sizeof(void *) == 8, "events pack a kind and a 32-bit value in a 
 	X(SESSIONS_FULL, "sessions_full") \
 	X(ADDRESS_IN_USE, "address_in_use") \
 	X(NO_INDEX, "no_receiver_index") \
-	X(REPLY_INBOX_FULL, "reply_inbox_full")
+	X(REPLY_INBOX_FULL, "reply_inbox_full") \
+	X(LIST_CHANGED, "list_changed")
 
 enum relay_hs_drop {
 /* clang-format off */
@@ -152,12 +161,64 @@ struct relay_peer_status {
 	uint8_t proto;
 };
 
-/* A keypair on its way from the control thread to the owner. */
+/* A keypair on its way from an engine, through the control thread, to the
+ * session's owner, and what the engine accepted (relay_hs.c). */
 struct relay_install {
 	struct ox_keypair kp;
-	uint32_t sess_index;
-	uint32_t busy; /* control sets, owner clears (release) */
+	uint32_t sess_index; /* control */
+	uint32_t busy;	     /* engine sets; owner (or control, refusing) clears (release) */
+	/* Set by the engine for the control thread: */
+	uint8_t peer_key[OX_KEY_LEN];
+	uint8_t ts[12];		    /* the INIT's timestamp, accepted */
+	struct ox_tunnel_addr addr; /* the addresses the response gives */
+	struct ox_pkt_flow from;    /* where the INIT came from */
+	uint64_t gen;		    /* the allow-list view it was judged on */
+	uint32_t index;		    /* the receiver index it answered with */
+	uint8_t proto;
 };
+
+/*
+ * What handshake engines judge against: the allow-list and the address
+ * pool made from it, published together by the control thread (release
+ * store), freed a grace period after being replaced.
+ */
+struct relay_view {
+	struct ox_allowlist allow;
+	struct ox_addrpool *pool;
+	uint64_t gen;
+};
+
+/* How an engine hands an INIT back (mbuf hash.usr, high 16 bits; the low
+ * 16 keep the worker that received it). */
+enum relay_hs_outcome {
+	HS_OUT_COOKIE = 1,  /* a cookie reply written in place: send it */
+	HS_OUT_REFUSED = 2, /* relay_pkt_mark.hs_drop says why */
+	HS_OUT_ACCEPTED = 3 /* relay_dyn.install: finish and send the response */
+};
+
+#define RELAY_ENGINES_MAX 128
+#define RELAY_ENGINE_CONTROL UINT16_MAX /* an engine's wid: the control thread */
+#define ENGINE_STASH 64			/* receiver indexes reserved per engine */
+#define ENGINE_INSTALLS 512		/* keypairs in flight per engine */
+#define ENGINE_BURST_CTRL 8		/* handshakes per control loop */
+
+/* A handshake engine: its fields are its own unless marked. */
+struct relay_hs_engine {
+	struct ox_hs_server *hs[RELAY_PROTO_MAX]; /* this engine's, per relay_protos[] */
+	struct rte_ring *in;			  /* INITs: workers (mp) -> engine */
+	struct rte_ring *stash;			  /* receiver indexes: control -> engine */
+	struct relay_install *installs;
+	unsigned int next_install;
+	struct relay_view *view; /* the one its servers use */
+	uint16_t id;
+	uint16_t wid; /* the worker it runs on, or RELAY_ENGINE_CONTROL */
+	uint32_t n_spare;
+	uint32_t spare[ENGINE_BURST_CTRL]; /* indexes of answers that found the done
+					      queue full: used before the stash */
+	/* Its counters (relaxed stores; the control thread reads them). */
+	uint64_t judged, accepted, cycles_ok, cycles_bad;
+	uint64_t done_full; /* outcomes lost: the done queue was full */
+} __rte_cache_aligned;
 
 /* WireGuard's userspace API on a unix socket (uapi.c): control thread. */
 #define UAPI_CONNS 8 /* clients served at once */
@@ -233,13 +294,18 @@ struct srv_relay {
 	struct srv_server *srv;
 	uint8_t mac1_key[OX_KEY_LEN];	 /* set at init, then read by every worker */
 	uint8_t wg_mac1_key[OX_KEY_LEN]; /* the same for WireGuard */
-	struct ox_hs_server *hs;	 /* OxTunnel v2 handshakes */
+	struct ox_hs_server *hs;	 /* OxTunnel v2 handshakes (control's engine) */
 	struct ox_hs_server *wg_hs;	 /* WireGuard's, same key and allow-list */
-	struct ox_allowlist allow;
-	struct ox_tsstore *ts; /* greatest accepted timestamp per key */
-	bool ts_failing;       /* the state file could not be written */
-	struct ox_addrpool *pool;
-	struct rte_ring *hs_ring;	   /* INIT mbufs, workers -> control */
+	struct relay_view *view;	 /* control swaps it (release), engines read */
+	struct rte_rcu_qsbr_dq *view_dq; /* replaced views, freed a grace period on */
+	struct ox_allowlist *allow;	 /* control: &view->allow */
+	uint32_t allow_keys;		 /* allow->n, for the telemetry thread */
+	struct ox_tsstore *ts;		 /* greatest accepted timestamp per key */
+	bool ts_failing;		 /* the state file could not be written */
+	struct ox_addrpool *pool;	 /* control: view->pool */
+	struct relay_hs_engine *engines[RELAY_ENGINES_MAX]; /* [0]: the control thread */
+	unsigned int n_engines;
+	struct rte_ring *hs_done;	   /* judged INITs, engines -> control */
 	struct rte_ring *events;	   /* enum relay_event, workers -> control */
 	struct rte_hash *by_key;	   /* control only: client key -> session */
 	struct rte_hash *by_index;	   /* receiver index -> session; control writes */
@@ -252,9 +318,7 @@ struct srv_relay {
 	struct rte_rcu_qsbr_dq *routes_dq; /* replaced tables, freed a grace period on */
 	unsigned int routes_gen;
 	uint64_t route_errors; /* kernel routes to the TAP not changed */
-	struct relay_install *installs;
-	unsigned int next_install;
-	int dyn_off; /* mbuf dynfield: union relay_dyn */
+	int dyn_off;	       /* mbuf dynfield: union relay_dyn */
 	uint64_t last_reap_ns;
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
@@ -263,11 +327,11 @@ struct srv_relay {
 	uint64_t hs_by_proto[RELAY_PROTO_MAX];	     /* completed handshakes */
 	uint64_t hs_drops[OX_DROP_MAX];
 	uint64_t relay_hs_drops[RELAY_HS_MAX];
-	uint64_t cycles_ok, cycles_bad, n_bad; /* control time per initiation */
-	uint64_t under_load_polls;	       /* polls spent under load */
-	uint64_t win_start_ns;		       /* initiation rate window */
+	uint64_t cycles_fin, n_bad; /* control time finishing accepted ones; refused ones */
+	uint64_t under_load_polls;  /* polls spent under load */
+	uint64_t win_start_ns;	    /* initiation rate window */
 	uint64_t win_inits, last_win_inits;
-	bool under_load;
+	bool under_load;	       /* control stores, engines load (relaxed) */
 	struct relay_refusals refused; /* control: the connection log's interval */
 	struct relay_peers_req peers_req;
 };
@@ -279,9 +343,11 @@ struct srv_relay {
  */
 struct relay_pkt_mark {
 	uint16_t l3_off, l4_off, payload_off, payload_len;
-	uint32_t sess;	/* DATA handed to its owner: the session's handle */
-	uint32_t index; /* DATA: its receiver index */
-	uint8_t proto;	/* relay_protos[] index */
+	uint32_t sess;	 /* DATA handed to its owner: the session's handle */
+	uint32_t index;	 /* DATA: its receiver index */
+	uint8_t proto;	 /* relay_protos[] index */
+	uint8_t hs_why;	 /* HS_OUT_REFUSED by the relay: RELAY_HS_* + 1, else 0 */
+	int16_t hs_drop; /* HS_OUT_REFUSED by the protocol: -OX_DROP_* */
 };
 
 union relay_dyn {
@@ -318,6 +384,24 @@ pkt_unmark(const struct srv_relay *r, struct rte_mbuf *m, struct ox_pkt *p)
 	p->payload_off = k->payload_off;
 	p->payload_len = k->payload_len;
 	p->ipv6 = (p->frame[p->l3_off] >> 4) == 6;
+}
+
+/* Where a parsed datagram came from, as lib/oxtunnel's handshake takes it. */
+static inline void
+relay_src_of(const struct ox_pkt *p, struct ox_src *src)
+{
+	memset(src, 0, sizeof(*src));
+	if (p->ipv6) {
+		memcpy(src->addr, ((const struct rte_ipv6_hdr *)(p->frame + p->l3_off))->src_addr,
+		       16);
+	} else {
+		src->addr[10] = 0xff;
+		src->addr[11] = 0xff;
+		memcpy(src->addr + 12,
+		       &((const struct rte_ipv4_hdr *)(p->frame + p->l3_off))->src_addr, 4);
+	}
+	src->port =
+		rte_be_to_cpu_16(((const struct rte_udp_hdr *)(p->frame + p->l4_off))->src_port);
 }
 
 /* The session of the peer behind next hop @p nh (NULL while it has none). */
@@ -454,6 +538,23 @@ void relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh);
 void relay_routes_session(struct srv_relay *r, const struct ox_session *sess, bool up);
 void relay_routes_poll(struct srv_relay *r);
 void relay_routes_free(struct relay_routes *rt);
+
+/* relay_hs.c */
+int relay_engines_init(struct srv_relay *r);
+void relay_engines_free(struct srv_relay *r);
+/* Where an INIT from this source goes (any worker). */
+struct relay_hs_engine *relay_engine_of(const struct srv_relay *r, const struct ox_pkt *p);
+/* Judge and answer up to @p max INITs queued for engine @p e. @return how many. */
+unsigned int relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int max);
+/* Control: top up every engine's reserved receiver indexes. */
+void relay_engines_stash(struct srv_relay *r);
+/* Control: publish a new view (the old one freed a grace period later). */
+void relay_view_publish(struct srv_relay *r, struct relay_view *v);
+void relay_view_free(struct relay_view *v);
+void relay_views_poll(struct srv_relay *r); /* free views past their grace period */
+/* relay.c: ring sizes, also for relay_mbufs_held(). */
+uint32_t relay_engine_ring_size(const struct srv_server_conf *c, unsigned int n_engines);
+uint32_t relay_done_ring_size(const struct srv_server_conf *c);
 
 /* relay_ctl.c: read the allow-list file again (SIGHUP, `wg set`).
  * @return 0, or -errno with the previous list kept (logged). */

@@ -30,22 +30,6 @@ relay_request_reload(void)
 
 /* ------------------------------------------------------------- control */
 
-static struct relay_install *
-install_take(struct srv_relay *r)
-{
-	unsigned int i;
-
-	for (i = 0; i < INSTALLS; i++) {
-		struct relay_install *in = &r->installs[(r->next_install + i) % INSTALLS];
-
-		if (__atomic_load_n(&in->busy, __ATOMIC_ACQUIRE) == 0) {
-			r->next_install = (r->next_install + i + 1) % INSTALLS;
-			return in;
-		}
-	}
-	return NULL;
-}
-
 /* Hand a finished frame to a worker's TX. @return 0, or -ENOBUFS (freed). */
 static int
 to_worker(struct srv_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind kind)
@@ -56,30 +40,6 @@ to_worker(struct srv_relay *r, uint16_t wid, struct rte_mbuf *m, enum inbox_kind
 		rte_pktmbuf_free(m);
 		return -ENOBUFS;
 	}
-	return 0;
-}
-
-/* A new receiver index: random, never 0, held by nobody. */
-static int
-index_issue(struct srv_relay *r, struct ox_session *sess, uint32_t *out)
-{
-	struct relay_sess *rs = ox_session_priv(sess);
-	uint32_t idx;
-	int i;
-
-	if (rs->n_idx == IDX_MAX)
-		return -ENOSPC;
-	for (i = 0; i < 16; i++) {
-		/* The OS's CSPRNG, not rte_rand(): a client that sees its own
-		 * indexes must not predict others' and aim forged DATA at them. */
-		randombytes_buf(&idx, sizeof(idx));
-		if (idx != 0 && rte_hash_lookup(r->by_index, &idx) < 0)
-			break;
-	}
-	if (i == 16 || rte_hash_add_key_data(r->by_index, &idx, sess) != 0)
-		return -ENOSPC;
-	rs->idx[rs->n_idx++] = idx;
-	*out = idx;
 	return 0;
 }
 
@@ -141,21 +101,6 @@ remove_session(struct srv_relay *r, struct ox_session *sess, const char *why)
 	r->removed++;
 }
 
-int
-relay_hs_consume(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uint16_t len,
-		 const struct ox_src *src, uint64_t now, struct ox_responder *resp)
-{
-	uint8_t cookie[OX_COOKIE_LEN];
-	int ret;
-
-	ret = ox_hs_consume_init(hs, msg, len, src, now, r->under_load, resp, cookie);
-	if (ret == -OX_DROP_COOKIE_SENT) {
-		memcpy(msg, cookie, sizeof(cookie));
-		return (int)sizeof(cookie);
-	}
-	return ret;
-}
-
 static uint64_t
 realtime_ns(void)
 {
@@ -210,154 +155,150 @@ relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t n
 	relay_ep_read(rs, &st->ep);
 }
 
-/* A handshake message from relay_rx, through its protocol's seam. */
+/* An accepted handshake not finished: its keypair, install entry and
+ * receiver index go back. */
 static void
-handle_init(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
+unaccept(struct srv_relay *r, struct relay_install *in, struct rte_mbuf *m)
 {
-	uint16_t wid = (uint16_t)m->hash.usr;
-	uint8_t pi = relay_dyn(r, m)->pkt.proto;
-	const struct relay_proto *proto = relay_protos[pi];
-	struct ox_responder resp;
-	struct relay_install *in;
+	ox_keypair_wipe(&in->kp);
+	rte_hash_del_key(r->by_index, &in->index);
+	__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+	rte_pktmbuf_free(m);
+	r->n_bad++;
+}
+
+/*
+ * What an engine accepted: its session (made, or found for a rekey), the
+ * reserved receiver index pointed at it, the keypair on its way to the
+ * owner with the response. An engine judged on the view of its time: after
+ * a reload the key must still be listed with the same addresses, and its
+ * timestamp still the greatest the new list knows.
+ */
+static void
+finish_accepted(struct srv_relay *r, struct rte_mbuf *m, uint16_t wid, uint64_t now)
+{
+	struct relay_install *in = relay_dyn(r, m)->install;
+	uint8_t pi = in->proto;
 	struct ox_session *sess = NULL;
 	struct relay_sess *rs;
-	struct ox_tunnel_addr addr;
-	struct ox_src src;
-	struct ox_pkt p;
-	uint8_t *payload;
-	uint32_t idx;
+	struct ox_tunnel_addr a;
 	void *data;
 	bool rekey = false;
 	int ret;
 
-	pkt_unmark(r, m, &p);
-	payload = p.frame + p.payload_off;
-	memset(&src, 0, sizeof(src));
-	if (p.ipv6) {
-		memcpy(src.addr, ((struct rte_ipv6_hdr *)(p.frame + p.l3_off))->src_addr, 16);
-	} else {
-		src.addr[10] = 0xff;
-		src.addr[11] = 0xff;
-		memcpy(src.addr + 12, &((struct rte_ipv4_hdr *)(p.frame + p.l3_off))->src_addr, 4);
-	}
-	src.port = rte_be_to_cpu_16(((struct rte_udp_hdr *)(p.frame + p.l4_off))->src_port);
+	if (in->gen != r->view->gen) {
+		struct ox_allow_entry *cur = ox_allowlist_find(r->allow, in->peer_key);
 
-	ret = proto->hs_consume(r, payload, p.payload_len, &src, now, &resp);
-	if (ret > 0) {
-		/* A cookie reply, written in place: back as it is. */
-		r->cookies++;
-		r->hs_drops[OX_DROP_COOKIE_SENT]++;
-		ox_pkt_reply(&p);
-		ox_pkt_finish(&p, (uint16_t)ret);
-		m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
-		to_worker(r, wid, m, INBOX_SEND);
-		return;
-	}
-	if (ret < 0) {
-		r->hs_drops[-ret]++;
-		conn_log_refused(r, &src);
-		if (ret == -OX_DROP_PSK_WIREGUARD_ONLY && !resp.peer->refusal_said) {
-			resp.peer->refusal_said = true;
-			SRV_LOG(WARNING,
-				"allow-list line %u%s%s: OxTunnel handshake refused, the "
-				"line has a preshared key that only WireGuard carries (said once "
-				"per key; counted as hs_drop_psk_wireguard_only)",
-				resp.peer->line, resp.peer->name[0] ? " " : "", resp.peer->name);
+		if (cur == NULL || ox_addrpool_find(r->pool, in->peer_key, &a) != 0 ||
+		    a.v4 != in->addr.v4 || memcmp(a.v6, in->addr.v6, 16) != 0) {
+			r->relay_hs_drops[RELAY_HS_LIST_CHANGED]++;
+			goto refuse;
 		}
-		goto free;
+		ret = ox_allow_entry_accept(cur, in->ts, now, 0);
+		if (ret < 0) {
+			r->hs_drops[-ret]++;
+			goto refuse;
+		}
 	}
-	/* Accepted: its timestamp outlives the allow-list entry, and reaches
-	 * the kernel before the response leaves (a kill -9 cannot reopen it).
-	 * A store that cannot be written refuses nobody: said once. */
-	ret = ox_tsstore_note(r->ts, resp.peer_key, resp.peer->last_init);
+	/* Its timestamp outlives the allow-list entry, and reaches the kernel
+	 * before the response leaves (a kill -9 cannot reopen it). A store
+	 * that cannot be written refuses nobody: said once. */
+	ret = ox_tsstore_note(r->ts, in->peer_key, in->ts);
 	if (ret != 0) {
 		if (!r->ts_failing)
 			SRV_LOG(ERR, "handshake state not saved: %s", strerror(-ret));
 		r->ts_failing = true;
 	}
-	in = install_take(r);
-	if (in == NULL) {
-		/* Owners are not keeping up; the client retries in 5 s. */
-		r->relay_hs_drops[RELAY_HS_INSTALLS_FULL]++;
-		goto free_resp;
-	}
-	if (rte_hash_lookup_data(r->by_key, resp.peer_key, &data) >= 0) {
+	if (rte_hash_lookup_data(r->by_key, in->peer_key, &data) >= 0) {
 		sess = data;
 		/* A key that comes back with the other protocol starts over. */
 		if (((struct relay_sess *)ox_session_priv(sess))->proto != pi) {
 			remove_session(r, sess, "protocol_changed");
 			sess = NULL;
 		} else {
-			r->hs_rekey++;
 			rekey = true;
 		}
 	}
 	if (sess == NULL) {
-		ret = ox_addrpool_get(r->pool, resp.peer_key, &addr);
-		if (ret != 0) {
-			r->relay_hs_drops[RELAY_HS_NO_ADDRESS]++;
-			goto free_resp;
-		}
-		ret = ox_sessions_add(r->srv->sessions, resp.peer_key, &addr, now, &sess);
+		ret = ox_sessions_add(r->srv->sessions, in->peer_key, &in->addr, now, &sess);
 		if (ret != 0) {
 			r->relay_hs_drops[ret == -EEXIST ? RELAY_HS_ADDRESS_IN_USE
 							 : RELAY_HS_SESSIONS_FULL]++;
-			goto free_resp;
+			goto refuse;
 		}
 		rs = ox_session_priv(sess);
 		ox_peer_init(&rs->peer);
 		status_start(r, sess, now);
 		rte_seqlock_init(&rs->ep_lock);
-		ox_pkt_flow_reply(&rs->ep, &p);
+		rs->ep = in->from;
 		rs->owner = wid;
 		rs->proto = pi;
-		if (rte_hash_add_key_data(r->by_key, resp.peer_key, sess) != 0) {
+		if (rte_hash_add_key_data(r->by_key, in->peer_key, sess) != 0) {
 			ox_sessions_del(r->srv->sessions, sess);
 			r->relay_hs_drops[RELAY_HS_SESSIONS_FULL]++;
-			goto free_resp;
+			goto refuse;
 		}
 		r->sessions_by_proto[pi]++;
 		r->hs_new++;
 		relay_routes_session(r, sess, true);
 	}
 	rs = ox_session_priv(sess);
-	if (index_issue(r, sess, &idx) != 0) {
+	if (rs->n_idx == IDX_MAX || rte_hash_add_key_data(r->by_index, &in->index, sess) != 0) {
 		r->relay_hs_drops[RELAY_HS_NO_INDEX]++;
-		goto free_resp;
+		goto refuse;
 	}
+	rs->idx[rs->n_idx++] = in->index;
 	in->sess_index = sess->index;
-	ret = proto->hs_respond(r, &resp, sess, idx, now, payload, &in->kp);
-	if (ret < 0) {
-		r->hs_drops[-ret]++;
-		index_retire(r, idx);
-		goto free;
-	}
+	if (rekey)
+		r->hs_rekey++;
 	r->hs_ok++;
 	r->hs_by_proto[pi]++;
 	rs->hs_realtime_ns = realtime_ns();
-	{
-		struct ox_pkt_flow from;
-
-		ox_pkt_flow_reply(&from, &p);
-		conn_log_handshake(r, sess, rekey, &from);
-	}
-	__atomic_store_n(&in->busy, 1, __ATOMIC_RELEASE);
-	ox_pkt_reply(&p);
-	ox_pkt_finish(&p, (uint16_t)ret);
-	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
-	relay_dyn(r, m)->install = in;
+	conn_log_handshake(r, sess, rekey, &in->from);
 	/* The owner installs the keypair before the client can use it. */
 	if (to_worker(r, rs->owner, m, INBOX_RESPONSE) != 0) {
 		/* Never reaches the owner: the install entry and the index would
 		 * stay taken. */
 		ox_keypair_wipe(&in->kp);
 		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
-		index_retire(r, idx);
+		index_retire(r, in->index);
 	}
 	return;
-free_resp:
-	sodium_memzero(&resp, sizeof(resp));
-free:
+refuse:
+	unaccept(r, in, m);
+}
+
+/* An INIT an engine has judged. */
+static void
+finish(struct srv_relay *r, struct rte_mbuf *m, uint64_t now)
+{
+	uint16_t wid = (uint16_t)m->hash.usr;
+	const struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
+	struct ox_src src;
+	struct ox_pkt p;
+
+	switch (m->hash.usr >> 16) {
+	case HS_OUT_COOKIE:
+		r->n_bad++;
+		r->cookies++;
+		r->hs_drops[OX_DROP_COOKIE_SENT]++;
+		to_worker(r, wid, m, INBOX_SEND);
+		return;
+	case HS_OUT_ACCEPTED:
+		finish_accepted(r, m, wid, now);
+		return;
+	default:
+		break;
+	}
+	r->n_bad++;
+	if (k->hs_why != 0) {
+		r->relay_hs_drops[k->hs_why - 1]++;
+	} else {
+		r->hs_drops[-k->hs_drop]++;
+		pkt_unmark(r, m, &p);
+		relay_src_of(&p, &src);
+		conn_log_refused(r, &src);
+	}
 	rte_pktmbuf_free(m);
 }
 
@@ -464,7 +405,7 @@ end_stale_sessions(struct srv_relay *r)
 		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
 			struct ox_session *sess = data;
 
-			if (ox_allowlist_find(&r->allow, key) == NULL) {
+			if (ox_allowlist_find(r->allow, key) == NULL) {
 				why[n] = "key no longer on the allow-list";
 				why_key[n] = "removed";
 				gone[n++] = sess;
@@ -485,47 +426,48 @@ end_stale_sessions(struct srv_relay *r)
 int
 relay_reload_allowlist(struct srv_relay *r)
 {
-	struct ox_allowlist fresh;
-	struct ox_addrpool *pool;
-	struct relay_routes *routes;
+	struct relay_routes *routes = NULL;
+	struct relay_view *v;
 	char err[512];
 	int ret;
 
-	ret = ox_allowlist_load(&fresh, r->srv->conf.allow_file, &r->allow,
+	v = calloc(1, sizeof(*v));
+	if (v == NULL) {
+		snprintf(err, sizeof(err), "%s", strerror(ENOMEM));
+		ret = -ENOMEM;
+		goto fail;
+	}
+	ret = ox_allowlist_load(&v->allow, r->srv->conf.allow_file, r->allow,
 				r->srv->conf.max_sessions, err, sizeof(err));
-	if (ret == 0) {
-		/* A key listed again keeps refusing its old initiations. */
-		ox_tsstore_apply(r->ts, &fresh);
-		pool = relay_pool_build(&fresh, &r->srv->pool_conf, err, sizeof(err));
-		if (pool == NULL)
-			ret = -EINVAL;
-		else if ((ret = relay_routes_build(r, &fresh, &routes, err, sizeof(err))) != 0)
-			ox_addrpool_free(pool);
-		if (ret != 0)
-			ox_allowlist_free(&fresh);
-	}
 	if (ret != 0) {
-		r->reload_errors++;
-		SRV_LOG(ERR, "allow-list not reloaded, the previous one stays: %s", err);
-		return ret;
+		free(v);
+		goto fail;
 	}
-	/* Only the control thread reads the list and the pool: swap and free
-	 * at once. */
-	ox_hs_set_allowlist(r->hs, &fresh);
-	ox_hs_set_allowlist(r->wg_hs, &fresh);
-	ox_allowlist_free(&r->allow);
-	r->allow = fresh;
-	ox_hs_set_allowlist(r->hs, &r->allow);
-	ox_hs_set_allowlist(r->wg_hs, &r->allow);
-	ox_addrpool_free(r->pool);
-	r->pool = pool;
+	/* A key listed again keeps refusing its old initiations. */
+	ox_tsstore_apply(r->ts, &v->allow);
+	v->pool = relay_pool_build(&v->allow, &r->srv->pool_conf, err, sizeof(err));
+	if (v->pool == NULL)
+		ret = -EINVAL;
+	else
+		ret = relay_routes_build(r, &v->allow, &routes, err, sizeof(err));
+	if (ret != 0) {
+		relay_view_free(v);
+		goto fail;
+	}
+	/* Engines judging on the old view until their next quiescent state
+	 * are finished against this one (finish_accepted). */
+	relay_view_publish(r, v);
 	r->reloads++;
-	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow.n);
+	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow->n);
 	/* Built on the new list's places: published before the sessions of
 	 * the keys it dropped end, which clear theirs in it. */
 	relay_routes_publish(r, routes);
 	end_stale_sessions(r);
 	return 0;
+fail:
+	r->reload_errors++;
+	SRV_LOG(ERR, "allow-list not reloaded, the previous one stays: %s", err);
+	return ret;
 }
 
 /*
@@ -594,7 +536,8 @@ relay_control(struct srv_server *srv)
 	struct srv_relay *r = srv->relay;
 	struct rte_mbuf *ms[CTRL_BURST];
 	void *ev[CTRL_BURST];
-	unsigned int n, i, work;
+	unsigned int n, i, work, queued, cap;
+	bool under_load;
 	uint64_t now;
 
 	if (r == NULL)
@@ -608,30 +551,32 @@ relay_control(struct srv_server *srv)
 		r->win_inits = 0;
 		r->win_start_ns = now;
 	}
-	r->under_load = rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 8 ||
-			r->last_win_inits * 10 > srv->conf.hs_load_pps ||
-			r->win_inits * 10 > srv->conf.hs_load_pps;
-	if (r->under_load)
+	for (i = 0, queued = 0, cap = 0; i < r->n_engines; i++) {
+		queued += rte_ring_count(r->engines[i]->in);
+		cap += rte_ring_get_capacity(r->engines[i]->in);
+	}
+	under_load = queued > cap / 8 || r->last_win_inits * 10 > srv->conf.hs_load_pps ||
+		     r->win_inits * 10 > srv->conf.hs_load_pps;
+	__atomic_store_n(&r->under_load, under_load, __ATOMIC_RELAXED);
+	if (under_load)
 		r->under_load_polls++;
 	__atomic_store_n(&srv->load_bits,
-			 (r->under_load ? SRV_LOAD_COOKIES : 0) |
-				 (rte_ring_count(r->hs_ring) > rte_ring_get_capacity(r->hs_ring) / 2
-					  ? SRV_LOAD_HS_QUEUE
-					  : 0),
+			 (under_load ? SRV_LOAD_COOKIES : 0) |
+				 (queued > cap / 2 ? SRV_LOAD_HS_QUEUE : 0),
 			 __ATOMIC_RELAXED);
-	n = rte_ring_sc_dequeue_burst(r->hs_ring, (void **)ms, CTRL_BURST, NULL);
-	work = n;
-	r->win_inits += n;
-	for (i = 0; i < n; i++) {
-		uint64_t t0 = rte_rdtsc(), ok0 = r->hs_ok;
+	relay_engines_stash(r);
+	/* The control thread's own engine, a few handshakes a loop. */
+	work = relay_engine_run(r, r->engines[0], ENGINE_BURST_CTRL);
+	/* Every judged INIT waiting, the engines' and its own. */
+	while ((n = rte_ring_sc_dequeue_burst(r->hs_done, (void **)ms, CTRL_BURST, NULL)) > 0) {
+		work += n;
+		r->win_inits += n;
+		for (i = 0; i < n; i++) {
+			uint64_t t0 = rte_rdtsc(), ok0 = r->hs_ok;
 
-		handle_init(r, ms[i], now);
-		/* What an initiation costs the control thread, bogus or not. */
-		if (r->hs_ok != ok0) {
-			r->cycles_ok += rte_rdtsc() - t0;
-		} else {
-			r->cycles_bad += rte_rdtsc() - t0;
-			r->n_bad++;
+			finish(r, ms[i], now);
+			if (r->hs_ok != ok0)
+				r->cycles_fin += rte_rdtsc() - t0;
 		}
 	}
 	/* Every event waiting: none is left to fill the ring. */
@@ -668,6 +613,7 @@ relay_control(struct srv_server *srv)
 	}
 	srv_exit_watch_poll(srv, &r->exitw, &r->policy, &r->gw, r->rcu, now);
 	relay_routes_poll(r);
+	relay_views_poll(r);
 	relay_uapi_poll(r, now);
 	relay_peers_answer(r, now);
 	conn_log_interval(r, now, false);

@@ -14,7 +14,7 @@
  * it held: nothing to pass on, one inner packet, several, a reply to seal
  * back, or the end of the session. Any lcore seals for a session, in a
  * burst, the same for every protocol (its send key knows the wire); the
- * control thread judges and answers handshakes with hs_consume() and
+ * handshake engines judge and answer handshakes with hs_consume() and
  * hs_respond().
  *
  * A second wire protocol adds one file that fills a struct relay_proto and
@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "ox_addrpool.h"
 #include "ox_tunnel.h"
 
 struct srv_relay;
@@ -70,20 +71,21 @@ struct relay_proto {
 	int (*next_packet)(const uint8_t *pt, size_t len, size_t *off, const uint8_t **pkt,
 			   size_t *pkt_len);
 	/*
-	 * Control thread: judge a handshake message from src. 0: accepted, *resp
-	 * filled; a positive length: an answer (a cookie reply) written over msg,
-	 * to go back as it is; or -OX_DROP_*.
+	 * A handshake engine: judge a handshake message from src with its own
+	 * server of this protocol. 0: accepted, *resp filled; a positive
+	 * length: an answer (a cookie reply) written over msg, to go back as it
+	 * is; or -OX_DROP_*.
 	 */
-	int (*hs_consume)(struct srv_relay *r, uint8_t *msg, uint16_t len, const struct ox_src *src,
-			  uint64_t now, struct ox_responder *resp);
+	int (*hs_consume)(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uint16_t len,
+			  const struct ox_src *src, uint64_t now, struct ox_responder *resp);
 	/*
-	 * Control thread: the response to an accepted handshake, for session
-	 * sess and its new receiver index, written at out; the keypair for the
+	 * A handshake engine: the response to an accepted handshake, giving the
+	 * client addr and receiver index, written at out; the keypair for the
 	 * session's owner. @return the response's length, or -OX_DROP_*.
 	 */
-	int (*hs_respond)(struct srv_relay *r, struct ox_responder *resp,
-			  const struct ox_session *sess, uint32_t index, uint64_t now, uint8_t *out,
-			  struct ox_keypair *kp);
+	int (*hs_respond)(struct srv_relay *r, struct ox_hs_server *hs, struct ox_responder *resp,
+			  const struct ox_tunnel_addr *addr, uint32_t index, uint64_t now,
+			  uint8_t *out, struct ox_keypair *kp);
 };
 
 /*
@@ -97,7 +99,7 @@ int relay_classify(int type, const struct ox_msg *msg, const uint8_t *d, uint16_
 		   const uint8_t key[OX_KEY_LEN], uint32_t *index);
 
 /* hs_consume() over an ox_hs_server: a cookie reply is written over msg
- * (relay_ctl.c). */
+ * (relay_hs.c). */
 int relay_hs_consume(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uint16_t len,
 		     const struct ox_src *src, uint64_t now, struct ox_responder *resp);
 

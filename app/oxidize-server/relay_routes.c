@@ -279,9 +279,9 @@ relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh)
 	/* The live sessions of peers with prefixes, before anyone reads it. */
 	if (fresh->n > 0 && r->by_key != NULL)
 		while (rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
-			e = ox_allowlist_find(&r->allow, key);
+			e = ox_allowlist_find(r->allow, key);
 			if (e != NULL && e->route_n > 0)
-				fresh->sidx[e - r->allow.e] = ((struct ox_session *)data)->index;
+				fresh->sidx[e - r->allow->e] = ((struct ox_session *)data)->index;
 		}
 	/* The same prefixes (their peers' places aside) need no new policy. */
 	changed = old == NULL ? fresh->n > 0 : old->n != fresh->n;
@@ -309,9 +309,9 @@ relay_routes_session(struct srv_relay *r, const struct ox_session *sess, bool up
 
 	if (rt == NULL || rt->n == 0)
 		return;
-	e = ox_allowlist_find(&r->allow, sess->key);
+	e = ox_allowlist_find(r->allow, sess->key);
 	if (e == NULL || e->route_n == 0)
 		return;
-	__atomic_store_n(&rt->sidx[e - r->allow.e], up ? sess->index : RELAY_NO_SESS,
+	__atomic_store_n(&rt->sidx[e - r->allow->e], up ? sess->index : RELAY_NO_SESS,
 			 __ATOMIC_RELAXED);
 }

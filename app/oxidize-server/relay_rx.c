@@ -387,11 +387,12 @@ relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct o
 		return true;
 	}
 	if (r == RELAY_MSG_HANDSHAKE) {
-		/* Which worker got it: that one owns a new session. */
+		/* Which worker got it: that one owns a new session. The
+		 * engine is the one its source hashes to. */
 		m->hash.usr = w->id;
 		pkt_mark(w->relay, m, p);
 		relay_dyn(w->relay, m)->pkt.proto = (uint8_t)pi;
-		if (rte_ring_mp_enqueue(w->relay->hs_ring, m) != 0)
+		if (rte_ring_mp_enqueue(relay_engine_of(w->relay, p)->in, m) != 0)
 			srv_drop_dp(w, m, SRV_DP_DROP_HS_QUEUE_FULL);
 		else
 			srv_ctr_add(&w->stats.relay[RELAY_HS_QUEUED], 1);

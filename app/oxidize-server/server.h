@@ -60,7 +60,8 @@ struct srv_server_conf {
 	uint16_t mtu;	       /* tunnel MTU given to clients */
 	uint16_t keepalive;    /* keepalive interval given to clients, s */
 	uint32_t idle_timeout; /* session reaped after this long silent, s */
-	uint32_t hs_queue;     /* handshake queue to the control thread */
+	uint32_t hs_queue;     /* handshakes queued for the engines, in all */
+	uint32_t hs_workers;   /* workers that are handshake engines too */
 	uint32_t hs_load_pps;  /* initiations/s above which cookies are required */
 	char exit_allow[512];  /* prefixes clients may reach, "a/n,b/m" */
 	char exit_deny[512];   /* prefixes they may not */
@@ -163,6 +164,7 @@ struct srv_queue {
 
 struct srv_worker;
 struct srv_relay;
+struct relay_hs_engine;
 struct relay_stage;
 
 /**
@@ -198,6 +200,7 @@ struct srv_worker {
 	struct rte_ring *inbox;			 /* mbufs other lcores hand to this one */
 	struct ox_aead *aead;			 /* this lcore's AEAD context */
 	struct srv_relay *relay;		 /* NULL: echo only */
+	struct relay_hs_engine *hs_engine;	 /* NULL: judges no handshakes */
 	void (*poll_hook)(struct srv_worker *w); /* single-lcore: the control work */
 	/* After each burst the hooks took: finish what they staged. */
 	void (*stage_hook)(struct srv_worker *w);
@@ -327,6 +330,8 @@ uint32_t relay_mbufs_held(const struct srv_server_conf *c, unsigned int n_worker
 int relay_init(struct srv_server *srv);
 unsigned int relay_control(struct srv_server *srv);
 void relay_inbox(struct srv_worker *w, struct rte_mbuf *m);
+/* A worker's turn as a handshake engine: @return handshakes judged. */
+unsigned int relay_worker_hs(struct srv_worker *w);
 void relay_free(struct srv_server *srv);
 void relay_request_reload(void);
 void relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d);

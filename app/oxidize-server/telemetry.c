@@ -174,6 +174,48 @@ tel_relay(const char *cmd __rte_unused, const char *params __rte_unused, struct 
 	return 0;
 }
 
+/* The handshake engines, one entry each: [0] is the control thread. */
+static int
+tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
+{
+	static const char *const names[] = {
+		"judged", "accepted", "cycles_per_accepted", "cycles_per_refused",
+		"queued", "done_full"
+	};
+	const struct srv_relay *r = tel_srv->relay;
+	unsigned int i, k;
+
+	rte_tel_data_start_dict(d);
+	if (r == NULL)
+		return 0;
+	for (k = 0; k < RTE_DIM(names); k++) {
+		struct rte_tel_data *a = rte_tel_data_alloc();
+
+		if (a == NULL)
+			return -ENOMEM;
+		rte_tel_data_start_array(a, RTE_TEL_U64_VAL);
+		for (i = 0; i < r->n_engines; i++) {
+			const struct relay_hs_engine *e = r->engines[i];
+			uint64_t judged = __atomic_load_n(&e->judged, __ATOMIC_RELAXED);
+			uint64_t ok = __atomic_load_n(&e->accepted, __ATOMIC_RELAXED);
+			uint64_t v[] = {
+				judged,
+				ok,
+				ok ? __atomic_load_n(&e->cycles_ok, __ATOMIC_RELAXED) / ok : 0,
+				judged > ok ? __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED) /
+						      (judged - ok)
+					    : 0,
+				rte_ring_count(e->in),
+				__atomic_load_n(&e->done_full, __ATOMIC_RELAXED),
+			};
+
+			rte_tel_data_add_array_u64(a, v[k]);
+		}
+		rte_tel_data_add_dict_container(d, names[k], a, 0);
+	}
+	return 0;
+}
+
 /* ox_steer's view: what the XDP program handed over and what it left to
  * the kernel, by reason. */
 static int
@@ -383,10 +425,10 @@ relay_peers_answer(struct srv_relay *r, uint64_t now)
 	    !__atomic_compare_exchange_n(&q->state, &asked, PEERS_BUSY, false, __ATOMIC_ACQ_REL,
 					 __ATOMIC_ACQUIRE))
 		return;
-	end = q->start + PEERS_PAGE < r->allow.n ? q->start + PEERS_PAGE : r->allow.n;
-	rte_tel_data_add_dict_u64(q->d, "total", r->allow.n);
+	end = q->start + PEERS_PAGE < r->allow->n ? q->start + PEERS_PAGE : r->allow->n;
+	rte_tel_data_add_dict_u64(q->d, "total", r->allow->n);
 	rte_tel_data_add_dict_u64(q->d, "start", q->start);
-	rte_tel_data_add_dict_int(q->d, "next", end < r->allow.n ? (int)end : -1);
+	rte_tel_data_add_dict_int(q->d, "next", end < r->allow->n ? (int)end : -1);
 	/* One dict per peer, named by its allow-list position: a base64 key
 	 * is no telemetry name ('+', '/', '='), and DPDK nests one level. */
 	for (i = q->start; i < end; i++) {
@@ -395,8 +437,8 @@ relay_peers_answer(struct srv_relay *r, uint64_t now)
 
 		if (c == NULL)
 			break;
-		peer_dict(r, &r->allow.e[i], now, c);
-		ox_key_to_base64(key, r->allow.e[i].key);
+		peer_dict(r, &r->allow->e[i], now, c);
+		ox_key_to_base64(key, r->allow->e[i].key);
 		rte_tel_data_add_dict_string(c, "key", key);
 		snprintf(name, sizeof(name), "peer_%u", i);
 		rte_tel_data_add_dict_container(q->d, name, c, 0);
@@ -423,6 +465,11 @@ srv_telemetry_register(struct srv_server *srv)
 						 "drops by reason. No parameters");
 	if (ret == 0)
 		ret = rte_telemetry_register_cmd(
+			"/oxidize/engines", tel_engines,
+			"Relay: per handshake engine ([0] the control thread) INITs judged, "
+			"accepted, cycles each, queued. No parameters");
+	if (ret == 0)
+		ret = rte_telemetry_register_cmd(
 			"/oxidize/xdp", tel_xdp,
 			"Returns ox_steer's redirect and per-reason pass counters. No parameters");
 	if (ret == 0)
@@ -441,6 +488,7 @@ void
 relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 {
 	const struct srv_relay *r = srv->relay;
+	uint64_t cyc_ok = 0, cyc_bad = 0, done_full = 0;
 	unsigned int k;
 
 	rte_tel_data_add_dict_u64(d, "sessions", ox_sessions_count(srv->sessions));
@@ -457,14 +505,24 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "route_errors", r->route_errors);
 	rte_tel_data_add_dict_u64(d, "under_load", r->under_load);
 	rte_tel_data_add_dict_u64(d, "under_load_polls", r->under_load_polls);
+	/* Engines' cycles over every engine, and the control thread's for
+	 * finishing: what a handshake costs the relay, wherever it ran. */
+	for (k = 0; k < r->n_engines; k++) {
+		const struct relay_hs_engine *e = r->engines[k];
+
+		cyc_ok += __atomic_load_n(&e->cycles_ok, __ATOMIC_RELAXED);
+		cyc_bad += __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED);
+		done_full += __atomic_load_n(&e->done_full, __ATOMIC_RELAXED);
+	}
+	rte_tel_data_add_dict_u64(d, "hs_engines", r->n_engines);
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
-				  r->hs_ok ? r->cycles_ok / r->hs_ok : 0);
-	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused",
-				  r->n_bad ? r->cycles_bad / r->n_bad : 0);
+				  r->hs_ok ? (cyc_ok + r->cycles_fin) / r->hs_ok : 0);
+	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused", r->n_bad ? cyc_bad / r->n_bad : 0);
 	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
+	rte_tel_data_add_dict_u64(d, "hs_done_queue_full", done_full);
 	rte_tel_data_add_dict_u64(d, "sessions_reaped", r->reaped);
 	rte_tel_data_add_dict_u64(d, "sessions_removed", r->removed);
-	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow.n);
+	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow_keys);
 	rte_tel_data_add_dict_u64(d, "allowlist_reloads", r->reloads);
 	rte_tel_data_add_dict_u64(d, "allowlist_reload_errors", r->reload_errors);
 	for (k = 0; k < RELAY_PROTO_MAX; k++) {

@@ -140,7 +140,7 @@ put_peer(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, stru
 	}
 	/* The subnets routed to it. */
 	for (i = 0; i < e->route_n; i++) {
-		const struct ox_allow_route *rt = &r->allow.routes[e->route_first + i];
+		const struct ox_allow_route *rt = &r->allow->routes[e->route_first + i];
 
 		ox_allow_route_str(rt, ep, sizeof(ep));
 		put(o, "allowed_ip=%s\n", ep);
@@ -176,10 +176,10 @@ do_get(struct srv_relay *r, struct uapi_conn *c, uint64_t now, struct outbuf *o)
 		c->get_more = false;
 		return;
 	}
-	end = RTE_MIN(r->allow.n, c->get_next + GET_PART);
+	end = RTE_MIN(r->allow->n, c->get_next + GET_PART);
 	for (; c->get_next < end; c->get_next++)
-		put_peer(r, &r->allow.e[c->get_next], now, o);
-	if (c->get_next == r->allow.n) {
+		put_peer(r, &r->allow->e[c->get_next], now, o);
+	if (c->get_next == r->allow->n) {
 		put(o, "errno=0\n\n");
 		c->get_more = false;
 	}
@@ -519,7 +519,7 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 		goto out;
 	}
 	gone = calloc(ls.n + 1, sizeof(*gone));
-	named = calloc(r->allow.n + 1, sizeof(*named));
+	named = calloc(r->allow->n + 1, sizeof(*named));
 	repl = calloc(ls.n + 1, sizeof(*repl));
 	if (gone == NULL || named == NULL || repl == NULL) {
 		ret = -ENOMEM;
@@ -528,14 +528,14 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 	/* Lines of listed keys the request changes or removes. */
 	for (i = 0; i < n; i++) {
 		struct set_peer *p = &peers[i];
-		struct ox_allow_entry *e = ox_allowlist_find(&r->allow, p->key);
+		struct ox_allow_entry *e = ox_allowlist_find(r->allow, p->key);
 		struct ox_tunnel_addr cur;
 		uint32_t v4 = e ? e->v4 : 0;
 		uint8_t v6[16] = { 0 }, psk[OX_KEY_LEN] = { 0 };
 		const char *comment = NULL;
 
 		if (e != NULL) {
-			named[e - r->allow.e] = true;
+			named[e - r->allow->e] = true;
 			memcpy(v6, e->v6, 16);
 			memcpy(psk, e->psk, OX_KEY_LEN);
 			if (e->line - 1 < ls.n) {
@@ -566,7 +566,7 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 		 * (replace_allowed_ips), or added to them. */
 		{
 			const struct ox_allow_route *had =
-				e != NULL && !p->replace_ips ? &r->allow.routes[e->route_first]
+				e != NULL && !p->replace_ips ? &r->allow->routes[e->route_first]
 							     : NULL;
 
 			put_line(line, p->key, e ? e->name : "", v4, v6, had,
@@ -579,9 +579,9 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 		sodium_memzero(psk, sizeof(psk));
 	}
 	if (replace_peers)
-		for (j = 0; j < r->allow.n; j++)
-			if (!named[j] && r->allow.e[j].line - 1 < ls.n)
-				gone[r->allow.e[j].line - 1] = true;
+		for (j = 0; j < r->allow->n; j++)
+			if (!named[j] && r->allow->e[j].line - 1 < ls.n)
+				gone[r->allow->e[j].line - 1] = true;
 	/* The new text: the old lines kept, in place, then the changed ones. */
 	{
 		struct outbuf all = { 0 };

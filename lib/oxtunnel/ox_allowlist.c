@@ -530,8 +530,8 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 				continue;
 			/* Other threads may be handshaking on prev. */
 			ox_allow_entry_last_init(old, e[i].last_init);
-			e[i].ss_ready = prev->ss_set && __atomic_load_n(&old->ss_ready,
-									__ATOMIC_ACQUIRE);
+			e[i].ss_ready =
+				prev->ss_set && __atomic_load_n(&old->ss_ready, __ATOMIC_ACQUIRE);
 			if (e[i].ss_ready)
 				memcpy(e[i].ss, old->ss, OX_KEY_LEN);
 		}

@@ -230,8 +230,7 @@ ox_wg_init_check_mac1(const uint8_t mac1_key[OX_KEY_LEN], const uint8_t *pkt, si
 static const uint8_t *
 static_static(struct ox_hs_server *s, struct ox_allow_entry *peer, uint8_t buf[OX_KEY_LEN])
 {
-	bool mine = s->allow->ss_set &&
-		    sodium_memcmp(s->allow->ss_pub, s->s_pub, OX_KEY_LEN) == 0;
+	bool mine = s->allow->ss_set && sodium_memcmp(s->allow->ss_pub, s->s_pub, OX_KEY_LEN) == 0;
 
 	if (mine && __atomic_load_n(&peer->ss_ready, __ATOMIC_ACQUIRE))
 		return peer->ss;

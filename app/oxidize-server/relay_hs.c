@@ -1,0 +1,510 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Handshake engines: where an INIT is judged and answered, which is almost
+ * all X25519 (three variable-base and one fixed-base multiplications a
+ * handshake, the fourth variable-base one kept per listed key). The control
+ * thread is engine 0; every worker given handshakes (--hs-workers) is one
+ * more, taking one INIT at a time between its bursts, and only when its
+ * queues are not backlogged: DATA waits for at most one handshake.
+ *
+ * An INIT goes to the engine its source hashes to (an IPv4 address, an
+ * IPv6 /64: the rate limiter's unit), so a source's cookie secret and token
+ * bucket are one engine's, in that engine's own ox_hs_server. What engines
+ * share is read-only (the allow-list view, the mac1 keys) or changed
+ * atomically by lib/oxtunnel (an entry's replay state and kept DH). An
+ * engine does not touch sessions, receiver indexes or the allow-list: it
+ * answers with an index the control thread reserved for it (in by_index,
+ * pointing at nothing until the handshake is finished) and hands every
+ * INIT back, accepted or not, for the control thread to count, log and
+ * finish (relay_ctl.c).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_hash.h>
+#include <rte_malloc.h>
+#include <rte_rcu_qsbr.h>
+#include <rte_ring.h>
+#include <sodium.h>
+
+#include "relay.h"
+
+#define VIEW_DQ_SIZE 8 /* replaced views awaiting their grace period */
+
+int
+relay_hs_consume(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uint16_t len,
+		 const struct ox_src *src, uint64_t now, struct ox_responder *resp)
+{
+	uint8_t cookie[OX_COOKIE_LEN];
+	int ret;
+
+	ret = ox_hs_consume_init(hs, msg, len, src, now,
+				 __atomic_load_n(&r->under_load, __ATOMIC_RELAXED), resp, cookie);
+	if (ret == -OX_DROP_COOKIE_SENT) {
+		memcpy(msg, cookie, sizeof(cookie));
+		return (int)sizeof(cookie);
+	}
+	return ret;
+}
+
+/* ------------------------------------------------------------- dispatch */
+
+struct relay_hs_engine *
+relay_engine_of(const struct srv_relay *r, const struct ox_pkt *p)
+{
+	uint64_t a;
+
+	if (r->n_engines == 1)
+		return r->engines[0];
+	/* The unit of the rate limit: an IPv4 address or an IPv6 /64. */
+	if (p->ipv6)
+		memcpy(&a, ((const struct rte_ipv6_hdr *)(p->frame + p->l3_off))->src_addr, 8);
+	else
+		a = ((const struct rte_ipv4_hdr *)(p->frame + p->l3_off))->src_addr;
+	a *= UINT64_C(0x9e3779b97f4a7c15);
+	return r->engines[(uint32_t)(a >> 32) % r->n_engines];
+}
+
+/* ---------------------------------------------------------------- judge */
+
+static struct relay_install *
+install_take(struct relay_hs_engine *e)
+{
+	unsigned int i;
+
+	for (i = 0; i < ENGINE_INSTALLS; i++) {
+		struct relay_install *in = &e->installs[(e->next_install + i) % ENGINE_INSTALLS];
+
+		if (__atomic_load_n(&in->busy, __ATOMIC_ACQUIRE) == 0) {
+			e->next_install = (e->next_install + i + 1) % ENGINE_INSTALLS;
+			in->busy = 1;
+			return in;
+		}
+	}
+	return NULL;
+}
+
+static int
+index_take(struct relay_hs_engine *e, uint32_t *idx)
+{
+	void *v;
+
+	if (e->n_spare > 0) {
+		*idx = e->spare[--e->n_spare];
+		return 0;
+	}
+	if (rte_ring_sc_dequeue(e->stash, &v) != 0)
+		return -ENOSPC;
+	*idx = (uint32_t)(uintptr_t)v;
+	return 0;
+}
+
+/* An index taken but not sent: this engine's again. */
+static void
+index_put_back(struct relay_hs_engine *e, uint32_t idx)
+{
+	if (e->n_spare < RTE_DIM(e->spare))
+		e->spare[e->n_spare++] = idx;
+	/* else it stays reserved, unused, until the relay stops: the stash
+	 * took ENGINE_BURST_CTRL of them into account. */
+}
+
+static void
+count(uint64_t *c, uint64_t v)
+{
+	__atomic_store_n(c, *c + v, __ATOMIC_RELAXED);
+}
+
+/* Hand an INIT back to the control thread. @return 0, or -ENOBUFS (the
+ * done queue is full: the caller undoes what it took). */
+static int
+hand_back(struct srv_relay *r, struct relay_hs_engine *e, struct rte_mbuf *m, uint16_t wid,
+	  enum relay_hs_outcome out)
+{
+	m->hash.usr = (uint32_t)wid | (uint32_t)out << 16;
+	if (rte_ring_mp_enqueue(r->hs_done, m) != 0) {
+		count(&e->done_full, 1);
+		return -ENOBUFS;
+	}
+	return 0;
+}
+
+static void
+refuse(struct srv_relay *r, struct relay_hs_engine *e, struct rte_mbuf *m, uint16_t wid,
+       int ox_drop, int relay_why)
+{
+	struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
+
+	k->hs_drop = (int16_t)ox_drop;
+	k->hs_why = (uint8_t)(relay_why < 0 ? 0 : relay_why + 1);
+	if (hand_back(r, e, m, wid, HS_OUT_REFUSED) != 0)
+		rte_pktmbuf_free(m);
+}
+
+/* Judge one INIT and, accepted, answer it. */
+static void
+judge(struct srv_relay *r, struct relay_hs_engine *e, const struct relay_view *v,
+      struct rte_mbuf *m, uint64_t now)
+{
+	uint16_t wid = (uint16_t)m->hash.usr;
+	uint8_t pi = relay_dyn(r, m)->pkt.proto;
+	const struct relay_proto *proto = relay_protos[pi];
+	struct ox_responder resp;
+	struct relay_install *in;
+	struct ox_src src;
+	struct ox_pkt p;
+	uint8_t *payload;
+	uint32_t idx;
+	int ret;
+
+	pkt_unmark(r, m, &p);
+	payload = p.frame + p.payload_off;
+	relay_src_of(&p, &src);
+	ret = proto->hs_consume(r, e->hs[pi], payload, p.payload_len, &src, now, &resp);
+	if (ret > 0) {
+		/* A cookie reply, written in place: back as it is. */
+		ox_pkt_reply(&p);
+		ox_pkt_finish(&p, (uint16_t)ret);
+		m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
+		if (hand_back(r, e, m, wid, HS_OUT_COOKIE) != 0)
+			rte_pktmbuf_free(m);
+		return;
+	}
+	if (ret < 0) {
+		if (ret == -OX_DROP_PSK_WIREGUARD_ONLY &&
+		    !__atomic_exchange_n(&resp.peer->refusal_said, true, __ATOMIC_RELAXED))
+			SRV_LOG(WARNING,
+				"allow-list line %u%s%s: OxTunnel handshake refused, the "
+				"line has a preshared key that only WireGuard carries (said once "
+				"per key; counted as hs_drop_psk_wireguard_only)",
+				resp.peer->line, resp.peer->name[0] ? " " : "", resp.peer->name);
+		refuse(r, e, m, wid, ret, -1);
+		return;
+	}
+	in = install_take(e);
+	if (in == NULL) {
+		/* Owners are not keeping up; the client retries in 5 s. */
+		sodium_memzero(&resp, sizeof(resp));
+		refuse(r, e, m, wid, 0, RELAY_HS_INSTALLS_FULL);
+		return;
+	}
+	/* Every listed key has its addresses in the view's pool. */
+	if (ox_addrpool_find(v->pool, resp.peer_key, &in->addr) != 0) {
+		ret = RELAY_HS_NO_ADDRESS;
+		goto refused;
+	}
+	if (index_take(e, &idx) != 0) {
+		ret = RELAY_HS_NO_INDEX;
+		goto refused;
+	}
+	memcpy(in->peer_key, resp.peer_key, OX_KEY_LEN);
+	memcpy(in->ts, resp.ts, sizeof(in->ts));
+	ret = proto->hs_respond(r, e->hs[pi], &resp, &in->addr, idx, now, payload, &in->kp);
+	if (ret < 0) {
+		index_put_back(e, idx);
+		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+		refuse(r, e, m, wid, ret, -1);
+		return;
+	}
+	ox_pkt_flow_reply(&in->from, &p);
+	in->gen = v->gen;
+	in->index = idx;
+	in->proto = pi;
+	ox_pkt_reply(&p);
+	ox_pkt_finish(&p, (uint16_t)ret);
+	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
+	relay_dyn(r, m)->install = in;
+	if (hand_back(r, e, m, wid, HS_OUT_ACCEPTED) != 0) {
+		ox_keypair_wipe(&in->kp);
+		index_put_back(e, idx);
+		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+		rte_pktmbuf_free(m);
+		return;
+	}
+	count(&e->accepted, 1);
+	return;
+refused:
+	sodium_memzero(&resp, sizeof(resp));
+	__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+	refuse(r, e, m, wid, 0, ret);
+}
+
+unsigned int
+relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int max)
+{
+	struct rte_mbuf *ms[ENGINE_BURST_CTRL];
+	struct relay_view *v;
+	unsigned int n, i, pi;
+	uint64_t now, t0, ok0;
+
+	n = rte_ring_sc_dequeue_burst(e->in, (void **)ms, RTE_MIN(max, RTE_DIM(ms)), NULL);
+	if (n == 0)
+		return 0;
+	/* Held until this lcore's next quiescent state. */
+	v = __atomic_load_n(&r->view, __ATOMIC_ACQUIRE);
+	if (v != e->view) {
+		for (pi = 0; pi < RELAY_PROTO_MAX; pi++)
+			ox_hs_set_allowlist(e->hs[pi], &v->allow);
+		e->view = v;
+	}
+	now = ox_mono_ns();
+	for (i = 0; i < n; i++) {
+		t0 = rte_rdtsc();
+		ok0 = e->accepted;
+		judge(r, e, v, ms[i], now);
+		/* What an initiation costs its engine, accepted or not. */
+		if (e->accepted != ok0)
+			count(&e->cycles_ok, rte_rdtsc() - t0);
+		else
+			count(&e->cycles_bad, rte_rdtsc() - t0);
+	}
+	count(&e->judged, n);
+	return n;
+}
+
+unsigned int
+relay_worker_hs(struct srv_worker *w)
+{
+	return relay_engine_run(w->relay, w->hs_engine, 1);
+}
+
+/* ------------------------------------------------------------- control */
+
+void
+relay_engines_stash(struct srv_relay *r)
+{
+	unsigned int i, k;
+
+	for (i = 0; i < r->n_engines; i++) {
+		struct relay_hs_engine *e = r->engines[i];
+		unsigned int want = ENGINE_STASH - rte_ring_count(e->stash);
+
+		for (k = 0; k < want; k++) {
+			uint32_t idx;
+			int tries;
+
+			/* The OS's CSPRNG, not rte_rand(): a client that sees its
+			 * own indexes must not predict others'. */
+			for (tries = 0; tries < 16; tries++) {
+				randombytes_buf(&idx, sizeof(idx));
+				if (idx != 0 && rte_hash_lookup(r->by_index, &idx) < 0)
+					break;
+			}
+			/* Reserved: found by nobody's DATA until it has a session. */
+			if (tries == 16 || rte_hash_add_key_data(r->by_index, &idx, NULL) != 0)
+				return;
+			if (rte_ring_sp_enqueue(e->stash, (void *)(uintptr_t)idx) != 0) {
+				rte_hash_del_key(r->by_index, &idx);
+				break;
+			}
+		}
+	}
+}
+
+void
+relay_view_free(struct relay_view *v)
+{
+	if (v == NULL)
+		return;
+	ox_allowlist_free(&v->allow);
+	ox_addrpool_free(v->pool);
+	free(v);
+}
+
+static void
+view_dq_free(void *p, void *e, unsigned int n)
+{
+	struct relay_view **v = e;
+	unsigned int i;
+
+	RTE_SET_USED(p);
+	for (i = 0; i < n; i++)
+		relay_view_free(v[i]);
+}
+
+void
+relay_view_publish(struct srv_relay *r, struct relay_view *v)
+{
+	struct relay_view *old = r->view;
+
+	v->gen = old != NULL ? old->gen + 1 : 1;
+	/* Claims the list's DH cache for the relay's key before any engine
+	 * sees it (a reload carried the claim over already). */
+	ox_hs_set_allowlist(r->hs, &v->allow);
+	ox_hs_set_allowlist(r->wg_hs, &v->allow);
+	__atomic_store_n(&r->view, v, __ATOMIC_RELEASE);
+	r->allow = &v->allow;
+	r->pool = v->pool;
+	__atomic_store_n(&r->allow_keys, v->allow.n, __ATOMIC_RELAXED);
+	if (old == NULL)
+		return;
+	if (r->view_dq == NULL) {
+		struct rte_rcu_qsbr_dq_parameters dqp = {
+			.name = "ox_view_dq",
+			.size = VIEW_DQ_SIZE,
+			.esize = sizeof(old),
+			.max_reclaim_size = VIEW_DQ_SIZE,
+			.free_fn = view_dq_free,
+			.v = r->rcu,
+		};
+
+		r->view_dq = rte_rcu_qsbr_dq_create(&dqp);
+	}
+	if (r->view_dq != NULL && rte_rcu_qsbr_dq_enqueue(r->view_dq, &old) == 0)
+		return;
+	/* The queue cannot take it: wait for the workers here. */
+	rte_rcu_qsbr_synchronize(r->rcu, RTE_QSBR_THRID_INVALID);
+	relay_view_free(old);
+}
+
+void
+relay_views_poll(struct srv_relay *r)
+{
+	if (r->view_dq != NULL)
+		rte_rcu_qsbr_dq_reclaim(r->view_dq, VIEW_DQ_SIZE, NULL, NULL, NULL);
+}
+
+/* --------------------------------------------------------- setup, teardown */
+
+static struct relay_hs_engine *
+engine_create(struct srv_relay *r, uint16_t id, uint16_t wid, int socket, uint32_t ring_size)
+{
+	struct relay_hs_engine *e;
+	struct ox_hs_conf c;
+	char name[RTE_RING_NAMESIZE];
+	uint8_t priv[OX_KEY_LEN];
+	unsigned int pi;
+
+	e = rte_zmalloc_socket("ox_engine", sizeof(*e), RTE_CACHE_LINE_SIZE, socket);
+	if (e == NULL)
+		return NULL;
+	e->id = id;
+	e->wid = wid;
+	snprintf(name, sizeof(name), "ox_hs%u", id);
+	e->in = rte_ring_create(name, ring_size, socket, RING_F_SC_DEQ);
+	snprintf(name, sizeof(name), "ox_stash%u", id);
+	/* One more than ENGINE_STASH: a ring holds one less than its size. */
+	e->stash = rte_ring_create(name, rte_align32pow2(ENGINE_STASH + 1), socket,
+				   RING_F_SP_ENQ | RING_F_SC_DEQ);
+	e->installs = rte_zmalloc_socket("ox_installs", sizeof(*e->installs) * ENGINE_INSTALLS,
+					 RTE_CACHE_LINE_SIZE, socket);
+	if (e->in == NULL || e->stash == NULL || e->installs == NULL)
+		return e;
+	/* The control thread's engine uses the relay's own servers; every
+	 * other has its own (cookie secret, rate limits) of the same key. */
+	if (id == 0) {
+		e->hs[0] = r->hs;
+		e->hs[1] = r->wg_hs;
+		return e;
+	}
+	ox_hs_private_key(r->hs, priv);
+	for (pi = 0; pi < RELAY_PROTO_MAX; pi++) {
+		ox_hs_conf_default(&c);
+		c.wire = pi == 0 ? OX_WIRE_OXTUNNEL : OX_WIRE_WIREGUARD;
+		e->hs[pi] = ox_hs_create(priv, &c);
+	}
+	sodium_memzero(priv, sizeof(priv));
+	return e;
+}
+
+static bool
+engine_ok(const struct relay_hs_engine *e)
+{
+	return e != NULL && e->in != NULL && e->stash != NULL && e->installs != NULL &&
+	       e->hs[0] != NULL && e->hs[1] != NULL;
+}
+
+static void
+engine_free(struct srv_relay *r, struct relay_hs_engine *e)
+{
+	struct rte_mbuf *m;
+	unsigned int i;
+
+	if (e == NULL)
+		return;
+	if (e->in != NULL) {
+		while (rte_ring_dequeue(e->in, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(e->in);
+	}
+	rte_ring_free(e->stash);
+	if (e->installs != NULL) {
+		for (i = 0; i < ENGINE_INSTALLS; i++)
+			ox_keypair_wipe(&e->installs[i].kp);
+		rte_free(e->installs);
+	}
+	if (e->id != 0) {
+		ox_hs_free(e->hs[0]);
+		ox_hs_free(e->hs[1]);
+	}
+	(void)r;
+	rte_free(e);
+}
+
+/* Engines and the rings to them; the relay's servers and by_index exist. */
+int
+relay_engines_init(struct srv_relay *r)
+{
+	struct srv_server *srv = r->srv;
+	unsigned int n_w = RTE_MIN((unsigned int)srv->conf.hs_workers, srv->n_workers);
+	unsigned int i;
+	uint32_t ring_size;
+
+	n_w = RTE_MIN(n_w, RELAY_ENGINES_MAX - 1u);
+	r->n_engines = 1 + n_w;
+	ring_size = relay_engine_ring_size(&srv->conf, r->n_engines);
+	r->hs_done = rte_ring_create("ox_hs_done", relay_done_ring_size(&srv->conf),
+				     (int)rte_socket_id(), RING_F_SC_DEQ);
+	if (r->hs_done == NULL)
+		return -ENOMEM;
+	r->engines[0] = engine_create(r, 0, RELAY_ENGINE_CONTROL, (int)rte_socket_id(), ring_size);
+	if (!engine_ok(r->engines[0]))
+		return -ENOMEM;
+	for (i = 0; i < n_w; i++) {
+		struct srv_worker *w = srv->workers[i];
+		struct relay_hs_engine *e;
+
+		e = engine_create(r, (uint16_t)(i + 1), w->id,
+				  (int)rte_lcore_to_socket_id(w->lcore_id), ring_size);
+		r->engines[i + 1] = e;
+		if (!engine_ok(e))
+			return -ENOMEM;
+		w->hs_engine = e;
+	}
+	relay_engines_stash(r);
+	SRV_LOG(NOTICE, "handshakes: %u engine(s), the control thread and %u worker(s)",
+		r->n_engines, n_w);
+	return 0;
+}
+
+void
+relay_engines_free(struct srv_relay *r)
+{
+	struct rte_mbuf *m;
+	unsigned int i;
+
+	for (i = 0; i < r->srv->n_workers; i++)
+		r->srv->workers[i]->hs_engine = NULL;
+	/* Accepted ones not finished: their keys are wiped with the engines'. */
+	if (r->hs_done != NULL) {
+		while (rte_ring_dequeue(r->hs_done, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(r->hs_done);
+		r->hs_done = NULL;
+	}
+	for (i = 0; i < r->n_engines; i++) {
+		engine_free(r, r->engines[i]);
+		r->engines[i] = NULL;
+	}
+	r->n_engines = 0;
+	if (r->view_dq != NULL)
+		rte_rcu_qsbr_dq_delete(r->view_dq);
+	r->view_dq = NULL;
+	relay_view_free(r->view);
+	r->view = NULL;
+	r->allow = NULL;
+	r->pool = NULL;
+}
