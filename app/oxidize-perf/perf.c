@@ -246,7 +246,16 @@ usage(FILE *out)
 		"  --wireguard         speak WireGuard (addresses from DIR/allow), not OxTunnel\n"
 		"keys DIR N: writes DIR/server.key, server.pub, client<i>.key (mode 600) and\n"
 		"            DIR/allow (the relay's --key and --allow) for N clients, client i\n"
-		"            with the fixed tunnel address 100.96.0.0 + i + 1\n",
+		"            with the fixed tunnel address 100.96.0.0 + i + 1\n"
+		"Storm (N listed clients arriving at once; see storm.c):\n"
+		"  --storm DIR         DIR/storm.seed and DIR/server.pub; turns the mode on\n"
+		"  --clients N         clients, 1..N of DIR/storm.allow\n"
+		"  --rate R            first initiations a second (default: all within 1 s)\n"
+		"  --duration S        give up after S seconds (default 5)\n"
+		"  --sources K         source addresses 198.19.0.0 + 1.. (default 4096)\n"
+		"  --verify-every V    open one response in V (default 4)\n"
+		"storm-keys DIR N: writes DIR/storm.seed (mode 600) and DIR/storm.allow, N lines\n"
+		"            \"KEY sI\" for the relay's allow-list\n",
 		MAX_FLOWS, PROBE_HDR, PERF_RELAY_MAX_S, PERF_RELAY_INNER_MIN, PERF_RELAY_INNER_MAX);
 }
 
@@ -271,10 +280,12 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		{ "verify-every", required_argument, NULL, 'v' },
 		{ "packets", required_argument, NULL, 'n' },
 		{ "wireguard", no_argument, NULL, 'w' },
+		{ "storm", required_argument, NULL, 'S' },
+		{ "sources", required_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	long clients = -1, n_flows = 16, size = 64;
+	long clients = -1, n_flows = 16, size = 64, sources = 4096;
 	int opt;
 
 	c->port = 51820;
@@ -336,6 +347,12 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		case 'w':
 			c->wire = OX_WIRE_WIREGUARD;
 			break;
+		case 'S':
+			c->storm_dir = optarg;
+			break;
+		case 'k':
+			sources = atol(optarg);
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -345,6 +362,15 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 	}
 	if (c->iface == NULL || c->dst.s_addr == 0 || c->duration <= 0 || c->duration > 3600)
 		goto bad;
+	if (c->storm_dir != NULL) {
+		/* verify_every: one response in K opened (default 4, as relay mode). */
+		if (c->relay_dir != NULL || clients < 1 || clients > PERF_STORM_MAX ||
+		    sources < 1 || sources > 65534 || c->verify_every == 0)
+			goto bad;
+		c->storm_clients = (uint32_t)clients;
+		c->sources = (uint32_t)sources;
+		return 0;
+	}
 	if (c->relay_dir == NULL) {
 		if (n_flows < 1 || n_flows > MAX_FLOWS || size < PROBE_HDR || size > 1472 ||
 		    c->wire != OX_WIRE_OXTUNNEL)
@@ -481,6 +507,8 @@ main(int argc, char **argv)
 	/* Key material needs no EAL (and no root). */
 	if (argc > 1 && strcmp(argv[1], "keys") == 0)
 		return perf_relay_keys(argc - 1, argv + 1) == 0 ? 0 : 1;
+	if (argc > 1 && strcmp(argv[1], "storm-keys") == 0)
+		return perf_storm_keys(argc - 1, argv + 1) == 0 ? 0 : 1;
 	ret = rte_eal_init(argc, argv);
 	if (ret < 0)
 		return 1;
@@ -495,7 +523,9 @@ main(int argc, char **argv)
 		fprintf(stderr, "oxidize-perf: %s has no MAC or IPv4 address\n", c.iface);
 		goto out_eal;
 	}
-	ret = c.relay_dir != NULL ? perf_relay_run(&c) : probe_run(&c);
+	ret = c.storm_dir != NULL   ? perf_storm_run(&c)
+	      : c.relay_dir != NULL ? perf_relay_run(&c)
+				    : probe_run(&c);
 	if (ret == 0)
 		rc = 0;
 out_eal:

@@ -38,7 +38,16 @@ struct perf_conf {
 	uint32_t verify_every;	/* open and time one received packet in this many */
 	uint64_t packets;	/* packets to pre-seal; 0: from rate and duration */
 	enum ox_wire wire;	/* what the simulated clients speak */
+	/* Storm mode. */
+	const char *storm_dir;	/* seed and server key; NULL: not a storm */
+	uint32_t storm_clients; /* clients */
+	uint32_t sources;	/* source addresses they come from */
 };
+
+/* Storm clients: the client's number fits a sender index's low 20 bits. */
+#define PERF_STORM_MAX ((1u << 20) - 1)
+/* Their source addresses: 198.19.0.0 + 1 + (i % sources), in the testbed's range. */
+#define PERF_STORM_NET 0xc6130000u
 
 /* Set by SIGINT/SIGTERM: end the run early. */
 extern volatile int perf_stop;
@@ -73,5 +82,11 @@ int perf_relay_keys(int argc, char **argv);
 
 /* Relay mode after EAL: handshakes, pre-sealing, the timed run, the report. */
 int perf_relay_run(struct perf_conf *c);
+
+/* `oxidize-perf storm-keys DIR N` (storm.c): seed and allow-list; no EAL. */
+int perf_storm_keys(int argc, char **argv);
+
+/* Storm mode after EAL: initiations made, the storm, the report (storm.c). */
+int perf_storm_run(struct perf_conf *c);
 
 #endif /* OX_PERF_H */

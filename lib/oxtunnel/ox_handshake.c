@@ -538,6 +538,17 @@ out:
 }
 
 int
+ox_initiator_put_mac2(const struct ox_initiator *in, uint8_t init[OX_INIT_LEN], uint64_t now_ns)
+{
+	if (in->cookie_ns == 0 || now_ns < in->cookie_ns ||
+	    now_ns - in->cookie_ns >= OX_COOKIE_SECRET_NS)
+		return -ENOENT;
+	wires[in->wire].mac(init + OX_INIT_MAC2_OFF, in->cookie, OX_MAC_LEN, init,
+			    OX_INIT_MAC2_OFF);
+	return 0;
+}
+
+int
 ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t len,
 			    uint64_t now_ns)
 {

@@ -196,6 +196,17 @@ int ox_initiator_init_wire(struct ox_initiator *in, enum ox_wire wire,
 int ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t tai64n[12],
 		       uint64_t now_ns, uint8_t out[OX_INIT_LEN]);
 
+/**
+ * Put mac2 on an initiation made by ox_initiator_begin() before the cookie
+ * @p in holds came (a client that makes its next initiation ahead of
+ * sending it): the MAC of its first 132 bytes under the cookie.
+ *
+ * @return 0, or -ENOENT when @p in holds no cookie younger than
+ *   OX_COOKIE_SECRET_NS (mac2 is left as it is).
+ */
+int ox_initiator_put_mac2(const struct ox_initiator *in, uint8_t init[OX_INIT_LEN],
+			  uint64_t now_ns);
+
 /** Take a cookie reply. @return 0 or a negative enum ox_drop. */
 int ox_initiator_consume_cookie(struct ox_initiator *in, const uint8_t *pkt, size_t len,
 				uint64_t now_ns);

@@ -1,0 +1,542 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * oxidize-perf storm: a failover storm, N listed clients that all arrive at
+ * once, as a dead relay's do at the next one.
+ *
+ *   oxidize-perf storm-keys DIR N
+ *   oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC --storm DIR
+ *                         [--clients N] [--rate INITS/S] [--duration S]
+ *                         [--sources K] [--verify-every V] [--wireguard] [--json]
+ *
+ * `storm-keys` writes DIR/storm.seed (mode 600) and DIR/storm.allow, N
+ * allow-list lines "KEY sI": client i's private key is BLAKE2b-256 keyed
+ * by the seed over "oxstorm" and i, so 100,000 clients need no key files.
+ * The relay's key is DIR/server.pub (from `oxidize-perf keys DIR M`).
+ *
+ * Before the clock starts every client makes its first two initiations
+ * (real Noise IK, lib/oxtunnel's ox_initiator), on every core there is.
+ * Client i sends from source address 198.19.0.0 + 1 + (i % K) (the
+ * testbed's range) and port 20000 + i / K, so the relay sees K sources; its replies come back to
+ * this interface whatever their address, since the relay answers by swapping the frame's addresses.
+ *
+ * The run sends every client's first INIT at --rate (default: all within
+ * one second), then behaves as clients do (doc/oxtunnel.md section 5):
+ *  - a COOKIE is taken (ox_initiator_consume_cookie): the cookie serves the
+ *    next initiation's mac2;
+ *  - a client with no RESPONSE REKEY_TIMEOUT (5 s, plus up to 333 ms of
+ *    jitter as WireGuard adds) after its INIT sends the next one: the second
+ *    made before the run, mac2 put on it then; later ones made then;
+ *  - a RESPONSE to the INIT in flight (its receiver index) ends the client's
+ *    storm; one in --verify-every is opened (ox_initiator_consume_response),
+ *    the others matched by index.
+ * It ends when every client has its response, or after --duration seconds.
+ * Reported: the time until the last response, responses per 100 ms (the
+ * timeline), initiations sent by attempt, cookies taken, responses that
+ * did not verify.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <rte_byteorder.h>
+#include <rte_common.h>
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_lcore.h>
+#include <rte_udp.h>
+#include <sodium.h>
+
+#include "ox_pkt.h"
+#include "ox_tunnel.h"
+#include "perf.h"
+
+#define STORM_SPORT 20000
+#define STORM_MADE 2		   /* initiations made before the run */
+#define STORM_JITTER_NS 333000000u /* WireGuard's REKEY_TIMEOUT_JITTER_MAX */
+#define STORM_BIN_NS 100000000u	   /* timeline: responses per 100 ms */
+#define STORM_PREP_THREADS 16
+
+enum sstate {
+	S_IDLE = 0, /* not sent yet */
+	S_WAIT,	    /* an INIT in flight */
+	S_DONE,	    /* its RESPONSE came */
+};
+
+struct sclient {
+	struct ox_initiator in[STORM_MADE]; /* [attempt % 2]: the INIT's state */
+	uint8_t init[STORM_MADE][OX_INIT_LEN];
+	uint8_t state;
+	uint8_t attempt; /* INITs sent */
+	uint64_t sent_ns, due_ns;
+};
+
+struct storm {
+	const struct perf_conf *c;
+	struct sclient *cl;
+	uint32_t n;
+	uint8_t seed[32];
+	uint8_t server_pub[OX_KEY_LEN];
+	uint32_t *timers; /* clients in the order their retry is due */
+	uint32_t t_head, t_tail;
+	uint64_t start_ns, last_done_ns;
+	uint64_t sent_by_attempt[8], cookies, done, verified, bad_response, foreign, not_sent;
+	uint32_t *bins;
+	uint32_t n_bins;
+	int prep_err;
+};
+
+/* ---------------------------------------------------------------- keys */
+
+static void
+client_priv(const uint8_t seed[32], uint32_t i, uint8_t priv[OX_KEY_LEN])
+{
+	uint8_t msg[11];
+
+	memcpy(msg, "oxstorm", 7);
+	msg[7] = (uint8_t)i;
+	msg[8] = (uint8_t)(i >> 8);
+	msg[9] = (uint8_t)(i >> 16);
+	msg[10] = (uint8_t)(i >> 24);
+	crypto_generichash(priv, OX_KEY_LEN, msg, sizeof(msg), seed, 32);
+}
+
+static int
+read_seed(const char *dir, uint8_t seed[32])
+{
+	char path[PATH_MAX];
+	FILE *fp;
+	size_t got;
+
+	snprintf(path, sizeof(path), "%s/storm.seed", dir);
+	fp = fopen(path, "re");
+	if (fp == NULL) {
+		fprintf(stderr, "oxidize-perf: cannot open %s: %s (oxidize-perf storm-keys)\n",
+			path, strerror(errno));
+		return -ENOENT;
+	}
+	got = fread(seed, 1, 32, fp);
+	fclose(fp);
+	if (got != 32) {
+		fprintf(stderr, "oxidize-perf: %s is not 32 bytes\n", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+perf_storm_keys(int argc, char **argv)
+{
+	char path[PATH_MAX], pub64[OX_KEY_B64_LEN + 1];
+	uint8_t seed[32], priv[OX_KEY_LEN], pub[OX_KEY_LEN];
+	unsigned long n = 0, i;
+	char *end = NULL;
+	FILE *fp;
+	int fd, ret = 0;
+
+	if (argc == 3)
+		n = strtoul(argv[2], &end, 10);
+	if (argc != 3 || *end != '\0' || n < 1 || n > PERF_STORM_MAX) {
+		fprintf(stderr, "usage: oxidize-perf storm-keys DIR N (1..%u clients)\n",
+			PERF_STORM_MAX);
+		return -EINVAL;
+	}
+	if (sodium_init() < 0)
+		return -EIO;
+	randombytes_buf(seed, sizeof(seed));
+	snprintf(path, sizeof(path), "%s/storm.seed", argv[1]);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0 || write(fd, seed, sizeof(seed)) != (ssize_t)sizeof(seed)) {
+		ret = -errno;
+		fprintf(stderr, "oxidize-perf: cannot write %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	close(fd);
+	snprintf(path, sizeof(path), "%s/storm.allow", argv[1]);
+	fp = fopen(path, "we");
+	if (fp == NULL) {
+		ret = -errno;
+		fprintf(stderr, "oxidize-perf: cannot write %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	fprintf(fp, "# oxidize-perf storm-keys: %lu client(s)\n", n);
+	for (i = 0; i < n; i++) {
+		client_priv(seed, (uint32_t)i, priv);
+		crypto_scalarmult_base(pub, priv);
+		ox_key_to_base64(pub64, pub);
+		fprintf(fp, "%s s%lu\n", pub64, i);
+	}
+	if (fclose(fp) != 0) {
+		ret = -EIO;
+		fprintf(stderr, "oxidize-perf: cannot write %s\n", path);
+	}
+out:
+	sodium_memzero(seed, sizeof(seed));
+	sodium_memzero(priv, sizeof(priv));
+	return ret;
+}
+
+/* ------------------------------------------------------------- prepare */
+
+/* Sender index of client i's attempt a: the client in the low 20 bits. */
+static uint32_t
+sender_index(uint32_t i, uint8_t a)
+{
+	return i | (uint32_t)a << 20 | 1u << 28;
+}
+
+struct prep_arg {
+	struct storm *s;
+	uint32_t from, to;
+};
+
+static void *
+prep_range(void *arg)
+{
+	struct prep_arg *pa = arg;
+	struct storm *s = pa->s;
+	uint8_t priv[OX_KEY_LEN], tai[12];
+	uint32_t i;
+	int k;
+
+	for (i = pa->from; i < pa->to; i++) {
+		struct sclient *cl = &s->cl[i];
+
+		client_priv(s->seed, i, priv);
+		if (ox_initiator_init_wire(&cl->in[0], s->c->wire, priv, s->server_pub, NULL) !=
+		    0) {
+			s->prep_err = -EINVAL;
+			break;
+		}
+		cl->in[1] = cl->in[0];
+		for (k = 0; k < STORM_MADE; k++) {
+			/* Later attempts carry later timestamps. */
+			ox_tai64n_now(tai);
+			tai[11] = (uint8_t)(tai[11] + k);
+			if (ox_initiator_begin(&cl->in[k], sender_index(i, (uint8_t)k), tai, 0,
+					       cl->init[k]) != 0)
+				s->prep_err = -EIO;
+		}
+	}
+	sodium_memzero(priv, sizeof(priv));
+	return NULL;
+}
+
+/* Every client's first initiations, on as many threads as there are cores. */
+static int
+prepare(struct storm *s)
+{
+	struct prep_arg pa[STORM_PREP_THREADS];
+	pthread_t th[STORM_PREP_THREADS];
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned int n_th = cores < 1			 ? 1
+			    : cores > STORM_PREP_THREADS ? STORM_PREP_THREADS
+							 : (unsigned int)cores;
+	unsigned int t, started = 0;
+
+	for (t = 0; t < n_th; t++) {
+		pa[t].s = s;
+		pa[t].from = (uint32_t)((uint64_t)s->n * t / n_th);
+		pa[t].to = (uint32_t)((uint64_t)s->n * (t + 1) / n_th);
+		if (pthread_create(&th[t], NULL, prep_range, &pa[t]) != 0)
+			break;
+		started++;
+	}
+	/* A thread that could not start: its range here. */
+	for (t = started; t < n_th; t++)
+		prep_range(&pa[t]);
+	for (t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
+	return s->prep_err;
+}
+
+/* ----------------------------------------------------------------- run */
+
+/* Client i's frame for its attempt's INIT. */
+static struct rte_mbuf *
+frame(struct storm *s, struct rte_mempool *mp, uint32_t i, const uint8_t *init)
+{
+	const struct perf_conf *c = s->c;
+	struct ox_pkt_flow f;
+	struct rte_mbuf *m = rte_pktmbuf_alloc(mp);
+	uint8_t *d;
+
+	if (m == NULL)
+		return NULL;
+	{
+		uint32_t src = rte_cpu_to_be_32(PERF_STORM_NET + 1 + i % c->sources);
+
+		perf_flow(c, (uint16_t)(STORM_SPORT + i / c->sources), &f);
+		memcpy(f.src_ip, &src, 4);
+		d = rte_pktmbuf_mtod(m, uint8_t *);
+		memcpy(d + OX_PKT_HDR_LEN(false), init, OX_INIT_LEN);
+		ox_pkt_build(d, &f, OX_INIT_LEN, OX_PKT_CSUM_FULL);
+	}
+	m->data_len = m->pkt_len = (uint16_t)(OX_PKT_HDR_LEN(false) + OX_INIT_LEN);
+	return m;
+}
+
+static void
+timer_add(struct storm *s, uint32_t i, uint64_t now)
+{
+	struct sclient *cl = &s->cl[i];
+
+	cl->due_ns = now + OX_REKEY_TIMEOUT_NS + randombytes_uniform(STORM_JITTER_NS);
+	s->timers[s->t_tail++ % s->n] = i;
+}
+
+/* Send client i's next INIT: made before the run, or now. */
+static int
+send_init(struct storm *s, struct ox_flash *f, uint32_t i, uint64_t now)
+{
+	struct sclient *cl = &s->cl[i];
+	uint8_t a = cl->attempt, k = a % STORM_MADE;
+	struct rte_mbuf *m;
+
+	if (a > 0) {
+		struct ox_initiator *prev = &cl->in[(a - 1) % STORM_MADE];
+
+		/* The cookie the last one drew serves this one. */
+		cl->in[k].cookie_ns = prev->cookie_ns;
+		memcpy(cl->in[k].cookie, prev->cookie, OX_MAC_LEN);
+		if (a >= STORM_MADE) {
+			uint8_t tai[12];
+
+			ox_tai64n_now(tai);
+			if (ox_initiator_begin(&cl->in[k], sender_index(i, a & 0xf), tai, now,
+					       cl->init[k]) != 0)
+				return -EIO;
+		} else {
+			ox_initiator_put_mac2(&cl->in[k], cl->init[k], now);
+		}
+	}
+	m = frame(s, f->pool, i, cl->init[k]);
+	if (m == NULL)
+		return -ENOBUFS;
+	if (rte_eth_tx_burst(f->ports[i % f->n_ports].port_id, 0, &m, 1) != 1) {
+		rte_pktmbuf_free(m);
+		return -ENOBUFS;
+	}
+	s->sent_by_attempt[RTE_MIN(a, RTE_DIM(s->sent_by_attempt) - 1)]++;
+	cl->attempt++;
+	cl->state = S_WAIT;
+	cl->sent_ns = now;
+	timer_add(s, i, now);
+	return 0;
+}
+
+static void
+storm_receive(struct storm *s, struct rte_mbuf *m, uint64_t now)
+{
+	const struct perf_conf *c = s->c;
+	struct ox_hs_payload pl;
+	struct ox_keypair kp;
+	struct sclient *cl;
+	struct ox_pkt p;
+	uint32_t idx, i;
+	uint8_t *d, type;
+	int k;
+
+	if (ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, 0, &p) < 0 ||
+	    p.payload_len < 12)
+		goto foreign;
+	d = p.frame + p.payload_off;
+	type = c->wire == OX_WIRE_WIREGUARD ? d[0] : d[3];
+	/* COOKIE and OxTunnel's RESPONSE name our index at 4, WireGuard's
+	 * RESPONSE at 8 (after its own). */
+	idx = rte_le_to_cpu_32(*(
+		const unaligned_uint32_t
+			*)(d + (type == OX_MSG_RESPONSE && c->wire == OX_WIRE_WIREGUARD ? 8 : 4)));
+	i = idx & 0xfffff;
+	if (i >= s->n || (idx >> 28) != 1)
+		goto foreign;
+	cl = &s->cl[i];
+	k = (cl->attempt - 1) % STORM_MADE;
+	if (cl->state != S_WAIT || cl->in[k].local_index != idx)
+		goto foreign; /* late: that INIT was given up */
+	if (type == OX_MSG_COOKIE) {
+		if (ox_initiator_consume_cookie(&cl->in[k], d, p.payload_len, now) == 0)
+			s->cookies++;
+		else
+			s->bad_response++;
+		return;
+	}
+	if (type != OX_MSG_RESPONSE)
+		goto foreign;
+	if (i % c->verify_every == 0) {
+		if (ox_initiator_consume_response(&cl->in[k], d, p.payload_len, now, &pl, &kp) !=
+		    0) {
+			s->bad_response++;
+			return;
+		}
+		ox_keypair_wipe(&kp);
+		s->verified++;
+	}
+	cl->state = S_DONE;
+	s->done++;
+	s->last_done_ns = now;
+	if ((now - s->start_ns) / STORM_BIN_NS < s->n_bins)
+		s->bins[(now - s->start_ns) / STORM_BIN_NS]++;
+	return;
+foreign:
+	s->foreign++;
+}
+
+static void
+report(const struct storm *s, double secs)
+{
+	const struct perf_conf *c = s->c;
+	uint32_t b, last = 0;
+
+	for (b = 0; b < s->n_bins; b++)
+		if (s->bins[b])
+			last = b + 1;
+	if (!c->json) {
+		printf("storm %s: %u clients from %u sources, %" PRIu64 " with sessions after "
+		       "%.3f s; INITs sent %" PRIu64 " + %" PRIu64 " + %" PRIu64
+		       " retries, cookies %" PRIu64 ", verified %" PRIu64 ", bad %" PRIu64 "\n",
+		       c->wire == OX_WIRE_WIREGUARD ? "WireGuard" : "OxTunnel", s->n, c->sources,
+		       s->done, s->last_done_ns ? (s->last_done_ns - s->start_ns) / 1e9 : 0.0,
+		       s->sent_by_attempt[0], s->sent_by_attempt[1], s->sent_by_attempt[2],
+		       s->cookies, s->verified, s->bad_response);
+		return;
+	}
+	printf("{\"mode\": \"storm\", \"wire\": \"%s\", \"clients\": %u, \"sources\": %u"
+	       ", \"rate\": %" PRIu64 ", \"done\": %" PRIu64 ", \"all_s\": %.3f"
+	       ", \"seconds\": %.3f, \"cookies\": %" PRIu64 ", \"verified\": %" PRIu64
+	       ", \"bad_response\": %" PRIu64 ", \"foreign\": %" PRIu64 ", \"not_sent\": %" PRIu64
+	       ", \"sent_by_attempt\": [",
+	       c->wire == OX_WIRE_WIREGUARD ? "wireguard" : "oxtunnel", s->n, c->sources, c->rate,
+	       s->done, s->done == s->n ? (s->last_done_ns - s->start_ns) / 1e9 : -1.0, secs,
+	       s->cookies, s->verified, s->bad_response, s->foreign, s->not_sent);
+	for (b = 0; b < RTE_DIM(s->sent_by_attempt); b++)
+		printf("%s%" PRIu64, b ? ", " : "", s->sent_by_attempt[b]);
+	printf("], \"bin_s\": %.3f, \"done_per_bin\": [", STORM_BIN_NS / 1e9);
+	for (b = 0; b < last; b++)
+		printf("%s%u", b ? ", " : "", s->bins[b]);
+	printf("]}\n");
+}
+
+static void
+storm_loop(struct storm *s, struct ox_flash *f)
+{
+	const struct perf_conf *c = s->c;
+	struct rte_mbuf *pkts[PERF_BURST];
+	uint64_t rate = c->rate ? c->rate : s->n, gap_ns = 1000000000u / rate, next_tx, end;
+	uint32_t next_first = 0;
+	uint64_t now;
+	uint16_t j, n, k;
+
+	s->start_ns = now = ox_mono_ns();
+	next_tx = now;
+	end = now + (uint64_t)(c->duration * 1e9);
+	while (!perf_stop && now < end && s->done < s->n) {
+		now = ox_mono_ns();
+		/* First INITs, paced. */
+		while (next_first < s->n && now >= next_tx) {
+			if (send_init(s, f, next_first, now) != 0) {
+				s->not_sent++;
+				break;
+			}
+			next_first++;
+			next_tx += gap_ns;
+		}
+		/* Retries that are due (in the order they were set; jitter makes
+		 * one wait at most 333 ms behind another). */
+		while (s->t_head != s->t_tail) {
+			uint32_t i = s->timers[s->t_head % s->n];
+			struct sclient *cl = &s->cl[i];
+
+			if (cl->state == S_DONE) {
+				s->t_head++;
+				continue;
+			}
+			if (now < cl->due_ns)
+				break;
+			s->t_head++;
+			if (send_init(s, f, i, now) != 0) {
+				/* Next time round. */
+				s->not_sent++;
+				s->t_head--;
+				break;
+			}
+		}
+		for (j = 0; j < f->n_ports; j++) {
+			n = rte_eth_rx_burst(f->ports[j].port_id, 0, pkts, PERF_BURST);
+			for (k = 0; k < n; k++)
+				storm_receive(s, pkts[k], now);
+			rte_pktmbuf_free_bulk(pkts, n);
+		}
+	}
+	report(s, (ox_mono_ns() - s->start_ns) / 1e9);
+}
+
+int
+perf_storm_run(struct perf_conf *c)
+{
+	static struct ox_flash f;
+	struct storm s = { .c = c };
+	char path[PATH_MAX];
+	uint8_t buf[OX_KEY_B64_LEN + 8];
+	size_t len;
+	FILE *fp;
+	int ret;
+
+	if (sodium_init() < 0)
+		return -EIO;
+	s.n = c->storm_clients;
+	ret = read_seed(c->storm_dir, s.seed);
+	if (ret != 0)
+		return ret;
+	snprintf(path, sizeof(path), "%s/server.pub", c->storm_dir);
+	fp = fopen(path, "re");
+	if (fp == NULL) {
+		fprintf(stderr, "oxidize-perf: cannot open %s: %s\n", path, strerror(errno));
+		return -ENOENT;
+	}
+	len = fread(buf, 1, sizeof(buf) - 1, fp);
+	fclose(fp);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
+		len--;
+	if (ox_key_from_base64(s.server_pub, (const char *)buf, len) != 0) {
+		fprintf(stderr, "oxidize-perf: %s holds no base64 key\n", path);
+		return -EINVAL;
+	}
+	s.cl = calloc(s.n, sizeof(*s.cl));
+	s.timers = calloc(s.n, sizeof(*s.timers));
+	s.n_bins = (uint32_t)(c->duration * 1e9 / STORM_BIN_NS) + 1;
+	s.bins = calloc(s.n_bins, sizeof(*s.bins));
+	if (s.cl == NULL || s.timers == NULL || s.bins == NULL) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	ret = prepare(&s);
+	if (ret != 0) {
+		fprintf(stderr, "oxidize-perf: storm initiations not made: %s\n", strerror(-ret));
+		goto out;
+	}
+	ret = perf_flash_up(&f, c);
+	if (ret != 0)
+		goto out;
+	storm_loop(&s, &f);
+	ox_flash_destroy(&f);
+out:
+	if (s.cl != NULL) {
+		sodium_memzero(s.cl, (size_t)s.n * sizeof(*s.cl));
+		free(s.cl);
+	}
+	sodium_memzero(s.seed, sizeof(s.seed));
+	free(s.timers);
+	free(s.bins);
+	return ret;
+}
