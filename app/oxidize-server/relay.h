@@ -91,7 +91,8 @@ _Static_assert(sizeof(void *) == 8, "events pack a kind and a 32-bit value in a 
 	X(ADDRESS_IN_USE, "address_in_use") \
 	X(NO_INDEX, "no_receiver_index") \
 	X(REPLY_INBOX_FULL, "reply_inbox_full") \
-	X(LIST_CHANGED, "list_changed")
+	X(LIST_CHANGED, "list_changed") \
+	X(QUEUED_TOO_LONG, "queued_too_long")
 
 enum relay_hs_drop {
 /* clang-format off */
@@ -201,6 +202,11 @@ enum relay_hs_outcome {
 #define ENGINE_STASH 64			/* receiver indexes reserved per engine */
 #define ENGINE_INSTALLS 512		/* keypairs in flight per engine */
 #define ENGINE_BURST_CTRL 8		/* handshakes per control loop */
+/* An INIT that waited longer than this is not judged: its client gave up on
+ * it at REKEY_TIMEOUT (5 s) and has sent another; the answer would be work
+ * thrown away, and would delay the fresh one. A second is left for the way
+ * back. */
+#define ENGINE_MAX_WAIT_MS 4000
 
 /* A handshake engine: its fields are its own unless marked. */
 struct relay_hs_engine {
@@ -217,7 +223,8 @@ struct relay_hs_engine {
 					      queue full: used before the stash */
 	/* Its counters (relaxed stores; the control thread reads them). */
 	uint64_t judged, accepted, cycles_ok, cycles_bad;
-	uint64_t done_full; /* outcomes lost: the done queue was full */
+	uint64_t done_full;   /* outcomes lost: the done queue was full */
+	uint64_t stash_waits; /* turns it found no receiver index to answer with */
 } __rte_cache_aligned;
 
 /* WireGuard's userspace API on a unix socket (uapi.c): control thread. */
@@ -323,6 +330,7 @@ struct srv_relay {
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
 	uint64_t precomputed; /* static-static DH made ahead (ox_hs_precompute) */
+	uint64_t stash_errors; /* receiver indexes that could not be reserved */
 	uint64_t sessions_by_proto[RELAY_PROTO_MAX]; /* live, by relay_protos[] */
 	uint64_t hs_by_proto[RELAY_PROTO_MAX];	     /* completed handshakes */
 	uint64_t hs_drops[OX_DROP_MAX];
@@ -346,6 +354,7 @@ struct relay_pkt_mark {
 	uint32_t sess;	 /* DATA handed to its owner: the session's handle */
 	uint32_t index;	 /* DATA: its receiver index */
 	uint8_t proto;	 /* relay_protos[] index */
+	uint32_t rx_ms;	 /* INIT: when its worker got it (ox_mono_ns() / 1e6) */
 	uint8_t hs_why;	 /* HS_OUT_REFUSED by the relay: RELAY_HS_* + 1, else 0 */
 	int16_t hs_drop; /* HS_OUT_REFUSED by the protocol: -OX_DROP_* */
 };

@@ -160,6 +160,11 @@ judge(struct srv_relay *r, struct relay_hs_engine *e, const struct relay_view *v
 	uint32_t idx;
 	int ret;
 
+	/* Wrapping milliseconds: a difference is right for 49 days. */
+	if ((uint32_t)(now / 1000000) - relay_dyn(r, m)->pkt.rx_ms > ENGINE_MAX_WAIT_MS) {
+		refuse(r, e, m, wid, 0, RELAY_HS_QUEUED_TOO_LONG);
+		return;
+	}
 	pkt_unmark(r, m, &p);
 	payload = p.frame + p.payload_off;
 	relay_src_of(&p, &src);
@@ -240,6 +245,12 @@ relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int ma
 	unsigned int n, i, pi;
 	uint64_t now, t0, ok0;
 
+	/* No receiver index to answer with (the control thread has not come
+	 * round to reserve more): the INITs wait in the queue, not refused. */
+	if (e->n_spare == 0 && rte_ring_empty(e->stash)) {
+		count(&e->stash_waits, 1);
+		return 0;
+	}
 	n = rte_ring_sc_dequeue_burst(e->in, (void **)ms, RTE_MIN(max, RTE_DIM(ms)), NULL);
 	if (n == 0)
 		return 0;
@@ -284,7 +295,7 @@ relay_engines_stash(struct srv_relay *r)
 
 		for (k = 0; k < want; k++) {
 			uint32_t idx;
-			int tries;
+			int tries, ret;
 
 			/* The OS's CSPRNG, not rte_rand(): a client that sees its
 			 * own indexes must not predict others'. */
@@ -294,8 +305,15 @@ relay_engines_stash(struct srv_relay *r)
 					break;
 			}
 			/* Reserved: found by nobody's DATA until it has a session. */
-			if (tries == 16 || rte_hash_add_key_data(r->by_index, &idx, NULL) != 0)
+			ret = tries == 16 ? -EEXIST : rte_hash_add_key_data(r->by_index, &idx, NULL);
+			if (ret != 0) {
+				if (r->stash_errors++ == 0)
+					SRV_LOG(WARNING,
+						"receiver indexes not reserved: %s (counted as "
+						"index_stash_errors)",
+						strerror(-ret));
 				return;
+			}
 			if (rte_ring_sp_enqueue(e->stash, (void *)(uintptr_t)idx) != 0) {
 				rte_hash_del_key(r->by_index, &idx);
 				break;

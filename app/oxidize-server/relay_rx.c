@@ -392,6 +392,7 @@ relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct o
 		m->hash.usr = w->id;
 		pkt_mark(w->relay, m, p);
 		relay_dyn(w->relay, m)->pkt.proto = (uint8_t)pi;
+		relay_dyn(w->relay, m)->pkt.rx_ms = (uint32_t)(w->now_ns / 1000000);
 		if (rte_ring_mp_enqueue(relay_engine_of(w->relay, p)->in, m) != 0)
 			srv_drop_dp(w, m, SRV_DP_DROP_HS_QUEUE_FULL);
 		else

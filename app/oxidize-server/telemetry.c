@@ -180,7 +180,7 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 {
 	static const char *const names[] = {
 		"judged", "accepted", "cycles_per_accepted", "cycles_per_refused",
-		"queued", "done_full"
+		"queued", "done_full", "indexes_reserved", "index_waits"
 	};
 	const struct srv_relay *r = tel_srv->relay;
 	unsigned int i, k;
@@ -207,6 +207,8 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 					    : 0,
 				rte_ring_count(e->in),
 				__atomic_load_n(&e->done_full, __ATOMIC_RELAXED),
+				rte_ring_count(e->stash) + e->n_spare,
+				__atomic_load_n(&e->stash_waits, __ATOMIC_RELAXED),
 			};
 
 			rte_tel_data_add_array_u64(a, v[k]);
@@ -520,6 +522,7 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused", r->n_bad ? cyc_bad / r->n_bad : 0);
 	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
 	rte_tel_data_add_dict_u64(d, "hs_done_queue_full", done_full);
+	rte_tel_data_add_dict_u64(d, "index_stash_errors", r->stash_errors);
 	rte_tel_data_add_dict_u64(d, "sessions_reaped", r->reaped);
 	rte_tel_data_add_dict_u64(d, "sessions_removed", r->removed);
 	rte_tel_data_add_dict_u64(d, "allowlist_keys", r->allow_keys);

@@ -46,7 +46,7 @@ def last_json(r, what):
     return json.loads(lines[-1])
 
 
-def case_storm(tb, server, perf_bin, n):
+def case_storm(tb, server, perf_bin, n, hs_workers=None, with_est=True, duration=30):
     d = tempfile.mkdtemp(prefix="oxstorm-")
     try:
         subprocess.run([perf_bin, "keys", d, "16"], check=True, stdout=subprocess.DEVNULL)
@@ -59,11 +59,13 @@ def case_storm(tb, server, perf_bin, n):
                     f.write(src.read())
         srv = nc.Server(tb, server, ["--iface", "eth0", "--key", os.path.join(d, "server.key"),
                                      "--allow", allow, "--hs-queue", "16384",
-                                     "--max-sessions", str(n + 64)],
+                                     "--max-sessions", str(n + 64)] +
+                        ([] if hs_workers is None else ["--hs-workers", str(hs_workers)]),
                         lcores="0@1,1@0")
         srv.wait_up()
-        nc.check("handshakes: 2 engine(s)" in srv.log,
-                 "two handshake engines: the control thread and the worker")
+        engines = 2 if hs_workers is None else 1 + min(hs_workers, 1)
+        nc.check("handshakes: %d engine(s)" % engines in srv.log,
+                 "%d handshake engine(s)" % engines)
         # The established clients: handshakes first, then DATA for the
         # whole storm, client to client.
         est = {}
@@ -76,17 +78,18 @@ def case_storm(tb, server, perf_bin, n):
             est.update(last_json(r, "oxidize-perf (established clients)"))
 
         t = threading.Thread(target=established)
-        t.start()
-        # Wait for their sessions before the storm starts.
-        t0 = time.time()
-        while time.time() - t0 < 30:
-            if nc.telemetry(srv.prefix, "/oxidize/relay").get("sessions", 0) >= 16:
-                break
-            time.sleep(0.2)
-        time.sleep(2)
+        if with_est:
+            t.start()
+            # Wait for their sessions before the storm starts.
+            t0 = time.time()
+            while time.time() - t0 < 30:
+                if nc.telemetry(srv.prefix, "/oxidize/relay").get("sessions", 0) >= 16:
+                    break
+                time.sleep(0.2)
+            time.sleep(2)
         r = tb.run(tb.clients[0], perf_argv(tb, perf_bin, "s", [
-            "--storm", d, "--clients", str(n), "--duration", "30", "--sources", "1024"]),
-            bpffs=True, check=False, timeout=300)
+            "--storm", d, "--clients", str(n), "--duration", str(duration), "--sources",
+            "1024"]), bpffs=True, check=False, timeout=duration + 600)
         storm = last_json(r, "oxidize-perf storm")
         print("storm: %s" % json.dumps(storm))
         rel = nc.telemetry(srv.prefix, "/oxidize/relay")
@@ -94,6 +97,10 @@ def case_storm(tb, server, perf_bin, n):
         print("relay: handshakes %d, cookies %d, cycles/accepted %d, engines %s" % (
             rel["handshakes"], rel["cookies_sent"], rel["hs_cycles_per_accepted"],
             json.dumps(eng)))
+        if not with_est:
+            rc = srv.stop()
+            print(json.dumps({"storm": storm, "relay": rel, "engines": eng}))
+            return
         t.join()
         print("established: %s" % json.dumps(est))
         nc.check(storm["done"] == n and storm["bad_response"] == 0,
@@ -123,6 +130,9 @@ def main():
     tb = nc.testbed(clients=2, queues=2)
     nc.run_case(tb, {
         "storm": lambda: case_storm(tb, server, perf_bin, n),
+        # For a measurement by hand: N clients on 1 engine, then on 2, alone.
+        "storm-engines": lambda: [case_storm(tb, server, perf_bin, n, w, False, 120)
+                                  for w in (0, 1)],
     }, case)
 
 
