@@ -61,7 +61,7 @@
 #include "perf.h"
 
 #define STORM_SPORT 20000
-#define STORM_MADE 3 /* initiations made before the run */
+#define STORM_MADE 3		   /* initiations made before the run */
 #define STORM_JITTER_NS 333000000u /* WireGuard's REKEY_TIMEOUT_JITTER_MAX */
 #define STORM_BIN_NS 100000000u	   /* timeline: responses per 100 ms */
 #define STORM_PREP_THREADS 16
@@ -90,7 +90,8 @@ struct storm {
 	uint32_t *timers; /* clients in the order their retry is due */
 	uint32_t t_head, t_tail;
 	uint64_t start_ns, last_done_ns;
-	uint64_t sent_by_attempt[8], cookies, done, verified, bad_response, foreign, not_sent, late;
+	uint64_t sent_by_attempt[8], cookies, done, verified, bad_response, foreign, not_sent, late,
+		rx_missed;
 	uint32_t *bins;
 	uint32_t n_bins;
 	int prep_err;
@@ -298,12 +299,35 @@ timer_add(struct storm *s, uint32_t i, uint64_t now)
 	s->timers[s->t_tail++ % s->n] = i;
 }
 
-/* Send client i's next INIT: made before the run, or now. */
+/* What a turn sends, per port, in one burst each. */
+struct txq {
+	struct rte_mbuf *m[PERF_BURST];
+	uint16_t n;
+};
+
+static void
+tx_flush(struct storm *s, struct ox_flash *f, struct txq *q, uint16_t port)
+{
+	uint16_t sent;
+
+	if (q->n == 0)
+		return;
+	sent = rte_eth_tx_burst(f->ports[port].port_id, 0, q->m, q->n);
+	if (sent < q->n) {
+		s->not_sent += q->n - sent;
+		rte_pktmbuf_free_bulk(q->m + sent, q->n - sent);
+	}
+	q->n = 0;
+}
+
+/* Client i's next INIT (made before the run, or now) into its port's
+ * burst; the client waits for an answer from now on. */
 static int
-send_init(struct storm *s, struct ox_flash *f, uint32_t i, uint64_t now)
+send_init(struct storm *s, struct ox_flash *f, struct txq *tx, uint32_t i, uint64_t now)
 {
 	struct sclient *cl = &s->cl[i];
 	uint8_t a = cl->attempt, k = a % STORM_MADE;
+	uint16_t port = (uint16_t)(i % f->n_ports);
 	struct rte_mbuf *m;
 
 	if (a > 0) {
@@ -326,10 +350,9 @@ send_init(struct storm *s, struct ox_flash *f, uint32_t i, uint64_t now)
 	m = frame(s, f->pool, i, cl->init[k]);
 	if (m == NULL)
 		return -ENOBUFS;
-	if (rte_eth_tx_burst(f->ports[i % f->n_ports].port_id, 0, &m, 1) != 1) {
-		rte_pktmbuf_free(m);
-		return -ENOBUFS;
-	}
+	tx[port].m[tx[port].n++] = m;
+	if (tx[port].n == PERF_BURST)
+		tx_flush(s, f, &tx[port], port);
 	s->sent_by_attempt[RTE_MIN(a, RTE_DIM(s->sent_by_attempt) - 1)]++;
 	cl->attempt++;
 	cl->state = S_WAIT;
@@ -420,11 +443,11 @@ report(const struct storm *s, double secs)
 	       ", \"rate\": %" PRIu64 ", \"done\": %" PRIu64 ", \"all_s\": %.3f"
 	       ", \"seconds\": %.3f, \"cookies\": %" PRIu64 ", \"verified\": %" PRIu64
 	       ", \"bad_response\": %" PRIu64 ", \"foreign\": %" PRIu64 ", \"not_sent\": %" PRIu64
-	       ", \"late\": %" PRIu64
-	       ", \"sent_by_attempt\": [",
+	       ", \"late\": %" PRIu64 ", \"rx_missed\": %" PRIu64 ", \"sent_by_attempt\": [",
 	       c->wire == OX_WIRE_WIREGUARD ? "wireguard" : "oxtunnel", s->n, c->sources, c->rate,
 	       s->done, s->done == s->n ? (s->last_done_ns - s->start_ns) / 1e9 : -1.0, secs,
-	       s->cookies, s->verified, s->bad_response, s->foreign, s->not_sent, s->late);
+	       s->cookies, s->verified, s->bad_response, s->foreign, s->not_sent, s->late,
+	       s->rx_missed);
 	for (b = 0; b < RTE_DIM(s->sent_by_attempt); b++)
 		printf("%s%" PRIu64, b ? ", " : "", s->sent_by_attempt[b]);
 	printf("], \"bin_s\": %.3f, \"done_per_bin\": [", STORM_BIN_NS / 1e9);
@@ -438,11 +461,13 @@ storm_loop(struct storm *s, struct ox_flash *f)
 {
 	const struct perf_conf *c = s->c;
 	struct rte_mbuf *pkts[PERF_BURST];
+	struct txq tx[RTE_MAX_ETHPORTS];
 	uint64_t rate = c->rate ? c->rate : s->n, gap_ns = 1000000000u / rate, next_tx, end;
 	uint32_t next_first = 0, got, live;
 	uint64_t now;
 	uint16_t j, n, k;
 
+	memset(tx, 0, sizeof(tx[0]) * f->n_ports);
 	s->start_ns = now = ox_mono_ns();
 	next_tx = now;
 	end = now + (uint64_t)(c->duration * 1e9);
@@ -450,7 +475,7 @@ storm_loop(struct storm *s, struct ox_flash *f)
 		now = ox_mono_ns();
 		/* First INITs, paced. */
 		while (next_first < s->n && now >= next_tx) {
-			if (send_init(s, f, next_first, now) != 0) {
+			if (send_init(s, f, tx, next_first, now) != 0) {
 				s->not_sent++;
 				break;
 			}
@@ -473,25 +498,38 @@ storm_loop(struct storm *s, struct ox_flash *f)
 				break;
 			s->t_head++;
 			live += cl->attempt >= STORM_MADE;
-			if (send_init(s, f, i, now) != 0) {
+			if (send_init(s, f, tx, i, now) != 0) {
 				/* Next time round. */
 				s->not_sent++;
 				s->t_head--;
 				break;
 			}
 		}
+		for (j = 0; j < f->n_ports; j++)
+			tx_flush(s, f, &tx[j], j);
+		/* Every answer waiting: a full ring drops them. */
 		for (j = 0, got = 0; j < f->n_ports; j++) {
-			n = rte_eth_rx_burst(f->ports[j].port_id, 0, pkts, PERF_BURST);
-			for (k = 0; k < n; k++)
-				storm_receive(s, pkts[k], now);
-			rte_pktmbuf_free_bulk(pkts, n);
-			got += n;
+			do {
+				n = rte_eth_rx_burst(f->ports[j].port_id, 0, pkts, PERF_BURST);
+				for (k = 0; k < n; k++)
+					storm_receive(s, pkts[k], now);
+				rte_pktmbuf_free_bulk(pkts, n);
+				got += n;
+			} while (n == PERF_BURST);
 		}
 		/* The first INITs are out: leave the core to the relay (on a
 		 * small testbed they share it) 100 us a turn; its answers wait
 		 * in the RX ring meanwhile, and the timeline's unit is 100 ms. */
 		if (next_first == s->n && got < PERF_BURST)
 			rte_delay_us_sleep(100);
+	}
+	/* What the kernel dropped before it reached us (a full RX ring):
+	 * answers the relay sent that no client saw. */
+	for (j = 0; j < f->n_ports; j++) {
+		struct rte_eth_stats st;
+
+		if (rte_eth_stats_get(f->ports[j].port_id, &st) == 0)
+			s->rx_missed += st.imissed;
 	}
 	report(s, (ox_mono_ns() - s->start_ns) / 1e9);
 }

@@ -35,13 +35,14 @@ relay_engine_ring_size(const struct srv_server_conf *c, unsigned int n_engines)
 	return rte_align32pow2(RTE_MAX(c->hs_queue / n_engines, 64u));
 }
 
-/* The control thread drains it every loop: --hs-queue holds what the
- * engines judge meanwhile (an outcome that does not fit is undone and
- * counted, hs_done_queue_full). */
+/* The control thread drains it every loop, and finishes an outcome in
+ * a few microseconds where an engine takes one to judge: --hs-queue, up to
+ * 16384, holds what the engines judge meanwhile (an outcome that does not
+ * fit is undone and counted, hs_done_queue_full). */
 uint32_t
 relay_done_ring_size(const struct srv_server_conf *c)
 {
-	return rte_align32pow2(c->hs_queue);
+	return rte_align32pow2(RTE_MIN(c->hs_queue, 16384u));
 }
 
 uint32_t

@@ -46,7 +46,8 @@ def last_json(r, what):
     return json.loads(lines[-1])
 
 
-def case_storm(tb, server, perf_bin, n, hs_workers=None, with_est=True, duration=30):
+def case_storm(tb, server, perf_bin, n, hs_workers=None, with_est=True, duration=30,
+               hs_queue=16384):
     d = tempfile.mkdtemp(prefix="oxstorm-")
     try:
         subprocess.run([perf_bin, "keys", d, "16"], check=True, stdout=subprocess.DEVNULL)
@@ -58,7 +59,7 @@ def case_storm(tb, server, perf_bin, n, hs_workers=None, with_est=True, duration
                 with open(os.path.join(d, name)) as src:
                     f.write(src.read())
         srv = nc.Server(tb, server, ["--iface", "eth0", "--key", os.path.join(d, "server.key"),
-                                     "--allow", allow, "--hs-queue", "16384",
+                                     "--allow", allow, "--hs-queue", str(hs_queue),
                                      "--max-sessions", str(n + 64)] +
                         ([] if hs_workers is None else ["--hs-workers", str(hs_workers)]),
                         lcores="0@1,1@0")
@@ -98,6 +99,7 @@ def case_storm(tb, server, perf_bin, n, hs_workers=None, with_est=True, duration
             rel["handshakes"], rel["cookies_sent"], rel["hs_cycles_per_accepted"],
             json.dumps(eng)))
         if not with_est:
+            print("stats: %s" % json.dumps(nc.telemetry(srv.prefix, "/oxidize/stats")))
             rc = srv.stop()
             print(json.dumps({"storm": storm, "relay": rel, "engines": eng}))
             return
@@ -131,8 +133,9 @@ def main():
     nc.run_case(tb, {
         "storm": lambda: case_storm(tb, server, perf_bin, n),
         # For a measurement by hand: N clients on 1 engine, then on 2, alone.
-        "storm-engines": lambda: [case_storm(tb, server, perf_bin, n, w, False, 120)
+        "storm-engines": lambda: [case_storm(tb, server, perf_bin, n, w, False, 120, 65536)
                                   for w in (0, 1)],
+        "storm-1": lambda: case_storm(tb, server, perf_bin, n, 0, False, 120, 65536),
     }, case)
 
 
