@@ -401,7 +401,8 @@ perf_flash_up(struct ox_flash *f, const struct perf_conf *c)
 	 * namespace every frame on them is ours. */
 	fc.iface = c->iface;
 	fc.n_queues = c->queues;
-	fc.extra_mbufs = 8192;
+	fc.rx_desc = c->rx_desc;
+	fc.extra_mbufs = 8192 + 2u * c->rx_desc;
 	fc.busy_budget = c->busy_budget;
 	ret = ox_flash_create(f, &fc);
 	if (ret != 0)

@@ -42,6 +42,7 @@ struct perf_conf {
 	const char *storm_dir;	/* seed and server key; NULL: not a storm */
 	uint32_t storm_clients; /* clients */
 	uint32_t sources;	/* source addresses they come from */
+	uint16_t rx_desc;	/* RX ring size; 0 = the PMD's default */
 };
 
 /* Storm clients: the client's number fits a sender index's low 20 bits. */

@@ -13,7 +13,7 @@
  * by the seed over "oxstorm" and i, so 100,000 clients need no key files.
  * The relay's key is DIR/server.pub (from `oxidize-perf keys DIR M`).
  *
- * Before the clock starts every client makes its first three initiations
+ * Before the clock starts every client makes its first five initiations
  * (real Noise IK, lib/oxtunnel's ox_initiator), on every core there is.
  * Client i sends from source address 198.19.0.0 + 1 + (i % K) (the
  * testbed's range) and port 20000 + i / K, so the relay sees K sources; its replies come back to
@@ -25,7 +25,7 @@
  *    next initiation's mac2;
  *  - a client with no RESPONSE REKEY_TIMEOUT (5 s, plus up to 333 ms of
  *    jitter as WireGuard adds) after its INIT sends the next one: made
- *    before the run (the first three), mac2 put on it then; later ones made
+ *    before the run (the first five), mac2 put on it then; later ones made
  *    then, a few a turn;
  *  - a RESPONSE to the INIT in flight (its receiver index) ends the client's
  *    storm; one in --verify-every is opened (ox_initiator_consume_response),
@@ -61,10 +61,11 @@
 #include "perf.h"
 
 #define STORM_SPORT 20000
-#define STORM_MADE 3		   /* initiations made before the run */
+#define STORM_MADE 5		   /* initiations made before the run */
 #define STORM_JITTER_NS 333000000u /* WireGuard's REKEY_TIMEOUT_JITTER_MAX */
 #define STORM_BIN_NS 100000000u	   /* timeline: responses per 100 ms */
 #define STORM_PREP_THREADS 16
+#define STORM_RX_DESC 8192
 #define STORM_LIVE_PER_TURN 2 /* initiations made during the run, per turn */
 
 enum sstate {
@@ -578,6 +579,8 @@ perf_storm_run(struct perf_conf *c)
 		fprintf(stderr, "oxidize-perf: storm initiations not made: %s\n", strerror(-ret));
 		goto out;
 	}
+	/* Answers come in bursts as large as the relay's queues: a deep ring. */
+	c->rx_desc = STORM_RX_DESC;
 	ret = perf_flash_up(&f, c);
 	if (ret != 0)
 		goto out;

@@ -31,8 +31,8 @@ import netns_common as nc
 PORT = 51820
 
 
-def perf_argv(tb, binary, tag, extra):
-    return [binary, "--lcores", "0@0", "--no-pci", "--file-prefix",
+def perf_argv(tb, binary, tag, extra, cpu=0):
+    return [binary, "--lcores", "0@%d" % cpu, "--no-pci", "--file-prefix",
             "oxsc%s%s" % (tag, tb.tag.replace("-", "")), "--huge-unlink",
             "--log-level", "lib.eal:error", "--log-level", "pmd.net.af_xdp:error",
             "--log-level", "ox.*:warning", "--", "--iface", "eth0", "--dst", tb.relay_ip,
@@ -47,7 +47,7 @@ def last_json(r, what):
 
 
 def case_storm(tb, server, perf_bin, n, hs_workers=None, with_est=True, duration=30,
-               hs_queue=16384):
+               hs_queue=16384, storm_cpu=0):
     d = tempfile.mkdtemp(prefix="oxstorm-")
     try:
         subprocess.run([perf_bin, "keys", d, "16"], check=True, stdout=subprocess.DEVNULL)
@@ -90,7 +90,7 @@ def case_storm(tb, server, perf_bin, n, hs_workers=None, with_est=True, duration
             time.sleep(2)
         r = tb.run(tb.clients[0], perf_argv(tb, perf_bin, "s", [
             "--storm", d, "--clients", str(n), "--duration", str(duration), "--sources",
-            "1024"]), bpffs=True, check=False, timeout=duration + 600)
+            "1024"], cpu=storm_cpu), bpffs=True, check=False, timeout=duration + 600)
         storm = last_json(r, "oxidize-perf storm")
         print("storm: %s" % json.dumps(storm))
         rel = nc.telemetry(srv.prefix, "/oxidize/relay")
@@ -136,6 +136,7 @@ def main():
         "storm-engines": lambda: [case_storm(tb, server, perf_bin, n, w, False, 120, 65536)
                                   for w in (0, 1)],
         "storm-1": lambda: case_storm(tb, server, perf_bin, n, 0, False, 120, 65536),
+        "storm-2": lambda: case_storm(tb, server, perf_bin, n, 1, False, 120, 65536, 1),
     }, case)
 
 
