@@ -444,11 +444,12 @@ report(const struct storm *s, double secs)
 	       ", \"rate\": %" PRIu64 ", \"done\": %" PRIu64 ", \"all_s\": %.3f"
 	       ", \"seconds\": %.3f, \"cookies\": %" PRIu64 ", \"verified\": %" PRIu64
 	       ", \"bad_response\": %" PRIu64 ", \"foreign\": %" PRIu64 ", \"not_sent\": %" PRIu64
-	       ", \"late\": %" PRIu64 ", \"rx_missed\": %" PRIu64 ", \"tsc_hz\": %" PRIu64 ", \"sent_by_attempt\": [",
+	       ", \"late\": %" PRIu64 ", \"rx_missed\": %" PRIu64 ", \"tsc_hz\": %" PRIu64
+	       ", \"sent_by_attempt\": [",
 	       c->wire == OX_WIRE_WIREGUARD ? "wireguard" : "oxtunnel", s->n, c->sources, c->rate,
 	       s->done, s->done == s->n ? (s->last_done_ns - s->start_ns) / 1e9 : -1.0, secs,
 	       s->cookies, s->verified, s->bad_response, s->foreign, s->not_sent, s->late,
-	       s->rx_missed);
+	       s->rx_missed, rte_get_tsc_hz());
 	for (b = 0; b < RTE_DIM(s->sent_by_attempt); b++)
 		printf("%s%" PRIu64, b ? ", " : "", s->sent_by_attempt[b]);
 	printf("], \"bin_s\": %.3f, \"done_per_bin\": [", STORM_BIN_NS / 1e9);
