@@ -305,7 +305,8 @@ relay_engines_stash(struct srv_relay *r)
 					break;
 			}
 			/* Reserved: found by nobody's DATA until it has a session. */
-			ret = tries == 16 ? -EEXIST : rte_hash_add_key_data(r->by_index, &idx, NULL);
+			ret = tries == 16 ? -EEXIST
+					  : rte_hash_add_key_data(r->by_index, &idx, NULL);
 			if (ret != 0) {
 				if (r->stash_errors++ == 0)
 					SRV_LOG(WARNING,

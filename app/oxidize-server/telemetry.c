@@ -179,8 +179,8 @@ static int
 tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
 	static const char *const names[] = {
-		"judged", "accepted", "cycles_per_accepted", "cycles_per_refused",
-		"queued", "done_full", "indexes_reserved", "index_waits"
+		"judged", "accepted",  "cycles_per_accepted", "cycles_per_refused",
+		"queued", "done_full", "indexes_reserved",    "index_waits"
 	};
 	const struct srv_relay *r = tel_srv->relay;
 	unsigned int i, k;
