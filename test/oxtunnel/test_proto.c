@@ -936,6 +936,159 @@ test_static_static(void)
 	ox_hs_free(srv2);
 }
 
+/*
+ * Servers of one key on two threads sharing an allow-list (the relay's
+ * handshake engines): the same INIT given to both at once is accepted by
+ * exactly one (the other finds it stale, or too soon), round after round;
+ * the first handshakes of the list's keys race to keep the static-static
+ * DH and it ends right.
+ */
+#define SHARED_ROUNDS 200
+struct shared_arg {
+	struct ox_hs_server *srv;
+	const uint8_t *init;
+	uint64_t now;
+	int ret;
+	pthread_barrier_t *go;
+};
+
+static void *
+shared_consume(void *p)
+{
+	struct shared_arg *a = p;
+	struct ox_src src = { .addr = { [10] = 0xff, [11] = 0xff, 198, 18, 0, 10 }, .port = 4000 };
+	struct ox_responder r;
+	uint8_t cookie[OX_COOKIE_LEN];
+
+	pthread_barrier_wait(a->go);
+	a->ret = ox_hs_consume_init(a->srv, a->init, OX_INIT_LEN, &src, a->now, false, &r, cookie);
+	sodium_memzero(&r, sizeof(r));
+	return NULL;
+}
+
+static void
+test_shared_list(void)
+{
+	struct party server, c[4];
+	struct ox_hs_server *srv[2];
+	struct ox_initiator in[4];
+	struct ox_allowlist al;
+	struct shared_arg arg[2];
+	pthread_barrier_t go;
+	pthread_t th[2];
+	uint8_t init[OX_INIT_LEN], ts[12], want[32];
+	char text[1024], err[128];
+	unsigned int round, k, accepted_once = 0, both = 0;
+
+	party_make(&server);
+	text[0] = '\0';
+	for (k = 0; k < 4; k++) {
+		party_make(&c[k]);
+		snprintf(text + strlen(text), sizeof(text) - strlen(text), "%s c%u\n", c[k].b64, k);
+		EXPECT(ox_initiator_init(&in[k], c[k].priv, server.pub) == 0, "initiator %u", k);
+	}
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
+	       err);
+	for (k = 0; k < 2; k++) {
+		srv[k] = ox_hs_create(server.priv, NULL);
+		ox_hs_set_allowlist(srv[k], &al);
+	}
+	pthread_barrier_init(&go, NULL, 2);
+	for (round = 0; round < SHARED_ROUNDS; round++) {
+		/* Past the flood gap each round; a later timestamp each. */
+		uint64_t now = NS(1000) + (uint64_t)round * 100000000u;
+
+		ox_tai64n_now(ts);
+		ts[8] = (uint8_t)(round >> 8);
+		ts[9] = (uint8_t)round;
+		EXPECT(ox_initiator_begin(&in[round % 4], 100 + round, ts, now, init) == 0,
+		       "begin");
+		for (k = 0; k < 2; k++) {
+			arg[k] = (struct shared_arg){
+				.srv = srv[k], .init = init, .now = now, .go = &go
+			};
+			pthread_create(&th[k], NULL, shared_consume, &arg[k]);
+		}
+		for (k = 0; k < 2; k++)
+			pthread_join(th[k], NULL);
+		accepted_once += (arg[0].ret == 0) != (arg[1].ret == 0);
+		both += arg[0].ret == 0 && arg[1].ret == 0;
+		EXPECT((arg[0].ret == 0 || arg[0].ret == -OX_DROP_STALE_INIT) &&
+			       (arg[1].ret == 0 || arg[1].ret == -OX_DROP_STALE_INIT),
+		       "round %u: accepted or stale (%s, %s)", round, ox_drop_name(arg[0].ret),
+		       ox_drop_name(arg[1].ret));
+	}
+	EXPECT(accepted_once == SHARED_ROUNDS && both == 0,
+	       "each INIT accepted by exactly one of two threads (%u of %u, %u by both)",
+	       accepted_once, SHARED_ROUNDS, both);
+	for (k = 0; k < 4; k++) {
+		const struct ox_allow_entry *e = ox_allowlist_find(&al, c[k].pub);
+
+		EXPECT(crypto_scalarmult(want, server.priv, c[k].pub) == 0 && e->ss_ready &&
+			       memcmp(e->ss, want, 32) == 0,
+		       "key %u: the kept DH is right after the race", k);
+	}
+	pthread_barrier_destroy(&go);
+	for (k = 0; k < 2; k++)
+		ox_hs_free(srv[k]);
+	for (k = 0; k < 4; k++)
+		ox_initiator_wipe(&in[k]);
+	ox_allowlist_free(&al);
+}
+
+/* An INIT made before its cookie came gets mac2 put on it afterwards. */
+static void
+test_put_mac2(void)
+{
+	struct party server, alice;
+	struct ox_hs_server *srv;
+	struct ox_initiator in;
+	struct ox_responder r;
+	struct ox_allowlist al;
+	struct ox_src src = { .addr = { [10] = 0xff, [11] = 0xff, 198, 18, 0, 11 }, .port = 5000 };
+	uint8_t a[OX_INIT_LEN], b[OX_INIT_LEN], cookie[OX_COOKIE_LEN], ts[12];
+	char text[256], err[128];
+	int ret;
+
+	party_make(&server);
+	party_make(&alice);
+	snprintf(text, sizeof(text), "%s alice\n", alice.b64);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
+	       err);
+	srv = ox_hs_create(server.priv, NULL);
+	ox_hs_set_allowlist(srv, &al);
+	EXPECT(ox_initiator_init(&in, alice.priv, server.pub) == 0, "initiator");
+	ox_tai64n_now(ts);
+	EXPECT(ox_initiator_begin(&in, 1, ts, NS(1000), a) == 0, "first INIT");
+	EXPECT(ox_initiator_put_mac2(&in, a, NS(1000)) == -ENOENT, "no cookie: no mac2 put");
+	ret = ox_hs_consume_init(srv, a, sizeof(a), &src, NS(1000), true, &r, cookie);
+	EXPECT(ret == -OX_DROP_COOKIE_SENT, "under load: a cookie (%s)", ox_drop_name(ret));
+	/* The next INIT, made ahead (before the cookie is taken). */
+	{
+		struct ox_initiator next = in;
+
+		ts[11]++;
+		EXPECT(ox_initiator_begin(&next, 2, ts, NS(1000), b) == 0,
+		       "second INIT, made ahead");
+		EXPECT(ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(1001)) == 0,
+		       "cookie taken");
+		next.cookie_ns = in.cookie_ns;
+		memcpy(next.cookie, in.cookie, sizeof(in.cookie));
+		ret = ox_hs_consume_init(srv, b, sizeof(b), &src, NS(1002), true, &r, cookie);
+		EXPECT(ret == -OX_DROP_COOKIE_SENT, "without mac2 it draws a cookie again");
+		EXPECT(ox_initiator_put_mac2(&next, b, NS(1002)) == 0, "mac2 put on it");
+		ret = ox_hs_consume_init(srv, b, sizeof(b), &src, NS(1002), true, &r, cookie);
+		EXPECT(ret == 0, "with mac2 it is judged under load: %s", ox_drop_name(ret));
+		EXPECT(ox_initiator_put_mac2(&next, b, NS(1001) + OX_COOKIE_SECRET_NS) == -ENOENT,
+		       "a cookie too old puts nothing");
+		sodium_memzero(&r, sizeof(r));
+		ox_initiator_wipe(&next);
+	}
+	ox_initiator_wipe(&in);
+	ox_hs_free(srv);
+	ox_allowlist_free(&al);
+}
+
 static void
 test_rekey(void)
 {
@@ -1364,6 +1517,8 @@ main(void)
 	test_nonce_unique();
 	test_handshake();
 	test_static_static();
+	test_shared_list();
+	test_put_mac2();
 	test_rekey();
 	test_inner_is_ip();
 	test_batch();
