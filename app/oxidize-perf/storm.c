@@ -381,9 +381,9 @@ storm_receive(struct storm *s, struct rte_mbuf *m, uint64_t now)
 	type = c->wire == OX_WIRE_WIREGUARD ? d[0] : d[3];
 	/* COOKIE and OxTunnel's RESPONSE name our index at 4, WireGuard's
 	 * RESPONSE at 8 (after its own). */
-	idx = rte_le_to_cpu_32(*(
-		const unaligned_uint32_t
-			*)(d + (type == OX_MSG_RESPONSE && c->wire == OX_WIRE_WIREGUARD ? 8 : 4)));
+	memcpy(&idx, d + (type == OX_MSG_RESPONSE && c->wire == OX_WIRE_WIREGUARD ? 8 : 4),
+	       sizeof(idx));
+	idx = rte_le_to_cpu_32(idx);
 	i = idx & 0xfffff;
 	if (i >= s->n || (idx >> 28) != 1)
 		goto foreign;
