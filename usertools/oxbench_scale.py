@@ -30,6 +30,10 @@ EST_CLIENTS, EST_PPS = 16, 2000  # the established clients and their DATA rate
 EST_BEFORE_S = 5            # their run before the storm
 STORM_MAX_S = 120           # the storm generator gives up after this
 STORM_CPU, EST_CPU = 1, 1   # generators' cpus: the relay's worker (and engine) has cpu 0
+LIST_SIZES = (100000, 1000000)  # the allow-lists started and reloaded
+LIST_QUICK = 20000
+LIST_FIXED, LIST_PSK = 10, 7    # every 10th line a fixed address, every 7th a preshared key
+LIST_RELOADS = 3
 
 
 class ScaleCases:
@@ -114,7 +118,7 @@ class ScaleCases:
                 if t is not None:
                     t.join()
                     res["during"] = during
-                self.finish(p, 30)
+                self.finish(p, 15, timeout=60)
         finally:
             shutil.rmtree(keys, ignore_errors=True)
         if storm is None:
@@ -130,11 +134,121 @@ class ScaleCases:
             storm["done"], storm["all_s"], res["hs_per_s"], res["engines_n"]), flush=True)
         return res
 
+    def case_allowlist(self, n):
+        """A relay started with n listed keys, then reloaded (SIGHUP) while 16
+        established clients send DATA: start and reload times, memory, the
+        clients' loss and RTT across the reloads against before them; then a
+        reload of a list with a bad line, which must change nothing."""
+        name = "allow-list of %d keys: start and reload" % n
+        if not self.wanted(name):
+            return None
+        print("%-60s" % name, end=" ", flush=True)
+        keys = tempfile.mkdtemp(prefix="oxblist-")
+        subprocess.run([self.perf, "keys", keys, str(EST_CLIENTS)], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([self.perf, "storm-keys", keys, str(n), "--fixed", str(LIST_FIXED),
+                        "--psk", str(LIST_PSK)], check=True, stdout=subprocess.DEVNULL)
+        allow = os.path.join(keys, "relay.allow")
+        with open(allow, "w") as f:
+            for part in ("allow", "storm.allow"):
+                with open(os.path.join(keys, part)) as src:
+                    f.write(src.read())
+        res = {"case": name, "keys": n + EST_CLIENTS}
+        try:
+            with otb.Testbed(clients=2, queues=2) as tb:
+                prefix = "oxbal%s" % tb.tag.replace("-", "")
+                huge0 = hugepages_free()
+                argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
+                        prefix, "--huge-unlink"] + EAL_QUIET + \
+                    ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions",
+                     str(n + 4 * EST_CLIENTS), "--key", os.path.join(keys, "server.key"),
+                     "--allow", allow] + self.server_args()
+                t0 = time.time()
+                p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+                if not self.wait_line(p, "up on AF_XDP", timeout=300):
+                    print("skipped")
+                    return self.skip(name, "server did not start: " + "".join(p.lines)[-300:])
+                res["start_s"] = time.time() - t0
+                res["hugepages_mb"] = (huge0 - hugepages_free()) * 2
+                res["rss_mb"] = rss_mb(server_pid(tb, prefix, p))
+                res["before"] = self.established(tb, keys, EST_BEFORE_S, "b")
+                during = {}
+                est_s = 8 + 6 * LIST_RELOADS
+
+                def run_during():
+                    during.update(self.established(tb, keys, est_s, "d") or {})
+                t = threading.Thread(target=run_during)
+                t.start()
+                time.sleep(4)
+                res["reload_ms"] = []
+                for k in range(LIST_RELOADS):
+                    tb.run(tb.relay, ["kill", "-HUP", str(server_pid(tb, prefix, p))])
+                    deadline = time.time() + 60
+                    while time.time() < deadline:
+                        rel = telemetry(prefix, "/oxidize/relay")
+                        if rel.get("allowlist_reloads", 0) >= k + 1:
+                            break
+                        time.sleep(0.2)
+                    res["reload_ms"].append(rel.get("allowlist_reload_ms", -1))
+                    time.sleep(4)
+                t.join()
+                res["during"] = during
+                # A bad line: refused, named, nothing changed.
+                with open(allow) as f:
+                    bad_no = sum(1 for _ in f) + 1
+                with open(allow, "a") as f:
+                    f.write("not-a-key bad\n")
+                tb.run(tb.relay, ["kill", "-HUP", str(server_pid(tb, prefix, p))])
+                deadline = time.time() + 60
+                while time.time() < deadline:
+                    rel = telemetry(prefix, "/oxidize/relay")
+                    if rel.get("allowlist_reload_errors", 0) >= 1:
+                        break
+                    time.sleep(0.2)
+                res["bad_line_refused"] = rel.get("allowlist_reload_errors", 0) == 1 and \
+                    rel.get("allowlist_keys") == n + EST_CLIENTS
+                res["sessions_after"] = rel.get("sessions", 0)
+                out = self.finish(p, 15, timeout=60)
+                res["bad_line_named"] = "line %d" % bad_no in out
+        finally:
+            shutil.rmtree(keys, ignore_errors=True)
+        self.scale.append(res)
+        print("started in %.1f s, reloads %s ms, %d MB of hugepages" % (
+            res["start_s"], res["reload_ms"], res["hugepages_mb"]), flush=True)
+        return res
+
     def case_hs_engines(self, clients):
         """The storm alone, on one engine and on two."""
         for w in (0, 1):
             self.case_storm(clients, hs_workers=w, with_established=False,
                             name="handshake engines: %d, storm of %d" % (1 + w, clients))
+
+
+def hugepages_free():
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("HugePages_Free:"):
+                return int(line.split()[1])
+    return 0
+
+
+def server_pid(tb, prefix, p):
+    """The server's pid (the popen's may be a wrapper's)."""
+    r = tb.run(tb.relay, ["pgrep", "-f", "--", "file-prefix %s " % prefix], check=False)
+    pids = [int(x) for x in r.stdout.split()]
+    return max(pids) if pids else p.pid
+
+
+def rss_mb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return 0
 
 
 def peak_rate(storm, window_s=2.0):
@@ -209,6 +323,35 @@ def scale_section(b, plots):
                   "less what the control thread spends finishing each (a few microseconds: "
                   "the session, its index, the log line), which bounds it at a few hundred "
                   "thousand a second.", ""]
+    al = [r for r in rs if r["case"].startswith("allow-list")]
+    if al:
+        lines += ["### Start and reload with a long allow-list", "",
+                  "Every %dth line with a fixed address, every %dth with a preshared key; "
+                  "the relay with `--max-sessions` just above the keys. Reloads: SIGHUP, the "
+                  "same file, %d times 4 s apart, while 16 established clients send %d "
+                  "packets a second client to client; then a line that is not a key." % (
+                      LIST_FIXED, LIST_PSK, LIST_RELOADS, EST_PPS), "",
+                  "| keys | start | reload | hugepages | RSS | clients' loss, RTT p99 / max, "
+                  "before | across the reloads | bad line refused, named, nothing changed |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for r in al:
+            b4, du = r.get("before") or {}, r.get("during") or {}
+            lines.append("| %s | %.1f s | %s ms | %s MB | %s MB | %.3f%%, %.0f / %s us | "
+                         "%.3f%%, %.0f / %s us | %s |" % (
+                             fmt(r["keys"]), r["start_s"], " / ".join(
+                                 str(x) for x in r["reload_ms"]), fmt(r["hugepages_mb"]),
+                             fmt(r["rss_mb"]), 100 * b4.get("loss", 0),
+                             b4.get("rtt_p99_us", 0), b4.get("rtt_max_us", "-"),
+                             100 * du.get("loss", 0), du.get("rtt_p99_us", 0),
+                             du.get("rtt_max_us", "-"),
+                             "yes" if r.get("bad_line_refused") and r.get("bad_line_named")
+                             else "**no**"))
+        lines += ["", "A reload parses and sorts the list, builds the address pool and the "
+                  "routes on the control thread, and publishes them in one release store; "
+                  "the workers never wait for it (the old list is freed a grace period "
+                  "later), so what the established clients see across a reload is the "
+                  "data plane's own RTT. Handshakes wait while the control thread reloads.",
+                  ""]
     st = [r for r in rs if r["case"].startswith("failover storm")]
     for r in st:
         s = r["storm"]
@@ -243,7 +386,7 @@ def scale_section(b, plots):
 def scale_plots(b, out_dir, plt):
     """The storm's timeline, one PNG per storm: sessions made per 100 ms and in all."""
     out = {}
-    for i, r in enumerate(x for x in getattr(b, "scale", []) if "skipped" not in x):
+    for i, r in enumerate(x for x in getattr(b, "scale", []) if "storm" in x):
         bins = r["storm"].get("done_per_bin") or []
         if not bins:
             continue

@@ -42,7 +42,8 @@ sys.path.insert(0, HERE)
 import oxidize_testbed as otb  # noqa: E402
 from oxbench_cases import Bench, merge_rounds, run_cases  # noqa: E402
 from oxbench_page import make_plots, write_page  # noqa: E402
-from oxbench_scale import STORM_CLIENTS, STORM_ENGINES, STORM_QUICK  # noqa: E402
+from oxbench_scale import (LIST_QUICK, LIST_SIZES, STORM_CLIENTS, STORM_ENGINES,  # noqa: E402
+                           STORM_QUICK)
 
 
 def main():
@@ -106,19 +107,26 @@ def main():
     # Scale: once, after the rounds (each a few minutes at full size).
     if args.quick:
         b.case_storm(STORM_QUICK)
+        b.case_allowlist(LIST_QUICK)
     else:
         b.case_hs_engines(STORM_ENGINES)
         b.case_storm(STORM_CLIENTS)
+        for n in LIST_SIZES:
+            b.case_allowlist(n)
     plots = make_plots(b, out)
     write_page(b, out, plots, time.time() - t0)
     with open(os.path.join(out, "benchmarks.json"), "w") as f:
         json.dump({"results": b.results, "scale": b.scale}, f, indent=1)
     print("wrote %s" % os.path.join(out, "benchmarks.md"))
+    lists = [r for r in b.scale if "skipped" not in r and "keys" in r]
+    if any(not (r.get("bad_line_refused") and r.get("bad_line_named")) for r in lists):
+        print("FAIL: a bad allow-list line was not refused by name with nothing changed")
+        return 1
     if b.scale and any(r.get("storm", {}).get("done") != r.get("clients") for r in b.scale
-                       if "skipped" not in r):
+                       if "skipped" not in r and "storm" in r):
         print("FAIL: a storm's clients did not all get sessions: %s" % ", ".join(
             "%s (%s of %s)" % (r["case"], r["storm"]["done"], r["clients"]) for r in b.scale
-            if "skipped" not in r and r["storm"]["done"] != r["clients"]))
+            if "skipped" not in r and "storm" in r and r["storm"]["done"] != r["clients"]))
         return 1
     bad = [r for rs in per_round for r in rs if "skipped" not in r and
            not r["kind"].startswith("testpmd") and r["pps"] == 0]

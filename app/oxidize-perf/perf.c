@@ -177,10 +177,20 @@ fill(struct rte_mempool *mp, struct rte_mbuf **pkts, uint16_t n, uint64_t *seq, 
 	return 0;
 }
 
+static uint64_t hist_max;
+
 void
 perf_hist_add(uint64_t us)
 {
 	hist[us < HIST_US ? us : HIST_US]++;
+	if (us > hist_max)
+		hist_max = us;
+}
+
+uint64_t
+perf_max_us(void)
+{
+	return hist_max;
 }
 
 double

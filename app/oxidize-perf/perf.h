@@ -70,6 +70,7 @@ void perf_flow(const struct perf_conf *c, uint16_t sport, struct ox_pkt_flow *f)
 /* RTT histogram in microseconds, shared by both modes. */
 void perf_hist_add(uint64_t us);
 double perf_percentile(uint64_t total, double pct);
+uint64_t perf_max_us(void); /* the longest RTT added, us */
 
 /* The client interface's queues over AF_XDP, as both modes use them. */
 int perf_flash_up(struct ox_flash *f, const struct perf_conf *c);

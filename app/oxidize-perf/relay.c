@@ -628,7 +628,8 @@ report(const struct relay_run *r, uint64_t sent, uint64_t not_sent, double secs,
 	       ", \"rx_pps\": %.0f, \"seconds\": %.3f, \"not_sent\": %" PRIu64
 	       ", \"foreign\": %" PRIu64 ", \"keepalives\": %" PRIu64
 	       ", \"rtt_p50_us\": %.1f, \"rtt_p99_us\": %.1f"
-	       ", \"rtt_p999_us\": %.1f, \"size\": %u, \"flows\": %u, \"clients\": %u"
+	       ", \"rtt_p999_us\": %.1f, \"rtt_max_us\": %" PRIu64
+	       ", \"size\": %u, \"flows\": %u, \"clients\": %u"
 	       ", \"rate\": %" PRIu64 ", \"verified\": %" PRIu64 ", \"verify_every\": %u"
 	       ", \"bad_auth\": %" PRIu64 ", \"bad_inner\": %" PRIu64 ", \"replayed\": %" PRIu64
 	       ", \"prepared\": %" PRIu64 ", \"exhausted\": %s, \"handshake_s\": %.3f"
@@ -637,9 +638,9 @@ report(const struct relay_run *r, uint64_t sent, uint64_t not_sent, double secs,
 	       exit_mode ? "exit" : "client-to-client", sent, r->received, lost, lossbuf,
 	       sent / secs, r->received / secs, secs, not_sent, r->foreign, r->keepalives,
 	       perf_percentile(r->verified, 50), perf_percentile(r->verified, 99),
-	       perf_percentile(r->verified, 99.9), c->size, c->flows, c->flows, c->rate,
-	       r->verified, c->verify_every, r->bad_auth, r->bad_inner, r->replayed, r->n_pkts,
-	       exhausted ? "true" : "false", hs_s, seal_s, rte_get_tsc_hz(),
+	       perf_percentile(r->verified, 99.9), perf_max_us(), c->size, c->flows, c->flows,
+	       c->rate, r->verified, c->verify_every, r->bad_auth, r->bad_inner, r->replayed,
+	       r->n_pkts, exhausted ? "true" : "false", hs_s, seal_s, rte_get_tsc_hz(),
 	       r->received * c->size * 8.0 / secs / 1e9);
 }
 

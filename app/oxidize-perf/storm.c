@@ -3,14 +3,16 @@
  * oxidize-perf storm: a failover storm, N listed clients that all arrive at
  * once, as a dead relay's do at the next one.
  *
- *   oxidize-perf storm-keys DIR N
+ *   oxidize-perf storm-keys DIR N [--fixed K] [--psk K]
  *   oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC --storm DIR
  *                         [--clients N] [--rate INITS/S] [--duration S]
  *                         [--sources K] [--verify-every V] [--wireguard] [--json]
  *
  * `storm-keys` writes DIR/storm.seed (mode 600) and DIR/storm.allow, N
  * allow-list lines "KEY sI": client i's private key is BLAKE2b-256 keyed
- * by the seed over "oxstorm" and i, so 100,000 clients need no key files.
+ * by the seed over "oxstorm" and i, so 100,000 clients need no key files;
+ * every K-th line may carry a fixed address, or a preshared key (for lists
+ * like an operator's; an OxTunnel client of a line with one is refused).
  * The relay's key is DIR/server.pub (from `oxidize-perf keys DIR M`).
  *
  * Before the clock starts every client makes its first five initiations
@@ -139,17 +141,28 @@ read_seed(const char *dir, uint8_t seed[32])
 int
 perf_storm_keys(int argc, char **argv)
 {
-	char path[PATH_MAX], pub64[OX_KEY_B64_LEN + 1];
-	uint8_t seed[32], priv[OX_KEY_LEN], pub[OX_KEY_LEN];
-	unsigned long n = 0, i;
+	char path[PATH_MAX], pub64[OX_KEY_B64_LEN + 1], psk64[OX_KEY_B64_LEN + 1];
+	uint8_t seed[32], priv[OX_KEY_LEN], pub[OX_KEY_LEN], psk[OX_KEY_LEN];
+	unsigned long n = 0, fixed = 0, psk_every = 0, i;
 	char *end = NULL;
 	FILE *fp;
-	int fd, ret = 0;
+	int fd, a, ret = 0;
 
-	if (argc == 3)
+	if (argc >= 3)
 		n = strtoul(argv[2], &end, 10);
-	if (argc != 3 || *end != '\0' || n < 1 || n > PERF_STORM_MAX) {
-		fprintf(stderr, "usage: oxidize-perf storm-keys DIR N (1..%u clients)\n",
+	for (a = 3; a + 1 < argc && end != NULL && *end == '\0'; a += 2) {
+		if (strcmp(argv[a], "--fixed") == 0)
+			fixed = strtoul(argv[a + 1], &end, 10);
+		else if (strcmp(argv[a], "--psk") == 0)
+			psk_every = strtoul(argv[a + 1], &end, 10);
+		else
+			end = argv[a];
+	}
+	if (argc < 3 || (argc - 3) % 2 != 0 || end == NULL || *end != '\0' || n < 1 ||
+	    n > PERF_STORM_MAX) {
+		fprintf(stderr,
+			"usage: oxidize-perf storm-keys DIR N [--fixed K] [--psk K] (1..%u "
+			"clients; every K-th line with a fixed address, a preshared key)\n",
 			PERF_STORM_MAX);
 		return -EINVAL;
 	}
@@ -178,7 +191,17 @@ perf_storm_keys(int argc, char **argv)
 		client_priv(seed, (uint32_t)i, priv);
 		crypto_scalarmult_base(pub, priv);
 		ox_key_to_base64(pub64, pub);
-		fprintf(fp, "%s s%lu\n", pub64, i);
+		fprintf(fp, "%s s%lu", pub64, i);
+		/* Fixed addresses from 100.80.0.0, clear of `keys`' 100.96.0.0. */
+		if (fixed != 0 && i % fixed == 0)
+			fprintf(fp, " 100.%lu.%lu.%lu", 80 + (i >> 16), (i >> 8) & 0xff,
+				(i & 0xff) ? (i & 0xff) : 1);
+		if (psk_every != 0 && i % psk_every == 0) {
+			randombytes_buf(psk, sizeof(psk));
+			ox_key_to_base64(psk64, psk);
+			fprintf(fp, " psk=%s", psk64);
+		}
+		fputc('\n', fp);
 	}
 	if (fclose(fp) != 0) {
 		ret = -EIO;
@@ -187,6 +210,7 @@ perf_storm_keys(int argc, char **argv)
 out:
 	sodium_memzero(seed, sizeof(seed));
 	sodium_memzero(priv, sizeof(priv));
+	sodium_memzero(psk, sizeof(psk));
 	return ret;
 }
 

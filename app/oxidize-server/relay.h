@@ -331,6 +331,7 @@ struct srv_relay {
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
 	uint64_t precomputed;  /* static-static DH made ahead (ox_hs_precompute) */
 	uint64_t stash_errors; /* receiver indexes that could not be reserved */
+	uint64_t reload_ms;    /* how long the last reload took */
 	uint64_t sessions_by_proto[RELAY_PROTO_MAX]; /* live, by relay_protos[] */
 	uint64_t hs_by_proto[RELAY_PROTO_MAX];	     /* completed handshakes */
 	uint64_t hs_drops[OX_DROP_MAX];

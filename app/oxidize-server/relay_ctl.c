@@ -7,6 +7,7 @@
  * It never touches a TX queue: replies go out through the owner's inbox.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -428,6 +429,7 @@ relay_reload_allowlist(struct srv_relay *r)
 {
 	struct relay_routes *routes = NULL;
 	struct relay_view *v;
+	uint64_t t0 = ox_mono_ns();
 	char err[512];
 	int ret;
 
@@ -458,7 +460,9 @@ relay_reload_allowlist(struct srv_relay *r)
 	 * are finished against this one (finish_accepted). */
 	relay_view_publish(r, v);
 	r->reloads++;
-	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s)", r->allow->n);
+	r->reload_ms = (ox_mono_ns() - t0) / 1000000;
+	SRV_LOG(NOTICE, "allow-list reloaded: %u key(s) in %" PRIu64 " ms", r->allow->n,
+		r->reload_ms);
 	/* Built on the new list's places: published before the sessions of
 	 * the keys it dropped end, which clear theirs in it. */
 	relay_routes_publish(r, routes);

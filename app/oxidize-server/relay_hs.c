@@ -106,10 +106,9 @@ index_take(struct relay_hs_engine *e, uint32_t *idx)
 static void
 index_put_back(struct relay_hs_engine *e, uint32_t idx)
 {
+	/* An engine holds one index at a time: the spares never overflow. */
 	if (e->n_spare < RTE_DIM(e->spare))
 		e->spare[e->n_spare++] = idx;
-	/* else it stays reserved, unused, until the relay stops: the stash
-	 * took ENGINE_BURST_CTRL of them into account. */
 }
 
 static void
