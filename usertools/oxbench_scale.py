@@ -390,7 +390,9 @@ def scale_section(b, plots):
 def scale_plots(b, out_dir, plt):
     """The storm's timeline, one PNG per storm: sessions made per 100 ms and in all."""
     out = {}
-    for i, r in enumerate(x for x in getattr(b, "scale", []) if "storm" in x):
+    storms = [x for x in getattr(b, "scale", []) if "storm" in x and
+              x["case"].startswith("failover storm")]
+    for i, r in enumerate(storms):
         bins = r["storm"].get("done_per_bin") or []
         if not bins:
             continue
