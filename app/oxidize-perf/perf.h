@@ -79,6 +79,9 @@ int perf_flash_up(struct ox_flash *f, const struct perf_conf *c);
 void perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *bsz,
 		 uint64_t *gap);
 
+/* DIR/server.pub, the relay's key `keys` wrote (relay.c). @return 0 or -errno (said). */
+int perf_read_server_pub(const char *dir, uint8_t key[OX_KEY_LEN]);
+
 /* `oxidize-perf keys DIR N`: key files and allow-list; no EAL. */
 int perf_relay_keys(int argc, char **argv);
 

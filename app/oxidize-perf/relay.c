@@ -202,8 +202,8 @@ out:
 	return ret;
 }
 
-static int
-read_pub(const char *dir, uint8_t key[OX_KEY_LEN])
+int
+perf_read_server_pub(const char *dir, uint8_t key[OX_KEY_LEN])
 {
 	char path[PATH_MAX], buf[OX_KEY_B64_LEN + 8];
 	size_t len;
@@ -412,7 +412,7 @@ connect_all(struct relay_run *r)
 	uint32_t i;
 	int ret;
 
-	ret = read_pub(c->relay_dir, r->server_pub);
+	ret = perf_read_server_pub(c->relay_dir, r->server_pub);
 	if (ret != 0)
 		return ret;
 	if (c->wire == OX_WIRE_WIREGUARD) {

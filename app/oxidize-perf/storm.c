@@ -565,10 +565,6 @@ perf_storm_run(struct perf_conf *c)
 {
 	static struct ox_flash f;
 	struct storm s = { .c = c };
-	char path[PATH_MAX];
-	uint8_t buf[OX_KEY_B64_LEN + 8];
-	size_t len;
-	FILE *fp;
 	int ret;
 
 	if (sodium_init() < 0)
@@ -577,20 +573,9 @@ perf_storm_run(struct perf_conf *c)
 	ret = read_seed(c->storm_dir, s.seed);
 	if (ret != 0)
 		return ret;
-	snprintf(path, sizeof(path), "%s/server.pub", c->storm_dir);
-	fp = fopen(path, "re");
-	if (fp == NULL) {
-		fprintf(stderr, "oxidize-perf: cannot open %s: %s\n", path, strerror(errno));
-		return -ENOENT;
-	}
-	len = fread(buf, 1, sizeof(buf) - 1, fp);
-	fclose(fp);
-	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == ' '))
-		len--;
-	if (ox_key_from_base64(s.server_pub, (const char *)buf, len) != 0) {
-		fprintf(stderr, "oxidize-perf: %s holds no base64 key\n", path);
-		return -EINVAL;
-	}
+	ret = perf_read_server_pub(c->storm_dir, s.server_pub);
+	if (ret != 0)
+		return ret;
 	s.cl = calloc(s.n, sizeof(*s.cl));
 	s.timers = calloc(s.n, sizeof(*s.timers));
 	s.n_bins = (uint32_t)(c->duration * 1e9 / STORM_BIN_NS) + 1;
