@@ -558,5 +558,5 @@ def make_plots(b, out_dir):
         fig.savefig(os.path.join(out_dir, "bench-latency.png"), dpi=90)
         plt.close(fig)
         plots.append(("latency", "bench-latency.png"))
-    plots += [("storm:" + case, png) for case, png in scale_plots(b, out_dir, plt).items()]
+    plots += list(scale_plots(b, out_dir, plt).items())
     return plots

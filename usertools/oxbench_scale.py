@@ -34,6 +34,14 @@ LIST_SIZES = (100000, 1000000)  # the allow-lists started and reloaded
 LIST_QUICK = 20000
 LIST_FIXED, LIST_PSK = 10, 7    # every 10th line a fixed address, every 7th a preshared key
 LIST_RELOADS = 3
+SESSION_COUNTS = (16, 1000, 10000, 100000)  # active sessions, the data plane's steps
+SESSION_QUICK = (16, 1000)
+SESSION_SIZES = (64, 1400)
+SESSION_PACKETS = 500000    # frames a step sends (a 1400-byte one: within 1 GiB)
+SESSION_QUICK_PACKETS = 50000
+SESSION_TARGET = 1.3        # at the most sessions, cycles/packet vs 16
+MEMORY_COUNTS = (1024, 100000, 1048576)  # --max-sessions sized; the last is the default
+MEMORY_QUICK = (1024, 100000)
 
 
 class ScaleCases:
@@ -219,6 +227,129 @@ class ScaleCases:
             res["start_s"], res["reload_ms"], res["hugepages_mb"]), flush=True)
         return res
 
+    def case_sessions(self, counts, packets=SESSION_PACKETS):
+        """The data plane as sessions grow: a storm gives max(counts) clients
+        sessions, then DATA steps in which the first N of them send client to
+        client in random order, each count at each size, in the order A B C D
+        D C B A per size; the relay's busy cycles and opened packets read on
+        both sides of each step give its cycles/packet."""
+        n_max = max(counts)
+        name = "data plane with up to %d sessions" % n_max
+        if not self.wanted(name):
+            return None
+        print("%-60s" % name, end=" ", flush=True)
+        keys = self.storm_keys(n_max)
+        order = [(n, size) for size in SESSION_SIZES
+                 for n in list(counts) + list(reversed(counts))]
+        res = {"case": name, "clients": n_max, "packets": packets, "steps": []}
+        out = []
+        try:
+            with otb.Testbed(clients=2, queues=2) as tb:
+                prefix = "oxbse%s" % tb.tag.replace("-", "")
+                huge0 = hugepages_free()
+                argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
+                        prefix, "--huge-unlink"] + EAL_QUIET + \
+                    ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions",
+                     str(n_max + 4 * EST_CLIENTS), "--hs-queue", str(STORM_HS_QUEUE),
+                     "--key", os.path.join(keys, "server.key"),
+                     "--allow", os.path.join(keys, "relay.allow")] + self.server_args()
+                p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+                if not self.wait_line(p, "up on AF_XDP", timeout=120):
+                    print("skipped")
+                    return self.skip(name, "server did not start: " + "".join(p.lines)[-300:])
+                res["hugepages_mb"] = (huge0 - hugepages_free()) * 2
+                g = tb.popen(tb.clients[0], self.perf_argv(tb, "se", STORM_CPU, [
+                    "--storm", keys, "--clients", str(n_max), "--sources", str(STORM_SOURCES),
+                    "--duration", str(STORM_MAX_S), "--verify-every", "64",
+                    "--steps", ",".join("%d:%d" % x for x in order),
+                    "--step-packets", str(packets), "--step-wait"]),
+                    bpffs=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE, text=True)
+                before = None
+                for line in g.stdout:
+                    out.append(line)
+                    if not line.startswith("{"):
+                        continue
+                    j = json.loads(line)
+                    if j["mode"] == "storm":
+                        res["storm"] = j
+                    elif j["mode"] == "step-ready":
+                        before = telemetry(prefix, "/oxidize/stats")["total"]
+                        g.stdin.write("\n")
+                        g.stdin.flush()
+                    elif j["mode"] == "step" and before is not None:
+                        after = telemetry(prefix, "/oxidize/stats")["total"]
+                        d = {k: after[k] - before[k] for k in after
+                             if isinstance(after[k], (int, float)) and k in before}
+                        j["dut_decrypted"] = d.get("decrypted", 0)
+                        j["dut_c2c"] = d.get("client_to_client", 0)
+                        j["cycles"] = d["busy_cycles"] / d["decrypted"] if d.get(
+                            "decrypted") else 0
+                        j["dut_drops"] = {k: v for k, v in d.items()
+                                          if k.startswith("drop_") and v}
+                        res["steps"].append(j)
+                        before = None
+                g.wait(timeout=60)
+                err = g.stderr.read()
+                rel = telemetry(prefix, "/oxidize/relay")
+                res["sessions_at_end"] = rel.get("sessions", 0)
+                self.finish(p, 15, timeout=60)
+        finally:
+            shutil.rmtree(keys, ignore_errors=True)
+        if len(res["steps"]) != len(order):
+            print("skipped")
+            return self.skip(name, "oxidize-perf storm with steps failed: %s %s" % (
+                "".join(out)[-300:], err[-300:]))
+        res["rows"] = session_rows(res["steps"])
+        self.scale.append(res)
+        print("; ".join("%d sessions %dB %.0f cycles/pkt" % (
+            r["sessions"], r["size"], r["cycles"]) for r in res["rows"]), flush=True)
+        return res
+
+    def case_session_memory(self, counts=MEMORY_COUNTS):
+        """Hugepages and RSS of a relay sized for each count (--max-sessions),
+        with a 16-key list: what a session's room costs, held from the start."""
+        name = "memory against --max-sessions"
+        if not self.wanted(name):
+            return None
+        print("%-60s" % name, end=" ", flush=True)
+        keys = tempfile.mkdtemp(prefix="oxbmem-")
+        subprocess.run([self.perf, "keys", keys, str(EST_CLIENTS)], check=True,
+                       stdout=subprocess.DEVNULL)
+        res = {"case": name, "points": []}
+        try:
+            with otb.Testbed(clients=1, queues=2) as tb:
+                for n in counts:
+                    prefix = "oxbmm%s" % tb.tag.replace("-", "")
+                    huge0 = hugepages_free()
+                    argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
+                            prefix, "--huge-unlink"] + EAL_QUIET + \
+                        ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions",
+                         str(n), "--key", os.path.join(keys, "server.key"),
+                         "--allow", os.path.join(keys, "allow")] + self.server_args()
+                    p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
+                                 stderr=subprocess.STDOUT, text=True)
+                    if not self.wait_line(p, "up on AF_XDP", timeout=120):
+                        print("skipped")
+                        return self.skip(name, "server did not start with --max-sessions %d: "
+                                         % n + "".join(p.lines)[-300:])
+                    res["points"].append({
+                        "max_sessions": n, "hugepages_mb": (huge0 - hugepages_free()) * 2,
+                        "rss_mb": rss_mb(server_pid(tb, prefix, p))})
+                    self.finish(p, 15, timeout=60)
+        finally:
+            shutil.rmtree(keys, ignore_errors=True)
+        lo, hi = res["points"][0], res["points"][-1]
+        res["bytes_per_session"] = ((hi["hugepages_mb"] + hi["rss_mb"]) -
+                                    (lo["hugepages_mb"] + lo["rss_mb"])) * 2 ** 20 / (
+            hi["max_sessions"] - lo["max_sessions"])
+        self.scale.append(res)
+        print(", ".join("%d: %d MB hugepages, %d MB RSS" % (
+            x["max_sessions"], x["hugepages_mb"], x["rss_mb"]) for x in res["points"]) +
+            "; %.0f bytes a session" % res["bytes_per_session"], flush=True)
+        return res
+
     def case_hs_engines(self, clients):
         """The storm alone, on one engine and on two."""
         for w in (0, 1):
@@ -250,6 +381,27 @@ def rss_mb(pid):
     except OSError:
         pass
     return 0
+
+
+def session_rows(steps):
+    """One row per (sessions, size): the median of its steps' cycles/packet."""
+    rows = []
+    for key in sorted({(s["sessions"], s["size"]) for s in steps},
+                      key=lambda k: (k[1], k[0])):
+        st = [s for s in steps if (s["sessions"], s["size"]) == key]
+        cyc = sorted(s["cycles"] for s in st)
+        mid = len(cyc) // 2
+        med = cyc[mid] if len(cyc) % 2 else (cyc[mid - 1] + cyc[mid]) / 2
+        rows.append({"sessions": key[0], "size": key[1], "cycles": med,
+                     "cycles_range": (cyc[0], cyc[-1]),
+                     "sent": sum(s["sent"] for s in st),
+                     "received": sum(s["received"] for s in st),
+                     "rx_pps": sum(s["rx_pps"] for s in st) / len(st),
+                     "verified": sum(s["verified"] for s in st),
+                     "bad": sum(s["bad_auth"] + s["bad_inner"] for s in st),
+                     "drops": {k: sum(s["dut_drops"].get(k, 0) for s in st)
+                               for s in st for k in s["dut_drops"]}})
+    return rows
 
 
 def peak_rate(storm, window_s=2.0):
@@ -356,6 +508,18 @@ def scale_section(b, plots):
                   "thread, so a reload that keeps that cpu busy also delays the generator's "
                   "own sending and reading, which shows in their maximum RTT.",
                   ""]
+    for r in [r for r in rs if r["case"].startswith("data plane")]:
+        lines += session_section(r, plots)
+    for r in [r for r in rs if r["case"].startswith("memory against")]:
+        lines += ["### Memory against --max-sessions", "",
+                  "A relay's room for sessions is taken at start (hugepages: the session "
+                  "table, receiver indexes, address hashes, per-session counters; RSS: the "
+                  "rest), with a 16-key list; the default is %s." % fmt(MEMORY_COUNTS[-1]), "",
+                  "| --max-sessions | hugepages | RSS |", "|---|---|---|"]
+        lines += ["| %s | %s MB | %s MB |" % (fmt(x["max_sessions"]), fmt(x["hugepages_mb"]),
+                                              fmt(x["rss_mb"])) for x in r["points"]]
+        lines += ["", "About %s bytes a session (hugepages and RSS, from the first row to the "
+                  "last)." % fmt(r["bytes_per_session"]), ""]
     st = [r for r in rs if r["case"].startswith("failover storm")]
     for r in st:
         s = r["storm"]
@@ -387,8 +551,63 @@ def scale_section(b, plots):
     return lines
 
 
+def session_section(r, plots):
+    """The data plane against active sessions: table, target, plot."""
+    rows = r["rows"]
+    sizes = sorted({x["size"] for x in rows})
+    counts = sorted({x["sessions"] for x in rows})
+    by = {(x["sessions"], x["size"]): x for x in rows}
+    head = "".join("| %d B: cycles/packet | vs 16 " % z for z in sizes)
+    lines = ["### The data plane against active sessions", "",
+             "A storm gives %s clients sessions (from %d source addresses, each with many "
+             "source ports); then, with all of them held by the relay, the first N send "
+             "DATA client to client: round after round, every one of the N in a fresh random "
+             "order, client i to client i + 1's tunnel address, frames sealed before each "
+             "step and sent flat out (%s a step). Each count at each size runs twice, in the "
+             "order 16 ... %s ... 16; the relay's busy cycles and opened packets are read "
+             "on both sides of every step. Cycles/packet: the median of the two (their "
+             "range in brackets). The worker looks up a burst's receiver indexes, and a "
+             "stage's inner destinations, with one bulk lookup each (rte_hash's, which "
+             "overlaps their misses) and asks for each session's lines a few packets before "
+             "its turn." % (fmt(r["clients"]), STORM_SOURCES,
+                            fmt(r.get("packets", SESSION_PACKETS)), fmt(max(counts))), "",
+             "| active sessions " + head + "| received, verified, bad |",
+             "|---|" + "---|---|" * len(sizes) + "---|"]
+    for n in counts:
+        cells = []
+        recv = ver = bad = 0
+        for z in sizes:
+            x, base = by.get((n, z)), by.get((counts[0], z))
+            if x is None:
+                cells += ["-", "-"]
+                continue
+            cells += ["%s (%s-%s)" % (fmt(x["cycles"]), fmt(x["cycles_range"][0]),
+                                      fmt(x["cycles_range"][1])),
+                      "%.2fx" % (x["cycles"] / base["cycles"]) if base["cycles"] else "-"]
+            recv, ver, bad = recv + x["received"], ver + x["verified"], bad + x["bad"]
+        lines.append("| %s | %s | %s, %s, %d |" % (fmt(n), " | ".join(cells), fmt(recv),
+                                                   fmt(ver), bad))
+    lines += ["", "| target | wanted | measured | met |", "|---|---|---|---|"]
+    for z in sizes:
+        x, base = by.get((counts[-1], z)), by.get((counts[0], z))
+        if x and base and base["cycles"]:
+            q = x["cycles"] / base["cycles"]
+            lines.append("| %s sessions vs %d, %d B | <= %.1fx | %.2fx | %s |" % (
+                fmt(counts[-1]), counts[0], z, SESSION_TARGET, q,
+                "yes" if q <= SESSION_TARGET else "**no**"))
+    if r.get("hugepages_mb"):
+        lines += ["", "The relay for %s sessions (`--max-sessions %s`) took %s MB of "
+                  "hugepages at start." % (fmt(r["clients"]), fmt(r["clients"] + 4 * EST_CLIENTS),
+                                           fmt(r["hugepages_mb"]))]
+    png = dict(plots).get("sessions:" + r["case"])
+    if png:
+        lines += ["", "![cycles/packet against active sessions](%s)" % png]
+    return lines + [""]
+
+
 def scale_plots(b, out_dir, plt):
-    """The storm's timeline, one PNG per storm: sessions made per 100 ms and in all."""
+    """The storm's timeline, one PNG per storm: sessions made per 100 ms and in all;
+    cycles/packet against active sessions. {"storm:CASE" or "sessions:CASE": png}."""
     out = {}
     storms = [x for x in getattr(b, "scale", []) if "storm" in x and
               x["case"].startswith("failover storm")]
@@ -415,5 +634,21 @@ def scale_plots(b, out_dir, plt):
         png = "bench-storm-%d.png" % i
         fig.savefig(os.path.join(out_dir, png), dpi=90)
         plt.close(fig)
-        out[r["case"]] = png
+        out["storm:" + r["case"]] = png
+    for r in [x for x in getattr(b, "scale", []) if x.get("rows")]:
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        for z in sorted({x["size"] for x in r["rows"]}):
+            pts = sorted((x["sessions"], x["cycles"]) for x in r["rows"] if x["size"] == z)
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label="%d B" % z)
+        ax.set_xscale("log")
+        ax.set_ylim(bottom=0)
+        ax.set_xlabel("active sessions")
+        ax.set_ylabel("relay cycles/packet")
+        ax.set_title("client to client, against active sessions")
+        ax.legend()
+        fig.tight_layout()
+        png = "bench-sessions.png"
+        fig.savefig(os.path.join(out_dir, png), dpi=90)
+        plt.close(fig)
+        out["sessions:" + r["case"]] = png
     return out

@@ -42,7 +42,8 @@ sys.path.insert(0, HERE)
 import oxidize_testbed as otb  # noqa: E402
 from oxbench_cases import Bench, merge_rounds, run_cases  # noqa: E402
 from oxbench_page import make_plots, write_page  # noqa: E402
-from oxbench_scale import (LIST_QUICK, LIST_SIZES, STORM_CLIENTS, STORM_ENGINES,  # noqa: E402
+from oxbench_scale import (LIST_QUICK, LIST_SIZES, MEMORY_QUICK, SESSION_COUNTS,  # noqa: E402
+                           SESSION_QUICK, SESSION_QUICK_PACKETS, STORM_CLIENTS, STORM_ENGINES,
                            STORM_QUICK)
 
 
@@ -108,9 +109,13 @@ def main():
     if args.quick:
         b.case_storm(STORM_QUICK)
         b.case_allowlist(LIST_QUICK)
+        b.case_sessions(SESSION_QUICK, packets=SESSION_QUICK_PACKETS)
+        b.case_session_memory(MEMORY_QUICK)
     else:
         b.case_hs_engines(STORM_ENGINES)
         b.case_storm(STORM_CLIENTS)
+        b.case_sessions(SESSION_COUNTS)
+        b.case_session_memory()
         for n in LIST_SIZES:
             b.case_allowlist(n)
     plots = make_plots(b, out)
@@ -134,6 +139,8 @@ def main():
         print("FAIL: no answers in: %s" % ", ".join(r["case"] for r in bad))
         return 1
     forged = [r for rs in per_round for r in rs if r.get("bad_auth") or r.get("bad_inner")]
+    forged += [r for r in b.scale if "skipped" not in r and any(
+        x["bad"] or not x["received"] for x in r.get("rows", []))]
     if forged:
         print("FAIL: relayed packets that did not authenticate or carried the wrong inner "
               "packet in: %s" % ", ".join(r["case"] for r in forged))

@@ -263,7 +263,12 @@ usage(FILE *out)
 		"  --rate R            first initiations a second (default: all within 1 s)\n"
 		"  --duration S        give up after S seconds (default 5)\n"
 		"  --sources K         source addresses 198.19.0.0 + 1.. (default 4096)\n"
-		"  --verify-every V    open one response in V (default 4)\n"
+		"  --verify-every V    open one response in V (default 4); with --steps, one\n"
+		"                      DATA received in V\n"
+		"  --steps N:S,...     then DATA steps: the first N clients send S-byte inner\n"
+		"                      packets to each other, in random order (OxTunnel)\n"
+		"  --step-packets P    frames a step sends, within 1 GiB (default 1000000)\n"
+		"  --step-wait         begin each step on a line from stdin\n"
 		"storm-keys DIR N: writes DIR/storm.seed (mode 600) and DIR/storm.allow, N lines\n"
 		"            \"KEY sI\" for the relay's allow-list\n",
 		MAX_FLOWS, PROBE_HDR, PERF_RELAY_MAX_S, PERF_RELAY_INNER_MIN, PERF_RELAY_INNER_MAX);
@@ -292,6 +297,9 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		{ "wireguard", no_argument, NULL, 'w' },
 		{ "storm", required_argument, NULL, 'S' },
 		{ "sources", required_argument, NULL, 'k' },
+		{ "steps", required_argument, NULL, 'T' },
+		{ "step-packets", required_argument, NULL, 'P' },
+		{ "step-wait", no_argument, NULL, 'W' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -301,6 +309,7 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 	c->port = 51820;
 	c->duration = 5;
 	c->verify_every = 4;
+	c->step_packets = 1000000;
 	while ((opt = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (opt) {
 		case 'i':
@@ -363,6 +372,21 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		case 'k':
 			sources = atol(optarg);
 			break;
+		case 'T':
+			if (perf_steps_parse(optarg, c) != 0) {
+				fprintf(stderr,
+					"oxidize-perf: --steps wants N:SIZE[,N:SIZE...], N "
+					"2..clients, SIZE %d..%d, at most %d steps\n",
+					PERF_RELAY_INNER_MIN, PERF_RELAY_INNER_MAX, PERF_STEPS_MAX);
+				goto bad;
+			}
+			break;
+		case 'P':
+			c->step_packets = strtoull(optarg, NULL, 0);
+			break;
+		case 'W':
+			c->step_wait = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return 1;
@@ -377,10 +401,15 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		if (c->relay_dir != NULL || clients < 1 || clients > PERF_STORM_MAX ||
 		    sources < 1 || sources > 65534 || c->verify_every == 0)
 			goto bad;
+		/* Steps take the tunnel address from OxTunnel's RESPONSE. */
+		if (c->n_steps != 0 && (c->wire != OX_WIRE_OXTUNNEL || c->step_packets == 0))
+			goto bad;
 		c->storm_clients = (uint32_t)clients;
 		c->sources = (uint32_t)sources;
 		return 0;
 	}
+	if (c->n_steps != 0 || c->step_wait)
+		goto bad; /* storm mode's */
 	if (c->relay_dir == NULL) {
 		if (n_flows < 1 || n_flows > MAX_FLOWS || size < PROBE_HDR || size > 1472 ||
 		    c->wire != OX_WIRE_OXTUNNEL)

@@ -19,6 +19,14 @@
 #define PERF_BURST 32
 #define PERF_MAX_FLOWS 4096
 #define PERF_HIST_US 20000 /* 1 us buckets up to 20 ms, then one overflow bucket */
+#define PERF_STEPS_MAX 32  /* storm mode's DATA steps */
+
+/* A DATA step after a storm: its first `sessions` clients send `size`-byte
+ * inner packets to each other (sessions.c). */
+struct perf_step {
+	uint32_t sessions;
+	uint16_t size;
+};
 
 struct perf_conf {
 	const char *iface;
@@ -39,16 +47,28 @@ struct perf_conf {
 	uint64_t packets;	/* packets to pre-seal; 0: from rate and duration */
 	enum ox_wire wire;	/* what the simulated clients speak */
 	/* Storm mode. */
-	const char *storm_dir;	/* seed and server key; NULL: not a storm */
-	uint32_t storm_clients; /* clients */
-	uint32_t sources;	/* source addresses they come from */
-	uint16_t rx_desc;	/* RX ring size; 0 = the PMD's default */
+	const char *storm_dir;			/* seed and server key; NULL: not a storm */
+	uint32_t storm_clients;			/* clients */
+	uint32_t sources;			/* source addresses they come from */
+	uint16_t rx_desc;			/* RX ring size; 0 = the PMD's default */
+	struct perf_step steps[PERF_STEPS_MAX]; /* DATA after the storm */
+	uint8_t n_steps;
+	uint64_t step_packets; /* frames a step sends */
+	bool step_wait;	       /* a step begins on a line from stdin */
 };
 
 /* Storm clients: the client's number fits a sender index's low 20 bits. */
 #define PERF_STORM_MAX ((1u << 20) - 1)
-/* Their source addresses: 198.19.0.0 + 1 + (i % sources), in the testbed's range. */
+/* Their source addresses: 198.19.0.0 + 1 + (i % sources), in the testbed's
+ * range; their source ports PERF_STORM_SPORT + i / sources. */
 #define PERF_STORM_NET 0xc6130000u
+#define PERF_STORM_SPORT 20000
+
+/* A storm client with a session, for the DATA steps. */
+struct perf_session {
+	struct ox_keypair kp;
+	uint32_t v4; /* its tunnel address, network order */
+};
 
 /* Set by SIGINT/SIGTERM: end the run early. */
 extern volatile int perf_stop;
@@ -93,5 +113,15 @@ int perf_storm_keys(int argc, char **argv);
 
 /* Storm mode after EAL: initiations made, the storm, the report (storm.c). */
 int perf_storm_run(struct perf_conf *c);
+
+/* Storm client i's outer flow to the relay (storm.c). */
+void perf_storm_flow(const struct perf_conf *c, uint32_t i, struct ox_pkt_flow *f);
+
+/* "N:SIZE,..." into c->steps (sessions.c). @return 0 or -errno. */
+int perf_steps_parse(const char *arg, struct perf_conf *c);
+
+/* The DATA steps over the storm's n sessions (sessions.c). @return 0 or -errno (said). */
+int perf_steps_run(const struct perf_conf *c, struct ox_flash *f, struct perf_session *ss,
+		   uint32_t n);
 
 #endif /* OX_PERF_H */

@@ -62,7 +62,6 @@
 #include "ox_tunnel.h"
 #include "perf.h"
 
-#define STORM_SPORT 20000
 #define STORM_MADE 5		   /* initiations made before the run */
 #define STORM_JITTER_NS 333000000u /* WireGuard's REKEY_TIMEOUT_JITTER_MAX */
 #define STORM_BIN_NS 100000000u	   /* timeline: responses per 100 ms */
@@ -98,6 +97,9 @@ struct storm {
 	uint32_t *bins;
 	uint32_t n_bins;
 	int prep_err;
+	/* With DATA steps: every RESPONSE kept, opened after the storm. */
+	uint8_t (*resp)[OX_RESPONSE_LEN];
+	struct perf_session *sess;
 };
 
 /* ---------------------------------------------------------------- keys */
@@ -261,9 +263,34 @@ prep_range(void *arg)
 	return NULL;
 }
 
-/* Every client's first initiations, on as many threads as there are cores. */
+/* After the storm: every client's RESPONSE opened, its keys and address. */
+static void *
+finish_range(void *arg)
+{
+	struct prep_arg *pa = arg;
+	struct storm *s = pa->s;
+	struct ox_hs_payload pl;
+	uint64_t now = ox_mono_ns();
+	uint32_t i;
+
+	for (i = pa->from; i < pa->to; i++) {
+		struct sclient *cl = &s->cl[i];
+
+		if (ox_initiator_consume_response(&cl->in[(cl->attempt - 1) % STORM_MADE],
+						  s->resp[i], OX_RESPONSE_LEN, now, &pl,
+						  &s->sess[i].kp) != 0 ||
+		    pl.v4 == 0) {
+			s->prep_err = -EPROTO;
+			break;
+		}
+		s->sess[i].v4 = rte_cpu_to_be_32(pl.v4);
+	}
+	return NULL;
+}
+
+/* fn over every client, on as many threads as there are cores. */
 static int
-prepare(struct storm *s)
+on_threads(struct storm *s, void *(*fn)(void *))
 {
 	struct prep_arg pa[STORM_PREP_THREADS];
 	pthread_t th[STORM_PREP_THREADS];
@@ -277,19 +304,28 @@ prepare(struct storm *s)
 		pa[t].s = s;
 		pa[t].from = (uint32_t)((uint64_t)s->n * t / n_th);
 		pa[t].to = (uint32_t)((uint64_t)s->n * (t + 1) / n_th);
-		if (pthread_create(&th[t], NULL, prep_range, &pa[t]) != 0)
+		if (pthread_create(&th[t], NULL, fn, &pa[t]) != 0)
 			break;
 		started++;
 	}
 	/* A thread that could not start: its range here. */
 	for (t = started; t < n_th; t++)
-		prep_range(&pa[t]);
+		fn(&pa[t]);
 	for (t = 0; t < started; t++)
 		pthread_join(th[t], NULL);
 	return s->prep_err;
 }
 
 /* ----------------------------------------------------------------- run */
+
+void
+perf_storm_flow(const struct perf_conf *c, uint32_t i, struct ox_pkt_flow *f)
+{
+	uint32_t src = rte_cpu_to_be_32(PERF_STORM_NET + 1 + i % c->sources);
+
+	perf_flow(c, (uint16_t)(PERF_STORM_SPORT + i / c->sources), f);
+	memcpy(f->src_ip, &src, 4);
+}
 
 /* Client i's frame for its attempt's INIT. */
 static struct rte_mbuf *
@@ -302,15 +338,10 @@ frame(struct storm *s, struct rte_mempool *mp, uint32_t i, const uint8_t *init)
 
 	if (m == NULL)
 		return NULL;
-	{
-		uint32_t src = rte_cpu_to_be_32(PERF_STORM_NET + 1 + i % c->sources);
-
-		perf_flow(c, (uint16_t)(STORM_SPORT + i / c->sources), &f);
-		memcpy(f.src_ip, &src, 4);
-		d = rte_pktmbuf_mtod(m, uint8_t *);
-		memcpy(d + OX_PKT_HDR_LEN(false), init, OX_INIT_LEN);
-		ox_pkt_build(d, &f, OX_INIT_LEN, OX_PKT_CSUM_FULL);
-	}
+	perf_storm_flow(c, i, &f);
+	d = rte_pktmbuf_mtod(m, uint8_t *);
+	memcpy(d + OX_PKT_HDR_LEN(false), init, OX_INIT_LEN);
+	ox_pkt_build(d, &f, OX_INIT_LEN, OX_PKT_CSUM_FULL);
 	m->data_len = m->pkt_len = (uint16_t)(OX_PKT_HDR_LEN(false) + OX_INIT_LEN);
 	return m;
 }
@@ -426,7 +457,14 @@ storm_receive(struct storm *s, struct rte_mbuf *m, uint64_t now)
 	}
 	if (type != OX_MSG_RESPONSE)
 		goto foreign;
-	if (i % c->verify_every == 0) {
+	if (s->resp != NULL) {
+		/* Opened after the storm, on every core. */
+		if (p.payload_len != OX_RESPONSE_LEN) {
+			s->bad_response++;
+			return;
+		}
+		memcpy(s->resp[i], d, OX_RESPONSE_LEN);
+	} else if (i % c->verify_every == 0) {
 		if (ox_initiator_consume_response(&cl->in[k], d, p.payload_len, now, &pl, &kp) !=
 		    0) {
 			s->bad_response++;
@@ -584,7 +622,15 @@ perf_storm_run(struct perf_conf *c)
 		ret = -ENOMEM;
 		goto out;
 	}
-	ret = prepare(&s);
+	if (c->n_steps != 0) {
+		s.resp = calloc(s.n, sizeof(*s.resp));
+		s.sess = calloc(s.n, sizeof(*s.sess));
+		if (s.resp == NULL || s.sess == NULL) {
+			ret = -ENOMEM;
+			goto out;
+		}
+	}
+	ret = on_threads(&s, prep_range);
 	if (ret != 0) {
 		fprintf(stderr, "oxidize-perf: storm initiations not made: %s\n", strerror(-ret));
 		goto out;
@@ -595,8 +641,26 @@ perf_storm_run(struct perf_conf *c)
 	if (ret != 0)
 		goto out;
 	storm_loop(&s, &f);
+	if (c->n_steps != 0 && !perf_stop) {
+		if (s.done != s.n) {
+			fprintf(stderr,
+				"oxidize-perf: %" PRIu64 " of %u clients got sessions: no "
+				"DATA steps\n",
+				s.done, s.n);
+			ret = -ETIMEDOUT;
+		} else if ((ret = on_threads(&s, finish_range)) != 0) {
+			fprintf(stderr, "oxidize-perf: a RESPONSE did not open: no DATA steps\n");
+		} else {
+			ret = perf_steps_run(c, &f, s.sess, s.n);
+		}
+	}
 	ox_flash_destroy(&f);
 out:
+	if (s.sess != NULL) {
+		sodium_memzero(s.sess, (size_t)s.n * sizeof(*s.sess));
+		free(s.sess);
+	}
+	free(s.resp);
 	if (s.cl != NULL) {
 		sodium_memzero(s.cl, (size_t)s.n * sizeof(*s.cl));
 		free(s.cl);
