@@ -208,6 +208,8 @@ srv_worker_main(void *arg)
 			bytes = 0;
 			for (j = 0; j < n && j < SRV_PREFETCH_AHEAD; j++)
 				rte_prefetch0(rte_pktmbuf_mtod(pkts[j], void *));
+			if (w->burst_hook != NULL && !s->tap)
+				w->burst_hook(w, pkts, n);
 			for (j = 0; j < n; j++) {
 				if (j + SRV_PREFETCH_AHEAD < n)
 					rte_prefetch0(rte_pktmbuf_mtod(pkts[j + SRV_PREFETCH_AHEAD],

@@ -244,6 +244,7 @@ relay_init(struct srv_server *srv)
 		w->hook = relay_rx;
 		w->tap_hook = relay_tap;
 		w->stage_hook = relay_stage_flush;
+		w->burst_hook = relay_burst;
 	}
 	ret = relay_engines_init(r);
 	if (ret != 0) {
@@ -296,6 +297,7 @@ relay_free(struct srv_server *srv)
 		w->hook = NULL;
 		w->tap_hook = NULL;
 		w->stage_hook = NULL;
+		w->burst_hook = NULL;
 	}
 	rte_ring_free(r->events);
 	/* The workers have stopped: no key outlives the process in memory. */

@@ -510,9 +510,23 @@ struct relay_seal_slot {
 	uint16_t len;	       /* of the DATA */
 };
 
+/* Lines of a session ahead of its packet's turn (relay_rx.c). */
+#define RELAY_SESS_AHEAD 4
+
 struct relay_stage {
 	struct relay_txc *txc; /* per session slot: what this worker sealed */
 	unsigned int n_open, n_seal;
+	/* The burst's receiver indexes looked up at once before its packets
+	 * are handled (relay_burst), then taken in order by relay_rx(). */
+	unsigned int n_hint, hint_next;
+	struct rte_mbuf *hint_m[SRV_MAX_BURST];
+	uint32_t hint_idx[SRV_MAX_BURST];
+	struct ox_session *hint_sess[SRV_MAX_BURST];
+	/* The opened stage's inner IPv4 destinations, looked up at once:
+	 * valid while its slots are finished (dst_cur < n_dst). */
+	unsigned int n_dst, dst_cur;
+	uint32_t dst_v4[RELAY_STAGE_MAX];
+	struct ox_session *dst_sess[RELAY_STAGE_MAX];
 	struct relay_open_slot open[RELAY_STAGE_MAX];
 	struct ox_aead_op open_op[RELAY_STAGE_MAX];
 	struct relay_seal_slot seal[RELAY_STAGE_MAX];
@@ -521,6 +535,9 @@ struct relay_stage {
 
 /* The stage_hook: open what is staged, then seal and send. */
 void relay_stage_flush(struct srv_worker *w);
+
+/* The burst_hook: the burst's receiver indexes looked up at once. */
+void relay_burst(struct srv_worker *w, struct rte_mbuf **pkts, uint16_t n);
 
 /* relay_ctl.c: a session's status (control thread; any thread that holds
  * the session, for its own reads). */

@@ -9,14 +9,16 @@
  */
 #include <string.h>
 
+#include <stddef.h>
+
 #include <rte_ether.h>
+#include <rte_hash.h>
 #include <rte_ip.h>
+#include <rte_prefetch.h>
 #include <rte_rcu_qsbr.h>
 #include <rte_udp.h>
 
 #include "relay.h"
-
-/* ------------------------------------------------------------- inner */
 
 /* Trim m to the plaintext [off, off + len). */
 static inline void
@@ -25,6 +27,162 @@ to_plaintext(struct rte_mbuf *m, uint16_t off, uint16_t len)
 	rte_pktmbuf_adj(m, off);
 	rte_pktmbuf_trim(m, (uint16_t)(m->data_len - len));
 }
+
+/* ------------------------------------------------------------ lookups */
+
+/*
+ * What the packet path reads of a session, asked of memory ahead of its
+ * turn: at 100,000 sessions each is a cache miss, and taken one packet
+ * after another they add up to more than the rest of the packet's work.
+ */
+static inline void
+prefetch_src(struct ox_session *sess)
+{
+	const struct relay_sess *rs = ox_session_priv(sess);
+	unsigned int k;
+
+	rte_prefetch0(sess);
+	for (k = 0; k < RTE_DIM(rs->peer.kp); k++) {
+		rte_prefetch0(&rs->peer.kp[k].recv_key);
+		rte_prefetch0(&rs->peer.kp[k].local_index);
+	}
+	rte_prefetch0(&rs->peer.cur);
+	rte_prefetch0(&rs->ep);
+	rte_prefetch0(&rs->owner);
+	rte_prefetch0(&rs->rx_pkts);
+}
+
+static inline void
+prefetch_dst(const struct relay_stage *st, struct ox_session *sess)
+{
+	const struct relay_sess *rs = ox_session_priv(sess);
+
+	rte_prefetch0(&rs->tx[0]);
+	rte_prefetch0(&rs->tx[1]);
+	rte_prefetch0(&rs->tx_cur);
+	rte_prefetch0(&rs->ep);
+	rte_prefetch0(&st->txc[sess->slot]);
+}
+
+/* The receiver index of a DATA message in frame m, read where it is when
+ * the frame is what a client sends (IPv4 or IPv6, UDP): only a guess, to
+ * look up ahead; relay_rx() looks at what classify() found. */
+static inline int
+peek_index(const struct rte_mbuf *m, uint32_t *index)
+{
+	const uint8_t *d = rte_pktmbuf_mtod(m, const uint8_t *);
+	uint32_t off, v;
+
+	if (m->data_len < RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv4_hdr))
+		return -1;
+	if (d[12] == 0x08 && d[13] == 0x00)
+		off = RTE_ETHER_HDR_LEN + (d[RTE_ETHER_HDR_LEN] & 0xfu) * 4u;
+	else if (d[12] == 0x86 && d[13] == 0xdd)
+		off = RTE_ETHER_HDR_LEN + sizeof(struct rte_ipv6_hdr);
+	else
+		return -1;
+	off += sizeof(struct rte_udp_hdr) + 4; /* both protocols' DATA: index at 4 */
+	if (off + sizeof(v) > m->data_len)
+		return -1;
+	memcpy(&v, d + off, sizeof(v));
+	*index = rte_le_to_cpu_32(v);
+	return 0;
+}
+
+void
+relay_burst(struct srv_worker *w, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct relay_stage *st = w->stage;
+	const void *keys[RTE_HASH_LOOKUP_BULK_MAX];
+	unsigned int i, k, c, at;
+	uint64_t hits;
+
+	st->n_hint = st->hint_next = 0;
+	for (i = 0; i < n; i++)
+		rte_prefetch0(rte_pktmbuf_mtod(pkts[i], void *));
+	for (i = 0; i < n; i++) {
+		if (peek_index(pkts[i], &st->hint_idx[st->n_hint]) != 0)
+			continue;
+		st->hint_m[st->n_hint++] = pkts[i];
+	}
+	for (at = 0; at < st->n_hint; at += c) {
+		c = RTE_MIN(st->n_hint - at, (unsigned int)RTE_HASH_LOOKUP_BULK_MAX);
+		for (k = 0; k < c; k++)
+			keys[k] = &st->hint_idx[at + k];
+		hits = 0;
+		if (rte_hash_lookup_bulk_data(w->relay->by_index, keys, c, &hits,
+					      (void **)&st->hint_sess[at]) < 0)
+			hits = 0;
+		for (k = 0; k < c; k++)
+			if (!(hits >> k & 1))
+				st->hint_sess[at + k] = NULL;
+	}
+	for (i = 0; i < st->n_hint && i < RELAY_SESS_AHEAD; i++)
+		if (st->hint_sess[i] != NULL)
+			prefetch_src(st->hint_sess[i]);
+}
+
+/* The session of the receiver index of m: what relay_burst() found for it
+ * when it guessed the same index, else a lookup now. */
+static inline struct ox_session *
+sess_by_index(struct srv_worker *w, struct rte_mbuf *m, uint32_t index)
+{
+	struct relay_stage *st = w->stage;
+	unsigned int h;
+
+	/* Those passed over went no further than the datapath's checks. */
+	while (st->hint_next < st->n_hint && st->hint_m[st->hint_next] != m)
+		st->hint_next++;
+	if (st->hint_next == st->n_hint || st->hint_idx[st->hint_next] != index)
+		return by_index(w->relay, index);
+	h = st->hint_next++;
+	if (h + RELAY_SESS_AHEAD < st->n_hint && st->hint_sess[h + RELAY_SESS_AHEAD] != NULL)
+		prefetch_src(st->hint_sess[h + RELAY_SESS_AHEAD]);
+	return st->hint_sess[h];
+}
+
+/* The session of inner destination daddr: the stage's lookup for the slot
+ * being finished when it is the same address, else a lookup now. */
+static inline struct ox_session *
+dst_by_v4(struct srv_worker *w, uint32_t daddr)
+{
+	struct relay_stage *st = w->stage;
+
+	if (st->dst_cur < st->n_dst && st->dst_v4[st->dst_cur] == daddr)
+		return st->dst_sess[st->dst_cur];
+	return ox_sessions_by_v4(w->sessions, daddr);
+}
+
+/* The opened stage's inner IPv4 destinations, all at once (a guess from
+ * where they are in a plaintext that is an IPv4 packet; forward_inner()
+ * uses one only for the address it parsed). */
+static void
+lookup_dsts(struct srv_worker *w, unsigned int n)
+{
+	struct relay_stage *st = w->stage;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		const struct relay_open_slot *slot = &st->open[i];
+		const struct relay_sess *rs = ox_session_priv(slot->sess);
+		const uint8_t *pt =
+			slot->p.frame + slot->p.payload_off + relay_protos[rs->proto]->data_hdr_len;
+		uint32_t v = 0;
+
+		if (slot->p.payload_len >=
+			    relay_protos[rs->proto]->data_hdr_len + sizeof(struct rte_ipv4_hdr) &&
+		    (pt[0] >> 4) == 4)
+			memcpy(&v, pt + offsetof(struct rte_ipv4_hdr, dst_addr), sizeof(v));
+		st->dst_v4[i] = rte_be_to_cpu_32(v);
+	}
+	ox_sessions_by_v4_bulk(w->sessions, st->dst_v4, n, st->dst_sess);
+	for (i = 0; i < n && i < RELAY_SESS_AHEAD; i++)
+		if (st->dst_sess[i] != NULL)
+			prefetch_dst(st, st->dst_sess[i]);
+	st->n_dst = n;
+}
+
+/* ------------------------------------------------------------- inner */
 
 /* An inner IP packet from a session: to another client, or out the TAP. */
 static void
@@ -63,7 +221,7 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		}
 		daddr = rte_be_to_cpu_32(h->dst_addr);
 		rte_pktmbuf_trim(m, (uint16_t)(len - tot)); /* padding */
-		dst = ox_sessions_by_v4(w->sessions, daddr);
+		dst = dst_by_v4(w, daddr);
 		if (dst == NULL)
 			routed = relay_route4(w->relay, w->sessions, daddr, &dst);
 	} else if ((ip[0] >> 4) == 6) {
@@ -333,8 +491,14 @@ relay_stage_flush(struct srv_worker *w)
 	if (n != 0) {
 		st->n_open = 0;
 		ox_aead_open_burst(w->aead, st->open_op, n);
-		for (i = 0; i < n; i++)
+		lookup_dsts(w, n);
+		for (i = 0; i < n; i++) {
+			st->dst_cur = i;
+			if (i + RELAY_SESS_AHEAD < n && st->dst_sess[i + RELAY_SESS_AHEAD] != NULL)
+				prefetch_dst(st, st->dst_sess[i + RELAY_SESS_AHEAD]);
 			owner_opened(w, &st->open[i], &st->open_op[i]);
+		}
+		st->n_dst = 0;
 	}
 	relay_seal_flush(w);
 }
@@ -399,7 +563,7 @@ relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct o
 			srv_ctr_add(&w->stats.relay[RELAY_HS_QUEUED], 1);
 		return true;
 	}
-	sess = by_index(w->relay, index);
+	sess = sess_by_index(w, m, index);
 	/* An index is issued to a session of one protocol. */
 	if (unlikely(sess == NULL ||
 		     ((struct relay_sess *)ox_session_priv(sess))->proto != (uint8_t)pi)) {

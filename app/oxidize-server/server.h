@@ -202,6 +202,9 @@ struct srv_worker {
 	struct srv_relay *relay;		 /* NULL: echo only */
 	struct relay_hs_engine *hs_engine;	 /* NULL: judges no handshakes */
 	void (*poll_hook)(struct srv_worker *w); /* single-lcore: the control work */
+	/* Before a burst's packets are handled one by one: what is better
+	 * done for all of them at once (the relay's session lookups). */
+	void (*burst_hook)(struct srv_worker *w, struct rte_mbuf **pkts, uint16_t n);
 	/* After each burst the hooks took: finish what they staged. */
 	void (*stage_hook)(struct srv_worker *w);
 	struct relay_stage *stage;     /* the relay's work in stages, per lcore */

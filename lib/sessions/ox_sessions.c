@@ -304,6 +304,28 @@ ox_sessions_by_v4(struct ox_sessions *s, uint32_t v4)
 	return rte_hash_lookup_data(s->by_v4, &v4, &data) >= 0 ? data : NULL;
 }
 
+void
+ox_sessions_by_v4_bulk(struct ox_sessions *s, const uint32_t *v4, unsigned int n,
+		       struct ox_session **out)
+{
+	const void *keys[RTE_HASH_LOOKUP_BULK_MAX];
+	unsigned int i, k, m;
+	uint64_t hits;
+
+	for (i = 0; i < n; i += m) {
+		m = RTE_MIN(n - i, (unsigned int)RTE_HASH_LOOKUP_BULK_MAX);
+		for (k = 0; k < m; k++)
+			keys[k] = &v4[i + k];
+		hits = 0;
+		if (rte_hash_lookup_bulk_data(s->by_v4, keys, m, &hits, (void **)&out[i]) < 0)
+			hits = 0;
+		/* Misses leave out[] as it was. */
+		for (k = 0; k < m; k++)
+			if (!(hits >> k & 1))
+				out[i + k] = NULL;
+	}
+}
+
 struct ox_session *
 ox_sessions_by_v6(struct ox_sessions *s, const uint8_t v6[16])
 {

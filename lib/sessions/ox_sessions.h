@@ -149,6 +149,23 @@ struct ox_session *ox_sessions_by_index(struct ox_sessions *s, uint32_t index);
 struct ox_session *ox_sessions_by_v4(struct ox_sessions *s, uint32_t v4);
 
 /**
+ * Find the sessions of several tunnel IPv4 addresses at once (any lcore):
+ * rte_hash's bulk lookup overlaps their cache misses, which single lookups
+ * take one after another.
+ *
+ * @param s
+ *   Table.
+ * @param v4
+ *   Addresses, host order.
+ * @param n
+ *   How many.
+ * @param out
+ *   out[i]: the session of v4[i], or NULL.
+ */
+void ox_sessions_by_v4_bulk(struct ox_sessions *s, const uint32_t *v4, unsigned int n,
+			    struct ox_session **out);
+
+/**
  * Find a session by tunnel IPv6 address (any lcore).
  *
  * @param s
