@@ -202,11 +202,13 @@ enum relay_hs_outcome {
 #define ENGINE_STASH 64			/* receiver indexes reserved per engine */
 #define ENGINE_INSTALLS 512		/* keypairs in flight per engine */
 #define ENGINE_BURST_CTRL 8		/* handshakes per control loop */
-/* An INIT that waited longer than this is not judged: its client gave up on
- * it at REKEY_TIMEOUT (5 s) and has sent another; the answer would be work
- * thrown away, and would delay the fresh one. A second is left for the way
- * back. */
-#define ENGINE_MAX_WAIT_MS 4000
+/* An INIT that waited longer than this is not judged: its client gives up
+ * on it at REKEY_TIMEOUT (5 s) and sends another; the answer would be work
+ * thrown away, and would delay the fresh one. Half a second is left for the
+ * way back. Not less: in a storm, clients come back in waves 5 s apart, and
+ * the engines stay busy from one wave to the next only if what is queued
+ * lasts that long. */
+#define ENGINE_MAX_WAIT_MS 4500
 
 /* A handshake engine: its fields are its own unless marked. */
 struct relay_hs_engine {
@@ -329,9 +331,10 @@ struct srv_relay {
 	uint64_t last_reap_ns;
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
-	uint64_t precomputed;  /* static-static DH made ahead (ox_hs_precompute) */
-	uint64_t stash_errors; /* receiver indexes that could not be reserved */
-	uint64_t reload_ms;    /* how long the last reload took */
+	uint64_t precomputed;	/* static-static DH made ahead (ox_hs_precompute) */
+	uint64_t stash_errors;	/* receiver indexes that could not be reserved */
+	uint64_t reload_ms;	/* how long the last reload took */
+	uint64_t reload_cpu_ms; /* of it, the control thread on a cpu */
 	uint64_t sessions_by_proto[RELAY_PROTO_MAX]; /* live, by relay_protos[] */
 	uint64_t hs_by_proto[RELAY_PROTO_MAX];	     /* completed handshakes */
 	uint64_t hs_drops[OX_DROP_MAX];

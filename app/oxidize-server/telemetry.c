@@ -529,6 +529,7 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "allowlist_reloads", r->reloads);
 	rte_tel_data_add_dict_u64(d, "allowlist_reload_errors", r->reload_errors);
 	rte_tel_data_add_dict_u64(d, "allowlist_reload_ms", r->reload_ms);
+	rte_tel_data_add_dict_u64(d, "allowlist_reload_cpu_ms", r->reload_cpu_ms);
 	for (k = 0; k < RELAY_PROTO_MAX; k++) {
 		put_reason(d, "sessions_", relay_protos[k]->name, r->sessions_by_proto[k]);
 		put_reason(d, "handshakes_", relay_protos[k]->name, r->hs_by_proto[k]);

@@ -56,6 +56,7 @@ struct ox_allow_entry {
 struct ox_allowlist {
 	struct ox_allow_entry *e; /**< sorted by key */
 	uint32_t n;
+	uint32_t e_cap;		       /**< entries room was made for */
 	bool ss_set;		       /**< ss_pub names the key the cache is of */
 	uint8_t ss_pub[OX_KEY_LEN];    /**< the server public key of every entry's ss */
 	uint32_t ss_next;	       /**< ox_hs_precompute()'s place */
