@@ -546,7 +546,7 @@ def scale_section(b, plots):
                       fmt(r["relay"].get("cookies_sent", 0)), fmt(s["cookies"])),
                   "| initiations sent, by attempt | %s |" % ", ".join(
                       str(x) for x in s["sent_by_attempt"] if x),
-                  "| refused as waiting over 4.5 s (their clients retried) | %s |" % fmt(
+                  "| refused as waiting over 4 s (their clients retried) | %s |" % fmt(
                       r["relay"].get("hs_drop_queued_too_long", 0)),
                   "| answers the generator's kernel dropped (rx_missed) | %s |" % fmt(
                       s.get("rx_missed", 0))]
