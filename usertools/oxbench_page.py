@@ -351,7 +351,7 @@ def write_page(b, out_dir, plots, elapsed):
     lines += [""] + testbed_notes(b)
     lines += cost_notes(b)
     lines += ["## Plots", ""]
-    for title, fn in [x for x in plots if not x[0].startswith("storm:")]:
+    for title, fn in [x for x in plots if not x[0].startswith(("storm:", "sessions:"))]:
         lines.append("![%s](%s)" % (title, fn))
         lines.append("")
     lines += ["## Reproducing on real NICs", "",
