@@ -334,3 +334,26 @@ relay_free(struct srv_server *srv)
 	rte_free(r);
 	srv->relay = NULL;
 }
+
+void
+relay_retire(struct srv_relay *r, struct rte_rcu_qsbr_dq **dq, const char *name, uint32_t size,
+	     rte_rcu_qsbr_free_resource_t free_fn, void *obj)
+{
+	if (*dq == NULL) {
+		struct rte_rcu_qsbr_dq_parameters dqp = {
+			.name = name,
+			.size = size,
+			.esize = sizeof(obj),
+			.max_reclaim_size = size,
+			.free_fn = free_fn,
+			.v = r->rcu,
+		};
+
+		*dq = rte_rcu_qsbr_dq_create(&dqp);
+	}
+	if (*dq != NULL && rte_rcu_qsbr_dq_enqueue(*dq, &obj) == 0)
+		return;
+	/* The queue cannot take it: wait for the workers here. */
+	rte_rcu_qsbr_synchronize(r->rcu, RTE_QSBR_THRID_INVALID);
+	free_fn(NULL, &obj, 1);
+}

@@ -224,6 +224,9 @@ struct relay_hs_engine {
 					      queue full: used before the stash */
 	/* Its counters (relaxed stores; the control thread reads them). */
 	uint64_t judged, accepted, cycles_ok, cycles_bad;
+	/* The same in the thread's cpu time (ns): without what another
+	 * thread on its cpu took meanwhile, which TSC cycles include. */
+	uint64_t cpu_ok, cpu_bad;
 	uint64_t done_full;   /* outcomes lost: the done queue was full */
 	uint64_t stash_waits; /* turns it found no receiver index to answer with */
 } __rte_cache_aligned;
@@ -339,6 +342,7 @@ struct srv_relay {
 	uint64_t hs_drops[OX_DROP_MAX];
 	uint64_t relay_hs_drops[RELAY_HS_MAX];
 	uint64_t cycles_fin, n_bad; /* control time finishing accepted ones; refused ones */
+	uint64_t cpu_fin;	    /* the control thread's cpu time for them, ns */
 	uint64_t under_load_polls;  /* polls spent under load */
 	uint64_t win_start_ns;	    /* initiation rate window */
 	uint64_t win_inits, last_win_inits;
@@ -567,6 +571,27 @@ void relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh);
 void relay_routes_session(struct srv_relay *r, const struct ox_session *sess, bool up);
 void relay_routes_poll(struct srv_relay *r);
 void relay_routes_free(struct relay_routes *rt);
+
+/*
+ * Free obj, a table the workers may still be reading, once every one of
+ * them has passed a quiescent state: through *dq (made on first use with
+ * name, size and free_fn, DPDK's RCU defer queue), or, when the queue cannot
+ * take it, after waiting for them here. free_fn(NULL, &obj, 1) frees one.
+ */
+void relay_retire(struct srv_relay *r, struct rte_rcu_qsbr_dq **dq, const char *name, uint32_t size,
+		  rte_rcu_qsbr_free_resource_t free_fn, void *obj);
+
+/* CPU time of the calling thread, ns (a system call: once per handshake
+ * or reload, not per packet). */
+static inline uint64_t
+relay_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* relay_hs.c */
 int relay_engines_init(struct srv_relay *r);

@@ -242,7 +242,7 @@ relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int ma
 	struct rte_mbuf *ms[ENGINE_BURST_CTRL];
 	struct relay_view *v;
 	unsigned int n, i, pi;
-	uint64_t now, t0, ok0;
+	uint64_t now, t0, c0, ok0;
 
 	/* No receiver index to answer with (the control thread has not come
 	 * round to reserve more): the INITs wait in the queue, not refused. */
@@ -263,13 +263,17 @@ relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int ma
 	now = ox_mono_ns();
 	for (i = 0; i < n; i++) {
 		t0 = rte_rdtsc();
+		c0 = relay_thread_cpu_ns();
 		ok0 = e->accepted;
 		judge(r, e, v, ms[i], now);
 		/* What an initiation costs its engine, accepted or not. */
-		if (e->accepted != ok0)
+		if (e->accepted != ok0) {
 			count(&e->cycles_ok, rte_rdtsc() - t0);
-		else
+			count(&e->cpu_ok, relay_thread_cpu_ns() - c0);
+		} else {
 			count(&e->cycles_bad, rte_rdtsc() - t0);
+			count(&e->cpu_bad, relay_thread_cpu_ns() - c0);
+		}
 	}
 	count(&e->judged, n);
 	return n;
@@ -359,23 +363,7 @@ relay_view_publish(struct srv_relay *r, struct relay_view *v)
 	__atomic_store_n(&r->allow_keys, v->allow.n, __ATOMIC_RELAXED);
 	if (old == NULL)
 		return;
-	if (r->view_dq == NULL) {
-		struct rte_rcu_qsbr_dq_parameters dqp = {
-			.name = "ox_view_dq",
-			.size = VIEW_DQ_SIZE,
-			.esize = sizeof(old),
-			.max_reclaim_size = VIEW_DQ_SIZE,
-			.free_fn = view_dq_free,
-			.v = r->rcu,
-		};
-
-		r->view_dq = rte_rcu_qsbr_dq_create(&dqp);
-	}
-	if (r->view_dq != NULL && rte_rcu_qsbr_dq_enqueue(r->view_dq, &old) == 0)
-		return;
-	/* The queue cannot take it: wait for the workers here. */
-	rte_rcu_qsbr_synchronize(r->rcu, RTE_QSBR_THRID_INVALID);
-	relay_view_free(old);
+	relay_retire(r, &r->view_dq, "ox_view_dq", VIEW_DQ_SIZE, view_dq_free, old);
 }
 
 void

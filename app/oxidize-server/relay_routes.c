@@ -245,27 +245,6 @@ relay_routes_poll(struct srv_relay *r)
 /* A replaced table goes to the defer queue (made at the first reload),
  * freed once every worker has come round; if the queue cannot take it,
  * the workers are waited for here. */
-static void
-retire(struct srv_relay *r, struct relay_routes *old)
-{
-	if (r->routes_dq == NULL) {
-		struct rte_rcu_qsbr_dq_parameters dqp = {
-			.name = "ox_routes_dq",
-			.size = ROUTES_DQ_SIZE,
-			.esize = sizeof(old),
-			.max_reclaim_size = ROUTES_DQ_SIZE,
-			.free_fn = routes_dq_free,
-			.v = r->rcu,
-		};
-
-		r->routes_dq = rte_rcu_qsbr_dq_create(&dqp);
-	}
-	if (r->routes_dq != NULL && rte_rcu_qsbr_dq_enqueue(r->routes_dq, &old) == 0)
-		return;
-	rte_rcu_qsbr_synchronize(r->rcu, RTE_QSBR_THRID_INVALID);
-	relay_routes_free(old);
-}
-
 void
 relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh)
 {
@@ -298,7 +277,7 @@ relay_routes_publish(struct srv_relay *r, struct relay_routes *fresh)
 		SRV_LOG(INFO, "routed prefixes: %u behind %s", fresh->n,
 			fresh->n == 1 ? "one peer" : "their peers");
 	if (old != NULL)
-		retire(r, old);
+		relay_retire(r, &r->routes_dq, "ox_routes_dq", ROUTES_DQ_SIZE, routes_dq_free, old);
 }
 
 void

@@ -179,9 +179,17 @@ static int
 tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
 	static const char *const names[] = {
-		"judged", "accepted",  "cycles_per_accepted", "cycles_per_refused",
-		"queued", "done_full", "indexes_reserved",    "index_waits"
+		"judged",
+		"accepted",
+		"cycles_per_accepted",
+		"cycles_per_refused",
+		"cpu_cycles_per_accepted",
+		"queued",
+		"done_full",
+		"indexes_reserved",
+		"index_waits",
 	};
+	double tsc_ghz = rte_get_tsc_hz() / 1e9;
 	const struct srv_relay *r = tel_srv->relay;
 	unsigned int i, k;
 
@@ -205,6 +213,9 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 				judged > ok ? __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED) /
 						      (judged - ok)
 					    : 0,
+				ok ? (uint64_t)(__atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED) *
+						tsc_ghz / ok)
+				   : 0,
 				rte_ring_count(e->in),
 				__atomic_load_n(&e->done_full, __ATOMIC_RELAXED),
 				rte_ring_count(e->stash) + e->n_spare,
@@ -490,7 +501,7 @@ void
 relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 {
 	const struct srv_relay *r = srv->relay;
-	uint64_t cyc_ok = 0, cyc_bad = 0, done_full = 0;
+	uint64_t cyc_ok = 0, cyc_bad = 0, cpu_ok = 0, done_full = 0;
 	unsigned int k;
 
 	rte_tel_data_add_dict_u64(d, "sessions", ox_sessions_count(srv->sessions));
@@ -513,12 +524,19 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 		const struct relay_hs_engine *e = r->engines[k];
 
 		cyc_ok += __atomic_load_n(&e->cycles_ok, __ATOMIC_RELAXED);
+		cpu_ok += __atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED);
 		cyc_bad += __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED);
 		done_full += __atomic_load_n(&e->done_full, __ATOMIC_RELAXED);
 	}
 	rte_tel_data_add_dict_u64(d, "hs_engines", r->n_engines);
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
 				  r->hs_ok ? (cyc_ok + r->cycles_fin) / r->hs_ok : 0);
+	/* The same from the threads' cpu time: what it costs where the
+	 * engines share their cpus with other work. */
+	rte_tel_data_add_dict_u64(
+		d, "hs_cpu_cycles_per_accepted",
+		r->hs_ok ? (uint64_t)((cpu_ok + r->cpu_fin) * (rte_get_tsc_hz() / 1e9) / r->hs_ok)
+			 : 0);
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused", r->n_bad ? cyc_bad / r->n_bad : 0);
 	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
 	rte_tel_data_add_dict_u64(d, "hs_done_queue_full", done_full);
