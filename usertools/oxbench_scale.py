@@ -55,6 +55,15 @@ class ScaleCases:
             ["--", "--iface", "eth0", "--dst", tb.relay_ip, "--dst-mac", self.relay_mac(tb),
              "--port", str(PORT), "--json"] + extra
 
+    def relay_argv(self, prefix, max_sessions, keys, allow, extra=()):
+        """oxidize-server as every scale case runs it: control thread on cpu 1,
+        the worker on cpu 0, DIR/server.key, the allow-list given."""
+        return [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix", prefix,
+                "--huge-unlink"] + EAL_QUIET + \
+            ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions", str(max_sessions),
+             "--key", os.path.join(keys, "server.key"), "--allow", allow] + list(extra) + \
+            self.server_args()
+
     @staticmethod
     def relay_mac(tb):
         return json.loads(tb.run(tb.relay, ["ip", "-j", "link", "show", "eth0"]).stdout)[0][
@@ -95,14 +104,11 @@ class ScaleCases:
         try:
             with otb.Testbed(clients=2, queues=2) as tb:
                 prefix = "oxbst%s" % tb.tag.replace("-", "")
-                argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
-                        prefix, "--huge-unlink"] + EAL_QUIET + \
-                    ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions",
-                     str(clients + 4 * EST_CLIENTS), "--hs-queue", str(STORM_HS_QUEUE),
-                     "--key", os.path.join(keys, "server.key"),
-                     "--allow", os.path.join(keys, "relay.allow")] + \
-                    ([] if hs_workers is None else ["--hs-workers", str(hs_workers)]) + \
-                    self.server_args()
+                argv = self.relay_argv(prefix, clients + 4 * EST_CLIENTS, keys,
+                                       os.path.join(keys, "relay.allow"),
+                                       ["--hs-queue", str(STORM_HS_QUEUE)] +
+                                       ([] if hs_workers is None else
+                                        ["--hs-workers", str(hs_workers)]))
                 p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
                 if not self.wait_line(p, "up on AF_XDP", timeout=120):
@@ -170,11 +176,7 @@ class ScaleCases:
             with otb.Testbed(clients=2, queues=2) as tb:
                 prefix = "oxbal%s" % tb.tag.replace("-", "")
                 huge0 = hugepages_free()
-                argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
-                        prefix, "--huge-unlink"] + EAL_QUIET + \
-                    ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions",
-                     str(n + 4 * EST_CLIENTS), "--key", os.path.join(keys, "server.key"),
-                     "--allow", allow] + self.server_args()
+                argv = self.relay_argv(prefix, n + 4 * EST_CLIENTS, keys, allow)
                 t0 = time.time()
                 p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
@@ -252,12 +254,9 @@ class ScaleCases:
             with otb.Testbed(clients=2, queues=2) as tb:
                 prefix = "oxbse%s" % tb.tag.replace("-", "")
                 huge0 = hugepages_free()
-                argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
-                        prefix, "--huge-unlink"] + EAL_QUIET + \
-                    ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions",
-                     str(n_max + 4 * EST_CLIENTS), "--hs-queue", str(STORM_HS_QUEUE),
-                     "--key", os.path.join(keys, "server.key"),
-                     "--allow", os.path.join(keys, "relay.allow")] + self.server_args()
+                argv = self.relay_argv(prefix, n_max + 4 * EST_CLIENTS, keys,
+                                       os.path.join(keys, "relay.allow"),
+                                       ["--hs-queue", str(STORM_HS_QUEUE)])
                 p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                              stderr=subprocess.STDOUT, text=True)
                 if not self.wait_line(p, "up on AF_XDP", timeout=120):
@@ -328,11 +327,7 @@ class ScaleCases:
                 for n in counts:
                     prefix = "oxbmm%s" % tb.tag.replace("-", "")
                     huge0 = hugepages_free()
-                    argv = [self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
-                            prefix, "--huge-unlink"] + EAL_QUIET + \
-                        ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions",
-                         str(n), "--key", os.path.join(keys, "server.key"),
-                         "--allow", os.path.join(keys, "allow")] + self.server_args()
+                    argv = self.relay_argv(prefix, n, keys, os.path.join(keys, "allow"))
                     p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                                  stderr=subprocess.STDOUT, text=True)
                     if not self.wait_line(p, "up on AF_XDP", timeout=120):

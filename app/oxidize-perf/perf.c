@@ -38,7 +38,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 
 #include <rte_cycles.h>
@@ -448,6 +451,46 @@ perf_flash_up(struct ox_flash *f, const struct perf_conf *c)
 		fprintf(stderr, "oxidize-perf: AF_XDP setup on %s failed: %s\n", c->iface,
 			strerror(-ret));
 	return ret;
+}
+
+void *
+perf_arena(size_t len)
+{
+	void *mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (mem == MAP_FAILED) {
+		fprintf(stderr, "oxidize-perf: no memory for %zu bytes of frames\n", len);
+		return NULL;
+	}
+	(void)madvise(mem, len, MADV_HUGEPAGE);
+	return mem;
+}
+
+unsigned int
+perf_n_threads(unsigned int max)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return cores < 1 ? 1 : cores > (long)max ? max : (unsigned int)cores;
+}
+
+void
+perf_on_threads(void *(*fn)(void *), void *arg, size_t size, unsigned int n)
+{
+	pthread_t th[PERF_MAX_THREADS];
+	unsigned int t, started = 0;
+
+	n = RTE_MIN(n, (unsigned int)PERF_MAX_THREADS);
+	for (t = 0; t < n; t++) {
+		if (pthread_create(&th[t], NULL, fn, (uint8_t *)arg + t * size) != 0)
+			break;
+		started++;
+	}
+	/* A thread that could not start: its share here. */
+	for (t = started; t < n; t++)
+		fn((uint8_t *)arg + t * size);
+	for (t = 0; t < started; t++)
+		pthread_join(th[t], NULL);
 }
 
 void

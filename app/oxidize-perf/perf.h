@@ -18,8 +18,9 @@
 
 #define PERF_BURST 32
 #define PERF_MAX_FLOWS 4096
-#define PERF_HIST_US 20000 /* 1 us buckets up to 20 ms, then one overflow bucket */
-#define PERF_STEPS_MAX 32  /* storm mode's DATA steps */
+#define PERF_HIST_US 20000  /* 1 us buckets up to 20 ms, then one overflow bucket */
+#define PERF_STEPS_MAX 32   /* storm mode's DATA steps */
+#define PERF_MAX_THREADS 16 /* perf_on_threads() */
 
 /* A DATA step after a storm: its first `sessions` clients send `size`-byte
  * inner packets to each other (sessions.c). */
@@ -98,6 +99,17 @@ int perf_flash_up(struct ox_flash *f, const struct perf_conf *c);
 /* Burst size and TSC gap between turns for a paced run (rate > 0). */
 void perf_pacing(const struct perf_conf *c, uint16_t n_ports, uint64_t hz, uint16_t *bsz,
 		 uint64_t *gap);
+
+/* Prepared frames: len bytes of zeroed memory in transparent huge pages
+ * where the kernel has them (munmap it). NULL, said, when there is none. */
+void *perf_arena(size_t len);
+
+/* fn(arg + i * size) for i < n on as many threads (those that cannot start
+ * run on the caller's); returns when all are done. */
+void perf_on_threads(void *(*fn)(void *), void *arg, size_t size, unsigned int n);
+
+/* Threads worth starting for work spread over every core, at most max. */
+unsigned int perf_n_threads(unsigned int max);
 
 /* DIR/server.pub, the relay's key `keys` wrote (relay.c). @return 0 or -errno (said). */
 int perf_read_server_pub(const char *dir, uint8_t key[OX_KEY_LEN]);

@@ -494,7 +494,6 @@ prepare(struct relay_run *r)
 {
 	const struct perf_conf *c = r->c;
 	uint64_t want = c->packets, j, now = ox_mono_ns();
-	void *mem;
 	int ret;
 
 	r->frame_len = (uint16_t)(FRAME_HDRS + OX_DATA_OVERHEAD + plain_len(c));
@@ -506,14 +505,11 @@ prepare(struct relay_run *r)
 	/* Every client the same number of packets. */
 	want = RTE_MAX(want - want % c->flows, (uint64_t)c->flows);
 	r->arena_len = want * r->stride;
-	mem = mmap(NULL, r->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED) {
+	r->arena = perf_arena(r->arena_len);
+	if (r->arena == NULL) {
 		r->arena_len = 0;
-		fprintf(stderr, "oxidize-perf: no memory for %" PRIu64 " frames\n", want);
 		return -ENOMEM;
 	}
-	r->arena = mem;
-	madvise(r->arena, r->arena_len, MADV_HUGEPAGE);
 	r->send_tsc = calloc(want, sizeof(*r->send_tsc));
 	if (r->send_tsc == NULL)
 		return -ENOMEM;

@@ -25,7 +25,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,7 +45,6 @@
 #define STEP_MAX_S 20			   /* a step's sending gives up after this */
 #define STEP_ARENA_MAX (UINT64_C(1) << 30) /* one step's sealed frames */
 #define STEP_TAIL_HZ_DIV 5		   /* after the last frame: 200 ms for stragglers */
-#define STEP_SEAL_THREADS 16
 #define INNER_SPORT 40000
 #define INNER_DPORT 7 /* echo: only the generator reads them */
 #define INNER_MAGIC "OXSD"
@@ -171,28 +169,22 @@ seal_range(void *arg)
 static int
 build(struct step_run *r, uint64_t want)
 {
-	struct seal_arg sa[STEP_SEAL_THREADS];
-	pthread_t th[STEP_SEAL_THREADS];
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned int t, n_th, started = 0;
+	struct seal_arg sa[PERF_MAX_THREADS];
+	unsigned int t, n_th;
 	uint32_t *perm;
 	uint64_t j;
-	void *mem;
 
-	n_th = cores < 1 ? 1 : cores > STEP_SEAL_THREADS ? STEP_SEAL_THREADS : (unsigned int)cores;
+	n_th = perf_n_threads(PERF_MAX_THREADS);
 	r->frame_len = (uint16_t)(FRAME_HDRS + OX_DATA_OVERHEAD + r->size);
 	r->stride = RTE_ALIGN_CEIL(r->frame_len, RTE_CACHE_LINE_SIZE);
 	want = RTE_MIN(want, STEP_ARENA_MAX / r->stride);
 	want = RTE_MAX(want - want % r->n, (uint64_t)r->n); /* whole rounds */
 	r->arena_len = want * r->stride;
-	mem = mmap(NULL, r->arena_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (mem == MAP_FAILED) {
+	r->arena = perf_arena(r->arena_len);
+	if (r->arena == NULL) {
 		r->arena_len = 0;
-		fprintf(stderr, "oxidize-perf: no memory for %" PRIu64 " frames\n", want);
 		return -ENOMEM;
 	}
-	r->arena = mem;
-	madvise(r->arena, r->arena_len, MADV_HUGEPAGE);
 	r->who = malloc(want * sizeof(*r->who));
 	perm = malloc((size_t)r->n * sizeof(*perm));
 	if (r->who == NULL || perm == NULL) {
@@ -213,16 +205,9 @@ build(struct step_run *r, uint64_t want)
 	}
 	free(perm);
 	r->n_pkts = want;
-	for (t = 0; t < n_th; t++) {
+	for (t = 0; t < n_th; t++)
 		sa[t] = (struct seal_arg){ .r = r, .t = t, .n_th = n_th };
-		if (pthread_create(&th[t], NULL, seal_range, &sa[t]) != 0)
-			break;
-		started++;
-	}
-	for (t = started; t < n_th; t++)
-		seal_range(&sa[t]);
-	for (t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	perf_on_threads(seal_range, sa, sizeof(sa[0]), n_th);
 	return r->err != 0 ? r->err : perf_stop ? -EINTR : 0;
 }
 
@@ -332,11 +317,14 @@ blast(struct step_run *r, struct ox_flash *f, struct ox_aead *a, double *secs)
 			queued |= tx[j].n != 0;
 		}
 		for (j = 0; j < f->n_ports; j++) {
+			uint64_t now_ns;
+
 			n = rte_eth_rx_burst(f->ports[j].port_id, 0, pkts, PERF_BURST);
 			if (n == 0)
 				continue;
+			now_ns = ox_mono_ns(); /* one clock read a burst */
 			for (k = 0; k < n; k++)
-				step_receive(r, a, pkts[k], ox_mono_ns());
+				step_receive(r, a, pkts[k], now_ns);
 			rte_pktmbuf_free_bulk(pkts, n);
 		}
 		if (perf_stop || ((seq == r->n_pkts || now >= end) && now >= last_tx + hz / 5 &&

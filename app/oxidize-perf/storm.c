@@ -42,7 +42,6 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +64,6 @@
 #define STORM_MADE 5		   /* initiations made before the run */
 #define STORM_JITTER_NS 333000000u /* WireGuard's REKEY_TIMEOUT_JITTER_MAX */
 #define STORM_BIN_NS 100000000u	   /* timeline: responses per 100 ms */
-#define STORM_PREP_THREADS 16
 #define STORM_RX_DESC 8192
 #define STORM_LIVE_PER_TURN 2 /* initiations made during the run, per turn */
 
@@ -292,27 +290,15 @@ finish_range(void *arg)
 static int
 on_threads(struct storm *s, void *(*fn)(void *))
 {
-	struct prep_arg pa[STORM_PREP_THREADS];
-	pthread_t th[STORM_PREP_THREADS];
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	unsigned int n_th = cores < 1			 ? 1
-			    : cores > STORM_PREP_THREADS ? STORM_PREP_THREADS
-							 : (unsigned int)cores;
-	unsigned int t, started = 0;
+	struct prep_arg pa[PERF_MAX_THREADS];
+	unsigned int t, n_th = perf_n_threads(PERF_MAX_THREADS);
 
 	for (t = 0; t < n_th; t++) {
 		pa[t].s = s;
 		pa[t].from = (uint32_t)((uint64_t)s->n * t / n_th);
 		pa[t].to = (uint32_t)((uint64_t)s->n * (t + 1) / n_th);
-		if (pthread_create(&th[t], NULL, fn, &pa[t]) != 0)
-			break;
-		started++;
 	}
-	/* A thread that could not start: its range here. */
-	for (t = started; t < n_th; t++)
-		fn(&pa[t]);
-	for (t = 0; t < started; t++)
-		pthread_join(th[t], NULL);
+	perf_on_threads(fn, pa, sizeof(pa[0]), n_th);
 	return s->prep_err;
 }
 
