@@ -272,6 +272,8 @@ usage(FILE *out)
 		"                      packets to each other, in random order (OxTunnel)\n"
 		"  --step-packets P    frames a step sends, within 1 GiB (default 1000000)\n"
 		"  --step-wait         begin each step on a line from stdin\n"
+		"  --fifo              read answers under SCHED_FIFO (priority 1) during the\n"
+		"                      storm: the clients' cpus are not the relay's\n"
 		"storm-keys DIR N: writes DIR/storm.seed (mode 600) and DIR/storm.allow, N lines\n"
 		"            \"KEY sI\" for the relay's allow-list\n",
 		MAX_FLOWS, PROBE_HDR, PERF_RELAY_MAX_S, PERF_RELAY_INNER_MIN, PERF_RELAY_INNER_MAX);
@@ -303,6 +305,7 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		{ "steps", required_argument, NULL, 'T' },
 		{ "step-packets", required_argument, NULL, 'P' },
 		{ "step-wait", no_argument, NULL, 'W' },
+		{ "fifo", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -389,6 +392,9 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 			break;
 		case 'W':
 			c->step_wait = true;
+			break;
+		case 'F':
+			c->fifo = true;
 			break;
 		case 'h':
 			usage(stdout);

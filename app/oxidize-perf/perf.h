@@ -56,6 +56,7 @@ struct perf_conf {
 	uint8_t n_steps;
 	uint64_t step_packets; /* frames a step sends */
 	bool step_wait;	       /* a step begins on a line from stdin */
+	bool fifo;	       /* the storm's loop under SCHED_FIFO */
 };
 
 /* Storm clients: the client's number fits a sender index's low 20 bits. */

@@ -42,6 +42,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -506,7 +507,23 @@ report(const struct storm *s, double secs)
 	printf("]}\n");
 }
 
-static void
+/* The storm's loop under SCHED_FIFO: a real storm's clients read their
+ * answers on cpus of their own, so none waits behind the relay's control
+ * thread for the cpu they share here (the answers' ring would overflow).
+ * The loop sleeps every turn it finds little, so the relay keeps the rest. */
+static int
+fifo_set(int policy)
+{
+	struct sched_param sp = { .sched_priority = policy == SCHED_FIFO ? 1 : 0 };
+
+	if (sched_setscheduler(0, policy, &sp) != 0) {
+		fprintf(stderr, "oxidize-perf: --fifo: sched_setscheduler: %s\n", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
 storm_loop(struct storm *s, struct ox_flash *f)
 {
 	const struct perf_conf *c = s->c;
@@ -518,6 +535,8 @@ storm_loop(struct storm *s, struct ox_flash *f)
 	uint16_t j, n, k;
 
 	memset(tx, 0, sizeof(tx[0]) * f->n_ports);
+	if (c->fifo && fifo_set(SCHED_FIFO) != 0)
+		return -errno;
 	s->start_ns = now = ox_mono_ns();
 	next_tx = now;
 	end = now + (uint64_t)(c->duration * 1e9);
@@ -567,10 +586,11 @@ storm_loop(struct storm *s, struct ox_flash *f)
 				got += n;
 			} while (n == PERF_BURST);
 		}
-		/* The first INITs are out: leave the core to the relay (on a
-		 * small testbed they share it) 100 us a turn; its answers wait
-		 * in the RX ring meanwhile, and the timeline's unit is 100 ms. */
-		if (next_first == s->n && got < PERF_BURST)
+		/* Leave the core to the relay (on a small testbed they share
+		 * it) 100 us a turn, the first INITs' pacing too (they go out
+		 * a turn's worth at a time); answers wait in the RX ring
+		 * meanwhile, and the timeline's unit is 100 ms. */
+		if (got < PERF_BURST)
 			rte_delay_us_sleep(100);
 	}
 	/* What the kernel dropped before it reached us (a full RX ring):
@@ -581,7 +601,10 @@ storm_loop(struct storm *s, struct ox_flash *f)
 		if (rte_eth_stats_get(f->ports[j].port_id, &st) == 0)
 			s->rx_missed += st.imissed;
 	}
+	if (c->fifo)
+		fifo_set(SCHED_OTHER);
 	report(s, (ox_mono_ns() - s->start_ns) / 1e9);
+	return 0;
 }
 
 int
@@ -626,8 +649,8 @@ perf_storm_run(struct perf_conf *c)
 	ret = perf_flash_up(&f, c);
 	if (ret != 0)
 		goto out;
-	storm_loop(&s, &f);
-	if (c->n_steps != 0 && !perf_stop) {
+	ret = storm_loop(&s, &f);
+	if (ret == 0 && c->n_steps != 0 && !perf_stop) {
 		if (s.done != s.n) {
 			fprintf(stderr,
 				"oxidize-perf: %" PRIu64 " of %u clients got sessions: no "

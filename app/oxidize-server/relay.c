@@ -28,11 +28,11 @@ const char *const relay_ctr_names[RELAY_CTR_MAX] = {
 #undef RELAY_NAME
 };
 
-/* --hs-queue shared by the engines. */
+/* --hs-queue: INITs waiting for whichever engine is free. */
 uint32_t
-relay_engine_ring_size(const struct srv_server_conf *c, unsigned int n_engines)
+relay_hs_ring_size(const struct srv_server_conf *c)
 {
-	return rte_align32pow2(RTE_MAX(c->hs_queue / n_engines, 64u));
+	return rte_align32pow2(RTE_MAX(c->hs_queue, 64u));
 }
 
 /* The control thread drains it every loop, and finishes an outcome in
@@ -48,15 +48,21 @@ relay_done_ring_size(const struct srv_server_conf *c)
 uint32_t
 relay_mbufs_held(const struct srv_server_conf *c, unsigned int n_workers)
 {
-	unsigned int n_engines;
-
 	if (c->key_file[0] == '\0')
 		return 0;
-	n_engines = RTE_MIN(c->hs_workers, n_workers);
-	n_engines = 1 + RTE_MIN(n_engines, RELAY_ENGINES_MAX - 1u);
-	/* rte_ring holds one less than its power-of-two size. */
-	return n_engines * relay_engine_ring_size(c, n_engines) + relay_done_ring_size(c) +
-	       n_workers * INBOX_SIZE;
+	/* rte_ring holds one less than its power-of-two size; each engine
+	 * holds a control loop's burst while it judges. */
+	return relay_hs_ring_size(c) + relay_done_ring_size(c) + n_workers * INBOX_SIZE +
+	       relay_n_engines(c, n_workers) * ENGINE_BURST_CTRL;
+}
+
+/* The control thread's engine and one per worker given handshakes. */
+unsigned int
+relay_n_engines(const struct srv_server_conf *c, unsigned int n_workers)
+{
+	unsigned int n = RTE_MIN((unsigned int)c->hs_workers, n_workers);
+
+	return 1 + RTE_MIN(n, RELAY_ENGINES_MAX - 1u);
 }
 
 uint32_t
@@ -84,7 +90,8 @@ relay_init(struct srv_server *srv)
 	struct rte_hash_parameters ip = {
 		.name = "ox_by_index",
 		.entries = RTE_MAX(srv->conf.max_sessions * 3, 64u) +
-			   RELAY_ENGINES_MAX * (ENGINE_STASH + ENGINE_BURST_CTRL),
+			   relay_n_engines(&srv->conf, srv->n_workers) *
+				   (ENGINE_STASH + ENGINE_BURST_CTRL),
 		.key_len = sizeof(uint32_t),
 		.socket_id = (int)rte_socket_id(),
 		.extra_flag =
@@ -95,7 +102,8 @@ relay_init(struct srv_server *srv)
 		.mode = RTE_HASH_QSBR_MODE_DQ,
 	};
 	uint8_t priv[OX_KEY_LEN];
-	struct ox_hs_conf wg_conf;
+	struct ox_hs_conf hs_conf, wg_conf;
+	uint32_t rl_entries;
 	char err[512], pub64[OX_KEY_B64_LEN + 1];
 	struct srv_relay *r;
 	struct relay_view *v;
@@ -120,8 +128,14 @@ relay_init(struct srv_server *srv)
 		SRV_LOG(ERR, "%s", err);
 		goto fail;
 	}
-	r->hs = ox_hs_create(priv, NULL);
-	ox_hs_conf_default(&wg_conf);
+	/* Sources with a bucket at once, under load: one for every four
+	 * sessions the relay may hold (clients behind NATs share one), 40
+	 * bytes each; the engines share the table. */
+	ox_hs_conf_default(&hs_conf);
+	rl_entries = RTE_MIN(srv->conf.max_sessions / 4, 1u << 20);
+	hs_conf.ratelimit_entries = rte_align32pow2(RTE_MAX(hs_conf.ratelimit_entries, rl_entries));
+	r->hs = ox_hs_create(priv, &hs_conf);
+	wg_conf = hs_conf;
 	wg_conf.wire = OX_WIRE_WIREGUARD;
 	r->wg_hs = ox_hs_create(priv, &wg_conf);
 	sodium_memzero(priv, sizeof(priv));

@@ -6,12 +6,13 @@
  *
  * Who writes what:
  *  - handshake engines (relay_hs.c: the control thread and, by default,
- *    every worker between its bursts) do a handshake's cryptography. An
- *    INIT goes to the engine its source address hashes to, so that a
- *    source's cookies and rate limit live in one engine's ox_hs_server
- *    (one per engine and protocol); engines share the allow-list view the
- *    control thread publishes, whose entries' replay state lib/oxtunnel
- *    changes atomically. An engine answers with receiver indexes the
+ *    every worker between its bursts) do a handshake's cryptography. INITs
+ *    wait in one queue and the first free engine takes the next; engines'
+ *    ox_hs_servers (one per engine and protocol) are siblings, so a
+ *    source's cookie secret and rate limit are one, under lib/oxtunnel's
+ *    lock; engines share the allow-list view the control thread
+ *    publishes, whose entries' replay state lib/oxtunnel changes
+ *    atomically. An engine answers with receiver indexes the
  *    control thread reserved for it, and hands every outcome back;
  *  - the control thread (main lcore) owns the allow-list and the address
  *    pool, creates and removes sessions, and reaps idle ones; it finishes
@@ -199,20 +200,26 @@ enum relay_hs_outcome {
 
 #define RELAY_ENGINES_MAX 128
 #define RELAY_ENGINE_CONTROL UINT16_MAX /* an engine's wid: the control thread */
-#define ENGINE_STASH 64			/* receiver indexes reserved per engine */
-#define ENGINE_INSTALLS 512		/* keypairs in flight per engine */
-#define ENGINE_BURST_CTRL 8		/* handshakes per control loop */
-/* An INIT that waited longer than this is not judged: its client gave up on
- * it at REKEY_TIMEOUT (5 s) and has sent another; the answer would be work
- * thrown away, and would delay the fresh one. A second is left for the way
- * back (4.5 s was tried: in a 100,000-client storm the answers came late to
- * more clients and every client had its session later, 23.8 s against 20.1). */
-#define ENGINE_MAX_WAIT_MS 4000
+/* Receiver indexes reserved per engine: a worker's engine answers with them
+ * while the control thread is away (on a cpu it shares, for a scheduler's
+ * slice or more): about 80 ms of one engine's handshakes. */
+#define ENGINE_STASH 512
+#define ENGINE_INSTALLS 512 /* keypairs in flight per engine */
+#define ENGINE_BURST_CTRL 8 /* handshakes per control loop */
+/* An INIT that waited longer than this is not judged: its client gives up on
+ * it at REKEY_TIMEOUT (5 s) and sends another; the answer would be work
+ * thrown away, and would delay the fresh one. 400 ms are left for the way
+ * back (the control thread's finishing, the network). In a storm a wave of
+ * retries reaches this age at once and the next comes REKEY_TIMEOUT after
+ * its clients sent: with 4 s the engines idled about a second between
+ * waves of a 100,000-client storm, with 4.6 s half that, and no answer came
+ * after its client had retried. */
+#define ENGINE_MAX_WAIT_MS 4600
 
 /* A handshake engine: its fields are its own unless marked. */
 struct relay_hs_engine {
-	struct ox_hs_server *hs[RELAY_PROTO_MAX]; /* this engine's, per relay_protos[] */
-	struct rte_ring *in;			  /* INITs: workers (mp) -> engine */
+	struct ox_hs_server *hs[RELAY_PROTO_MAX]; /* this engine's, per relay_protos[]
+						     (siblings: one admission) */
 	struct rte_ring *stash;			  /* receiver indexes: control -> engine */
 	struct relay_install *installs;
 	unsigned int next_install;
@@ -316,6 +323,7 @@ struct srv_relay {
 	struct ox_addrpool *pool;	 /* control: view->pool */
 	struct relay_hs_engine *engines[RELAY_ENGINES_MAX]; /* [0]: the control thread */
 	unsigned int n_engines;
+	struct rte_ring *hs_in;		   /* INITs: workers (mp) -> engines (mc) */
 	struct rte_ring *hs_done;	   /* judged INITs, engines -> control */
 	struct rte_ring *events;	   /* enum relay_event, workers -> control */
 	struct rte_hash *by_key;	   /* control only: client key -> session */
@@ -597,7 +605,6 @@ relay_thread_cpu_ns(void)
 int relay_engines_init(struct srv_relay *r);
 void relay_engines_free(struct srv_relay *r);
 /* Where an INIT from this source goes (any worker). */
-struct relay_hs_engine *relay_engine_of(const struct srv_relay *r, const struct ox_pkt *p);
 /* Judge and answer up to @p max INITs queued for engine @p e. @return how many. */
 unsigned int relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int max);
 /* Control: top up every engine's reserved receiver indexes. */
@@ -607,7 +614,8 @@ void relay_view_publish(struct srv_relay *r, struct relay_view *v);
 void relay_view_free(struct relay_view *v);
 void relay_views_poll(struct srv_relay *r); /* free views past their grace period */
 /* relay.c: ring sizes, also for relay_mbufs_held(). */
-uint32_t relay_engine_ring_size(const struct srv_server_conf *c, unsigned int n_engines);
+uint32_t relay_hs_ring_size(const struct srv_server_conf *c);
+unsigned int relay_n_engines(const struct srv_server_conf *c, unsigned int n_workers);
 uint32_t relay_done_ring_size(const struct srv_server_conf *c);
 
 /* relay_ctl.c: read the allow-list file again (SIGHUP, `wg set`).

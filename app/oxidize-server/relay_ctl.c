@@ -559,10 +559,8 @@ relay_control(struct srv_server *srv)
 		r->win_inits = 0;
 		r->win_start_ns = now;
 	}
-	for (i = 0, queued = 0, cap = 0; i < r->n_engines; i++) {
-		queued += rte_ring_count(r->engines[i]->in);
-		cap += rte_ring_get_capacity(r->engines[i]->in);
-	}
+	queued = rte_ring_count(r->hs_in);
+	cap = rte_ring_get_capacity(r->hs_in);
 	under_load = queued > cap / 8 || r->last_win_inits * 10 > srv->conf.hs_load_pps ||
 		     r->win_inits * 10 > srv->conf.hs_load_pps;
 	__atomic_store_n(&r->under_load, under_load, __ATOMIC_RELAXED);

@@ -7,10 +7,13 @@
  * more, taking one INIT at a time between its bursts, and only when its
  * queues are not backlogged: DATA waits for at most one handshake.
  *
- * An INIT goes to the engine its source hashes to (an IPv4 address, an
- * IPv6 /64: the rate limiter's unit), so a source's cookie secret and token
- * bucket are one engine's, in that engine's own ox_hs_server. What engines
- * share is read-only (the allow-list view, the mac1 keys) or changed
+ * INITs wait in one queue, and whichever engine is free takes the next: an
+ * engine's servers are siblings of the relay's (ox_hs_create_sibling), so a
+ * source has one cookie secret and one token bucket whichever engine judges
+ * it, kept by lib/oxtunnel under its lock. (Engines of their own per source
+ * hash left one busy while another idled: the control thread's, on a cpu
+ * it shares, took 2 to 3 times as long for its half of a storm.) What else
+ * engines share is read-only (the allow-list view, the mac1 keys) or changed
  * atomically by lib/oxtunnel (an entry's replay state and kept DH). An
  * engine does not touch sessions, receiver indexes or the allow-list: it
  * answers with an index the control thread reserved for it (in by_index,
@@ -48,24 +51,6 @@ relay_hs_consume(struct srv_relay *r, struct ox_hs_server *hs, uint8_t *msg, uin
 		return (int)sizeof(cookie);
 	}
 	return ret;
-}
-
-/* ------------------------------------------------------------- dispatch */
-
-struct relay_hs_engine *
-relay_engine_of(const struct srv_relay *r, const struct ox_pkt *p)
-{
-	uint64_t a;
-
-	if (r->n_engines == 1)
-		return r->engines[0];
-	/* The unit of the rate limit: an IPv4 address or an IPv6 /64. */
-	if (p->ipv6)
-		memcpy(&a, ((const struct rte_ipv6_hdr *)(p->frame + p->l3_off))->src_addr, 8);
-	else
-		a = ((const struct rte_ipv4_hdr *)(p->frame + p->l3_off))->src_addr;
-	a *= UINT64_C(0x9e3779b97f4a7c15);
-	return r->engines[(uint32_t)(a >> 32) % r->n_engines];
 }
 
 /* ---------------------------------------------------------------- judge */
@@ -250,7 +235,7 @@ relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int ma
 		count(&e->stash_waits, 1);
 		return 0;
 	}
-	n = rte_ring_sc_dequeue_burst(e->in, (void **)ms, RTE_MIN(max, RTE_DIM(ms)), NULL);
+	n = rte_ring_mc_dequeue_burst(r->hs_in, (void **)ms, RTE_MIN(max, RTE_DIM(ms)), NULL);
 	if (n == 0)
 		return 0;
 	/* Held until this lcore's next quiescent state. */
@@ -376,66 +361,50 @@ relay_views_poll(struct srv_relay *r)
 /* --------------------------------------------------------- setup, teardown */
 
 static struct relay_hs_engine *
-engine_create(struct srv_relay *r, uint16_t id, uint16_t wid, int socket, uint32_t ring_size)
+engine_create(struct srv_relay *r, uint16_t id, uint16_t wid, int socket)
 {
 	struct relay_hs_engine *e;
-	struct ox_hs_conf c;
 	char name[RTE_RING_NAMESIZE];
-	uint8_t priv[OX_KEY_LEN];
-	unsigned int pi;
 
 	e = rte_zmalloc_socket("ox_engine", sizeof(*e), RTE_CACHE_LINE_SIZE, socket);
 	if (e == NULL)
 		return NULL;
 	e->id = id;
 	e->wid = wid;
-	snprintf(name, sizeof(name), "ox_hs%u", id);
-	e->in = rte_ring_create(name, ring_size, socket, RING_F_SC_DEQ);
 	snprintf(name, sizeof(name), "ox_stash%u", id);
 	/* One more than ENGINE_STASH: a ring holds one less than its size. */
 	e->stash = rte_ring_create(name, rte_align32pow2(ENGINE_STASH + 1), socket,
 				   RING_F_SP_ENQ | RING_F_SC_DEQ);
 	e->installs = rte_zmalloc_socket("ox_installs", sizeof(*e->installs) * ENGINE_INSTALLS,
 					 RTE_CACHE_LINE_SIZE, socket);
-	if (e->in == NULL || e->stash == NULL || e->installs == NULL)
+	if (e->stash == NULL || e->installs == NULL)
 		return e;
 	/* The control thread's engine uses the relay's own servers; every
-	 * other has its own (cookie secret, rate limits) of the same key. */
+	 * other, siblings of them: the same key, cookie secret and buckets. */
 	if (id == 0) {
 		e->hs[0] = r->hs;
 		e->hs[1] = r->wg_hs;
 		return e;
 	}
-	ox_hs_private_key(r->hs, priv);
-	for (pi = 0; pi < RELAY_PROTO_MAX; pi++) {
-		ox_hs_conf_default(&c);
-		c.wire = pi == 0 ? OX_WIRE_OXTUNNEL : OX_WIRE_WIREGUARD;
-		e->hs[pi] = ox_hs_create(priv, &c);
-	}
-	sodium_memzero(priv, sizeof(priv));
+	e->hs[0] = ox_hs_create_sibling(r->hs);
+	e->hs[1] = ox_hs_create_sibling(r->wg_hs);
 	return e;
 }
 
 static bool
 engine_ok(const struct relay_hs_engine *e)
 {
-	return e != NULL && e->in != NULL && e->stash != NULL && e->installs != NULL &&
-	       e->hs[0] != NULL && e->hs[1] != NULL;
+	return e != NULL && e->stash != NULL && e->installs != NULL && e->hs[0] != NULL &&
+	       e->hs[1] != NULL;
 }
 
 static void
 engine_free(struct srv_relay *r, struct relay_hs_engine *e)
 {
-	struct rte_mbuf *m;
 	unsigned int i;
 
 	if (e == NULL)
 		return;
-	if (e->in != NULL) {
-		while (rte_ring_dequeue(e->in, (void **)&m) == 0)
-			rte_pktmbuf_free(m);
-		rte_ring_free(e->in);
-	}
 	rte_ring_free(e->stash);
 	if (e->installs != NULL) {
 		for (i = 0; i < ENGINE_INSTALLS; i++)
@@ -455,18 +424,17 @@ int
 relay_engines_init(struct srv_relay *r)
 {
 	struct srv_server *srv = r->srv;
-	unsigned int n_w = RTE_MIN((unsigned int)srv->conf.hs_workers, srv->n_workers);
-	unsigned int i;
-	uint32_t ring_size;
+	unsigned int n_w, i;
 
-	n_w = RTE_MIN(n_w, RELAY_ENGINES_MAX - 1u);
-	r->n_engines = 1 + n_w;
-	ring_size = relay_engine_ring_size(&srv->conf, r->n_engines);
+	r->n_engines = relay_n_engines(&srv->conf, srv->n_workers);
+	n_w = r->n_engines - 1;
+	r->hs_in = rte_ring_create("ox_hs_in", relay_hs_ring_size(&srv->conf), (int)rte_socket_id(),
+				   0);
 	r->hs_done = rte_ring_create("ox_hs_done", relay_done_ring_size(&srv->conf),
 				     (int)rte_socket_id(), RING_F_SC_DEQ);
-	if (r->hs_done == NULL)
+	if (r->hs_in == NULL || r->hs_done == NULL)
 		return -ENOMEM;
-	r->engines[0] = engine_create(r, 0, RELAY_ENGINE_CONTROL, (int)rte_socket_id(), ring_size);
+	r->engines[0] = engine_create(r, 0, RELAY_ENGINE_CONTROL, (int)rte_socket_id());
 	if (!engine_ok(r->engines[0]))
 		return -ENOMEM;
 	for (i = 0; i < n_w; i++) {
@@ -474,7 +442,7 @@ relay_engines_init(struct srv_relay *r)
 		struct relay_hs_engine *e;
 
 		e = engine_create(r, (uint16_t)(i + 1), w->id,
-				  (int)rte_lcore_to_socket_id(w->lcore_id), ring_size);
+				  (int)rte_lcore_to_socket_id(w->lcore_id));
 		r->engines[i + 1] = e;
 		if (!engine_ok(e))
 			return -ENOMEM;
@@ -494,6 +462,12 @@ relay_engines_free(struct srv_relay *r)
 
 	for (i = 0; i < r->srv->n_workers; i++)
 		r->srv->workers[i]->hs_engine = NULL;
+	if (r->hs_in != NULL) {
+		while (rte_ring_dequeue(r->hs_in, (void **)&m) == 0)
+			rte_pktmbuf_free(m);
+		rte_ring_free(r->hs_in);
+		r->hs_in = NULL;
+	}
 	/* Accepted ones not finished: their keys are wiped with the engines'. */
 	if (r->hs_done != NULL) {
 		while (rte_ring_dequeue(r->hs_done, (void **)&m) == 0)

@@ -551,13 +551,13 @@ relay_rx(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct o
 		return true;
 	}
 	if (r == RELAY_MSG_HANDSHAKE) {
-		/* Which worker got it: that one owns a new session. The
-		 * engine is the one its source hashes to. */
+		/* Which worker got it: that one owns a new session. Any
+		 * engine may judge it, the first free. */
 		m->hash.usr = w->id;
 		pkt_mark(w->relay, m, p);
 		relay_dyn(w->relay, m)->pkt.proto = (uint8_t)pi;
 		relay_dyn(w->relay, m)->pkt.rx_ms = (uint32_t)(w->now_ns / 1000000);
-		if (rte_ring_mp_enqueue(relay_engine_of(w->relay, p)->in, m) != 0)
+		if (rte_ring_mp_enqueue(w->relay->hs_in, m) != 0)
 			srv_drop_dp(w, m, SRV_DP_DROP_HS_QUEUE_FULL);
 		else
 			srv_ctr_add(&w->stats.relay[RELAY_HS_QUEUED], 1);

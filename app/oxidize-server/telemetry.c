@@ -184,7 +184,6 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 		"cycles_per_accepted",
 		"cycles_per_refused",
 		"cpu_cycles_per_accepted",
-		"queued",
 		"done_full",
 		"indexes_reserved",
 		"index_waits",
@@ -216,7 +215,6 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 				ok ? (uint64_t)(__atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED) *
 						tsc_ghz / ok)
 				   : 0,
-				rte_ring_count(e->in),
 				__atomic_load_n(&e->done_full, __ATOMIC_RELAXED),
 				rte_ring_count(e->stash) + e->n_spare,
 				__atomic_load_n(&e->stash_waits, __ATOMIC_RELAXED),
@@ -529,6 +527,7 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 		done_full += __atomic_load_n(&e->done_full, __ATOMIC_RELAXED);
 	}
 	rte_tel_data_add_dict_u64(d, "hs_engines", r->n_engines);
+	rte_tel_data_add_dict_u64(d, "hs_queued", rte_ring_count(r->hs_in));
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
 				  r->hs_ok ? (cyc_ok + r->cycles_fin) / r->hs_ok : 0);
 	/* The same from the threads' cpu time: what it costs where the

@@ -9,6 +9,7 @@
  * server object has one writer: the control thread.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 
 #include <sodium.h>
@@ -53,16 +54,27 @@ prologue_of(uint8_t p[PROLOGUE_MAX], enum ox_wire wire, const uint8_t *init)
 	return OX_PROLOGUE_LEN;
 }
 
+/* What decides whether an INIT gets a DH at all, shared by a server and its
+ * siblings (ox_hs_create_sibling) on other threads, so that any of them may
+ * judge any source: one cookie secret and one bucket per source, as one
+ * server would have. The lock is held to copy the secret or to update a
+ * bucket, never across a MAC or a DH. */
+struct hs_admission {
+	pthread_spinlock_t lock;
+	uint8_t secret[OX_KEY_LEN]; /* cookie secret, rotated */
+	uint64_t secret_ns;	    /* when it was made; 0 = never */
+	struct ox_ratelimit *rl;
+	unsigned int refs; /* servers sharing it (atomic) */
+};
+
 struct ox_hs_server {
 	enum ox_wire wire;
 	uint8_t s_priv[OX_KEY_LEN];
 	uint8_t s_pub[OX_KEY_LEN];
 	uint8_t mac1_key[OX_KEY_LEN];
 	uint8_t cookie_key[OX_KEY_LEN];
-	uint8_t secret[OX_KEY_LEN]; /* cookie secret, rotated */
-	uint64_t secret_ns;	    /* when it was made; 0 = never */
 	struct ox_allowlist *allow;
-	struct ox_ratelimit *rl;
+	struct hs_admission *adm; /* shared with its siblings */
 };
 
 static const uint8_t zero_mac[OX_MAC_LEN];
@@ -82,6 +94,7 @@ ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c)
 	struct ox_ratelimit_conf rlc;
 	struct ox_hs_conf def;
 	struct ox_hs_server *s;
+	int ret;
 
 	if (sodium_init() < 0) {
 		errno = EIO;
@@ -108,15 +121,38 @@ ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c)
 	rlc.per_second = c->hs_per_second;
 	rlc.burst = c->hs_burst;
 	rlc.entries = c->ratelimit_entries;
-	s->rl = ox_ratelimit_create(&rlc);
-	if (s->rl == NULL) {
-		int err = errno;
-
-		sodium_memzero(s, sizeof(*s));
-		free(s);
-		errno = err;
-		return NULL;
+	s->adm = calloc(1, sizeof(*s->adm));
+	if (s->adm == NULL)
+		goto fail;
+	s->adm->refs = 1;
+	s->adm->rl = ox_ratelimit_create(&rlc);
+	if (s->adm->rl == NULL)
+		goto fail;
+	errno = pthread_spin_init(&s->adm->lock, PTHREAD_PROCESS_PRIVATE);
+	if (errno != 0)
+		goto fail;
+	return s;
+fail:
+	ret = errno;
+	if (s->adm != NULL) {
+		ox_ratelimit_free(s->adm->rl);
+		free(s->adm);
 	}
+	sodium_memzero(s, sizeof(*s));
+	free(s);
+	errno = ret;
+	return NULL;
+}
+
+struct ox_hs_server *
+ox_hs_create_sibling(const struct ox_hs_server *first)
+{
+	struct ox_hs_server *s = malloc(sizeof(*s));
+
+	if (s == NULL)
+		return NULL;
+	memcpy(s, first, sizeof(*s));
+	__atomic_add_fetch(&s->adm->refs, 1, __ATOMIC_RELAXED);
 	return s;
 }
 
@@ -125,7 +161,12 @@ ox_hs_free(struct ox_hs_server *s)
 {
 	if (s == NULL)
 		return;
-	ox_ratelimit_free(s->rl);
+	if (__atomic_sub_fetch(&s->adm->refs, 1, __ATOMIC_ACQ_REL) == 0) {
+		ox_ratelimit_free(s->adm->rl);
+		pthread_spin_destroy(&s->adm->lock);
+		sodium_memzero(s->adm, sizeof(*s->adm));
+		free(s->adm);
+	}
 	sodium_memzero(s, sizeof(*s));
 	free(s);
 }
@@ -164,16 +205,21 @@ static void
 cookie_of(struct ox_hs_server *s, const struct ox_src *src, uint64_t now_ns,
 	  uint8_t cookie[OX_MAC_LEN])
 {
-	uint8_t a[18];
+	struct hs_admission *adm = s->adm;
+	uint8_t a[18], secret[OX_KEY_LEN];
 
-	if (s->secret_ns == 0 || now_ns - s->secret_ns >= OX_COOKIE_SECRET_NS) {
-		randombytes_buf(s->secret, sizeof(s->secret));
-		s->secret_ns = now_ns ? now_ns : 1;
+	pthread_spin_lock(&adm->lock);
+	if (adm->secret_ns == 0 || now_ns - adm->secret_ns >= OX_COOKIE_SECRET_NS) {
+		randombytes_buf(adm->secret, sizeof(adm->secret));
+		adm->secret_ns = now_ns ? now_ns : 1;
 	}
+	memcpy(secret, adm->secret, sizeof(secret));
+	pthread_spin_unlock(&adm->lock);
 	memcpy(a, src->addr, 16);
 	a[16] = (uint8_t)(src->port >> 8);
 	a[17] = (uint8_t)src->port;
-	wires[s->wire].mac(cookie, s->secret, sizeof(s->secret), a, sizeof(a));
+	wires[s->wire].mac(cookie, secret, sizeof(secret), a, sizeof(a));
+	sodium_memzero(secret, sizeof(secret));
 }
 
 void
@@ -307,7 +353,10 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 		/* mac2 proved the source: only now is its bucket its own. Taken
 		 * for any valid-mac1 INIT, a spoofer who knows our public key
 		 * would empty a victim's bucket (or a carrier-grade NAT's). */
-		switch (ox_ratelimit_take(s->rl, src->addr, now_ns)) {
+		pthread_spin_lock(&s->adm->lock);
+		ret = ox_ratelimit_take(s->adm->rl, src->addr, now_ns);
+		pthread_spin_unlock(&s->adm->lock);
+		switch (ret) {
 		case OX_RL_ALLOW:
 			break;
 		case OX_RL_TABLE_FULL:

@@ -5,10 +5,11 @@
  * @file
  * The handshake around Noise IK for OxTunnel v2 and WireGuard: mac1, mac2
  * and cookies, the rate limits, the responder and the initiator. One
- * thread per object (a server's cookie secret and rate limits are its
- * own); servers of one key on several threads may share an allow-list,
- * whose entries' handshake state they change atomically. Part of
- * lib/oxtunnel.
+ * thread per object; a server's siblings (ox_hs_create_sibling), one per
+ * further thread, share its cookie secret and rate limits under a lock, so
+ * any of them may judge any source; servers of one key on several threads
+ * may share an allow-list, whose entries' handshake state they change
+ * atomically. Part of lib/oxtunnel.
  */
 #include "ox_allowlist.h"
 #include "ox_data.h"
@@ -52,6 +53,17 @@ void ox_hs_conf_default(struct ox_hs_conf *c);
 
 /** @return the server, or NULL with errno set. */
 struct ox_hs_server *ox_hs_create(const uint8_t priv[OX_KEY_LEN], const struct ox_hs_conf *c);
+/**
+ * A server for another thread that shares @p first's key, cookie secret and
+ * rate limits (a source has one bucket and one cookie whichever of them
+ * judges its INIT); its allow-list is set on its own (ox_hs_set_allowlist).
+ * Make siblings before @p first is in use; they may be freed in any order.
+ *
+ * @return the server, or NULL with errno set.
+ */
+struct ox_hs_server *ox_hs_create_sibling(const struct ox_hs_server *first);
+
+/** Free a server (its shared state with the last of its siblings). */
 void ox_hs_free(struct ox_hs_server *s);
 
 /** @return the server's static public key. */

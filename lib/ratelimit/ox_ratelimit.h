@@ -14,8 +14,8 @@
  * source's set holds no such bucket, the source is refused, never let
  * through: a full table fails closed.
  *
- * Pure C on libsodium, no DPDK. One writer per table (no locking): the
- * server keeps one per thread that uses it.
+ * Pure C on libsodium, no DPDK. One writer at a time (no locking inside):
+ * lib/oxtunnel's servers that share a table take a lock around each call.
  */
 #include <stdbool.h>
 #include <stdint.h>

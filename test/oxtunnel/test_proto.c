@@ -989,10 +989,10 @@ test_shared_list(void)
 	}
 	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
 	       err);
-	for (k = 0; k < 2; k++) {
-		srv[k] = ox_hs_create(server.priv, NULL);
+	srv[0] = ox_hs_create(server.priv, NULL);
+	srv[1] = ox_hs_create_sibling(srv[0]);
+	for (k = 0; k < 2; k++)
 		ox_hs_set_allowlist(srv[k], &al);
-	}
 	pthread_barrier_init(&go, NULL, 2);
 	for (round = 0; round < SHARED_ROUNDS; round++) {
 		/* Past the flood gap each round; a later timestamp each. */
@@ -1036,6 +1036,78 @@ test_shared_list(void)
 	ox_allowlist_free(&al);
 }
 
+/* A server and one client, alice, on its list. */
+static void
+alice_listed(struct party *server, struct party *alice, struct ox_allowlist *al)
+{
+	char text[256], err[128];
+
+	party_make(server);
+	party_make(alice);
+	snprintf(text, sizeof(text), "%s alice\n", alice->b64);
+	EXPECT(ox_allowlist_parse(al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
+	       err);
+}
+
+/* Siblings judge a source as one server would: a cookie one of them sent
+ * proves the source to the other, and the source has one bucket. */
+static void
+test_siblings(void)
+{
+	struct party server, alice;
+	struct ox_hs_server *a, *b;
+	struct ox_initiator in;
+	struct ox_responder r;
+	struct ox_allowlist al;
+	struct ox_src src = { .addr = { [10] = 0xff, [11] = 0xff, 198, 18, 0, 12 }, .port = 5000 };
+	struct ox_hs_conf conf;
+	uint8_t init[OX_INIT_LEN], cookie[OX_COOKIE_LEN], ts[12];
+	unsigned int k;
+	int ret;
+
+	alice_listed(&server, &alice, &al);
+	ox_hs_conf_default(&conf);
+	a = ox_hs_create(server.priv, &conf);
+	b = ox_hs_create_sibling(a);
+	EXPECT(a != NULL && b != NULL, "a server and its sibling");
+	EXPECT(memcmp(ox_hs_public(a), ox_hs_public(b), OX_KEY_LEN) == 0, "one key");
+	ox_hs_set_allowlist(a, &al);
+	ox_hs_set_allowlist(b, &al);
+	EXPECT(ox_initiator_init(&in, alice.priv, server.pub) == 0, "initiator");
+	ox_tai64n_now(ts);
+	EXPECT(ox_initiator_begin(&in, 1, ts, NS(1000), init) == 0, "INIT");
+	ret = ox_hs_consume_init(a, init, sizeof(init), &src, NS(1000), true, &r, cookie);
+	EXPECT(ret == -OX_DROP_COOKIE_SENT, "under load, one sends a cookie (%s)",
+	       ox_drop_name(ret));
+	EXPECT(ox_initiator_consume_cookie(&in, cookie, sizeof(cookie), NS(1001)) == 0,
+	       "cookie taken");
+	ts[11]++;
+	EXPECT(ox_initiator_begin(&in, 2, ts, NS(1002), init) == 0, "INIT with mac2");
+	ret = ox_hs_consume_init(b, init, sizeof(init), &src, NS(1002), true, &r, cookie);
+	EXPECT(ret == 0, "the other takes its mac2: %s", ox_drop_name(ret));
+	sodium_memzero(&r, sizeof(r));
+	/* The bucket: a burst in all, whichever judges (a replay still takes
+	 * its credit: the limit comes before the DH). */
+	for (k = 1; k < conf.hs_burst; k++) {
+		ret = ox_hs_consume_init(k % 2 ? a : b, init, sizeof(init), &src, NS(1002), true,
+					 &r, cookie);
+		EXPECT(ret != -OX_DROP_RATE_LIMITED, "INIT %u of the burst not limited", k + 1);
+	}
+	ret = ox_hs_consume_init(a, init, sizeof(init), &src, NS(1002), true, &r, cookie);
+	EXPECT(ret == -OX_DROP_RATE_LIMITED, "one past the burst, at the first: %s",
+	       ox_drop_name(ret));
+	ret = ox_hs_consume_init(b, init, sizeof(init), &src, NS(1002), true, &r, cookie);
+	EXPECT(ret == -OX_DROP_RATE_LIMITED, "and at its sibling: %s", ox_drop_name(ret));
+	/* Freed in either order: the sibling keeps what they share. */
+	ox_hs_free(a);
+	ret = ox_hs_consume_init(b, init, sizeof(init), &src, NS(1002), true, &r, cookie);
+	EXPECT(ret == -OX_DROP_RATE_LIMITED, "the sibling alone still limits: %s",
+	       ox_drop_name(ret));
+	ox_hs_free(b);
+	ox_initiator_wipe(&in);
+	ox_allowlist_free(&al);
+}
+
 /* An INIT made before its cookie came gets mac2 put on it afterwards. */
 static void
 test_put_mac2(void)
@@ -1047,14 +1119,9 @@ test_put_mac2(void)
 	struct ox_allowlist al;
 	struct ox_src src = { .addr = { [10] = 0xff, [11] = 0xff, 198, 18, 0, 11 }, .port = 5000 };
 	uint8_t a[OX_INIT_LEN], b[OX_INIT_LEN], cookie[OX_COOKIE_LEN], ts[12];
-	char text[256], err[128];
 	int ret;
 
-	party_make(&server);
-	party_make(&alice);
-	snprintf(text, sizeof(text), "%s alice\n", alice.b64);
-	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
-	       err);
+	alice_listed(&server, &alice, &al);
 	srv = ox_hs_create(server.priv, NULL);
 	ox_hs_set_allowlist(srv, &al);
 	EXPECT(ox_initiator_init(&in, alice.priv, server.pub) == 0, "initiator");
@@ -1518,6 +1585,7 @@ main(void)
 	test_handshake();
 	test_static_static();
 	test_shared_list();
+	test_siblings();
 	test_put_mac2();
 	test_rekey();
 	test_inner_is_ip();
