@@ -67,6 +67,7 @@
 #define STORM_BIN_NS 100000000u	   /* timeline: responses per 100 ms */
 #define STORM_RX_DESC 8192
 #define STORM_LIVE_PER_TURN 2 /* initiations made during the run, per turn */
+#define STORM_NAP_US 1000     /* a turn that found little sleeps this long */
 
 enum sstate {
 	S_IDLE = 0, /* not sent yet */
@@ -587,11 +588,14 @@ storm_loop(struct storm *s, struct ox_flash *f)
 			} while (n == PERF_BURST);
 		}
 		/* Leave the core to the relay (on a small testbed they share
-		 * it) 100 us a turn, the first INITs' pacing too (they go out
-		 * a turn's worth at a time); answers wait in the RX ring
-		 * meanwhile, and the timeline's unit is 100 ms. */
+		 * it) a while each turn that found little, the first INITs'
+		 * pacing too (they go out a turn's worth at a time): answers
+		 * wait in the RX ring meanwhile (2,048 buffers: a storm's
+		 * cookies come at under 100,000 a second), and the timeline's
+		 * unit is 100 ms. Shorter naps cost the relay's thread on this
+		 * cpu more than the time: each wake evicts its caches. */
 		if (got < PERF_BURST)
-			rte_delay_us_sleep(100);
+			rte_delay_us_sleep(STORM_NAP_US);
 	}
 	/* What the kernel dropped before it reached us (a full RX ring):
 	 * answers the relay sent that no client saw. */

@@ -13,7 +13,8 @@
  *    lock; engines share the allow-list view the control thread
  *    publishes, whose entries' replay state lib/oxtunnel changes
  *    atomically. An engine answers with receiver indexes the
- *    control thread reserved for it, and hands every outcome back;
+ *    control thread reserved for it, and hands every outcome back but the
+ *    relay's own refusals (waited too long, no room), which it counts;
  *  - the control thread (main lcore) owns the allow-list and the address
  *    pool, creates and removes sessions, and reaps idle ones; it finishes
  *    what engines accepted and answers through the worker that owns the
@@ -234,8 +235,17 @@ struct relay_hs_engine {
 	/* The same in the thread's cpu time (ns): without what another
 	 * thread on its cpu took meanwhile, which TSC cycles include. */
 	uint64_t cpu_ok, cpu_bad;
-	uint64_t done_full;   /* outcomes lost: the done queue was full */
-	uint64_t stash_waits; /* turns it found no receiver index to answer with */
+	uint64_t done_full;    /* outcomes lost: the done queue was full */
+	uint64_t cookies;      /* cookie replies it sent itself (its worker's) */
+	uint64_t cookies_seen; /* control thread's: of those, folded into the
+				  relay's counters */
+	/* The relay's own refusals (RELAY_HS_*), counted here rather than
+	 * handed back: a storm's INITs that waited too long would fill the
+	 * done queue, and crowd out accepted ones, while the control thread is
+	 * away. */
+	uint64_t refused[RELAY_HS_MAX];
+	uint64_t stash_waits; /* turns it found no receiver index, or no keypair
+			       slot, to answer with */
 } __rte_cache_aligned;
 
 /* WireGuard's userspace API on a unix socket (uapi.c): control thread. */
@@ -370,7 +380,6 @@ struct relay_pkt_mark {
 	uint32_t index;	 /* DATA: its receiver index */
 	uint8_t proto;	 /* relay_protos[] index */
 	uint32_t rx_ms;	 /* INIT: when its worker got it (ox_mono_ns() / 1e6) */
-	uint8_t hs_why;	 /* HS_OUT_REFUSED by the relay: RELAY_HS_* + 1, else 0 */
 	int16_t hs_drop; /* HS_OUT_REFUSED by the protocol: -OX_DROP_* */
 };
 
@@ -606,9 +615,12 @@ int relay_engines_init(struct srv_relay *r);
 void relay_engines_free(struct srv_relay *r);
 /* Where an INIT from this source goes (any worker). */
 /* Judge and answer up to @p max INITs queued for engine @p e. @return how many. */
-unsigned int relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int max);
+unsigned int relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
+			      unsigned int max);
 /* Control: top up every engine's reserved receiver indexes. */
 void relay_engines_stash(struct srv_relay *r);
+/* RELAY_HS_* refusals @p k so far, the control thread's and the engines'. */
+uint64_t relay_hs_refused(const struct srv_relay *r, unsigned int k);
 /* Control: publish a new view (the old one freed a grace period later). */
 void relay_view_publish(struct srv_relay *r, struct relay_view *v);
 void relay_view_free(struct relay_view *v);

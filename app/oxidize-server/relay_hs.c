@@ -19,7 +19,9 @@
  * answers with an index the control thread reserved for it (in by_index,
  * pointing at nothing until the handshake is finished) and hands every
  * INIT back, accepted or not, for the control thread to count, log and
- * finish (relay_ctl.c).
+ * finish (relay_ctl.c), but those the relay refuses on its own (waited too
+ * long, no room): it counts them itself, as a storm's would fill the done
+ * queue while the control thread is away and crowd out accepted ones.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -122,16 +124,22 @@ refuse(struct srv_relay *r, struct relay_hs_engine *e, struct rte_mbuf *m, uint1
 {
 	struct relay_pkt_mark *k = &relay_dyn(r, m)->pkt;
 
+	if (relay_why >= 0) {
+		/* Nothing for the control thread to do but count it. */
+		count(&e->refused[relay_why], 1);
+		rte_pktmbuf_free(m);
+		return;
+	}
 	k->hs_drop = (int16_t)ox_drop;
-	k->hs_why = (uint8_t)(relay_why < 0 ? 0 : relay_why + 1);
 	if (hand_back(r, e, m, wid, HS_OUT_REFUSED) != 0)
 		rte_pktmbuf_free(m);
 }
 
-/* Judge one INIT and, accepted, answer it. */
+/* Judge one INIT and, accepted, answer it. @p w: the worker the engine
+ * runs on, NULL on the control thread. */
 static void
-judge(struct srv_relay *r, struct relay_hs_engine *e, const struct relay_view *v,
-      struct rte_mbuf *m, uint64_t now)
+judge(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
+      const struct relay_view *v, struct rte_mbuf *m, uint64_t now)
 {
 	uint16_t wid = (uint16_t)m->hash.usr;
 	uint8_t pi = relay_dyn(r, m)->pkt.proto;
@@ -154,10 +162,19 @@ judge(struct srv_relay *r, struct relay_hs_engine *e, const struct relay_view *v
 	relay_src_of(&p, &src);
 	ret = proto->hs_consume(r, e->hs[pi], payload, p.payload_len, &src, now, &resp);
 	if (ret > 0) {
-		/* A cookie reply, written in place: back as it is. */
+		/* A cookie reply, written in place: back as it is. One that
+		 * came in on this engine's own worker goes out from here (the
+		 * control thread only counts it, folding in e->cookies): in a
+		 * storm's first second every INIT draws one, faster than the
+		 * control thread drains the done queue. */
 		ox_pkt_reply(&p);
 		ox_pkt_finish(&p, (uint16_t)ret);
 		m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
+		if (w != NULL && wid == w->id) {
+			count(&e->cookies, 1);
+			srv_worker_tx(w, w->tx_queue, m);
+			return;
+		}
 		if (hand_back(r, e, m, wid, HS_OUT_COOKIE) != 0)
 			rte_pktmbuf_free(m);
 		return;
@@ -222,7 +239,8 @@ refused:
 }
 
 unsigned int
-relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int max)
+relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
+		 unsigned int max)
 {
 	struct rte_mbuf *ms[ENGINE_BURST_CTRL];
 	struct relay_view *v;
@@ -232,6 +250,13 @@ relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int ma
 	/* No receiver index to answer with (the control thread has not come
 	 * round to reserve more): the INITs wait in the queue, not refused. */
 	if (e->n_spare == 0 && rte_ring_empty(e->stash)) {
+		count(&e->stash_waits, 1);
+		return 0;
+	}
+	/* Nor room for a keypair until the control thread installs some:
+	 * they are taken and given back in turn, so the next one tells. An
+	 * INIT judged now would cost its DH and be refused. */
+	if (__atomic_load_n(&e->installs[e->next_install].busy, __ATOMIC_ACQUIRE) != 0) {
 		count(&e->stash_waits, 1);
 		return 0;
 	}
@@ -250,7 +275,7 @@ relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int ma
 		t0 = rte_rdtsc();
 		c0 = relay_thread_cpu_ns();
 		ok0 = e->accepted;
-		judge(r, e, v, ms[i], now);
+		judge(r, e, w, v, ms[i], now);
 		/* What an initiation costs its engine, accepted or not. */
 		if (e->accepted != ok0) {
 			count(&e->cycles_ok, rte_rdtsc() - t0);
@@ -267,10 +292,21 @@ relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int ma
 unsigned int
 relay_worker_hs(struct srv_worker *w)
 {
-	return relay_engine_run(w->relay, w->hs_engine, 1);
+	return relay_engine_run(w->relay, w->hs_engine, w, 1);
 }
 
 /* ------------------------------------------------------------- control */
+
+uint64_t
+relay_hs_refused(const struct srv_relay *r, unsigned int k)
+{
+	uint64_t n = r->relay_hs_drops[k];
+	unsigned int i;
+
+	for (i = 0; i < r->n_engines; i++)
+		n += __atomic_load_n(&r->engines[i]->refused[k], __ATOMIC_RELAXED);
+	return n;
+}
 
 void
 relay_engines_stash(struct srv_relay *r)
