@@ -591,8 +591,12 @@ def scale_section(b, plots):
                       str(x) for x in s["sent_by_attempt"] if x),
                   "| refused as waiting over 4.6 s (their clients retry at 5) | %s |" % fmt(
                       r["relay"].get("hs_drop_queued_too_long", 0)),
-                  "| answers the generator's kernel dropped (rx_missed) | %s |" % fmt(
-                      s.get("rx_missed", 0))]
+                  "| answers the generator's kernel dropped (rx_missed) | %s%s |" % (
+                      fmt(s.get("rx_missed", 0)),
+                      "" if s.get("fifo", True) else
+                      " (it could not run under SCHED_FIFO here)"),
+                  "| outcomes the relay's done queue lost (hs_done_queue_full) | %s |" % fmt(
+                      r["relay"].get("hs_done_queue_full", 0))]
         for when in ("before", "during"):
             e = r.get(when) or {}
             if e:
