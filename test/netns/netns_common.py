@@ -3,6 +3,7 @@
 
 import os
 import sys
+import time
 
 import oxidize_telemetry as oxt
 import oxidize_testbed as otb
@@ -116,6 +117,18 @@ class Server:
     @property
     def log(self):
         return "".join(self.lines)
+
+    def wait_log(self, pattern, timeout=5):
+        """The first match of the regex pattern in the log, waiting up to
+        timeout seconds for it (a line written just before an answer the
+        test got may still be in the pipe); None if it never came."""
+        import re
+        end = time.time() + timeout
+        while True:
+            m = re.search(pattern, self.log)
+            if m or time.time() >= end:
+                return m
+            time.sleep(0.05)
 
     def wait_up(self, timeout=30):
         self.up.wait(timeout)
