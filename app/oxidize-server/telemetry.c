@@ -530,7 +530,7 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 			n_bad += __atomic_load_n(&e->refused[i], __ATOMIC_RELAXED);
 	}
 	rte_tel_data_add_dict_u64(d, "hs_engines", r->n_engines);
-	rte_tel_data_add_dict_u64(d, "hs_queued", rte_ring_count(r->hs_in));
+	rte_tel_data_add_dict_u64(d, "hs_waiting", rte_ring_count(r->hs_in));
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
 				  r->hs_ok ? (cyc_ok + r->cycles_fin) / r->hs_ok : 0);
 	/* The same from the threads' cpu time: what it costs where the
