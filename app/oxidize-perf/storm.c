@@ -6,7 +6,8 @@
  *   oxidize-perf storm-keys DIR N [--fixed K] [--psk K]
  *   oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC --storm DIR
  *                         [--clients N] [--rate INITS/S] [--duration S]
- *                         [--sources K] [--verify-every V] [--wireguard] [--json]
+ *                         [--sources K] [--verify-every V] [--wireguard] [--fifo]
+ *                         [--json]
  *
  * `storm-keys` writes DIR/storm.seed (mode 600) and DIR/storm.allow, N
  * allow-list lines "KEY sI": client i's private key is BLAKE2b-256 keyed
