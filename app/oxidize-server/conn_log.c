@@ -169,7 +169,7 @@ conn_log_interval(struct srv_relay *r, uint64_t now, bool last)
 	struct srv_lcore_stats sum;
 	char reasons[512] = "", top[256] = "", a[INET6_ADDRSTRLEN];
 	size_t ro = 0, to = 0;
-	uint64_t total = 0, bad_mac1, relay_drops[RELAY_HS_MAX];
+	uint64_t total = 0, bad_mac1;
 	unsigned int k, i, shown;
 
 	if (f->since_ns == 0) {
@@ -186,11 +186,9 @@ conn_log_interval(struct srv_relay *r, uint64_t now, bool last)
 	for (k = 1; k < OX_DROP_MAX; k++)
 		total += add_reason(reasons, sizeof(reasons), &ro, ox_drop_name(-(int)k),
 				    r->hs_drops[k] - f->hs_drops[k]);
-	for (k = 0; k < RELAY_HS_MAX; k++) {
-		relay_drops[k] = relay_hs_refused(r, k);
+	for (k = 0; k < RELAY_HS_MAX; k++)
 		total += add_reason(reasons, sizeof(reasons), &ro, relay_hs_drop_names[k],
-				    relay_drops[k] - f->relay_hs_drops[k]);
-	}
+				    r->relay_hs_drops[k] - f->relay_hs_drops[k]);
 	/* The three busiest sources, most first. */
 	for (shown = 0; shown < 3; shown++) {
 		unsigned int best = REFUSAL_TOP;
@@ -210,7 +208,7 @@ conn_log_interval(struct srv_relay *r, uint64_t now, bool last)
 			 (double)(now - f->since_ns) / 1e9, (unsigned long long)total, reasons,
 			 to ? top : "-");
 	memcpy(f->hs_drops, r->hs_drops, sizeof(f->hs_drops));
-	memcpy(f->relay_hs_drops, relay_drops, sizeof(f->relay_hs_drops));
+	memcpy(f->relay_hs_drops, r->relay_hs_drops, sizeof(f->relay_hs_drops));
 	f->bad_mac1 = bad_mac1;
 	memset(f->top, 0, sizeof(f->top));
 	f->since_ns = now;

@@ -235,10 +235,8 @@ struct relay_hs_engine {
 	/* The same in the thread's cpu time (ns): without what another
 	 * thread on its cpu took meanwhile, which TSC cycles include. */
 	uint64_t cpu_ok, cpu_bad;
-	uint64_t done_full;    /* outcomes lost: the done queue was full */
-	uint64_t cookies;      /* cookie replies it sent itself (its worker's) */
-	uint64_t cookies_seen; /* control thread's: of those, folded into the
-				  relay's counters */
+	uint64_t done_full; /* outcomes lost: the done queue was full */
+	uint64_t cookies;   /* cookie replies it sent itself (its worker's) */
 	/* The relay's own refusals (RELAY_HS_*), counted here rather than
 	 * handed back: a storm's INITs that waited too long would fill the
 	 * done queue, and crowd out accepted ones, while the control thread is
@@ -246,6 +244,11 @@ struct relay_hs_engine {
 	uint64_t refused[RELAY_HS_MAX];
 	uint64_t stash_waits; /* turns it found no receiver index, or no keypair
 			       slot, to answer with */
+	/* The control thread's: how much of cookies and refused it has folded
+	 * into the relay's counters (relay_engines_fold), on a line of its own. */
+	struct {
+		uint64_t cookies, refused[RELAY_HS_MAX];
+	} folded __rte_cache_aligned;
 } __rte_cache_aligned;
 
 /* WireGuard's userspace API on a unix socket (uapi.c): control thread. */
@@ -619,8 +622,8 @@ unsigned int relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, st
 			      unsigned int max);
 /* Control: top up every engine's reserved receiver indexes. */
 void relay_engines_stash(struct srv_relay *r);
-/* RELAY_HS_* refusals @p k so far, the control thread's and the engines'. */
-uint64_t relay_hs_refused(const struct srv_relay *r, unsigned int k);
+/* What the engines counted themselves, into the relay's counters. */
+void relay_engines_fold(struct srv_relay *r);
 /* Control: publish a new view (the old one freed a grace period later). */
 void relay_view_publish(struct srv_relay *r, struct relay_view *v);
 void relay_view_free(struct relay_view *v);

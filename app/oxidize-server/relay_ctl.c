@@ -570,19 +570,7 @@ relay_control(struct srv_server *srv)
 	relay_engines_stash(r);
 	/* The control thread's own engine, a few handshakes a loop. */
 	work = relay_engine_run(r, r->engines[0], NULL, ENGINE_BURST_CTRL);
-	/* Cookies the workers' engines sent themselves, counted as if they
-	 * had come back here. */
-	for (i = 1; i < r->n_engines; i++) {
-		struct relay_hs_engine *e = r->engines[i];
-		uint64_t c = __atomic_load_n(&e->cookies, __ATOMIC_RELAXED), d;
-
-		d = c - e->cookies_seen;
-		e->cookies_seen = c;
-		r->win_inits += d;
-		r->n_bad += d;
-		r->cookies += d;
-		r->hs_drops[OX_DROP_COOKIE_SENT] += d;
-	}
+	relay_engines_fold(r);
 	/* Every judged INIT waiting, the engines' and its own. */
 	while ((n = rte_ring_sc_dequeue_burst(r->hs_done, (void **)ms, CTRL_BURST, NULL)) > 0) {
 		work += n;

@@ -297,15 +297,35 @@ relay_worker_hs(struct srv_worker *w)
 
 /* ------------------------------------------------------------- control */
 
-uint64_t
-relay_hs_refused(const struct srv_relay *r, unsigned int k)
+/* Outcomes the engines counted rather than handed back (their own
+ * worker's cookie replies, the relay's refusals), counted as if they had
+ * come back: the relay's counters and the load window stay the control
+ * thread's alone. */
+void
+relay_engines_fold(struct srv_relay *r)
 {
-	uint64_t n = r->relay_hs_drops[k];
-	unsigned int i;
+	unsigned int i, k;
+	uint64_t c, d;
 
-	for (i = 0; i < r->n_engines; i++)
-		n += __atomic_load_n(&r->engines[i]->refused[k], __ATOMIC_RELAXED);
-	return n;
+	for (i = 0; i < r->n_engines; i++) {
+		struct relay_hs_engine *e = r->engines[i];
+
+		c = __atomic_load_n(&e->cookies, __ATOMIC_RELAXED);
+		d = c - e->folded.cookies;
+		e->folded.cookies = c;
+		r->win_inits += d;
+		r->n_bad += d;
+		r->cookies += d;
+		r->hs_drops[OX_DROP_COOKIE_SENT] += d;
+		for (k = 0; k < RELAY_HS_MAX; k++) {
+			c = __atomic_load_n(&e->refused[k], __ATOMIC_RELAXED);
+			d = c - e->folded.refused[k];
+			e->folded.refused[k] = c;
+			r->win_inits += d;
+			r->n_bad += d;
+			r->relay_hs_drops[k] += d;
+		}
+	}
 }
 
 void

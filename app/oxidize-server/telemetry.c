@@ -499,13 +499,12 @@ void
 relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 {
 	const struct srv_relay *r = srv->relay;
-	uint64_t cyc_ok = 0, cyc_bad = 0, cpu_ok = 0, done_full = 0, n_bad;
-	unsigned int k, i;
+	uint64_t cyc_ok = 0, cyc_bad = 0, cpu_ok = 0, done_full = 0;
+	unsigned int k;
 
 	rte_tel_data_add_dict_u64(d, "sessions", ox_sessions_count(srv->sessions));
 	if (r == NULL)
 		return;
-	n_bad = r->n_bad;
 	rte_tel_data_add_dict_u64(d, "handshakes", r->hs_ok);
 	rte_tel_data_add_dict_u64(d, "handshakes_new", r->hs_new);
 	rte_tel_data_add_dict_u64(d, "handshakes_rekey", r->hs_rekey);
@@ -526,8 +525,6 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 		cpu_ok += __atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED);
 		cyc_bad += __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED);
 		done_full += __atomic_load_n(&e->done_full, __ATOMIC_RELAXED);
-		for (i = 0; i < RELAY_HS_MAX; i++)
-			n_bad += __atomic_load_n(&e->refused[i], __ATOMIC_RELAXED);
 	}
 	rte_tel_data_add_dict_u64(d, "hs_engines", r->n_engines);
 	rte_tel_data_add_dict_u64(d, "hs_waiting", rte_ring_count(r->hs_in));
@@ -539,8 +536,8 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 		d, "hs_cpu_cycles_per_accepted",
 		r->hs_ok ? (uint64_t)((cpu_ok + r->cpu_fin) * (rte_get_tsc_hz() / 1e9) / r->hs_ok)
 			 : 0);
-	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused", n_bad ? cyc_bad / n_bad : 0);
-	rte_tel_data_add_dict_u64(d, "hs_refused", n_bad);
+	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused", r->n_bad ? cyc_bad / r->n_bad : 0);
+	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
 	rte_tel_data_add_dict_u64(d, "hs_done_queue_full", done_full);
 	rte_tel_data_add_dict_u64(d, "index_stash_errors", r->stash_errors);
 	rte_tel_data_add_dict_u64(d, "sessions_reaped", r->reaped);
@@ -557,5 +554,5 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	for (k = 1; k < OX_DROP_MAX; k++)
 		put_reason(d, "hs_drop_", ox_drop_name((int)k), r->hs_drops[k]);
 	for (k = 0; k < RELAY_HS_MAX; k++)
-		put_reason(d, "hs_drop_", relay_hs_drop_names[k], relay_hs_refused(r, k));
+		put_reason(d, "hs_drop_", relay_hs_drop_names[k], r->relay_hs_drops[k]);
 }

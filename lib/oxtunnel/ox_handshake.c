@@ -5,8 +5,8 @@
  * knows the server's public key before any Diffie-Hellman is spent on it),
  * mac2 and cookies (under load, proof of owning the source address), a
  * per-source token bucket for sources mac2 proved, and a per-key gap. The two differ in their
- * header bytes, hash and MAC, prologue and response (struct hs_wire); the steps are the same. The
- * server object has one writer: the control thread.
+ * header bytes, hash and MAC, prologue and response (struct hs_wire); the steps are the same. A
+ * server has one thread; what its siblings share (struct hs_admission) is under a lock.
  */
 #include <errno.h>
 #include <pthread.h>
