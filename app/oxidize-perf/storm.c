@@ -531,7 +531,7 @@ fifo_set(int policy)
 	return 0;
 }
 
-static int
+static void
 storm_loop(struct storm *s, struct ox_flash *f)
 {
 	const struct perf_conf *c = s->c;
@@ -614,7 +614,6 @@ storm_loop(struct storm *s, struct ox_flash *f)
 	if (s->fifo)
 		fifo_set(SCHED_OTHER);
 	report(s, (ox_mono_ns() - s->start_ns) / 1e9);
-	return 0;
 }
 
 int
@@ -659,8 +658,8 @@ perf_storm_run(struct perf_conf *c)
 	ret = perf_flash_up(&f, c);
 	if (ret != 0)
 		goto out;
-	ret = storm_loop(&s, &f);
-	if (ret == 0 && c->n_steps != 0 && !perf_stop) {
+	storm_loop(&s, &f);
+	if (c->n_steps != 0 && !perf_stop) {
 		if (s.done != s.n) {
 			fprintf(stderr,
 				"oxidize-perf: %" PRIu64 " of %u clients got sessions: no "
