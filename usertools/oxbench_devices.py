@@ -268,22 +268,28 @@ class Devices:
     # -- bookkeeping ---------------------------------------------------------------
 
     @staticmethod
-    def wait_line(p, text, timeout=30):
-        """Wait for a line containing text; False if the process ends or
-        timeout passes first. The rest of its output is drained in the
-        background so it never blocks on a full pipe."""
-        import threading
+    def drain(p, text=None):
+        """Read p's output in the background into p.lines, so that it never
+        blocks on a full pipe; the event returned is set at the first line
+        containing text, or when the output ends."""
         found = threading.Event()
         p.lines = []
 
         def reader():
             for line in p.stdout:
                 p.lines.append(line)
-                if text in line:
+                if text is not None and text in line:
                     found.set()
             found.set()
         p.reader = threading.Thread(target=reader, daemon=True)
         p.reader.start()
+        return found
+
+    @staticmethod
+    def wait_line(p, text, timeout=30):
+        """Wait for a line containing text; False if the process ends or
+        timeout passes first. The rest of its output is drained."""
+        found = Devices.drain(p, text)
         found.wait(timeout)
         return found.is_set() and p.poll() is None
 

@@ -34,6 +34,7 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <net/if.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@
 #include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
 #include <rte_cycles.h>
@@ -74,6 +76,39 @@ static void
 on_signal(int sig __rte_unused)
 {
 	perf_stop = 1;
+}
+
+/* A load generator's loop under SCHED_FIFO (--fifo): the clients it plays
+ * have cpus of their own, so on a testbed where it shares one with the
+ * relay none of them should wait behind the relay's threads for it (a
+ * storm's answers would overflow their ring; an RTT would time the
+ * scheduler). Such a loop sleeps whenever a turn finds little, so the
+ * relay keeps the rest of the cpu. */
+int
+perf_fifo_set(int policy)
+{
+	struct sched_param sp = { .sched_priority = policy == SCHED_FIFO ? 1 : 0 };
+
+	if (sched_setscheduler(0, policy, &sp) != 0) {
+		/* A container may have no real-time budget: the load still
+		 * runs, and what it loses is counted (rx_missed, lost). */
+		fprintf(stderr,
+			"oxidize-perf: --fifo: sched_setscheduler: %s; running without it\n",
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+double
+perf_thread_cpu_s(void)
+{
+	struct rusage ru;
+
+	if (getrusage(RUSAGE_THREAD, &ru) != 0)
+		return 0;
+	return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+	       (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
 /* SIOCGIFHWADDR or SIOCGIFADDR of iface into ifr. */
@@ -257,6 +292,10 @@ usage(FILE *out)
 		"  --packets P         packets sealed before the run (default: rate, or 0.7 Mpps,\n"
 		"                      times duration, within 2 GiB of frames)\n"
 		"  --wireguard         speak WireGuard (addresses from DIR/allow), not OxTunnel\n"
+		"  --fifo              with --rate: run under SCHED_FIFO (priority 1), asleep\n"
+		"                      between sends, so that on a cpu shared with the relay\n"
+		"                      its RTTs time the relay, not the scheduler\n"
+		"  (SIGINT or SIGTERM during the run: stop sending, report 200 ms later)\n"
 		"keys DIR N: writes DIR/server.key, server.pub, client<i>.key (mode 600) and\n"
 		"            DIR/allow (the relay's --key and --allow) for N clients, client i\n"
 		"            with the fixed tunnel address 100.96.0.0 + i + 1\n"
@@ -272,6 +311,8 @@ usage(FILE *out)
 		"                      packets to each other, in random order (OxTunnel)\n"
 		"  --step-packets P    frames a step sends, within 1 GiB (default 1000000)\n"
 		"  --step-wait         begin each step on a line from stdin\n"
+		"  --start-wait        once the initiations are made, print {\"mode\": \"ready\"}\n"
+		"                      and begin the storm on a line from stdin\n"
 		"  --fifo              read answers under SCHED_FIFO (priority 1) during the\n"
 		"                      storm: the clients' cpus are not the relay's\n"
 		"storm-keys DIR N: writes DIR/storm.seed (mode 600) and DIR/storm.allow, N lines\n"
@@ -305,6 +346,7 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 		{ "steps", required_argument, NULL, 'T' },
 		{ "step-packets", required_argument, NULL, 'P' },
 		{ "step-wait", no_argument, NULL, 'W' },
+		{ "start-wait", no_argument, NULL, 'G' },
 		{ "fifo", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -392,6 +434,9 @@ parse_args(struct perf_conf *c, int argc, char **argv)
 			break;
 		case 'W':
 			c->step_wait = true;
+			break;
+		case 'G':
+			c->start_wait = true;
 			break;
 		case 'F':
 			c->fifo = true;

@@ -56,7 +56,8 @@ struct perf_conf {
 	uint8_t n_steps;
 	uint64_t step_packets; /* frames a step sends */
 	bool step_wait;	       /* a step begins on a line from stdin */
-	bool fifo;	       /* the storm's loop under SCHED_FIFO */
+	bool fifo;	       /* the run's loop under SCHED_FIFO, sleeping when idle */
+	bool start_wait;       /* the storm begins on a line from stdin */
 };
 
 /* Storm clients: the client's number fits a sender index's low 20 bits. */
@@ -74,6 +75,14 @@ struct perf_session {
 
 /* Set by SIGINT/SIGTERM: end the run early. */
 extern volatile int perf_stop;
+
+/* This thread to policy (SCHED_FIFO at priority 1, or back to SCHED_OTHER):
+ * 0, or -1 said on stderr (the run goes on without it). */
+int perf_fifo_set(int policy);
+
+/* This thread's cpu time so far (user and system), seconds: what a run's
+ * loop took from the cpu it shares with the relay. */
+double perf_thread_cpu_s(void);
 
 /* Inner IPv4 packet sizes the relay mode sends: headers and its marker up
  * to the relay's default tunnel MTU. */

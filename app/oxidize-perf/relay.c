@@ -45,6 +45,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -106,6 +107,8 @@ struct relay_run {
 	uint64_t n_pkts;
 	uint64_t *send_tsc; /* TSC when packet j was handed to a port */
 	uint64_t us_cycles;
+	bool fifo;    /* the run's loop under SCHED_FIFO (--fifo, paced, allowed) */
+	double cpu_s; /* the run's loop's cpu time */
 	uint64_t received, keepalives, foreign, verified, bad_auth, bad_inner, replayed;
 };
 
@@ -629,7 +632,8 @@ report(const struct relay_run *r, uint64_t sent, uint64_t not_sent, double secs,
 	       ", \"rate\": %" PRIu64 ", \"verified\": %" PRIu64 ", \"verify_every\": %u"
 	       ", \"bad_auth\": %" PRIu64 ", \"bad_inner\": %" PRIu64 ", \"replayed\": %" PRIu64
 	       ", \"prepared\": %" PRIu64 ", \"exhausted\": %s, \"handshake_s\": %.3f"
-	       ", \"seal_s\": %.3f, \"tsc_hz\": %" PRIu64 ", \"rx_inner_gbps\": %.3f}\n",
+	       ", \"seal_s\": %.3f, \"tsc_hz\": %" PRIu64 ", \"rx_inner_gbps\": %.3f"
+	       ", \"fifo\": %s, \"cpu_s\": %.3f}\n",
 	       c->wire == OX_WIRE_WIREGUARD ? "wireguard" : "oxtunnel",
 	       exit_mode ? "exit" : "client-to-client", sent, r->received, lost, lossbuf,
 	       sent / secs, r->received / secs, secs, not_sent, r->foreign, r->keepalives,
@@ -637,7 +641,33 @@ report(const struct relay_run *r, uint64_t sent, uint64_t not_sent, double secs,
 	       perf_percentile(r->verified, 99.9), perf_max_us(), c->size, c->flows, c->flows,
 	       c->rate, r->verified, c->verify_every, r->bad_auth, r->bad_inner, r->replayed,
 	       r->n_pkts, exhausted ? "true" : "false", hs_s, seal_s, rte_get_tsc_hz(),
-	       r->received * c->size * 8.0 / secs / 1e9);
+	       r->received * c->size * 8.0 / secs / 1e9, r->fifo ? "true" : "false", r->cpu_s);
+}
+
+/* Under --fifo, between paced sends: asleep until a socket has a frame or
+ * the TSC reaches until, so an answer is read (and timed) as it lands,
+ * not a poll loop's turn later, and the cpu is the relay's meanwhile. */
+static void
+wait_rx(const struct ox_flash *f, uint64_t now, uint64_t until, uint64_t hz)
+{
+	struct pollfd pfd[RTE_MAX_ETHPORTS];
+	struct timespec ts;
+	uint64_t ns;
+	nfds_t k = 0;
+	uint16_t j;
+
+	if (until <= now)
+		return;
+	ns = (until - now) * 1000000000u / hz;
+	for (j = 0; j < f->n_ports; j++)
+		if (f->ports[j].xsk_fd >= 0)
+			pfd[k++] = (struct pollfd){ .fd = f->ports[j].xsk_fd, .events = POLLIN };
+	ts.tv_sec = (time_t)(ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	if (k == 0)
+		nanosleep(&ts, NULL);
+	else
+		ppoll(pfd, k, &ts, NULL);
 }
 
 /* The timed run: prepared frames out, the relay's packets in. */
@@ -648,17 +678,22 @@ blast(struct relay_run *r, struct ox_flash *f, double hs_s, double seal_s)
 	struct rte_mbuf *pkts[PERF_BURST];
 	uint64_t hz = rte_get_tsc_hz(), start, end, next_tx, gap, seq = 0, not_sent = 0;
 	uint64_t last_tx, t_end, now_ns;
-	uint16_t i, j, n, sent, bsz, want;
+	uint16_t i, j, n, sent, bsz, want, got;
+	double cpu0 = perf_thread_cpu_s();
 
+	r->fifo = c->fifo && c->rate != 0 && perf_fifo_set(SCHED_FIFO) == 0;
 	r->us_cycles = hz / 1000000;
 	perf_pacing(c, f->n_ports, hz, &bsz, &gap);
 	start = rte_rdtsc();
 	end = start + (uint64_t)(c->duration * hz);
 	next_tx = start;
 	last_tx = start;
-	while (!perf_stop) {
+	for (;;) {
 		uint64_t now = rte_rdtsc();
 
+		/* A signal ends the sending; what is in flight still counts. */
+		if (perf_stop && now < end)
+			end = now;
 		if (now < end && seq < r->n_pkts && (c->rate == 0 || now >= next_tx)) {
 			for (j = 0; j < f->n_ports && seq < r->n_pkts; j++) {
 				want = (uint16_t)RTE_MIN((uint64_t)bsz, r->n_pkts - seq);
@@ -684,7 +719,7 @@ blast(struct relay_run *r, struct ox_flash *f, double hs_s, double seal_s)
 			last_tx = now;
 			next_tx += gap;
 		}
-		for (j = 0; j < f->n_ports; j++) {
+		for (j = 0, got = 0; j < f->n_ports; j++) {
 			n = rte_eth_rx_burst(f->ports[j].port_id, 0, pkts, PERF_BURST);
 			if (n == 0)
 				continue;
@@ -692,11 +727,18 @@ blast(struct relay_run *r, struct ox_flash *f, double hs_s, double seal_s)
 			for (i = 0; i < n; i++)
 				relay_receive(r, pkts[i], now_ns);
 			rte_pktmbuf_free_bulk(pkts, n);
+			got += n;
 		}
 		/* After the last packet, 200 ms for stragglers. */
 		if ((now >= end || seq == r->n_pkts) && now >= last_tx + hz / 5)
 			break;
+		if (r->fifo && got == 0)
+			wait_rx(f, now, now < end && seq < r->n_pkts ? next_tx : last_tx + hz / 5,
+				hz);
 	}
+	if (r->fifo)
+		perf_fifo_set(SCHED_OTHER);
+	r->cpu_s = perf_thread_cpu_s() - cpu0;
 	t_end = seq == r->n_pkts ? last_tx : RTE_MIN(rte_rdtsc(), end);
 	report(r, seq, not_sent, (double)(RTE_MAX(t_end, start + 1) - start) / hz,
 	       seq == r->n_pkts && last_tx < end, hs_s, seal_s);

@@ -7,7 +7,7 @@
  *   oxidize-perf [EAL] -- --iface IF --dst IP --dst-mac MAC --storm DIR
  *                         [--clients N] [--rate INITS/S] [--duration S]
  *                         [--sources K] [--verify-every V] [--wireguard] [--fifo]
- *                         [--json]
+ *                         [--start-wait] [--json]
  *
  * `storm-keys` writes DIR/storm.seed (mode 600) and DIR/storm.allow, N
  * allow-list lines "KEY sI": client i's private key is BLAKE2b-256 keyed
@@ -17,7 +17,10 @@
  * The relay's key is DIR/server.pub (from `oxidize-perf keys DIR M`).
  *
  * Before the clock starts every client makes its first five initiations
- * (real Noise IK, lib/oxtunnel's ox_initiator), on every core there is.
+ * (real Noise IK, lib/oxtunnel's ox_initiator), on every core there is
+ * (minutes for 100,000 on a small machine: with --start-wait it says when
+ * it is ready and begins on a line from stdin, so other load can be timed
+ * across the storm alone).
  * Client i sends from source address 198.19.0.0 + 1 + (i % K) (the
  * testbed's range) and port 20000 + i / K, so the relay sees K sources; its replies come back to
  * this interface whatever their address, since the relay answers by swapping the frame's addresses.
@@ -69,6 +72,13 @@
 #define STORM_RX_DESC 8192
 #define STORM_LIVE_PER_TURN 2 /* initiations made during the run, per turn */
 #define STORM_NAP_US 1000     /* a turn that found little sleeps this long */
+/* Initiations a turn sends at most. Each costs the sender the kernel's
+ * whole way to the relay's socket (a few microseconds on veth); unbounded,
+ * a wave of 100,000 retries kept the cpu it shares with the relay's
+ * control thread for a second under SCHED_FIFO, and the worker's engine
+ * waited on that thread. 256 a turn and a nap between keep a wave within
+ * its 1.33 s while the relay has a third of the cpu. */
+#define STORM_SEND_PER_TURN 256
 
 enum sstate {
 	S_IDLE = 0, /* not sent yet */
@@ -98,7 +108,8 @@ struct storm {
 	uint32_t *bins;
 	uint32_t n_bins;
 	int prep_err;
-	bool fifo; /* the loop ran under SCHED_FIFO (--fifo, and allowed) */
+	bool fifo;    /* the loop ran under SCHED_FIFO (--fifo, and allowed) */
+	double cpu_s; /* the loop's cpu time */
 	/* With DATA steps: every RESPONSE kept, opened after the storm. */
 	uint8_t (*resp)[OX_RESPONSE_LEN];
 	struct perf_session *sess;
@@ -497,38 +508,17 @@ report(const struct storm *s, double secs)
 	       ", \"seconds\": %.3f, \"cookies\": %" PRIu64 ", \"verified\": %" PRIu64
 	       ", \"bad_response\": %" PRIu64 ", \"foreign\": %" PRIu64 ", \"not_sent\": %" PRIu64
 	       ", \"late\": %" PRIu64 ", \"rx_missed\": %" PRIu64 ", \"fifo\": %s"
-	       ", \"tsc_hz\": %" PRIu64 ", \"sent_by_attempt\": [",
+	       ", \"cpu_s\": %.3f, \"tsc_hz\": %" PRIu64 ", \"sent_by_attempt\": [",
 	       c->wire == OX_WIRE_WIREGUARD ? "wireguard" : "oxtunnel", s->n, c->sources, c->rate,
 	       s->done, s->done == s->n ? (s->last_done_ns - s->start_ns) / 1e9 : -1.0, secs,
 	       s->cookies, s->verified, s->bad_response, s->foreign, s->not_sent, s->late,
-	       s->rx_missed, s->fifo ? "true" : "false", rte_get_tsc_hz());
+	       s->rx_missed, s->fifo ? "true" : "false", s->cpu_s, rte_get_tsc_hz());
 	for (b = 0; b < RTE_DIM(s->sent_by_attempt); b++)
 		printf("%s%" PRIu64, b ? ", " : "", s->sent_by_attempt[b]);
 	printf("], \"bin_s\": %.3f, \"done_per_bin\": [", STORM_BIN_NS / 1e9);
 	for (b = 0; b < last; b++)
 		printf("%s%u", b ? ", " : "", s->bins[b]);
 	printf("]}\n");
-}
-
-/* The storm's loop under SCHED_FIFO: a real storm's clients read their
- * answers on cpus of their own, so none waits behind the relay's control
- * thread for the cpu they share here (the answers' ring would overflow).
- * The loop sleeps every turn it finds little, so the relay keeps the rest. */
-static int
-fifo_set(int policy)
-{
-	struct sched_param sp = { .sched_priority = policy == SCHED_FIFO ? 1 : 0 };
-
-	if (sched_setscheduler(0, policy, &sp) != 0) {
-		/* A container may have no real-time budget: the storm still
-		 * runs, its lost answers counted (rx_missed) and said. */
-		fprintf(stderr,
-			"oxidize-perf: --fifo: sched_setscheduler: %s; the storm runs without "
-			"it (answers its ring drops are counted as rx_missed)\n",
-			strerror(errno));
-		return -1;
-	}
-	return 0;
 }
 
 static void
@@ -538,31 +528,35 @@ storm_loop(struct storm *s, struct ox_flash *f)
 	struct rte_mbuf *pkts[PERF_BURST];
 	struct txq tx[RTE_MAX_ETHPORTS];
 	uint64_t rate = c->rate ? c->rate : s->n, gap_ns = 1000000000u / rate, next_tx, end;
-	uint32_t next_first = 0, got, live;
+	uint32_t next_first = 0, got, live, sent;
 	uint64_t now;
 	uint16_t j, n, k;
 
 	memset(tx, 0, sizeof(tx[0]) * f->n_ports);
-	s->fifo = c->fifo && fifo_set(SCHED_FIFO) == 0;
+	s->cpu_s = perf_thread_cpu_s();
+	s->fifo = c->fifo && perf_fifo_set(SCHED_FIFO) == 0;
 	s->start_ns = now = ox_mono_ns();
 	next_tx = now;
 	end = now + (uint64_t)(c->duration * 1e9);
 	while (!perf_stop && now < end && s->done < s->n) {
 		now = ox_mono_ns();
 		/* First INITs, paced. */
-		while (next_first < s->n && now >= next_tx) {
+		sent = 0;
+		while (next_first < s->n && now >= next_tx && sent < STORM_SEND_PER_TURN) {
 			if (send_init(s, f, tx, next_first, now) != 0) {
 				s->not_sent++;
 				break;
 			}
 			next_first++;
 			next_tx += gap_ns;
+			sent++;
 		}
 		/* Retries that are due (in the order they were set; jitter makes
 		 * one wait at most 333 ms behind another). One made now costs
 		 * three X25519: a few a turn, so that answers are read between. */
 		live = 0;
-		while (s->t_head != s->t_tail && live < STORM_LIVE_PER_TURN) {
+		while (s->t_head != s->t_tail && live < STORM_LIVE_PER_TURN &&
+		       sent < STORM_SEND_PER_TURN) {
 			uint32_t i = s->timers[s->t_head % s->n];
 			struct sclient *cl = &s->cl[i];
 
@@ -580,6 +574,7 @@ storm_loop(struct storm *s, struct ox_flash *f)
 				s->t_head--;
 				break;
 			}
+			sent++;
 		}
 		for (j = 0; j < f->n_ports; j++)
 			tx_flush(s, f, &tx[j], j);
@@ -612,7 +607,8 @@ storm_loop(struct storm *s, struct ox_flash *f)
 			s->rx_missed += st.imissed;
 	}
 	if (s->fifo)
-		fifo_set(SCHED_OTHER);
+		perf_fifo_set(SCHED_OTHER);
+	s->cpu_s = perf_thread_cpu_s() - s->cpu_s;
 	report(s, (ox_mono_ns() - s->start_ns) / 1e9);
 }
 
@@ -658,6 +654,19 @@ perf_storm_run(struct perf_conf *c)
 	ret = perf_flash_up(&f, c);
 	if (ret != 0)
 		goto out;
+	if (c->start_wait) {
+		char line[64];
+
+		/* A caller starting other load first: the storm's clock
+		 * starts on its word, not after the minutes the INITs took. */
+		printf("{\"mode\": \"ready\", \"clients\": %u}\n", s.n);
+		fflush(stdout);
+		if (fgets(line, sizeof(line), stdin) == NULL) {
+			fprintf(stderr, "oxidize-perf: stdin closed before the storm\n");
+			ret = -EPIPE;
+			goto out_flash;
+		}
+	}
 	storm_loop(&s, &f);
 	if (c->n_steps != 0 && !perf_stop) {
 		if (s.done != s.n) {
@@ -672,6 +681,7 @@ perf_storm_run(struct perf_conf *c)
 			ret = perf_steps_run(c, &f, s.sess, s.n);
 		}
 	}
+out_flash:
 	ox_flash_destroy(&f);
 out:
 	if (s.sess != NULL) {
