@@ -49,6 +49,7 @@ oxt_hs_respond(struct srv_relay *r, struct ox_hs_server *hs, struct ox_responder
 	       struct ox_keypair *kp)
 {
 	struct ox_hs_payload pl;
+	int ret;
 
 	memset(&pl, 0, sizeof(pl));
 	pl.v4 = addr->v4;
@@ -57,9 +58,8 @@ oxt_hs_respond(struct srv_relay *r, struct ox_hs_server *hs, struct ox_responder
 	pl.v6_prefix = r->srv->pool_conf.v6_prefix;
 	pl.mtu = r->srv->conf.mtu;
 	pl.keepalive_s = r->srv->conf.keepalive;
-	if (ox_hs_make_response(hs, resp, &pl, index, now, out, kp) != 0)
-		return -OX_DROP_CRYPTO;
-	return OX_RESPONSE_LEN;
+	ret = ox_hs_respond_step(hs, resp, &pl, index, now, out, kp);
+	return ret < 0 ? -OX_DROP_CRYPTO : ret == 1 ? 0 : OX_RESPONSE_LEN;
 }
 
 const struct relay_proto relay_proto_oxtunnel = {

@@ -37,11 +37,12 @@ wg_hs_respond(struct srv_relay *r, struct ox_hs_server *hs, struct ox_responder 
 	      const struct ox_tunnel_addr *addr, uint32_t index, uint64_t now, uint8_t *out,
 	      struct ox_keypair *kp)
 {
+	int ret;
+
 	(void)r;
 	(void)addr;
-	if (ox_hs_make_response(hs, resp, NULL, index, now, out, kp) != 0)
-		return -OX_DROP_CRYPTO;
-	return OX_WG_RESPONSE_LEN;
+	ret = ox_hs_respond_step(hs, resp, NULL, index, now, out, kp);
+	return ret < 0 ? -OX_DROP_CRYPTO : ret == 1 ? 0 : OX_WG_RESPONSE_LEN;
 }
 
 const struct relay_proto relay_proto_wireguard = {

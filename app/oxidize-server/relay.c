@@ -51,9 +51,9 @@ relay_mbufs_held(const struct srv_server_conf *c, unsigned int n_workers)
 	if (c->key_file[0] == '\0')
 		return 0;
 	/* rte_ring holds one less than its power-of-two size; each engine
-	 * holds a control loop's burst while it judges. */
+	 * holds the INIT it answers. */
 	return relay_hs_ring_size(c) + relay_done_ring_size(c) + n_workers * INBOX_SIZE +
-	       relay_n_engines(c, n_workers) * ENGINE_BURST_CTRL;
+	       relay_n_engines(c, n_workers);
 }
 
 /* The control thread's engine and one per worker given handshakes. */

@@ -207,6 +207,7 @@ enum relay_hs_outcome {
 #define ENGINE_STASH 512
 #define ENGINE_INSTALLS 512 /* keypairs in flight per engine */
 #define ENGINE_BURST_CTRL 8 /* handshakes per control loop */
+#define ENGINE_TURNS 4	    /* turns a handshake takes: judged, then 3 X25519 */
 /* An INIT that waited longer than this is not judged: its client gives up on
  * it at REKEY_TIMEOUT (5 s) and sends another; the answer would be work
  * thrown away, and would delay the fresh one. 400 ms are left for the way
@@ -244,6 +245,16 @@ struct relay_hs_engine {
 	uint64_t refused[RELAY_HS_MAX];
 	uint64_t stash_waits; /* turns it found no receiver index, or no keypair
 			       slot, to answer with */
+	/* The INIT it answers, over turns (its own). */
+	struct relay_hs_cur {
+		struct rte_mbuf *m; /* NULL: none in hand */
+		struct ox_responder resp;
+		struct ox_pkt p;	  /* its frame, parsed, in m */
+		struct relay_install *in; /* its keypair, index and addresses */
+		uint64_t now;		  /* when it was judged */
+		uint16_t wid;		  /* the worker it came in on */
+	} cur;
+	uint64_t spent_tsc, spent_cpu; /* on the INIT being judged or answered */
 	/* The control thread's: how much of cookies and refused it has folded
 	 * into the relay's counters (relay_engines_fold), on a line of its own. */
 	struct {
@@ -616,10 +627,10 @@ relay_thread_cpu_ns(void)
 /* relay_hs.c */
 int relay_engines_init(struct srv_relay *r);
 void relay_engines_free(struct srv_relay *r);
-/* Where an INIT from this source goes (any worker). */
-/* Judge and answer up to @p max INITs queued for engine @p e. @return how many. */
-unsigned int relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
-			      unsigned int max);
+/* Up to @p max turns of the control thread's engine @p e (a turn is one
+ * X25519's worth: an INIT judged or a step of its answer). @return how many
+ * found work. */
+unsigned int relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int max);
 /* Control: top up every engine's reserved receiver indexes. */
 void relay_engines_stash(struct srv_relay *r);
 /* What the engines counted themselves, into the relay's counters. */

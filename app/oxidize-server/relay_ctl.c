@@ -569,7 +569,7 @@ relay_control(struct srv_server *srv)
 			 __ATOMIC_RELAXED);
 	relay_engines_stash(r);
 	/* The control thread's own engine, a few handshakes a loop. */
-	work = relay_engine_run(r, r->engines[0], NULL, ENGINE_BURST_CTRL);
+	work = relay_engine_run(r, r->engines[0], ENGINE_BURST_CTRL * ENGINE_TURNS);
 	relay_engines_fold(r);
 	/* Every judged INIT waiting, the engines' and its own. */
 	while ((n = rte_ring_sc_dequeue_burst(r->hs_done, (void **)ms, CTRL_BURST, NULL)) > 0) {

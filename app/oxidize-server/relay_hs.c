@@ -4,8 +4,11 @@
  * all X25519 (three variable-base and one fixed-base multiplications a
  * handshake, the fourth variable-base one kept per listed key). The control
  * thread is engine 0; every worker given handshakes (--hs-workers) is one
- * more, taking one INIT at a time between its bursts, and only when its
- * queues are not backlogged: DATA waits for at most one handshake.
+ * more, doing one X25519's worth between its bursts (judging an INIT, which
+ * holds one DH, then each of the answer's three multiplications, the
+ * answer in hand meanwhile), and only when its queues are not backlogged:
+ * DATA waits for one multiplication at most (about 25 us here), not a
+ * handshake's four.
  *
  * INITs wait in one queue, and whichever engine is free takes the next: an
  * engine's servers are siblings of the relay's (ox_hs_create_sibling), so a
@@ -135,8 +138,9 @@ refuse(struct srv_relay *r, struct relay_hs_engine *e, struct rte_mbuf *m, uint1
 		rte_pktmbuf_free(m);
 }
 
-/* Judge one INIT and, accepted, answer it. @p w: the worker the engine
- * runs on, NULL on the control thread. */
+/* Judge one INIT: refused, a cookie reply, or taken in hand (e->cur) to be
+ * answered by answer_step(). @p w: the worker the engine runs on, NULL on
+ * the control thread. */
 static void
 judge(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
       const struct relay_view *v, struct rte_mbuf *m, uint64_t now)
@@ -144,7 +148,7 @@ judge(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
 	uint16_t wid = (uint16_t)m->hash.usr;
 	uint8_t pi = relay_dyn(r, m)->pkt.proto;
 	const struct relay_proto *proto = relay_protos[pi];
-	struct ox_responder resp;
+	struct relay_hs_cur *c = &e->cur;
 	struct relay_install *in;
 	struct ox_src src;
 	struct ox_pkt p;
@@ -160,7 +164,7 @@ judge(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
 	pkt_unmark(r, m, &p);
 	payload = p.frame + p.payload_off;
 	relay_src_of(&p, &src);
-	ret = proto->hs_consume(r, e->hs[pi], payload, p.payload_len, &src, now, &resp);
+	ret = proto->hs_consume(r, e->hs[pi], payload, p.payload_len, &src, now, &c->resp);
 	if (ret > 0) {
 		/* A cookie reply, written in place: back as it is. One that
 		 * came in on this engine's own worker goes out from here (the
@@ -181,118 +185,157 @@ judge(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
 	}
 	if (ret < 0) {
 		if (ret == -OX_DROP_PSK_WIREGUARD_ONLY &&
-		    !__atomic_exchange_n(&resp.peer->refusal_said, true, __ATOMIC_RELAXED))
+		    !__atomic_exchange_n(&c->resp.peer->refusal_said, true, __ATOMIC_RELAXED))
 			SRV_LOG(WARNING,
 				"allow-list line %u%s%s: OxTunnel handshake refused, the "
 				"line has a preshared key that only WireGuard carries (said once "
 				"per key; counted as hs_drop_psk_wireguard_only)",
-				resp.peer->line, resp.peer->name[0] ? " " : "", resp.peer->name);
+				c->resp.peer->line, c->resp.peer->name[0] ? " " : "",
+				c->resp.peer->name);
 		refuse(r, e, m, wid, ret, -1);
 		return;
 	}
 	in = install_take(e);
 	if (in == NULL) {
 		/* Owners are not keeping up; the client retries in 5 s. */
-		sodium_memzero(&resp, sizeof(resp));
-		refuse(r, e, m, wid, 0, RELAY_HS_INSTALLS_FULL);
-		return;
+		ret = RELAY_HS_INSTALLS_FULL;
+		goto refused;
 	}
 	/* Every listed key has its addresses in the view's pool. */
-	if (ox_addrpool_find(v->pool, resp.peer_key, &in->addr) != 0) {
+	if (ox_addrpool_find(v->pool, c->resp.peer_key, &in->addr) != 0) {
 		ret = RELAY_HS_NO_ADDRESS;
-		goto refused;
+		goto refused_in;
 	}
 	if (index_take(e, &idx) != 0) {
 		ret = RELAY_HS_NO_INDEX;
-		goto refused;
+		goto refused_in;
 	}
-	memcpy(in->peer_key, resp.peer_key, OX_KEY_LEN);
-	memcpy(in->ts, resp.ts, sizeof(in->ts));
-	ret = proto->hs_respond(r, e->hs[pi], &resp, &in->addr, idx, now, payload, &in->kp);
-	if (ret < 0) {
-		index_put_back(e, idx);
-		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
-		refuse(r, e, m, wid, ret, -1);
-		return;
-	}
-	ox_pkt_flow_reply(&in->from, &p);
+	memcpy(in->peer_key, c->resp.peer_key, OX_KEY_LEN);
+	memcpy(in->ts, c->resp.ts, sizeof(in->ts));
+	/* The view may be gone by the answer's last step. */
 	in->gen = v->gen;
 	in->index = idx;
 	in->proto = pi;
-	ox_pkt_reply(&p);
-	ox_pkt_finish(&p, (uint16_t)ret);
-	m->data_len = m->pkt_len = (uint16_t)(p.payload_off + ret);
+	c->m = m;
+	c->in = in;
+	c->p = p;
+	c->now = now;
+	c->wid = wid;
+	return;
+refused_in:
+	__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+refused:
+	sodium_memzero(&c->resp, sizeof(c->resp));
+	refuse(r, e, m, wid, 0, ret);
+}
+
+/* One X25519 of the answer in hand (ox_hs_respond_step): the last one sends
+ * it back to the control thread, accepted, or refused. */
+static void
+answer_step(struct srv_relay *r, struct relay_hs_engine *e)
+{
+	struct relay_hs_cur *c = &e->cur;
+	struct relay_install *in = c->in;
+	struct rte_mbuf *m = c->m;
+	uint8_t pi = in->proto;
+	int ret;
+
+	ret = relay_protos[pi]->hs_respond(r, e->hs[pi], &c->resp, &in->addr, in->index, c->now,
+					   c->p.frame + c->p.payload_off, &in->kp);
+	if (ret == 0)
+		return;
+	c->m = NULL;
+	if (ret < 0) {
+		index_put_back(e, in->index);
+		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
+		refuse(r, e, m, c->wid, ret, -1);
+		return;
+	}
+	ox_pkt_flow_reply(&in->from, &c->p);
+	ox_pkt_reply(&c->p);
+	ox_pkt_finish(&c->p, (uint16_t)ret);
+	m->data_len = m->pkt_len = (uint16_t)(c->p.payload_off + ret);
 	relay_dyn(r, m)->install = in;
-	if (hand_back(r, e, m, wid, HS_OUT_ACCEPTED) != 0) {
+	if (hand_back(r, e, m, c->wid, HS_OUT_ACCEPTED) != 0) {
 		ox_keypair_wipe(&in->kp);
-		index_put_back(e, idx);
+		index_put_back(e, in->index);
 		__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
 		rte_pktmbuf_free(m);
 		return;
 	}
 	count(&e->accepted, 1);
-	return;
-refused:
-	sodium_memzero(&resp, sizeof(resp));
-	__atomic_store_n(&in->busy, 0, __ATOMIC_RELEASE);
-	refuse(r, e, m, wid, 0, ret);
+}
+
+/* One X25519's worth of an engine's work: the next step of the answer in
+ * hand, or the next INIT judged. @return 1 if there was work. */
+static unsigned int
+engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w)
+{
+	uint64_t t0 = rte_rdtsc(), c0 = relay_thread_cpu_ns(), ok0 = e->accepted;
+	struct relay_view *v;
+	struct rte_mbuf *m;
+	unsigned int pi;
+
+	if (e->cur.m != NULL) {
+		answer_step(r, e);
+	} else {
+		/* No receiver index to answer with (the control thread has
+		 * not come round to reserve more): the INITs wait in the
+		 * queue, not refused. */
+		if (e->n_spare == 0 && rte_ring_empty(e->stash)) {
+			count(&e->stash_waits, 1);
+			return 0;
+		}
+		/* Nor room for a keypair until the control thread installs
+		 * some: they are taken and given back in turn, so the next one
+		 * tells. An INIT judged now would cost its DH and be refused. */
+		if (__atomic_load_n(&e->installs[e->next_install].busy, __ATOMIC_ACQUIRE) != 0) {
+			count(&e->stash_waits, 1);
+			return 0;
+		}
+		if (rte_ring_mc_dequeue(r->hs_in, (void **)&m) != 0)
+			return 0;
+		/* Held until this lcore's next quiescent state: judge() only. */
+		v = __atomic_load_n(&r->view, __ATOMIC_ACQUIRE);
+		if (v != e->view) {
+			for (pi = 0; pi < RELAY_PROTO_MAX; pi++)
+				ox_hs_set_allowlist(e->hs[pi], &v->allow);
+			e->view = v;
+		}
+		judge(r, e, w, v, m, ox_mono_ns());
+		count(&e->judged, 1);
+	}
+	/* What an initiation costs its engine, accepted or not, over its
+	 * turns. */
+	e->spent_tsc += rte_rdtsc() - t0;
+	e->spent_cpu += relay_thread_cpu_ns() - c0;
+	if (e->cur.m == NULL) {
+		if (e->accepted != ok0) {
+			count(&e->cycles_ok, e->spent_tsc);
+			count(&e->cpu_ok, e->spent_cpu);
+		} else {
+			count(&e->cycles_bad, e->spent_tsc);
+			count(&e->cpu_bad, e->spent_cpu);
+		}
+		e->spent_tsc = e->spent_cpu = 0;
+	}
+	return 1;
 }
 
 unsigned int
-relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
-		 unsigned int max)
+relay_engine_run(struct srv_relay *r, struct relay_hs_engine *e, unsigned int max)
 {
-	struct rte_mbuf *ms[ENGINE_BURST_CTRL];
-	struct relay_view *v;
-	unsigned int n, i, pi;
-	uint64_t now, t0, c0, ok0;
+	unsigned int n = 0;
 
-	/* No receiver index to answer with (the control thread has not come
-	 * round to reserve more): the INITs wait in the queue, not refused. */
-	if (e->n_spare == 0 && rte_ring_empty(e->stash)) {
-		count(&e->stash_waits, 1);
-		return 0;
-	}
-	/* Nor room for a keypair until the control thread installs some:
-	 * they are taken and given back in turn, so the next one tells. An
-	 * INIT judged now would cost its DH and be refused. */
-	if (__atomic_load_n(&e->installs[e->next_install].busy, __ATOMIC_ACQUIRE) != 0) {
-		count(&e->stash_waits, 1);
-		return 0;
-	}
-	n = rte_ring_mc_dequeue_burst(r->hs_in, (void **)ms, RTE_MIN(max, RTE_DIM(ms)), NULL);
-	if (n == 0)
-		return 0;
-	/* Held until this lcore's next quiescent state. */
-	v = __atomic_load_n(&r->view, __ATOMIC_ACQUIRE);
-	if (v != e->view) {
-		for (pi = 0; pi < RELAY_PROTO_MAX; pi++)
-			ox_hs_set_allowlist(e->hs[pi], &v->allow);
-		e->view = v;
-	}
-	now = ox_mono_ns();
-	for (i = 0; i < n; i++) {
-		t0 = rte_rdtsc();
-		c0 = relay_thread_cpu_ns();
-		ok0 = e->accepted;
-		judge(r, e, w, v, ms[i], now);
-		/* What an initiation costs its engine, accepted or not. */
-		if (e->accepted != ok0) {
-			count(&e->cycles_ok, rte_rdtsc() - t0);
-			count(&e->cpu_ok, relay_thread_cpu_ns() - c0);
-		} else {
-			count(&e->cycles_bad, rte_rdtsc() - t0);
-			count(&e->cpu_bad, relay_thread_cpu_ns() - c0);
-		}
-	}
-	count(&e->judged, n);
+	while (n < max && engine_turn(r, e, NULL) != 0)
+		n++;
 	return n;
 }
 
 unsigned int
 relay_worker_hs(struct srv_worker *w)
 {
-	return relay_engine_run(w->relay, w->hs_engine, w, 1);
+	return engine_turn(w->relay, w->hs_engine, w);
 }
 
 /* ------------------------------------------------------------- control */
@@ -461,6 +504,10 @@ engine_free(struct srv_relay *r, struct relay_hs_engine *e)
 
 	if (e == NULL)
 		return;
+	if (e->cur.m != NULL) {
+		sodium_memzero(&e->cur.resp, sizeof(e->cur.resp));
+		rte_pktmbuf_free(e->cur.m);
+	}
 	rte_ring_free(e->stash);
 	if (e->installs != NULL) {
 		for (i = 0; i < ENGINE_INSTALLS; i++)

@@ -81,7 +81,9 @@ struct relay_proto {
 	/*
 	 * A handshake engine: the response to an accepted handshake, giving the
 	 * client addr and receiver index, written at out; the keypair for the
-	 * session's owner. @return the response's length, or -OX_DROP_*.
+	 * session's owner. One X25519 a call (ox_hs_respond_step), the same
+	 * arguments each time. @return the response's length, 0 to be called
+	 * again, or -OX_DROP_*.
 	 */
 	int (*hs_respond)(struct srv_relay *r, struct ox_hs_server *hs, struct ox_responder *resp,
 			  const struct ox_tunnel_addr *addr, uint32_t index, uint64_t now,

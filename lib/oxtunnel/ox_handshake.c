@@ -402,6 +402,9 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 	memcpy(r->ck, ns.ck, sizeof(r->ck));
 	r->remote_index = ox_get_le32(pkt + 4);
 	r->peer = peer;
+	/* Copied: a response made in steps may outlive the list. */
+	memcpy(r->psk, peer->psk, OX_KEY_LEN);
+	r->step = 0;
 	ret = 0;
 out:
 	sodium_memzero(ss_buf, sizeof(ss_buf));
@@ -454,7 +457,7 @@ payload_get(const uint8_t p[OX_HS_PAYLOAD_LEN], struct ox_hs_payload *pl)
 /* WireGuard's response: sender and receiver index, e, an empty payload,
  * mac1 under the initiator's key, no mac2 (we hold no cookie of theirs). */
 static int
-write_wg_response(struct ox_noise *ns, struct ox_responder *r, const uint8_t e_priv[OX_KEY_LEN],
+write_wg_response(struct ox_noise *ns, const struct ox_responder *r, const uint8_t se[OX_KEY_LEN],
 		  uint32_t local_index, uint8_t *out)
 {
 	uint8_t key[OX_KEY_LEN];
@@ -462,8 +465,7 @@ write_wg_response(struct ox_noise *ns, struct ox_responder *r, const uint8_t e_p
 	ox_put_wire_hdr(out, OX_WIRE_WIREGUARD, OX_MSG_RESPONSE);
 	ox_put_le32(out + 4, local_index);
 	ox_put_le32(out + 8, r->remote_index);
-	if (ox_ik_write2(ns, e_priv, r->re, r->peer_key, r->peer ? r->peer->psk : NULL, NULL, 0,
-			 out + 12) != 0)
+	if (ox_ik_write2_dh(ns, r->e_pub, r->ee, se, r->psk, NULL, 0, out + 12) != 0)
 		return -EIO;
 	ox_wg_mac1_key(key, r->peer_key);
 	ox_wg_mac(out + OX_WG_RESPONSE_MAC1_OFF, key, sizeof(key), out, OX_WG_RESPONSE_MAC1_OFF);
@@ -471,43 +473,81 @@ write_wg_response(struct ox_noise *ns, struct ox_responder *r, const uint8_t e_p
 	return 0;
 }
 
-int
-ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct ox_hs_payload *pl,
-		    uint32_t local_index, uint64_t now_ns, uint8_t *out, struct ox_keypair *kp)
+/* The last step: se, then the message and the keypair. */
+static int
+respond_finish(struct ox_hs_server *s, struct ox_responder *r, const struct ox_hs_payload *pl,
+	       uint32_t local_index, uint64_t now_ns, uint8_t *out, struct ox_keypair *kp)
 {
 	uint8_t payload[OX_HS_PAYLOAD_LEN];
-	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN];
-	uint8_t e_priv[OX_KEY_LEN];
+	uint8_t k1[OX_KEY_LEN], k2[OX_KEY_LEN], se[OX_KEY_LEN];
 	struct ox_noise ns;
-	int ret = 0;
+	int ret = -EIO;
 
 	ox_noise_resume(&ns, wires[s->wire].suite, r->h, r->ck);
-	/* The ephemeral's public half is made once, by the message's "e". */
-	randombytes_buf(e_priv, sizeof(e_priv));
+	if (crypto_scalarmult(se, r->e_priv, r->peer_key) != 0)
+		goto out;
 	if (s->wire == OX_WIRE_WIREGUARD) {
-		ret = write_wg_response(&ns, r, e_priv, local_index, out);
-		if (ret != 0)
+		if (write_wg_response(&ns, r, se, local_index, out) != 0)
 			goto out;
 	} else {
 		payload_put(payload, pl, local_index);
 		ox_put_wire_hdr(out, (uint8_t)s->wire, OX_MSG_RESPONSE);
 		ox_put_le32(out + 4, r->remote_index);
-		if (ox_ik_write2(&ns, e_priv, r->re, r->peer_key, NULL, payload, sizeof(payload),
-				 out + 8) != 0) {
-			ret = -EIO;
+		if (ox_ik_write2_dh(&ns, r->e_pub, r->ee, se, NULL, payload, sizeof(payload),
+				    out + 8) != 0)
 			goto out;
-		}
 	}
 	/* k1 carries initiator -> responder. */
 	ox_noise_split(&ns, k1, k2);
 	ox_keypair_init(kp, k2, k1, local_index, r->remote_index, now_ns, false);
 	kp->wire = (uint8_t)s->wire;
+	ret = 0;
 out:
-	sodium_memzero(e_priv, sizeof(e_priv));
+	sodium_memzero(se, sizeof(se));
 	sodium_memzero(k1, sizeof(k1));
 	sodium_memzero(k2, sizeof(k2));
 	ox_noise_wipe(&ns);
-	sodium_memzero(r, sizeof(*r));
+	return ret;
+}
+
+int
+ox_hs_respond_step(struct ox_hs_server *s, struct ox_responder *r, const struct ox_hs_payload *pl,
+		   uint32_t local_index, uint64_t now_ns, uint8_t *out, struct ox_keypair *kp)
+{
+	int ret = 1;
+
+	switch (r->step) {
+	case 0:
+		/* The ephemeral's public half is made once, by the message's "e". */
+		randombytes_buf(r->e_priv, sizeof(r->e_priv));
+		if (crypto_scalarmult_base(r->e_pub, r->e_priv) != 0)
+			ret = -EIO;
+		break;
+	case 1:
+		/* libsodium refuses a low-order point (all-zero result). */
+		if (crypto_scalarmult(r->ee, r->e_priv, r->re) != 0)
+			ret = -EIO;
+		break;
+	default:
+		ret = respond_finish(s, r, pl, local_index, now_ns, out, kp);
+		break;
+	}
+	if (ret == 1)
+		r->step++;
+	else
+		sodium_memzero(r, sizeof(*r));
+	return ret;
+}
+
+int
+ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r, const struct ox_hs_payload *pl,
+		    uint32_t local_index, uint64_t now_ns, uint8_t *out, struct ox_keypair *kp)
+{
+	int ret;
+
+	do
+		ret = ox_hs_respond_step(s, r, pl, local_index, now_ns, out, kp);
+	while (ret == 1);
 	return ret;
 }
 

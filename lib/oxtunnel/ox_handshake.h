@@ -99,7 +99,12 @@ struct ox_responder {
 	uint8_t peer_key[OX_KEY_LEN]; /**< client's static public key */
 	uint8_t ts[12];		      /**< its timestamp (TAI64N), now the entry's */
 	uint32_t remote_index;	      /**< client's sender index */
-	struct ox_allow_entry *peer;  /**< its allow-list entry */
+	struct ox_allow_entry *peer;  /**< its allow-list entry (while that list lives) */
+	uint8_t psk[OX_KEY_LEN];      /**< the entry's preshared key (WireGuard), copied */
+	/* The response so far (ox_hs_respond_step): */
+	uint8_t step;
+	uint8_t e_priv[OX_KEY_LEN], e_pub[OX_KEY_LEN]; /**< our ephemeral */
+	uint8_t ee[OX_KEY_LEN];			       /**< DH(e, re) */
 };
 
 /**
@@ -162,6 +167,21 @@ int ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len,
 int ox_hs_make_response(struct ox_hs_server *s, struct ox_responder *r,
 			const struct ox_hs_payload *pl, uint32_t local_index, uint64_t now_ns,
 			uint8_t *out, struct ox_keypair *kp);
+
+/**
+ * ox_hs_make_response() one X25519 at a time, for a caller that must not
+ * be away long (a worker between its bursts): the first call makes the
+ * ephemeral (fixed-base), the second its DH with the client's, the third
+ * the DH with the client's static and the message. The arguments must be
+ * the same every call; @p r holds the work between them and nothing
+ * else does (no allow-list entry is read after ox_hs_consume_init()).
+ *
+ * @return 1: call again; 0: done, as ox_hs_make_response(); or -EIO.
+ *   @p r is wiped once it is not 1.
+ */
+int ox_hs_respond_step(struct ox_hs_server *s, struct ox_responder *r,
+		       const struct ox_hs_payload *pl, uint32_t local_index, uint64_t now_ns,
+		       uint8_t *out, struct ox_keypair *kp);
 
 /** Bytes of the server's response: OX_RESPONSE_LEN or OX_WG_RESPONSE_LEN. */
 size_t ox_hs_response_len(const struct ox_hs_server *s);

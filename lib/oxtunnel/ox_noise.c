@@ -421,15 +421,31 @@ ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN], const uint8_
 	     const uint8_t rs[OX_KEY_LEN], const uint8_t *psk, const uint8_t *payload, size_t plen,
 	     uint8_t *out)
 {
+	uint8_t e_pub[OX_KEY_LEN], ee[OX_KEY_LEN], se[OX_KEY_LEN];
+	int ret = -1;
+
+	/* libsodium refuses a low-order point (all-zero result). */
+	if (crypto_scalarmult_base(e_pub, e_priv) == 0 && crypto_scalarmult(ee, e_priv, re) == 0 &&
+	    crypto_scalarmult(se, e_priv, rs) == 0)
+		ret = ox_ik_write2_dh(ns, e_pub, ee, se, psk, payload, plen, out);
+	sodium_memzero(ee, sizeof(ee));
+	sodium_memzero(se, sizeof(se));
+	return ret;
+}
+
+int
+ox_ik_write2_dh(struct ox_noise *ns, const uint8_t e_pub[OX_KEY_LEN], const uint8_t ee[OX_KEY_LEN],
+		const uint8_t se[OX_KEY_LEN], const uint8_t *psk, const uint8_t *payload,
+		size_t plen, uint8_t *out)
+{
 	/* e */
-	if (crypto_scalarmult_base(out, e_priv) != 0)
-		return -1;
+	memcpy(out, e_pub, OX_KEY_LEN);
 	mix_e(ns, out);
 	/* ee */
-	if (ox_noise_mix_dh(ns, e_priv, re) != 0)
+	if (ox_noise_mix_dh_result(ns, ee) != 0)
 		return -1;
 	/* se */
-	if (ox_noise_mix_dh(ns, e_priv, rs) != 0)
+	if (ox_noise_mix_dh_result(ns, se) != 0)
 		return -1;
 	/* psk */
 	if (ns->suite->psk2)

@@ -248,7 +248,7 @@ test_messages(void)
 	struct ox_initiator in;
 	struct ox_hs_server *srv;
 	struct ox_hs_conf conf;
-	struct ox_allowlist al;
+	struct ox_allowlist al, al2;
 	struct ox_responder r;
 	struct ox_msg m;
 	int ret;
@@ -362,8 +362,39 @@ test_messages(void)
 						     &ckp) == -OX_DROP_HS_DECRYPT,
 		       "but no keys without it");
 	}
+	/* A response made one X25519 a call (a worker's engine between its
+	 * bursts), the allow-list replaced and freed between the INIT and the
+	 * last step, as a reload may: the preshared key went with the INIT. */
+	ox_initiator_init_wire(&in, OX_WIRE_WIREGUARD, c_priv, server_pub, c_psk);
+	{
+		uint8_t resp[OX_WG_RESPONSE_LEN];
+		struct ox_hs_payload got;
+		int steps = 0;
+
+		ox_tai64n_now(ts);
+		ox_initiator_begin(&in, 7, ts, NS(1060), init);
+		EXPECT(ox_hs_consume_init(srv, init, sizeof(init), &src_a, NS(1060), false, &r,
+					  cookie) == 0,
+		       "carol's INIT");
+		EXPECT(ox_allowlist_parse(&al2, text, strlen(text), NULL, 10, err, sizeof(err)) ==
+			       0,
+		       "the list again: %s", err);
+		ox_hs_set_allowlist(srv, &al2);
+		ox_allowlist_free(&al);
+		do
+			ret = ox_hs_respond_step(srv, &r, NULL, 8, NS(1060), resp, &skp);
+		while (ret == 1 && ++steps < 10);
+		EXPECT(ret == 0 && steps == 2,
+		       "three calls: the ephemeral, ee, then se and the "
+		       "message (%d, %d)",
+		       ret, steps);
+		EXPECT(sodium_is_zero((const unsigned char *)&r, sizeof(r)), "the state wiped");
+		ret = ox_initiator_consume_response(&in, resp, sizeof(resp), NS(1060), &got, &ckp);
+		EXPECT(ret == 0 && got.index == 8, "carol takes it: %s", ox_drop_name(ret));
+		wg_exchange(x, &ckp, &skp);
+	}
 	ox_hs_free(srv);
-	ox_allowlist_free(&al);
+	ox_allowlist_free(&al2);
 	ox_aead_free(x);
 }
 

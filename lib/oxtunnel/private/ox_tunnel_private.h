@@ -91,6 +91,12 @@ int ox_ik_read1_finish(struct ox_noise *ns, const uint8_t ss[OX_KEY_LEN], const 
 int ox_ik_write2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
 		 const uint8_t re[OX_KEY_LEN], const uint8_t rs[OX_KEY_LEN], const uint8_t *psk,
 		 const uint8_t *payload, size_t plen, uint8_t *out);
+/* The same with its Diffie-Hellman work done by the caller: the ephemeral's
+ * public half and the ee and se results (a responder that spreads its
+ * X25519 over turns, ox_hs_respond_step). */
+int ox_ik_write2_dh(struct ox_noise *ns, const uint8_t e_pub[OX_KEY_LEN],
+		    const uint8_t ee[OX_KEY_LEN], const uint8_t se[OX_KEY_LEN], const uint8_t *psk,
+		    const uint8_t *payload, size_t plen, uint8_t *out);
 int ox_ik_read2(struct ox_noise *ns, const uint8_t e_priv[OX_KEY_LEN],
 		const uint8_t s_priv[OX_KEY_LEN], const uint8_t *psk, const uint8_t *in, size_t len,
 		uint8_t *payload);
