@@ -163,13 +163,39 @@ srv_worker_flush(struct srv_worker *w)
 	return sent;
 }
 
+static void
+cpu_mark(struct srv_worker *w, uint64_t tsc)
+{
+	w->mark_tsc = tsc;
+	w->mark_cpu_ns = srv_thread_cpu_ns();
+}
+
+/* A turn that came round gap TSC cycles after the one before: counted by
+ * size, as the lcore's own pause or as a preemption (its thread ran for
+ * less than half of it, by its cpu time since the last mark). */
+static void
+loop_gap(struct srv_worker *w, uint64_t now, uint64_t gap)
+{
+	uint64_t hz = rte_get_tsc_hz(), cpu = srv_thread_cpu_ns();
+	uint64_t wall_ns = (now - w->mark_tsc) * 1000000000u / hz;
+	uint64_t gap_ns = gap * 1000000000u / hz;
+	uint64_t *c = cpu - w->mark_cpu_ns + gap_ns / 2 < wall_ns ? w->stats.loop_preempted
+								  : w->stats.loop_gaps;
+	unsigned int k;
+
+	for (k = 0; k < SRV_LOOP_GAPS && gap > w->gap_tsc[k]; k++)
+		srv_ctr_add(&c[k], 1);
+	w->mark_tsc = now;
+	w->mark_cpu_ns = cpu;
+}
+
 int
 srv_worker_main(void *arg)
 {
 	struct srv_worker *w = arg;
 	struct rte_mbuf *pkts[SRV_MAX_BURST];
-	uint64_t t0, last_drain = rte_rdtsc(), bytes;
-	unsigned int sent;
+	uint64_t t0, last_drain = rte_rdtsc(), last_turn, bytes;
+	unsigned int sent, k;
 	uint16_t i, j, n;
 
 	SRV_LOG(INFO, "lcore %u polls %u queue(s)", w->lcore_id, w->n_queues_polled);
@@ -191,8 +217,19 @@ srv_worker_main(void *arg)
 		rte_rcu_qsbr_thread_register(w->rcu, w->lcore_id);
 		rte_rcu_qsbr_thread_online(w->rcu, w->lcore_id);
 	}
+	for (k = 0; k < SRV_LOOP_GAPS; k++)
+		w->gap_tsc[k] = rte_get_tsc_hz() / (k == 0 ? 10000 : k == 1 ? 1000 : 100);
+	last_turn = rte_rdtsc();
+	cpu_mark(w, last_turn);
 	while (likely(!__atomic_load_n(&srv_stop, __ATOMIC_RELAXED))) {
 		bool backlog = false;
+
+		t0 = rte_rdtsc();
+		if (unlikely(t0 - last_turn > w->gap_tsc[0]))
+			loop_gap(w, t0, t0 - last_turn);
+		else if (t0 - w->mark_tsc > w->gap_tsc[0])
+			cpu_mark(w, t0);
+		last_turn = t0;
 
 		for (i = 0; i < w->n_queues_polled; i++) {
 			struct srv_queue *s = &w->queues[i];
@@ -319,6 +356,11 @@ srv_stats_sum(const struct srv_server *srv, struct srv_lcore_stats *sum)
 		sum->tx_bytes += __atomic_load_n(&st->tx_bytes, __ATOMIC_RELAXED);
 		sum->echo += __atomic_load_n(&st->echo, __ATOMIC_RELAXED);
 		sum->busy_cycles += __atomic_load_n(&st->busy_cycles, __ATOMIC_RELAXED);
+		for (k = 0; k < SRV_LOOP_GAPS; k++) {
+			sum->loop_gaps[k] += __atomic_load_n(&st->loop_gaps[k], __ATOMIC_RELAXED);
+			sum->loop_preempted[k] +=
+				__atomic_load_n(&st->loop_preempted[k], __ATOMIC_RELAXED);
+		}
 		for (k = 0; k < OX_PKT_DROP_MAX; k++)
 			sum->pkt_drops[k] += __atomic_load_n(&st->pkt_drops[k], __ATOMIC_RELAXED);
 		for (k = 0; k < SRV_DP_DROP_MAX; k++)

@@ -612,18 +612,6 @@ void relay_routes_free(struct relay_routes *rt);
 void relay_retire(struct srv_relay *r, struct rte_rcu_qsbr_dq **dq, const char *name, uint32_t size,
 		  rte_rcu_qsbr_free_resource_t free_fn, void *obj);
 
-/* CPU time of the calling thread, ns (a system call: once per handshake
- * or reload, not per packet). */
-static inline uint64_t
-relay_thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-		return 0;
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* relay_hs.c */
 int relay_engines_init(struct srv_relay *r);
 void relay_engines_free(struct srv_relay *r);

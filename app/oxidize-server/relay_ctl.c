@@ -423,7 +423,7 @@ relay_reload_allowlist(struct srv_relay *r)
 {
 	struct relay_routes *routes = NULL;
 	struct relay_view *v;
-	uint64_t t0 = ox_mono_ns(), c0 = relay_thread_cpu_ns(), t_parse, t_pool;
+	uint64_t t0 = ox_mono_ns(), c0 = srv_thread_cpu_ns(), t_parse, t_pool;
 	char err[512];
 	int ret;
 
@@ -457,7 +457,7 @@ relay_reload_allowlist(struct srv_relay *r)
 	relay_view_publish(r, v);
 	r->reloads++;
 	r->reload_ms = (ox_mono_ns() - t0) / 1000000;
-	r->reload_cpu_ms = (relay_thread_cpu_ns() - c0) / 1000000;
+	r->reload_cpu_ms = (srv_thread_cpu_ns() - c0) / 1000000;
 	/* Wall time above CPU time: the control thread shared its cpu. */
 	SRV_LOG(NOTICE,
 		"allow-list reloaded: %u key(s) in %" PRIu64 " ms (read and parsed %" PRIu64
@@ -576,12 +576,12 @@ relay_control(struct srv_server *srv)
 		work += n;
 		r->win_inits += n;
 		for (i = 0; i < n; i++) {
-			uint64_t t0 = rte_rdtsc(), c0 = relay_thread_cpu_ns(), ok0 = r->hs_ok;
+			uint64_t t0 = rte_rdtsc(), c0 = srv_thread_cpu_ns(), ok0 = r->hs_ok;
 
 			finish(r, ms[i], now);
 			if (r->hs_ok != ok0) {
 				r->cycles_fin += rte_rdtsc() - t0;
-				r->cpu_fin += relay_thread_cpu_ns() - c0;
+				r->cpu_fin += srv_thread_cpu_ns() - c0;
 			}
 		}
 	}

@@ -271,7 +271,7 @@ answer_step(struct srv_relay *r, struct relay_hs_engine *e)
 static unsigned int
 engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w)
 {
-	uint64_t t0 = rte_rdtsc(), c0 = relay_thread_cpu_ns(), ok0 = e->accepted;
+	uint64_t t0 = rte_rdtsc(), c0 = srv_thread_cpu_ns(), ok0 = e->accepted;
 	struct relay_view *v;
 	struct rte_mbuf *m;
 	unsigned int pi;
@@ -308,7 +308,7 @@ engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w
 	/* What an initiation costs its engine, accepted or not, over its
 	 * turns. */
 	e->spent_tsc += rte_rdtsc() - t0;
-	e->spent_cpu += relay_thread_cpu_ns() - c0;
+	e->spent_cpu += srv_thread_cpu_ns() - c0;
 	if (e->cur.m == NULL) {
 		if (e->accepted != ok0) {
 			count(&e->cycles_ok, e->spent_tsc);

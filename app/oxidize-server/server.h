@@ -135,6 +135,8 @@ enum relay_ctr {
 
 extern const char *const relay_ctr_names[RELAY_CTR_MAX];
 
+#define SRV_LOOP_GAPS 3 /* loop_gaps[k]: turns over 100 us * 10^k apart */
+
 /** Per-lcore counters: written by that lcore only, summed by readers. */
 struct srv_lcore_stats {
 	uint64_t rx_pkts;
@@ -144,6 +146,12 @@ struct srv_lcore_stats {
 	uint64_t echo;
 	uint64_t busy_cycles; /* cycles of loop turns that moved packets */
 	uint64_t alive_tsc;   /* when the loop last came round (/oxidize/health) */
+	/* Loop turns that began more than 100 us, 1 ms, 10 ms after the one
+	 * before (the longest a packet arriving then waited): where the lcore
+	 * ran meanwhile (its own pause: a burst, a handshake step, a wait) and
+	 * where the kernel ran something else on its cpu (preempted). */
+	uint64_t loop_gaps[SRV_LOOP_GAPS];
+	uint64_t loop_preempted[SRV_LOOP_GAPS];
 	uint64_t pkt_drops[OX_PKT_DROP_MAX];
 	uint64_t dp_drops[SRV_DP_DROP_MAX];
 	uint64_t ox_drops[OX_DROP_MAX]; /* OxTunnel protocol drops (lib/oxtunnel) */
@@ -190,6 +198,8 @@ struct srv_worker {
 	uint16_t burst;
 	uint16_t udp_port;
 	uint64_t drain_tsc;
+	uint64_t gap_tsc[SRV_LOOP_GAPS]; /* loop_gaps' thresholds, TSC */
+	uint64_t mark_tsc, mark_cpu_ns;	 /* the thread's cpu time, read every 100 us */
 	srv_dp_hook_t hook;
 	srv_tap_hook_t tap_hook;
 	struct ox_sessions *sessions;		 /* shared, lock-free for readers */
@@ -256,6 +266,18 @@ struct srv_server {
 extern volatile bool srv_stop;
 
 /** Add to a counter only this lcore writes (readers may load it any time). */
+/* CPU time of the calling thread, ns (a system call: once per handshake,
+ * reload or 100 us of a worker's loop, not per packet). */
+static inline uint64_t
+srv_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static inline void
 srv_ctr_add(uint64_t *c, uint64_t n)
 {

@@ -61,6 +61,12 @@ put_stats(struct rte_tel_data *d, const struct srv_lcore_stats *st)
 #undef PUT_LCORE
 	rte_tel_data_add_dict_u64(d, "busy_cycles_per_pkt",
 				  st->rx_pkts ? st->busy_cycles / st->rx_pkts : 0);
+	for (k = 0; k < SRV_LOOP_GAPS; k++) {
+		static const char *const over[SRV_LOOP_GAPS] = { "100us", "1ms", "10ms" };
+
+		put_reason(d, "loop_gaps_over_", over[k], st->loop_gaps[k]);
+		put_reason(d, "loop_preempted_over_", over[k], st->loop_preempted[k]);
+	}
 	for (k = 1; k < OX_PKT_DROP_MAX; k++)
 		put_reason(d, "drop_", ox_pkt_drop_names[k], st->pkt_drops[k]);
 	for (k = 0; k < SRV_DP_DROP_MAX; k++)

@@ -70,6 +70,11 @@ def case_echo(tb, binary, queues):
              "telemetry totals: echo %d tx %d" % (tot["echo"], tot["tx_pkts"]))
     nc.check(any(k.startswith("lcore_") for k in stats), "telemetry has per-lcore counters")
     nc.check(tot["busy_cycles_per_pkt"] > 0, "busy cycles per packet reported")
+    for what in ("gaps", "preempted"):
+        g = [tot.get("loop_%s_over_%s" % (what, t), -1) for t in ("100us", "1ms", "10ms")]
+        nc.check(min(g) >= 0 and g[0] >= g[1] >= g[2],
+                 "loop %s reported, each threshold counting those over the next (%s)"
+                 % (what, g))
     if queues == 2:
         dpdk_tel = shutil.which("dpdk-telemetry.py") or "/opt/oxidize/dpdk/bin/dpdk-telemetry.py"
         out = subprocess.run([dpdk_tel, "-f", srv.prefix], input="/oxidize/stats\n",
