@@ -172,7 +172,10 @@ cpu_mark(struct srv_worker *w, uint64_t tsc)
 
 /* A turn that came round gap TSC cycles after the one before: counted by
  * size, as the lcore's own pause or as a preemption (its thread ran for
- * less than half of it, by its cpu time since the last mark). */
+ * less than half of it, by its cpu time since the last mark). The marks
+ * are a millisecond apart (a read is a system call, about 7,000 cycles
+ * here): short preemptions elsewhere in that millisecond can make a gap
+ * near 100 us look preempted; from 1 ms up the split holds. */
 static void
 loop_gap(struct srv_worker *w, uint64_t now, uint64_t gap)
 {
@@ -227,7 +230,7 @@ srv_worker_main(void *arg)
 		t0 = rte_rdtsc();
 		if (unlikely(t0 - last_turn > w->gap_tsc[0]))
 			loop_gap(w, t0, t0 - last_turn);
-		else if (t0 - w->mark_tsc > w->gap_tsc[0])
+		else if (t0 - w->mark_tsc > w->gap_tsc[1])
 			cpu_mark(w, t0);
 		last_turn = t0;
 

@@ -208,6 +208,10 @@ enum relay_hs_outcome {
 #define ENGINE_INSTALLS 512 /* keypairs in flight per engine */
 #define ENGINE_BURST_CTRL 8 /* handshakes per control loop */
 #define ENGINE_TURNS 4	    /* turns a handshake takes: judged, then 3 X25519 */
+/* One INIT in this many has its cpu time read, by the engine and by the
+ * control thread finishing it: a read is a system call, about 7,000 cycles
+ * here against a handshake's 400,000, and an engine reads twice a turn. */
+#define RELAY_CPU_SAMPLE 16
 /* An INIT that waited longer than this is not judged: its client gives up on
  * it at REKEY_TIMEOUT (5 s) and sends another; the answer would be work
  * thrown away, and would delay the fresh one. 400 ms are left for the way
@@ -233,9 +237,10 @@ struct relay_hs_engine {
 					      queue full: used before the stash */
 	/* Its counters (relaxed stores; the control thread reads them). */
 	uint64_t judged, accepted, cycles_ok, cycles_bad;
-	/* The same in the thread's cpu time (ns): without what another
-	 * thread on its cpu took meanwhile, which TSC cycles include. */
-	uint64_t cpu_ok, cpu_bad;
+	/* The same in the thread's cpu time (ns), for one accepted INIT in
+	 * RELAY_CPU_SAMPLE (cpu_ok_n of them): without what another thread on
+	 * its cpu took meanwhile, which TSC cycles include. */
+	uint64_t cpu_ok, cpu_ok_n;
 	uint64_t done_full; /* outcomes lost: the done queue was full */
 	uint64_t cookies;   /* cookie replies it sent itself (its worker's) */
 	/* The relay's own refusals (RELAY_HS_*), counted here rather than
@@ -255,6 +260,7 @@ struct relay_hs_engine {
 		uint16_t wid;		  /* the worker it came in on */
 	} cur;
 	uint64_t spent_tsc, spent_cpu; /* on the INIT being judged or answered */
+	bool sampled;		       /* its cpu time is read (RELAY_CPU_SAMPLE) */
 	/* The control thread's: how much of cookies and refused it has folded
 	 * into the relay's counters (relay_engines_fold), on a line of its own. */
 	struct {
@@ -373,10 +379,11 @@ struct srv_relay {
 	uint64_t hs_by_proto[RELAY_PROTO_MAX];	     /* completed handshakes */
 	uint64_t hs_drops[OX_DROP_MAX];
 	uint64_t relay_hs_drops[RELAY_HS_MAX];
-	uint64_t cycles_fin, n_bad; /* control time finishing accepted ones; refused ones */
-	uint64_t cpu_fin;	    /* the control thread's cpu time for them, ns */
-	uint64_t under_load_polls;  /* polls spent under load */
-	uint64_t win_start_ns;	    /* initiation rate window */
+	uint64_t cycles_fin, n_bad;  /* control time finishing accepted ones; refused ones */
+	uint64_t cpu_fin, cpu_fin_n; /* its cpu time, ns, for cpu_fin_n sampled ones */
+	uint64_t fin_seq;	     /* outcomes finished: which to sample */
+	uint64_t under_load_polls;   /* polls spent under load */
+	uint64_t win_start_ns;	     /* initiation rate window */
 	uint64_t win_inits, last_win_inits;
 	bool under_load;	       /* control stores, engines load (relaxed) */
 	struct relay_refusals refused; /* control: the connection log's interval */

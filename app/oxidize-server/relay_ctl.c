@@ -576,12 +576,17 @@ relay_control(struct srv_server *srv)
 		work += n;
 		r->win_inits += n;
 		for (i = 0; i < n; i++) {
-			uint64_t t0 = rte_rdtsc(), c0 = srv_thread_cpu_ns(), ok0 = r->hs_ok;
+			bool sample = r->fin_seq++ % RELAY_CPU_SAMPLE == 0;
+			uint64_t t0 = rte_rdtsc(), c0 = sample ? srv_thread_cpu_ns() : 0;
+			uint64_t ok0 = r->hs_ok;
 
 			finish(r, ms[i], now);
 			if (r->hs_ok != ok0) {
 				r->cycles_fin += rte_rdtsc() - t0;
-				r->cpu_fin += srv_thread_cpu_ns() - c0;
+				if (sample) {
+					r->cpu_fin += srv_thread_cpu_ns() - c0;
+					r->cpu_fin_n++;
+				}
 			}
 		}
 	}

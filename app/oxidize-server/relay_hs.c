@@ -271,12 +271,15 @@ answer_step(struct srv_relay *r, struct relay_hs_engine *e)
 static unsigned int
 engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w)
 {
-	uint64_t t0 = rte_rdtsc(), c0 = srv_thread_cpu_ns(), ok0 = e->accepted;
+	uint64_t t0, c0 = 0, ok0 = e->accepted;
 	struct relay_view *v;
 	struct rte_mbuf *m;
 	unsigned int pi;
 
 	if (e->cur.m != NULL) {
+		t0 = rte_rdtsc();
+		if (e->sampled)
+			c0 = srv_thread_cpu_ns();
 		answer_step(r, e);
 	} else {
 		/* No receiver index to answer with (the control thread has
@@ -295,6 +298,10 @@ engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w
 		}
 		if (rte_ring_mc_dequeue(r->hs_in, (void **)&m) != 0)
 			return 0;
+		t0 = rte_rdtsc();
+		e->sampled = e->judged % RELAY_CPU_SAMPLE == 0;
+		if (e->sampled)
+			c0 = srv_thread_cpu_ns();
 		/* Held until this lcore's next quiescent state: judge() only. */
 		v = __atomic_load_n(&r->view, __ATOMIC_ACQUIRE);
 		if (v != e->view) {
@@ -308,14 +315,17 @@ engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w
 	/* What an initiation costs its engine, accepted or not, over its
 	 * turns. */
 	e->spent_tsc += rte_rdtsc() - t0;
-	e->spent_cpu += srv_thread_cpu_ns() - c0;
+	if (e->sampled)
+		e->spent_cpu += srv_thread_cpu_ns() - c0;
 	if (e->cur.m == NULL) {
 		if (e->accepted != ok0) {
 			count(&e->cycles_ok, e->spent_tsc);
-			count(&e->cpu_ok, e->spent_cpu);
+			if (e->sampled) {
+				count(&e->cpu_ok, e->spent_cpu);
+				count(&e->cpu_ok_n, 1);
+			}
 		} else {
 			count(&e->cycles_bad, e->spent_tsc);
-			count(&e->cpu_bad, e->spent_cpu);
 		}
 		e->spent_tsc = e->spent_cpu = 0;
 	}

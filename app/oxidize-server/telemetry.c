@@ -181,6 +181,15 @@ tel_relay(const char *cmd __rte_unused, const char *params __rte_unused, struct 
 }
 
 /* The handshake engines, one entry each: [0] is the control thread. */
+/* An engine's cpu cycles per accepted INIT, from those it sampled. */
+static uint64_t
+cpu_per(const struct relay_hs_engine *e, double tsc_ghz)
+{
+	uint64_t n = __atomic_load_n(&e->cpu_ok_n, __ATOMIC_RELAXED);
+
+	return n ? (uint64_t)(__atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED) * tsc_ghz / n) : 0;
+}
+
 static int
 tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
@@ -218,9 +227,7 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 				judged > ok ? __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED) /
 						      (judged - ok)
 					    : 0,
-				ok ? (uint64_t)(__atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED) *
-						tsc_ghz / ok)
-				   : 0,
+				cpu_per(e, tsc_ghz),
 				__atomic_load_n(&e->done_full, __ATOMIC_RELAXED),
 				rte_ring_count(e->stash) + e->n_spare,
 				__atomic_load_n(&e->stash_waits, __ATOMIC_RELAXED),
@@ -505,7 +512,7 @@ void
 relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 {
 	const struct srv_relay *r = srv->relay;
-	uint64_t cyc_ok = 0, cyc_bad = 0, cpu_ok = 0, done_full = 0;
+	uint64_t cyc_ok = 0, cyc_bad = 0, cpu_ok = 0, cpu_ok_n = 0, done_full = 0;
 	unsigned int k;
 
 	rte_tel_data_add_dict_u64(d, "sessions", ox_sessions_count(srv->sessions));
@@ -529,6 +536,7 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 
 		cyc_ok += __atomic_load_n(&e->cycles_ok, __ATOMIC_RELAXED);
 		cpu_ok += __atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED);
+		cpu_ok_n += __atomic_load_n(&e->cpu_ok_n, __ATOMIC_RELAXED);
 		cyc_bad += __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED);
 		done_full += __atomic_load_n(&e->done_full, __ATOMIC_RELAXED);
 	}
@@ -538,10 +546,12 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 				  r->hs_ok ? (cyc_ok + r->cycles_fin) / r->hs_ok : 0);
 	/* The same from the threads' cpu time: what it costs where the
 	 * engines share their cpus with other work. */
-	rte_tel_data_add_dict_u64(
-		d, "hs_cpu_cycles_per_accepted",
-		r->hs_ok ? (uint64_t)((cpu_ok + r->cpu_fin) * (rte_get_tsc_hz() / 1e9) / r->hs_ok)
-			 : 0);
+	rte_tel_data_add_dict_u64(d, "hs_cpu_cycles_per_accepted",
+				  cpu_ok_n && r->cpu_fin_n
+					  ? (uint64_t)(((double)cpu_ok / cpu_ok_n +
+							(double)r->cpu_fin / r->cpu_fin_n) *
+						       (rte_get_tsc_hz() / 1e9))
+					  : 0);
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused", r->n_bad ? cyc_bad / r->n_bad : 0);
 	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
 	rte_tel_data_add_dict_u64(d, "hs_done_queue_full", done_full);
