@@ -133,7 +133,9 @@ class ScaleCases:
                     print("skipped")
                     return self.skip(name, "server did not start: " + "".join(p.lines)[-300:])
                 if with_established:
+                    g0, t0 = loop_gaps(prefix), time.time()
                     res["before"] = self.established(tb, keys, EST_BEFORE_S, "b")
+                    res["gaps_before"] = gaps_delta(loop_gaps(prefix), g0, time.time() - t0)
                 # The storm's initiations take minutes to make: the
                 # established clients start once they are, and their
                 # figures span the storm alone.
@@ -158,12 +160,14 @@ class ScaleCases:
                             prefix, "/oxidize/relay").get("handshakes", 0) < hs0 + EST_CLIENTS:
                         time.sleep(0.2)
                     time.sleep(EST_LEAD_S)
+                g0, t0 = loop_gaps(prefix), time.time()
                 sp.stdin.write("go\n")
                 sp.stdin.flush()
                 try:
                     sp.wait(timeout=STORM_MAX_S + 60)
                 except subprocess.TimeoutExpired:
                     sp.kill()
+                res["gaps_during"] = gaps_delta(loop_gaps(prefix), g0, time.time() - t0)
                 sp.reader.join(10)
                 storm = self.last_json("".join(sp.lines))
                 rel = telemetry(prefix, "/oxidize/relay")
@@ -714,7 +718,18 @@ def scale_section(b, plots):
                       "" if s.get("fifo", True) else
                       " (it could not run under SCHED_FIFO here)"),
                   "| outcomes the relay's done queue lost (hs_done_queue_full) | %s |" % fmt(
-                      r["relay"].get("hs_done_queue_full", 0))]
+                      r["relay"].get("hs_done_queue_full", 0)),
+                  "| engine turns over 100 us, each engine (a worker's DATA waits for one) | "
+                  "%s |" % (" / ".join(
+                      str(x) for x in r["engines"].get("turns_over_100us", [])) or "-")]
+        for when in ("before", "during"):
+            g = r.get("gaps_" + when)
+            if g:
+                lines.append("| the worker's loop turns over 100 us / 1 ms / 10 ms apart, its "
+                             "own; preempted, %s | %s in %.1f s |" % (
+                                 "while the established clients ran before it"
+                                 if when == "before" else "across the storm", gaps_cell(g),
+                                 g["seconds"]))
         for when in ("before", "during"):
             e = r.get(when) or {}
             if e:

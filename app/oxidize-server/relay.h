@@ -250,6 +250,8 @@ struct relay_hs_engine {
 	uint64_t refused[RELAY_HS_MAX];
 	uint64_t stash_waits; /* turns it found no receiver index, or no keypair
 			       slot, to answer with */
+	uint64_t long_turns;  /* turns over 100 us: what DATA on its worker waited */
+	uint64_t long_tsc;    /* 100 us of TSC */
 	/* The INIT it answers, over turns (its own). */
 	struct relay_hs_cur {
 		struct rte_mbuf *m; /* NULL: none in hand */

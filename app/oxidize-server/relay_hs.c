@@ -314,7 +314,10 @@ engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w
 	}
 	/* What an initiation costs its engine, accepted or not, over its
 	 * turns. */
-	e->spent_tsc += rte_rdtsc() - t0;
+	t0 = rte_rdtsc() - t0;
+	e->spent_tsc += t0;
+	if (unlikely(t0 > e->long_tsc))
+		count(&e->long_turns, 1);
 	if (e->sampled)
 		e->spent_cpu += srv_thread_cpu_ns() - c0;
 	if (e->cur.m == NULL) {
@@ -480,6 +483,7 @@ engine_create(struct srv_relay *r, uint16_t id, uint16_t wid, int socket)
 		return NULL;
 	e->id = id;
 	e->wid = wid;
+	e->long_tsc = rte_get_tsc_hz() / 10000;
 	snprintf(name, sizeof(name), "ox_stash%u", id);
 	/* One more than ENGINE_STASH: a ring holds one less than its size. */
 	e->stash = rte_ring_create(name, rte_align32pow2(ENGINE_STASH + 1), socket,

@@ -202,6 +202,7 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 		"done_full",
 		"indexes_reserved",
 		"index_waits",
+		"turns_over_100us",
 	};
 	double tsc_ghz = rte_get_tsc_hz() / 1e9;
 	const struct srv_relay *r = tel_srv->relay;
@@ -231,6 +232,7 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 				__atomic_load_n(&e->done_full, __ATOMIC_RELAXED),
 				rte_ring_count(e->stash) + e->n_spare,
 				__atomic_load_n(&e->stash_waits, __ATOMIC_RELAXED),
+				__atomic_load_n(&e->long_turns, __ATOMIC_RELAXED),
 			};
 
 			rte_tel_data_add_array_u64(a, v[k]);
