@@ -100,8 +100,8 @@ class ScaleCases:
     def established_argv(self, tb, keys, seconds, tag):
         """The established clients: DATA client to client at EST_PPS, every
         answer timed; under SCHED_FIFO and asleep between sends (--fifo), so
-        that on the cpu they share with the relay's control thread their
-        RTT is the relay's, and the cpu the relay's."""
+        that on the cpu they share with the relay's worker their RTT is the
+        relay's, and the cpu the relay's."""
         return self.perf_argv(tb, tag, EST_CPU, [
             "--relay", keys, "--clients", str(EST_CLIENTS), "--rate", str(EST_PPS),
             "--duration", str(seconds), "--verify-every", "1", "--fifo"])
@@ -553,6 +553,8 @@ def storm_targets(r):
                             (n - gen / s["all_s"], "the %.2f of them the generators left "
                              "(they took %.1f cpu-seconds of the %.1f s)" % (
                                  n - gen / s["all_s"], gen, s["all_s"]))):
+            if cores <= 0:
+                continue
             allowed = 5.0 + r["clients"] / (per_core * cores)
             rows.append("| all %d with sessions, vs REKEY_TIMEOUT + %d / (%s a second, one "
                         "engine's rate on a core of its own, x %s) = %.1f s | <= 1.2x | %.2fx "

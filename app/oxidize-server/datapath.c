@@ -179,11 +179,12 @@ cpu_mark(struct srv_worker *w, uint64_t tsc)
 static void
 loop_gap(struct srv_worker *w, uint64_t now, uint64_t gap)
 {
-	uint64_t hz = rte_get_tsc_hz(), cpu = srv_thread_cpu_ns();
-	uint64_t wall_ns = (now - w->mark_tsc) * 1000000000u / hz;
-	uint64_t gap_ns = gap * 1000000000u / hz;
-	uint64_t *c = cpu - w->mark_cpu_ns + gap_ns / 2 < wall_ns ? w->stats.loop_preempted
-								  : w->stats.loop_gaps;
+	double ns_per_tsc = 1e9 / rte_get_tsc_hz();
+	uint64_t cpu = srv_thread_cpu_ns();
+	/* In double: a stall of seconds (SIGSTOP) overflows ns in u64 TSC math. */
+	bool preempted = (double)(cpu - w->mark_cpu_ns) + gap * ns_per_tsc / 2 <
+			 (now - w->mark_tsc) * ns_per_tsc;
+	uint64_t *c = preempted ? w->stats.loop_preempted : w->stats.loop_gaps;
 	unsigned int k;
 
 	for (k = 0; k < SRV_LOOP_GAPS && gap > w->gap_tsc[k]; k++)

@@ -265,7 +265,6 @@ struct srv_server {
 
 extern volatile bool srv_stop;
 
-/** Add to a counter only this lcore writes (readers may load it any time). */
 /* CPU time of the calling thread, ns (a system call, about 7,000 cycles
  * here: for sampled handshakes, a reload, a worker's loop once a ms). */
 static inline uint64_t
@@ -278,6 +277,7 @@ srv_thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/** Add to a counter only this lcore writes (readers may load it any time). */
 static inline void
 srv_ctr_add(uint64_t *c, uint64_t n)
 {

@@ -180,7 +180,6 @@ tel_relay(const char *cmd __rte_unused, const char *params __rte_unused, struct 
 	return 0;
 }
 
-/* The handshake engines, one entry each: [0] is the control thread. */
 /* An engine's cpu cycles per accepted INIT, from those it sampled. */
 static uint64_t
 cpu_per(const struct relay_hs_engine *e, double tsc_ghz)
@@ -190,6 +189,7 @@ cpu_per(const struct relay_hs_engine *e, double tsc_ghz)
 	return n ? (uint64_t)(__atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED) * tsc_ghz / n) : 0;
 }
 
+/* The handshake engines, one entry each: [0] is the control thread. */
 static int
 tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struct rte_tel_data *d)
 {
