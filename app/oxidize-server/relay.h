@@ -212,6 +212,22 @@ enum relay_hs_outcome {
  * control thread finishing it: a read is a system call, about 7,000 cycles
  * here against a handshake's 400,000, and an engine reads twice a turn. */
 #define RELAY_CPU_SAMPLE 16
+
+/* What a pair of srv_thread_cpu_ns() reads adds to the interval between
+ * them, ns: the median of back-to-back pairs, measured by
+ * relay_engines_init(). The sampled INITs' cpu time is given without it,
+ * as the 15 in 16 that are not read do not pay it. */
+extern uint64_t relay_cpu_read_ns;
+
+/* The thread's cpu time since @p c0 (a srv_thread_cpu_ns() reading), less
+ * what the two reads add to it. */
+static inline uint64_t
+relay_cpu_since(uint64_t c0)
+{
+	uint64_t d = srv_thread_cpu_ns() - c0;
+
+	return d > relay_cpu_read_ns ? d - relay_cpu_read_ns : 0;
+}
 /* An INIT that waited longer than this is not judged: its client gives up on
  * it at REKEY_TIMEOUT (5 s) and sends another; the answer would be work
  * thrown away, and would delay the fresh one. 400 ms are left for the way

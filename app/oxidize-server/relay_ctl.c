@@ -584,7 +584,7 @@ relay_control(struct srv_server *srv)
 			if (r->hs_ok != ok0) {
 				r->cycles_fin += rte_rdtsc() - t0;
 				if (sample) {
-					r->cpu_fin += srv_thread_cpu_ns() - c0;
+					r->cpu_fin += relay_cpu_since(c0);
 					r->cpu_fin_n++;
 				}
 			}

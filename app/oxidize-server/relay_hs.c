@@ -319,7 +319,7 @@ engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w
 	if (unlikely(t0 > e->long_tsc))
 		count(&e->long_turns, 1);
 	if (e->sampled)
-		e->spent_cpu += srv_thread_cpu_ns() - c0;
+		e->spent_cpu += relay_cpu_since(c0);
 	if (e->cur.m == NULL) {
 		if (e->accepted != ok0) {
 			count(&e->cycles_ok, e->spent_tsc);
@@ -397,10 +397,11 @@ relay_engines_stash(struct srv_relay *r)
 			uint32_t idx;
 			int tries, ret;
 
-			/* The OS's CSPRNG, not rte_rand(): a client that sees its
-			 * own indexes must not predict others'. */
+			/* A CSPRNG (lib/oxtunnel's, seeded by the OS), not
+			 * rte_rand(): a client that sees its own indexes must
+			 * not predict others'. */
 			for (tries = 0; tries < 16; tries++) {
-				randombytes_buf(&idx, sizeof(idx));
+				ox_random(&idx, sizeof(idx));
 				if (idx != 0 && rte_hash_lookup(r->by_index, &idx) < 0)
 					break;
 			}
@@ -536,6 +537,31 @@ engine_free(struct srv_relay *r, struct relay_hs_engine *e)
 	rte_free(e);
 }
 
+uint64_t relay_cpu_read_ns;
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* relay_cpu_read_ns, from 255 back-to-back pairs of reads. */
+static void
+cpu_read_calibrate(void)
+{
+	uint64_t d[255], c0;
+	unsigned int i;
+
+	for (i = 0; i < RTE_DIM(d); i++) {
+		c0 = srv_thread_cpu_ns();
+		d[i] = srv_thread_cpu_ns() - c0;
+	}
+	qsort(d, RTE_DIM(d), sizeof(d[0]), cmp_u64);
+	relay_cpu_read_ns = d[RTE_DIM(d) / 2];
+}
+
 /* Engines and the rings to them; the relay's servers and by_index exist. */
 int
 relay_engines_init(struct srv_relay *r)
@@ -566,6 +592,7 @@ relay_engines_init(struct srv_relay *r)
 		w->hs_engine = e;
 	}
 	relay_engines_stash(r);
+	cpu_read_calibrate();
 	SRV_LOG(NOTICE, "handshakes: %u engine(s), the control thread and %u worker(s)",
 		r->n_engines, n_w);
 	return 0;

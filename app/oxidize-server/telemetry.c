@@ -547,13 +547,15 @@ relay_telemetry(const struct srv_server *srv, struct rte_tel_data *d)
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_accepted",
 				  r->hs_ok ? (cyc_ok + r->cycles_fin) / r->hs_ok : 0);
 	/* The same from the threads' cpu time: what it costs where the
-	 * engines share their cpus with other work. */
+	 * engines share their cpus with other work (less what reading it
+	 * adds: hs_cpu_read_ns a turn). */
 	rte_tel_data_add_dict_u64(d, "hs_cpu_cycles_per_accepted",
 				  cpu_ok_n && r->cpu_fin_n
 					  ? (uint64_t)(((double)cpu_ok / cpu_ok_n +
 							(double)r->cpu_fin / r->cpu_fin_n) *
 						       (rte_get_tsc_hz() / 1e9))
 					  : 0);
+	rte_tel_data_add_dict_u64(d, "hs_cpu_read_ns", relay_cpu_read_ns);
 	rte_tel_data_add_dict_u64(d, "hs_cycles_per_refused", r->n_bad ? cyc_bad / r->n_bad : 0);
 	rte_tel_data_add_dict_u64(d, "hs_refused", r->n_bad);
 	rte_tel_data_add_dict_u64(d, "hs_done_queue_full", done_full);

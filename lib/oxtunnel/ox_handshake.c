@@ -342,7 +342,7 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 			 * key and bound to this initiation's mac1. */
 			ox_put_wire_hdr(reply, (uint8_t)s->wire, OX_MSG_COOKIE);
 			memcpy(reply + 4, pkt + 4, 4);
-			randombytes_buf(reply + 8, 24);
+			ox_random(reply + 8, 24);
 			crypto_aead_xchacha20poly1305_ietf_encrypt(
 				reply + 32, NULL, cookie, OX_MAC_LEN, pkt + OX_INIT_MAC1_OFF,
 				OX_MAC_LEN, NULL, reply + 8, s->cookie_key);
@@ -519,7 +519,7 @@ ox_hs_respond_step(struct ox_hs_server *s, struct ox_responder *r, const struct 
 	switch (r->step) {
 	case 0:
 		/* The ephemeral's public half is made once, by the message's "e". */
-		randombytes_buf(r->e_priv, sizeof(r->e_priv));
+		ox_random(r->e_priv, sizeof(r->e_priv));
 		if (crypto_scalarmult_base(r->e_pub, r->e_priv) != 0)
 			ret = -EIO;
 		break;
@@ -599,7 +599,7 @@ ox_initiator_begin(struct ox_initiator *in, uint32_t local_index, const uint8_t 
 	int ret = 0;
 
 	/* The ephemeral's public half is made once, by the message's "e". */
-	randombytes_buf(in->e_priv, OX_KEY_LEN);
+	ox_random(in->e_priv, OX_KEY_LEN);
 	ox_put_wire_hdr(out, (uint8_t)in->wire, OX_MSG_INIT);
 	ox_put_le32(out + 4, local_index);
 	plen = prologue_of(prologue, in->wire, out);

@@ -20,13 +20,15 @@
  * (atomic counter), its receive side (replay window) has one writer.
  *
  * One header per concept: ox_wire.h (framing, keys), ox_aead.h, ox_data.h
- * (keypairs, replay, DATA), ox_allowlist.h (and timestamps), ox_handshake.h;
+ * (keypairs, replay, DATA), ox_allowlist.h (and timestamps), ox_handshake.h,
+ * ox_rng.h (random bytes for handshakes);
  * this one includes them all.
  */
 #include "ox_aead.h"
 #include "ox_allowlist.h"
 #include "ox_data.h"
 #include "ox_handshake.h"
+#include "ox_rng.h"
 #include "ox_wire.h"
 
 #endif /* OX_TUNNEL_H */

@@ -3,14 +3,15 @@
  * lib/oxtunnel, table by table: clear-field parsing, probes, the replay
  * window, DATA sealing and every way a DATA message must fail, nonce
  * uniqueness under concurrent senders, the handshake with its allow-list,
- * mac1, cookie and rate limit paths, rekey, BATCH limits, keys and the
- * allow-list format.
+ * mac1, cookie and rate limit paths, rekey, BATCH limits, keys, the
+ * allow-list format and the handshakes' random bytes (ox_random).
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -1567,6 +1568,81 @@ test_allowlist(void)
 	test_allowlist_mode(keys);
 }
 
+/* --------------------------------------------------------------- random */
+
+static void *
+random_thread(void *arg)
+{
+	ox_random(arg, 32);
+	return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* ox_random(): every size up to a refill and past it, no repeats, about
+ * half the bits set, another thread's and a forked child's streams are
+ * not this one's. */
+static void
+test_random(void)
+{
+	enum { N = 32768 };
+	static uint64_t heads[N];
+	uint8_t a[32], b[32], big[1000] = { 0 }, buf[256];
+	uint64_t ones = 0, bits = 0;
+	pthread_t t;
+	unsigned int i, k;
+	int fds[2];
+	pid_t pid;
+	size_t len;
+
+	/* Odd sizes, so that requests straddle every refill boundary. */
+	for (i = 0; i < N; i++) {
+		len = 8 + i % 249;
+		ox_random(buf, len);
+		memcpy(&heads[i], buf, 8);
+		for (k = 0; k < len; k++)
+			ones += (uint64_t)__builtin_popcount(buf[k]);
+		bits += 8 * len;
+	}
+	/* 34 M bits: 0.5 +- 0.002 is over 20 standard deviations. */
+	EXPECT(ones > bits / 2 - bits / 500 && ones < bits / 2 + bits / 500,
+	       "random: %llu of %llu bits set", (unsigned long long)ones, (unsigned long long)bits);
+	qsort(heads, N, sizeof(heads[0]), cmp_u64);
+	for (i = 1; i < N && heads[i] != heads[i - 1]; i++)
+		;
+	EXPECT(i == N, "random: a 64-bit value repeated in %u requests", N);
+	ox_random(big, sizeof(big));
+	for (i = 0, k = 0; i < sizeof(big); i++)
+		k += big[i] != 0;
+	EXPECT(k > sizeof(big) / 2, "random: a request over 256 bytes was filled (%u non-zero)", k);
+
+	ox_random(a, sizeof(a));
+	EXPECT(pthread_create(&t, NULL, random_thread, b) == 0, "random: thread");
+	pthread_join(t, NULL);
+	EXPECT(memcmp(a, b, sizeof(a)) != 0, "random: another thread's first bytes are not ours");
+
+	/* A forked child must not hand out what its parent does next. */
+	EXPECT(pipe(fds) == 0, "random: pipe");
+	pid = fork();
+	if (pid == 0) {
+		ox_random(a, sizeof(a));
+		_exit(write(fds[1], a, sizeof(a)) == (ssize_t)sizeof(a) ? 0 : 1);
+	}
+	EXPECT(pid > 0, "random: fork");
+	ox_random(a, sizeof(a));
+	EXPECT(read(fds[0], b, sizeof(b)) == (ssize_t)sizeof(b), "random: child's bytes");
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	close(fds[1]);
+	EXPECT(memcmp(a, b, sizeof(a)) != 0, "random: a forked child's bytes are not its parent's");
+}
+
 int
 main(void)
 {
@@ -1592,5 +1668,6 @@ main(void)
 	test_batch();
 	test_keys();
 	test_allowlist();
+	test_random();
 	return ox_test_finish("oxtunnel-proto");
 }
