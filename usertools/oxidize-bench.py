@@ -113,7 +113,7 @@ def main():
         b.case_session_memory(MEMORY_QUICK)
     else:
         b.case_hs_engines(STORM_ENGINES)
-        b.case_storm(STORM_CLIENTS)
+        b.case_storm_rounds(STORM_CLIENTS)
         b.case_sessions(SESSION_COUNTS)
         b.case_session_memory()
         for n in LIST_SIZES:
