@@ -257,6 +257,11 @@ struct relay_hs_engine {
 	 * RELAY_CPU_SAMPLE (cpu_ok_n of them): without what another thread on
 	 * its cpu took meanwhile, which TSC cycles include. */
 	uint64_t cpu_ok, cpu_ok_n;
+	/* The floor in situ: the cpu time of those INITs' answer steps that
+	 * are one X25519 alone, the ephemeral's fixed-base one (x_base) and
+	 * DH(e, re) (x_var), in the same turns and on the same cpu as the
+	 * handshakes they are held against (ns, and how many). */
+	uint64_t x_base_cpu, x_base_n, x_var_cpu, x_var_n;
 	uint64_t done_full; /* outcomes lost: the done queue was full */
 	uint64_t cookies;   /* cookie replies it sent itself (its worker's) */
 	/* The relay's own refusals (RELAY_HS_*), counted here rather than

@@ -271,12 +271,14 @@ answer_step(struct srv_relay *r, struct relay_hs_engine *e)
 static unsigned int
 engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w)
 {
-	uint64_t t0, c0 = 0, ok0 = e->accepted;
+	uint64_t t0, c0 = 0, ok0 = e->accepted, d;
 	struct relay_view *v;
 	struct rte_mbuf *m;
 	unsigned int pi;
+	int step = -1;
 
 	if (e->cur.m != NULL) {
+		step = e->cur.resp.step;
 		t0 = rte_rdtsc();
 		if (e->sampled)
 			c0 = srv_thread_cpu_ns();
@@ -318,8 +320,18 @@ engine_turn(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w
 	e->spent_tsc += t0;
 	if (unlikely(t0 > e->long_tsc))
 		count(&e->long_turns, 1);
-	if (e->sampled)
-		e->spent_cpu += relay_cpu_since(c0);
+	if (e->sampled) {
+		d = relay_cpu_since(c0);
+		e->spent_cpu += d;
+		/* Steps 0 and 1 are one X25519 each (ox_hs_respond_step). */
+		if (step == 0) {
+			count(&e->x_base_cpu, d);
+			count(&e->x_base_n, 1);
+		} else if (step == 1) {
+			count(&e->x_var_cpu, d);
+			count(&e->x_var_n, 1);
+		}
+	}
 	if (e->cur.m == NULL) {
 		if (e->accepted != ok0) {
 			count(&e->cycles_ok, e->spent_tsc);
