@@ -73,11 +73,112 @@ big_free(void *p, size_t len)
 #endif
 }
 
+/* A public key's base64, by table: what libsodium's constant-time decoder
+ * (kept for secrets) costs was a seventh of a million-key reload. The same
+ * checks: 43 characters of the alphabet, then '=', and the last one's two
+ * low bits clear (one encoding per key). @return 0 or -EINVAL. */
 static int
-key_cmp(const void *a, const void *b)
+pubkey_from_base64(uint8_t key[OX_KEY_LEN], const char *s, size_t len)
 {
-	return memcmp(((const struct ox_allow_entry *)a)->key,
-		      ((const struct ox_allow_entry *)b)->key, OX_KEY_LEN);
+	static int8_t val[256];
+	static bool ready;
+	uint32_t acc = 0;
+	unsigned int i, k = 0;
+	int8_t v;
+
+	if (!ready) {
+		static const char alphabet[] =
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+		memset(val, -1, sizeof(val));
+		for (i = 0; i < 64; i++)
+			val[(uint8_t)alphabet[i]] = (int8_t)i;
+		__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
+	}
+	if (len != OX_KEY_B64_LEN || s[OX_KEY_B64_LEN - 1] != '=')
+		return -EINVAL;
+	for (i = 0; i < OX_KEY_B64_LEN - 1; i++) {
+		v = val[(uint8_t)s[i]];
+		if (v < 0)
+			return -EINVAL;
+		acc = acc << 6 | (uint32_t)v;
+		if (i % 4 == 3) {
+			key[k++] = (uint8_t)(acc >> 16);
+			key[k++] = (uint8_t)(acc >> 8);
+			key[k++] = (uint8_t)acc;
+			acc = 0;
+		}
+	}
+	/* 40 characters made 30 bytes; 3 more hold 18 bits: 16 and two zero. */
+	if (acc & 3)
+		return -EINVAL;
+	key[k++] = (uint8_t)(acc >> 10);
+	key[k] = (uint8_t)(acc >> 2);
+	return 0;
+}
+
+/* The sort's element: a key's first 8 bytes (big-endian, so that numbers
+ * order as the bytes do) and its entry's place. */
+struct sort_ref {
+	uint64_t head;
+	uint32_t i;
+};
+
+static const struct ox_allow_entry *sort_base;
+
+static int
+ref_cmp(const void *a, const void *b)
+{
+	const struct sort_ref *x = a, *y = b;
+
+	if (x->head != y->head)
+		return x->head < y->head ? -1 : 1;
+	return memcmp(sort_base[x->i].key, sort_base[y->i].key, OX_KEY_LEN);
+}
+
+/* Sort entries by key: 16-byte references sorted, then the entries moved
+ * into place along the permutation's cycles, each once. A qsort of the
+ * entries themselves (about 200 bytes) compared by memcmp and moved them
+ * about 20 times each. @return 0 or -ENOMEM. Not thread-safe (sort_base):
+ * one loader at a time, the control thread. */
+static int
+sort_entries(struct ox_allow_entry *e, uint32_t n)
+{
+	struct ox_allow_entry tmp;
+	struct sort_ref *ref;
+	uint32_t i, j, k;
+
+	ref = malloc(sizeof(*ref) * n);
+	if (ref == NULL)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		uint64_t h;
+
+		memcpy(&h, e[i].key, sizeof(h));
+		ref[i].head = __builtin_bswap64(h);
+		ref[i].i = i;
+	}
+	sort_base = e;
+	qsort(ref, n, sizeof(*ref), ref_cmp);
+	sort_base = NULL;
+	/* ref[i].i: the entry that belongs at i. Follow each cycle once,
+	 * marking a place done by pointing it at itself. */
+	for (i = 0; i < n; i++) {
+		if (ref[i].i == i)
+			continue;
+		tmp = e[i];
+		j = i;
+		while ((k = ref[j].i) != i) {
+			e[j] = e[k];
+			ref[j].i = j;
+			j = k;
+		}
+		e[j] = tmp;
+		ref[j].i = j;
+	}
+	sodium_memzero(&tmp, sizeof(tmp));
+	free(ref);
+	return 0;
 }
 
 static bool
@@ -315,7 +416,7 @@ parse_line(struct route_buf *rb, struct ox_allow_entry *e, const char *p, size_t
 		while (i < len && !is_space(p[i]) && p[i] != '#')
 			i++;
 		if (pos == 0) {
-			if (ox_key_from_base64(e->key, p + start, i - start) != 0) {
+			if (pubkey_from_base64(e->key, p + start, i - start) != 0) {
 				ox_errf(err, errlen,
 					"line %u: '%.*s' is not a base64 public key "
 					"(44 characters)",
@@ -541,8 +642,11 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 		}
 		off = eol + 1;
 	}
-	if (n > 0)
-		qsort(e, n, sizeof(*e), key_cmp);
+	if (n > 0 && sort_entries(e, n) != 0) {
+		ox_errf(err, errlen, "out of memory to sort %u keys", n);
+		ret = -ENOMEM;
+		goto fail;
+	}
 	for (i = 1; i < n; i++)
 		if (memcmp(e[i].key, e[i - 1].key, OX_KEY_LEN) == 0) {
 			ox_errf(err, errlen, "lines %u and %u: the same key",

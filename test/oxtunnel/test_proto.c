@@ -1568,6 +1568,71 @@ test_allowlist(void)
 	test_allowlist_mode(keys);
 }
 
+/* 2,000 keys in random order through the allow-list's own base64 decoder
+ * and sort: every one found at its line, in key order; a non-canonical last
+ * character, a character outside the alphabet or a missing '=' refused. */
+static void
+test_allowlist_many(void)
+{
+	enum { N = 2000 };
+	static uint8_t keys[N][OX_KEY_LEN];
+	static char text[N * (OX_KEY_B64_LEN + 1) + 1];
+	char b64[OX_KEY_B64_LEN + 1], err[256];
+	struct ox_allowlist al;
+	const struct ox_allow_entry *e;
+	unsigned int i, bad = 0;
+	size_t o = 0;
+
+	for (i = 0; i < N; i++) {
+		randombytes_buf(keys[i], OX_KEY_LEN);
+		ox_key_to_base64(b64, keys[i]);
+		memcpy(text + o, b64, OX_KEY_B64_LEN);
+		o += OX_KEY_B64_LEN;
+		text[o++] = '\n';
+	}
+	text[o] = '\0';
+	EXPECT(ox_allowlist_parse(&al, text, o, NULL, N, err, sizeof(err)) == 0, "%s", err);
+	EXPECT(al.n == N, "many: %u keys", al.n);
+	for (i = 1; i < al.n; i++)
+		bad += memcmp(al.e[i - 1].key, al.e[i].key, OX_KEY_LEN) >= 0;
+	EXPECT(bad == 0, "many: %u entries out of key order", bad);
+	for (i = 0, bad = 0; i < N; i++) {
+		e = ox_allowlist_find(&al, keys[i]);
+		bad += e == NULL || e->line != i + 1;
+	}
+	EXPECT(bad == 0, "many: %u keys not found at their line", bad);
+	ox_allowlist_free(&al);
+
+	/* Line 7's last character before '=' with a low bit set: another
+	 * encoding of the same key, refused as libsodium's decoder does. */
+	o = 6 * (OX_KEY_B64_LEN + 1) + OX_KEY_B64_LEN - 2;
+	for (const char *c = "BCD"; *c; c++) {
+		char was = text[o];
+		const char *p = strchr(
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", was);
+
+		/* Its value with the low bits replaced: a non-canonical form. */
+		text[o] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+			[((p - "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/") &
+			  ~3) |
+			 (*c - 'A')];
+		EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, N, err, sizeof(err)) ==
+				       -EINVAL &&
+			       strstr(err, "line 7:") != NULL,
+		       "many: non-canonical key refused: %s", err);
+		text[o] = was;
+	}
+	text[o - 5] = '*';
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, N, err, sizeof(err)) == -EINVAL &&
+		       strstr(err, "line 7:") != NULL,
+	       "many: a character outside the alphabet refused: %s", err);
+	text[o - 5] = 'A';
+	text[o + 1] = 'A';
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, N, err, sizeof(err)) == -EINVAL &&
+		       strstr(err, "line 7:") != NULL,
+	       "many: no '=' refused: %s", err);
+}
+
 /* --------------------------------------------------------------- random */
 
 static void *
@@ -1668,6 +1733,7 @@ main(void)
 	test_batch();
 	test_keys();
 	test_allowlist();
+	test_allowlist_many();
 	test_random();
 	return ox_test_finish("oxtunnel-proto");
 }
