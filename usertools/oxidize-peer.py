@@ -332,6 +332,13 @@ def cmd_add(args):
             "at most 31" % args.name)
     if args.name in names:
         die("a peer named %s is on the allow-list already" % args.name)
+    groups = args.group or []
+    for g in groups:
+        if not NAME_RE.fullmatch(g):
+            die("group '%s': ASCII letters, digits, '_', '-', '.', starting with a letter, "
+                "at most 31" % g)
+    if len(set(groups)) != len(groups):
+        die("--group: a group given twice")
     priv = None
     if args.pubkey:
         pub = key_bytes(args.pubkey, "--pubkey")
@@ -350,6 +357,8 @@ def cmd_add(args):
         line += " %s" % n
     if psk:
         line += " psk=%s" % b64(psk)
+    for g in groups:
+        line += " group=%s" % g
     write_allow(allow, lines + [line])
     print("oxidize-peer: %s added to %s: %s, %s%s" % (
         args.name, allow, v4, v6, "; routed to it: " + ", ".join(map(str, routes))
@@ -438,6 +447,8 @@ def main():
             p.add_argument("--address", help="fixed IPv4 (default: a free one of the pool)")
             p.add_argument("--address6", help="fixed IPv6 (default: a free one of the pool)")
             p.add_argument("--psk", action="store_true", help="a preshared key too")
+            p.add_argument("--group", action="append",
+                           help="a group the peer is in (--c2c group, --c2c-allow); repeatable")
             p.add_argument("--route", help="subnets behind the peer (a site's router), "
                            "comma-separated prefixes the relay routes to it")
             p.add_argument("--dns", help="DNS servers for the peer, comma-separated")

@@ -92,6 +92,12 @@ static const struct opt_def opt_defs[] = {
 	{ "wg-name", OPT_STR, FIELD(wg_name), 0, 0, "NAME",
 	  "name `wg show NAME` reads the relay by (/var/run/wireguard/NAME.sock; "
 	  "default oxidize0, \"\" = none)" },
+	{ "c2c", OPT_STR, FIELD(c2c), 0, 0, "MODE",
+	  "which peers reach which: all (default), group (those sharing an allow-list "
+	  "group=), none (only the exit and the relay)" },
+	{ "c2c-allow", OPT_STR, FIELD(c2c_allow), 0, 0, "LIST",
+	  "beside --c2c: group FROM may reach group TO, comma-separated FROM:TO "
+	  "(the reverse only if given too)" },
 	{ "exit-host", OPT_STR, FIELD(exit_host), 0, 0, "LIST",
 	  "addresses refused as this host's even when not on it (a fleet's anycast ones)" },
 	{ "probes-off", OPT_BOOL, FIELD(probes_off), 0, 1, NULL,
@@ -158,6 +164,7 @@ conf_defaults(struct srv_server_conf *c)
 	c->hs_workers = 65535;
 	c->hs_load_pps = 1000;
 	snprintf(c->wg_name, sizeof(c->wg_name), "oxidize0");
+	snprintf(c->c2c, sizeof(c->c2c), "all");
 	snprintf(c->pool4, sizeof(c->pool4), "100.64.0.0/10");
 	snprintf(c->pool6, sizeof(c->pool6), "fd6f:7869:647a::/64");
 }

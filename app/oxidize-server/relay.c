@@ -177,6 +177,13 @@ relay_init(struct srv_server *srv)
 		ret = -EINVAL;
 		goto fail;
 	}
+	ret = relay_c2c_build(&srv->conf, &v->allow, &v->c2c, err, sizeof(err));
+	if (ret != 0) {
+		SRV_LOG(ERR, "%s", err);
+		relay_view_free(v);
+		goto fail;
+	}
+	relay_c2c_say(&v->c2c, &v->allow);
 	relay_view_publish(r, v);
 	ox_addrpool_gateway(r->pool, &r->gw);
 	{

@@ -123,6 +123,11 @@ struct relay_sess {
 	uint64_t tx_token;	 /* owner: RCU token of the last flip */
 	bool ending;		 /* owner: a DISCONNECT was passed on */
 	uint8_t proto;		 /* relay_protos[] index; set before the session is used */
+	/* Client to client (relay_c2c.c): the control thread stores them
+	 * (relaxed) at the handshake and at every reload; workers load them. */
+	uint64_t groups;      /* its allow-list line's groups */
+	uint64_t reach;	      /* the groups it may send to; RELAY_REACH_ALL = any peer */
+	uint64_t c2c_refused; /* owner: its packets to peers refused by them */
 	rte_seqlock_t ep_lock;
 	struct ox_pkt_flow ep;	/* where the client is, as the last authenticated
 				   packet said: owner writes, anyone reads */
@@ -158,6 +163,7 @@ struct relay_txc {
 /* One peer's status, as the control thread reads it (relay_peer_status). */
 struct relay_peer_status {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
+	uint64_t c2c_refused;	 /* its packets to peers that --c2c refused */
 	uint64_t hs_realtime_ns; /* 0: no handshake */
 	uint64_t age_ns;
 	struct ox_pkt_flow ep;
@@ -185,9 +191,28 @@ struct relay_install {
  * pool made from it, published together by the control thread (release
  * store), freed a grace period after being replaced.
  */
+/* Client to client (relay_c2c.c): --c2c's mode. */
+enum relay_c2c_mode {
+	RELAY_C2C_ALL = 0,   /* every peer reaches every other (the default) */
+	RELAY_C2C_GROUP = 1, /* peers reach peers that share a group */
+	RELAY_C2C_NONE = 2,  /* peers reach only the exit and the relay */
+};
+
+#define RELAY_REACH_ALL UINT64_MAX /* relay_sess.reach: any peer, grouped or not */
+
+/* A view's client-to-client policy: --c2c and --c2c-allow against its
+ * allow-list's groups. */
+struct relay_c2c {
+	uint8_t mode;				/* enum relay_c2c_mode */
+	uint64_t reach_of[OX_ALLOW_GROUPS_MAX]; /* group i's members may send to these */
+	uint32_t n_rules, n_unknown;		/* rules, and those naming no group here */
+	char unknown[32];			/* the first group a rule names that no line has */
+};
+
 struct relay_view {
 	struct ox_allowlist allow;
 	struct ox_addrpool *pool;
+	struct relay_c2c c2c;
 	uint64_t gen;
 };
 
@@ -641,6 +666,30 @@ void relay_routes_free(struct relay_routes *rt);
  */
 void relay_retire(struct srv_relay *r, struct rte_rcu_qsbr_dq **dq, const char *name, uint32_t size,
 		  rte_rcu_qsbr_free_resource_t free_fn, void *obj);
+
+/* relay_c2c.c */
+int relay_c2c_mode(const char *s); /* enum relay_c2c_mode, or -EINVAL */
+const char *relay_c2c_mode_name(unsigned int mode);
+/* The policy of --c2c and --c2c-allow over @p al's groups. A rule naming a
+ * group no line has is kept aside (n_unknown) for the caller to say.
+ * @return 0, or -EINVAL with the reason in @p err. */
+int relay_c2c_build(const struct srv_server_conf *c, const struct ox_allowlist *al,
+		    struct relay_c2c *p, char *err, size_t errlen);
+/* Log the policy in force, and rules naming groups no line has. */
+void relay_c2c_say(const struct relay_c2c *p, const struct ox_allowlist *al);
+/* The groups a peer in @p groups may send to (RELAY_REACH_ALL: any). */
+uint64_t relay_c2c_reach(const struct relay_c2c *p, uint64_t groups);
+/* Control: set a session's groups and reach from its line @p e (NULL: none)
+ * under the published view's policy. */
+void relay_c2c_apply(struct srv_relay *r, struct ox_session *sess, const struct ox_allow_entry *e);
+/* May the session @p from send to the session @p to? */
+static inline bool
+relay_c2c_ok(const struct relay_sess *from, const struct relay_sess *to)
+{
+	uint64_t reach = __atomic_load_n(&from->reach, __ATOMIC_RELAXED);
+
+	return reach == RELAY_REACH_ALL || (reach & __atomic_load_n(&to->groups, __ATOMIC_RELAXED));
+}
 
 /* relay_hs.c */
 int relay_engines_init(struct srv_relay *r);

@@ -150,6 +150,7 @@ relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t n
 	txc_sum(r, sess->slot, &pkts, &bytes);
 	st->tx_pkts = pkts - rs->tx_base_pkts;
 	st->tx_bytes = bytes - rs->tx_base_bytes;
+	st->c2c_refused = __atomic_load_n(&rs->c2c_refused, __ATOMIC_RELAXED);
 	st->hs_realtime_ns = rs->hs_realtime_ns;
 	st->age_ns = now > rs->start_ns ? now - rs->start_ns : 0;
 	st->proto = rs->proto;
@@ -234,6 +235,8 @@ finish_accepted(struct srv_relay *r, struct rte_mbuf *m, uint16_t wid, uint64_t 
 		rs->ep = in->from;
 		rs->owner = wid;
 		rs->proto = pi;
+		rs->c2c_refused = 0;
+		relay_c2c_apply(r, sess, ox_allowlist_find(r->allow, in->peer_key));
 		if (rte_hash_add_key_data(r->by_key, in->peer_key, sess) != 0) {
 			ox_sessions_del(r->srv->sessions, sess);
 			r->relay_hs_drops[RELAY_HS_SESSIONS_FULL]++;
@@ -399,8 +402,9 @@ end_stale_sessions(struct srv_relay *r)
 		n = 0;
 		while (n < CTRL_BURST && rte_hash_iterate(r->by_key, &key, &data, &iter) >= 0) {
 			struct ox_session *sess = data;
+			const struct ox_allow_entry *e = ox_allowlist_find(r->allow, key);
 
-			if (ox_allowlist_find(r->allow, key) == NULL) {
+			if (e == NULL) {
 				why[n] = "key no longer on the allow-list";
 				why_key[n] = "removed";
 				gone[n++] = sess;
@@ -409,6 +413,9 @@ end_stale_sessions(struct srv_relay *r)
 				why[n] = "its tunnel addresses changed";
 				why_key[n] = "addresses_changed";
 				gone[n++] = sess;
+			} else {
+				/* Its groups, or the rules, may have changed. */
+				relay_c2c_apply(r, sess, e);
 			}
 		}
 		for (i = 0; i < n; i++) {
@@ -447,6 +454,8 @@ relay_reload_allowlist(struct srv_relay *r)
 	if (v->pool == NULL)
 		ret = -EINVAL;
 	else
+		ret = relay_c2c_build(&r->srv->conf, &v->allow, &v->c2c, err, sizeof(err));
+	if (ret == 0)
 		ret = relay_routes_build(r, &v->allow, &routes, err, sizeof(err));
 	if (ret != 0) {
 		relay_view_free(v);
@@ -464,6 +473,7 @@ relay_reload_allowlist(struct srv_relay *r)
 		", pool %" PRIu64 ", routes %" PRIu64 "; %" PRIu64 " ms of cpu)",
 		r->allow->n, r->reload_ms, (t_parse - t0) / 1000000, (t_pool - t_parse) / 1000000,
 		(ox_mono_ns() - t_pool) / 1000000, r->reload_cpu_ms);
+	relay_c2c_say(&v->c2c, &v->allow);
 	/* Built on the new list's places: published before the sessions of
 	 * the keys it dropped end, which clear theirs in it. */
 	relay_routes_publish(r, routes);

@@ -270,8 +270,15 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	if (dst != NULL) {
-		/* Client to client (or to a subnet behind one): re-sealed in the
-		 * same mbuf, never leaves the data plane. */
+		struct relay_sess *rs = ox_session_priv(sess);
+
+		/* Client to client (or to a subnet behind one), where --c2c lets
+		 * it: re-sealed in the same mbuf, never leaves the data plane. */
+		if (unlikely(!relay_c2c_ok(rs, ox_session_priv(dst)))) {
+			srv_ctr_add(&rs->c2c_refused, 1);
+			srv_drop_dp(w, m, SRV_DP_DROP_C2C_REFUSED);
+			return;
+		}
 		srv_ctr_add(&w->stats.relay[RELAY_CLIENT_TO_CLIENT], 1);
 		relay_seal_to(w, dst, m, now);
 		return;

@@ -68,6 +68,8 @@ struct srv_server_conf {
 	char exit_open[256];   /* relay host ports open to them, "udp/53,tcp/53" */
 	char exit_host[512];   /* addresses refused as this host's, on it or not */
 	char wg_name[16];      /* `wg` interface name (UAPI socket); "" = none */
+	char c2c[8];	       /* client to client: "all", "group" or "none" */
+	char c2c_allow[512];   /* group rules beside it, "from:to,..." */
 	bool probes_off;       /* OXPI probes go unanswered */
 	uint32_t probe_rate;   /* probes answered per source per second; 0 = all */
 	uint32_t worker_fifo;  /* SCHED_FIFO priority of worker lcores; 0 = none */
@@ -93,6 +95,7 @@ struct srv_server_conf {
 	X(PROBE_LIMITED, "probe_limited") \
 	X(PROBES_OFF, "probes_off") \
 	X(NO_EXIT, "no_exit") \
+	X(C2C_REFUSED, "c2c_refused") \
 	X(NO_ROOM, "no_headroom") \
 	X(NO_KEYS, "no_keys") \
 	X(NO_MBUF, "no_mbuf")

@@ -427,8 +427,25 @@ peer_dict(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, str
 	void *data;
 	uint32_t v4;
 
+	char groups[RTE_TEL_MAX_STRING_LEN] = "";
+	size_t o = 0, len;
+	unsigned int g;
+
 	rte_tel_data_start_dict(c);
 	rte_tel_data_add_dict_string(c, "name", e->name[0] ? e->name : "-");
+	/* Its groups, as many as a telemetry string holds, then "...". */
+	for (g = 0; g < r->allow->n_groups; g++) {
+		if (!(e->groups & (1ull << g)))
+			continue;
+		len = strlen(r->allow->group[g]) + (o ? 1 : 0);
+		if (o + len + 4 >= sizeof(groups)) {
+			snprintf(groups + o, sizeof(groups) - o, "%s...", o ? "," : "");
+			break;
+		}
+		o += (size_t)snprintf(groups + o, sizeof(groups) - o, "%s%s", o ? "," : "",
+				      r->allow->group[g]);
+	}
+	rte_tel_data_add_dict_string(c, "groups", groups);
 	if (ox_addrpool_find(r->pool, e->key, &a) == 0) {
 		v4 = htonl(a.v4);
 		inet_ntop(AF_INET, &v4, s4, sizeof(s4));
@@ -451,6 +468,7 @@ peer_dict(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, str
 	rte_tel_data_add_dict_u64(c, "rx_bytes", st.rx_bytes);
 	rte_tel_data_add_dict_u64(c, "tx_pkts", st.tx_pkts);
 	rte_tel_data_add_dict_u64(c, "tx_bytes", st.tx_bytes);
+	rte_tel_data_add_dict_u64(c, "c2c_refused", st.c2c_refused);
 }
 
 void

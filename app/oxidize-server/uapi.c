@@ -438,13 +438,14 @@ put_routes(struct outbuf *o, const struct ox_allow_route *a, uint32_t na,
 }
 
 /* An allow-list line for a peer: key, name, fixed addresses, subnets, psk,
- * and the comment the old line had. */
+ * the groups the old line had (@p groups of @p al's), and its comment. */
 static void
 put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint32_t v4,
 	 const uint8_t v6[16], const struct ox_allow_route *a, uint32_t na,
 	 const struct ox_allow_route *b, uint32_t nb, const uint8_t psk[OX_KEY_LEN],
-	 const char *comment)
+	 const struct ox_allowlist *al, uint64_t groups, const char *comment)
 {
+	unsigned int g;
 	char b64[OX_KEY_B64_LEN + 1], s[INET6_ADDRSTRLEN];
 	uint32_t n4 = htonl(v4);
 	static const uint8_t zero[16];
@@ -463,6 +464,9 @@ put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint
 		put(o, " psk=%s", b64);
 		sodium_memzero(b64, sizeof(b64));
 	}
+	for (g = 0; g < al->n_groups; g++)
+		if (groups & (1ull << g))
+			put(o, " group=%s", al->group[g]);
 	if (comment != NULL)
 		put(o, " %s", comment);
 	put(o, "\n");
@@ -571,7 +575,7 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 
 			put_line(line, p->key, e ? e->name : "", v4, v6, had,
 				 had != NULL ? e->route_n : 0, p->routes, p->n_routes, psk,
-				 comment);
+				 r->allow, e ? e->groups : 0, comment);
 		}
 		if (line != &o)
 			gone[e->line - 1] = false;

@@ -223,10 +223,13 @@ parse_psk(struct ox_allow_entry *e, const char *t, size_t n, char *err, size_t e
 	return 0;
 }
 
-/* Every line's routed prefixes, gathered while the lines are read. */
+/* Every line's routed prefixes, gathered while the lines are read; the
+ * group names go straight into the list. */
 struct route_buf {
 	struct ox_allow_route *r;
 	uint32_t n, cap;
+	struct ox_allowlist *al;
+	uint32_t last_group; /* the one found last: lines in a row share one */
 };
 
 static int
@@ -332,8 +335,60 @@ parse_prefix(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size
 	return route_push(rb, e, *v6, a, (uint8_t)depth, err, errlen);
 }
 
+/* "group=" and a name: the line's peer is in that group. */
+static int
+parse_group(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_t n, char *err,
+	    size_t errlen)
+{
+	struct ox_allowlist *al = rb->al;
+	const char *g = t + 6;
+	size_t len = n - 6;
+	uint32_t i;
+
+	if (!name_ok(g, len)) {
+		ox_errf(err, errlen,
+			"line %u: group= takes a name ([A-Za-z_.-][A-Za-z0-9_.-]{0,30}), not "
+			"'%.*s'",
+			e->line, (int)(len > 64 ? 64 : len), g);
+		return -EINVAL;
+	}
+	i = rb->last_group;
+	if (i >= al->n_groups || strlen(al->group[i]) != len || memcmp(al->group[i], g, len) != 0)
+		for (i = 0; i < al->n_groups; i++)
+			if (strlen(al->group[i]) == len && memcmp(al->group[i], g, len) == 0)
+				break;
+	if (i == al->n_groups) {
+		if (i == OX_ALLOW_GROUPS_MAX) {
+			ox_errf(err, errlen, "line %u: group %.*s is one more than %u", e->line,
+				(int)len, g, OX_ALLOW_GROUPS_MAX);
+			return -E2BIG;
+		}
+		memcpy(al->group[i], g, len);
+		al->group[i][len] = '\0';
+		al->n_groups++;
+	}
+	rb->last_group = i;
+	if (e->groups & (1ull << i)) {
+		ox_errf(err, errlen, "line %u: group %.*s twice", e->line, (int)len, g);
+		return -EINVAL;
+	}
+	e->groups |= 1ull << i;
+	return 0;
+}
+
+int
+ox_allowlist_group(const struct ox_allowlist *al, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < al->n_groups; i++)
+		if (strcmp(al->group[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
 /* One token after the key: a name (second token only), an address, a
- * routed prefix or a preshared key. */
+ * routed prefix, a preshared key or a group. */
 static int
 parse_token(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_t n, int pos,
 	    char *err, size_t errlen)
@@ -346,6 +401,8 @@ parse_token(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_
 
 	if (n >= 4 && memcmp(t, "psk=", 4) == 0)
 		return parse_psk(e, t, n, err, errlen);
+	if (n >= 6 && memcmp(t, "group=", 6) == 0)
+		return parse_group(rb, e, t, n, err, errlen);
 	if (memchr(t, '/', n) != NULL) {
 		ret = parse_prefix(rb, e, t, n, &host, a6, &v6, err, errlen);
 		if (ret != 0 || !host)
@@ -595,6 +652,7 @@ ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 	int ret;
 
 	memset(al, 0, sizeof(*al));
+	rb.al = al;
 	/* Room for every line at once (as many as may be keys): a million
 	 * entries doubled into place would be copied and wiped twice over. */
 	for (eol = 0, k = 1; eol < len && k <= max_entries; k++) {

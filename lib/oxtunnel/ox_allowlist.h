@@ -16,6 +16,9 @@
 /** Routed prefixes in a whole allow-list. */
 #define OX_ALLOW_ROUTES_MAX 65536
 
+/** Groups one allow-list may name (`group=NAME`): a peer's are a bitmap. */
+#define OX_ALLOW_GROUPS_MAX 64
+
 /** A prefix routed to a peer: a subnet behind it (site to site). */
 struct ox_allow_route {
 	uint8_t addr[16]; /**< network; IPv4 in the first 4 bytes, network order */
@@ -35,6 +38,7 @@ struct ox_allow_entry {
 	uint32_t line;		 /**< line in the file */
 	uint32_t route_first;	 /**< its routed prefixes: ox_allowlist.routes[route_first..] */
 	uint32_t route_n;	 /**< how many */
+	uint64_t groups;	 /**< bit i: in ox_allowlist.group[i] */
 	uint64_t last_init_ns;	 /**< when an initiation was last accepted; 0 = never */
 	bool refusal_said;	 /**< for the caller: a refusal of this key was logged
 				      (atomic exchange: said once by one thread) */
@@ -62,16 +66,20 @@ struct ox_allowlist {
 	uint32_t ss_next;	       /**< ox_hs_precompute()'s place */
 	struct ox_allow_route *routes; /**< every line's routed prefixes, in file order */
 	uint32_t n_routes;
+	char group[OX_ALLOW_GROUPS_MAX][32]; /**< group names, in order of first use */
+	uint32_t n_groups;
 };
 
 /**
- * Parse an allow-list. A line is `KEY [NAME] [ADDRESS]... [psk=KEY]` with
- * KEY the base64 public key, NAME [A-Za-z0-9_.-]{1,31} not starting with a
+ * Parse an allow-list. A line is
+ * `KEY [NAME] [ADDRESS]... [psk=KEY] [group=GROUP]...` with KEY the base64
+ * public key, NAME and GROUP [A-Za-z0-9_.-]{1,31} not starting with a
  * digit, ADDRESS at most one IPv4 and one IPv6 literal (a /32 or /128 may
  * be written) and any number of routed prefixes (ADDR/LEN, host bits
  * clear, up to OX_ALLOW_ROUTES_PER_LINE); '#' starts a comment. A duplicate
  * key or address, and prefixes that overlap (one line's or two lines'),
- * are errors naming the lines.
+ * are errors naming the lines; so are a group named twice on a line and a
+ * list naming more than OX_ALLOW_GROUPS_MAX groups.
  *
  * @param prev
  *   The list being replaced, or NULL: last_init carries over per key, so a
@@ -87,6 +95,9 @@ int ox_allowlist_parse(struct ox_allowlist *al, const char *text, size_t len,
 /** ox_allowlist_parse() of a file. */
 int ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox_allowlist *prev,
 		      uint32_t max_entries, char *err, size_t errlen);
+
+/** @return the index of group @p name in @p al, or -1 if no line names it. */
+int ox_allowlist_group(const struct ox_allowlist *al, const char *name);
 
 /** @return true if two routes are the same prefix (their peers aside). */
 bool ox_allow_route_eq(const struct ox_allow_route *a, const struct ox_allow_route *b);

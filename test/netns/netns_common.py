@@ -27,6 +27,17 @@ def check(cond, msg):
     print("ok: " + msg)
 
 
+def require_tun_wg():
+    """Skip (77) unless TUN devices, wireguard-go and wg are here."""
+    import shutil
+
+    if not os.path.exists("/dev/net/tun"):
+        skip("no /dev/net/tun")
+    for tool, pkg in (("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools")):
+        if shutil.which(tool) is None:
+            skip("%s not installed (Debian package %s)" % (tool, pkg))
+
+
 def require_host():
     """Skip (77) unless this host can run AF_XDP tests: root, hugepages."""
     if os.geteuid() != 0:

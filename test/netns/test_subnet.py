@@ -68,11 +68,7 @@ def wait_reload(srv, seen, timeout=5):
 def main():
     server, client = sys.argv[1], sys.argv[2]
     nc.require_host()
-    if not os.path.exists("/dev/net/tun"):
-        nc.skip("no /dev/net/tun")
-    for tool, pkg in (("wireguard-go", "wireguard-go"), ("wg", "wireguard-tools")):
-        if shutil.which(tool) is None:
-            nc.skip("%s not installed (Debian package %s)" % (tool, pkg))
+    nc.require_tun_wg()
     d = tempfile.mkdtemp(prefix="oxsub-")
     tb = nc.testbed(clients=3, queues=2)
     tag = os.getpid() % 100000

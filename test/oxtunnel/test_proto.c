@@ -1435,6 +1435,12 @@ static const struct allow_case allow_cases[] = {
 	{ "preshared key", "K0 alice psk=K1 100.64.0.5\nK1 psk=K2\n", 0, 2, NULL },
 	{ "short preshared key", "K0 psk=AAAA\n", -EINVAL, 0, "line 1: psk= takes a base64 key" },
 	{ "two preshared keys", "K0 psk=K1 psk=K2\n", -EINVAL, 0, "a second preshared key" },
+	{ "groups", "K0 alice group=staff group=ops 100.64.0.5\nK1 group=ops\n", 0, 2, NULL },
+	{ "group twice", "K0 group=ops group=ops\n", -EINVAL, 0, "line 1: group ops twice" },
+	{ "group empty", "K0 group=\n", -EINVAL, 0, "line 1: group= takes a name" },
+	{ "group bad", "K0 group=9x\n", -EINVAL, 0, "line 1: group= takes a name" },
+	{ "group long", "K0 group=abcdefghijklmnopqrstuvwxyz0123456\n", -EINVAL, 0,
+	  "line 1: group= takes a name" },
 	{ "duplicate key", "K0\n# x\nK0 again\n", -EINVAL, 0, "lines 1 and 3: the same key" },
 	{ "duplicate v4", "K0 a 100.64.0.5\nK1 b 100.64.0.5\n", -EINVAL, 0, "the same IPv4" },
 	{ "duplicate v6", "K0 a fd00::1\nK1 b fd00::1\n", -EINVAL, 0, "the same IPv6" },
@@ -1479,6 +1485,50 @@ test_allowlist_mode(char keys[3][OX_KEY_B64_LEN + 1])
 	       "without preshared keys 0644 is fine: %s", err);
 	ox_allowlist_free(&al);
 	unlink(path);
+}
+
+/* Groups: each line's bitmap, the names in order of first use, and the
+ * 65th group refused by line. */
+static void
+test_allowlist_groups(char keys[3][OX_KEY_B64_LEN + 1])
+{
+	static char text[65 * 120];
+	char err[256];
+	struct ox_allowlist al;
+	const struct ox_allow_entry *a = NULL, *b = NULL, *c = NULL;
+	uint8_t k[3][OX_KEY_LEN];
+	unsigned int i;
+	size_t o;
+
+	for (i = 0; i < 3; i++)
+		ox_key_from_base64(k[i], keys[i], OX_KEY_B64_LEN);
+	snprintf(text, sizeof(text), "%s group=staff group=ops\n%s group=ops\n%s bob\n", keys[0],
+		 keys[1], keys[2]);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
+	       err);
+	a = ox_allowlist_find(&al, k[0]);
+	b = ox_allowlist_find(&al, k[1]);
+	c = ox_allowlist_find(&al, k[2]);
+	EXPECT(al.n_groups == 2 && ox_allowlist_group(&al, "staff") == 0 &&
+		       ox_allowlist_group(&al, "ops") == 1 && ox_allowlist_group(&al, "x") == -1,
+	       "groups: %u named", al.n_groups);
+	EXPECT(a && b && c && a->groups == 3 && b->groups == 2 && c->groups == 0,
+	       "groups: bitmaps %llx %llx %llx", a ? (unsigned long long)a->groups : 0,
+	       b ? (unsigned long long)b->groups : 0, c ? (unsigned long long)c->groups : 0);
+	ox_allowlist_free(&al);
+	/* 64 groups on one line are fine, a 65th on the next is not. */
+	o = (size_t)snprintf(text, sizeof(text), "%s", keys[0]);
+	for (i = 0; i < 64; i++)
+		o += (size_t)snprintf(text + o, sizeof(text) - o, " group=g%u", i);
+	o += (size_t)snprintf(text + o, sizeof(text) - o, "\n%s group=g0\n", keys[1]);
+	EXPECT(ox_allowlist_parse(&al, text, o, NULL, 10, err, sizeof(err)) == 0 &&
+		       al.n_groups == 64,
+	       "groups: 64 on a line: %s", err);
+	ox_allowlist_free(&al);
+	snprintf(text + o, sizeof(text) - o, "%s group=g64\n", keys[2]);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == -E2BIG &&
+		       strstr(err, "line 3: group g64 is one more than 64"),
+	       "groups: a 65th refused: %s", err);
 }
 
 static void
@@ -1566,6 +1616,7 @@ test_allowlist(void)
 		       strstr(err, "not a regular file"),
 	       "directory: %s", err);
 	test_allowlist_mode(keys);
+	test_allowlist_groups(keys);
 }
 
 /* 2,000 keys in random order through the allow-list's own base64 decoder

@@ -11,7 +11,8 @@ and what it refuses.
     characters) is refused and the allow-list is unchanged;
   - a newline, '=' or stray text in --dns or --endpoint is refused: no
     line of the printed configuration can be injected (PostUp runs as root);
-  - good values pass and are printed as given.
+  - good values pass and are printed as given;
+  - --group puts group=NAME on the line; a bad or repeated group is refused.
 
 usage: test_peer_tool.py PEER_PY
 """
@@ -141,6 +142,24 @@ def main():
                   "--route %s refused (%s)" % (route, r.stderr.strip()))
         with open(allow) as f:
             check(f.read() == before, "and the allow-list unchanged")
+
+        # Groups (--c2c): on the line as group=NAME, names checked.
+        r = add(d, "gina", "--endpoint", "198.18.0.1", "--group", "staff", "--group", "ops")
+        with open(allow) as f:
+            line = [ln for ln in f if " gina " in ln]
+        check(r.returncode == 0 and line and
+              line[0].rstrip().endswith(" group=staff group=ops"),
+              "--group staff --group ops: on the peer's line (%s)" % line)
+        with open(allow) as f:
+            before = f.read()
+        for groups in (["9x"], ["a b"], ["ops", "ops"], ["x" * 32]):
+            r = add(d, "g2", "--endpoint", "198.18.0.1",
+                    *[a for g in groups for a in ("--group", g)])
+            with open(allow) as f:
+                after = f.read()
+            check(r.returncode != 0 and "group" in r.stderr and after == before,
+                  "--group %s refused, the allow-list unchanged (%s)" % (
+                      groups, r.stderr.strip()))
     print("%d failed" % fails)
     sys.exit(1 if fails else 0)
 
