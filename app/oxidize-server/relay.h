@@ -30,6 +30,10 @@
  *    only a grace period later, so no lcore ever seals with a key being
  *    replaced or wiped): the send counter is one atomic add, and the
  *    endpoint is read under a seqlock;
+ *  - who may reach whom client to client (relay_c2c.c): the control
+ *    thread stores a session's groups and the groups it may send to at
+ *    its handshake and at every reload (relaxed); the owner, forwarding,
+ *    loads them and counts its refusals;
  *  - receiver indexes are random 32-bit numbers, one per keypair (as
  *    WireGuard's), issued by the control thread into a lock-free hash that
  *    every worker reads; the owner hands back those of keypairs it drops.
@@ -47,6 +51,7 @@
  *   relay_hs.c   handshake engines: an INIT judged and answered
  *   relay_ctl.c  the control thread: handshakes finished, receiver indexes,
  *                allow-list reloads and the address pool, idle reaping
+ *   relay_c2c.c  which peers may reach which (--c2c, --c2c-allow)
  *   relay.c      setup and teardown
  *   telemetry.c  /oxidize/relay, beside the rest of the telemetry
  */
