@@ -133,6 +133,7 @@ status_start(struct srv_relay *r, struct ox_session *sess, uint64_t now)
 	struct relay_sess *rs = ox_session_priv(sess);
 
 	rs->rx_pkts = rs->rx_bytes = 0;
+	rs->c2c_refused = 0;
 	rs->hs_realtime_ns = 0;
 	rs->start_ns = now;
 	txc_sum(r, sess->slot, &rs->tx_base_pkts, &rs->tx_base_bytes);
@@ -235,7 +236,6 @@ finish_accepted(struct srv_relay *r, struct rte_mbuf *m, uint16_t wid, uint64_t 
 		rs->ep = in->from;
 		rs->owner = wid;
 		rs->proto = pi;
-		rs->c2c_refused = 0;
 		relay_c2c_apply(r, sess, ox_allowlist_find(r->allow, in->peer_key));
 		if (rte_hash_add_key_data(r->by_key, in->peer_key, sess) != 0) {
 			ox_sessions_del(r->srv->sessions, sess);

@@ -180,18 +180,10 @@ tel_relay(const char *cmd __rte_unused, const char *params __rte_unused, struct 
 	return 0;
 }
 
-/* An engine's cpu cycles per accepted INIT, from those it sampled. */
+/* An engine's sampled cpu time (ns) per sample, in cpu cycles (0: none
+ * yet): accepted INITs, or its X25519 steps. */
 static uint64_t
-cpu_per(const struct relay_hs_engine *e, double tsc_ghz)
-{
-	uint64_t n = __atomic_load_n(&e->cpu_ok_n, __ATOMIC_RELAXED);
-
-	return n ? (uint64_t)(__atomic_load_n(&e->cpu_ok, __ATOMIC_RELAXED) * tsc_ghz / n) : 0;
-}
-
-/* An engine's sampled X25519 steps, cpu cycles each (0: none yet). */
-static uint64_t
-x_per(const uint64_t *ns, const uint64_t *n, double tsc_ghz)
+cpu_per(const uint64_t *ns, const uint64_t *n, double tsc_ghz)
 {
 	uint64_t k = __atomic_load_n(n, __ATOMIC_RELAXED);
 
@@ -239,13 +231,13 @@ tel_engines(const char *cmd __rte_unused, const char *params __rte_unused, struc
 				judged > ok ? __atomic_load_n(&e->cycles_bad, __ATOMIC_RELAXED) /
 						      (judged - ok)
 					    : 0,
-				cpu_per(e, tsc_ghz),
+				cpu_per(&e->cpu_ok, &e->cpu_ok_n, tsc_ghz),
 				__atomic_load_n(&e->done_full, __ATOMIC_RELAXED),
 				rte_ring_count(e->stash) + e->n_spare,
 				__atomic_load_n(&e->stash_waits, __ATOMIC_RELAXED),
 				__atomic_load_n(&e->long_turns, __ATOMIC_RELAXED),
-				x_per(&e->x_var_cpu, &e->x_var_n, tsc_ghz),
-				x_per(&e->x_base_cpu, &e->x_base_n, tsc_ghz),
+				cpu_per(&e->x_var_cpu, &e->x_var_n, tsc_ghz),
+				cpu_per(&e->x_base_cpu, &e->x_base_n, tsc_ghz),
 			};
 
 			rte_tel_data_add_array_u64(a, v[k]);

@@ -73,32 +73,34 @@ big_free(void *p, size_t len)
 #endif
 }
 
-/* A public key's base64, by table: what libsodium's constant-time decoder
+/* A base64 character's value, or -1 (public data: no need to hide which). */
+static int
+b64_value(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
+}
+
+/* A public key's base64, plainly: what libsodium's constant-time decoder
  * (kept for secrets) costs was a seventh of a million-key reload. The same
  * checks: 43 characters of the alphabet, then '=', and the last one's two
  * low bits clear (one encoding per key). @return 0 or -EINVAL. */
 static int
 pubkey_from_base64(uint8_t key[OX_KEY_LEN], const char *s, size_t len)
 {
-	static int8_t val[256];
-	static bool ready;
 	uint32_t acc = 0;
 	unsigned int i, k = 0;
-	int8_t v;
+	int v;
 
-	if (!ready) {
-		static const char alphabet[] =
-			"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-
-		memset(val, -1, sizeof(val));
-		for (i = 0; i < 64; i++)
-			val[(uint8_t)alphabet[i]] = (int8_t)i;
-		__atomic_store_n(&ready, true, __ATOMIC_RELEASE);
-	}
 	if (len != OX_KEY_B64_LEN || s[OX_KEY_B64_LEN - 1] != '=')
 		return -EINVAL;
 	for (i = 0; i < OX_KEY_B64_LEN - 1; i++) {
-		v = val[(uint8_t)s[i]];
+		v = b64_value(s[i]);
 		if (v < 0)
 			return -EINVAL;
 		acc = acc << 6 | (uint32_t)v;
@@ -124,23 +126,21 @@ struct sort_ref {
 	uint32_t i;
 };
 
-static const struct ox_allow_entry *sort_base;
-
 static int
-ref_cmp(const void *a, const void *b)
+ref_cmp(const void *a, const void *b, void *arg)
 {
 	const struct sort_ref *x = a, *y = b;
+	const struct ox_allow_entry *e = arg;
 
 	if (x->head != y->head)
 		return x->head < y->head ? -1 : 1;
-	return memcmp(sort_base[x->i].key, sort_base[y->i].key, OX_KEY_LEN);
+	return memcmp(e[x->i].key, e[y->i].key, OX_KEY_LEN);
 }
 
 /* Sort entries by key: 16-byte references sorted, then the entries moved
  * into place along the permutation's cycles, each once. A qsort of the
  * entries themselves (about 200 bytes) compared by memcmp and moved them
- * about 20 times each. @return 0 or -ENOMEM. Not thread-safe (sort_base):
- * one loader at a time, the control thread. */
+ * about 20 times each. @return 0 or -ENOMEM. */
 static int
 sort_entries(struct ox_allow_entry *e, uint32_t n)
 {
@@ -158,9 +158,7 @@ sort_entries(struct ox_allow_entry *e, uint32_t n)
 		ref[i].head = __builtin_bswap64(h);
 		ref[i].i = i;
 	}
-	sort_base = e;
-	qsort(ref, n, sizeof(*ref), ref_cmp);
-	sort_base = NULL;
+	qsort_r(ref, n, sizeof(*ref), ref_cmp, e);
 	/* ref[i].i: the entry that belongs at i. Follow each cycle once,
 	 * marking a place done by pointing it at itself. */
 	for (i = 0; i < n; i++) {

@@ -55,19 +55,25 @@ class Bed:
     """The relay and the three peers, up under one policy."""
 
     def __init__(self, tb, server, client, d, allow, keys, spub, policy):
-        self.tb, self.ox, self.peers = tb, None, []
+        self.tb, self.ox, self.peers, self.srv = tb, None, [], None
+        self.ns = {"alice": tb.clients[0], "bob": tb.clients[1], "carol": tb.clients[2]}
         tag = "%d%d" % (os.getpid() % 10000, int(time.time() * 10) % 1000)
         self.wg_name = "oxr%s" % tag
-        self.srv = start_server(tb, server, d, allow, policy + ["--wg-name", self.wg_name])
-        endpoint = "%s:%d" % (tb.relay_ip, 51820)
-        for i, name in ((1, "bob"), (2, "carol")):
-            p = WgPeer(tb, tb.clients[i], "ox%s%s" % (name[0], tag), d)
-            p.key, p.pub = keys[name]
-            p.up(spub, endpoint, ADDR[name], v6_of(name), [POOL4, POOL6])
-            self.peers.append(p)
-        self.ox = Client(tb, tb.clients[0], client, keys["alice"][0], spub,
-                         ["--route", POOL4, "--route", POOL6])
-        self.ns = {"alice": tb.clients[0], "bob": tb.clients[1], "carol": tb.clients[2]}
+        try:
+            self.srv = start_server(tb, server, d, allow, policy + ["--wg-name", self.wg_name])
+            endpoint = "%s:%d" % (tb.relay_ip, 51820)
+            for i, name in ((1, "bob"), (2, "carol")):
+                p = WgPeer(tb, tb.clients[i], "ox%s%s" % (name[0], tag), d)
+                p.key, p.pub = keys[name]
+                self.peers.append(p)
+                p.up(spub, endpoint, ADDR[name], v6_of(name), [POOL4, POOL6])
+            self.ox = Client(tb, tb.clients[0], client, keys["alice"][0], spub,
+                             ["--route", POOL4, "--route", POOL6])
+        except BaseException:
+            # What was started is stopped: wireguard-go's sockets in
+            # /var/run/wireguard outlive a test that leaves it running.
+            self.down()
+            raise
 
     def connected(self):
         ok = self.ox.wait_for("handshake complete", 15)
@@ -86,7 +92,8 @@ class Bed:
             self.ox.stop()
         for p in self.peers:
             p.down()
-        self.srv.stop()
+        if self.srv is not None:
+            self.srv.stop()
 
 
 def main():
