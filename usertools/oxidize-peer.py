@@ -5,10 +5,13 @@
   oxidize-peer.py add NAME --endpoint HOST[:PORT] [--config FILE]
                   [--key FILE | --server-pub KEY] [--allow FILE]
                   [--pubkey KEY] [--address V4] [--address6 V6] [--psk]
+                  [--group G]... [--rate RATE] [--expires YYYY-MM-DDTHH:MMZ]
                   [--route PREFIX,...] [--dns IP,...] [--split] [--keepalive S] [--mtu N]
                   [--out FILE] [--qr] [--reload-pid PID | --no-reload]
   oxidize-peer.py remove NAME|KEY [--config FILE] [--allow FILE]
                   [--reload-pid PID | --no-reload]
+  oxidize-peer.py set NAME|KEY [--rate RATE|none] [--expires TIME|never]
+                  [--config FILE] [--allow FILE] [--reload-pid PID | --no-reload]
   oxidize-peer.py list [--prefix oxidize] [--all] [--json]
 
 add makes a key pair (or takes the peer's public key with --pubkey), gives
@@ -27,11 +30,15 @@ FILE (an existing file's mode is not kept, a symlink is not followed).
 The name, --dns and --endpoint are checked against what the relay and
 wg-quick take: a newline or a stray '=' is refused, never printed.
 
-remove deletes the peer's line (by name or key) and reloads the same way.
+--rate gives the peer a rate each way (20mbit: units bit, kbit, mbit,
+gbit), --expires a time (UTC) after which the relay admits it no more and
+ends its session. set changes them on an existing line (none, never: take
+them away); remove deletes the peer's line (by name or key); both reload
+the same way, and no other peer's session is touched.
 
 list shows the running relay's peers with a session (--all: every listed
 key): name, key, protocol, address, endpoint, time since the last
-handshake, bytes each way; from its telemetry socket, page by page.
+handshake, bytes each way, rate and expiry; from its telemetry socket, page by page.
 
 The relay's key, allow-list, port and pools come from --config (the
 server's INI, section [server]) unless given; the allow-list is rewritten
@@ -193,6 +200,40 @@ def check_endpoint(text, default_port):
     if not port.isdigit() or not 0 < int(port) < 65536:
         die("--endpoint %r: port %r is not 1-65535" % (text, port))
     return "%s:%d" % (host, int(port))
+
+
+RATE_RE = re.compile(r"([0-9]{1,12})(?:\.([0-9]{1,6}))?(bit|kbit|mbit|gbit)?", re.I)
+RATE_UNITS = {"": 1, "bit": 1, "kbit": 1000, "mbit": 1000000, "gbit": 1000000000}
+EXPIRES_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}Z")
+
+
+def check_rate(text):
+    """A rate as the relay reads rate=: bits a second, 8kbit..400gbit."""
+    m = RATE_RE.fullmatch(text)
+    if not m:
+        die("--rate %s: a number and a unit, such as 20mbit (bit, kbit, mbit, gbit)" % text)
+    mul = RATE_UNITS[(m.group(3) or "").lower()]
+    frac = m.group(2) or ""
+    bps = int(m.group(1)) * mul + (int(frac) * mul // 10 ** len(frac) if frac else 0)
+    if not 8000 <= bps <= 400 * 10 ** 9:
+        die("--rate %s: outside 8kbit..400gbit" % text)
+    return text
+
+
+def check_expires(text):
+    """A UTC time as the relay reads expires=."""
+    import datetime
+    try:
+        if not EXPIRES_RE.fullmatch(text):
+            raise ValueError
+        when = datetime.datetime.strptime(text, "%Y-%m-%dT%H:%MZ").replace(
+            tzinfo=datetime.timezone.utc)
+    except ValueError:
+        die("--expires %s: a UTC time as 2027-01-31T18:00Z" % text)
+    if when.timestamp() <= time.time():
+        print("oxidize-peer: warning: %s has passed: the peer is admitted no more" % text,
+              file=sys.stderr)
+    return text
 
 
 def fields(line):
@@ -359,6 +400,10 @@ def cmd_add(args):
         line += " psk=%s" % b64(psk)
     for g in groups:
         line += " group=%s" % g
+    if args.rate:
+        line += " rate=%s" % check_rate(args.rate)
+    if args.expires:
+        line += " expires=%s" % check_expires(args.expires)
     write_allow(allow, lines + [line])
     print("oxidize-peer: %s added to %s: %s, %s%s" % (
         args.name, allow, v4, v6, "; routed to it: " + ", ".join(map(str, routes))
@@ -388,6 +433,41 @@ def cmd_remove(args):
     reload_relay(args)
 
 
+def cmd_set(args):
+    """Change a line's rate= and expires= (the rest of it as it was)."""
+    if args.rate is None and args.expires is None:
+        die("set: --rate or --expires")
+    rate = None if args.rate in (None, "none") else check_rate(args.rate)
+    expires = None if args.expires in (None, "never") else check_expires(args.expires)
+    conf = read_conf(args.config)
+    allow = args.allow or conf.get("allow") or die("--allow FILE (or allow = in --config)")
+    lines = allow_lines(allow)
+    hit = 0
+    for i, line in enumerate(lines):
+        f = fields(line)
+        if not f or not (f[0] == args.peer or (len(f) > 1 and f[1] == args.peer)):
+            continue
+        hit += 1
+        body, hash_, comment = line.partition("#")
+        toks = body.split()
+        if args.rate is not None:
+            toks = [t for t in toks if not t.startswith("rate=")]
+            if rate:
+                toks.append("rate=" + rate)
+        if args.expires is not None:
+            toks = [t for t in toks if not t.startswith("expires=")]
+            if expires:
+                toks.append("expires=" + expires)
+        lines[i] = " ".join(toks) + (" " + hash_ + comment if hash_ else "")
+    if hit == 0:
+        die("no peer %s on %s" % (args.peer, allow))
+    write_allow(allow, lines)
+    print("oxidize-peer: %s: rate %s, expires %s" % (
+        args.peer, "(kept)" if args.rate is None else rate or "none",
+        "(kept)" if args.expires is None else expires or "never"), file=sys.stderr)
+    reload_relay(args)
+
+
 def human(n):
     for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
         if n < 1024 or unit == "TiB":
@@ -413,14 +493,32 @@ def cmd_list(args):
     if args.json:
         print(json.dumps(dict(rows)))
         return
-    fmt = "%-16s %-44s %-9s %-15s %-22s %6s %10s %10s"
-    print(fmt % ("NAME", "KEY", "PROTOCOL", "ADDRESS", "ENDPOINT", "SHAKE", "RX", "TX"))
+    fmt = "%-16s %-44s %-9s %-15s %-22s %6s %10s %10s %9s %17s"
+    print(fmt % ("NAME", "KEY", "PROTOCOL", "ADDRESS", "ENDPOINT", "SHAKE", "RX", "TX", "RATE",
+                 "EXPIRES"))
     for key, p in rows:
         if not p.get("connected") and not args.all:
             continue
         print(fmt % (p["name"], key, p.get("proto", "-"), p.get("v4", "-"),
                      p.get("endpoint", "-"), ago(p.get("last_handshake")),
-                     human(p.get("rx_bytes", 0)), human(p.get("tx_bytes", 0))))
+                     human(p.get("rx_bytes", 0)), human(p.get("tx_bytes", 0)),
+                     rate_str(p.get("rate_bps", 0)), expires_str(p)))
+
+
+def rate_str(bps):
+    if not bps:
+        return "-"
+    for unit, mul in (("gbit", 10 ** 9), ("mbit", 10 ** 6), ("kbit", 1000)):
+        if bps >= mul:
+            return ("%g" % (bps / mul)) + unit
+    return "%dbit" % bps
+
+
+def expires_str(p):
+    if not p.get("expires"):
+        return "-"
+    text = time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(p["expires"]))
+    return text + (" (past)" if p.get("expired") else "")
 
 
 def main():
@@ -431,7 +529,7 @@ def main():
     p.add_argument("--prefix", default="oxidize", help="the relay's EAL --file-prefix")
     p.add_argument("--all", action="store_true", help="listed peers without a session too")
     p.add_argument("--json", action="store_true", help="one JSON object, key: status")
-    for name in ("add", "remove"):
+    for name in ("add", "remove", "set"):
         p = sub.add_parser(name)
         p.add_argument("--config", help="the relay's INI file (section [server])")
         p.add_argument("--allow", help="allow-list file (default: allow = in --config)")
@@ -449,6 +547,9 @@ def main():
             p.add_argument("--psk", action="store_true", help="a preshared key too")
             p.add_argument("--group", action="append",
                            help="a group the peer is in (--c2c group, --c2c-allow); repeatable")
+            p.add_argument("--rate", help="the peer's rate each way, e.g. 20mbit")
+            p.add_argument("--expires", help="admitted until this UTC time, "
+                           "YYYY-MM-DDTHH:MMZ")
             p.add_argument("--route", help="subnets behind the peer (a site's router), "
                            "comma-separated prefixes the relay routes to it")
             p.add_argument("--dns", help="DNS servers for the peer, comma-separated")
@@ -461,11 +562,17 @@ def main():
             p.add_argument("--qr", action="store_true", help="print it as a QR code too")
         else:
             p.add_argument("peer", help="name or public key")
+        if name == "set":
+            p.add_argument("--rate", help="the peer's rate each way (20mbit), or none")
+            p.add_argument("--expires", help="admitted until this UTC time "
+                           "(YYYY-MM-DDTHH:MMZ), or never")
     args = ap.parse_args()
     if args.cmd == "add":
         cmd_add(args)
     elif args.cmd == "list":
         cmd_list(args)
+    elif args.cmd == "set":
+        cmd_set(args)
     else:
         cmd_remove(args)
 

@@ -185,6 +185,7 @@ relay_init(struct srv_server *srv)
 	}
 	relay_c2c_say(&v->c2c, &v->allow);
 	relay_view_publish(r, v);
+	relay_expiry_schedule(r);
 	ox_addrpool_gateway(r->pool, &r->gw);
 	{
 		struct relay_routes *rt;

@@ -67,6 +67,7 @@
 #include <rte_seqlock.h>
 #include <rte_udp.h>
 
+#include "ox_policer.h"
 #include "relay_proto.h"
 #include "server.h"
 
@@ -79,6 +80,12 @@
  * empty DATA when it has sent it nothing for this long (WireGuard's
  * KEEPALIVE_TIMEOUT). */
 #define PASSIVE_KEEPALIVE_NS (UINT64_C(10) * 1000000000)
+/* A peer's rate (rate= on its line) lets a quiet peer send this much at
+ * once: 100 ms of the rate, and at least 64 KB, which a TCP sender's
+ * segmentation offload hands over back to back (one 64 KB segment cut
+ * into packets). A smaller burst cut TCP through it well below the rate. */
+#define RELAY_RATE_BURST_NS UINT64_C(100000000)
+#define RELAY_RATE_BURST_MIN UINT64_C(65536)
 
 /* What workers tell the control thread (the events ring): a kind in the
  * high 32 bits of the pointer-sized word, a value in the low 32. */
@@ -133,6 +140,14 @@ struct relay_sess {
 	uint64_t groups;      /* its allow-list line's groups */
 	uint64_t reach;	      /* the groups it may send to; RELAY_REACH_ALL = any peer */
 	uint64_t c2c_refused; /* owner: its packets to peers refused by them */
+	/* Its rate (lib/ratelimit's policer), one bucket each way: the control
+	 * thread sets the rate (relaxed) at the handshake and at every reload. */
+	struct ox_policer_conf rate;
+	uint64_t rate_in_tat;	  /* owner: inner packets from the peer */
+	uint64_t rate_out_tat;	  /* any lcore sealing to it (compare-and-swap) */
+	uint64_t rate_in_dropped; /* owner: from the peer, over its rate */
+	uint64_t rate_bps;	  /* control: the rate, bits a second, 0 = none */
+	int64_t expires;	  /* control: its line's expiry (UNIX time), 0 = none */
 	rte_seqlock_t ep_lock;
 	struct ox_pkt_flow ep;	/* where the client is, as the last authenticated
 				   packet said: owner writes, anyone reads */
@@ -148,8 +163,9 @@ struct relay_sess {
 	 * what any worker seals is in that worker's relay_txc (below). */
 	uint64_t rx_pkts, rx_bytes;	      /* owner: DATA opened, their datagram bytes */
 	uint64_t tx_base_pkts, tx_base_bytes; /* control: the slot's relay_txc sums at start */
-	uint64_t start_ns;		      /* control: when the session began (monotonic) */
-	uint64_t hs_realtime_ns;	      /* control: the last handshake (wall clock) */
+	uint64_t tx_base_limited;
+	uint64_t start_ns;	 /* control: when the session began (monotonic) */
+	uint64_t hs_realtime_ns; /* control: the last handshake (wall clock) */
 	/* The connection log's (control). */
 	char name[32];		      /* the allow-list line's name, "" = none */
 	struct ox_pkt_flow ep_logged; /* the endpoint the log last said */
@@ -163,13 +179,17 @@ struct relay_sess {
  * session's are the sums less the ones at its start (tx_base_*). */
 struct relay_txc {
 	uint64_t pkts, bytes;
+	uint64_t limited; /* inner packets to it over its rate, dropped */
 };
 
 /* One peer's status, as the control thread reads it (relay_peer_status). */
 struct relay_peer_status {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
-	uint64_t c2c_refused;	 /* its packets to peers that --c2c refused */
-	uint64_t hs_realtime_ns; /* 0: no handshake */
+	uint64_t c2c_refused;			    /* its packets to peers that --c2c refused */
+	uint64_t rate_in_dropped, rate_out_dropped; /* over its rate, from it and to it */
+	uint64_t rate_bps;			    /* 0: no limit */
+	int64_t expires;			    /* UNIX time, 0: never */
+	uint64_t hs_realtime_ns;		    /* 0: no handshake */
 	uint64_t age_ns;
 	struct ox_pkt_flow ep;
 	uint8_t proto;
@@ -422,6 +442,7 @@ struct srv_relay {
 	uint64_t route_errors; /* kernel routes to the TAP not changed */
 	int dyn_off;	       /* mbuf dynfield: union relay_dyn */
 	uint64_t last_reap_ns;
+	int64_t next_expiry; /* control: the allow-list's next expiry (UNIX time), 0 = none */
 	/* Control thread counters. */
 	uint64_t hs_ok, hs_new, hs_rekey, cookies, reaped, removed, reloads, reload_errors;
 	uint64_t precomputed;	/* static-static DH made ahead (ox_hs_precompute) */
@@ -716,6 +737,10 @@ uint32_t relay_hs_ring_size(const struct srv_server_conf *c);
 unsigned int relay_n_engines(const struct srv_server_conf *c, unsigned int n_workers);
 uint32_t relay_done_ring_size(const struct srv_server_conf *c);
 
+/* relay_ctl.c: when sessions end next for their lines' expiry, from the
+ * published allow-list (and say what it holds). */
+void relay_expiry_schedule(struct srv_relay *r);
+
 /* relay_ctl.c: read the allow-list file again (SIGHUP, `wg set`).
  * @return 0, or -errno with the previous list kept (logged). */
 int relay_reload_allowlist(struct srv_relay *r);
@@ -726,6 +751,21 @@ void srv_uapi_close(struct srv_uapi *u);
 void relay_uapi_poll(struct srv_relay *r, uint64_t now);
 
 /* relay_tx.c */
+/* An inner packet to @p sess within its rate (any lcore): true, or dropped
+ * and counted. */
+static inline bool
+relay_rate_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m, uint64_t now)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	struct relay_txc *c;
+
+	if (likely(ox_policer_take_shared(&rs->rate, &rs->rate_out_tat, now, m->data_len)))
+		return true;
+	c = &w->stage->txc[sess->slot];
+	__atomic_store_n(&c->limited, c->limited + 1, __ATOMIC_RELAXED);
+	srv_drop_dp(w, m, SRV_DP_DROP_RATE_TO_PEER);
+	return false;
+}
 void relay_ep_read(struct relay_sess *rs, struct ox_pkt_flow *ep);
 /* "ADDR:PORT" or "[ADDR6]:PORT" of where a flow sends (the client). */
 const char *relay_ep_str(const struct ox_pkt_flow *ep, char *b, size_t len);

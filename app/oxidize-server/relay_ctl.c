@@ -113,17 +113,25 @@ realtime_ns(void)
 
 /* What every worker has sealed for a slot, over all its sessions. */
 static void
-txc_sum(const struct srv_relay *r, uint32_t slot, uint64_t *pkts, uint64_t *bytes)
+txc_sum(const struct srv_relay *r, uint32_t slot, uint64_t *pkts, uint64_t *bytes,
+	uint64_t *limited)
 {
+	uint64_t p = 0, b = 0, l = 0;
 	unsigned int i;
 
-	*pkts = *bytes = 0;
 	for (i = 0; i < r->srv->n_workers; i++) {
 		const struct relay_txc *c = &r->srv->workers[i]->stage->txc[slot];
 
-		*pkts += __atomic_load_n(&c->pkts, __ATOMIC_RELAXED);
-		*bytes += __atomic_load_n(&c->bytes, __ATOMIC_RELAXED);
+		p += __atomic_load_n(&c->pkts, __ATOMIC_RELAXED);
+		b += __atomic_load_n(&c->bytes, __ATOMIC_RELAXED);
+		l += __atomic_load_n(&c->limited, __ATOMIC_RELAXED);
 	}
+	if (pkts != NULL) {
+		*pkts = p;
+		*bytes = b;
+	}
+	if (limited != NULL)
+		*limited = l;
 }
 
 /* A new session's status starts at zero (before any worker can see it). */
@@ -134,9 +142,34 @@ status_start(struct srv_relay *r, struct ox_session *sess, uint64_t now)
 
 	rs->rx_pkts = rs->rx_bytes = 0;
 	rs->c2c_refused = 0;
+	rs->rate_in_tat = rs->rate_out_tat = 0;
+	rs->rate_in_dropped = 0;
 	rs->hs_realtime_ns = 0;
 	rs->start_ns = now;
-	txc_sum(r, sess->slot, &rs->tx_base_pkts, &rs->tx_base_bytes);
+	txc_sum(r, sess->slot, &rs->tx_base_pkts, &rs->tx_base_bytes, &rs->tx_base_limited);
+}
+
+/*
+ * What a session's allow-list line @p e (NULL: none) sets: whom it may
+ * reach, its rate and its expiry (control; at the handshake and at every
+ * reload). The rate's burst: RELAY_RATE_BURST_NS of it, at least
+ * RELAY_RATE_BURST_MIN bytes.
+ */
+static void
+peer_apply(struct srv_relay *r, struct ox_session *sess, const struct ox_allow_entry *e)
+{
+	struct relay_sess *rs = ox_session_priv(sess);
+	uint64_t rate = e != NULL ? e->rate : 0;
+	uint64_t burst = rate / 8 * RELAY_RATE_BURST_NS / 1000000000u;
+
+	relay_c2c_apply(r, sess, e);
+	if (burst < RELAY_RATE_BURST_MIN)
+		burst = RELAY_RATE_BURST_MIN;
+	/* The allow-list took only rates the policer takes. */
+	if (ox_policer_conf_set(&rs->rate, rate, (uint32_t)burst) != 0)
+		ox_policer_conf_set(&rs->rate, 0, 0);
+	rs->rate_bps = rate;
+	rs->expires = e != NULL ? e->expires : 0;
 }
 
 void
@@ -144,13 +177,17 @@ relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t n
 		  struct relay_peer_status *st)
 {
 	struct relay_sess *rs = ox_session_priv(sess);
-	uint64_t pkts, bytes;
+	uint64_t pkts, bytes, limited;
 
 	st->rx_pkts = __atomic_load_n(&rs->rx_pkts, __ATOMIC_RELAXED);
 	st->rx_bytes = __atomic_load_n(&rs->rx_bytes, __ATOMIC_RELAXED);
-	txc_sum(r, sess->slot, &pkts, &bytes);
+	txc_sum(r, sess->slot, &pkts, &bytes, &limited);
 	st->tx_pkts = pkts - rs->tx_base_pkts;
 	st->tx_bytes = bytes - rs->tx_base_bytes;
+	st->rate_out_dropped = limited - rs->tx_base_limited;
+	st->rate_in_dropped = __atomic_load_n(&rs->rate_in_dropped, __ATOMIC_RELAXED);
+	st->rate_bps = rs->rate_bps;
+	st->expires = rs->expires;
 	st->c2c_refused = __atomic_load_n(&rs->c2c_refused, __ATOMIC_RELAXED);
 	st->hs_realtime_ns = rs->hs_realtime_ns;
 	st->age_ns = now > rs->start_ns ? now - rs->start_ns : 0;
@@ -181,6 +218,7 @@ static void
 finish_accepted(struct srv_relay *r, struct rte_mbuf *m, uint16_t wid, uint64_t now)
 {
 	struct relay_install *in = relay_dyn(r, m)->install;
+	struct ox_allow_entry *cur = ox_allowlist_find(r->allow, in->peer_key);
 	uint8_t pi = in->proto;
 	struct ox_session *sess = NULL;
 	struct relay_sess *rs;
@@ -190,8 +228,6 @@ finish_accepted(struct srv_relay *r, struct rte_mbuf *m, uint16_t wid, uint64_t 
 	int ret;
 
 	if (in->gen != r->view->gen) {
-		struct ox_allow_entry *cur = ox_allowlist_find(r->allow, in->peer_key);
-
 		if (cur == NULL || ox_addrpool_find(r->pool, in->peer_key, &a) != 0 ||
 		    a.v4 != in->addr.v4 || memcmp(a.v6, in->addr.v6, 16) != 0) {
 			r->relay_hs_drops[RELAY_HS_LIST_CHANGED]++;
@@ -202,6 +238,12 @@ finish_accepted(struct srv_relay *r, struct rte_mbuf *m, uint16_t wid, uint64_t 
 			r->hs_drops[-ret]++;
 			goto refuse;
 		}
+	}
+	/* Judged a moment before its line expired: the session would outlive
+	 * the expiry that end_stale_sessions() has already passed. */
+	if (cur != NULL && ox_allow_entry_expired(cur)) {
+		r->hs_drops[OX_DROP_PEER_EXPIRED]++;
+		goto refuse;
 	}
 	/* Its timestamp outlives the allow-list entry, and reaches the kernel
 	 * before the response leaves (a kill -9 cannot reopen it). A store
@@ -236,7 +278,7 @@ finish_accepted(struct srv_relay *r, struct rte_mbuf *m, uint16_t wid, uint64_t 
 		rs->ep = in->from;
 		rs->owner = wid;
 		rs->proto = pi;
-		relay_c2c_apply(r, sess, ox_allowlist_find(r->allow, in->peer_key));
+		peer_apply(r, sess, cur);
 		if (rte_hash_add_key_data(r->by_key, in->peer_key, sess) != 0) {
 			ox_sessions_del(r->srv->sessions, sess);
 			r->relay_hs_drops[RELAY_HS_SESSIONS_FULL]++;
@@ -408,14 +450,19 @@ end_stale_sessions(struct srv_relay *r)
 				why[n] = "key no longer on the allow-list";
 				why_key[n] = "removed";
 				gone[n++] = sess;
+			} else if (ox_allow_entry_expired(e)) {
+				why[n] = "its allow-list line expired";
+				why_key[n] = "expired";
+				gone[n++] = sess;
 			} else if (ox_addrpool_find(r->pool, key, &a) != 0 ||
 				   a.v4 != sess->addr.v4 || memcmp(a.v6, sess->addr.v6, 16) != 0) {
 				why[n] = "its tunnel addresses changed";
 				why_key[n] = "addresses_changed";
 				gone[n++] = sess;
 			} else {
-				/* Its groups, or the rules, may have changed. */
-				relay_c2c_apply(r, sess, e);
+				/* Its groups, rate or expiry, or the rules, may
+				 * have changed. */
+				peer_apply(r, sess, e);
 			}
 		}
 		for (i = 0; i < n; i++) {
@@ -423,6 +470,44 @@ end_stale_sessions(struct srv_relay *r)
 			remove_session(r, gone[i], why_key[i]);
 		}
 	} while (n == CTRL_BURST);
+}
+
+void
+relay_expiry_schedule(struct srv_relay *r)
+{
+	int64_t now_s = (int64_t)(realtime_ns() / 1000000000u);
+	uint32_t i, rated = 0, expired = 0, expiring = 0;
+	char when[32];
+	struct tm tm;
+	time_t t;
+
+	for (i = 0; i < r->allow->n; i++) {
+		rated += r->allow->e[i].rate != 0;
+		expired += r->allow->e[i].expires != 0 && r->allow->e[i].expires <= now_s;
+		expiring += r->allow->e[i].expires > now_s;
+	}
+	r->next_expiry = ox_allowlist_next_expiry(r->allow, now_s);
+	if (rated == 0 && expired == 0 && expiring == 0)
+		return;
+	when[0] = '\0';
+	t = (time_t)r->next_expiry;
+	if (r->next_expiry != 0 && gmtime_r(&t, &tm) != NULL)
+		strftime(when, sizeof(when), ", the next at %Y-%m-%dT%H:%MZ", &tm);
+	SRV_LOG(NOTICE,
+		"allow-list: %u line(s) with a rate, %u expired (admit no one), %u to expire%s",
+		rated, expired, expiring, when);
+}
+
+/* Lines whose expiry has come: their sessions end (once a second). */
+static void
+expiry_poll(struct srv_relay *r)
+{
+	int64_t now_s = (int64_t)(realtime_ns() / 1000000000u);
+
+	if (r->next_expiry == 0 || now_s < r->next_expiry)
+		return;
+	end_stale_sessions(r);
+	r->next_expiry = ox_allowlist_next_expiry(r->allow, now_s);
 }
 
 int
@@ -478,6 +563,7 @@ relay_reload_allowlist(struct srv_relay *r)
 	 * the keys it dropped end, which clear theirs in it. */
 	relay_routes_publish(r, routes);
 	end_stale_sessions(r);
+	relay_expiry_schedule(r);
 	return 0;
 fail:
 	r->reload_errors++;
@@ -643,6 +729,7 @@ relay_control(struct srv_server *srv)
 
 		r->last_reap_ns = now;
 		reap_idle(r, now);
+		expiry_poll(r);
 		ox_sessions_reclaim(srv->sessions);
 		/* Said once when it starts failing, once when it works again. */
 		if (ox_tsstore_flush(r->ts, err, sizeof(err)) != 0) {

@@ -190,6 +190,7 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 {
 	uint8_t *ip = rte_pktmbuf_mtod(m, uint8_t *);
 	uint16_t len = (uint16_t)m->data_len, tot;
+	struct relay_sess *rs = ox_session_priv(sess);
 	struct ox_session *dst, *via = NULL;
 	struct rte_ether_hdr *eth;
 	int routed = 0;
@@ -256,6 +257,12 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		srv_drop_dp(w, m, SRV_DP_DROP_INNER_TOO_BIG);
 		return;
 	}
+	/* Its rate= (the owner's bucket alone: no atomic operation). */
+	if (unlikely(!ox_policer_take(&rs->rate, &rs->rate_in_tat, now, m->data_len))) {
+		srv_ctr_add(&rs->rate_in_dropped, 1);
+		srv_drop_dp(w, m, SRV_DP_DROP_RATE_FROM_PEER);
+		return;
+	}
 	/* The exit policy: to other clients and the internet by default,
 	 * never to the relay host's own services unless opened. */
 	if (unlikely(!ox_policy_check(__atomic_load_n(&w->relay->policy, __ATOMIC_ACQUIRE), ip,
@@ -270,8 +277,6 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 		return;
 	}
 	if (dst != NULL) {
-		struct relay_sess *rs = ox_session_priv(sess);
-
 		/* Client to client (or to a subnet behind one), where --c2c lets
 		 * it: re-sealed in the same mbuf, never leaves the data plane. */
 		if (unlikely(!relay_c2c_ok(rs, ox_session_priv(dst)))) {
@@ -279,6 +284,8 @@ forward_inner(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 			srv_drop_dp(w, m, SRV_DP_DROP_C2C_REFUSED);
 			return;
 		}
+		if (unlikely(!relay_rate_to(w, dst, m, now)))
+			return;
 		srv_ctr_add(&w->stats.relay[RELAY_CLIENT_TO_CLIENT], 1);
 		relay_seal_to(w, dst, m, now);
 		return;

@@ -215,6 +215,8 @@ relay_tap(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m, struct 
 		srv_drop_dp(w, m, SRV_DP_DROP_INNER_TOO_BIG);
 		return true;
 	}
+	if (unlikely(!relay_rate_to(w, sess, m, w->now_ns)))
+		return true;
 	srv_ctr_add(&w->stats.relay[RELAY_FROM_TAP], 1);
 	relay_seal_to(w, sess, m, w->now_ns);
 	return true;

@@ -96,6 +96,8 @@ struct srv_server_conf {
 	X(PROBES_OFF, "probes_off") \
 	X(NO_EXIT, "no_exit") \
 	X(C2C_REFUSED, "c2c_refused") \
+	X(RATE_FROM_PEER, "rate_from_peer") \
+	X(RATE_TO_PEER, "rate_to_peer") \
 	X(NO_ROOM, "no_headroom") \
 	X(NO_KEYS, "no_keys") \
 	X(NO_MBUF, "no_mbuf")

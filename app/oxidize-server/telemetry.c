@@ -438,6 +438,11 @@ peer_dict(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, str
 				      r->allow->group[g]);
 	}
 	rte_tel_data_add_dict_string(c, "groups", groups);
+	/* Its line's policy: rate= (bits a second, 0: none), expires= (UNIX
+	 * time, 0: never). */
+	rte_tel_data_add_dict_u64(c, "rate_bps", e->rate);
+	rte_tel_data_add_dict_u64(c, "expires", (uint64_t)e->expires);
+	rte_tel_data_add_dict_u64(c, "expired", ox_allow_entry_expired(e));
 	if (ox_addrpool_find(r->pool, e->key, &a) == 0) {
 		v4 = htonl(a.v4);
 		inet_ntop(AF_INET, &v4, s4, sizeof(s4));
@@ -461,6 +466,8 @@ peer_dict(struct srv_relay *r, const struct ox_allow_entry *e, uint64_t now, str
 	rte_tel_data_add_dict_u64(c, "tx_pkts", st.tx_pkts);
 	rte_tel_data_add_dict_u64(c, "tx_bytes", st.tx_bytes);
 	rte_tel_data_add_dict_u64(c, "c2c_refused", st.c2c_refused);
+	rte_tel_data_add_dict_u64(c, "rate_drops_from", st.rate_in_dropped);
+	rte_tel_data_add_dict_u64(c, "rate_drops_to", st.rate_out_dropped);
 }
 
 void

@@ -437,15 +437,44 @@ put_routes(struct outbuf *o, const struct ox_allow_route *a, uint32_t na,
 	}
 }
 
+/* The policy the old line @p e (of @p al) had, which `wg` knows nothing
+ * of: its groups, rate and expiry, written as the parser reads them. */
+static void
+put_policy(struct outbuf *o, const struct ox_allowlist *al, const struct ox_allow_entry *e)
+{
+	static const struct {
+		uint64_t mul;
+		const char *unit;
+	} units[] = { { 1000000000, "gbit" }, { 1000000, "mbit" }, { 1000, "kbit" }, { 1, "" } };
+	unsigned int g, u;
+	char when[32];
+	struct tm tm;
+	time_t t;
+
+	if (e == NULL)
+		return;
+	for (g = 0; g < al->n_groups; g++)
+		if (e->groups & (1ull << g))
+			put(o, " group=%s", al->group[g]);
+	if (e->rate != 0) {
+		for (u = 0; e->rate % units[u].mul != 0; u++)
+			;
+		put(o, " rate=%" PRIu64 "%s", e->rate / units[u].mul, units[u].unit);
+	}
+	t = (time_t)e->expires;
+	if (e->expires != 0 && gmtime_r(&t, &tm) != NULL &&
+	    strftime(when, sizeof(when), "%Y-%m-%dT%H:%MZ", &tm) != 0)
+		put(o, " expires=%s", when);
+}
+
 /* An allow-list line for a peer: key, name, fixed addresses, subnets, psk,
- * the groups the old line had (@p groups of @p al's), and its comment. */
+ * the policy the old line @p old had (NULL: none), and its comment. */
 static void
 put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint32_t v4,
 	 const uint8_t v6[16], const struct ox_allow_route *a, uint32_t na,
 	 const struct ox_allow_route *b, uint32_t nb, const uint8_t psk[OX_KEY_LEN],
-	 const struct ox_allowlist *al, uint64_t groups, const char *comment)
+	 const struct ox_allowlist *al, const struct ox_allow_entry *old, const char *comment)
 {
-	unsigned int g;
 	char b64[OX_KEY_B64_LEN + 1], s[INET6_ADDRSTRLEN];
 	uint32_t n4 = htonl(v4);
 	static const uint8_t zero[16];
@@ -464,9 +493,7 @@ put_line(struct outbuf *o, const uint8_t key[OX_KEY_LEN], const char *name, uint
 		put(o, " psk=%s", b64);
 		sodium_memzero(b64, sizeof(b64));
 	}
-	for (g = 0; g < al->n_groups; g++)
-		if (groups & (1ull << g))
-			put(o, " group=%s", al->group[g]);
+	put_policy(o, al, old);
 	if (comment != NULL)
 		put(o, " %s", comment);
 	put(o, "\n");
@@ -575,7 +602,7 @@ do_set(struct srv_relay *r, char *req, char *why, size_t whylen)
 
 			put_line(line, p->key, e ? e->name : "", v4, v6, had,
 				 had != NULL ? e->route_n : 0, p->routes, p->n_routes, psk,
-				 r->allow, e ? e->groups : 0, comment);
+				 r->allow, e, comment);
 		}
 		if (line != &o)
 			gone[e->line - 1] = false;

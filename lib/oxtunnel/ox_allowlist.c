@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -374,6 +376,153 @@ parse_group(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_
 	return 0;
 }
 
+/* Rates a line may give, bits a second (lib/ratelimit's policer's). */
+#define RATE_MIN UINT64_C(8000)
+#define RATE_MAX UINT64_C(400000000000)
+
+/* "rate=" and a rate: NUMBER[.FRACTION] and a unit, bit kbit mbit gbit
+ * (powers of 1000, as tc writes them), or a bare number of bits. */
+static int
+parse_rate(struct ox_allow_entry *e, const char *t, size_t n, char *err, size_t errlen)
+{
+	static const struct {
+		const char *unit;
+		uint64_t mul;
+	} units[] = { { "", 1 },
+		      { "bit", 1 },
+		      { "kbit", 1000 },
+		      { "mbit", 1000000 },
+		      { "gbit", 1000000000 } };
+	const char *v = t + 5, *end = t + n, *u;
+	uint64_t whole = 0, frac = 0, scale = 1, rate = 0;
+	unsigned int i, digits = 0;
+
+	if (e->rate != 0)
+		goto twice;
+	for (u = v; u < end && *u >= '0' && *u <= '9' && digits < 12; u++, digits++)
+		whole = whole * 10 + (uint64_t)(*u - '0');
+	if (digits == 0)
+		goto bad;
+	if (u < end && *u == '.') {
+		for (u++, digits = 0; u < end && *u >= '0' && *u <= '9' && digits < 6;
+		     u++, digits++) {
+			frac = frac * 10 + (uint64_t)(*u - '0');
+			scale *= 10;
+		}
+		if (digits == 0)
+			goto bad;
+	}
+	for (i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+		if ((size_t)(end - u) == strlen(units[i].unit) &&
+		    strncasecmp(u, units[i].unit, (size_t)(end - u)) == 0)
+			break;
+	if (i == sizeof(units) / sizeof(units[0]))
+		goto bad;
+	/* 12 digits and a gbit fit in 64 bits; the range check refuses more. */
+	if (whole > RATE_MAX)
+		goto range;
+	rate = whole * units[i].mul + frac * units[i].mul / scale;
+	if (rate < RATE_MIN || rate > RATE_MAX)
+		goto range;
+	e->rate = rate;
+	return 0;
+bad:
+	ox_errf(err, errlen,
+		"line %u: rate= takes a rate such as 20mbit (units bit, kbit, mbit, gbit), "
+		"not '%.*s'",
+		e->line, (int)(n > 64 ? 64 : n), t);
+	return -EINVAL;
+range:
+	ox_errf(err, errlen, "line %u: '%.*s' is outside 8kbit..400gbit", e->line,
+		(int)(n > 64 ? 64 : n), t);
+	return -ERANGE;
+twice:
+	ox_errf(err, errlen, "line %u: rate= twice", e->line);
+	return -EINVAL;
+}
+
+/* @p n digits at @p t as a number, or -1. */
+static int
+digits_of(const char *t, unsigned int n)
+{
+	int v = 0;
+
+	while (n-- > 0) {
+		if (*t < '0' || *t > '9')
+			return -1;
+		v = v * 10 + (*t++ - '0');
+	}
+	return v;
+}
+
+/* "expires=YYYY-MM-DDTHH:MMZ": when the line stops admitting (UTC). */
+static int
+parse_expires(struct ox_allow_entry *e, const char *t, size_t n, char *err, size_t errlen)
+{
+	static const uint8_t mdays[12] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	const char *v = t + 8;
+	int y, mo, d, h, mi;
+	struct tm tm;
+	time_t when;
+
+	if (e->expires != 0) {
+		ox_errf(err, errlen, "line %u: expires= twice", e->line);
+		return -EINVAL;
+	}
+	/* One field at a time, each separator where it must be. */
+	if (n - 8 != 17 || v[4] != '-' || v[7] != '-' || v[10] != 'T' || v[13] != ':' ||
+	    v[16] != 'Z')
+		goto bad;
+	y = digits_of(v, 4);
+	mo = digits_of(v + 5, 2);
+	d = digits_of(v + 8, 2);
+	h = digits_of(v + 11, 2);
+	mi = digits_of(v + 14, 2);
+	if (y < 1970 || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h < 0 || h > 23 ||
+	    mi < 0 || mi > 59)
+		goto bad;
+	if (mo == 2 && d == 29 && !(y % 4 == 0 && (y % 100 != 0 || y % 400 == 0)))
+		goto bad;
+	memset(&tm, 0, sizeof(tm));
+	tm.tm_year = y - 1900;
+	tm.tm_mon = mo - 1;
+	tm.tm_mday = d;
+	tm.tm_hour = h;
+	tm.tm_min = mi;
+	when = timegm(&tm);
+	if (when <= 0)
+		goto bad;
+	e->expires = (int64_t)when;
+	return 0;
+bad:
+	ox_errf(err, errlen, "line %u: expires= takes a UTC time as 2027-01-31T18:00Z, not '%.*s'",
+		e->line, (int)(n > 64 ? 64 : n), t);
+	return -EINVAL;
+}
+
+int64_t
+ox_allowlist_next_expiry(const struct ox_allowlist *al, int64_t after)
+{
+	int64_t next = 0;
+	uint32_t i;
+
+	for (i = 0; i < al->n; i++)
+		if (al->e[i].expires > after && (next == 0 || al->e[i].expires < next))
+			next = al->e[i].expires;
+	return next;
+}
+
+bool
+ox_allow_entry_expired(const struct ox_allow_entry *e)
+{
+	struct timespec ts;
+
+	if (e->expires == 0)
+		return false;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec >= e->expires;
+}
+
 int
 ox_allowlist_group(const struct ox_allowlist *al, const char *name)
 {
@@ -386,7 +535,7 @@ ox_allowlist_group(const struct ox_allowlist *al, const char *name)
 }
 
 /* One token after the key: a name (second token only), an address, a
- * routed prefix, a preshared key or a group. */
+ * routed prefix, a preshared key, a group, a rate or an expiry. */
 static int
 parse_token(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_t n, int pos,
 	    char *err, size_t errlen)
@@ -401,6 +550,10 @@ parse_token(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_
 		return parse_psk(e, t, n, err, errlen);
 	if (n >= 6 && memcmp(t, "group=", 6) == 0)
 		return parse_group(rb, e, t, n, err, errlen);
+	if (n >= 5 && memcmp(t, "rate=", 5) == 0)
+		return parse_rate(e, t, n, err, errlen);
+	if (n >= 8 && memcmp(t, "expires=", 8) == 0)
+		return parse_expires(e, t, n, err, errlen);
 	if (memchr(t, '/', n) != NULL) {
 		ret = parse_prefix(rb, e, t, n, &host, a6, &v6, err, errlen);
 		if (ret != 0 || !host)

@@ -39,6 +39,8 @@ struct ox_allow_entry {
 	uint32_t route_first;	 /**< its routed prefixes: ox_allowlist.routes[route_first..] */
 	uint32_t route_n;	 /**< how many */
 	uint64_t groups;	 /**< bit i: in ox_allowlist.group[i] */
+	uint64_t rate;		 /**< bits a second each way, 0 = no limit */
+	int64_t expires;	 /**< admitted until (UNIX time, s), 0 = for ever */
 	uint64_t last_init_ns;	 /**< when an initiation was last accepted; 0 = never */
 	bool refusal_said;	 /**< for the caller: a refusal of this key was logged
 				      (atomic exchange: said once by one thread) */
@@ -72,14 +74,14 @@ struct ox_allowlist {
 
 /**
  * Parse an allow-list. A line is
- * `KEY [NAME] [ADDRESS]... [psk=KEY] [group=GROUP]...` with KEY the base64
- * public key, NAME and GROUP [A-Za-z0-9_.-]{1,31} not starting with a
- * digit, ADDRESS at most one IPv4 and one IPv6 literal (a /32 or /128 may
- * be written) and any number of routed prefixes (ADDR/LEN, host bits
- * clear, up to OX_ALLOW_ROUTES_PER_LINE); '#' starts a comment. A duplicate
- * key or address, and prefixes that overlap (one line's or two lines'),
- * are errors naming the lines; so are a group named twice on a line and a
- * list naming more than OX_ALLOW_GROUPS_MAX groups.
+ * `KEY [NAME] [ADDRESS]... [psk=KEY] [group=GROUP]... [rate=RATE]
+ * [expires=YYYY-MM-DDTHH:MMZ]` with KEY the base64 public key, NAME and
+ * GROUP [A-Za-z0-9_.-]{1,31} not starting with a digit, RATE a number and
+ * a unit (bit, kbit, mbit, gbit; 8kbit to 400gbit), the expiry a UTC time, ADDRESS at most one IPv4
+ * and one IPv6 literal (a /32 or /128 may be written) and any number of routed prefixes (ADDR/LEN,
+ * host bits clear, up to OX_ALLOW_ROUTES_PER_LINE); '#' starts a comment. A duplicate key or
+ * address, and prefixes that overlap (one line's or two lines'), are errors naming the lines; so
+ * are a group named twice on a line and a list naming more than OX_ALLOW_GROUPS_MAX groups.
  *
  * @param prev
  *   The list being replaced, or NULL: last_init carries over per key, so a
@@ -98,6 +100,14 @@ int ox_allowlist_load(struct ox_allowlist *al, const char *path, const struct ox
 
 /** @return the index of group @p name in @p al, or -1 if no line names it. */
 int ox_allowlist_group(const struct ox_allowlist *al, const char *name);
+
+/** @return the earliest expiry in @p al later than @p after (UNIX time,
+ * s), or 0 when none is: the time a caller ends sessions next. Walks the
+ * list. */
+int64_t ox_allowlist_next_expiry(const struct ox_allowlist *al, int64_t after);
+
+/** @return true if @p e has expired (reads the wall clock if it expires). */
+bool ox_allow_entry_expired(const struct ox_allow_entry *e);
 
 /** @return true if two routes are the same prefix (their peers aside). */
 bool ox_allow_route_eq(const struct ox_allow_route *a, const struct ox_allow_route *b);

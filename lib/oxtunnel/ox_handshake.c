@@ -384,6 +384,13 @@ ox_hs_consume_init(struct ox_hs_server *s, const uint8_t *pkt, size_t len, const
 		ret = -OX_DROP_HS_DECRYPT;
 		goto out;
 	}
+	/* A line past its expiry admits no one. Judged once the key is proven
+	 * (the refusal names the peer, so no one else may cause it). */
+	if (ox_allow_entry_expired(peer)) {
+		ret = -OX_DROP_PEER_EXPIRED;
+		named = peer;
+		goto out;
+	}
 	/* OxTunnel has no preshared key: a line that has one would lose what
 	 * it protects (a later break of X25519) over the other wire. */
 	if (s->wire == OX_WIRE_OXTUNNEL && !sodium_is_zero(peer->psk, OX_KEY_LEN)) {

@@ -112,6 +112,7 @@ ox_inner_is_ip(uint8_t first)
 	X(STALE_INIT, "stale_init") \
 	X(INIT_FLOOD, "init_flood") \
 	X(PSK_WIREGUARD_ONLY, "psk_wireguard_only") \
+	X(PEER_EXPIRED, "expired") \
 	X(UNKNOWN_INDEX, "unknown_index") \
 	X(BAD_TAG, "bad_tag") \
 	X(REPLAY, "replay") \

@@ -666,6 +666,23 @@ test_handshake(void)
 	ret = handshake(srv, &in_m, &src_b, NS(1000), false, 1, 2, &ckp, &skp, cookie);
 	EXPECT(ret == -OX_DROP_UNKNOWN_PEER, "unknown key refused: %s", ox_drop_name(ret));
 
+	/* A line past its expiry admits no one, and records nothing: the same
+	 * client is admitted once the expiry is moved on. */
+	{
+		struct ox_allow_entry *ea = ox_allowlist_find(&al, alice.pub);
+
+		ea->expires = (int64_t)time(NULL) - 60;
+		ret = handshake(srv, &in, &src_a, NS(1000) + OX_INIT_MIN_GAP_NS, false, 7, 9, &ckp,
+				&skp, cookie);
+		EXPECT(ret == -OX_DROP_PEER_EXPIRED, "an expired line refused: %s",
+		       ox_drop_name(ret));
+		ea->expires = (int64_t)time(NULL) + 3600;
+		ret = handshake(srv, &in, &src_a, NS(1000) + OX_INIT_MIN_GAP_NS, false, 7, 9, &ckp,
+				&skp, cookie);
+		EXPECT(ret == 0, "one that expires in an hour admitted: %s", ox_drop_name(ret));
+		ea->expires = 0;
+	}
+
 	/* A client that has the wrong server key fails mac1: no DH spent. */
 	{
 		struct party other;
@@ -1441,6 +1458,26 @@ static const struct allow_case allow_cases[] = {
 	{ "group bad", "K0 group=9x\n", -EINVAL, 0, "line 1: group= takes a name" },
 	{ "group long", "K0 group=abcdefghijklmnopqrstuvwxyz0123456\n", -EINVAL, 0,
 	  "line 1: group= takes a name" },
+	{ "rate and expiry", "K0 a rate=20mbit expires=2027-01-31T18:00Z\nK1 rate=1.5Gbit\n", 0, 2,
+	  NULL },
+	{ "rate bare bits", "K0 rate=8000\n", 0, 1, NULL },
+	{ "rate no unit word", "K0 rate=20mb\n", -EINVAL, 0, "line 1: rate= takes a rate" },
+	{ "rate empty", "K0 rate=\n", -EINVAL, 0, "line 1: rate= takes a rate" },
+	{ "rate no fraction", "K0 rate=1.mbit\n", -EINVAL, 0, "line 1: rate= takes a rate" },
+	{ "rate low", "K0 rate=7999\n", -ERANGE, 0,
+	  "line 1: 'rate=7999' is outside 8kbit..400gbit" },
+	{ "rate high", "K0 rate=401gbit\n", -ERANGE, 0, "is outside 8kbit..400gbit" },
+	{ "rate huge", "K0 rate=999999999999gbit\n", -ERANGE, 0, "is outside" },
+	{ "rate twice", "K0 rate=1mbit rate=2mbit\n", -EINVAL, 0, "line 1: rate= twice" },
+	{ "expires twice", "K0 expires=2027-01-31T18:00Z expires=2028-01-31T18:00Z\n", -EINVAL, 0,
+	  "line 1: expires= twice" },
+	{ "expires no Z", "K0 expires=2027-01-31T18:00\n", -EINVAL, 0, "line 1: expires= takes" },
+	{ "expires seconds", "K0 expires=2027-01-31T18:00:00Z\n", -EINVAL, 0, "expires= takes" },
+	{ "expires Feb 30", "K0 expires=2027-02-30T18:00Z\n", -EINVAL, 0, "expires= takes" },
+	{ "expires Feb 29", "K0 expires=2027-02-29T18:00Z\n", -EINVAL, 0, "expires= takes" },
+	{ "expires leap", "K0 expires=2028-02-29T18:00Z\n", 0, 1, NULL },
+	{ "expires hour 24", "K0 expires=2027-01-31T24:00Z\n", -EINVAL, 0, "expires= takes" },
+	{ "expires sign", "K0 expires=2027-+1-31T18:00Z\n", -EINVAL, 0, "expires= takes" },
 	{ "duplicate key", "K0\n# x\nK0 again\n", -EINVAL, 0, "lines 1 and 3: the same key" },
 	{ "duplicate v4", "K0 a 100.64.0.5\nK1 b 100.64.0.5\n", -EINVAL, 0, "the same IPv4" },
 	{ "duplicate v6", "K0 a fd00::1\nK1 b fd00::1\n", -EINVAL, 0, "the same IPv6" },
@@ -1531,6 +1568,44 @@ test_allowlist_groups(char keys[3][OX_KEY_B64_LEN + 1])
 	       "groups: a 65th refused: %s", err);
 }
 
+/* rate= and expires= as numbers; the next expiry after a time. */
+static void
+test_allowlist_policy(char keys[3][OX_KEY_B64_LEN + 1])
+{
+	char text[512], err[256];
+	struct ox_allowlist al;
+	const struct ox_allow_entry *a, *b, *c;
+	uint8_t k[3][OX_KEY_LEN];
+	unsigned int i;
+
+	for (i = 0; i < 3; i++)
+		ox_key_from_base64(k[i], keys[i], OX_KEY_B64_LEN);
+	snprintf(text, sizeof(text),
+		 "%s rate=20mbit expires=2027-01-31T18:00Z\n%s rate=1.5Gbit "
+		 "expires=1970-01-01T00:01Z\n%s rate=12.345kbit\n",
+		 keys[0], keys[1], keys[2]);
+	EXPECT(ox_allowlist_parse(&al, text, strlen(text), NULL, 10, err, sizeof(err)) == 0, "%s",
+	       err);
+	a = ox_allowlist_find(&al, k[0]);
+	b = ox_allowlist_find(&al, k[1]);
+	c = ox_allowlist_find(&al, k[2]);
+	EXPECT(a && b && c && a->rate == 20000000 && b->rate == 1500000000 && c->rate == 12345,
+	       "rates %llu %llu %llu", a ? (unsigned long long)a->rate : 0,
+	       b ? (unsigned long long)b->rate : 0, c ? (unsigned long long)c->rate : 0);
+	/* date -u -d 2027-01-31T18:00Z +%s */
+	EXPECT(a && b && c && a->expires == 1801418400 && b->expires == 60 && c->expires == 0,
+	       "expiries %lld %lld %lld", a ? (long long)a->expires : 0,
+	       b ? (long long)b->expires : 0, c ? (long long)c->expires : 0);
+	EXPECT(b && ox_allow_entry_expired(b) && a && !ox_allow_entry_expired(a) && c &&
+		       !ox_allow_entry_expired(c),
+	       "expired: only the line of 1970");
+	EXPECT(ox_allowlist_next_expiry(&al, 0) == 60 &&
+		       ox_allowlist_next_expiry(&al, 60) == 1801418400 &&
+		       ox_allowlist_next_expiry(&al, 1801418400) == 0,
+	       "next expiry after 0, 60 and the last");
+	ox_allowlist_free(&al);
+}
+
 static void
 test_allowlist(void)
 {
@@ -1617,6 +1692,7 @@ test_allowlist(void)
 	       "directory: %s", err);
 	test_allowlist_mode(keys);
 	test_allowlist_groups(keys);
+	test_allowlist_policy(keys);
 }
 
 /* 2,000 keys in random order through the allow-list's own base64 decoder

@@ -12,7 +12,10 @@ and what it refuses.
   - a newline, '=' or stray text in --dns or --endpoint is refused: no
     line of the printed configuration can be injected (PostUp runs as root);
   - good values pass and are printed as given;
-  - --group puts group=NAME on the line; a bad or repeated group is refused.
+  - --group puts group=NAME on the line; a bad or repeated group is refused;
+  - --rate and --expires put rate= and expires= on the line, bad ones are
+    refused; set changes them on one line (and none/never take them away),
+    leaving every other line as it was.
 
 usage: test_peer_tool.py PEER_PY
 """
@@ -160,6 +163,51 @@ def main():
             check(r.returncode != 0 and "group" in r.stderr and after == before,
                   "--group %s refused, the allow-list unchanged (%s)" % (
                       groups, r.stderr.strip()))
+
+        # Rates and expiry: on the line, checked; set changes one line alone.
+        r = add(d, "hal", "--endpoint", "198.18.0.1", "--rate", "20mbit",
+                "--expires", "2031-02-28T18:30Z")
+        with open(allow) as f:
+            line = [ln for ln in f if " hal " in ln]
+        check(r.returncode == 0 and line and
+              line[0].rstrip().endswith(" rate=20mbit expires=2031-02-28T18:30Z"),
+              "--rate 20mbit --expires 2031-02-28T18:30Z: on the line (%s)" % line)
+        with open(allow) as f:
+            before = f.read()
+        for opt, bad in (("--rate", "20mb"), ("--rate", "7kbit"), ("--rate", "500gbit"),
+                         ("--rate", "1.mbit"), ("--expires", "2031-02-30T18:30Z"),
+                         ("--expires", "2031-02-28 18:30Z"), ("--expires", "2031-02-28T18:30")):
+            r = add(d, "h2", "--endpoint", "198.18.0.1", opt, bad)
+            with open(allow) as f:
+                after = f.read()
+            check(r.returncode != 0 and opt in r.stderr and after == before,
+                  "%s %s refused, the allow-list unchanged (%s)" % (opt, bad, r.stderr.strip()))
+
+        def peer_set(*extra):
+            return subprocess.run(["/usr/bin/python3", PEER, "set", "--allow", allow,
+                                   "--no-reload"] + list(extra),
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+        with open(allow) as f:
+            others = [ln for ln in f if " hal " not in ln]
+        r = peer_set("hal", "--rate", "1.5mbit")
+        with open(allow) as f:
+            lines = f.readlines()
+        line = [ln for ln in lines if " hal " in ln]
+        check(r.returncode == 0 and line and " rate=1.5mbit" in line[0] and
+              " rate=20mbit" not in line[0] and " expires=2031-02-28T18:30Z" in line[0] and
+              [ln for ln in lines if " hal " not in ln] == others,
+              "set hal --rate 1.5mbit: its rate changed, its expiry and the other lines kept "
+              "(%s)" % line)
+        r = peer_set("hal", "--rate", "none", "--expires", "never")
+        with open(allow) as f:
+            line = [ln for ln in f if " hal " in ln]
+        check(r.returncode == 0 and line and "rate=" not in line[0] and
+              "expires=" not in line[0],
+              "set hal --rate none --expires never: both gone (%s)" % line)
+        r = peer_set("nobody", "--rate", "1mbit")
+        check(r.returncode != 0 and "no peer nobody" in r.stderr,
+              "set on a peer not listed refused (%s)" % r.stderr.strip())
     print("%d failed" % fails)
     sys.exit(1 if fails else 0)
 

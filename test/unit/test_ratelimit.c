@@ -3,14 +3,20 @@
  * lib/ratelimit: a source's burst and rate; an IPv6 /64 is one source
  * however many addresses it uses; IPv4 sources stay apart; a full table
  * refuses new sources instead of admitting them, and frees buckets that
- * have refilled.
+ * have refilled. lib/ratelimit's policer: a burst, then the rate to a
+ * fraction of a percent over simulated seconds at rates from 8 kbit/s to
+ * 100 Gbit/s; excess takes nothing; two threads sharing one bucket get no
+ * more than its rate together.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "ox_test.h"
+#include "ox_policer.h"
 #include "ox_ratelimit.h"
+
+#include <pthread.h>
 
 #define SEC 1000000000ull
 
@@ -203,9 +209,144 @@ test_wg_timings(void)
 	ox_ratelimit_free(rl);
 }
 
+static void
+test_policer_conf(void)
+{
+	struct ox_policer_conf c = { 0 };
+
+	EXPECT(ox_policer_conf_set(&c, 0, 0) == 0 && !ox_policer_on(&c), "rate 0: no limit");
+	EXPECT(ox_policer_conf_set(&c, 7999, 65536) == -EINVAL, "below 8 kbit/s refused");
+	EXPECT(ox_policer_conf_set(&c, OX_POLICER_RATE_MAX + 1, 65536) == -EINVAL,
+	       "above the most refused");
+	EXPECT(ox_policer_conf_set(&c, 1000000, 1499) == -EINVAL, "a burst below a packet refused");
+	EXPECT(!ox_policer_on(&c), "a refused setting changes nothing");
+	EXPECT(ox_policer_conf_set(&c, 1000000, 1500) == 0 && ox_policer_on(&c), "1 Mbit/s set");
+	EXPECT(ox_policer_conf_set(&c, OX_POLICER_RATE_MIN, OX_POLICER_BURST_MAX) == 0 &&
+		       c.tau_ns == UINT64_C(1000000) * OX_POLICER_BURST_MAX,
+	       "the slowest rate with the largest burst: %llu ns", (unsigned long long)c.tau_ns);
+}
+
+/* Packets of @p len offered every @p gap_ns for @p secs: what got through,
+ * in bits a second, after a first burst taken at once. */
+static double
+policer_run(uint64_t rate, uint32_t burst, uint32_t len, uint64_t gap_ns, unsigned int secs,
+	    uint64_t *burst_got)
+{
+	struct ox_policer_conf c = { 0 };
+	uint64_t tat = 0, now = SEC, end, bytes = 0;
+
+	*burst_got = 0;
+	if (ox_policer_conf_set(&c, rate, burst) != 0)
+		return -1;
+	/* A quiet flow: its burst at once, and no more. */
+	while (ox_policer_take(&c, &tat, now, len))
+		*burst_got += len;
+	end = now + secs * SEC;
+	for (; now < end; now += gap_ns)
+		if (ox_policer_take(&c, &tat, now, len))
+			bytes += len;
+	return (double)bytes * 8 / secs;
+}
+
+static void
+test_policer_rates(void)
+{
+	static const struct {
+		uint64_t rate;
+		uint32_t burst, len;
+		uint64_t gap_ns; /* offered at least twice the rate */
+	} t[] = {
+		{ 8000, 1500, 100, 50000000 },	     { 1000000, 15000, 1500, 5000000 },
+		{ 20000000, 250000, 1420, 250000 },  { 20000000, 250000, 60, 10000 },
+		{ 1000000000, 1 << 20, 1500, 5000 }, { 100000000000, 1 << 24, 9000, 300 },
+	};
+	unsigned int i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		uint64_t got;
+		double bps = policer_run(t[i].rate, t[i].burst, t[i].len, t[i].gap_ns, 20, &got);
+
+		/* Costs rounded up to a whole ns a packet: 0.14% at 720 ns. */
+		EXPECT(got <= t[i].burst && got + t[i].len > t[i].burst * 0.998,
+		       "rate %llu: a quiet flow's burst is %u bytes, got %llu",
+		       (unsigned long long)t[i].rate, t[i].burst, (unsigned long long)got);
+		/* Whole packets: up to one packet short of the rate a gap. */
+		EXPECT(bps <= t[i].rate * 1.001 && bps >= t[i].rate * 0.99,
+		       "rate %llu bit/s, %u-byte packets: %.0f bit/s through",
+		       (unsigned long long)t[i].rate, t[i].len, bps);
+	}
+}
+
+/* Under the rate nothing is dropped. */
+static void
+test_policer_under(void)
+{
+	struct ox_policer_conf c = { 0 };
+	uint64_t tat = 0, now = SEC;
+	unsigned int i, dropped = 0;
+
+	ox_policer_conf_set(&c, 20000000, 1500);
+	/* 1,500 bytes every 700 us: 17.1 Mbit/s, the burst a single packet. */
+	for (i = 0; i < 100000; i++, now += 700000)
+		dropped += !ox_policer_take(&c, &tat, now, 1500);
+	EXPECT(dropped == 0, "17 Mbit/s through a 20 Mbit/s policer: %u dropped", dropped);
+}
+
+struct policer_thread {
+	struct ox_policer_conf *c;
+	uint64_t *tat;
+	uint64_t bytes;
+};
+
+/* Each thread offers a packet every 1 us of the same simulated clock. */
+static void *
+policer_thread(void *arg)
+{
+	struct policer_thread *t = arg;
+	uint64_t now;
+
+	for (now = SEC; now < 3 * SEC; now += 1000)
+		if (ox_policer_take_shared(t->c, t->tat, now, 1000))
+			t->bytes += 1000;
+	return NULL;
+}
+
+static void
+test_policer_shared(void)
+{
+	struct ox_policer_conf c = { 0 };
+	struct policer_thread t[2];
+	pthread_t th[2];
+	uint64_t tat = 0, total;
+	unsigned int i;
+
+	ox_policer_conf_set(&c, 100000000, 100000); /* 100 Mbit/s: 12.5 MB/s */
+	for (i = 0; i < 2; i++) {
+		t[i] = (struct policer_thread){ .c = &c, .tat = &tat };
+		if (pthread_create(&th[i], NULL, policer_thread, &t[i]) != 0) {
+			SKIP_PART("no second thread for the shared policer");
+			return;
+		}
+	}
+	for (i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	total = t[0].bytes + t[1].bytes;
+	/* 2 s at 12.5 MB/s, plus one burst: each thread's clock runs alone,
+	 * so one ahead of the other can only make the pair get less. */
+	EXPECT(total <= 25000000 + 100000 && total >= 25000000 * 0.5,
+	       "two threads on one bucket: %llu bytes in 2 s at 100 Mbit/s "
+	       "(%llu and %llu)",
+	       (unsigned long long)total, (unsigned long long)t[0].bytes,
+	       (unsigned long long)t[1].bytes);
+}
+
 int
 main(void)
 {
+	test_policer_conf();
+	test_policer_rates();
+	test_policer_under();
+	test_policer_shared();
 	test_bad_conf();
 	test_one_source();
 	test_ipv6_prefix();
