@@ -81,10 +81,14 @@
  * KEEPALIVE_TIMEOUT). */
 #define PASSIVE_KEEPALIVE_NS (UINT64_C(10) * 1000000000)
 /* A peer's rate (rate= on its line) lets a quiet peer send this much at
- * once: 100 ms of the rate, and at least 64 KB, which a TCP sender's
- * segmentation offload hands over back to back (one 64 KB segment cut
- * into packets). A smaller burst cut TCP through it well below the rate. */
-#define RELAY_RATE_BURST_NS UINT64_C(100000000)
+ * once: 250 ms of the rate, and at least 64 KB (one TCP segmentation
+ * offload's worth, handed over back to back). A TCP flow that lost its
+ * tail to the policer waits out a retransmission timeout, 200 ms at least
+ * on Linux: a bucket smaller than what the rate earns meanwhile costs the
+ * flow the difference each time. At 100 ms, iperf3 through a 20 Mbit/s
+ * peer on a sub-millisecond path got 10.6-11.1 Mbit/s; at 250 ms,
+ * 19.1-20.3. */
+#define RELAY_RATE_BURST_NS UINT64_C(250000000)
 #define RELAY_RATE_BURST_MIN UINT64_C(65536)
 
 /* What workers tell the control thread (the events ring): a kind in the
