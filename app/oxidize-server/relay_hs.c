@@ -192,6 +192,14 @@ judge(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
 				"per key; counted as hs_drop_psk_wireguard_only)",
 				c->resp.peer->line, c->resp.peer->name[0] ? " " : "",
 				c->resp.peer->name);
+		if (ret == -OX_DROP_PEER_EXPIRED &&
+		    !__atomic_exchange_n(&c->resp.peer->refusal_said, true, __ATOMIC_RELAXED))
+			SRV_LOG(NOTICE,
+				"allow-list line %u%s%s: handshake refused, the line expired "
+				"(expires=; said once per key and list; counted as "
+				"hs_drop_expired)",
+				c->resp.peer->line, c->resp.peer->name[0] ? " " : "",
+				c->resp.peer->name);
 		refuse(r, e, m, wid, ret, -1);
 		return;
 	}

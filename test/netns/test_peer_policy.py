@@ -247,8 +247,10 @@ def main():
                 nc.telemetry(srv.prefix, "/oxidize/relay").get("hs_drop_expired", 0) == exp0:
             time.sleep(0.5)
         exp = nc.telemetry(srv.prefix, "/oxidize/relay").get("hs_drop_expired", 0)
-        nc.check(exp > exp0 and peer_status(srv)["dave"].get("connected") == 0,
-                 "dave's client handshakes again and is refused (hs_drop_expired %d)" % exp)
+        nc.check(exp > exp0 and peer_status(srv)["dave"].get("connected") == 0 and
+                 "line 4 dave: handshake refused, the line expired" in srv.log,
+                 "dave's client handshakes again and is refused (hs_drop_expired %d), the log "
+                 "naming his line" % exp)
         r = subprocess.run(["/usr/bin/python3", peer_py, "list", "--all", "--prefix",
                             srv.prefix], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
