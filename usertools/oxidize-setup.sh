@@ -49,6 +49,7 @@ PACKAGES=(
 	clang-format
 	dpdk
 	dpdk-dev
+	dnsmasq-base
 	dpkg-dev
 	ethtool
 	iperf3

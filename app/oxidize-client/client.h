@@ -33,6 +33,23 @@ struct client_server {
 	char port[8];
 };
 
+/** Whose DNS servers the client sets while the tunnel is up. */
+enum client_dns_mode {
+	CLIENT_DNS_RELAY = 0, /**< the relay's (CONFIG), the default */
+	CLIENT_DNS_GIVEN = 1, /**< --dns */
+	CLIENT_DNS_OFF = 2,   /**< --no-dns: the system's stay */
+};
+
+/** How they are set. */
+enum client_dns_via {
+	CLIENT_DNS_VIA_AUTO = 0,
+	CLIENT_DNS_VIA_RESOLVED = 1,   /**< systemd-resolved, on the TUN link */
+	CLIENT_DNS_VIA_RESOLVCONF = 2, /**< resolvconf -a */
+	CLIENT_DNS_VIA_FILE = 3,       /**< /etc/resolv.conf replaced, then put back */
+};
+
+#define CLIENT_DEFAULT_STATE_DIR "/var/lib/oxidize-client"
+
 /** Settings of `oxidize-client up`, from flags and the config file. */
 struct client_conf {
 	struct client_server servers[CLIENT_MAX_SERVERS]; /**< relays of one fleet */
@@ -46,6 +63,10 @@ struct client_conf {
 	unsigned int mtu;	 /**< 0: the server's */
 	unsigned int duration_s; /**< 0: until a signal */
 	bool verbose;
+	uint8_t dns_mode;     /**< enum client_dns_mode */
+	uint8_t dns_via;      /**< enum client_dns_via */
+	struct ox_config dns; /**< --dns */
+	char state_dir[256];  /**< where replaced DNS settings wait to be put back */
 };
 
 /**

@@ -24,6 +24,10 @@ enum conf_key {
 	K_DURATION = 'd',
 	K_VERBOSE = 'v',
 	K_HELP = 'h',
+	K_DNS = 'D',
+	K_NO_DNS = 'N',
+	K_DNS_VIA = 'V',
+	K_STATE_DIR = 'S',
 };
 
 static const struct option long_opts[] = {
@@ -36,6 +40,10 @@ static const struct option long_opts[] = {
 	{ "mtu", required_argument, NULL, K_MTU },
 	{ "duration", required_argument, NULL, K_DURATION },
 	{ "verbose", no_argument, NULL, K_VERBOSE },
+	{ "dns", required_argument, NULL, K_DNS },
+	{ "no-dns", no_argument, NULL, K_NO_DNS },
+	{ "dns-via", required_argument, NULL, K_DNS_VIA },
+	{ "state-dir", required_argument, NULL, K_STATE_DIR },
 	{ "help", no_argument, NULL, K_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -46,7 +54,9 @@ client_up_usage(FILE *f)
 	fprintf(f,
 		"Usage: oxidize-client up --server HOST[:PORT]... --server-key BASE64 --key FILE\n"
 		"                         [--tun NAME] [--route PREFIX]... [--mtu N]\n"
-		"                         [--duration S] [--config FILE] [--verbose]\n\n"
+		"                         [--dns ADDR,... | --no-dns] [--dns-via HOW]\n"
+		"                         [--state-dir DIR] [--duration S] [--config FILE]\n"
+		"                         [--verbose]\n\n"
 		"Bring up an OxTunnel to a relay on a TUN device and route PREFIXes into it.\n"
 		"  --server HOST[:PORT]  relay address (port 51820 unless given; [v6]:port);\n"
 		"                        repeatable, up to 8 relays of one fleet (one key):\n"
@@ -66,9 +76,18 @@ client_up_usage(FILE *f)
 		"                        duration, verbose); '#' starts a comment; flags win,\n"
 		"                        any --route replaces the file's routes and any\n"
 		"                        --server its relays (`server = A, B` lists several)\n"
-		"  --verbose             log handshakes, rekeys and counters every 10 s\n\n"
+		"  --verbose             log handshakes, rekeys and counters every 10 s\n"
+		"  --dns ADDR,...        resolve names with these servers while the tunnel is\n"
+		"                        up, in place of the ones the relay hands out\n"
+		"  --no-dns              leave the system's DNS settings alone\n"
+		"  --dns-via HOW         auto (default: systemd-resolved where it runs, else\n"
+		"                        resolvconf, else /etc/resolv.conf), resolved,\n"
+		"                        resolvconf or file\n"
+		"  --state-dir DIR       where the DNS settings replaced are kept until they\n"
+		"                        are put back, also after a crash (default\n"
+		"                        /var/lib/oxidize-client)\n\n"
 		"SIGUSR1 prints the counters; SIGINT/SIGTERM disconnect, remove the routes\n"
-		"and the TUN device, and exit 0.\n");
+		"and the TUN device, put the DNS settings back, and exit 0.\n");
 }
 
 int
@@ -250,6 +269,46 @@ apply(struct client_conf *c, int key, const char *val, const char *what)
 	case K_VERBOSE:
 		ret = parse_bool(val, &c->verbose);
 		break;
+	case K_DNS: {
+		char err[128];
+
+		ret = ox_config_dns_parse(val, &c->dns, err, sizeof(err));
+		if (ret == 0 && c->dns.n_dns == 0)
+			ret = -EINVAL;
+		if (ret != 0) {
+			fprintf(stderr, "oxidize-client: %s: %s\n", what,
+				c->dns.n_dns == 0 && ret == 0 ? "no address" : err);
+			return -EINVAL;
+		}
+		c->dns_mode = CLIENT_DNS_GIVEN;
+		break;
+	}
+	case K_NO_DNS: {
+		bool off = true;
+
+		ret = parse_bool(val, &off);
+		if (ret == 0 && off)
+			c->dns_mode = CLIENT_DNS_OFF;
+		break;
+	}
+	case K_DNS_VIA:
+		if (!strcmp(val, "auto"))
+			c->dns_via = CLIENT_DNS_VIA_AUTO;
+		else if (!strcmp(val, "resolved"))
+			c->dns_via = CLIENT_DNS_VIA_RESOLVED;
+		else if (!strcmp(val, "resolvconf"))
+			c->dns_via = CLIENT_DNS_VIA_RESOLVCONF;
+		else if (!strcmp(val, "file"))
+			c->dns_via = CLIENT_DNS_VIA_FILE;
+		else
+			ret = -EINVAL;
+		break;
+	case K_STATE_DIR:
+		if (val[0] != '/' || strlen(val) >= sizeof(c->state_dir))
+			ret = -EINVAL;
+		else
+			strcpy(c->state_dir, val);
+		break;
 	default:
 		ret = -EINVAL;
 	}
@@ -343,6 +402,7 @@ client_conf_parse(struct client_conf *c, int argc, char **argv)
 
 	memset(c, 0, sizeof(*c));
 	strcpy(c->tun, CLIENT_DEFAULT_TUN);
+	strcpy(c->state_dir, CLIENT_DEFAULT_STATE_DIR);
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "", long_opts, NULL)) != -1) {
 		switch (opt) {
@@ -354,6 +414,10 @@ client_conf_parse(struct client_conf *c, int argc, char **argv)
 			break;
 		case K_VERBOSE:
 			c->verbose = true;
+			given[opt] = true;
+			break;
+		case K_NO_DNS:
+			c->dns_mode = CLIENT_DNS_OFF;
 			given[opt] = true;
 			break;
 		case '?':
@@ -375,6 +439,10 @@ client_conf_parse(struct client_conf *c, int argc, char **argv)
 	}
 	if (config != NULL && load_file(c, config, given) != 0)
 		return -EINVAL;
+	if (given[K_DNS] && given[K_NO_DNS]) {
+		fprintf(stderr, "oxidize-client: --dns and --no-dns: one or the other\n");
+		return -EINVAL;
+	}
 	if (c->n_servers == 0 || !c->have_server_key || c->key_file[0] == '\0') {
 		fprintf(stderr, "oxidize-client: up needs --server, --server-key and --key "
 				"(or their config keys)\n");

@@ -93,6 +93,8 @@ client_up(const struct client_conf *c)
 		goto out;
 	}
 	cli_bufs_init(t);
+	/* What a killed run left is put back before anything else. */
+	cli_dns_recover(c);
 	if (cli_relays_resolve(t) != 0)
 		goto out;
 	cli_relays_rank(t);
@@ -116,6 +118,8 @@ client_up(const struct client_conf *c)
 		cli_send_ctl(t, &disconnect, 1, ox_mono_ns());
 	cli_stats_print(t, rc == 0 ? "exit: " : "failed: ");
 out:
+	/* While the TUN link still exists (resolved keeps its settings). */
+	cli_dns_restore(t);
 	cli_routes_del(t);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 	ox_initiator_wipe(&t->in);

@@ -21,6 +21,7 @@
  *   tunnel_net.c   routes and the TUN device's addresses
  *   tunnel_hs.c    the handshake and the timers
  *   tunnel_fleet.c the relays of a fleet: the fastest first, the next on failure
+ *   tunnel_dns.c   the relay's DNS servers set while the tunnel is up
  *   tunnel_data.c  the data path and the counters
  *   tunnel.c       `up`: setting it all up, the loop, the teardown
  */
@@ -129,6 +130,14 @@ struct tunnel {
 	bool stop;
 	bool failed; /* stopped by an error */
 
+	/* DNS (tunnel_dns.c): how it was set (0: not), and to what; the
+	 * relay's CONFIG asked for after each new session. */
+	uint8_t dns_via;
+	struct ox_config dns_cur;
+	uint8_t cfg_asks; /* CONFIG_REQUESTs sent for this session; 0: none due */
+	uint64_t cfg_ask_ns;
+	bool cfg_said_none;
+
 	struct client_stats st;
 
 	/* Burst buffers. */
@@ -203,5 +212,16 @@ void cli_stats_print(const struct tunnel *t, const char *what);
 void cli_on_datagram(struct tunnel *t, uint8_t *buf, size_t len, uint64_t now);
 
 extern const char *const client_drop_names[CD_MAX];
+
+void cli_config_ask(struct tunnel *t, uint64_t now);
+
+/* tunnel_dns.c */
+#define CONFIG_ASKS 5 /* CONFIG_REQUESTs a session sends, one a second */
+/* Put back the DNS settings an earlier run left (its state file). */
+int cli_dns_recover(const struct client_conf *c);
+/* Set these DNS servers while the tunnel is up (the same again: nothing). */
+int cli_dns_set(struct tunnel *t, const struct ox_config *cfg);
+/* Put the system's DNS settings back. */
+void cli_dns_restore(struct tunnel *t);
 
 #endif /* CLI_TUNNEL_H */

@@ -121,6 +121,25 @@ on_data(struct tunnel *t, uint8_t *buf, size_t len, uint64_t now)
 		if (!t->in.pending)
 			cli_hs_begin(t, now);
 		return;
+	case OX_INNER_CONFIG: {
+		struct ox_config cfg;
+
+		ret = ox_config_get(p, (size_t)n, &cfg);
+		if (ret < 0) {
+			cli_count_ox(t, ret);
+			return;
+		}
+		t->cfg_asks = 0; /* answered: ask no more this session */
+		if (t->conf->dns_mode != CLIENT_DNS_RELAY)
+			return;
+		if (cfg.n_dns == 0 && !t->cfg_said_none) {
+			say("relay hands out no DNS servers: names resolve as before, outside "
+			    "the tunnel (--dns to choose some)\n");
+			t->cfg_said_none = true;
+		}
+		cli_dns_set(t, &cfg);
+		return;
+	}
 	case OX_INNER_BATCH:
 		while ((ret = ox_batch_next(p, (size_t)n, &off, &pkt, &plen)) == 1)
 			cli_tun_write(t, pkt, plen);

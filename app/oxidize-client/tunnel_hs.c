@@ -61,6 +61,25 @@ send_keepalive(struct tunnel *t, uint64_t now)
 		t->st.keepalives++;
 }
 
+/* Ask the relay for its CONFIG (doc/oxtunnel.md 2.6): once a second until
+ * one comes, CONFIG_ASKS times at most. */
+void
+cli_config_ask(struct tunnel *t, uint64_t now)
+{
+	static const uint8_t req = OX_INNER_CONFIG_REQUEST;
+
+	if (t->cfg_asks == CONFIG_ASKS) {
+		say("relay %s sent no CONFIG (a relay that does not know it?): DNS left as it "
+		    "is\n",
+		    t->server_str);
+		t->cfg_asks = UINT8_MAX;
+		return;
+	}
+	t->cfg_asks++;
+	t->cfg_ask_ns = now;
+	cli_send_ctl(t, &req, 1, now);
+}
+
 void
 cli_hs_begin(struct tunnel *t, uint64_t now)
 {
@@ -119,6 +138,13 @@ cli_on_response(struct tunnel *t, const uint8_t *buf, size_t len, uint64_t now)
 	if (was_up) {
 		verbose(t, "rekeyed\n");
 		return;
+	}
+	/* A new session: its DNS servers, given or the relay's. */
+	if (t->conf->dns_mode == CLIENT_DNS_GIVEN) {
+		cli_dns_set(t, &t->conf->dns);
+	} else if (t->conf->dns_mode == CLIENT_DNS_RELAY) {
+		t->cfg_asks = 0;
+		cli_config_ask(t, now);
 	}
 	if (t->addr4.family)
 		cli_prefix_str(&t->addr4, b4, sizeof(b4));
@@ -190,6 +216,9 @@ cli_on_tick(struct tunnel *t)
 			send_keepalive(t, now);
 		}
 	}
+	if (t->established && t->cfg_asks != 0 && t->cfg_asks != UINT8_MAX &&
+	    now - t->cfg_ask_ns >= NS_PER_S)
+		cli_config_ask(t, now);
 	if (t->conf->verbose && now >= t->next_stats_ns) {
 		t->next_stats_ns = now + STATS_EVERY_NS;
 		cli_stats_print(t, "");

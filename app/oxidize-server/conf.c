@@ -98,6 +98,9 @@ static const struct opt_def opt_defs[] = {
 	{ "c2c-allow", OPT_STR, FIELD(c2c_allow), 0, 0, "LIST",
 	  "beside --c2c: group FROM may reach group TO, comma-separated FROM:TO "
 	  "(the reverse only if given too)" },
+	{ "dns", OPT_STR, FIELD(dns), 0, 0, "LIST",
+	  "DNS servers handed to OxTunnel clients (IPv4 and IPv6, comma-separated, up to 8); "
+	  "oxidize-peer.py writes them as WireGuard peers' DNS =" },
 	{ "exit-host", OPT_STR, FIELD(exit_host), 0, 0, "LIST",
 	  "addresses refused as this host's even when not on it (a fleet's anycast ones)" },
 	{ "probes-off", OPT_BOOL, FIELD(probes_off), 0, 1, NULL,

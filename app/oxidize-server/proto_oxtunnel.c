@@ -2,8 +2,9 @@
 /*
  * OxTunnel v2 at the relay's seam (relay_proto.h): "OX" datagrams, lib/oxtunnel
  * for every byte. Its DATA plaintexts start with a kind byte: KEEPALIVE
- * (answered with an ACK), DISCONNECT, BATCH, or the first byte of an inner
- * IP packet. Its response carries the client's addresses, MTU and keepalive.
+ * (answered with an ACK), DISCONNECT, BATCH, CONFIG_REQUEST (answered with
+ * a CONFIG: --dns), or the first byte of an inner IP packet. Its response carries the client's
+ * addresses, MTU and keepalive.
  */
 #include <string.h>
 
@@ -38,9 +39,21 @@ oxt_opened(uint8_t *d, uint16_t n, uint16_t *pt_off, uint16_t *pt_len)
 		return RELAY_OPEN_END;
 	case OX_INNER_BATCH:
 		return RELAY_OPEN_BATCH;
+	case OX_INNER_CONFIG_REQUEST:
+		/* A later client may say more after the kind: ignored. */
+		if (n > 1 + OX_KEEPALIVE_MAX_ECHO)
+			return -OX_DROP_BAD_INNER;
+		return RELAY_OPEN_CONFIG;
 	default:
 		return RELAY_OPEN_PACKET;
 	}
+}
+
+/* The CONFIG answering a CONFIG_REQUEST: --dns, parsed at start. */
+static uint16_t
+oxt_config(const struct srv_relay *r, uint8_t *pt)
+{
+	return (uint16_t)ox_config_put(&r->config, pt);
 }
 
 static int
@@ -71,6 +84,7 @@ const struct relay_proto relay_proto_oxtunnel = {
 	.classify = oxt_classify,
 	.opened = oxt_opened,
 	.next_packet = ox_batch_next,
+	.config = oxt_config,
 	.hs_consume = relay_hs_consume,
 	.hs_respond = oxt_hs_respond,
 };

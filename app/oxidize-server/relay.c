@@ -144,6 +144,13 @@ relay_init(struct srv_server *srv)
 		SRV_LOG(ERR, "key file %s does not hold a usable X25519 key", srv->conf.key_file);
 		goto fail;
 	}
+	ret = ox_config_dns_parse(srv->conf.dns, &r->config, err, sizeof(err));
+	if (ret != 0) {
+		SRV_LOG(ERR, "--dns: %s", err);
+		goto fail;
+	}
+	if (r->config.n_dns != 0)
+		SRV_LOG(NOTICE, "DNS servers for OxTunnel clients: %s", srv->conf.dns);
 	v = calloc(1, sizeof(*v));
 	if (v == NULL) {
 		ret = -ENOMEM;

@@ -421,6 +421,7 @@ struct srv_relay {
 	uint8_t wg_mac1_key[OX_KEY_LEN]; /* the same for WireGuard */
 	struct ox_hs_server *hs;	 /* OxTunnel v2 handshakes (control's engine) */
 	struct ox_hs_server *wg_hs;	 /* WireGuard's, same key and allow-list */
+	struct ox_config config;	 /* what a CONFIG tells clients (--dns); set at init */
 	struct relay_view *view;	 /* control swaps it (release), engines read */
 	struct rte_rcu_qsbr_dq *view_dq; /* replaced views, freed a grace period on */
 	struct ox_allowlist *allow;	 /* control: &view->allow */

@@ -42,6 +42,7 @@ enum relay_open {
 	RELAY_OPEN_BATCH = 2,  /* several, walked with next_packet() */
 	RELAY_OPEN_REPLY = 3,  /* a control reply, sealed back to the session */
 	RELAY_OPEN_END = 4,    /* the client ends the session */
+	RELAY_OPEN_CONFIG = 5, /* the client asks for its settings: config() */
 };
 
 struct relay_proto {
@@ -66,6 +67,10 @@ struct relay_proto {
 	 * d + *pt_off, *pt_len bytes (may be rewritten in place); or -OX_DROP_*.
 	 */
 	int (*opened)(uint8_t *d, uint16_t n, uint16_t *pt_off, uint16_t *pt_len);
+	/* Owner: the plaintext answering RELAY_OPEN_CONFIG written at pt (room
+	 * for OX_CONFIG_MAX bytes): @return its length. NULL for a protocol
+	 * whose opened() never asks. */
+	uint16_t (*config)(const struct srv_relay *r, uint8_t *pt);
 	/* Owner: the next packet of a RELAY_OPEN_BATCH plaintext (ox_batch_next());
 	 * NULL for a protocol without batches. */
 	int (*next_packet)(const uint8_t *pt, size_t len, size_t *off, const uint8_t **pkt,

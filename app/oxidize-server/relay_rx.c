@@ -491,6 +491,16 @@ owner_opened(struct srv_worker *w, struct relay_open_slot *slot, const struct ox
 	case RELAY_OPEN_BATCH:
 		unbatch(w, proto, sess, m, now);
 		return;
+	case RELAY_OPEN_CONFIG:
+		/* The answer in place of the request. */
+		if (unlikely(rte_pktmbuf_tailroom(m) + m->data_len < OX_CONFIG_MAX)) {
+			srv_drop_dp(w, m, SRV_DP_DROP_NO_ROOM);
+			return;
+		}
+		m->data_len = m->pkt_len = proto->config(w->relay, rte_pktmbuf_mtod(m, uint8_t *));
+		srv_ctr_add(&w->stats.relay[RELAY_CONFIG_SENT], 1);
+		relay_seal_to(w, sess, m, now);
+		return;
 	default:
 		forward_inner(w, sess, m, now);
 	}

@@ -70,6 +70,7 @@ struct srv_server_conf {
 	char wg_name[16];      /* `wg` interface name (UAPI socket); "" = none */
 	char c2c[8];	       /* client to client: "all", "group" or "none" */
 	char c2c_allow[512];   /* group rules beside it, "from:to,..." */
+	char dns[512];	       /* DNS servers handed to clients, "a,b" */
 	bool probes_off;       /* OXPI probes go unanswered */
 	uint32_t probe_rate;   /* probes answered per source per second; 0 = all */
 	uint32_t worker_fifo;  /* SCHED_FIFO priority of worker lcores; 0 = none */
@@ -121,6 +122,7 @@ extern const char *const srv_dp_drop_names[SRV_DP_DROP_MAX];
 	X(CLIENT_TO_CLIENT, "client_to_client") \
 	X(KEEPALIVE, "keepalive") \
 	X(ACK, "ack_sent") \
+	X(CONFIG_SENT, "config_sent") \
 	X(KEY_CONFIRM, "key_confirm") \
 	X(HANDOFF, "handoff") \
 	X(ROAMED, "roamed") \

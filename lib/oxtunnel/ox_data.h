@@ -295,4 +295,45 @@ size_t ox_batch_finish(struct ox_batch *b);
  */
 int ox_batch_next(const uint8_t *p, size_t len, size_t *off, const uint8_t **pkt, size_t *pkt_len);
 
+/* ---------------------------------------------------------------- CONFIG */
+
+/** DNS servers a CONFIG carries at most. */
+#define OX_CONFIG_DNS_MAX 8
+/** Bytes of the largest CONFIG plaintext (kind, then 8 IPv6 items). */
+#define OX_CONFIG_MAX (1 + OX_CONFIG_DNS_MAX * 18)
+/** Item kinds of a CONFIG (doc/oxtunnel.md 2.6). */
+#define OX_CONFIG_DNS4 1
+#define OX_CONFIG_DNS6 2
+
+/** What a relay tells a client in a CONFIG: its DNS servers. */
+struct ox_config {
+	uint8_t n_dns;
+	struct {
+		bool v6;
+		uint8_t addr[16]; /**< IPv4 in the first 4 bytes, network order */
+	} dns[OX_CONFIG_DNS_MAX];
+};
+
+/**
+ * Parse a list of DNS servers, IPv4 and IPv6 literals separated by commas
+ * (spaces allowed around them), into @p c.
+ *
+ * @return 0, or -EINVAL (-E2BIG past OX_CONFIG_DNS_MAX) with the reason in
+ *   @p err.
+ */
+int ox_config_dns_parse(const char *list, struct ox_config *c, char *err, size_t errlen);
+
+/** Write @p c as a CONFIG plaintext: @return its length (<= OX_CONFIG_MAX). */
+size_t ox_config_put(const struct ox_config *c, uint8_t *pt);
+
+/**
+ * Read a CONFIG plaintext (its kind byte first), one item at a time: each
+ * item whole inside it, a known kind of its exact length; items of kinds
+ * not known are skipped; more DNS servers than OX_CONFIG_DNS_MAX, or an
+ * address that is no server's (zero, multicast), are refused.
+ *
+ * @return 0, or -OX_DROP_BAD_INNER.
+ */
+int ox_config_get(const uint8_t *pt, size_t len, struct ox_config *c);
+
 #endif /* OX_DATA_H */

@@ -3,9 +3,11 @@
  * Clear fields of OxTunnel v2 and WireGuard datagrams, the OXPI probe,
  * BATCH plaintexts, key encodings and the TAI64N clock.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -361,4 +363,108 @@ ox_batch_next(const uint8_t *p, size_t len, size_t *off, const uint8_t **pkt, si
 	*pkt_len = plen;
 	*off += 2 + plen;
 	return 1;
+}
+
+/* ---------------------------------------------------------------- CONFIG */
+
+int
+ox_config_dns_parse(const char *list, struct ox_config *c, char *err, size_t errlen)
+{
+	const char *p = list, *end;
+	char tok[INET6_ADDRSTRLEN];
+	size_t n;
+
+	memset(c, 0, sizeof(*c));
+	while (*p != '\0') {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		for (end = p; *end != '\0' && *end != ',' && *end != ' '; end++)
+			;
+		n = (size_t)(end - p);
+		if (c->n_dns == OX_CONFIG_DNS_MAX) {
+			ox_errf(err, errlen, "more than %u DNS servers", OX_CONFIG_DNS_MAX);
+			return -E2BIG;
+		}
+		if (n >= sizeof(tok))
+			goto bad;
+		memcpy(tok, p, n);
+		tok[n] = '\0';
+		if (inet_pton(AF_INET, tok, c->dns[c->n_dns].addr) == 1) {
+			c->dns[c->n_dns].v6 = false;
+		} else if (inet_pton(AF_INET6, tok, c->dns[c->n_dns].addr) == 1) {
+			c->dns[c->n_dns].v6 = true;
+		} else {
+			goto bad;
+		}
+		/* Nobody's server: the unspecified address or a multicast one. */
+		if (sodium_is_zero(c->dns[c->n_dns].addr, c->dns[c->n_dns].v6 ? 16 : 4) ||
+		    (!c->dns[c->n_dns].v6 && c->dns[c->n_dns].addr[0] >= 224) ||
+		    (c->dns[c->n_dns].v6 && c->dns[c->n_dns].addr[0] == 0xff))
+			goto bad;
+		c->n_dns++;
+		p = end;
+	}
+	return 0;
+bad:
+	ox_errf(err, errlen, "'%.*s' is not a DNS server's IPv4 or IPv6 address",
+		(int)(n > 64 ? 64 : n), p);
+	return -EINVAL;
+}
+
+size_t
+ox_config_put(const struct ox_config *c, uint8_t *pt)
+{
+	size_t o = 0;
+	unsigned int i;
+
+	pt[o++] = OX_INNER_CONFIG;
+	for (i = 0; i < c->n_dns && i < OX_CONFIG_DNS_MAX; i++) {
+		uint8_t len = c->dns[i].v6 ? 16 : 4;
+
+		pt[o++] = c->dns[i].v6 ? OX_CONFIG_DNS6 : OX_CONFIG_DNS4;
+		pt[o++] = len;
+		memcpy(pt + o, c->dns[i].addr, len);
+		o += len;
+	}
+	return o;
+}
+
+int
+ox_config_get(const uint8_t *pt, size_t len, struct ox_config *c)
+{
+	size_t o = 1;
+
+	memset(c, 0, sizeof(*c));
+	if (len < 1 || pt[0] != OX_INNER_CONFIG)
+		return -OX_DROP_BAD_INNER;
+	while (o < len) {
+		uint8_t kind, ilen;
+
+		if (len - o < 2)
+			return -OX_DROP_BAD_INNER;
+		kind = pt[o];
+		ilen = pt[o + 1];
+		o += 2;
+		if (ilen > len - o)
+			return -OX_DROP_BAD_INNER;
+		if (kind == OX_CONFIG_DNS4 || kind == OX_CONFIG_DNS6) {
+			bool v6 = kind == OX_CONFIG_DNS6;
+
+			if (ilen != (v6 ? 16 : 4))
+				return -OX_DROP_BAD_INNER;
+			if (c->n_dns == OX_CONFIG_DNS_MAX)
+				return -OX_DROP_BAD_INNER;
+			if (sodium_is_zero(pt + o, ilen) || (!v6 && pt[o] >= 224) ||
+			    (v6 && pt[o] == 0xff))
+				return -OX_DROP_BAD_INNER;
+			c->dns[c->n_dns].v6 = v6;
+			memcpy(c->dns[c->n_dns].addr, pt + o, ilen);
+			c->n_dns++;
+		}
+		/* Other kinds: a later relay's, skipped whole. */
+		o += ilen;
+	}
+	return 0;
 }

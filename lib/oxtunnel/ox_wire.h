@@ -78,6 +78,8 @@ enum ox_inner_kind {
 	OX_INNER_ACK = 0x02,
 	OX_INNER_DISCONNECT = 0x03,
 	OX_INNER_BATCH = 0x04,
+	OX_INNER_CONFIG_REQUEST = 0x05, /**< client asks for its settings */
+	OX_INNER_CONFIG = 0x06,		/**< relay: the settings (ox_config) */
 };
 
 /**
