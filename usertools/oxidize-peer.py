@@ -359,6 +359,10 @@ def cmd_add(args):
     pool6 = conf.get("pool6", DEFAULT_POOL6)
     server_pub = server_public(args, conf)
     args.endpoint = check_endpoint(args.endpoint, conf.get("port", DEFAULT_PORT))
+    # The relay's own --dns (dns = in its config) unless given: the servers
+    # its OxTunnel clients get, WireGuard peers get through DNS =.
+    if args.dns is None and conf.get("dns"):
+        args.dns = conf["dns"]
     if args.dns is not None:
         args.dns = check_dns(args.dns)
     if not 0 <= args.keepalive <= 65535:
@@ -552,7 +556,8 @@ def main():
                            "YYYY-MM-DDTHH:MMZ")
             p.add_argument("--route", help="subnets behind the peer (a site's router), "
                            "comma-separated prefixes the relay routes to it")
-            p.add_argument("--dns", help="DNS servers for the peer, comma-separated")
+            p.add_argument("--dns", help="DNS servers for the peer, comma-separated "
+                           "(default: dns = in --config, the relay's --dns)")
             p.add_argument("--split", action="store_true",
                            help="route only the tunnel pools (default: everything)")
             p.add_argument("--keepalive", type=int, default=25,

@@ -1606,6 +1606,77 @@ test_allowlist_policy(char keys[3][OX_KEY_B64_LEN + 1])
 	ox_allowlist_free(&al);
 }
 
+/* CONFIG (doc/oxtunnel.md 2.6): a list parsed, written and read back; each
+ * malformed plaintext refused, items of unknown kinds skipped. */
+static void
+test_config(void)
+{
+	struct ox_config c, back;
+	uint8_t pt[OX_CONFIG_MAX + 32];
+	char err[128];
+	size_t n;
+	unsigned int i;
+	static const struct {
+		const char *what;
+		uint8_t b[24];
+		size_t len;
+		int ok;
+	} bad[] = {
+		{ "empty CONFIG", { 0x06 }, 1, 1 },
+		{ "unknown kind skipped", { 0x06, 9, 2, 0xaa, 0xbb, 1, 4, 9, 9, 9, 9 }, 11, 1 },
+		{ "not a CONFIG", { 0x05 }, 1, 0 },
+		{ "half an item", { 0x06, 1 }, 2, 0 },
+		{ "item past the end", { 0x06, 1, 4, 9, 9, 9 }, 6, 0 },
+		{ "IPv4 of 5 bytes", { 0x06, 1, 5, 9, 9, 9, 9, 9 }, 8, 0 },
+		{ "IPv6 of 4 bytes", { 0x06, 2, 4, 9, 9, 9, 9 }, 7, 0 },
+		{ "zero address", { 0x06, 1, 4, 0, 0, 0, 0 }, 7, 0 },
+		{ "multicast", { 0x06, 1, 4, 224, 0, 0, 1 }, 7, 0 },
+	};
+
+	EXPECT(ox_config_dns_parse(" 9.9.9.9, 2620:fe::fe ,1.1.1.1", &c, err, sizeof(err)) == 0 &&
+		       c.n_dns == 3 && !c.dns[0].v6 && c.dns[1].v6 && c.dns[2].addr[0] == 1,
+	       "config: a list of three: %s", err);
+	n = ox_config_put(&c, pt);
+	EXPECT(n == 1 + 6 + 18 + 6 && pt[0] == OX_INNER_CONFIG, "config: written in %zu bytes", n);
+	EXPECT(ox_config_get(pt, n, &back) == 0 && back.n_dns == 3 &&
+		       memcmp(back.dns, c.dns, sizeof(c.dns)) == 0,
+	       "config: read back the same");
+	for (i = 1; i < n; i++)
+		EXPECT(ox_config_get(pt, i, &back) == -OX_DROP_BAD_INNER || i == 1 || i == 7 ||
+			       i == 25,
+		       "config: cut at %u refused", i);
+	EXPECT(ox_config_dns_parse("", &c, err, sizeof(err)) == 0 && c.n_dns == 0,
+	       "config: an empty list");
+	EXPECT(ox_config_dns_parse("9.9.9.9,nine", &c, err, sizeof(err)) == -EINVAL &&
+		       strstr(err, "'nine' is not a DNS server"),
+	       "config: a name refused: %s", err);
+	EXPECT(ox_config_dns_parse("0.0.0.0", &c, err, sizeof(err)) == -EINVAL, "config: 0.0.0.0");
+	EXPECT(ox_config_dns_parse("ff02::fb", &c, err, sizeof(err)) == -EINVAL,
+	       "config: multicast IPv6");
+	EXPECT(ox_config_dns_parse("1.1.1.1,1.1.1.2,1.1.1.3,1.1.1.4,1.1.1.5,1.1.1.6,1.1.1.7,"
+				   "1.1.1.8,1.1.1.9",
+				   &c, err, sizeof(err)) == -E2BIG,
+	       "config: a ninth server refused: %s", err);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		int ret = ox_config_get(bad[i].b, bad[i].len, &back);
+
+		EXPECT(bad[i].ok ? ret == 0 : ret == -OX_DROP_BAD_INNER, "config: %s (%d)",
+		       bad[i].what, ret);
+	}
+	EXPECT(ox_config_get(bad[1].b, bad[1].len, &back) == 0 && back.n_dns == 1 &&
+		       back.dns[0].addr[0] == 9,
+	       "config: the known item after an unknown one read");
+	/* Nine servers in a CONFIG: refused. */
+	pt[0] = OX_INNER_CONFIG;
+	for (i = 0; i < 9; i++) {
+		pt[1 + i * 6] = OX_CONFIG_DNS4;
+		pt[2 + i * 6] = 4;
+		memset(pt + 3 + i * 6, 10 + (int)i, 4);
+	}
+	EXPECT(ox_config_get(pt, 1 + 9 * 6, &back) == -OX_DROP_BAD_INNER,
+	       "config: nine servers refused");
+}
+
 static void
 test_allowlist(void)
 {
@@ -1693,6 +1764,7 @@ test_allowlist(void)
 	test_allowlist_mode(keys);
 	test_allowlist_groups(keys);
 	test_allowlist_policy(keys);
+	test_config();
 }
 
 /* 2,000 keys in random order through the allow-list's own base64 decoder

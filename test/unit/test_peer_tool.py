@@ -15,7 +15,8 @@ and what it refuses.
   - --group puts group=NAME on the line; a bad or repeated group is refused;
   - --rate and --expires put rate= and expires= on the line, bad ones are
     refused; set changes them on one line (and none/never take them away),
-    leaving every other line as it was.
+    leaving every other line as it was;
+  - DNS = comes from the relay's dns = in --config unless --dns is given.
 
 usage: test_peer_tool.py PEER_PY
 """
@@ -163,6 +164,25 @@ def main():
             check(r.returncode != 0 and "group" in r.stderr and after == before,
                   "--group %s refused, the allow-list unchanged (%s)" % (
                       groups, r.stderr.strip()))
+
+        # DNS = from the relay's own dns = in --config, unless --dns is given.
+        conf = os.path.join(d, "server.ini")
+        with open(conf, "w") as f:
+            f.write("[server]\nallow = %s\ndns = 198.19.0.53, 2001:db8::53\n" % allow)
+        r = subprocess.run(["/usr/bin/python3", PEER, "add", "ivy", "--config", conf,
+                            "--server-pub", SERVER_PUB, "--no-reload", "--endpoint",
+                            "198.18.0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True)
+        check(r.returncode == 0 and "\nDNS = 198.19.0.53, 2001:db8::53\n" in r.stdout,
+              "DNS = from the relay's dns = in --config (%s)" % [
+                  ln for ln in r.stdout.splitlines() if ln.startswith("DNS")])
+        r = subprocess.run(["/usr/bin/python3", PEER, "add", "jo", "--config", conf,
+                            "--server-pub", SERVER_PUB, "--no-reload", "--endpoint",
+                            "198.18.0.1", "--dns", "9.9.9.9"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+        check(r.returncode == 0 and "\nDNS = 9.9.9.9\n" in r.stdout,
+              "--dns wins over the relay's (%s)" % [
+                  ln for ln in r.stdout.splitlines() if ln.startswith("DNS")])
 
         # Rates and expiry: on the line, checked; set changes one line alone.
         r = add(d, "hal", "--endpoint", "198.18.0.1", "--rate", "20mbit",
