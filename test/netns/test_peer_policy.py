@@ -4,7 +4,8 @@
 
 Four peers: alice (oxidize-client) and bob (wireguard-go) at rate=20mbit,
 carol (wireguard-go) with no rate, dave (oxidize-client) whose line expires
-at the next minute boundary at least 25 s away. An iperf3 server in the
+in 2099, brought forward by a SIGHUP to the next minute boundary at least
+20 s away. An iperf3 server in the
 internet namespace behind the relay's exit (NAT), and one in bob's.
 
 usage: test_peer_policy.py SERVER CLIENT PEER_PY
@@ -125,23 +126,21 @@ def main():
             keys[name] = (path, subprocess.run(["wg", "pubkey"], input=priv,
                                                stdout=subprocess.PIPE, text=True,
                                                check=True).stdout.strip())
-        expiry, expiry_text = minute_after(25)
         allow = os.path.join(d, "allow")
         with open(allow, "w") as f:
             f.write("%s alice %s rate=20mbit\n" % (keys["alice"][1], ADDR["alice"]))
             f.write("%s bob %s rate=20mbit\n" % (keys["bob"][1], ADDR["bob"]))
             f.write("%s carol %s\n" % (keys["carol"][1], ADDR["carol"]))
-            f.write("%s dave %s expires=%s\n" % (keys["dave"][1], ADDR["dave"], expiry_text))
+            f.write("%s dave %s expires=2099-12-31T23:59Z\n" % (keys["dave"][1], ADDR["dave"]))
         tb.run(tb.relay, ["nft", "-f", "-"], input=(
             "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
             "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
         tag = "%d%d" % (os.getpid() % 10000, int(time.time() * 10) % 1000)
         wg_name = "oxp%s" % tag
         srv = start_server(tb, server, d, allow, ["--wg-name", wg_name])
-        nc.check("1 expired" not in srv.log and "2 line(s) with a rate" in srv.log and
-                 "1 to expire, the next at %s" % expiry_text in srv.log,
-                 "the relay says what the allow-list holds: two rates, one expiry (%s)" %
-                 expiry_text)
+        nc.check("0 expired" in srv.log and "2 line(s) with a rate" in srv.log and
+                 "1 to expire, the next at 2099-12-31T23:59Z" in srv.log,
+                 "the relay says what the allow-list holds: two rates, one expiry")
         endpoint = "%s:%d" % (tb.relay_ip, 51820)
         ns = {"alice": tb.clients[0], "bob": tb.clients[1], "carol": tb.clients[2],
               "dave": tb.clients[3]}
@@ -225,7 +224,18 @@ def main():
                  "%d new, none ended" % (up / 1e6, 5 * TCP_SHARE, rel.get("sessions"),
                                          rel.get("handshakes_new", 0) - hs0))
 
-        # Dave's expiry comes: his session ends, no one else's.
+        # Dave's expiry brought forward by a SIGHUP, then it comes: his
+        # session ends, no one else's, with no reload.
+        expiry, expiry_text = minute_after(20)
+        seen = srv.log.count("allow-list reloaded")
+        r = subprocess.run(["/usr/bin/python3", peer_py, "set", "dave", "--expires", expiry_text,
+                            "--allow", allow, "--no-reload"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True)
+        tb.run(tb.relay, ["kill", "-HUP", str(pid)])
+        nc.check(r.returncode == 0 and wait_reload(srv, seen) and
+                 "the next at %s" % expiry_text in srv.log and
+                 peer_status(srv)["dave"].get("connected") == 1,
+                 "set dave --expires %s, reloaded: still connected until then" % expiry_text)
         wait = expiry - time.time()
         print("waiting %.0f s for dave's expiry at %s" % (max(wait, 0), expiry_text))
         if wait > 0:
