@@ -53,7 +53,7 @@ COUNTERS = (
 # Relay counters of /oxidize/stats (server.h OX_RELAY_CTRS).
 RELAY_COUNTERS = ("decrypted", "to_tap", "from_tap", "client_to_client", "keepalive",
                   "ack_sent", "key_confirm", "handoff", "roamed", "disconnect", "hs_queued",
-                  "batch_pkts")
+                  "batch_pkts", "config_sent")
 
 
 class OxidizeCollector:

@@ -100,9 +100,7 @@ def case_soak(tb, server, perf_bin, seconds, client_bin):
     key, pub = otb.keygen(client_bin, d, "soak")
     with open(os.path.join(d, "allow"), "w") as f:
         f.write("%s soak\n" % pub)
-    tb.run(tb.relay, ["nft", "-f", "-"], input=(
-        "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-        "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+    nc.masquerade(tb)
     srv = nc.Server(tb, server, ["--iface", "eth0", "--tap", "oxtun0", "--key",
                                  os.path.join(d, "server.key"), "--allow",
                                  os.path.join(d, "allow"), "--max-sessions", "4096",
@@ -178,9 +176,9 @@ def case_soak(tb, server, perf_bin, seconds, client_bin):
              "counters add up: rx %d = echo + decrypted + from TAP + handshakes %d + drops %d"
              % (tot["rx_pkts"], work, drops))
     sent = tot["echo"] + tot["to_tap"] + tot["from_tap"] + tot["client_to_client"] + \
-        tot["ack_sent"] + rel["handshakes"] + rel["cookies_sent"]
+        tot["ack_sent"] + tot["config_sent"] + rel["handshakes"] + rel["cookies_sent"]
     nc.check(tot["tx_pkts"] == sent, "tx %d = echo + to TAP + from TAP + client to client + "
-             "acks + handshake replies %d" % (tot["tx_pkts"], sent))
+             "acks + CONFIGs + handshake replies %d" % (tot["tx_pkts"], sent))
     nc.check(sum(gsent.values()) > 0, "garbage flowed alongside (%d frames)" % sum(gsent.values()))
     rc = srv.stop()
     shutil.rmtree(d, ignore_errors=True)
