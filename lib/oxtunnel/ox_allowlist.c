@@ -20,6 +20,7 @@
 
 #include <sodium.h>
 
+#include "ox_policer.h"
 #include "private/ox_tunnel_private.h"
 
 #define ALLOW_MAX_FILE (256u << 20)
@@ -376,10 +377,6 @@ parse_group(struct route_buf *rb, struct ox_allow_entry *e, const char *t, size_
 	return 0;
 }
 
-/* Rates a line may give, bits a second (lib/ratelimit's policer's). */
-#define RATE_MIN UINT64_C(8000)
-#define RATE_MAX UINT64_C(400000000000)
-
 /* "rate=" and a rate: NUMBER[.FRACTION] and a unit, bit kbit mbit gbit
  * (powers of 1000, as tc writes them), or a bare number of bits. */
 static int
@@ -418,11 +415,12 @@ parse_rate(struct ox_allow_entry *e, const char *t, size_t n, char *err, size_t 
 			break;
 	if (i == sizeof(units) / sizeof(units[0]))
 		goto bad;
-	/* 12 digits and a gbit fit in 64 bits; the range check refuses more. */
-	if (whole > RATE_MAX)
+	/* The rates lib/ratelimit's policer takes; checked before the product,
+	 * which could wrap. */
+	if (whole > OX_POLICER_RATE_MAX / units[i].mul)
 		goto range;
 	rate = whole * units[i].mul + frac * units[i].mul / scale;
-	if (rate < RATE_MIN || rate > RATE_MAX)
+	if (rate < OX_POLICER_RATE_MIN || rate > OX_POLICER_RATE_MAX)
 		goto range;
 	e->rate = rate;
 	return 0;

@@ -1468,6 +1468,7 @@ static const struct allow_case allow_cases[] = {
 	  "line 1: 'rate=7999' is outside 8kbit..400gbit" },
 	{ "rate high", "K0 rate=401gbit\n", -ERANGE, 0, "is outside 8kbit..400gbit" },
 	{ "rate huge", "K0 rate=999999999999gbit\n", -ERANGE, 0, "is outside" },
+	{ "rate wrapping", "K0 rate=18446744074gbit\n", -ERANGE, 0, "is outside" },
 	{ "rate twice", "K0 rate=1mbit rate=2mbit\n", -EINVAL, 0, "line 1: rate= twice" },
 	{ "expires twice", "K0 expires=2027-01-31T18:00Z expires=2028-01-31T18:00Z\n", -EINVAL, 0,
 	  "line 1: expires= twice" },
