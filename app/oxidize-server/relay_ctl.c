@@ -151,9 +151,9 @@ status_start(struct srv_relay *r, struct ox_session *sess, uint64_t now)
 
 /*
  * What a session's allow-list line @p e (NULL: none) sets: whom it may
- * reach, its rate and its expiry (control; at the handshake and at every
- * reload). The rate's burst: RELAY_RATE_BURST_NS of it, at least
- * RELAY_RATE_BURST_MIN bytes.
+ * reach and its rate (control; at the handshake and at every reload; its
+ * expiry stays the line's). The rate's burst: RELAY_RATE_BURST_NS of it,
+ * at least RELAY_RATE_BURST_MIN bytes, at most what the policer holds.
  */
 static void
 peer_apply(struct srv_relay *r, struct ox_session *sess, const struct ox_allow_entry *e)
@@ -163,13 +163,10 @@ peer_apply(struct srv_relay *r, struct ox_session *sess, const struct ox_allow_e
 	uint64_t burst = rate / 8 * RELAY_RATE_BURST_NS / 1000000000u;
 
 	relay_c2c_apply(r, sess, e);
-	if (burst < RELAY_RATE_BURST_MIN)
-		burst = RELAY_RATE_BURST_MIN;
-	/* The allow-list took only rates the policer takes. */
-	if (ox_policer_conf_set(&rs->rate, rate, (uint32_t)burst) != 0)
-		ox_policer_conf_set(&rs->rate, 0, 0);
-	rs->rate_bps = rate;
-	rs->expires = e != NULL ? e->expires : 0;
+	burst = RTE_MAX(burst, RELAY_RATE_BURST_MIN);
+	burst = RTE_MIN(burst, (uint64_t)OX_POLICER_BURST_MAX);
+	/* The allow-list takes only the rates the policer takes. */
+	ox_policer_conf_set(&rs->rate, rate, (uint32_t)burst);
 }
 
 void
@@ -186,8 +183,6 @@ relay_peer_status(const struct srv_relay *r, struct ox_session *sess, uint64_t n
 	st->tx_bytes = bytes - rs->tx_base_bytes;
 	st->rate_out_dropped = limited - rs->tx_base_limited;
 	st->rate_in_dropped = __atomic_load_n(&rs->rate_in_dropped, __ATOMIC_RELAXED);
-	st->rate_bps = rs->rate_bps;
-	st->expires = rs->expires;
 	st->c2c_refused = __atomic_load_n(&rs->c2c_refused, __ATOMIC_RELAXED);
 	st->hs_realtime_ns = rs->hs_realtime_ns;
 	st->age_ns = now > rs->start_ns ? now - rs->start_ns : 0;
