@@ -150,8 +150,6 @@ struct relay_sess {
 	uint64_t rate_in_tat;	  /* owner: inner packets from the peer */
 	uint64_t rate_out_tat;	  /* any lcore sealing to it (compare-and-swap) */
 	uint64_t rate_in_dropped; /* owner: from the peer, over its rate */
-	uint64_t rate_bps;	  /* control: the rate, bits a second, 0 = none */
-	int64_t expires;	  /* control: its line's expiry (UNIX time), 0 = none */
 	rte_seqlock_t ep_lock;
 	struct ox_pkt_flow ep;	/* where the client is, as the last authenticated
 				   packet said: owner writes, anyone reads */
@@ -191,8 +189,6 @@ struct relay_peer_status {
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes;
 	uint64_t c2c_refused;			    /* its packets to peers that --c2c refused */
 	uint64_t rate_in_dropped, rate_out_dropped; /* over its rate, from it and to it */
-	uint64_t rate_bps;			    /* 0: no limit */
-	int64_t expires;			    /* UNIX time, 0: never */
 	uint64_t hs_realtime_ns;		    /* 0: no handshake */
 	uint64_t age_ns;
 	struct ox_pkt_flow ep;

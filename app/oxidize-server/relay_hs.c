@@ -138,6 +138,22 @@ refuse(struct srv_relay *r, struct relay_hs_engine *e, struct rte_mbuf *m, uint1
 		rte_pktmbuf_free(m);
 }
 
+/* What a refusal of a proven key for its allow-list line's sake says, or
+ * NULL for any other refusal. */
+static const char *
+refusal_of_line(int ret)
+{
+	switch (ret) {
+	case -OX_DROP_PEER_EXPIRED:
+		return "handshake refused, the line expired (expires=)";
+	case -OX_DROP_PSK_WIREGUARD_ONLY:
+		return "OxTunnel handshake refused, the line has a preshared key that only "
+		       "WireGuard carries";
+	default:
+		return NULL;
+	}
+}
+
 /* Judge one INIT: refused, a cookie reply, or taken in hand (e->cur) to be
  * answered by answer_step(). @p w: the worker the engine runs on, NULL on
  * the control thread. */
@@ -184,22 +200,15 @@ judge(struct srv_relay *r, struct relay_hs_engine *e, struct srv_worker *w,
 		return;
 	}
 	if (ret < 0) {
-		if (ret == -OX_DROP_PSK_WIREGUARD_ONLY &&
+		const char *why = refusal_of_line(ret);
+
+		if (why != NULL &&
 		    !__atomic_exchange_n(&c->resp.peer->refusal_said, true, __ATOMIC_RELAXED))
 			SRV_LOG(WARNING,
-				"allow-list line %u%s%s: OxTunnel handshake refused, the "
-				"line has a preshared key that only WireGuard carries (said once "
-				"per key; counted as hs_drop_psk_wireguard_only)",
+				"allow-list line %u%s%s: %s (said once per key; counted as "
+				"hs_drop_%s)",
 				c->resp.peer->line, c->resp.peer->name[0] ? " " : "",
-				c->resp.peer->name);
-		if (ret == -OX_DROP_PEER_EXPIRED &&
-		    !__atomic_exchange_n(&c->resp.peer->refusal_said, true, __ATOMIC_RELAXED))
-			SRV_LOG(NOTICE,
-				"allow-list line %u%s%s: handshake refused, the line expired "
-				"(expires=; said once per key and list; counted as "
-				"hs_drop_expired)",
-				c->resp.peer->line, c->resp.peer->name[0] ? " " : "",
-				c->resp.peer->name);
+				c->resp.peer->name, why, ox_drop_name(ret));
 		refuse(r, e, m, wid, ret, -1);
 		return;
 	}
