@@ -83,6 +83,24 @@ def run_case(tb, cases, case):
 telemetry = oxt.command
 
 
+def total(srv, name):
+    """A counter of the relay's /oxidize/stats, summed over its workers."""
+    return telemetry(srv.prefix, "/oxidize/stats")["total"].get(name, 0)
+
+
+def peer_status(srv):
+    """{name: status} of the relay's listed peers (/oxidize/peers)."""
+    return {v.get("name"): v for v in oxt.peers(srv.prefix).values()}
+
+
+def masquerade(tb):
+    """The relay namespace NATs tunnel traffic out of its uplink (eth1), as
+    the README has the operator do."""
+    tb.run(tb.relay, ["nft", "-f", "-"], input=(
+        "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
+        "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+
+
 class Server:
     """oxidize-server running in the relay namespace, output collected."""
 

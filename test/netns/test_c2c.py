@@ -27,7 +27,6 @@ import tempfile
 import time
 
 import netns_common as nc
-import oxidize_telemetry as oxt
 import oxidize_testbed as otb
 from test_tunnel import Client, ping, start_server
 from test_wireguard import WgPeer
@@ -40,15 +39,6 @@ RELAY = "100.64.0.1"
 def v6_of(name):
     """The IPv6 the pool derives from a peer's IPv4 (its host number)."""
     return "fd6f:7869:647a::%x" % int(ADDR[name].rsplit(".", 1)[1])
-
-
-def stats(srv, name):
-    return nc.telemetry(srv.prefix, "/oxidize/stats")["total"].get(name, 0)
-
-
-def peer_status(srv):
-    """{name: status} of the listed peers."""
-    return {v.get("name"): v for v in oxt.peers(srv.prefix).values()}
 
 
 class Bed:
@@ -139,9 +129,9 @@ def main():
                               (["--c2c", "none"], set())):
             bed = Bed(tb, server, client, d, allow, keys, spub, policy)
             nc.check(bed.connected(), "%s: all three peers connected" % " ".join(policy))
-            before = stats(bed.srv, "drop_c2c_refused")
+            before = nc.total(bed.srv, "drop_c2c_refused")
             m = bed.matrix()
-            refused = stats(bed.srv, "drop_c2c_refused") - before
+            refused = nc.total(bed.srv, "drop_c2c_refused") - before
             wrong = {k: v for k, v in m.items() if (v == 3) != (k in reach)}
             nc.check(not wrong, "%s: %d of 6 directed pairs reach each other, as they should "
                      "(wrong: %s)" % (" ".join(policy), sum(1 for v in m.values() if v == 3),
@@ -154,7 +144,7 @@ def main():
             nc.check(n == [2, 2, 2], "%s: the relay answers every peer (%s)" % (
                 " ".join(policy), n))
             if policy[1] == "group":
-                st = peer_status(bed.srv)
+                st = nc.peer_status(bed.srv)
                 nc.check(st.get("alice", {}).get("groups") == "staff" and
                          st.get("carol", {}).get("groups") == "ops" and
                          st.get("alice", {}).get("c2c_refused") == 3 and
@@ -170,10 +160,10 @@ def main():
         bed = Bed(tb, server, client, d, allow, keys, spub,
                   ["--c2c", "group", "--c2c-allow", "staff:ops"])
         nc.check(bed.connected(), "--c2c-allow staff:ops: all three connected")
-        c2c0 = stats(bed.srv, "client_to_client")
+        c2c0 = nc.total(bed.srv, "client_to_client")
         n = ping(tb, bed.ns["alice"], ADDR["carol"], count=3)[0]
-        st = peer_status(bed.srv)
-        c2c = stats(bed.srv, "client_to_client") - c2c0
+        st = nc.peer_status(bed.srv)
+        c2c = nc.total(bed.srv, "client_to_client") - c2c0
         carol, alice = st.get("carol", {}), st.get("alice", {})
         nc.check(n == 0 and c2c >= 3 and carol.get("c2c_refused") == 3 and
                  alice.get("c2c_refused") == 0,
@@ -189,7 +179,7 @@ def main():
             time.sleep(0.1)
         n1 = ping(tb, bed.ns["alice"], ADDR["carol"], count=3)[0]
         n2 = ping(tb, bed.ns["carol"], ADDR["bob"], count=3)[0]
-        st = peer_status(bed.srv)
+        st = nc.peer_status(bed.srv)
         groups = st.get("carol", {}).get("groups")
         nc.check(n1 == 3 and n2 == 3 and set((groups or "").split(",")) == {"ops", "staff"},
                  "carol given group=staff at a SIGHUP: alice <-> carol %d/3, carol <-> bob "

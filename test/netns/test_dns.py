@@ -78,9 +78,7 @@ def main():
         allow = os.path.join(d, "allow")
         with open(allow, "w") as f:
             f.write("%s alice\n" % pub)
-        tb.run(tb.relay, ["nft", "-f", "-"], input=(
-            "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-            "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+        nc.masquerade(tb)
         tb.run(ns, ["ip", "addr", "add", LAN_DNS + "/32", "dev", "lo"])
         lan_log, inet_log = os.path.join(d, "lan.log"), os.path.join(d, "inet.log")
         dnsmasq(tb, ns, LAN_DNS, "192.0.2.11", lan_log)

@@ -181,9 +181,7 @@ def main():
                 keys[n][1], n, v4, host6, subnet, " psk=" + keys["psk"] if psk else ""))
         os.write(fd, ("\n".join(lines) + "\n").encode())
         os.close(fd)
-        tb.run(tb.relay, ["nft", "-f", "-"], input=(
-            "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-            "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+        nc.masquerade(tb)
         tag = os.getpid() % 100000
         wg_name = "oxk%d" % tag
         srv = start_server(tb, server, d, allow, ["--wg-name", wg_name])

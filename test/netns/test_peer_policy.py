@@ -34,7 +34,6 @@ import tempfile
 import time
 
 import netns_common as nc
-import oxidize_telemetry as oxt
 import oxidize_testbed as otb
 from test_tunnel import Client, ping, start_server
 from test_wireguard import WgPeer
@@ -54,14 +53,6 @@ SECS = 8
 
 def v6_of(name):
     return "fd6f:7869:647a::%x" % int(ADDR[name].rsplit(".", 1)[1])
-
-
-def stats(srv, name):
-    return nc.telemetry(srv.prefix, "/oxidize/stats")["total"].get(name, 0)
-
-
-def peer_status(srv):
-    return {v.get("name"): v for v in oxt.peers(srv.prefix).values()}
 
 
 def iperf(tb, ns, server_ns, bind, port, args, seconds):
@@ -132,9 +123,7 @@ def main():
             f.write("%s bob %s rate=20mbit\n" % (keys["bob"][1], ADDR["bob"]))
             f.write("%s carol %s\n" % (keys["carol"][1], ADDR["carol"]))
             f.write("%s dave %s expires=2099-12-31T23:59Z\n" % (keys["dave"][1], ADDR["dave"]))
-        tb.run(tb.relay, ["nft", "-f", "-"], input=(
-            "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-            "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+        nc.masquerade(tb)
         tag = "%d%d" % (os.getpid() % 10000, int(time.time() * 10) % 1000)
         wg_name = "oxp%s" % tag
         srv = start_server(tb, server, d, allow, ["--wg-name", wg_name])
@@ -165,7 +154,7 @@ def main():
                      "%s at rate=20mbit: TCP to the internet %.2f Mbit/s, from it %.2f "
                      "(%.2f expected, 10%%)" % (name, up / 1e6, down / 1e6,
                                                 RATE * TCP_SHARE / 1e6))
-        st = peer_status(srv)
+        st = nc.peer_status(srv)
         print("rate drops: %s" % {n: (st[n].get("rate_drops_from"), st[n].get("rate_drops_to"))
                                   for n in ("alice", "bob")})
 
@@ -186,22 +175,22 @@ def main():
                 server2.wait()
         a_bps = json.loads(a_out).get("end", {}).get("sum_received", {}).get(
             "bits_per_second", 0) if a_out.strip().startswith("{") else 0
-        c = peer_status(srv).get("carol", {})
+        c = nc.peer_status(srv).get("carol", {})
         nc.check(carol_bps > 2 * RATE and c.get("rate_drops_from") == 0 and
                  c.get("rate_drops_to") == 0 and c.get("rate_bps") == 0,
                  "carol (no rate) beside alice: %.1f Mbit/s, nothing dropped by rate "
                  "(alice %.1f Mbit/s at the same time)" % (carol_bps / 1e6, a_bps / 1e6))
 
         # Client to client: bob's bucket to him holds carol's packets.
-        to0 = stats(srv, "drop_rate_to_peer")
-        bob_to0 = peer_status(srv)["bob"].get("rate_drops_to", 0)
+        to0 = nc.total(srv, "drop_rate_to_peer")
+        bob_to0 = nc.peer_status(srv)["bob"].get("rate_drops_to", 0)
         udp, out = iperf(tb, ns["carol"], ns["bob"], ADDR["bob"], 5201,
                          ["-u", "-b", "40M", "-l", "1200"], 6)
         got = out.get("end", {}).get("sum", {})
         # The rate counts 1,228-byte packets (1,200 and IPv4 and UDP headers).
         recv = udp * (1 - got.get("lost_percent", 100) / 100.0)
-        to = stats(srv, "drop_rate_to_peer") - to0
-        bob_to = peer_status(srv)["bob"].get("rate_drops_to", 0) - bob_to0
+        to = nc.total(srv, "drop_rate_to_peer") - to0
+        bob_to = nc.peer_status(srv)["bob"].get("rate_drops_to", 0) - bob_to0
         nc.check(within(recv, RATE, 1200 / 1228.0) and to > 0 and bob_to == to,
                  "carol to bob by UDP at 40 Mbit/s: %.2f Mbit/s reach bob (%.2f expected), "
                  "%d dropped on bob's rate (drop_rate_to_peer +%d)" % (
@@ -234,7 +223,7 @@ def main():
         tb.run(tb.relay, ["kill", "-HUP", str(pid)])
         nc.check(r.returncode == 0 and wait_reload(srv, seen) and
                  "the next at %s" % expiry_text in srv.log and
-                 peer_status(srv)["dave"].get("connected") == 1,
+                 nc.peer_status(srv)["dave"].get("connected") == 1,
                  "set dave --expires %s, reloaded: still connected until then" % expiry_text)
         wait = expiry - time.time()
         print("waiting %.0f s for dave's expiry at %s" % (max(wait, 0), expiry_text))
@@ -244,7 +233,7 @@ def main():
         while time.time() < end and "why=expired" not in srv.log:
             time.sleep(0.1)
         late = time.time() - expiry
-        st = peer_status(srv)
+        st = nc.peer_status(srv)
         ended = [ln for ln in srv.log.splitlines() if "event=end" in ln]
         nc.check(len(ended) == 1 and "peer=dave" in ended[0] and "why=expired" in ended[0] and
                  not st["dave"].get("connected") and
@@ -257,7 +246,7 @@ def main():
                 nc.telemetry(srv.prefix, "/oxidize/relay").get("hs_drop_expired", 0) == exp0:
             time.sleep(0.5)
         exp = nc.telemetry(srv.prefix, "/oxidize/relay").get("hs_drop_expired", 0)
-        nc.check(exp > exp0 and peer_status(srv)["dave"].get("connected") == 0 and
+        nc.check(exp > exp0 and nc.peer_status(srv)["dave"].get("connected") == 0 and
                  "line 4 dave: handshake refused, the line expired" in srv.log,
                  "dave's client handshakes again and is refused (hs_drop_expired %d), the log "
                  "naming his line" % exp)

@@ -108,9 +108,7 @@ def stats(srv):
 
 def nat(tb):
     """The relay namespace NATs tunnel traffic out of eth1, as the README says."""
-    tb.run(tb.relay, ["nft", "-f", "-"], input=(
-        "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-        "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+    nc.masquerade(tb)
     tb.sysctl(tb.relay, "net.ipv4.ip_forward", "1")
 
 

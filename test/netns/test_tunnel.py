@@ -133,9 +133,7 @@ def main():
         allow = os.path.join(d, "allow")
         with open(allow, "w") as f:
             f.write("%s alice\n%s bob\n" % (apub, bpub))
-        tb.run(tb.relay, ["nft", "-f", "-"], input=(
-            "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-            "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+        nc.masquerade(tb)
         srv = start_server(tb, server, d, allow)
 
         a = Client(tb, tb.clients[0], client, ka, spub, ["--route", "198.19.0.0/16"])

@@ -444,9 +444,7 @@ def main():
         allow = os.path.join(d, "allow")
         with open(allow, "w") as f:
             f.write("%s alice\n" % apub)
-        tb.run(tb.relay, ["nft", "-f", "-"], input=(
-            "table ip oxidize {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
-            "  ip saddr 100.64.0.0/10 oifname \"eth1\" masquerade\n }\n}\n"))
+        nc.masquerade(tb)
         if case == "aimed":
             case_aimed(tb, server, client, d, allow, spub, ka, wg)
             return

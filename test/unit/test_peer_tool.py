@@ -43,11 +43,14 @@ def mode(path):
     return stat.S_IMODE(os.lstat(path).st_mode)
 
 
+def tool(*args):
+    return subprocess.run(["/usr/bin/python3", PEER] + list(args), stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True)
+
+
 def add(d, name, *extra):
-    allow = os.path.join(d, "allow")
-    return subprocess.run(["/usr/bin/python3", PEER, "add", name, "--allow", allow,
-                           "--server-pub", SERVER_PUB, "--no-reload"] + list(extra),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return tool("add", name, "--allow", os.path.join(d, "allow"), "--server-pub", SERVER_PUB,
+                "--no-reload", *extra)
 
 
 def main():
@@ -169,17 +172,13 @@ def main():
         conf = os.path.join(d, "server.ini")
         with open(conf, "w") as f:
             f.write("[server]\nallow = %s\ndns = 198.19.0.53, 2001:db8::53\n" % allow)
-        r = subprocess.run(["/usr/bin/python3", PEER, "add", "ivy", "--config", conf,
-                            "--server-pub", SERVER_PUB, "--no-reload", "--endpoint",
-                            "198.18.0.1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           text=True)
+        r = tool("add", "ivy", "--config", conf, "--server-pub", SERVER_PUB, "--no-reload",
+                 "--endpoint", "198.18.0.1")
         check(r.returncode == 0 and "\nDNS = 198.19.0.53, 2001:db8::53\n" in r.stdout,
               "DNS = from the relay's dns = in --config (%s)" % [
                   ln for ln in r.stdout.splitlines() if ln.startswith("DNS")])
-        r = subprocess.run(["/usr/bin/python3", PEER, "add", "jo", "--config", conf,
-                            "--server-pub", SERVER_PUB, "--no-reload", "--endpoint",
-                            "198.18.0.1", "--dns", "9.9.9.9"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True)
+        r = tool("add", "jo", "--config", conf, "--server-pub", SERVER_PUB, "--no-reload",
+                 "--endpoint", "198.18.0.1", "--dns", "9.9.9.9")
         check(r.returncode == 0 and "\nDNS = 9.9.9.9\n" in r.stdout,
               "--dns wins over the relay's (%s)" % [
                   ln for ln in r.stdout.splitlines() if ln.startswith("DNS")])
@@ -204,9 +203,7 @@ def main():
                   "%s %s refused, the allow-list unchanged (%s)" % (opt, bad, r.stderr.strip()))
 
         def peer_set(*extra):
-            return subprocess.run(["/usr/bin/python3", PEER, "set", "--allow", allow,
-                                   "--no-reload"] + list(extra),
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            return tool("set", "--allow", allow, "--no-reload", *extra)
 
         with open(allow) as f:
             others = [ln for ln in f if " hal " not in ln]
