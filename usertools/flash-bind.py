@@ -5,7 +5,7 @@
 In the manner of dpdk-devbind.py:
   flash-bind.py --status                  interfaces, drivers, XDP support, queues,
                                           attached XDP programs, host readiness
-  flash-bind.py --prepare IF [--queues N] [--port P] [--hugepages N]
+  flash-bind.py --prepare IF [--queues N] [--port P[,P]...] [--hugepages N]
                                           set channels and rings, BPF JIT, hugepages,
                                           socket buffers; print the EAL --vdev arguments
   flash-bind.py --reset IF                remove XDP programs left on IF
@@ -225,6 +225,19 @@ def default_xdp_prog():
     return None
 
 
+def ports_arg(text):
+    """--port P[,P]...: what oxidize-server's --port takes."""
+    try:
+        ports = [int(p) for p in text.split(",")]
+    except ValueError:
+        ports = []
+    if not ports or len(ports) > 8 or len(set(ports)) != len(ports) or \
+            not all(1 <= p <= 65535 for p in ports):
+        raise argparse.ArgumentTypeError("'%s': up to 8 distinct ports in 1..65535, "
+                                         "comma-separated" % text)
+    return ",".join(map(str, ports))
+
+
 def prepare(args):
     need_root()
     iface = args.prepare
@@ -295,10 +308,10 @@ def prepare(args):
         "one UMEM per queue)"))
     print("  " + " \\\n  ".join(vdevs))
     print("\nServer:")
-    print("  oxidize-server -l 0-%d --file-prefix oxidize %s \\\n    -- --port %d" % (
+    print("  oxidize-server -l 0-%d --file-prefix oxidize %s \\\n    -- --port %s" % (
         queues, " ".join(vdevs), args.port))
     print("or let the server create them itself:")
-    print("  oxidize-server -l 0-%d --file-prefix oxidize -- --iface %s --port %d"
+    print("  oxidize-server -l 0-%d --file-prefix oxidize -- --iface %s --port %s"
           % (queues, iface, args.port))
     if not prog:
         print("\nnote: ox_steer.bpf.o not found (build Oxidize first or give --xdp-prog)")
@@ -332,7 +345,8 @@ def main():
     g.add_argument("--shared-umem", nargs="*", metavar="DIR",
                    help="does the net_af_xdp PMD under DIR... have shared UMEM (exit 0)")
     ap.add_argument("--queues", type=int, default=0, help="queues to use (default: all)")
-    ap.add_argument("--port", type=int, default=51820, help="OxTunnel UDP port")
+    ap.add_argument("--port", type=ports_arg, default="51820",
+                    help="OxTunnel UDP ports, comma-separated (up to 8)")
     ap.add_argument("--hugepages", type=int, default=DEFAULT_HUGEPAGES,
                     help="2 MB hugepages to reserve (default %d)" % DEFAULT_HUGEPAGES)
     ap.add_argument("--xdp-prog", help="ox_steer object for the vdev arguments")

@@ -358,7 +358,10 @@ def cmd_add(args):
     pool4 = conf.get("pool4", DEFAULT_POOL4)
     pool6 = conf.get("pool6", DEFAULT_POOL6)
     server_pub = server_public(args, conf)
-    args.endpoint = check_endpoint(args.endpoint, conf.get("port", DEFAULT_PORT))
+    # A relay on several ports (port = 51820,443): the first, unless the
+    # endpoint names one.
+    args.endpoint = check_endpoint(args.endpoint,
+                                   str(conf.get("port", DEFAULT_PORT)).split(",")[0].strip())
     # The relay's own --dns (dns = in its config) unless given: the servers
     # its OxTunnel clients get, WireGuard peers get through DNS =.
     if args.dns is None and conf.get("dns"):

@@ -4,6 +4,7 @@
  * (section [server], same names) and --help. File first, then flags, so a
  * flag wins over the file.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -17,7 +18,7 @@
 
 #include "server.h"
 
-enum opt_type { OPT_U16, OPT_U32, OPT_INT, OPT_STR, OPT_BOOL };
+enum opt_type { OPT_U16, OPT_U32, OPT_INT, OPT_STR, OPT_BOOL, OPT_PORTS };
 
 struct opt_def {
 	const char *name;
@@ -32,7 +33,9 @@ struct opt_def {
 #define FIELD(f) offsetof(struct srv_server_conf, f), sizeof(((struct srv_server_conf *)0)->f)
 
 static const struct opt_def opt_defs[] = {
-	{ "port", OPT_U16, FIELD(port), 1, 65535, "P", "OxTunnel UDP port (default 51820)" },
+	{ "port", OPT_PORTS, FIELD(ports), 1, 65535, "P[,P]...",
+	  "OxTunnel UDP ports, up to 8 (default 51820; e.g. 51820,443 for networks that let "
+	  "only 443 out)" },
 	{ "iface", OPT_STR, FIELD(iface), 0, 0, "IF",
 	  "FLASH on IF, one port per queue (default: the default route's interface)" },
 	{ "queues", OPT_U16, FIELD(queues), 0, OX_FLASH_MAX_QUEUES, "N",
@@ -155,7 +158,9 @@ static void
 conf_defaults(struct srv_server_conf *c)
 {
 	memset(c, 0, sizeof(*c));
-	c->port = 51820;
+	c->ports.port[0] = 51820;
+	c->ports.be[0] = htons(51820);
+	c->ports.n = 1;
 	c->burst = 32;
 	c->drain_us = 100;
 	c->max_sessions = 1u << 20;
@@ -170,6 +175,42 @@ conf_defaults(struct srv_server_conf *c)
 	snprintf(c->c2c, sizeof(c->c2c), "all");
 	snprintf(c->pool4, sizeof(c->pool4), "100.64.0.0/10");
 	snprintf(c->pool6, sizeof(c->pool6), "fd6f:7869:647a::/64");
+}
+
+/* "P[,P]...": distinct ports, each in d->min..d->max, SRV_MAX_UDP_PORTS at most. */
+static int
+set_ports(struct srv_ports *ports, const struct opt_def *d, const char *val, const char *where)
+{
+	struct srv_ports n = { .n = 0 };
+	const char *s = val;
+	char *end;
+	long v;
+	unsigned int i;
+
+	do {
+		errno = 0;
+		v = strtol(s, &end, 10);
+		if (errno != 0 || end == s || (*end != ',' && *end != '\0') || v < d->min ||
+		    v > d->max) {
+			CONF_ERR("%s: %s: '%s' is not a list of ports in %ld..%ld\n", where,
+				 d->name, val, d->min, d->max);
+			return -EINVAL;
+		}
+		for (i = 0; i < n.n; i++)
+			if (n.port[i] == v) {
+				CONF_ERR("%s: %s: port %ld twice\n", where, d->name, v);
+				return -EINVAL;
+			}
+		if (n.n == SRV_MAX_UDP_PORTS) {
+			CONF_ERR("%s: %s: more than %u ports\n", where, d->name, SRV_MAX_UDP_PORTS);
+			return -E2BIG;
+		}
+		n.port[n.n] = (uint16_t)v;
+		n.be[n.n++] = htons((uint16_t)v);
+		s = end + 1;
+	} while (*end == ',');
+	*ports = n;
+	return 0;
 }
 
 static int
@@ -188,6 +229,8 @@ set_value(struct srv_server_conf *c, const struct opt_def *d, const char *val, c
 		memcpy(p, val, strlen(val) + 1);
 		return 0;
 	}
+	if (d->type == OPT_PORTS)
+		return set_ports((struct srv_ports *)p, d, val, where);
 	if (d->type == OPT_BOOL) {
 		if (!strcasecmp(val, "1") || !strcasecmp(val, "true") || !strcasecmp(val, "yes") ||
 		    !strcasecmp(val, "on"))

@@ -61,7 +61,8 @@ handle(struct srv_worker *w, struct srv_queue *s, struct rte_mbuf *m)
 		srv_drop_dp(w, m, SRV_DP_DROP_MULTI_SEGMENT);
 		return;
 	}
-	r = ox_pkt_parse(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->udp_port, &p);
+	r = ox_pkt_parse_ports(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, w->ports->be,
+			       w->ports->n, &p);
 	if (unlikely(r < 0)) {
 		srv_ctr_add(&w->stats.pkt_drops[-r], 1);
 		rte_pktmbuf_free(m);

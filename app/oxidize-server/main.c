@@ -173,7 +173,6 @@ setup_flash(struct srv_server *srv, bool adopt)
 		.iface = c->iface,
 		.n_queues = c->queues,
 		.xdp_prog = c->xdp_prog[0] ? c->xdp_prog : default_xdp_prog(),
-		.steer_port = c->port,
 		.xdp_replace = c->xdp_replace,
 		.force_copy = c->force_copy,
 		.busy_budget = c->busy_budget,
@@ -187,6 +186,8 @@ setup_flash(struct srv_server *srv, bool adopt)
 	uint16_t i;
 	int ret;
 
+	_Static_assert(SRV_MAX_UDP_PORTS <= OX_FLASH_MAX_STEER_PORTS, "ox_steer takes every port");
+	memcpy(fc.steer_ports, c->ports.port, c->ports.n * sizeof(fc.steer_ports[0]));
 	if (!adopt && access(fc.xdp_prog, R_OK) != 0) {
 		SRV_LOG(ERR, "XDP program %s: %s (give --xdp-prog PATH)", fc.xdp_prog,
 			strerror(errno));
@@ -376,7 +377,7 @@ setup_workers(struct srv_server *srv)
 		w->lcore_id = lcores[i];
 		w->id = (uint16_t)i;
 		w->burst = srv->conf.burst;
-		w->udp_port = srv->conf.port;
+		w->ports = &srv->conf.ports;
 		w->drain_tsc = rte_get_tsc_hz() / 1000000 * srv->conf.drain_us;
 		w->sessions = srv->sessions;
 		w->rcu = ox_sessions_rcu(srv->sessions);
@@ -745,12 +746,20 @@ main(int argc, char **argv)
 			rte_eal_remote_launch(srv_worker_main, srv.workers[i],
 					      srv.workers[i]->lcore_id);
 	launched = true;
-	if (srv.use_flash)
-		SRV_LOG(NOTICE, "up on AF_XDP: %s, %u queue(s), %s UMEM, UDP port %u",
-			srv.flash.iface, srv.flash.n_ports,
-			ox_flash_umem_mode_str(srv.flash.umem_mode), srv.conf.port);
-	else
-		SRV_LOG(NOTICE, "up on %u DPDK port(s), UDP port %u", srv.n_ports, srv.conf.port);
+	{
+		char ports[SRV_MAX_UDP_PORTS * 7] = "";
+		size_t o = 0;
+
+		for (i = 0; i < srv.conf.ports.n; i++)
+			o += (size_t)snprintf(ports + o, sizeof(ports) - o, "%s%u", i ? "," : "",
+					      srv.conf.ports.port[i]);
+		if (srv.use_flash)
+			SRV_LOG(NOTICE, "up on AF_XDP: %s, %u queue(s), %s UMEM, UDP port %s",
+				srv.flash.iface, srv.flash.n_ports,
+				ox_flash_umem_mode_str(srv.flash.umem_mode), ports);
+		else
+			SRV_LOG(NOTICE, "up on %u DPDK port(s), UDP port %s", srv.n_ports, ports);
+	}
 
 	hz = rte_get_timer_hz();
 	srv.start_tsc = rte_get_timer_cycles();

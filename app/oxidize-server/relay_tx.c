@@ -104,9 +104,9 @@ relay_seal_to(struct srv_worker *w, struct ox_session *sess, struct rte_mbuf *m,
 	txc_add(&st->txc[sess->slot], (uint64_t)ret);
 	/* The DATA is ret bytes from hdr: the tag (and any padding) behind. */
 	rte_pktmbuf_append(m, (uint16_t)(ret - proto->data_hdr_len - plain));
-	/* From this worker's port, whichever lcore the client last came in on. */
+	/* From this worker's port, whichever lcore the client last came in on,
+	 * and from the UDP port it last sent to (ep: one of --port's). */
 	memcpy(slot->ep.src_mac, &w->tx_queue->mac, sizeof(slot->ep.src_mac));
-	slot->ep.src_port = rte_cpu_to_be_16(w->udp_port);
 	slot->m = m;
 	slot->len = (uint16_t)ret;
 	/* The send key stays until this lcore's next quiescent state, after

@@ -35,11 +35,20 @@ extern int srv_server_logtype;
 #define SRV_MAX_QUEUES 128 /* (port, queue) pairs one server drives */
 #define SRV_PREFETCH_AHEAD 4
 
+#define SRV_MAX_UDP_PORTS 8 /* --port 51820,443,...: ox_steer's OX_STEER_MAX_PORTS */
+
+/** The UDP ports the relay answers on. */
+struct srv_ports {
+	uint16_t port[SRV_MAX_UDP_PORTS]; /* host order; port[0] the first given */
+	uint16_t be[SRV_MAX_UDP_PORTS];	  /* the same in network order */
+	uint8_t n;
+};
+
 /** Options; every one settable by flag and in the config file. */
 struct srv_server_conf {
-	uint16_t port;	 /* OxTunnel UDP port */
-	char iface[32];	 /* FLASH interface; "" = use EAL's ports */
-	uint16_t queues; /* 0 = all the interface / port has */
+	struct srv_ports ports; /* OxTunnel UDP ports */
+	char iface[32];		/* FLASH interface; "" = use EAL's ports */
+	uint16_t queues;	/* 0 = all the interface / port has */
 	uint16_t burst;
 	char xdp_prog[256]; /* ox_steer object */
 	bool xdp_replace;
@@ -203,7 +212,7 @@ struct srv_worker {
 	unsigned int lcore_id;
 	uint16_t n_queues_polled;
 	uint16_t burst;
-	uint16_t udp_port;
+	const struct srv_ports *ports; /* the server's conf.ports */
 	uint64_t drain_tsc;
 	uint64_t gap_tsc[SRV_LOOP_GAPS]; /* loop_gaps' thresholds, TSC */
 	uint64_t mark_tsc, mark_cpu_ns;	 /* the thread's cpu time, read every 1 ms */

@@ -166,7 +166,7 @@ do_get(struct srv_relay *r, struct uapi_conn *c, uint64_t now, struct outbuf *o)
 		ox_hs_private_key(r->hs, priv);
 		put_hex(o, "private_key", priv);
 		sodium_memzero(priv, sizeof(priv));
-		put(o, "listen_port=%u\n", (unsigned int)r->srv->conf.port);
+		put(o, "listen_port=%u\n", (unsigned int)r->srv->conf.ports.port[0]);
 		c->get_more = true;
 		c->get_next = 0;
 		c->get_reloads = r->reloads;
@@ -307,7 +307,7 @@ parse_set(struct srv_relay *r, char *req, struct set_peer *peers, unsigned int *
 			sodium_memzero(mine, sizeof(mine));
 			sodium_memzero(k, sizeof(k));
 		} else if (p == NULL && strcmp(line, "listen_port") == 0) {
-			if (strtoul(v, NULL, 10) != r->srv->conf.port) {
+			if (strtoul(v, NULL, 10) != r->srv->conf.ports.port[0]) {
 				snprintf(why, whylen,
 					 "the port changes only with a restart (--port)");
 				return -EPERM;

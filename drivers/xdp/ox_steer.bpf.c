@@ -4,13 +4,13 @@
  *
  * Redirects to the AF_XDP socket of the receiving queue only UDP datagrams
  * (IPv4 with or without options, IPv6 without extension headers, either one
- * optionally behind one 802.1Q/802.1ad tag) whose destination port is the
- * OxTunnel port. Everything else - ARP, SSH, ICMP, the host's own traffic -
+ * optionally behind one 802.1Q/802.1ad tag) whose destination port is one
+ * of the OxTunnel ports (up to 8). Everything else - ARP, SSH, ICMP, the host's own traffic -
  * is passed to the kernel untouched. A queue with no socket bound passes too
  * (bpf_redirect_map's fallback action), so the program never drops.
  *
- * The port lives in the ox_steer_cfg map and is written by oxidize-server
- * after the program is loaded; until then (port 0) everything passes.
+ * The ports live in the ox_steer_cfg map and are written by oxidize-server
+ * after the program is loaded; until then (no port) everything passes.
  * net_af_xdp inserts each socket into xsks_map at key = its queue index.
  */
 #include <linux/bpf.h>
@@ -75,12 +75,12 @@ ox_steer(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	struct ox_steer_cfg *cfg;
 	struct udphdr *udp;
-	__u32 key = 0;
+	__u32 key = 0, i;
 	__be16 proto;
 	void *l3;
 
 	cfg = bpf_map_lookup_elem(&ox_steer_cfg, &key);
-	if (!cfg || cfg->port_be == 0)
+	if (!cfg || cfg->port_be[0] == 0)
 		return pass(OX_STEER_STAT_PASS_DISABLED);
 	if ((void *)(eth + 1) > data_end)
 		return pass(OX_STEER_STAT_PASS_SHORT);
@@ -119,11 +119,13 @@ ox_steer(struct xdp_md *ctx)
 	}
 	if ((void *)(udp + 1) > data_end)
 		return pass(OX_STEER_STAT_PASS_SHORT);
-	if (udp->dest != cfg->port_be)
-		return pass(OX_STEER_STAT_PASS_OTHER_PORT);
-
-	count(OX_STEER_STAT_REDIRECT);
-	return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+	for (i = 0; i < OX_STEER_MAX_PORTS && cfg->port_be[i] != 0; i++) {
+		if (udp->dest == cfg->port_be[i]) {
+			count(OX_STEER_STAT_REDIRECT);
+			return bpf_redirect_map(&xsks_map, ctx->rx_queue_index, XDP_PASS);
+		}
+	}
+	return pass(OX_STEER_STAT_PASS_OTHER_PORT);
 }
 
 char _license[] SEC("license") = "Dual BSD/GPL";

@@ -20,10 +20,14 @@
 /** Queues the XSKMAP can hold. */
 #define OX_STEER_MAX_QUEUES 64
 
+/** UDP ports ox_steer hands to the sockets at most. */
+#define OX_STEER_MAX_PORTS 8
+
 /** Value at key 0 of ox_steer_cfg. */
 struct ox_steer_cfg {
-	__u16 port_be; /**< OxTunnel UDP port, network order; 0 = steer nothing */
-	__u16 pad;
+	/** OxTunnel UDP ports, network order, the used ones first; 0 ends the
+	 * list (port_be[0] 0: steer nothing). */
+	__u16 port_be[OX_STEER_MAX_PORTS];
 };
 
 /** Counters in ox_steer_stats (per CPU): one redirect, the rest say why a

@@ -423,7 +423,7 @@ ox_flash_create(struct ox_flash *f, const struct ox_flash_conf *conf)
 		FLASH_LOG(ERR, "interface %s does not exist", conf->iface);
 		return -ENODEV;
 	}
-	if (conf->xdp_prog != NULL && conf->steer_port == 0) {
+	if (conf->xdp_prog != NULL && conf->steer_ports[0] == 0) {
 		FLASH_LOG(ERR, "an XDP steering program needs the UDP port to steer");
 		return -EINVAL;
 	}

@@ -22,6 +22,9 @@
 
 #include "ox_steer.h"
 
+/** UDP ports ox_steer can hand to the sockets (OX_STEER_MAX_PORTS). */
+#define OX_FLASH_MAX_STEER_PORTS 8
+
 /** Most queues (and so ports) FLASH drives on one interface: what
  * ox_steer's socket map holds. */
 #define OX_FLASH_MAX_QUEUES OX_STEER_MAX_QUEUES
@@ -38,7 +41,8 @@ struct ox_flash_conf {
 	uint16_t n_queues;    /**< queues to drive; 0 = all, see ox_flash_detect_queues() */
 	uint16_t start_queue; /**< first NIC queue */
 	const char *xdp_prog; /**< drivers/xdp ox_steer object; NULL: libxdp's default */
-	uint16_t steer_port;  /**< UDP port ox_steer hands to the sockets */
+	uint16_t steer_ports[OX_FLASH_MAX_STEER_PORTS]; /**< UDP ports ox_steer hands to the
+							     sockets, 0 ends the list */
 	bool xdp_replace;     /**< replace another party's XDP program on iface */
 	bool force_copy;      /**< ask the kernel for copy mode */
 	bool no_shared_umem;  /**< never try shared UMEM */

@@ -213,16 +213,24 @@ flash_xdp_detach_own(struct ox_flash *f)
 	return bpf_xdp_detach((int)f->ifindex, 0, NULL);
 }
 
+_Static_assert(OX_STEER_MAX_PORTS == OX_FLASH_MAX_STEER_PORTS, "one limit on steered ports");
+
 int
 flash_xdp_wire(struct ox_flash *f, const struct ox_flash_conf *conf)
 {
-	struct ox_steer_cfg cfg = { .port_be = htons(conf->steer_port) };
-	char name[BPF_OBJ_NAME_LEN] = "";
+	struct ox_steer_cfg cfg = { { 0 } };
+	char name[BPF_OBJ_NAME_LEN] = "", ports[OX_STEER_MAX_PORTS * 7] = "";
+	size_t o = 0;
 	uint32_t id, key = 0;
 	int xsks_fd, ret;
 	uint8_t mode;
 	uint16_t i;
 
+	for (i = 0; i < OX_STEER_MAX_PORTS && conf->steer_ports[i] != 0; i++) {
+		cfg.port_be[i] = htons(conf->steer_ports[i]);
+		o += (size_t)snprintf(ports + o, sizeof(ports) - o, "%s%u", i ? "," : "",
+				      conf->steer_ports[i]);
+	}
 	ret = xdp_query(f->ifindex, &id, &mode);
 	if (ret == 0 && id == 0)
 		ret = -ENOENT;
@@ -262,8 +270,8 @@ flash_xdp_wire(struct ox_flash *f, const struct ox_flash_conf *conf)
 		FLASH_LOG(ERR, "cannot configure ox_steer: %s", strerror(-ret));
 		goto out;
 	}
-	FLASH_LOG(INFO, "%s: ox_steer (id %u, %s mode) steers UDP port %u to %u queue(s)", f->iface,
-		  id, f->xdp_mode, conf->steer_port, f->n_ports);
+	FLASH_LOG(INFO, "%s: ox_steer (id %u, %s mode) steers UDP port(s) %s to %u queue(s)",
+		  f->iface, id, f->xdp_mode, ports, f->n_ports);
 	ret = 0;
 out:
 	if (xsks_fd >= 0)

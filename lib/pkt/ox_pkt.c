@@ -134,6 +134,16 @@ parse_ipv6(struct ox_pkt *p, uint32_t len, uint32_t *l4_len)
 int
 ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out)
 {
+	uint16_t be = rte_cpu_to_be_16(dst_port);
+
+	return ox_pkt_parse_ports(frame, len, &be, dst_port != 0, out);
+}
+
+int
+ox_pkt_parse_ports(uint8_t *frame, uint32_t len, const uint16_t *ports_be, unsigned int n_ports,
+		   struct ox_pkt *out)
+{
+	unsigned int i;
 	struct rte_ether_hdr *eth = (struct rte_ether_hdr *)frame;
 	struct rte_udp_hdr *udp;
 	uint32_t l4_len, ulen;
@@ -176,7 +186,10 @@ ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out
 	/* The UDP length must fit the IP payload and cover its own header. */
 	if (ulen < sizeof(*udp) || ulen > l4_len)
 		return -OX_PKT_DROP_BAD_UDP_LEN;
-	if (dst_port != 0 && udp->dst_port != rte_cpu_to_be_16(dst_port))
+	/* Most relays have one port: one comparison. */
+	for (i = 0; i < n_ports && udp->dst_port != ports_be[i]; i++)
+		;
+	if (n_ports != 0 && i == n_ports)
 		return -OX_PKT_DROP_WRONG_PORT;
 	out->payload_off = (uint16_t)(out->l4_off + sizeof(*udp));
 	out->payload_len = (uint16_t)(ulen - sizeof(*udp));

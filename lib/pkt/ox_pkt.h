@@ -91,6 +91,17 @@ struct ox_pkt {
  */
 int ox_pkt_parse(uint8_t *frame, uint32_t len, uint16_t dst_port, struct ox_pkt *out);
 
+/**
+ * ox_pkt_parse() accepting any of several UDP destination ports.
+ *
+ * @param ports_be
+ *   The ports, network order.
+ * @param n_ports
+ *   How many; 0 accepts any.
+ */
+int ox_pkt_parse_ports(uint8_t *frame, uint32_t len, const uint16_t *ports_be, unsigned int n_ports,
+		       struct ox_pkt *out);
+
 /** What the UDP checksum field of a datagram holds (ox_pkt_csum_check()). */
 enum ox_pkt_csum {
 	OX_PKT_CSUM_NONE = 0,	 /**< zero: no checksum (IPv4 only) */

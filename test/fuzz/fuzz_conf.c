@@ -4,6 +4,7 @@
  * our option table). The input is written to an anonymous file and read
  * through --config, as the server would read an operator's file.
  */
+#include <arpa/inet.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -46,9 +47,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* Accepted or refused with a message: either way, no crash, and an
 	 * accepted value stays inside its declared range. */
 	if (srv_conf_parse(&c, 3, argv) == 0) {
-		if (c.port == 0 || c.burst == 0 || c.burst > SRV_MAX_BURST ||
-		    c.queues > OX_FLASH_MAX_QUEUES || c.drain_us == 0 ||
-		    memchr(c.iface, '\0', sizeof(c.iface)) == NULL)
+		unsigned int i, j;
+
+		/* Ports: 1..8 of them, none zero, none twice, each in both orders. */
+		if (c.ports.n == 0 || c.ports.n > SRV_MAX_UDP_PORTS)
+			abort();
+		for (i = 0; i < c.ports.n; i++) {
+			if (c.ports.port[i] == 0 || c.ports.be[i] != htons(c.ports.port[i]))
+				abort();
+			for (j = 0; j < i; j++)
+				if (c.ports.port[j] == c.ports.port[i])
+					abort();
+		}
+		if (c.burst == 0 || c.burst > SRV_MAX_BURST || c.queues > OX_FLASH_MAX_QUEUES ||
+		    c.drain_us == 0 || memchr(c.iface, '\0', sizeof(c.iface)) == NULL)
 			abort();
 	}
 	close(fd);

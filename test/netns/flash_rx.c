@@ -114,7 +114,7 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 
-	conf.steer_port = port;
+	conf.steer_ports[0] = port;
 	ret = ox_flash_create(&f, &conf);
 	if (ret != 0) {
 		fprintf(stderr, "flash-rx: FLASH setup on %s failed: %s\n",

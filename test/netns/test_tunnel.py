@@ -33,8 +33,8 @@ PORT = 51820
 class Client:
     """oxidize-client up in a client namespace, its log collected."""
 
-    def __init__(self, tb, ns, binary, key, server_pub, extra=()):
-        self.argv = [binary, "up", "--server", "%s:%d" % (tb.relay_ip, PORT),
+    def __init__(self, tb, ns, binary, key, server_pub, extra=(), port=None):
+        self.argv = [binary, "up", "--server", "%s:%d" % (tb.relay_ip, port or PORT),
                      "--server-key", server_pub, "--key", key, "--tun", "ox0",
                      "--duration", "300"] + list(extra)
         self.lines = []

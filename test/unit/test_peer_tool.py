@@ -182,6 +182,17 @@ def main():
         check(r.returncode == 0 and "\nDNS = 9.9.9.9\n" in r.stdout,
               "--dns wins over the relay's (%s)" % [
                   ln for ln in r.stdout.splitlines() if ln.startswith("DNS")])
+        # A relay on two ports: the endpoint takes the first unless it names one.
+        with open(conf, "a") as f:
+            f.write("port = 51820,443\n")
+        r = tool("add", "kai", "--config", conf, "--server-pub", SERVER_PUB, "--no-reload",
+                 "--endpoint", "198.18.0.1")
+        r2 = tool("add", "lu", "--config", conf, "--server-pub", SERVER_PUB, "--no-reload",
+                  "--endpoint", "198.18.0.1:443")
+        check(r.returncode == 0 and "\nEndpoint = 198.18.0.1:51820\n" in r.stdout and
+              r2.returncode == 0 and "\nEndpoint = 198.18.0.1:443\n" in r2.stdout,
+              "port = 51820,443: Endpoint on 51820, or on 443 when it says so (%s %s)" % (
+                  r.stderr.strip(), r2.stderr.strip()))
 
         # Rates and expiry: on the line, checked; set changes one line alone.
         r = add(d, "hal", "--endpoint", "198.18.0.1", "--rate", "20mbit",

@@ -608,10 +608,40 @@ test_udp6_cksum(void)
 	EXPECT(bad == 0, "udp6 checksum: %u lengths differ from DPDK's", bad);
 }
 
+/* Several ports: each of the list taken, one outside refused, an empty
+ * list takes any. */
+static void
+test_ports(void)
+{
+	static const uint16_t ports[] = { 443, PORT, 8443 };
+	uint16_t be[3];
+	struct frame f;
+	struct ox_pkt p;
+	unsigned int i, v;
+
+	for (i = 0; i < 3; i++)
+		be[i] = rte_cpu_to_be_16(ports[i]);
+	for (v = 0; v < 2; v++) {
+		build(&f, v ? V6 : V4, false, "OXPI0123456789", 14);
+		EXPECT(ox_pkt_parse_ports(f.b, f.len, be, 3, &p) == 0,
+		       "ports: %u in the middle of three taken (IPv%d)", PORT, v ? 6 : 4);
+		EXPECT(ox_pkt_parse_ports(f.b, f.len, be, 1, &p) == -OX_PKT_DROP_WRONG_PORT,
+		       "ports: %u refused by a list of 443 alone", PORT);
+		EXPECT(ox_pkt_parse_ports(f.b, f.len, be + 1, 1, &p) == 0, "ports: %u alone", PORT);
+		EXPECT(ox_pkt_parse_ports(f.b, f.len, be, 0, &p) == 0,
+		       "ports: none given takes any");
+		be[1] = rte_cpu_to_be_16(PORT + 1);
+		EXPECT(ox_pkt_parse_ports(f.b, f.len, be, 3, &p) == -OX_PKT_DROP_WRONG_PORT,
+		       "ports: %u refused by 443, %u, 8443", PORT, PORT + 1);
+		be[1] = rte_cpu_to_be_16(PORT);
+	}
+}
+
 int
 main(void)
 {
 	test_mutations();
+	test_ports();
 	test_csum_forms();
 	test_builder();
 	test_truncations();
