@@ -2,6 +2,7 @@
 """Shared pieces of the netns suite: skip rules, EAL arguments, checks."""
 
 import os
+import subprocess
 import sys
 import time
 
@@ -91,6 +92,18 @@ def total(srv, name):
 def peer_status(srv):
     """{name: status} of the relay's listed peers (/oxidize/peers)."""
     return {v.get("name"): v for v in oxt.peers(srv.prefix).values()}
+
+
+def wg_keyfile(path):
+    """A key pair from the stock `wg genkey`, the private key written to
+    path (mode 600): the public key."""
+    priv = subprocess.run(["wg", "genkey"], stdout=subprocess.PIPE, text=True,
+                          check=True).stdout.strip()
+    with open(path, "w") as f:
+        f.write(priv + "\n")
+    os.chmod(path, 0o600)
+    return subprocess.run(["wg", "pubkey"], input=priv, stdout=subprocess.PIPE, text=True,
+                          check=True).stdout.strip()
 
 
 def masquerade(tb):

@@ -70,15 +70,8 @@ def main():
         _, spub = otb.keygen(client, d, "server")
         keys = {"alice": otb.keygen(client, d, "alice")}
         for name in ("bob", "carol"):
-            priv = subprocess.run(["wg", "genkey"], stdout=subprocess.PIPE, text=True,
-                                  check=True).stdout.strip()
             path = os.path.join(d, name + ".wgkey")
-            with open(path, "w") as f:
-                f.write(priv + "\n")
-            os.chmod(path, 0o600)
-            keys[name] = (path, subprocess.run(["wg", "pubkey"], input=priv,
-                                               stdout=subprocess.PIPE, text=True,
-                                               check=True).stdout.strip())
+            keys[name] = (path, nc.wg_keyfile(path))
         allow = os.path.join(d, "allow")
         with open(allow, "w") as f:
             for name in ADDR:

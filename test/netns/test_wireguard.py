@@ -94,13 +94,7 @@ class WgPeer:
     def __init__(self, tb, ns, name, d):
         self.tb, self.ns, self.name = tb, ns, name
         self.key = os.path.join(d, name + ".key")
-        priv = subprocess.run(["wg", "genkey"], stdout=subprocess.PIPE, text=True,
-                              check=True).stdout.strip()
-        with open(self.key, "w") as f:
-            f.write(priv + "\n")
-        os.chmod(self.key, 0o600)
-        self.pub = subprocess.run(["wg", "pubkey"], input=priv, stdout=subprocess.PIPE,
-                                  text=True, check=True).stdout.strip()
+        self.pub = nc.wg_keyfile(self.key)
         self.proc = None
 
     def start(self):
