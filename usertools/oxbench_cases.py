@@ -12,8 +12,9 @@ import tempfile
 
 import oxidize_testbed as otb
 from oxbench_common import (
-    AB_RUNS, EAL_QUIET, LISTED, LISTED_CASE, LISTED_ROUTED, NOCOUNT_CASE, PORT, RELAY_CLIENTS,
-    RELAY_DUTS, WGGO_MIN_RATE, add_listed, cpu_mhz, ratio, shared_umem_ok, testpmd_path)
+    AB_RUNS, EAL_QUIET, LISTED, LISTED_CASE, LISTED_ROUTED, NOCOUNT_CASE, POLICY_CASE,
+    POLICY_RATED, PORT, RELAY_CLIENTS, RELAY_DUTS, WGGO_MIN_RATE, add_listed, add_policy, cpu_mhz,
+    ratio, shared_umem_ok, testpmd_path)
 from oxidize_telemetry import command as telemetry
 from oxbench_devices import Devices
 from oxbench_scale import ScaleCases
@@ -265,42 +266,49 @@ class Cases(Devices):
     def case_relay_ab(self, size, seconds=3.0):
         """What must cost nothing visible, against the plain relay in one
         sitting on one testbed: client to client with the relay built
-        without per-peer counters, and with 1,000 more listed peers (100
-        with prefixes). Runs in the balanced order A B C C B A, repeated
-        (AB_RUNS each), so that drift over the sitting falls on all three
-        alike; each row is
+        without per-peer counters, with 1,000 more listed peers (100 with
+        prefixes), and with the per-peer policy in use (--c2c group, every
+        client in one group, 100 more peers at a rate, two ports). Runs in
+        the balanced order A B C D D C B A, repeated (AB_RUNS each), so
+        that drift over the sitting falls on all alike; each row is
         its runs' median, with ab_ratio (its median over the plain relay's)
         and ab_noise (the plain relay's own range over its runs, relative).
         Flat out: at a fixed rate below saturation this testbed's relay
         measures worse (small bursts, the generator's pacing)."""
         plain = "oxidize-server client to client, in the A/B sitting"
-        variants = [(plain, self.server, 0, "ab"),
-                    (NOCOUNT_CASE, self.server_nocount, 0, "nocount"),
-                    (LISTED_CASE, self.server, LISTED, "listed")]
+        policy_args = ["--c2c", "group", "--port", "%d,443" % PORT]
+        variants = [(plain, self.server, None, "ab", []),
+                    (NOCOUNT_CASE, self.server_nocount, None, "nocount", []),
+                    (LISTED_CASE, self.server, "listed", "listed", []),
+                    (POLICY_CASE, self.server, "policy", "policy", policy_args)]
         if not any(self.wanted(v[0]) for v in variants):
             return None
         if not os.access(self.server_nocount, os.X_OK):
             return self.skip(NOCOUNT_CASE, "%s was not built" % self.server_nocount)
         keys = self.relay_keys(RELAY_CLIENTS)
-        listed = tempfile.mkdtemp(prefix="oxbench-listed-")
+        dirs = {None: keys}
         runs = {v[3]: [] for v in variants}
         try:
-            for f in os.listdir(keys):
-                shutil.copy2(os.path.join(keys, f), listed)
-            add_listed(os.path.join(listed, "allow"), LISTED, LISTED_ROUTED)
+            for what in ("listed", "policy"):
+                dirs[what] = tempfile.mkdtemp(prefix="oxbench-%s-" % what)
+                for f in os.listdir(keys):
+                    shutil.copy2(os.path.join(keys, f), dirs[what])
+            add_listed(os.path.join(dirs["listed"], "allow"), LISTED, LISTED_ROUTED)
+            add_policy(os.path.join(dirs["policy"], "allow"), POLICY_RATED)
             with otb.Testbed(queues=2, rss_bpf=self.rss) as tb:
-                for i in ((0, 1, 2, 2, 1, 0) * AB_RUNS)[:3 * AB_RUNS]:
-                    name, server, n, tag = variants[i]
-                    res = self._relay(tb, "oxidize", name, listed if n else keys, size,
+                order = (0, 1, 2, 3, 3, 2, 1, 0)
+                for i in (order * AB_RUNS)[:len(variants) * AB_RUNS]:
+                    name, server, keydir, tag, args = variants[i]
+                    res = self._relay(tb, "oxidize", name, dirs[keydir], size,
                                       RELAY_CLIENTS, False, 0, seconds, None, False,
-                                      server, tag)
+                                      server, tag, server_extra=args)
                     if res is None or "skipped" in res:
                         return res
                     self.results.remove(res)
                     runs[tag].append(res)
         finally:
-            shutil.rmtree(keys, ignore_errors=True)
-            shutil.rmtree(listed, ignore_errors=True)
+            for path in dirs.values():
+                shutil.rmtree(path, ignore_errors=True)
 
         def median(rs):
             return sorted(rs, key=lambda r: r["cycles"])[(len(rs) - 1) // 2]
@@ -308,7 +316,7 @@ class Cases(Devices):
         base = median(runs["ab"])
         cyc = [r["cycles"] for r in runs["ab"]]
         noise = (max(cyc) - min(cyc)) / base["cycles"] if base["cycles"] else None
-        for name, _, _, tag in variants:
+        for name, _, _, tag, _ in variants:
             row = dict(median(runs[tag]))
             c = [r["cycles"] for r in runs[tag]]
             row.update(ab_runs=len(c), ab_range=(min(c), max(c)),

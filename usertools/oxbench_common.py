@@ -17,6 +17,9 @@ RELAY_CLIENTS = 16         # simulated clients in the full run's relay cases
 LISTED, LISTED_ROUTED = 1000, 100  # the long allow-list's keys, those with a prefix
 LISTED_CASE = "oxidize-server client to client, 1,000 more listed (100 with prefixes)"
 NOCOUNT_CASE = "oxidize-server client to client, built without per-peer counters"
+POLICY_CASE = ("oxidize-server client to client, --c2c group, 100 more listed at a rate, "
+               "two ports")
+POLICY_RATED = 100         # listed peers at a rate (not the measured clients, unlimited)
 AB_RUNS = 5                # runs of each in the A/B sitting
 EXIT_PORT = 9              # inner UDP port of the exit case (oxidize-perf's)
 TESTPMD = "/opt/oxidize/dpdk/bin/dpdk-testpmd"
@@ -41,7 +44,7 @@ def shared_umem_ok():
 WGGO_MIN_RATE = 500  # pps: the lowest rate case_wggo_best offers
 RELAY_KINDS = ("oxidize-c2c", "oxidize-wg-c2c", "kudp-c2c", "wggo-c2c", "oxidize-exit",
                "oxidize-wg-exit", "wggo-exit", "oxidize-c2c-ab", "oxidize-c2c-nocount",
-               "oxidize-c2c-listed")
+               "oxidize-c2c-listed", "oxidize-c2c-policy")
 RELAY_DUTS = {"oxidize": "oxidize-server", "kudp": "kernel-UDP relay",
               "wggo": "wireguard-go hub"}
 NAT_RULES = ("table ip oxbench {\n chain post {\n  type nat hook postrouting priority srcnat;\n"
@@ -62,6 +65,21 @@ def add_listed(allow, n, routed):
             if i < routed:
                 line += " 10.%d.%d.0/24" % (1 + i // 256, i % 256)
             f.write(line + "\n")
+
+
+def add_policy(allow, n):
+    """The per-peer policy in use around unlimited clients: every line of
+    an allow-list in group bench (--c2c group lets them reach each other),
+    then n more keys in another group at rate=20mbit."""
+    import base64
+    with open(allow) as f:
+        lines = [ln.rstrip("\n") for ln in f]
+    with open(allow, "w") as f:
+        for ln in lines:
+            f.write(ln + (" group=bench" if ln and not ln.startswith("#") else "") + "\n")
+        for i in range(n):
+            f.write("%s rated%d group=guests rate=20mbit\n" % (
+                base64.b64encode(os.urandom(32)).decode(), i))
 
 
 def cpu_mhz():

@@ -156,7 +156,7 @@ class Devices:
         return p, ifname
 
     def _relay(self, tb, dut, name, keys, size, clients, exit, rate, seconds, packets, wg,
-               server=None, tag=None):
+               server=None, tag=None, server_extra=()):
         extra = ["--packets", str(packets)] if packets else []
         extra += ["--wireguard"] if wg else []
         if exit:
@@ -172,7 +172,8 @@ class Devices:
             argv = [server or self.server, "--lcores", "0@1,1@0", "--no-pci", "--file-prefix",
                     prefix, "--huge-unlink"] + EAL_QUIET + \
                 ["--", "--iface", "eth0", "--port", str(PORT), "--max-sessions", "4096"] + \
-                key_args + (["--tap", "oxtun0"] if exit else []) + self.server_args()
+                key_args + (["--tap", "oxtun0"] if exit else []) + self.server_args() + \
+                list(server_extra)
             p = tb.popen(tb.relay, argv, bpffs=True, stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True)
             if not self.wait_line(p, "up on AF_XDP"):

@@ -10,8 +10,8 @@ import textwrap
 
 import oxidize_testbed as otb
 from oxbench_common import (
-    AB_RUNS, HERE, LISTED, LISTED_ROUTED, RELAY_CLIENTS, RELAY_KINDS, cpu_mhz, cpu_model,
-    cycles_cell, fmt, full, pps_verdict, ratio, wggo_version)
+    AB_RUNS, HERE, LISTED, LISTED_ROUTED, POLICY_RATED, PORT, RELAY_CLIENTS, RELAY_KINDS,
+    cpu_mhz, cpu_model, cycles_cell, fmt, full, pps_verdict, ratio, wggo_version)
 from oxbench_scale import scale_section, scale_plots
 
 
@@ -128,7 +128,9 @@ def targets(b):
     # more listed peers over the plain one, each within the plain relay's
     # own run-to-run range in that sitting.
     for tag, what in (("nocount", "with per-peer counters vs built without them"),
-                      ("listed", "with 1,000 more listed peers (100 with prefixes) vs 16")):
+                      ("listed", "with 1,000 more listed peers (100 with prefixes) vs 16"),
+                      ("policy", "with --c2c group, %d more peers at a rate (the clients "
+                       "unlimited) and two ports vs none" % POLICY_RATED)):
         for size in (64, 1400):
             var = b.find("oxidize-c2c-" + tag, size)
             r = var and var.get("ab_ratio")
@@ -435,16 +437,19 @@ def relay_section(b, io):
              "(0.0.2023 and later) read and write the UDP socket with GSO/GRO and the TUN "
              "with virtio-net offloads, and are several times faster than this one; the "
              "Linux kernel module is faster still." % wggo_version(), "",
-             "The A/B sitting: on one testbed, one run after the other in the order A B C C "
-             "B A A B C C B A A B C (%d runs of each, 3 s flat out), the plain relay (A), the same "
+             "The A/B sitting: on one testbed, one run after the other in the order A B C D D "
+             "C B A A B C D ... (%d runs of each, 3 s flat out), the plain relay (A), the same "
              "sources built without the per-peer counters (B, `oxidize-server-nocount`, "
-             "built beside it and never installed) and the plain relay with %d more keys on "
+             "built beside it and never installed), the plain relay with %d more keys on "
              "its allow-list, %d of them "
-             "with a routed /24 (C). Each row is its runs' median with their range; the "
-             "targets compare B and C with A against A's own range in the sitting. Rows of "
-             "separate cases drift more than that over a run (later cases run slower on this "
-             "shared machine), which is why these three share one." % (
-                 AB_RUNS, LISTED, LISTED_ROUTED), "",
+             "with a routed /24 (C), and the plain relay with the per-peer policy in use (D: "
+             "`--c2c group` with every client in one group, %d more keys in another at "
+             "`rate=20mbit`, the clients themselves unlimited, `--port %d,443`). Each row is "
+             "its runs' median with their range; the targets compare B, C and D with A "
+             "against A's own range in the sitting. Rows of separate cases drift more than "
+             "that over a run (later cases run slower on this shared machine), which is why "
+             "these share one." % (
+                 AB_RUNS, LISTED, LISTED_ROUTED, POLICY_RATED, PORT), "",
              "| case | inner bytes | clients | offered pps | relay processed pps | received pps "
              "| loss | inner Gbps received | cycles/packet | receive cycles/packet on the "
              "generator's cpu | ratio to testpmd io | Gbps per busy lcore | "
