@@ -37,19 +37,27 @@
 
 static const char *const via_name[] = { "auto", "systemd-resolved", "resolvconf", RESOLV_CONF };
 
-/* The first of @p names that is an executable file, or NULL. */
+/* @p name found as an executable in PATH (wg-quick finds resolvconf the
+ * same way), its path in @p buf; or NULL. */
 static const char *
-find_exe(const char *const *names)
+find_exe(const char *name, char *buf, size_t len)
 {
-	for (; *names != NULL; names++)
-		if (access(*names, X_OK) == 0)
-			return *names;
+	const char *path = getenv("PATH"), *p, *end;
+
+	if (path == NULL || path[0] == '\0')
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (p = path; *p != '\0'; p = *end ? end + 1 : end) {
+		end = strchrnul(p, ':');
+		/* An empty or relative entry would run whatever the current
+		 * directory holds: not for a program run as root. */
+		if (end == p || *p != '/')
+			continue;
+		if ((size_t)snprintf(buf, len, "%.*s/%s", (int)(end - p), p, name) < len &&
+		    access(buf, X_OK) == 0)
+			return buf;
+	}
 	return NULL;
 }
-
-static const char *const resolvectl_paths[] = { "/usr/bin/resolvectl", "/bin/resolvectl", NULL };
-static const char *const resolvconf_paths[] = { "/usr/sbin/resolvconf", "/sbin/resolvconf",
-						"/usr/bin/resolvconf", NULL };
 
 /* Run argv, @p input on its standard input (NULL: none). @return its exit
  * status, or -errno. */
@@ -222,7 +230,7 @@ restore_from(const char *path, bool quiet)
 {
 	size_t len, hlen;
 	char *st = read_file(path, &len), *body, *line, *save = NULL, *target = NULL;
-	char tun[IFNAMSIZ] = "";
+	char tun[IFNAMSIZ] = "", exe_buf[PATH_MAX];
 	int via = -1, ret = 0;
 	bool link = false, none = false;
 
@@ -250,7 +258,7 @@ restore_from(const char *path, bool quiet)
 	}
 	switch (via) {
 	case CLIENT_DNS_VIA_RESOLVED: {
-		const char *exe = find_exe(resolvectl_paths);
+		const char *exe = find_exe("resolvectl", exe_buf, sizeof(exe_buf));
 		const char *argv[] = { exe, "revert", tun, NULL };
 
 		/* The link goes with the TUN device: nothing left to undo. */
@@ -259,7 +267,7 @@ restore_from(const char *path, bool quiet)
 		break;
 	}
 	case CLIENT_DNS_VIA_RESOLVCONF: {
-		const char *exe = find_exe(resolvconf_paths);
+		const char *exe = find_exe("resolvconf", exe_buf, sizeof(exe_buf));
 		const char *argv[] = { exe, "-d", tun, "-f", NULL };
 
 		ret = exe != NULL && run(argv, NULL) == 0 ? 0 : -EIO;
@@ -319,13 +327,15 @@ full_tunnel(const struct client_conf *c)
 static int
 choose_via(const struct client_conf *c)
 {
+	char exe_buf[PATH_MAX];
+
 	if (c->dns_via != CLIENT_DNS_VIA_AUTO)
 		return c->dns_via;
 	/* resolved answers on its varlink socket while it runs. */
 	if (access("/run/systemd/resolve/io.systemd.Resolve", F_OK) == 0 &&
-	    find_exe(resolvectl_paths) != NULL)
+	    find_exe("resolvectl", exe_buf, sizeof(exe_buf)) != NULL)
 		return CLIENT_DNS_VIA_RESOLVED;
-	if (find_exe(resolvconf_paths) != NULL)
+	if (find_exe("resolvconf", exe_buf, sizeof(exe_buf)) != NULL)
 		return CLIENT_DNS_VIA_RESOLVCONF;
 	return CLIENT_DNS_VIA_FILE;
 }
@@ -391,7 +401,7 @@ cli_dns_set(struct tunnel *t, const struct ox_config *cfg)
 {
 	const struct client_conf *c = t->conf;
 	char text[OX_CONFIG_DNS_MAX * 64 + 256], list[OX_CONFIG_DNS_MAX * 48] = "";
-	char addr[OX_CONFIG_DNS_MAX][INET6_ADDRSTRLEN];
+	char addr[OX_CONFIG_DNS_MAX][INET6_ADDRSTRLEN], exe_buf[PATH_MAX];
 	size_t o = 0, lo = 0;
 	unsigned int i;
 	int via, ret;
@@ -420,7 +430,7 @@ cli_dns_set(struct tunnel *t, const struct ox_config *cfg)
 		o += (size_t)snprintf(text + o, sizeof(text) - o, "nameserver %s\n", addr[i]);
 	switch (via) {
 	case CLIENT_DNS_VIA_RESOLVED: {
-		const char *exe = find_exe(resolvectl_paths);
+		const char *exe = find_exe("resolvectl", exe_buf, sizeof(exe_buf));
 		const char *argv[4 + OX_CONFIG_DNS_MAX] = { exe, "dns", c->tun };
 		const char *dom[] = { exe, "domain", c->tun, "~.", NULL };
 
@@ -433,7 +443,7 @@ cli_dns_set(struct tunnel *t, const struct ox_config *cfg)
 		break;
 	}
 	case CLIENT_DNS_VIA_RESOLVCONF: {
-		const char *exe = find_exe(resolvconf_paths);
+		const char *exe = find_exe("resolvconf", exe_buf, sizeof(exe_buf));
 		const char *argv[] = { exe, "-a", c->tun, "-m", "0", "-x", NULL };
 
 		ret = exe != NULL && run(argv, text) == 0 ? 0 : -EIO;

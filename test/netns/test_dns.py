@@ -17,7 +17,12 @@ none; SIGTERM: the original resolv.conf back byte for byte, the state file
 gone; again, then kill -9: the tunnel's server left behind, the state file
 kept; the next start (with --no-dns) puts the original back before
 anything else and says so; a relay with no --dns: the client says so and
-leaves resolv.conf alone; --dns on the client wins over the relay's.
+leaves resolv.conf alone; --dns on the client wins over the relay's;
+--dns-via resolved and resolvconf, against stand-ins for resolvectl and
+resolvconf first in PATH that record what they are asked (this host runs
+neither): `resolvectl dns ox0 SERVER` and `domain ox0 ~.` while up,
+`revert ox0` at exit; `resolvconf -a ox0 -m 0 -x` given the nameserver
+line, `-d ox0 -f` at exit; resolv.conf untouched by both.
 """
 
 import os
@@ -34,6 +39,12 @@ from test_tunnel import Client, start_server
 LAN_DNS = "198.18.99.53"
 INET_DNS = otb.INET_SERVICE_IP
 ORIGINAL = "# the LAN's\nnameserver %s\noptions timeout:1 attempts:1\n" % LAN_DNS
+# What resolvectl and resolvconf are asked, recorded by stand-ins.
+STAND_IN = """#!/bin/sh
+echo "$(basename "$0") $*" >> "%s"
+if [ "$(basename "$0")" = resolvconf ] && [ "$1" = -a ]; then cat >> "%s"; fi
+exit 0
+"""
 
 
 def dnsmasq(tb, ns, addr, answer, log):
@@ -156,6 +167,39 @@ def main():
             same = fh.read() == ORIGINAL
         f.stop()
         nc.check(ok and same, "a relay with no --dns: the client says so, resolv.conf as it was")
+
+        # systemd-resolved and resolvconf: what they are asked.
+        srv.stop()
+        srv = start_server(tb, server, d, allow, ["--dns", INET_DNS])
+        fake = os.path.join(d, "bin")
+        calls = os.path.join(d, "calls.log")
+        os.makedirs(fake)
+        for exe in ("resolvectl", "resolvconf"):
+            with open(os.path.join(fake, exe), "w") as fh:
+                fh.write(STAND_IN % (calls, calls))
+            os.chmod(os.path.join(fake, exe), 0o755)
+        env = dict(os.environ, PATH=fake + ":" + os.environ.get("PATH", "/usr/bin:/bin"))
+        for via, up_calls, down_calls in (
+                ("resolved", ["resolvectl dns ox0 %s" % INET_DNS, "resolvectl domain ox0 ~."],
+                 ["resolvectl revert ox0"]),
+                ("resolvconf", ["resolvconf -a ox0 -m 0 -x", "nameserver %s" % INET_DNS],
+                 ["resolvconf -d ox0 -f"])):
+            if os.path.exists(calls):
+                os.unlink(calls)
+            g = Client(tb, ns, client, key, spub, full[:-1] + [via], env=env)
+            clients.append(g)
+            ok = g.wait_for("DNS through the tunnel: %s" % INET_DNS, 20)
+            with open(calls) as fh:
+                while_up = fh.read().splitlines() if ok else []
+            g.stop()
+            with open(calls) as fh:
+                after = fh.read().splitlines()[len(while_up):]
+            with open(resolv) as fh:
+                same = fh.read() == ORIGINAL
+            nc.check(ok and all(c in while_up for c in up_calls) and after == down_calls and
+                     same and not os.path.exists(os.path.join(state, "ox0.dns")),
+                     "--dns-via %s: asked %s while up, %s at exit; resolv.conf untouched" % (
+                         via, while_up, after))
     finally:
         for c in clients:
             c.stop(sig=signal.SIGKILL)

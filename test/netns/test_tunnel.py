@@ -33,13 +33,13 @@ PORT = 51820
 class Client:
     """oxidize-client up in a client namespace, its log collected."""
 
-    def __init__(self, tb, ns, binary, key, server_pub, extra=(), port=None):
+    def __init__(self, tb, ns, binary, key, server_pub, extra=(), port=None, env=None):
         self.argv = [binary, "up", "--server", "%s:%d" % (tb.relay_ip, port or PORT),
                      "--server-key", server_pub, "--key", key, "--tun", "ox0",
                      "--duration", "300"] + list(extra)
         self.lines = []
         self.proc = tb.popen(ns, self.argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                             text=True)
+                             text=True, env=env)
         self.t = threading.Thread(target=self._read, daemon=True)
         self.t.start()
 
