@@ -192,8 +192,9 @@ set_ports(struct srv_ports *ports, const struct opt_def *d, const char *val, con
 		v = strtol(s, &end, 10);
 		if (errno != 0 || end == s || (*end != ',' && *end != '\0') || v < d->min ||
 		    v > d->max) {
-			CONF_ERR("%s: %s: '%s' is not a list of ports in %ld..%ld\n", where,
-				 d->name, val, d->min, d->max);
+			/* The element at fault, as a single number is said. */
+			CONF_ERR("%s: %s: '%.*s' is not a number in %ld..%ld\n", where, d->name,
+				 (int)strcspn(s, ","), s, d->min, d->max);
 			return -EINVAL;
 		}
 		for (i = 0; i < n.n; i++)

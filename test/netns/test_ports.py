@@ -79,7 +79,7 @@ def main():
 
         for bad, why in (("51820,51820", "port 51820 twice"),
                          (",".join(str(1000 + i) for i in range(9)), "more than 8 ports"),
-                         ("51820,x", "is not a list of ports")):
+                         ("51820,x", "port: 'x' is not a number in 1..65535")):
             r = tb.run(tb.relay, [server, "--no-pci", "--file-prefix",
                                   "oxportbad%d" % os.getpid(), "--", "--iface", "eth0",
                                   "--key", os.path.join(d, "server.key"), "--allow", allow,
